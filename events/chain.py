@@ -1,0 +1,59 @@
+"""Hash-chain verification of one stream's stored items. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from events.envelope import GENESIS_HASH
+from events.items import Item, recompute_hash
+
+
+@dataclass(frozen=True, slots=True)
+class BrokenLink:
+    stream: str
+    version: int
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.stream} v{self.version}: {self.problem}"
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    stream: str
+    events: int
+    head_hash: str
+    broken: BrokenLink | None
+
+    @property
+    def ok(self) -> bool:
+        return self.broken is None
+
+
+def verify_items(stream: str, items: Iterable[Item]) -> ChainReport:
+    """Check versions run 1..n without gaps and every link hashes to the next; name the first break."""
+    expected_version = 1
+    prev_hash = GENESIS_HASH
+    count = 0
+    for item in items:
+        version = int(item["version"]["N"])
+        if version != expected_version:
+            problem = (
+                f"version {expected_version} is missing (next stored is {version})"
+                if version > expected_version
+                else f"version {version} out of order (expected {expected_version})"
+            )
+            return ChainReport(stream, count, prev_hash, BrokenLink(stream, expected_version, problem))
+        if item["prev_hash"]["S"] != prev_hash:
+            return ChainReport(
+                stream, count, prev_hash, BrokenLink(stream, version, "prev_hash does not match the previous event's hash")
+            )
+        if recompute_hash(item) != item["hash"]["S"]:
+            return ChainReport(
+                stream, count, prev_hash, BrokenLink(stream, version, "content does not match its hash (altered)")
+            )
+        prev_hash = item["hash"]["S"]
+        expected_version += 1
+        count += 1
+    return ChainReport(stream, count, prev_hash, None)

@@ -1,0 +1,130 @@
+"""The event envelope: what callers append, what the log holds, and its hash-chain link.
+
+Pure: no I/O. The stored form (``events.items``) and the CloudEvents form
+(``events.cloudevent``) are both derived from ``RecordedEvent``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import BaseModel
+
+GENESIS_HASH = "0" * 64
+DATA_CONTENT_TYPE = "application/json"
+SEQUENCE_WIDTH = 20  # zero-padded so `sequence` sorts as a string
+
+
+def canonical_json(value: Any) -> str:
+    """The one JSON spelling used for stored data and hashes: sorted keys, no spaces, UTF-8."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def data_json(data: BaseModel) -> str:
+    return canonical_json(data.model_dump(mode="json"))
+
+
+def format_time(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("event time must be timezone-aware")
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def format_sequence(version: int) -> str:
+    return str(version).zfill(SEQUENCE_WIDTH)
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event a caller wants appended. Id, time and correlation are filled in when missing."""
+
+    type: str
+    data: Mapping[str, Any] | BaseModel
+    id: str | None = None
+    source: str = "urn:dynafold:cli"
+    time: datetime | None = None
+    correlation_id: str | None = None
+    causation_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """An event as the log holds it.
+
+    ``stored_type`` and ``data_json`` are exactly what was written (and what the hash covers);
+    ``type`` and ``data`` are the current-version view after upcasting.
+    """
+
+    stream: str
+    version: int
+    id: str
+    type: str
+    source: str
+    time: datetime
+    data: BaseModel
+    correlation_id: str
+    causation_id: str | None
+    prev_hash: str
+    hash: str
+    stored_type: str = ""
+    data_json: str = field(default="", repr=False)
+
+    @property
+    def sequence(self) -> str:
+        return format_sequence(self.version)
+
+    def to_json(self) -> dict[str, Any]:
+        """A plain JSON view for CLIs and APIs (CloudEvents attribute names)."""
+        return {
+            "specversion": "1.0",
+            "id": self.id,
+            "source": self.source,
+            "type": self.type,
+            "subject": self.stream,
+            "time": format_time(self.time),
+            "datacontenttype": DATA_CONTENT_TYPE,
+            "sequence": self.sequence,
+            "correlationid": self.correlation_id,
+            **({"causationid": self.causation_id} if self.causation_id else {}),
+            "data": self.data.model_dump(mode="json"),
+        }
+
+
+def link_hash(
+    *,
+    prev_hash: str,
+    stream: str,
+    version: int,
+    event_id: str,
+    stored_type: str,
+    source: str,
+    time_text: str,
+    data_text: str,
+    correlation_id: str,
+    causation_id: str | None,
+) -> str:
+    """hash = sha256(prev_hash || canonical bytes of the event): one link of a stream's chain."""
+    canonical = canonical_json(
+        {
+            "causationid": causation_id,
+            "correlationid": correlation_id,
+            "data": data_text,
+            "datacontenttype": DATA_CONTENT_TYPE,
+            "id": event_id,
+            "sequence": format_sequence(version),
+            "source": source,
+            "subject": stream,
+            "time": time_text,
+            "type": stored_type,
+        }
+    )
+    return hashlib.sha256(prev_hash.encode("ascii") + canonical.encode("utf-8")).hexdigest()

@@ -1,0 +1,65 @@
+"""Typed errors of the write side. Each carries what a caller needs to react (or print)."""
+
+from __future__ import annotations
+
+
+class DynafoldError(Exception):
+    """Base class: every error dynafold raises on purpose derives from it."""
+
+
+class UnknownEventType(DynafoldError):
+    def __init__(self, event_type: str) -> None:
+        super().__init__(f"unknown event type {event_type!r} (see `dynafold types`)")
+        self.event_type = event_type
+
+
+class InvalidEventData(DynafoldError):
+    """The data does not match the event type's model; `field` names the first bad field."""
+
+    def __init__(self, event_type: str, field: str, reason: str) -> None:
+        super().__init__(f"invalid data for {event_type}: field {field!r}: {reason}")
+        self.event_type = event_type
+        self.field = field
+        self.reason = reason
+
+
+class InvalidStreamId(DynafoldError):
+    pass
+
+
+class InvalidExpectedVersion(DynafoldError):
+    pass
+
+
+class EventTooLarge(DynafoldError):
+    def __init__(self, stream: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"event for stream {stream!r} would be a {size}-byte item; DynamoDB's limit is "
+            f"{limit // 1024} KB ({limit} bytes): store large payloads elsewhere and reference them"
+        )
+        self.size = size
+        self.limit = limit
+
+
+class TooManyEvents(DynafoldError):
+    pass
+
+
+class VersionConflict(DynafoldError):
+    """The stream is not at the version the caller expected."""
+
+    def __init__(self, stream: str, expected: object, actual: int) -> None:
+        super().__init__(f"stream {stream!r} is at version {actual}, expected {expected}")
+        self.stream = stream
+        self.expected = expected
+        self.actual = actual
+
+
+class IdempotencyKeyReused(DynafoldError):
+    """The same idempotency key was used earlier for a different append."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f"idempotency key {key!r} was already used for a different append (other stream, types or data)"
+        )
+        self.key = key

@@ -1,0 +1,51 @@
+"""SyncState inventory (seed 004): physical count, buffer, returns, broadcasts."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from events.schema_base import EventData
+
+Disposition = Literal["SELLABLE", "DAMAGED", "UNSELLABLE", "DEFECTIVE", "MISSING"]
+
+
+class PhysicalCountSet(EventData):
+    sku: str = Field(min_length=1)
+    physical: int = Field(ge=0)
+    source: Literal["admin", "shopify", "count"] = "admin"
+
+
+class StockAdjustedV1(EventData):
+    """Legacy shape (SyncState phase 1-2 imports): a bare signed quantity change."""
+
+    sku: str = Field(min_length=1)
+    quantity_change: int
+
+
+class StockAdjusted(EventData):
+    sku: str = Field(min_length=1)
+    delta: int
+    reason: Literal["order", "restock", "correction", "unspecified"] = "unspecified"
+    tx_id: str | None = None
+    order_id: str | None = None
+
+
+class BufferSet(EventData):
+    sku: str = Field(min_length=1)
+    buffer: int = Field(ge=0)
+
+
+class ReturnRecorded(EventData):
+    sku: str = Field(min_length=1)
+    quantity: int = Field(gt=0)
+    disposition: Disposition
+    order_id: str | None = None
+    restocked: bool = Field(description="sellable returns go back on the shelf")
+
+
+class StockBroadcast(EventData):
+    sku: str = Field(min_length=1)
+    count: int = Field(ge=0)
+    tx_id: str = Field(min_length=1, description="lets the storefront's echo be recognised")

@@ -1,0 +1,35 @@
+"""Order error gate (seed 000): validation results and the one notification."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from events.schema_base import EventData
+
+
+class OrderError(EventData):
+    error_hash: str = Field(min_length=1, description="stable hash of rule + detail")
+    rule: str = Field(min_length=1)
+    severity: Literal["error", "warning"] = "error"
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class OrderValidated(EventData):
+    """The complete current error set of an order after (re-)validation; empty = clean."""
+
+    order_id: str = Field(min_length=1)
+    order_number: str = ""
+    errors: tuple[OrderError, ...] = ()
+    order: dict[str, Any] = Field(default_factory=dict, description="the order as validated")
+
+
+class OrderErrorsNotified(EventData):
+    """The one email for these errors was sent; they leave the pending view."""
+
+    order_id: str = Field(min_length=1)
+    error_hashes: tuple[str, ...] = Field(min_length=1)
+    channel: Literal["email", "sns", "outbox"] = "email"
+    message_ref: str | None = Field(default=None, description="provider's id of the sent message")

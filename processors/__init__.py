@@ -1,0 +1,1 @@
+"""The imperative shell: Lambda handlers, the local runtime and the CLI."""

@@ -1,0 +1,57 @@
+"""The CLI against the engine: outputs, exit codes, one-line errors."""
+
+import json
+
+import pytest
+
+from processors.cli import main
+
+
+@pytest.fixture
+def cli(local_dynamo, monkeypatch, capsys):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", local_dynamo.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
+
+    def run(*argv):
+        code = main([*argv, "--endpoint-url", local_dynamo.endpoint_url, "--table-prefix", "test-"])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def test_append_then_read_as_json(cli):
+    code, out, _ = cli("append", "sku:P1", "dynafold.inventory.physical_count_set.v1",
+                       "--data", '{"sku": "P1", "physical": 12}', "--expected-version", "none",
+                       "--idempotency-key", "k-1", "--json")
+    assert code == 0
+    appended = json.loads(out)
+    assert appended["versions"] == [1] and not appended["deduplicated"]
+    code, out, _ = cli("read", "sku:P1", "--json")
+    events = json.loads(out)
+    assert code == 0 and events[0]["id"] == appended["event_ids"][0]
+    assert events[0]["data"] == {"sku": "P1", "physical": 12, "source": "admin"}
+
+
+@pytest.mark.parametrize("argv, code, fragment", [
+    (["append", "sku:P1", "dynafold.inventory.buffer_set.v1", "--data", "{not json"], 2, "not valid JSON"),
+    (["append", "sku:P1", "dynafold.inventory.buffer_set.v1", "--data", '{"sku":"P1","bufer":1}'], 2, "bufer"),
+    (["append", "sku:P1", "dynafold.x.y.v1", "--data", "{}"], 2, "unknown event type"),
+    (["append", "sku:P1", "dynafold.inventory.buffer_set.v1", "--data", '{"sku":"P1","buffer":1}',
+      "--expected-version", "soon"], 2, "expected version"),
+    (["append", "sku:P1", "dynafold.inventory.buffer_set.v1", "--data", '{"sku":"P1","buffer":1}',
+      "--expected-version", "4"], 3, "is at version 0"),
+    (["read", "nostream"], 2, "invalid stream id"),
+    (["bogus"], 2, "invalid choice"),
+])
+def test_bad_input_is_one_line_and_changes_nothing(cli, local_dynamo, argv, code, fragment):
+    got, out, err = cli(*argv)
+    assert got == code
+    assert fragment in err and len(err.strip().splitlines()) == 1
+    assert local_dynamo.client.scan(TableName=local_dynamo.names.events, Select="COUNT")["Count"] == 0
+
+
+def test_types_lists_every_type_with_a_schema(cli):
+    code, out, _ = cli("types", "--json")
+    types = json.loads(out)
+    assert code == 0 and any(t["type"] == "dynafold.inventory.stock_adjusted.v2" for t in types)

@@ -1,0 +1,47 @@
+from events.chain import verify_items
+from events.envelope import GENESIS_HASH
+from events.items import recompute_hash
+
+
+def _chain(n):
+    items, prev = [], GENESIS_HASH
+    for version in range(1, n + 1):
+        item = {
+            "stream": {"S": "sku:A"}, "version": {"N": str(version)}, "id": {"S": f"e{version}"},
+            "type": {"S": "dynafold.inventory.buffer_set.v1"}, "source": {"S": "urn:test"},
+            "time": {"S": f"2026-01-01T00:00:0{version}.000000Z"},
+            "data": {"S": '{"buffer":%d,"sku":"A"}' % version},
+            "correlation_id": {"S": "c"}, "prev_hash": {"S": prev},
+        }
+        item["hash"] = {"S": recompute_hash(item)}
+        prev = item["hash"]["S"]
+        items.append(item)
+    return items
+
+
+def test_intact_chain_verifies():
+    report = verify_items("sku:A", _chain(4))
+    assert report.ok and report.events == 4
+
+
+def test_altered_data_is_found_at_its_version():
+    items = _chain(4)
+    items[2]["data"] = {"S": '{"buffer":99,"sku":"A"}'}
+    report = verify_items("sku:A", items)
+    assert (report.broken.stream, report.broken.version) == ("sku:A", 3)
+    assert "altered" in report.broken.problem
+
+
+def test_deleted_middle_event_is_found():
+    items = _chain(4)
+    del items[1]
+    report = verify_items("sku:A", items)
+    assert report.broken.version == 2 and "missing" in report.broken.problem
+
+
+def test_rehashed_forgery_breaks_the_next_link():
+    items = _chain(4)
+    items[1]["data"] = {"S": '{"buffer":99,"sku":"A"}'}
+    items[1]["hash"] = {"S": recompute_hash(items[1])}
+    report = verify_items("sku:A", items)
+    assert report.broken.version == 3 and "prev_hash" in report.broken.problem

@@ -1,0 +1,129 @@
+"""The store's logic on moto: small and fast. Concurrency and engine behaviour are integration tests."""
+
+from datetime import datetime, timezone
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from events.envelope import NewEvent
+from events.errors import (
+    EventTooLarge,
+    IdempotencyKeyReused,
+    InvalidEventData,
+    InvalidExpectedVersion,
+    InvalidStreamId,
+    TooManyEvents,
+    UnknownEventType,
+    VersionConflict,
+)
+from events.store import ANY, NO_STREAM, EventStore
+from processors.tables import TableNames, create_tables
+
+FIXED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def store():
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        names = TableNames.with_prefix("unit-")
+        create_tables(client, names)
+        yield EventStore(client, names.events, names.idempotency, clock=lambda: FIXED)
+
+
+def buffer(sku="A", value=1, **kw):
+    return NewEvent("dynafold.inventory.buffer_set.v1", {"sku": sku, "buffer": value}, **kw)
+
+
+def count_items(store):
+    return store._client.scan(TableName=store.events_table, Select="COUNT")["Count"]
+
+
+def test_append_and_read_back_in_order(store):
+    first = store.append("sku:A", [buffer(value=1)], NO_STREAM)
+    second = store.append("sku:A", [buffer(value=2), buffer(value=3)], 1)
+    assert (first.first_version, second.versions) == (1, (2, 3))
+    events = store.read_stream("sku:A")
+    assert [e.version for e in events] == [1, 2, 3]
+    assert [e.data.buffer for e in events] == [1, 2, 3]
+    assert events[0].time == FIXED and events[0].correlation_id == events[0].id
+    assert events[1].prev_hash == events[0].hash
+    assert store.read_stream("sku:A", from_version=3)[0].data.buffer == 3
+
+
+def test_cloudevent_view_has_sequence_and_subject(store):
+    store.append("sku:A", [buffer(correlation_id="req-1", causation_id="evt-0")], NO_STREAM)
+    view = store.read_stream("sku:A")[0].to_json()
+    assert view["subject"] == "sku:A"
+    assert view["sequence"] == "00000000000000000001"
+    assert (view["correlationid"], view["causationid"]) == ("req-1", "evt-0")
+
+
+def test_conflict_carries_the_actual_version(store):
+    store.append("sku:A", [buffer(), buffer()], NO_STREAM)
+    with pytest.raises(VersionConflict) as caught:
+        store.append("sku:A", [buffer()], 1)
+    assert caught.value.actual == 2
+    with pytest.raises(VersionConflict) as caught:
+        store.append("sku:A", [buffer()], NO_STREAM)
+    assert caught.value.actual == 2
+    with pytest.raises(VersionConflict) as caught:
+        store.append("sku:B", [buffer(sku="B")], 5)
+    assert caught.value.actual == 0
+    assert store.append("sku:A", [buffer()], ANY).first_version == 3
+
+
+def test_idempotent_repeat_returns_the_original_and_writes_nothing(store):
+    original = store.append("sku:A", [buffer(value=7)], NO_STREAM, idempotency_key="wh-1")
+    repeat = store.append("sku:A", [buffer(value=7)], ANY, idempotency_key="wh-1")
+    assert repeat.deduplicated and (repeat.stream, repeat.versions, repeat.event_ids) == (
+        original.stream, original.versions, original.event_ids)
+    assert count_items(store) == 1
+    with pytest.raises(IdempotencyKeyReused):
+        store.append("sku:A", [buffer(value=8)], ANY, idempotency_key="wh-1")
+    assert count_items(store) == 1
+
+
+@pytest.mark.parametrize(
+    "stream, events, expected, error",
+    [
+        ("sku:A", [NewEvent("dynafold.nope.nope.v1", {})], ANY, UnknownEventType),
+        ("sku:A", [NewEvent("dynafold.inventory.buffer_set.v1", {"sku": "A", "buffer": -1})], ANY, InvalidEventData),
+        ("sku:A", [NewEvent("dynafold.inventory.buffer_set.v1", {"sku": "A", "buffer": 1, "x": 1})], ANY,
+         InvalidEventData),
+        ("order:A", [buffer()], ANY, InvalidStreamId),
+        ("A", [buffer()], ANY, InvalidStreamId),
+        ("sku:A", [buffer()], -1, InvalidExpectedVersion),
+        ("sku:A", [buffer()], "latest", InvalidExpectedVersion),
+        ("sku:A", [], ANY, TooManyEvents),
+        ("sku:A", [buffer()] * 101, ANY, TooManyEvents),
+        ("sku:A", [NewEvent("dynafold.delivery.message_received.v1",
+                            {"sender_id": "s", "message_id": "m", "target_url": "https://x",
+                             "payload": {"blob": "x" * 410_000}})], ANY, InvalidStreamId),
+    ],
+)
+def test_bad_input_is_a_typed_error_and_writes_nothing(store, stream, events, expected, error):
+    with pytest.raises(error):
+        store.append(stream, events, expected)
+    assert count_items(store) == 0
+
+
+def test_oversized_event_is_refused_before_any_write(store):
+    big = NewEvent("dynafold.delivery.message_received.v1",
+                   {"sender_id": "s", "message_id": "m", "target_url": "https://x", "payload": {"blob": "x" * 410_000}})
+    with pytest.raises(EventTooLarge, match="400"):
+        store.append("delivery:s:m", [big], NO_STREAM)
+    assert count_items(store) == 0
+
+
+def test_verify_finds_an_item_changed_behind_the_store(store):
+    store.append("sku:A", [buffer(value=1), buffer(value=2), buffer(value=3)], NO_STREAM)
+    assert store.verify_stream("sku:A").ok
+    store._client.put_item(TableName=store.events_table, Item={
+        **store._client.get_item(TableName=store.events_table,
+                                 Key={"stream": {"S": "sku:A"}, "version": {"N": "2"}})["Item"],
+        "data": {"S": '{"buffer":200,"sku":"A"}'},
+    })
+    report = store.verify_stream("sku:A")
+    assert (report.broken.stream, report.broken.version) == ("sku:A", 2)
