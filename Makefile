@@ -44,3 +44,11 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .hypothesis
+
+# `sam build` (BuildMethod: makefile) calls these with ARTIFACTS_DIR: ship only the three
+# packages and the runtime requirements, built for the Lambda runtime (python3.11, arm64).
+LAMBDA_FUNCTIONS := ProjectorFunction ReactorFunction
+$(addprefix build-,$(LAMBDA_FUNCTIONS)):
+	cp -r events projections processors "$(ARTIFACTS_DIR)/"
+	$(PYTHON) -m pip install -q -r requirements.txt -t "$(ARTIFACTS_DIR)" \
+		--platform manylinux2014_aarch64 --implementation cp --python-version 3.11 --only-binary=:all:

@@ -1,0 +1,226 @@
+"""The webhook delivery status view (seeds 001, 002): one row per delivery ("<sender_id>:<message_id>").
+
+Status: ``PENDING`` when the message is received; ``FAILED`` after a failed attempt;
+``RETRY_SCHEDULED`` with ``next_retry_at`` when a retry is scheduled (and a ``retry_history`` entry
+built from the failed attempt's result and the backoff: delay, exponential part, jitter);
+``SUCCESS`` with ``delivered_at`` once delivered; ``MAX_RETRIES_EXCEEDED`` (or ``FAILED`` for any
+other reason) when dead-lettered.
+
+Decisions:
+- A successful ``DeliveryAttempted`` already sets ``SUCCESS`` and ``delivered_at`` (seed 002:
+  "successful deliveries result in SUCCESS with deliveredAt"); the ``DeliverySucceeded`` that
+  follows confirms it and keeps that ``delivered_at``. A ``DeliverySucceeded`` without a recorded
+  successful attempt sets both itself.
+- An attempt clears ``next_retry_at``: the retry it was waiting for has happened.
+- ``attempts`` is the number of the last attempt; ``DeadLettered`` never lowers it.
+- ``dead_letter_reason`` keeps why delivery gave up.
+
+``due_at`` is ``next_retry_at`` while a retry is scheduled and ``updated_at`` otherwise: it is the
+sort key of the ``by-status`` index, so "retries due before T" is one range query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any
+
+from events.deliveries import DeadLettered, DeliveryAttempted, DeliverySucceeded, MessageReceived, RetryScheduled
+from events.envelope import RecordedEvent, format_time
+from projections.view import Row, View
+
+PENDING, FAILED, RETRY_SCHEDULED, SUCCESS = "PENDING", "FAILED", "RETRY_SCHEDULED", "SUCCESS"
+MAX_RETRIES_EXCEEDED = "MAX_RETRIES_EXCEEDED"
+
+Number = int | float
+
+
+def _number(value: Number | None) -> Number | None:
+    """A number exactly as the view table gives it back (integral values as int)."""
+    if value is None or isinstance(value, int):
+        return value
+    number = Decimal(repr(value))
+    return int(number) if number == number.to_integral_value() else float(number)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptResult:
+    success: bool
+    category: str
+    status_code: int | None
+    response_time_ms: Number
+    error: str | None
+    time: str
+
+
+@dataclass(frozen=True, slots=True)
+class RetryEntry:
+    attempt: int
+    time: str  # when the failed attempt was made (the schedule's time if it is not known)
+    category: str | None
+    status_code: int | None
+    response_time_ms: Number | None
+    error: str | None
+    delay_seconds: Number
+    exponential_delay: Number
+    jitter: Number
+    next_retry_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryState:
+    delivery_id: str
+    sender_id: str | None = None
+    message_id: str | None = None
+    target_url: str | None = None
+    status: str | None = None
+    attempts: int = 0
+    next_retry_at: str | None = None
+    retry_history: tuple[RetryEntry, ...] = ()
+    last_result: AttemptResult | None = None
+    delivered_at: str | None = None
+    last_attempt_at: str | None = None
+    dead_letter_reason: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+
+    @property
+    def due_at(self) -> str | None:
+        return self.next_retry_at if self.status == RETRY_SCHEDULED else self.updated_at
+
+
+def initial(delivery_id: str) -> DeliveryState:
+    return DeliveryState(delivery_id=delivery_id)
+
+
+def apply(state: DeliveryState, event: RecordedEvent) -> DeliveryState:
+    data = event.data
+    at = format_time(event.time)
+    if isinstance(data, MessageReceived):
+        return replace(state, sender_id=data.sender_id, message_id=data.message_id, target_url=data.target_url,
+                       status=state.status or PENDING, created_at=state.created_at or at, updated_at=at)
+    if isinstance(data, DeliveryAttempted):
+        result = AttemptResult(data.success, data.category, data.status_code, _number(data.response_time_ms),
+                               data.error, at)
+        if data.success:
+            return replace(state, status=SUCCESS, attempts=data.attempt, last_result=result, last_attempt_at=at,
+                           delivered_at=state.delivered_at or at, next_retry_at=None, updated_at=at)
+        return replace(state, status=FAILED, attempts=data.attempt, last_result=result, last_attempt_at=at,
+                       next_retry_at=None, updated_at=at)
+    if isinstance(data, RetryScheduled):
+        failed = state.last_result if state.attempts == data.attempt else None
+        next_retry_at = format_time(data.next_retry_at)
+        entry = RetryEntry(
+            attempt=data.attempt,
+            time=at if failed is None else failed.time,
+            category=None if failed is None else failed.category,
+            status_code=None if failed is None else failed.status_code,
+            response_time_ms=None if failed is None else failed.response_time_ms,
+            error=None if failed is None else failed.error,
+            delay_seconds=_number(data.delay_seconds),
+            exponential_delay=_number(data.exponential_delay),
+            jitter=_number(data.jitter),
+            next_retry_at=next_retry_at,
+        )
+        return replace(state, status=RETRY_SCHEDULED, next_retry_at=next_retry_at,
+                       retry_history=(*state.retry_history, entry), updated_at=at)
+    if isinstance(data, DeliverySucceeded):
+        confirmed = state.last_result is not None and state.last_result.success
+        result = state.last_result if confirmed else AttemptResult(
+            True, "SUCCESS", data.status_code, _number(data.response_time_ms), None, at)
+        return replace(state, status=SUCCESS, attempts=max(state.attempts, data.attempt), last_result=result,
+                       last_attempt_at=state.last_attempt_at if confirmed else at,
+                       delivered_at=state.delivered_at or at, next_retry_at=None, updated_at=at)
+    if isinstance(data, DeadLettered):
+        status = MAX_RETRIES_EXCEEDED if data.reason == MAX_RETRIES_EXCEEDED else FAILED
+        return replace(state, status=status, attempts=max(state.attempts, data.attempts), next_retry_at=None,
+                       dead_letter_reason=data.reason, updated_at=at)
+    return state
+
+
+def _result_row(result: AttemptResult | None) -> Row | None:
+    if result is None:
+        return None
+    return {"success": result.success, "category": result.category, "status_code": result.status_code,
+            "response_time_ms": result.response_time_ms, "error": result.error, "time": result.time}
+
+
+def _entry_row(entry: RetryEntry) -> Row:
+    return {"attempt": entry.attempt, "time": entry.time, "category": entry.category,
+            "status_code": entry.status_code, "response_time_ms": entry.response_time_ms, "error": entry.error,
+            "delay_seconds": entry.delay_seconds, "exponential_delay": entry.exponential_delay,
+            "jitter": entry.jitter, "next_retry_at": entry.next_retry_at}
+
+
+def rows(state: DeliveryState) -> Mapping[str | None, Row]:
+    if state.updated_at is None:
+        return {}
+    return {None: {
+        "sender_id": state.sender_id,
+        "message_id": state.message_id,
+        "target_url": state.target_url,
+        "status": state.status,
+        "attempts": state.attempts,
+        "next_retry_at": state.next_retry_at,
+        "due_at": state.due_at,
+        "retry_history": [_entry_row(entry) for entry in state.retry_history],
+        "last_result": _result_row(state.last_result),
+        "delivered_at": state.delivered_at,
+        "last_attempt_at": state.last_attempt_at,
+        "dead_letter_reason": state.dead_letter_reason,
+        "created_at": state.created_at,
+        "updated_at": state.updated_at,
+    }}
+
+
+def _load_result(row: Any) -> AttemptResult | None:
+    if not row:
+        return None
+    return AttemptResult(bool(row["success"]), row["category"], row.get("status_code"),
+                         _number(row["response_time_ms"]), row.get("error"), row["time"])
+
+
+def _load_entry(row: Any) -> RetryEntry:
+    return RetryEntry(
+        attempt=int(row["attempt"]), time=row["time"], category=row.get("category"),
+        status_code=row.get("status_code"), response_time_ms=_number(row.get("response_time_ms")),
+        error=row.get("error"), delay_seconds=_number(row["delay_seconds"]),
+        exponential_delay=_number(row["exponential_delay"]), jitter=_number(row["jitter"]),
+        next_retry_at=row["next_retry_at"],
+    )
+
+
+def load(delivery_id: str, stored: Mapping[str | None, Row]) -> DeliveryState:
+    row = stored.get(None)
+    if row is None:
+        return initial(delivery_id)
+    return DeliveryState(
+        delivery_id=delivery_id,
+        sender_id=row.get("sender_id"),
+        message_id=row.get("message_id"),
+        target_url=row.get("target_url"),
+        status=row.get("status"),
+        attempts=int(row.get("attempts") or 0),
+        next_retry_at=row.get("next_retry_at"),
+        retry_history=tuple(_load_entry(entry) for entry in row.get("retry_history") or ()),
+        last_result=_load_result(row.get("last_result")),
+        delivered_at=row.get("delivered_at"),
+        last_attempt_at=row.get("last_attempt_at"),
+        dead_letter_reason=row.get("dead_letter_reason"),
+        created_at=row.get("created_at"),
+        updated_at=row["updated_at"],
+    )
+
+
+DeliveryStatusProjection: View[DeliveryState] = View(
+    name="delivery-status",
+    table="delivery-status",
+    category="delivery",
+    key_attr="delivery_id",
+    sort_attr=None,
+    initial=initial,
+    apply=apply,
+    rows=rows,
+    load=load,
+)

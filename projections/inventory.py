@@ -1,0 +1,111 @@
+"""The inventory view (seed 004): one row per SKU, plus its returns history.
+
+available = max(0, physical - buffer) is what the storefront may sell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from events.envelope import RecordedEvent, format_sequence, format_time
+from events.inventory import BufferSet, PhysicalCountSet, ReturnRecorded, StockAdjusted, StockBroadcast
+from projections.view import Extra, Row, View
+
+RETURNS_TABLE = "inventory-returns"
+
+
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    count: int
+    tx_id: str
+    time: str
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryState:
+    sku: str
+    physical: int = 0
+    buffer: int = 0
+    last_broadcast: Broadcast | None = None
+    updated_at: str | None = None
+    new_returns: tuple[Extra, ...] = ()
+
+    @property
+    def available(self) -> int:
+        return max(0, self.physical - self.buffer)
+
+
+def initial(sku: str) -> InventoryState:
+    return InventoryState(sku=sku)
+
+
+def apply(state: InventoryState, event: RecordedEvent) -> InventoryState:
+    data = event.data
+    at = format_time(event.time)
+    if isinstance(data, PhysicalCountSet):
+        return replace(state, physical=data.physical, updated_at=at)
+    if isinstance(data, StockAdjusted):
+        return replace(state, physical=state.physical + data.delta, updated_at=at)
+    if isinstance(data, BufferSet):
+        return replace(state, buffer=data.buffer, updated_at=at)
+    if isinstance(data, ReturnRecorded):
+        returned = Extra(RETURNS_TABLE, {
+            "sku": state.sku,
+            "returned_at": f"{at}#{format_sequence(event.version)}",
+            "time": at,
+            "quantity": data.quantity,
+            "disposition": data.disposition,
+            "order_id": data.order_id,
+            "restocked": data.restocked,
+            "event_id": event.id,
+        })
+        physical = state.physical + (data.quantity if data.restocked else 0)
+        return replace(state, physical=physical, updated_at=at, new_returns=(*state.new_returns, returned))
+    if isinstance(data, StockBroadcast):
+        return replace(state, last_broadcast=Broadcast(data.count, data.tx_id, at), updated_at=at)
+    return state
+
+
+def rows(state: InventoryState) -> Mapping[str | None, Row]:
+    if state.updated_at is None:
+        return {}
+    broadcast = state.last_broadcast
+    return {None: {
+        "physical": state.physical,
+        "buffer": state.buffer,
+        "available": state.available,
+        "last_broadcast": None if broadcast is None else
+        {"count": broadcast.count, "tx_id": broadcast.tx_id, "time": broadcast.time},
+        "updated_at": state.updated_at,
+    }}
+
+
+def load(sku: str, stored: Mapping[str | None, Row]) -> InventoryState:
+    row = stored.get(None)
+    if row is None:
+        return initial(sku)
+    broadcast: Any = row.get("last_broadcast")
+    return InventoryState(
+        sku=sku,
+        physical=int(row["physical"]),
+        buffer=int(row["buffer"]),
+        last_broadcast=None if not broadcast else
+        Broadcast(int(broadcast["count"]), broadcast["tx_id"], broadcast["time"]),
+        updated_at=row["updated_at"],
+    )
+
+
+InventoryProjection: View[InventoryState] = View(
+    name="inventory",
+    table="inventory",
+    category="sku",
+    key_attr="sku",
+    sort_attr=None,
+    initial=initial,
+    apply=apply,
+    rows=rows,
+    load=load,
+    extras=lambda state: state.new_returns,
+)

@@ -1,0 +1,144 @@
+"""The pending order errors view (seed 000): one row per unnotified error of an order.
+
+Each ``OrderValidated`` carries the order's complete current error set: a new error starts its
+grace period (first_detected), a repeated one keeps it and refreshes last_seen, message and
+details, and an error no longer reported is resolved and leaves the view. ``OrderErrorsNotified``
+(the one email was sent) removes the notified errors.
+
+Every row carries ``pending = "PENDING"`` (the partition key of the sparse ``by-first-detected``
+index, so "pending errors first detected before T" is a range query) and ``expires_at``, the
+table's TTL: first_detected + 7 days, in epoch seconds.
+
+An order without pending errors has no rows, and its state is the initial one: the order number
+is only kept alongside errors, so ``load(rows(state)) == state`` always holds.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from events.envelope import RecordedEvent, format_time
+from events.orders import OrderErrorsNotified, OrderValidated
+from projections.view import Row, View
+
+PENDING = "PENDING"
+TTL = timedelta(days=7)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingError:
+    rule: str
+    severity: str
+    message: str
+    details: Mapping[str, Any]
+    first_detected: str
+    last_seen: str
+
+
+@dataclass(frozen=True, slots=True)
+class PendingErrorsState:
+    order_id: str
+    order_number: str = ""
+    errors: Mapping[str, PendingError] = field(default_factory=dict)  # error_hash -> error, sorted
+
+
+def initial(order_id: str) -> PendingErrorsState:
+    return PendingErrorsState(order_id=order_id)
+
+
+def _state(order_id: str, order_number: str, errors: Mapping[str, PendingError]) -> PendingErrorsState:
+    """The one canonical state for these errors: sorted by hash; no errors = the initial state."""
+    if not errors:
+        return initial(order_id)
+    return PendingErrorsState(order_id, order_number, {h: errors[h] for h in sorted(errors)})
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ish data exactly as it comes back from the view table (numbers as the store reads them)."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, float):
+        number = Decimal(repr(value))
+        return int(number) if number == number.to_integral_value() else float(number)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def apply(state: PendingErrorsState, event: RecordedEvent) -> PendingErrorsState:
+    data = event.data
+    at = format_time(event.time)
+    if isinstance(data, OrderValidated):
+        current: dict[str, PendingError] = {}
+        for error in data.errors:
+            seen = state.errors.get(error.error_hash)
+            current[error.error_hash] = PendingError(
+                rule=error.rule,
+                severity=error.severity,
+                message=error.message,
+                details=_plain(error.details),
+                first_detected=at if seen is None else seen.first_detected,
+                last_seen=at,
+            )
+        return _state(state.order_id, data.order_number, current)
+    if isinstance(data, OrderErrorsNotified):
+        notified = set(data.error_hashes)
+        remaining = {h: e for h, e in state.errors.items() if h not in notified}
+        return _state(state.order_id, state.order_number, remaining)
+    return state
+
+
+def expires_at(first_detected: str) -> int:
+    moment = datetime.fromisoformat(first_detected) + TTL
+    return calendar.timegm(moment.utctimetuple())
+
+
+def rows(state: PendingErrorsState) -> Mapping[str | None, Row]:
+    return {error_hash: {
+        "order_number": state.order_number,
+        "rule": error.rule,
+        "severity": error.severity,
+        "message": error.message,
+        "details": error.details,
+        "first_detected": error.first_detected,
+        "last_seen": error.last_seen,
+        "pending": PENDING,
+        "expires_at": expires_at(error.first_detected),
+    } for error_hash, error in state.errors.items()}
+
+
+def load(order_id: str, stored: Mapping[str | None, Row]) -> PendingErrorsState:
+    errors = {
+        str(error_hash): PendingError(
+            rule=row["rule"],
+            severity=row["severity"],
+            message=row["message"],
+            details=_plain(row.get("details") or {}),
+            first_detected=row["first_detected"],
+            last_seen=row["last_seen"],
+        )
+        for error_hash, row in stored.items() if error_hash is not None
+    }
+    first = min((h for h in stored if h is not None), default=None)
+    order_number = "" if first is None else stored[first].get("order_number") or ""
+    return _state(order_id, order_number, errors)
+
+
+PendingErrorsProjection: View[PendingErrorsState] = View(
+    name="pending-errors",
+    table="pending-errors",
+    category="order",
+    key_attr="order_id",
+    sort_attr="error_hash",
+    initial=initial,
+    apply=apply,
+    rows=rows,
+    load=load,
+)

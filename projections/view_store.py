@@ -1,0 +1,178 @@
+"""The view tables: load one stream's rows, write the change conditionally on the version read.
+
+The only module that writes view tables. A write never moves a stream's rows backwards: the head
+row's ``stream_version`` must still be the version that was read, or the write is refused and
+the caller reloads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from projections.view import HEAD_SORT_KEY, Row, View
+
+S = TypeVar("S")
+STREAM_ATTR, VERSION_ATTR = "stream_id", "stream_version"
+_serializer, _deserializer = TypeSerializer(), TypeDeserializer()
+
+
+class StaleView(Exception):
+    """The rows moved on since they were loaded (a concurrent or retried invocation)."""
+
+
+def to_attribute(value: Any) -> dict[str, Any]:
+    return _serializer.serialize(_for_dynamodb(value))
+
+
+def _for_dynamodb(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: _for_dynamodb(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_for_dynamodb(v) for v in value]
+    return value
+
+
+def _from_dynamodb(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamodb(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_dynamodb(v) for v in value]
+    return value
+
+
+def from_item(item: Mapping[str, Any]) -> Row:
+    """A plain row (ints, floats, str, lists, dicts) from a low-level item."""
+    return {name: _from_dynamodb(_deserializer.deserialize(value)) for name, value in item.items()}
+
+
+def to_item(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: to_attribute(value) for name, value in row.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class Loaded(Generic[S]):
+    state: S
+    version: int
+    rows: Mapping[str | None, Row]
+
+
+class ViewStore:
+    """Rows of every view, by table family -> physical table name (the active versions)."""
+
+    def __init__(self, client: Any, tables: Mapping[str, str]) -> None:
+        self._client = client
+        self._tables = tables
+
+    def table(self, family: str) -> str:
+        return self._tables[family]
+
+    def load(self, view: View[S], key: str) -> Loaded[S]:
+        table = self._tables[view.table]
+        if view.sort_attr is None:
+            item = self._client.get_item(
+                TableName=table, Key={view.key_attr: {"S": key}}, ConsistentRead=True
+            ).get("Item")
+            stored = {} if item is None else {None: _strip(view, from_item(item))}
+            version = 0 if item is None else int(item[VERSION_ATTR]["N"])
+            return Loaded(view.load(key, stored), version, stored)
+        stored_rows: dict[str | None, Row] = {}
+        version = 0
+        for item in self._query_all(table, view.key_attr, key):
+            row = from_item(item)
+            sort_key = row[view.sort_attr]
+            if sort_key == HEAD_SORT_KEY:
+                version = int(row[VERSION_ATTR])
+            else:
+                stored_rows[sort_key] = _strip(view, row)
+        return Loaded(view.load(key, stored_rows), version, stored_rows)
+
+    def _query_all(self, table: str, key_attr: str, key: str) -> list[dict[str, Any]]:
+        kwargs: dict[str, Any] = {
+            "TableName": table,
+            "KeyConditionExpression": "#k = :k",
+            "ExpressionAttributeNames": {"#k": key_attr},
+            "ExpressionAttributeValues": {":k": {"S": key}},
+            "ConsistentRead": True,
+        }
+        items = []
+        while True:
+            page = self._client.query(**kwargs)
+            items.extend(page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def save(self, view: View[S], stream: str, key: str, loaded: Loaded[S], state: S, version: int) -> int:
+        """Write what changed between ``loaded`` and ``state`` at ``version``; returns items written."""
+        table = self._tables[view.table]
+        new_rows = view.rows(state)
+        stamp = {STREAM_ATTR: stream, VERSION_ATTR: version}
+        guard = self._guard(view, loaded.version)
+        writes: list[dict[str, Any]] = []
+        if view.sort_attr is None:
+            row = new_rows.get(None)
+            if row is None:
+                return 0
+            writes.append({"Put": {"TableName": table, "Item": to_item({view.key_attr: key, **row, **stamp}), **guard}})
+        else:
+            head = {view.key_attr: key, view.sort_attr: HEAD_SORT_KEY, **stamp}
+            writes.append({"Put": {"TableName": table, "Item": to_item(head), **guard}})
+            for sort_key, row in new_rows.items():
+                if loaded.rows.get(sort_key) != _without_none(row):
+                    item = {view.key_attr: key, view.sort_attr: sort_key, **row, **stamp}
+                    writes.append({"Put": {"TableName": table, "Item": to_item(item)}})
+            for sort_key in loaded.rows.keys() - new_rows.keys():
+                writes.append({"Delete": {"TableName": table, "Key": {
+                    view.key_attr: {"S": key}, view.sort_attr: to_attribute(sort_key)}}})
+        for extra in view.extras(state):
+            writes.append({"Put": {"TableName": self._tables[extra.table], "Item": to_item(extra.item)}})
+        self._write(writes)
+        return len(writes)
+
+    @staticmethod
+    def _guard(view: View[Any], read_version: int) -> dict[str, Any]:
+        if read_version == 0:
+            return {"ConditionExpression": "attribute_not_exists(#k)", "ExpressionAttributeNames": {"#k": view.key_attr}}
+        return {
+            "ConditionExpression": "#v = :v",
+            "ExpressionAttributeNames": {"#v": VERSION_ATTR},
+            "ExpressionAttributeValues": {":v": {"N": str(read_version)}},
+        }
+
+    def _write(self, writes: list[dict[str, Any]]) -> None:
+        try:
+            if len(writes) == 1:
+                self._client.put_item(**writes[0]["Put"])
+            else:
+                for start in range(0, len(writes), 100):
+                    self._client.transact_write_items(TransactItems=writes[start:start + 100])
+        except ClientError as error:
+            code = error.response["Error"]["Code"]
+            if code == "ConditionalCheckFailedException":
+                raise StaleView() from error
+            if code == "TransactionCanceledException":
+                reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
+                if "ConditionalCheckFailed" in reasons or "TransactionConflict" in reasons:
+                    raise StaleView() from error
+            raise
+
+
+def _strip(view: View[Any], row: Row) -> Row:
+    return {
+        name: value for name, value in row.items()
+        if name not in (view.key_attr, view.sort_attr, STREAM_ATTR, VERSION_ATTR)
+    }
+
+
+def _without_none(row: Row) -> Row:
+    return {name: value for name, value in row.items() if value is not None}

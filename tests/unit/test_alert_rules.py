@@ -1,0 +1,61 @@
+from datetime import datetime, timezone
+
+from events.deliveries import DeadLettered
+from events.envelope import RecordedEvent
+from events.inventory import ReturnRecorded, StockAdjusted
+from events.orders import OrderErrorsNotified
+from projections.alert_rules import AlertSettings, alert_id, alerts_for
+from projections.inventory import InventoryState
+
+AT = datetime(2026, 2, 6, 12, 0, tzinfo=timezone.utc)
+
+
+def recorded(stream, data, event_id="evt-1", version=2):
+    return RecordedEvent(stream=stream, version=version, id=event_id, type="t", source="s", time=AT, data=data,
+                         correlation_id="c", causation_id=None, prev_hash="p", hash="h")
+
+
+def inventory(physical, buffer=0):
+    return InventoryState(sku="A", physical=physical, buffer=buffer, updated_at="2026-02-06T11:00:00.000000Z")
+
+
+SETTINGS = AlertSettings(low_stock_threshold=5, per_sku_thresholds={"B": 20})
+
+
+def test_stock_low_fires_when_available_crosses_the_threshold():
+    event = recorded("sku:A", StockAdjusted(sku="A", delta=-3, reason="order"))
+    [alert] = alerts_for(event, SETTINGS, before=inventory(8), after=inventory(5))
+    assert (alert.alert_type, alert.severity, alert.sku) == ("stock_low", "warning", "A")
+    assert alert.alert_id == alert_id("stock_low", "evt-1") and alert.cause_event_id == "evt-1"
+
+
+def test_stock_low_does_not_repeat_below_the_threshold_and_is_critical_at_zero():
+    event = recorded("sku:A", StockAdjusted(sku="A", delta=-1, reason="order"))
+    assert alerts_for(event, SETTINGS, before=inventory(4), after=inventory(3)) == []
+    [alert] = alerts_for(event, SETTINGS, before=inventory(6), after=inventory(0))
+    assert alert.severity == "critical"
+
+
+def test_per_sku_threshold_wins():
+    event = recorded("sku:B", StockAdjusted(sku="B", delta=-1, reason="order"))
+    before, after = InventoryState(sku="B", physical=21, updated_at="x"), InventoryState(sku="B", physical=20)
+    assert [a.alert_type for a in alerts_for(event, SETTINGS, before=before, after=after)] == ["stock_low"]
+
+
+def test_damaged_return_raises_return_damaged_but_sellable_does_not():
+    damaged = recorded("sku:A", ReturnRecorded(sku="A", quantity=1, disposition="DAMAGED", restocked=False))
+    assert [a.alert_type for a in alerts_for(damaged, SETTINGS, inventory(50), inventory(50))] == ["return_damaged"]
+    sellable = recorded("sku:A", ReturnRecorded(sku="A", quantity=1, disposition="SELLABLE", restocked=True))
+    assert alerts_for(sellable, SETTINGS, inventory(50), inventory(51)) == []
+
+
+def test_dead_letter_and_notification_alerts():
+    dead = recorded("delivery:u:m", DeadLettered(attempts=4, reason="MAX_RETRIES_EXCEEDED"))
+    assert [(a.alert_type, a.severity) for a in alerts_for(dead, SETTINGS)] == [("delivery_dead_lettered", "critical")]
+    notified = recorded("order:o", OrderErrorsNotified(order_id="o", error_hashes=("h",)))
+    assert [(a.alert_type, a.severity) for a in alerts_for(notified, SETTINGS)] == [("order_errors_notified", "info")]
+
+
+def test_the_same_cause_always_gives_the_same_alert():
+    event = recorded("delivery:u:m", DeadLettered(attempts=4, reason="MAX_RETRIES_EXCEEDED"))
+    assert alerts_for(event, SETTINGS) == alerts_for(event, SETTINGS)
