@@ -57,16 +57,20 @@ class Reactor:
             self.raise_alert(alert, cause=event)
         return raised
 
-    def raise_alert(self, alert: AlertRaised, cause: RecordedEvent | None = None) -> None:
+    def raise_alert(self, alert: AlertRaised, cause: RecordedEvent | None = None) -> bool:
+        """Append the alert once; True when this call raised it, False when it already was."""
         new = NewEvent("dynafold.alerts.raised.v1", alert, source=SOURCE,
                        correlation_id=cause.correlation_id if cause else None,
                        causation_id=cause.id if cause else None)
         try:
-            self._store.append(f"alert:{alert.alert_id}", [new], NO_STREAM,
-                               idempotency_key=f"alert:{alert.alert_id}")
+            result = self._store.append(f"alert:{alert.alert_id}", [new], NO_STREAM,
+                                        idempotency_key=f"alert:{alert.alert_id}")
         except VersionConflict:
-            pass  # raised before and its idempotency guard has expired: still raised once
+            return False  # raised before and its idempotency guard has expired: still raised once
+        if result.deduplicated:
+            return False
         metrics.add_metric("AlertsRaised", MetricUnit.Count, 1)
+        return True
 
     def inventory_at(self, stream: str, version: int) -> InventoryState:
         """The SKU's inventory state right after `version`: from its view row if that is not ahead,

@@ -18,7 +18,7 @@ from typing import Any
 
 from events.envelope import RecordedEvent
 from projections.view import View, stream_key
-from projections.view_store import StaleView, ViewStore
+from projections.view_store import Loaded, StaleView, ViewStore
 
 ReadMissing = Callable[[str, int, int], list[RecordedEvent]]  # (stream, from, to) inclusive
 _STALE_RETRIES = 3
@@ -83,12 +83,31 @@ class BatchProjector:
         by_stream: dict[str, list[Entry]] = {}
         for entry in entries:
             by_stream.setdefault(entry.stream, []).append(entry)
-        work = [(stream, group) for stream, group in by_stream.items()]
+        prefetched = self._prefetch(by_stream)
+        work = [(stream, group, prefetched.get(stream)) for stream, group in by_stream.items()]
         if len(work) == 1:
             return BatchOutcome([self._project_stream(*work[0])])
         return BatchOutcome(list(self._pool.map(lambda item: self._project_stream(*item), work)))
 
-    def _project_stream(self, stream: str, entries: list[Entry]) -> StreamResult:
+    def _prefetch(self, by_stream: Mapping[str, list[Entry]]) -> dict[str, Loaded[Any]]:
+        """Rows of every stream in the batch, read in bulk per view (a failed read just means
+        each stream loads its own rows)."""
+        keys_by_view: dict[str, list[str]] = {}
+        for stream in by_stream:
+            view = self._views.get(stream.split(":", 1)[0])
+            if view is not None and view.sort_attr is None:
+                keys_by_view.setdefault(view.category, []).append(stream)
+        prefetched: dict[str, Loaded[Any]] = {}
+        for category, streams in keys_by_view.items():
+            view = self._views[category]
+            try:
+                loaded = self._store.load_many(view, [stream_key(s) for s in streams])
+            except Exception:  # noqa: BLE001 - per-stream loads below will surface a real problem
+                continue
+            prefetched.update({s: loaded[stream_key(s)] for s in streams})
+        return prefetched
+
+    def _project_stream(self, stream: str, entries: list[Entry], loaded: Loaded[Any] | None = None) -> StreamResult:
         result = StreamResult(stream)
         usable = entries
         for index, entry in enumerate(entries):
@@ -101,17 +120,21 @@ class BatchProjector:
             return result
         for _ in range(_STALE_RETRIES):
             try:
-                self._fold_and_save(view, stream, usable, result)
+                self._fold_and_save(view, stream, usable, result, loaded)
                 return result
             except StaleView:
-                continue  # someone else moved the rows on: reload, the version guard skips what they did
+                loaded = None  # someone else moved the rows on: reload, the version guard skips what they did
+                continue
             except Exception as error:  # noqa: BLE001 - reported per stream, the batch goes on
                 return _failed(result, usable[0], f"{type(error).__name__}: {error}")
         return _failed(result, usable[0], "rows kept moving under concurrent writers")
 
-    def _fold_and_save(self, view: View[Any], stream: str, entries: list[Entry], result: StreamResult) -> None:
+    def _fold_and_save(
+        self, view: View[Any], stream: str, entries: list[Entry], result: StreamResult, loaded: Loaded[Any] | None
+    ) -> None:
         key = stream_key(stream)
-        loaded = self._store.load(view, key)
+        if loaded is None:
+            loaded = self._store.load(view, key)
         state, version = loaded.state, loaded.version
         applied: Counter[tuple[str, str]] = Counter()
         live, duplicates, gap_events = [], 0, 0

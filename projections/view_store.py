@@ -82,9 +82,7 @@ class ViewStore:
             item = self._client.get_item(
                 TableName=table, Key={view.key_attr: {"S": key}}, ConsistentRead=True
             ).get("Item")
-            stored = {} if item is None else {None: _strip(view, from_item(item))}
-            version = 0 if item is None else int(item[VERSION_ATTR]["N"])
-            return Loaded(view.load(key, stored), version, stored)
+            return self._single(view, key, item)
         stored_rows: dict[str | None, Row] = {}
         version = 0
         for item in self._query_all(table, view.key_attr, key):
@@ -95,6 +93,28 @@ class ViewStore:
             else:
                 stored_rows[sort_key] = _strip(view, row)
         return Loaded(view.load(key, stored_rows), version, stored_rows)
+
+    def load_many(self, view: View[S], keys: list[str]) -> dict[str, Loaded[S]]:
+        """Load many single-row streams with BatchGetItem: one request per 100 keys, not one each."""
+        if view.sort_attr is not None:
+            return {key: self.load(view, key) for key in keys}
+        table = self._tables[view.table]
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(keys), 100):
+            request = {table: {"Keys": [{view.key_attr: {"S": k}} for k in keys[start:start + 100]],
+                               "ConsistentRead": True}}
+            while request:
+                page = self._client.batch_get_item(RequestItems=request)
+                for item in page["Responses"].get(table, []):
+                    found[item[view.key_attr]["S"]] = item
+                request = page.get("UnprocessedKeys") or {}
+        return {key: self._single(view, key, found.get(key)) for key in keys}
+
+    @staticmethod
+    def _single(view: View[S], key: str, item: dict[str, Any] | None) -> Loaded[S]:
+        stored = {} if item is None else {None: _strip(view, from_item(item))}
+        version = 0 if item is None else int(item[VERSION_ATTR]["N"])
+        return Loaded(view.load(key, stored), version, stored)
 
     def _query_all(self, table: str, key_attr: str, key: str) -> list[dict[str, Any]]:
         kwargs: dict[str, Any] = {
