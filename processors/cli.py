@@ -190,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("types", cmd_types, "every event type with its JSON Schema")
     command("demo", cmd_demo, "start a local engine, append sample traffic, print what it built")
+
+    from processors.query_cli import register as register_queries
+
+    register_queries(sub, command, common)
     return parser
 
 

@@ -1,0 +1,417 @@
+"""Queries over the view tables, and `dynafold query`, against DynamoDB Local.
+
+Rows are written directly in the view store's item shape (head row included for pending errors,
+to prove no query returns it). Every query function runs twice: on the plain client, and on one
+that forces one item per page, so each answer has to follow LastEvaluatedKey to be complete.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from events.envelope import format_time
+from processors.cli import main
+from processors.config import Tables
+from projections.queries import (
+    Alert,
+    DeliveryStatus,
+    InvalidQuery,
+    InventoryItem,
+    InventoryReturn,
+    PendingError,
+    ViewQueries,
+)
+from projections.view_store import to_item
+
+NOW = datetime.now(timezone.utc)
+
+
+def ago(**delta: float) -> str:
+    return format_time(NOW - timedelta(**delta))
+
+
+def t(minute: int) -> str:
+    return f"2024-05-01T10:{minute:02d}:00.000000Z"
+
+
+SKUS = ["P1", "P2", "P3", "P4", "P5"]
+
+INVENTORY = [
+    {"sku": sku, "physical": 10 * n, "buffer": 2, "available": max(0, 10 * n - 2), "updated_at": t(n),
+     "stream_id": f"sku:{sku}", "stream_version": n,
+     **({"last_broadcast": {"count": 10 * n - 2, "tx_id": f"tx-{n}", "time": t(n)}} if n % 2 else {})}
+    for n, sku in enumerate(SKUS, start=1)
+]
+
+RETURNS = [  # written out of order
+    {"sku": "P1", "returned_at": f"{t(30)}#{3:012d}", "time": t(30), "quantity": 1, "disposition": "damaged",
+     "order_id": "O-3", "restocked": False, "event_id": "e-3"},
+    {"sku": "P1", "returned_at": f"{t(10)}#{1:012d}", "time": t(10), "quantity": 2, "disposition": "resellable",
+     "order_id": "O-1", "restocked": True, "event_id": "e-1"},
+    {"sku": "P1", "returned_at": f"{t(20)}#{2:012d}", "time": t(20), "quantity": 1, "disposition": "resellable",
+     "order_id": "O-2", "restocked": True, "event_id": "e-2"},
+    {"sku": "P2", "returned_at": f"{t(5)}#{1:012d}", "time": t(5), "quantity": 4, "disposition": "damaged",
+     "order_id": "O-9", "restocked": False, "event_id": "e-9"},
+]
+
+
+def pending_error(order_id: str, error_hash: str, detected: str, version: int) -> dict[str, Any]:
+    return {
+        "order_id": order_id, "error_hash": error_hash, "order_number": f"#{order_id}", "rule": f"rule-{error_hash}",
+        "severity": "error", "message": f"{error_hash} is wrong", "details": {"field": error_hash},
+        "first_detected": detected, "last_seen": detected, "pending": "PENDING", "expires_at": 1_900_000_000,
+        "stream_id": f"order:{order_id}", "stream_version": version,
+    }
+
+
+PENDING_ERRORS = [
+    {"order_id": "O1", "error_hash": "#", "stream_id": "order:O1", "stream_version": 3},  # head row
+    pending_error("O1", "aaa", ago(hours=2), 1),
+    pending_error("O1", "bbb", ago(minutes=10), 3),
+    {"order_id": "O2", "error_hash": "#", "stream_id": "order:O2", "stream_version": 1},
+    pending_error("O2", "ccc", ago(days=1), 1),
+]
+
+
+def delivery(sender: str, message: str, status: str, due: str, updated: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "delivery_id": f"{sender}:{message}", "sender_id": sender, "message_id": message,
+        "target_url": f"https://{sender}.example/hook", "status": status, "attempts": 1, "due_at": due,
+        "retry_history": [], "created_at": t(0), "updated_at": updated,
+        "stream_id": f"delivery:{sender}:{message}", "stream_version": 2, **extra,
+    }
+
+
+DELIVERIES = [
+    delivery("s1", "m1", "RETRY_SCHEDULED", t(20), t(3), next_retry_at=t(20),
+             retry_history=[{"attempt": 1, "at": t(2), "status_code": 503}], last_result={"status_code": 503}),
+    delivery("s2", "m1", "SUCCESS", t(1), t(1), delivered_at=t(1)),
+    delivery("s1", "m2", "RETRY_SCHEDULED", t(40), t(2), next_retry_at=t(40)),
+    delivery("s2", "m3", "RETRY_SCHEDULED", t(10), t(4), next_retry_at=t(10)),
+    delivery("s1", "m4", "MAX_RETRIES_EXCEEDED", t(5), t(5)),
+]
+
+
+def alert(alert_id: str, severity: str, time: str, *, read: bool, sku: str | None) -> dict[str, Any]:
+    row = {
+        "alert_id": alert_id, "alert_type": "stock_low", "severity": severity, "subject": f"subject {alert_id}",
+        "sku": sku, "message": f"message {alert_id}", "time": time, "read": read,
+        "cause_event_id": f"cause-{alert_id}", "stream_id": f"alert:{alert_id}", "stream_version": 1,
+    }
+    if read:
+        row.update(read_at=t(59), read_by="ops")
+    else:
+        row["unread"] = "UNREAD"
+    return row
+
+
+ALERTS = [
+    alert("a1", "critical", t(1), read=False, sku="P1"),
+    alert("a2", "critical", t(2), read=True, sku="P2"),
+    alert("a3", "warning", t(3), read=False, sku="P1"),
+    alert("a4", "info", t(4), read=True, sku=None),
+]
+
+
+@pytest.fixture
+def views(local_dynamo) -> dict[str, str]:
+    views = dict(Tables.local("test-").views)
+    client = local_dynamo.client
+    for family, rows in [("inventory", INVENTORY), ("inventory-returns", RETURNS),
+                         ("pending-errors", PENDING_ERRORS), ("delivery-status", DELIVERIES), ("alerts", ALERTS)]:
+        for row in rows:
+            client.put_item(TableName=views[family], Item=to_item(row))
+    return views
+
+
+class OneItemPages:
+    """A client whose every Query/Scan returns at most one item per page."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.calls = 0
+
+    def query(self, **kwargs: Any) -> Any:
+        self.calls += 1
+        return self._client.query(**{**kwargs, "Limit": 1})
+
+    def scan(self, **kwargs: Any) -> Any:
+        self.calls += 1
+        return self._client.scan(**{**kwargs, "Limit": 1})
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+@pytest.fixture(params=["plain", "one-item-pages"])
+def q(request, local_dynamo, views) -> ViewQueries:
+    client = local_dynamo.client if request.param == "plain" else OneItemPages(local_dynamo.client)
+    return ViewQueries(client, views)
+
+
+def ids(rows: list[Any], attr: str) -> list[str]:
+    return [getattr(r, attr) for r in rows]
+
+
+# ----------------------------------------------------------------------------- query functions
+
+def test_pending_errors_by_order_never_returns_the_head_row(q):
+    rows = q.pending_errors_by_order("O1")
+    assert all(isinstance(r, PendingError) for r in rows)
+    assert ids(rows, "error_hash") == ["aaa", "bbb"]
+    first = rows[0]
+    assert first.order_number == "#O1" and first.details == {"field": "aaa"} and first.pending == "PENDING"
+    assert first.stream_id == "order:O1" and first.stream_version == 1 and first.expires_at == 1_900_000_000
+    assert q.pending_errors_by_order("nope") == []
+
+
+def test_pending_errors_detected_before_is_the_monitors_question(q):
+    rows = q.pending_errors_detected_before(ago(minutes=30))
+    assert [(r.order_id, r.error_hash) for r in rows] == [("O2", "ccc"), ("O1", "aaa")]  # oldest first
+    assert q.pending_errors_detected_before(NOW - timedelta(days=2)) == []
+    assert len(q.pending_errors_detected_before(NOW)) == 3
+    assert ids(q.pending_errors(), "error_hash") == ["ccc", "aaa", "bbb"]
+    with pytest.raises(InvalidQuery, match="cutoff"):
+        q.pending_errors_detected_before("yesterday")
+
+
+def test_cutoff_in_any_iso_form_compares_like_the_stored_form(q):
+    exact = PENDING_ERRORS[1]["first_detected"]  # ".ffffffZ"
+    assert ids(q.pending_errors_detected_before(exact), "error_hash") == ["ccc"]  # strictly before
+    whole_second = datetime.fromisoformat(exact).replace(microsecond=0) + timedelta(seconds=1)
+    as_offset = whole_second.astimezone(timezone(timedelta(hours=2))).isoformat(timespec="seconds")
+    assert ids(q.pending_errors_detected_before(as_offset), "error_hash") == ["ccc", "aaa"]
+
+
+def test_delivery_by_message_lists_every_sender(q):
+    rows = q.delivery_by_message("m1")
+    assert all(isinstance(r, DeliveryStatus) for r in rows)
+    assert ids(rows, "delivery_id") == ["s1:m1", "s2:m1"]
+    s1 = rows[0]
+    assert s1.status == "RETRY_SCHEDULED" and s1.retry_history == ({"attempt": 1, "at": t(2), "status_code": 503},)
+    assert s1.last_result == {"status_code": 503} and s1.to_dict()["retry_history"] == [
+        {"attempt": 1, "at": t(2), "status_code": 503}]
+    assert q.delivery_by_message("nope") == []
+
+
+def test_deliveries_by_status_due_before_and_sender(q):
+    assert ids(q.deliveries_by_status("RETRY_SCHEDULED"), "delivery_id") == ["s2:m3", "s1:m1", "s1:m2"]
+    assert ids(q.deliveries_by_status("RETRY_SCHEDULED", due_before=t(20)), "delivery_id") == ["s2:m3"]
+    assert ids(q.deliveries_by_status("RETRY_SCHEDULED", "2024-05-01T10:30:00Z"), "delivery_id") == [
+        "s2:m3", "s1:m1"]
+    assert ids(q.deliveries_by_status("RETRY_SCHEDULED", sender_id="s1"), "delivery_id") == ["s1:m1", "s1:m2"]
+    assert ids(q.deliveries_by_status("MAX_RETRIES_EXCEEDED"), "delivery_id") == ["s1:m4"]
+    assert q.deliveries_by_status("FAILED") == []
+    with pytest.raises(InvalidQuery, match="unknown delivery status 'DONE'"):
+        q.deliveries_by_status("DONE")
+
+
+def test_deliveries_by_sender_in_update_order(q):
+    assert ids(q.deliveries_by_sender("s1"), "delivery_id") == ["s1:m2", "s1:m1", "s1:m4"]
+    assert ids(q.deliveries_by_sender("s1", status="RETRY_SCHEDULED"), "delivery_id") == ["s1:m2", "s1:m1"]
+    assert ids(q.deliveries_by_sender("s1", due_before=t(30)), "delivery_id") == ["s1:m1", "s1:m4"]
+    assert q.deliveries_by_sender("nobody") == []
+
+
+def test_inventory_item(q):
+    item = q.inventory_item("P1")
+    assert isinstance(item, InventoryItem)
+    assert (item.sku, item.physical, item.buffer, item.available) == ("P1", 10, 2, 8)
+    assert item.last_broadcast is not None and item.last_broadcast.count == 8 and item.last_broadcast.tx_id == "tx-1"
+    assert item.to_dict()["last_broadcast"] == {"count": 8, "tx_id": "tx-1", "time": t(1)}
+    assert q.inventory_item("P2").last_broadcast is None
+    assert q.inventory_item("NOPE") is None
+
+
+def test_inventory_pages_cover_every_sku_once(q):
+    seen, token, pages = [], None, 0
+    while True:
+        rows, token = q.inventory_page(2, token)
+        assert len(rows) <= 2
+        seen += ids(rows, "sku")
+        pages += 1
+        if token is None:
+            break
+        assert isinstance(token, str)
+    assert sorted(seen) == SKUS and pages >= 3
+    rows, token = q.inventory_page(100)
+    assert sorted(ids(rows, "sku")) == SKUS and token is None
+    assert sorted(ids(q.inventory_all(page_size=2), "sku")) == SKUS
+    with pytest.raises(InvalidQuery, match="continuation token"):
+        q.inventory_page(2, "not-a-token")
+    with pytest.raises(InvalidQuery, match=">= 1"):
+        q.inventory_page(0)
+
+
+def test_returns_in_time_order(q):
+    rows = q.returns_of("P1")
+    assert all(isinstance(r, InventoryReturn) for r in rows)
+    assert ids(rows, "event_id") == ["e-1", "e-2", "e-3"]
+    assert rows[0].restocked is True and rows[0].quantity == 2 and rows[2].disposition == "damaged"
+    assert q.returns_of("NOPE") == []
+
+
+@pytest.mark.parametrize("filters, expected", [
+    ({}, ["a4", "a3", "a2", "a1"]),
+    ({"unread": True}, ["a3", "a1"]),
+    ({"unread": False}, ["a4", "a2"]),
+    ({"severity": "critical"}, ["a2", "a1"]),
+    ({"unread": True, "severity": "critical"}, ["a1"]),
+    ({"unread": False, "severity": "critical"}, ["a2"]),
+    ({"sku": "P1"}, ["a3", "a1"]),
+    ({"sku": "P1", "severity": "warning"}, ["a3"]),
+    ({"sku": "P1", "unread": False}, []),
+    ({"sku": "P2", "unread": False, "severity": "critical"}, ["a2"]),
+    ({"sku": "NOPE"}, []),
+])
+def test_alerts_combine_filters(q, filters, expected):
+    rows = q.alerts(**filters)
+    assert all(isinstance(r, Alert) for r in rows)
+    assert ids(rows, "alert_id") == expected
+
+
+def test_alert_rows_are_typed(q):
+    (a1,) = q.alerts(unread=True, severity="critical")
+    assert a1.is_unread and a1.read is False and a1.sku == "P1" and a1.time == t(1)
+    (a2,) = q.alerts(unread=False, severity="critical")
+    assert not a2.is_unread and a2.read is True and a2.read_by == "ops"
+    assert ids(q.alerts(newest_first=False), "alert_id") == ["a1", "a2", "a3", "a4"]
+    with pytest.raises(InvalidQuery, match="unknown alert severity"):
+        q.alerts(severity="loud")
+
+
+def test_queries_follow_pagination(local_dynamo, views):
+    paged = OneItemPages(local_dynamo.client)
+    q = ViewQueries(paged, views)
+    assert len(q.pending_errors_by_order("O1")) == 2
+    assert paged.calls >= 3  # one item per page: the answer took several pages
+
+
+def test_queries_accept_tables_and_never_scan_except_inventory(local_dynamo, views):
+    class NoScan(OneItemPages):
+        def scan(self, **kwargs: Any) -> Any:
+            raise AssertionError("scan")
+
+    q = ViewQueries(NoScan(local_dynamo.client), Tables.local("test-"))
+    q.pending_errors_by_order("O1"), q.pending_errors_detected_before(NOW), q.pending_errors()
+    q.delivery_by_message("m1"), q.deliveries_by_status("SUCCESS"), q.deliveries_by_sender("s1")
+    q.inventory_item("P1"), q.returns_of("P1"), q.alerts(), q.alerts(unread=False), q.alerts(sku="P1")
+    with pytest.raises(AssertionError, match="scan"):
+        q.inventory_page(10)
+
+
+# ----------------------------------------------------------------------------- the CLI
+
+@pytest.fixture
+def cli(local_dynamo, views, monkeypatch, capsys):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", local_dynamo.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = main(["query", *argv, "--endpoint-url", local_dynamo.endpoint_url, "--table-prefix", "test-"])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def cli_json(cli, *argv: str) -> Any:
+    code, out, err = cli(*argv, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_cli_pending_errors(cli):
+    assert [r["error_hash"] for r in cli_json(cli, "pending-errors")] == ["ccc", "aaa", "bbb"]
+    assert [r["error_hash"] for r in cli_json(cli, "pending-errors", "--order", "O1")] == ["aaa", "bbb"]
+    assert [r["error_hash"] for r in cli_json(cli, "pending-errors", "--older-than", "30m")] == ["ccc", "aaa"]
+    assert [r["error_hash"] for r in cli_json(cli, "pending-errors", "--order", "O1", "--older-than", "1h")] == ["aaa"]
+    assert cli_json(cli, "pending-errors", "--older-than", "2d") == []
+    code, out, _ = cli("pending-errors", "--order", "O1")
+    lines = out.strip().splitlines()
+    assert code == 0 and lines[0].split()[:3] == ["ORDER_ID", "ORDER_NUMBER", "RULE"] and len(lines) == 3
+    assert "aaa is wrong" in out and "bbb is wrong" in out
+    code, out, _ = cli("pending-errors", "--order", "nope")
+    assert (code, out.strip()) == (0, "(none)")
+
+
+def test_cli_delivery(cli):
+    rows = cli_json(cli, "delivery", "m1")
+    assert [r["delivery_id"] for r in rows] == ["s1:m1", "s2:m1"] and rows[0]["attempts"] == 1
+    code, out, _ = cli("delivery", "m1")
+    assert code == 0 and "RETRY_SCHEDULED" in out and "SUCCESS" in out and "s1:m1 attempt history:" in out
+    code, out, _ = cli("delivery", "nope")
+    assert (code, out.strip()) == (0, "(none)")
+    assert cli_json(cli, "delivery", "nope") == []
+
+
+def test_cli_deliveries(cli):
+    assert [r["delivery_id"] for r in cli_json(cli, "deliveries", "--status", "RETRY_SCHEDULED")] == [
+        "s2:m3", "s1:m1", "s1:m2"]
+    assert [r["delivery_id"] for r in cli_json(cli, "deliveries", "--status", "retry_scheduled",
+                                               "--due-before", "2024-05-01T10:30:00Z")] == ["s2:m3", "s1:m1"]
+    assert [r["delivery_id"] for r in cli_json(cli, "deliveries", "--status", "RETRY_SCHEDULED",
+                                               "--sender", "s1")] == ["s1:m1", "s1:m2"]
+    assert [r["delivery_id"] for r in cli_json(cli, "deliveries", "--sender", "s1")] == ["s1:m2", "s1:m1", "s1:m4"]
+    assert len(cli_json(cli, "deliveries", "--status", "RETRY_SCHEDULED", "--due-before", "now")) == 3
+    code, out, _ = cli("deliveries", "--status", "FAILED")
+    assert (code, out.strip()) == (0, "(none)")
+    code, out, _ = cli("deliveries", "--status", "MAX_RETRIES_EXCEEDED")
+    assert code == 0 and "DELIVERY_ID" in out and "s1:m4" in out
+
+
+def test_cli_inventory(cli):
+    one = cli_json(cli, "inventory", "P3")
+    assert one["sku"] == "P3" and one["available"] == 28 and one["last_broadcast"]["tx_id"] == "tx-3"
+    assert cli_json(cli, "inventory", "NOPE") is None
+    code, out, _ = cli("inventory", "NOPE")
+    assert (code, out.strip()) == (0, "(none)")
+    assert [r["sku"] for r in cli_json(cli, "inventory", "--page-size", "2")] == SKUS  # every page
+    code, out, _ = cli("inventory", "--page-size", "2")
+    lines = out.strip().splitlines()
+    assert code == 0 and lines[0].split()[:4] == ["SKU", "PHYSICAL", "BUFFER", "AVAILABLE"]
+    assert [line.split()[0] for line in lines[1:]] == SKUS
+
+
+def test_cli_returns(cli):
+    assert [r["event_id"] for r in cli_json(cli, "returns", "P1")] == ["e-1", "e-2", "e-3"]
+    code, out, _ = cli("returns", "P1")
+    assert code == 0 and [line.split()[0] for line in out.strip().splitlines()[1:]] == [t(10), t(20), t(30)]
+    code, out, _ = cli("returns", "NOPE")
+    assert (code, out.strip()) == (0, "(none)")
+
+
+def test_cli_alerts(cli):
+    assert [r["alert_id"] for r in cli_json(cli, "alerts")] == ["a4", "a3", "a2", "a1"]
+    assert [r["alert_id"] for r in cli_json(cli, "alerts", "--unread", "--severity", "critical")] == ["a1"]
+    assert [r["alert_id"] for r in cli_json(cli, "alerts", "--read")] == ["a4", "a2"]
+    assert [r["alert_id"] for r in cli_json(cli, "alerts", "--sku", "P1", "--severity", "WARNING")] == ["a3"]
+    code, out, _ = cli("alerts", "--unread")
+    assert code == 0 and out.splitlines()[0].split()[:3] == ["TIME", "SEVERITY", "ALERT_TYPE"] and "a3" in out
+    code, out, _ = cli("alerts", "--sku", "NOPE")
+    assert (code, out.strip()) == (0, "(none)")
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["pending-errors", "--older-than", "soon"], "--older-than"),
+    (["pending-errors", "--older-than", "30"], "invalid duration '30'"),
+    (["pending-errors", "--older-than", "-5m"], "--older-than"),
+    (["deliveries", "--status", "DONE"], "unknown status 'DONE'"),
+    (["deliveries", "--status", "PENDING", "--due-before", "tomorrow"], "invalid time 'tomorrow'"),
+    (["deliveries"], "--status"),
+    (["alerts", "--severity", "loud"], "unknown severity 'loud'"),
+    (["alerts", "--unread", "--read"], "not allowed with"),
+    (["inventory", "--page-size", "0"], "--page-size"),
+    (["returns"], "required"),
+    (["delivery"], "required"),
+    (["bogus"], "invalid choice"),
+    ([], "required"),
+])
+def test_cli_bad_arguments_are_one_line_exit_2(cli, argv, fragment):
+    code, out, err = cli(*argv)
+    assert code == 2 and out == ""
+    assert fragment in err and len(err.strip().splitlines()) == 1 and err.startswith("dynafold: ")
