@@ -1,0 +1,118 @@
+"""The projector and reactor handlers on the real DynamoDB Local stream, through the stream runner."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from events.envelope import NewEvent
+from processors import projector as projector_module
+from processors.config import Tables
+from processors.local_stack import LocalStack
+from processors.sample_traffic import sample_history
+from processors.stream_runner import LambdaContext, StreamRunner, StreamSettings
+from projections.batch import BatchProjector
+from projections.registry import VIEWS
+from projections.view_store import ViewStore, from_item
+
+
+@pytest.fixture
+def stack(local_dynamo, tmp_path):
+    return LocalStack(local_dynamo.endpoint_url, Tables.local("test-", versions={}), tmp_path,
+                      access_key=local_dynamo.access_key)
+
+
+def scan(stack, family):
+    return [from_item(i) for i in stack.client.scan(TableName=stack.tables.views[family])["Items"]]
+
+
+def test_sample_traffic_builds_all_four_views(stack):
+    for append in sample_history():
+        stack.store.append(append.stream, list(append.events), idempotency_key=append.idempotency_key)
+    stack.drain()
+
+    [prod1] = [r for r in scan(stack, "inventory") if r["sku"] == "PROD-001"]
+    assert (prod1["physical"], prod1["buffer"], prod1["available"]) == (48, 5, 43)
+    [damaged] = scan(stack, "inventory-returns")
+    assert (damaged["sku"], damaged["disposition"], damaged["restocked"]) == ("PROD-001", "DAMAGED", False)
+
+    pending = [r for r in scan(stack, "pending-errors") if r["error_hash"] != "#"]
+    assert [(r["order_id"][:8], r["rule"]) for r in pending] == [("6ce880f5", "discount_on_tuk_item")]
+
+    [delivery] = scan(stack, "delivery-status")
+    assert (delivery["status"], delivery["attempts"], len(delivery["retry_history"])) == ("SUCCESS", 2, 1)
+
+    alerts = sorted((r["alert_type"], r.get("sku")) for r in scan(stack, "alerts"))
+    assert alerts == [("order_errors_notified", None), ("return_damaged", "PROD-001"), ("stock_low", "PROD-002")]
+    assert all(r["unread"] == "UNREAD" for r in scan(stack, "alerts"))
+
+    # Draining again (a restart from the checkpoints) changes nothing and raises nothing new.
+    assert stack.drain() == 0
+    assert len(scan(stack, "alerts")) == 3
+
+
+def test_poison_record_is_reported_alerted_and_does_not_hold_back_other_streams(stack):
+    stack.store.append("sku:GOOD", [NewEvent("dynafold.inventory.physical_count_set.v1",
+                                             {"sku": "GOOD", "physical": 30})])
+    poison = {"stream": {"S": "sku:BAD"}, "version": {"N": "1"}, "id": {"S": "poison-1"},
+              "type": {"S": "dynafold.inventory.physical_count_set.v1"}, "source": {"S": "urn:test"},
+              "time": {"S": "2026-01-01T00:00:00.000000Z"}, "data": {"S": '{"sku": "BAD", "physical": "lots"}'},
+              "correlation_id": {"S": "c"}, "prev_hash": {"S": "0" * 64}, "hash": {"S": "0" * 64}}
+    stack.client.put_item(TableName=stack.tables.events, Item=poison)
+    stack.store.append("sku:LATER", [NewEvent("dynafold.inventory.physical_count_set.v1",
+                                              {"sku": "LATER", "physical": 40})])
+    stack.drain()
+
+    skus = {r["sku"]: r["physical"] for r in scan(stack, "inventory")}
+    assert skus == {"GOOD": 30, "LATER": 40}
+    for runner in stack.runners.values():
+        failures = [json.loads(line) for line in runner.failure_destination.read_text().splitlines()]
+        assert len(failures) == 1
+        assert failures[0]["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    record_failed = [r for r in scan(stack, "alerts") if r["alert_type"] == "record_failed"]
+    assert {r["subject"] for r in record_failed} == {"consumer:projector", "consumer:reactor"}
+    assert all(r["severity"] == "critical" for r in record_failed)
+
+
+def _captured_batch(local_dynamo, tmp_path):
+    """Real Lambda-shaped events, exactly as the stream runner hands them to a handler."""
+    batches = []
+    runner = StreamRunner(local_dynamo.streams(), local_dynamo.client, local_dynamo.names.events,
+                          lambda event, context: batches.append(event) or {"batchItemFailures": []},
+                          StreamSettings(batch_size=100), checkpoint_dir=tmp_path, name="capture")
+    runner.drain()
+    return [record for batch in batches for record in batch["Records"]]
+
+
+def test_projector_handler_is_idempotent_and_order_insensitive_on_captured_records(local_dynamo, tmp_path, capsys):
+    store = local_dynamo.store()
+    for delta in (10, -3, -2):
+        store.append("sku:H", [NewEvent("dynafold.inventory.stock_adjusted.v2",
+                                        {"sku": "H", "delta": delta, "reason": "order"})])
+    records = _captured_batch(local_dynamo, tmp_path)
+    assert [r["eventSource"] for r in records] == ["aws:dynamodb"] * 3
+    tables = Tables.local("test-", versions={})
+    views = ViewStore(local_dynamo.client, tables.views)
+    handler = projector_module.make_handler(BatchProjector(views, store.read_stream, VIEWS))
+
+    context = LambdaContext("projector", "req-1", "arn:aws:lambda:us-east-1:0:function:projector",
+                            time.monotonic() + 60)
+    assert handler({"Records": records[2:] + records[:2]}, context) == {"batchItemFailures": []}  # gap filled
+    assert handler({"Records": records + records}, context) == {"batchItemFailures": []}  # all duplicates
+    [row] = [from_item(i) for i in local_dynamo.client.scan(TableName=tables.views["inventory"])["Items"]]
+    assert (row["physical"], row["stream_version"]) == (5, 3)
+
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    assert emf, "the handler printed no EMF"
+    by_name = {}
+    for blob in emf:
+        directive = blob["_aws"]["CloudWatchMetrics"][0]
+        assert directive["Namespace"] == "dynafold"
+        assert len(directive["Metrics"]) <= 100
+        assert all(len(dims) <= 30 and all(d in blob for d in dims) for dims in directive["Dimensions"])
+        for metric in directive["Metrics"]:
+            assert metric["Name"] in blob
+            by_name.setdefault(metric["Name"], []).append(blob[metric["Name"]])
+    assert by_name["GapEventsFilled"][0] == [2.0] and by_name["DuplicatesSkipped"][1] == [6.0]
