@@ -6,6 +6,7 @@ import argparse
 import json
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,8 @@ from events.errors import DynafoldError, VersionConflict
 from processors.local_engine import EngineUnavailable
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_CONFLICT, EXIT_FAILED = 0, 2, 3, 1
-DEFAULT_DATA_DIR = Path(".dynafold") / "data"
+DEFAULT_STATE_DIR = Path(".dynafold")
+DEFAULT_DATA_DIR = DEFAULT_STATE_DIR / "data"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -41,6 +43,12 @@ class Context:
         from processors.tables import TableNames
 
         return TableNames.with_prefix(self.table_prefix)
+
+    def view_tables(self) -> Any:
+        """Event, idempotency and the active view tables (see `dynafold rebuild --switch`)."""
+        from processors.config import Tables
+
+        return Tables.local(self.table_prefix)
 
     def store(self) -> Any:
         from events.store import EventStore
@@ -123,24 +131,36 @@ def cmd_read(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_up(ctx: Context, args: argparse.Namespace) -> int:
+    from processors.lambda_logs import lambda_logs
     from processors.local_engine import LocalEngine
+    from processors.local_stack import LOGGER_NAMES, LocalStack
     from processors.tables import create_tables
 
+    state_dir = Path(args.state_dir).resolve()
     engine = LocalEngine(port=args.port, in_memory=args.in_memory,
                          data_dir=None if args.in_memory else Path(args.data_dir).resolve())
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with engine:
+    with engine, lambda_logs(state_dir / "logs", LOGGER_NAMES) as logs:
         ctx.endpoint_url = engine.endpoint_url
         created = create_tables(ctx.client(), ctx.tables())
+        if args.in_memory:  # a fresh database: old checkpoints would point into a stream that is gone
+            state_dir = Path(tempfile.mkdtemp(prefix="dynafold-up-"))
+        local = LocalStack(engine.endpoint_url, ctx.view_tables(), state_dir, logs=logs)
+        threads = local.run_forever(stop)
         where = "in memory" if args.in_memory else f"data in {engine.data_dir}"
         print(f"DynamoDB Local on {engine.endpoint_url} ({where}); {len(created)} tables created")
+        print(f"projector and reactor reading the event stream (checkpoints in {state_dir / 'checkpoints'}, "
+              f"function logs in {logs.directory})")
         print(f"  export AWS_ENDPOINT_URL_DYNAMODB={engine.endpoint_url}   # then use dynafold in another shell")
         print("Ctrl-C stops everything.", flush=True)
         try:
-            stop.wait()
+            while not stop.wait(0.5):
+                pass
         except KeyboardInterrupt:
-            pass
+            stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
     print("stopped")
     return EXIT_OK
 
@@ -166,10 +186,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=handler)
         return p
 
-    up = command("up", cmd_up, "run the local stack in the foreground (DynamoDB Local + tables)")
+    up = command("up", cmd_up, "run the local stack in the foreground (DynamoDB Local, tables, stream consumers)")
     up.add_argument("--port", type=int, default=None, help="engine port (default: a free one)")
     up.add_argument("--in-memory", action="store_true", help="keep no data after exit")
     up.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR), help="where data persists (default .dynafold/data)")
+    up.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR),
+                    help="stream checkpoints and failure records (default .dynafold)")
 
     tables = sub.add_parser("tables", help="table management", parents=[common])
     tables_sub = tables.add_subparsers(dest="tables_command", required=True, parser_class=_Parser)
@@ -189,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     read.add_argument("--from", dest="from_version", type=int, default=1, help="first version (default 1)")
 
     command("types", cmd_types, "every event type with its JSON Schema")
-    command("demo", cmd_demo, "start a local engine, append sample traffic, print what it built")
+    command("demo", cmd_demo, "start a local engine, send sample traffic through the consumers, print the views")
 
     from processors.query_cli import register as register_queries
 

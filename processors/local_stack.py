@@ -19,6 +19,7 @@ from processors import projector as projector_module
 from processors import reactor as reactor_module
 from processors.aws import dynamodb_client, streams_client
 from processors.config import Tables
+from processors.lambda_logs import LambdaLogRouter
 from processors.stream_runner import StreamRunner, read_failures, settings_from_template
 from projections.alert_rules import AlertSettings, alert_id
 from projections.batch import BatchProjector
@@ -26,6 +27,7 @@ from projections.registry import VIEWS
 from projections.view_store import ViewStore
 
 CONSUMERS = {"projector": "ProjectorFunction", "reactor": "ReactorFunction"}
+LOGGER_NAMES = ("projector", "reactor")  # the Powertools loggers (services) of the local functions
 
 
 @dataclass
@@ -35,6 +37,7 @@ class LocalStack:
     state_dir: Path
     access_key: str | None = None
     alert_settings: AlertSettings = field(default_factory=AlertSettings)
+    logs: LambdaLogRouter | None = None  # where handlers' stdout goes (else the terminal)
 
     def __post_init__(self) -> None:
         self.client = dynamodb_client(self.endpoint_url, access_key=self.access_key)
@@ -46,6 +49,8 @@ class LocalStack:
                 BatchProjector(self.views, self.store.read_stream, VIEWS)),
             "reactor": reactor_module.make_handler(self.reactor),
         }
+        if self.logs is not None:
+            handlers = {name: self.logs.route(f"dynafold-{name}", handler) for name, handler in handlers.items()}
         streams = streams_client(self.endpoint_url, access_key=self.access_key)
         self.runners = {
             name: StreamRunner(

@@ -167,6 +167,15 @@ def cmd_alerts(ctx: "Context", args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_all(ctx: "Context", args: argparse.Namespace) -> int:
+    from processors.output import emit
+    from processors.views_report import collect, render
+
+    views = collect(_queries(ctx))
+    emit(views, as_json=ctx.as_json, human=render(views))
+    return 0
+
+
 def _compact(value: Any) -> str:
     import json
 
@@ -181,6 +190,8 @@ def register(sub: Any, command: Callable[..., argparse.ArgumentParser], common: 
                            description="ask the views; tables by default, --json for scripts",
                            parents=[common])
     views = query.add_subparsers(dest="query_command", required=True, parser_class=type(query))
+
+    command("all", cmd_all, "every view at a glance (what `dynafold demo` ends with)", views)
 
     p = command("pending-errors", cmd_pending_errors, "orders' pending errors, oldest first", views)
     p.add_argument("--order", metavar="ORDER_ID", default=None, help="only this order's errors")

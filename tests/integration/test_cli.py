@@ -55,3 +55,23 @@ def test_types_lists_every_type_with_a_schema(cli):
     code, out, _ = cli("types", "--json")
     types = json.loads(out)
     assert code == 0 and any(t["type"] == "dynafold.inventory.stock_adjusted.v2" for t in types)
+
+
+def test_demo_runs_the_consumers_and_ends_with_the_four_views(cli, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # the demo keeps the functions' logs under ./.dynafold/logs
+    code, out, _ = cli("demo", "--json")
+    assert code == 0
+    summary = json.loads(out)
+    views = summary["views"]
+    assert summary["chains_ok"] and summary["streams"] == 8  # 5 sample streams + 3 alerts the reactor raised
+    assert [e["rule"] for e in views["pending_errors"]] == ["discount_on_tuk_item"]
+    assert [(d["status"], d["attempts"]) for d in views["deliveries"]] == [("SUCCESS", 2)]
+    assert {i["sku"]: i["available"] for i in views["inventory"]} == {"PROD-001": 43, "PROD-002": 4}
+    assert [r["disposition"] for r in views["returns"]] == ["DAMAGED"]
+    assert sorted(a["alert_type"] for a in views["alerts"]) == ["order_errors_notified", "return_damaged", "stock_low"]
+    emf = [json.loads(line) for line in (tmp_path / ".dynafold/logs/dynafold-projector.log").read_text().splitlines()
+           if line.startswith('{"_aws"')]
+    assert any("EventsProjected" in blob for blob in emf)
+
+    code, out, _ = cli("query", "all", "--json")  # the same views, asked again
+    assert code == 0 and json.loads(out) == views
