@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from benchmarks import append
+from benchmarks import append, projector
 from benchmarks.common import engine
 
 
@@ -14,6 +14,7 @@ def main() -> None:
     args = parser.parse_args()
     with engine(args.endpoint_url) as url:
         append.run(url)
+        projector.run(url)
 
 
 if __name__ == "__main__":
