@@ -33,3 +33,27 @@ class OrderErrorsNotified(EventData):
     error_hashes: tuple[str, ...] = Field(min_length=1)
     channel: Literal["email", "sns", "outbox"] = "email"
     message_ref: str | None = Field(default=None, description="provider's id of the sent message")
+    notification_id: str | None = Field(default=None, description="the claim this send completed")
+
+
+class NotificationClaimed(EventData):
+    """A monitor took on sending the one email for these expired errors.
+
+    Appended at the order stream's version the monitor read, so of two monitors that read the
+    same state only one can claim: the other's append conflicts and it sends nothing.
+    """
+
+    order_id: str = Field(min_length=1)
+    notification_id: str = Field(min_length=1, description="stable per (order, error set)")
+    error_hashes: tuple[str, ...] = Field(min_length=1)
+    attempt: int = Field(ge=1)
+    lease_seconds: int = Field(gt=0, description="after this, an unfinished claim may be taken over")
+
+
+class NotificationFailed(EventData):
+    """The claimed send failed; the next monitor run retries it."""
+
+    order_id: str = Field(min_length=1)
+    notification_id: str = Field(min_length=1)
+    attempt: int = Field(ge=1)
+    error: str
