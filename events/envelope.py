@@ -57,6 +57,15 @@ class NewEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class PlannedAppend:
+    """One append a decision asks for: events for one stream, guarded by an idempotency key."""
+
+    stream: str
+    events: tuple[NewEvent, ...]
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RecordedEvent:
     """An event as the log holds it.
 

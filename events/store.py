@@ -292,6 +292,13 @@ class EventStore:
             "expires_at": {"N": str(int((now + self._idempotency_ttl).timestamp()))},
         }
 
+    def recorded(self, key: str) -> AppendResult | None:
+        """What an idempotency key appended, while its guard lives (30 days); None if unknown."""
+        guard = self._client.get_item(
+            TableName=self.idempotency_table, Key={"key": {"S": key}}, ConsistentRead=True
+        ).get("Item")
+        return None if guard is None else _guard_result(guard)
+
     def _original(self, key: str, request_hash: str, guard: Item | None) -> AppendResult:
         if guard is None:
             guard = self._client.get_item(
@@ -299,13 +306,7 @@ class EventStore:
             )["Item"]
         if guard["request_hash"]["S"] != request_hash:
             raise IdempotencyKeyReused(key)
-        return AppendResult(
-            stream=guard["stream"]["S"],
-            first_version=int(guard["first_version"]["N"]),
-            last_version=int(guard["last_version"]["N"]),
-            event_ids=tuple(v["S"] for v in guard["event_ids"]["L"]),
-            deduplicated=True,
-        )
+        return _guard_result(guard)
 
     # ----------------------------------------------------------------- heads
 
@@ -436,6 +437,16 @@ def _checked_contiguous(items: list[Item], segment: int, seen: list[set[str]], l
             seen[segment].add(stream)
             last[segment] = stream
     return items
+
+
+def _guard_result(guard: Item) -> AppendResult:
+    return AppendResult(
+        stream=guard["stream"]["S"],
+        first_version=int(guard["first_version"]["N"]),
+        last_version=int(guard["last_version"]["N"]),
+        event_ids=tuple(v["S"] for v in guard["event_ids"]["L"]),
+        deduplicated=True,
+    )
 
 
 def _check_expected(expected: ExpectedVersion) -> int | Literal["any"]:
