@@ -1,0 +1,85 @@
+"""Admin routes (API key): mark an alert read, set a SKU's physical count or buffer."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from events.alerts import AlertRead
+from events.envelope import NewEvent, PlannedAppend
+from events.errors import VersionConflict
+from events.inventory import BufferSet, PhysicalCountSet
+from processors.api.appends import append_planned
+from processors.api.auth import require_api_key
+from processors.api.deps import ApiDeps
+from processors.api.http import ApiError, HttpRequest, HttpResponse, parse_json
+from projections.alerts import AlertsProjection
+
+SOURCE = "urn:dynafold:admin"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CountBody(_Body):
+    physical: int = Field(ge=0, le=100_000_000)
+
+
+class BufferBody(_Body):
+    buffer: int = Field(ge=0, le=100_000_000)
+
+
+class ReadBody(_Body):
+    read_by: str | None = Field(default=None, max_length=200)
+
+
+def _key(request: HttpRequest, route: str) -> str | None:
+    """An optional Idempotency-Key header makes an admin write safe to retry."""
+    given = request.header("idempotency-key")
+    if given is not None and not 0 < len(given) <= 200:
+        raise ApiError(400, "Idempotency-Key must be 1-200 characters")
+    return None if given is None else f"admin:{route}:{given}"
+
+
+def _event(request: HttpRequest, event_type: str, data: BaseModel) -> NewEvent:
+    return NewEvent(event_type, data, source=SOURCE, correlation_id=request.request_id or None)
+
+
+def set_count(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
+    require_api_key(request, deps.secrets)
+    sku = request.path_params["sku"]
+    body = request.parse(CountBody)
+    plan = PlannedAppend(f"sku:{sku}", (_event(request, "dynafold.inventory.physical_count_set.v1",
+                                                PhysicalCountSet(sku=sku, physical=body.physical, source="admin")),),
+                         _key(request, f"count:{sku}"))
+    return HttpResponse(200, append_planned(deps.store, plan))
+
+
+def set_buffer(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
+    require_api_key(request, deps.secrets)
+    sku = request.path_params["sku"]
+    body = request.parse(BufferBody)
+    plan = PlannedAppend(f"sku:{sku}", (_event(request, "dynafold.inventory.buffer_set.v1",
+                                                BufferSet(sku=sku, buffer=body.buffer)),),
+                         _key(request, f"buffer:{sku}"))
+    return HttpResponse(200, append_planned(deps.store, plan))
+
+
+def mark_alert_read(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
+    """Appends `alert read` once; marking a read alert again changes nothing and says so."""
+    require_api_key(request, deps.secrets)
+    alert_id = request.path_params["alert_id"]
+    body = parse_json(ReadBody, request.json()) if request.body else ReadBody()
+    stream = f"alert:{alert_id}"
+    events = deps.store.read_stream(stream)
+    if not events:
+        raise ApiError(404, f"no alert {alert_id!r}")
+    if AlertsProjection.fold(alert_id, events).read:
+        return HttpResponse(200, {"stream": stream, "version": events[-1].version, "already_read": True})
+    plan = PlannedAppend(stream, (_event(request, "dynafold.alerts.read.v1",
+                                         AlertRead(alert_id=alert_id, read_by=body.read_by)),))
+    try:
+        answer = append_planned(deps.store, plan, events[-1].version)
+    except VersionConflict:
+        raise ApiError(409, f"alert {alert_id!r} changed while it was being marked read; retry") from None
+    return HttpResponse(200, {**answer, "already_read": False})

@@ -1,0 +1,35 @@
+"""Appending what a route decided, and the answer the caller gets (the same on a retry)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from events.envelope import PlannedAppend
+from events.store import ANY, AppendResult, EventStore, ExpectedVersion
+from processors.api.telemetry import logger, metrics
+
+
+def answer(result: AppendResult) -> dict[str, Any]:
+    return {
+        "stream": result.stream,
+        "version": result.last_version,
+        "versions": list(result.versions),
+        "event_id": result.event_ids[0],
+        "event_ids": list(result.event_ids),
+        "deduplicated": result.deduplicated,
+    }
+
+
+def append_planned(store: EventStore, plan: PlannedAppend, expected: ExpectedVersion = ANY) -> dict[str, Any]:
+    result = store.append(plan.stream, list(plan.events), expected, idempotency_key=plan.idempotency_key)
+    if result.deduplicated:
+        metrics.add_metric(name="AppendsDeduplicated", unit=MetricUnit.Count, value=1)
+    else:
+        for event in plan.events:
+            metrics.add_metric(name="EventsAppended", unit=MetricUnit.Count, value=1)
+        logger.info("appended", extra={"stream": result.stream, "versions": list(result.versions),
+                                       "event_ids": list(result.event_ids),
+                                       "types": [e.type for e in plan.events]})
+    return answer(result)

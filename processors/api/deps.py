@@ -1,0 +1,51 @@
+"""What routes need, built once per Lambda container (or once by the local stack)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from events.order_rules import Rule, rule_set
+from events.store import EventStore
+from processors.outbound import Resolver, TargetPolicy, system_resolver
+from processors.secrets import Secrets
+from projections.queries import ViewQueries
+from projections.view_store import ViewStore
+
+DEFAULT_MAX_BODY_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    targets: TargetPolicy = field(default_factory=TargetPolicy)
+    order_rules: tuple[Rule, ...] = field(default_factory=rule_set)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> "ApiSettings":
+        disabled = [name.strip() for name in env.get("DYNAFOLD_DISABLED_RULES", "").split(",") if name.strip()]
+        return cls(
+            max_body_bytes=int(env.get("DYNAFOLD_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
+            targets=TargetPolicy.from_env(env),
+            order_rules=rule_set(disabled),
+        )
+
+
+@dataclass(frozen=True)
+class ApiDeps:
+    store: EventStore
+    views: ViewStore
+    queries: ViewQueries
+    secrets: Secrets
+    settings: ApiSettings = field(default_factory=ApiSettings)
+    resolve: Resolver = system_resolver
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
+
+    @classmethod
+    def connect(cls, client: Any, tables: Any, secrets: Secrets, settings: ApiSettings, **kwargs: Any) -> "ApiDeps":
+        """Deps over one DynamoDB client and a ``processors.config.Tables``."""
+        return cls(EventStore(client, tables.events, tables.idempotency), ViewStore(client, tables.views),
+                   ViewQueries(client, tables.views), secrets, settings, **kwargs)

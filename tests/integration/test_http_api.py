@@ -1,0 +1,294 @@
+"""The HTTP API over real HTTP on loopback, against DynamoDB Local: auth, validation, idempotency, reads.
+
+Every rejected request is checked to have appended nothing (the event table's item count).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+
+from events.envelope import NewEvent
+from events.idempotency_keys import broadcast_key
+from processors.api.app import make_handler
+from processors.api.deps import ApiDeps, ApiSettings
+from processors.config import Tables
+from processors.local_http import LocalApiServer
+from processors.local_stack import LocalStack
+from processors.outbound import system_resolver
+from processors.secrets import Secrets
+
+SHOPIFY, OLD_SHOPIFY, INFLOW, ADMIN = "shpss_current", "shpss_previous", "inflow-shared", "admin-key-1"
+PUBLIC = {"hooks.example.com": ["93.184.215.14"], "internal.example.com": ["10.0.0.7"]}
+
+
+class Api:
+    def __init__(self, url: str, local_dynamo: Any) -> None:
+        self.url = url
+        self.local_dynamo = local_dynamo
+
+    def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
+             raw: bytes | None = None) -> tuple[int, Any]:
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        request = urllib.request.Request(self.url + path, data=data, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    def admin(self, method: str, path: str, body: Any = None, **headers: str) -> tuple[int, Any]:
+        return self.call(method, path, body, {"x-api-key": ADMIN, "content-type": "application/json", **headers})
+
+    def shopify(self, topic: str, payload: Any, webhook_id: str, secret: str = SHOPIFY,
+                raw: bytes | None = None, signed: bytes | None = None) -> tuple[int, Any]:
+        body = raw if raw is not None else json.dumps(payload).encode()
+        digest = base64.b64encode(hmac.new(secret.encode(), signed or body, hashlib.sha256).digest()).decode()
+        return self.call("POST", "/webhooks/shopify", raw=body, headers={
+            "x-shopify-topic": topic, "x-shopify-hmac-sha256": digest, "x-shopify-webhook-id": webhook_id,
+            "content-type": "application/json"})
+
+    def inflow(self, order: Any, delivery: str | None = None, secret: str = INFLOW) -> tuple[int, Any]:
+        body = json.dumps(order).encode()
+        signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        headers = {"x-inflow-signature": signature, "content-type": "application/json"}
+        if delivery:
+            headers["x-inflow-delivery-id"] = delivery
+        return self.call("POST", "/webhooks/inflow/orders", raw=body, headers=headers)
+
+    def events(self) -> int:
+        names = self.local_dynamo.names
+        return self.local_dynamo.client.scan(TableName=names.events, Select="COUNT")["Count"]
+
+
+def _serve(local_dynamo: Any, secrets: Secrets, settings: ApiSettings | None = None):
+    deps = ApiDeps.connect(local_dynamo.client, Tables.local("test-", versions={}), secrets,
+                           settings or ApiSettings(max_body_bytes=4096),
+                           resolve=lambda host, port: PUBLIC.get(host) or system_resolver(host, port))
+    return LocalApiServer(make_handler(deps))
+
+
+@pytest.fixture
+def api(local_dynamo):
+    secrets = Secrets.of(shopify=SHOPIFY, shopify_previous=OLD_SHOPIFY, inflow=INFLOW, admin_api_key=ADMIN)
+    with _serve(local_dynamo, secrets) as server:
+        yield Api(server.url, local_dynamo)
+
+
+ORDER = {"id": 1001, "name": "#1001", "line_items": [{"sku": "PROD-1", "quantity": 2}, {"sku": "PROD-2", "quantity": 1},
+                                                    {"sku": "PROD-1", "quantity": 1}, {"quantity": 5}]}
+
+
+# ----------------------------------------------------------------------------- Shopify
+
+def test_shopify_order_adjusts_stock_per_sku_once_however_often_it_is_delivered(api):
+    status, first = api.shopify("orders/create", ORDER, "wh-1")
+    assert status == 200
+    assert [(a["stream"], a["version"]) for a in first["appended"]] == [("sku:PROD-1", 1), ("sku:PROD-2", 1)]
+    assert first["skipped"] == ["line_items[3]: no sku"]
+    again = api.shopify("orders/create", ORDER, "wh-1")[1]
+    assert [a["event_ids"] for a in again["appended"]] == [a["event_ids"] for a in first["appended"]]
+    assert all(a["deduplicated"] for a in again["appended"]) and api.events() == 2
+    [event] = api.local_dynamo.store().read_stream("sku:PROD-1")
+    assert (event.data.delta, event.data.reason, event.data.tx_id) == (-3, "order", "shopify-order-1001")
+
+
+@pytest.mark.parametrize("case", ["tampered", "reserialised", "wrong secret", "missing header", "not base64"])
+def test_shopify_signature_vectors_are_refused_and_append_nothing(api, case):
+    body = json.dumps(ORDER).encode()
+    if case == "tampered":
+        status, reply = api.shopify("orders/create", None, "wh-x", raw=body.replace(b"2", b"9"), signed=body)
+    elif case == "reserialised":  # same JSON, other bytes: the HMAC covers the bytes
+        status, reply = api.shopify("orders/create", None, "wh-x", raw=json.dumps(ORDER, indent=1).encode(), signed=body)
+    elif case == "wrong secret":
+        status, reply = api.shopify("orders/create", ORDER, "wh-x", secret="shpss_guess")
+    else:
+        value = {"missing header": None, "not base64": "%%%"}[case]
+        headers = {"x-shopify-topic": "orders/create", "x-shopify-webhook-id": "wh-x"}
+        if value:
+            headers["x-shopify-hmac-sha256"] = value
+        status, reply = api.call("POST", "/webhooks/shopify", raw=body, headers=headers)
+    assert status == 401 and "X-Shopify-Hmac-Sha256" in reply["error"]
+    assert api.events() == 0
+
+
+def test_the_previous_secret_is_accepted_during_a_rotation(api):
+    assert api.shopify("orders/create", ORDER, "wh-rot", secret=OLD_SHOPIFY)[0] == 200
+
+
+@pytest.mark.parametrize("topic, payload, webhook_id, fragment", [
+    ("products/create", {"id": 1}, "wh-1", "unsupported X-Shopify-Topic"),
+    ("orders/create", {"id": 1, "line_items": [{"sku": "A", "quantity": -1}]}, "wh-1", "line_items.0.quantity"),
+    ("refunds/create", {"id": 1, "order_id": 2, "refund_line_items": [{"quantity": 1, "line_item": {"sku": "A"},
+                                                                       "disposition": "LOST"}]},
+     "wh-1", "disposition"),
+    ("orders/create", ORDER, "", "X-Shopify-Webhook-Id"),
+])
+def test_shopify_bad_payloads_are_400_with_a_reason(api, topic, payload, webhook_id, fragment):
+    status, reply = api.shopify(topic, payload, webhook_id)
+    assert status == 400 and fragment in reply["error"]
+    assert api.events() == 0
+
+
+def test_refunds_record_returns_with_dispositions(api):
+    refund = {"id": 77, "order_id": 1001, "refund_line_items": [
+        {"quantity": 1, "restock_type": "return", "line_item": {"sku": "PROD-1"}},
+        {"quantity": 2, "restock_type": "no_restock", "line_item": {"sku": "PROD-1"}},
+        {"quantity": 1, "disposition": "DEFECTIVE", "line_item": {"sku": "PROD-2"}}]}
+    status, reply = api.shopify("refunds/create", refund, "wh-r")
+    assert status == 200 and [a["versions"] for a in reply["appended"]] == [[1, 2], [1]]
+    returns = [(e.data.sku, e.data.quantity, e.data.disposition, e.data.restocked)
+               for s in ("sku:PROD-1", "sku:PROD-2") for e in api.local_dynamo.store().read_stream(s)]
+    assert returns == [("PROD-1", 1, "SELLABLE", True), ("PROD-1", 2, "UNSELLABLE", False),
+                       ("PROD-2", 1, "DEFECTIVE", False)]
+
+
+def test_storefront_count_keeps_the_buffer_and_our_own_echo_is_ignored(api):
+    store = api.local_dynamo.store()
+    store.append("sku:PROD-1", [NewEvent("dynafold.inventory.buffer_set.v1", {"sku": "PROD-1", "buffer": 5})])
+    store.append("sku:PROD-1", [NewEvent("dynafold.inventory.stock_broadcast.v1",
+                                         {"sku": "PROD-1", "count": 10, "tx_id": "tx-ours"})],
+                 idempotency_key=broadcast_key("tx-ours"))
+    status, echo = api.shopify("inventory_levels/update", {"sku": "PROD-1", "available": 10, "tx_id": "tx-ours"}, "wh-e")
+    assert status == 200 and echo["appended"] == [] and "echo" in echo["ignored"]
+    status, counted = api.shopify("inventory_levels/update", {"sku": "PROD-1", "available": 12,
+                                                               "inventory_item_id": 9}, "wh-c")
+    assert status == 200 and counted["appended"][0]["version"] == 3
+    last = store.read_stream("sku:PROD-1")[-1]
+    assert (last.data.physical, last.data.source) == (17, "shopify")
+
+
+# ----------------------------------------------------------------------------- InFlow
+
+INFLOW_ORDER = {"salesOrderId": "6ce880f5", "orderNumber": "SO-000019", "remarks": "",
+                "lines": [{"productName": "TUK chair", "sku": "TUK-CHAIR", "quantity": 1, "discount": 10}],
+                "customer": {"name": "Jane Doe", "email": "jane@example.com"}}
+
+
+def test_inflow_order_is_validated_and_its_complete_error_set_appended(api):
+    status, reply = api.inflow(INFLOW_ORDER, delivery="d-1")
+    assert status == 200 and reply["stream"] == "order:6ce880f5"
+    assert sorted(e["rule"] for e in reply["errors"]) == ["discount_on_tuk_item", "discount_remark"]
+    [event] = api.local_dynamo.store().read_stream("order:6ce880f5")
+    assert "customer" not in event.data.order  # only what the rules read is kept: no customer PII in the log
+    again = api.inflow(INFLOW_ORDER, delivery="d-1")[1]
+    assert again["deduplicated"] and again["event_id"] == reply["event_id"] and api.events() == 1
+
+
+@pytest.mark.parametrize("case, status, fragment", [
+    ("wrong secret", 401, "does not match"),
+    ("no order id", 400, "order_id"),
+    ("not json", 400, "not valid JSON"),
+])
+def test_inflow_bad_requests_append_nothing(api, case, status, fragment):
+    if case == "wrong secret":
+        got = api.inflow(INFLOW_ORDER, secret="guess")
+    elif case == "no order id":
+        got = api.inflow({"orderNumber": "SO-1"})
+    else:
+        got = api.call("POST", "/webhooks/inflow/orders", raw=b"{nope", headers={
+            "x-inflow-signature": "sha256=" + hmac.new(INFLOW.encode(), b"{nope", hashlib.sha256).hexdigest()})
+    assert got[0] == status and fragment in got[1]["error"]
+    assert api.events() == 0
+
+
+def test_a_missing_secret_closes_its_routes_with_503(local_dynamo):
+    with _serve(local_dynamo, Secrets.of()) as server:
+        api = Api(server.url, local_dynamo)
+        assert api.shopify("orders/create", ORDER, "wh-1")[0] == 503
+        assert api.inflow(INFLOW_ORDER)[0] == 503
+        status, reply = api.admin("PUT", "/inventory/P/count", {"physical": 1})
+        assert status == 503 and "admin API key" in reply["error"]
+        assert api.events() == 0
+
+
+# ----------------------------------------------------------------------------- messages
+
+MESSAGE = {"sender_id": "user123", "message_id": "msg-1", "target_url": "https://hooks.example.com/orders",
+           "payload": {"event": "order.paid"}}
+
+
+def test_a_message_is_accepted_once_per_sender_and_message_id(api):
+    status, first = api.admin("POST", "/messages", MESSAGE)
+    assert status == 202 and first["stream"] == "delivery:user123:msg-1" and first["delivery_id"] == "user123:msg-1"
+    status, again = api.admin("POST", "/messages", MESSAGE)
+    assert status == 200 and again["deduplicated"] and again["event_id"] == first["event_id"]
+    status, reply = api.admin("POST", "/messages", {**MESSAGE, "payload": {"event": "other"}})
+    assert status == 409 and "already used" in reply["error"]
+    assert api.events() == 1
+
+
+@pytest.mark.parametrize("change, status, fragment", [
+    ({"target_url": "https://internal.example.com/x"}, 400, "private"),
+    ({"target_url": "https://169.254.169.254/latest"}, 400, "link-local"),
+    ({"target_url": "http://hooks.example.com/x"}, 400, "https"),
+    ({"sender_id": "a:b"}, 400, "sender_id"),
+    ({"payload": "text"}, 400, "payload"),
+    ({"extra": 1}, 400, "extra"),
+])
+def test_bad_messages_are_refused_before_anything_is_appended(api, change, status, fragment):
+    got = api.admin("POST", "/messages", {**MESSAGE, **change})
+    assert got[0] == status and fragment in got[1]["error"]
+    assert api.events() == 0
+
+
+def test_api_key_is_required_and_checked(api):
+    assert api.call("POST", "/messages", MESSAGE)[0] == 401
+    assert api.call("POST", "/messages", MESSAGE, {"x-api-key": "nope"})[0] == 403
+    assert api.call("GET", "/alerts")[0] == 401
+    assert api.events() == 0
+
+
+# ----------------------------------------------------------------------------- admin, limits, reads
+
+def test_request_limits_and_unknown_routes(api):
+    status, reply = api.admin("POST", "/messages", {**MESSAGE, "payload": {"blob": "x" * 5000}})
+    assert status == 413 and "limit is 4096" in reply["error"]
+    assert api.admin("GET", "/nowhere")[0] == 404
+    status, reply = api.admin("DELETE", "/inventory/P/count")
+    assert status == 405 and reply["allow"] == ["PUT"]
+    assert api.events() == 0
+
+
+def test_admin_writes_then_reads_over_the_views(api, local_dynamo, tmp_path):
+    assert api.admin("PUT", "/inventory/PROD%2F9/count", {"physical": 40}, **{"idempotency-key": "c1"})[0] == 200
+    assert api.admin("PUT", "/inventory/PROD%2F9/count", {"physical": 40}, **{"idempotency-key": "c1"})[1]["deduplicated"]
+    assert api.admin("PUT", "/inventory/PROD%2F9/buffer", {"buffer": 38})[0] == 200
+    assert api.admin("PUT", "/inventory/PROD%2F9/buffer", {"buffer": -1})[0] == 400
+    assert api.shopify("refunds/create", {"id": 5, "order_id": 9, "refund_line_items": [
+        {"quantity": 1, "restock_type": "no_restock", "line_item": {"sku": "PROD/9"}}]}, "wh-9")[0] == 200
+    assert api.inflow(INFLOW_ORDER)[0] == 200
+    assert api.admin("POST", "/messages", MESSAGE)[0] == 202
+    LocalStack(local_dynamo.endpoint_url, Tables.local("test-", versions={}), tmp_path,
+               access_key=local_dynamo.access_key).drain()
+
+    item = api.admin("GET", "/inventory/PROD%2F9")[1]
+    assert (item["physical"], item["buffer"], item["available"]) == (40, 38, 2)
+    page = api.admin("GET", "/inventory?limit=1")[1]
+    assert len(page["items"]) == 1 and page["next"]  # a full page: DynamoDB cannot know nothing follows
+    last = api.admin("GET", f"/inventory?limit=1&next={page['next']}")[1]
+    assert last == {"items": [], "next": None}
+    assert api.admin("GET", "/inventory?next=garbage")[0] == 400
+    assert [r["disposition"] for r in api.admin("GET", "/inventory/PROD%2F9/returns")[1]["returns"]] == ["UNSELLABLE"]
+    assert len(api.admin("GET", "/orders/6ce880f5/errors")[1]["errors"]) == 2
+    assert len(api.admin("GET", "/pending-errors")[1]["errors"]) == 2
+    assert api.admin("GET", "/pending-errors?older_than=30m")[1]["errors"] == []
+    assert api.admin("GET", "/pending-errors?older_than=soon")[0] == 400
+    assert api.admin("GET", "/messages/msg-1")[1]["deliveries"][0]["status"] == "PENDING"
+    assert api.admin("GET", "/messages/unknown")[0] == 404
+
+    alerts = api.admin("GET", "/alerts?unread=true")[1]["alerts"]
+    assert {a["alert_type"] for a in alerts} == {"stock_low", "return_damaged"}
+    assert api.admin("GET", "/alerts?severity=loud")[0] == 400
+    alert_id = alerts[0]["alert_id"]
+    status, read = api.admin("POST", f"/alerts/{alert_id}/read", {"read_by": "ops"})
+    assert status == 200 and not read["already_read"]
+    assert api.admin("POST", f"/alerts/{alert_id}/read")[1]["already_read"]
+    assert api.admin("POST", "/alerts/nope/read")[0] == 404
