@@ -38,12 +38,13 @@ class LocalStack:
     access_key: str | None = None
     alert_settings: AlertSettings = field(default_factory=AlertSettings)
     logs: LambdaLogRouter | None = None  # where handlers' stdout goes (else the terminal)
+    storefront_url: str | None = None  # where stock broadcasts are delivered (none: no broadcasts)
 
     def __post_init__(self) -> None:
         self.client = dynamodb_client(self.endpoint_url, access_key=self.access_key)
         self.store = EventStore(self.client, self.tables.events, self.tables.idempotency)
         self.views = ViewStore(self.client, self.tables.views)
-        self.reactor = reactor_module.Reactor(self.store, self.views, self.alert_settings)
+        self.reactor = reactor_module.Reactor(self.store, self.views, self.alert_settings, self.storefront_url)
         handlers = {
             "projector": projector_module.make_handler(
                 BatchProjector(self.views, self.store.read_stream, VIEWS)),

@@ -22,11 +22,12 @@ from events.alerts import AlertRaised
 from events.envelope import NewEvent, RecordedEvent
 from events.errors import VersionConflict
 from events.items import from_item
-from events.store import NO_STREAM, EventStore
+from events.store import ANY, NO_STREAM, EventStore
 from projections.alert_rules import AlertSettings, alerts_for
+from projections.broadcast_rules import plan_broadcast
 from projections.inventory import InventoryProjection, InventoryState
-from projections.view import stream_key
 from projections.view_store import ViewStore
+from processors.state_reader import state_at
 
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "dynafold")
 SOURCE = "urn:dynafold:reactor"
@@ -42,20 +43,30 @@ def settings_from_env(env: Any = os.environ) -> AlertSettings:
 
 
 class Reactor:
-    def __init__(self, store: EventStore, views: ViewStore, settings: AlertSettings) -> None:
+    def __init__(self, store: EventStore, views: ViewStore, settings: AlertSettings,
+                 storefront_url: str | None = None) -> None:
         self._store = store
         self._views = views
         self._settings = settings
+        self._storefront_url = storefront_url
 
     def react(self, event: RecordedEvent) -> list[AlertRaised]:
         before = after = None
         if event.stream.startswith("sku:"):
             before = self.inventory_at(event.stream, event.version - 1)
             after = InventoryProjection.apply(before, event)
+            self.broadcast(event, before, after)
         raised = alerts_for(event, self._settings, before, after)
         for alert in raised:
             self.raise_alert(alert, cause=event)
         return raised
+
+    def broadcast(self, cause: RecordedEvent, before: InventoryState, after: InventoryState) -> None:
+        """Push a changed available count to the storefront (a broadcast event and a message to deliver)."""
+        for plan in plan_broadcast(cause, before, after, self._storefront_url):
+            result = self._store.append(plan.stream, list(plan.events), ANY, idempotency_key=plan.idempotency_key)
+            if not result.deduplicated and plan.stream == cause.stream:
+                metrics.add_metric("StockBroadcasts", MetricUnit.Count, 1)
 
     def raise_alert(self, alert: AlertRaised, cause: RecordedEvent | None = None) -> bool:
         """Append the alert once; True when this call raised it, False when it already was."""
@@ -73,12 +84,8 @@ class Reactor:
         return True
 
     def inventory_at(self, stream: str, version: int) -> InventoryState:
-        """The SKU's inventory state right after `version`: from its view row if that is not ahead,
-        plus the events in between from the log (the same fold the projector uses)."""
-        loaded = self._views.load(InventoryProjection, stream_key(stream))
-        state, start = (loaded.state, loaded.version) if loaded.version <= version else (None, 0)
-        missing = self._store.read_stream(stream, start + 1, version) if version > start else []
-        return InventoryProjection.fold(stream_key(stream), missing, state)
+        """The SKU's inventory state right after `version` (view row caught up with the log)."""
+        return state_at(self._store, self._views, InventoryProjection, stream, version)[0]
 
 
 def make_handler(reactor: Reactor) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
@@ -109,7 +116,8 @@ def _default_handler() -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     tables = Tables.from_env()
     client = dynamodb_client()
     store = EventStore(client, tables.events, tables.idempotency)
-    return make_handler(Reactor(store, ViewStore(client, tables.views), settings_from_env()))
+    return make_handler(Reactor(store, ViewStore(client, tables.views), settings_from_env(),
+                                storefront_url=os.environ.get("DYNAFOLD_STOREFRONT_URL") or None))
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -116,3 +116,25 @@ def test_projector_handler_is_idempotent_and_order_insensitive_on_captured_recor
             assert metric["Name"] in blob
             by_name.setdefault(metric["Name"], []).append(blob[metric["Name"]])
     assert by_name["GapEventsFilled"][0] == [2.0] and by_name["DuplicatesSkipped"][1] == [6.0]
+
+
+def test_a_changed_available_count_is_broadcast_once_with_a_message_for_the_storefront(local_dynamo, tmp_path):
+    stack = LocalStack(local_dynamo.endpoint_url, Tables.local("test-", versions={}), tmp_path,
+                       access_key=local_dynamo.access_key, storefront_url="https://shop.example.com/inventory")
+    stack.store.append("sku:B1", [NewEvent("dynafold.inventory.physical_count_set.v1", {"sku": "B1", "physical": 20}),
+                                  NewEvent("dynafold.inventory.buffer_set.v1", {"sku": "B1", "buffer": 0})])
+    stack.drain()
+    types = [e.type for e in stack.store.read_stream("sku:B1")]
+    assert types == ["dynafold.inventory.physical_count_set.v1", "dynafold.inventory.buffer_set.v1",
+                     "dynafold.inventory.stock_broadcast.v1"]  # the buffer change left available at 20
+    broadcast = stack.store.read_stream("sku:B1")[-1].data
+    [message] = stack.store.read_stream(f"delivery:dynafold-inventory:{broadcast.tx_id}")
+    assert message.data.payload == {"sku": "B1", "available": 20, "tx_id": broadcast.tx_id}
+    assert message.data.target_url == "https://shop.example.com/inventory"
+    [row] = [r for r in scan(stack, "inventory") if r["sku"] == "B1"]
+    assert row["last_broadcast"]["tx_id"] == broadcast.tx_id
+
+    # A reactor that sees the same records again (a retried batch) broadcasts nothing new.
+    for event in stack.store.read_stream("sku:B1"):
+        stack.reactor.react(event)
+    assert len(stack.store.read_stream("sku:B1")) == 3
