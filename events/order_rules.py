@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, AliasPath, BaseModel, ConfigDict, Field
 
 from events.envelope import canonical_json
 from events.orders import OrderError
@@ -24,7 +24,7 @@ from events.orders import OrderError
 ASSEMBLY_FEE_SKUS = frozenset({"ASSEMBLY-FEE", "ASSEMBLY", "FEE-ASSEMBLY"})
 
 
-def _alias(*names: str) -> Any:
+def _alias(*names: str | AliasPath) -> Any:
     return AliasChoices(*names)
 
 
@@ -32,8 +32,9 @@ class OrderLine(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
     line_id: str | None = Field(default=None, validation_alias=_alias("line_id", "salesOrderLineId"))
-    sku: str = Field(default="", validation_alias=_alias("sku", "productSku", "itemSku"))
-    name: str = Field(default="", validation_alias=_alias("name", "productName", "description"))
+    sku: str = Field(default="", validation_alias=_alias("sku", "productSku", AliasPath("product", "sku")))
+    name: str = Field(default="", validation_alias=_alias("name", "productName", AliasPath("product", "name"),
+                                                          "description"))
     quantity: Decimal = Field(default=Decimal(1), validation_alias=_alias("quantity", "standardQuantity"))
     unit_price: Decimal = Field(default=Decimal(0), validation_alias=_alias("unit_price", "unitPrice"))
     discount_percent: Decimal = Field(default=Decimal(0), ge=0, le=100,

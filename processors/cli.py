@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import tempfile
@@ -131,9 +132,9 @@ def cmd_read(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_up(ctx: Context, args: argparse.Namespace) -> int:
+    from processors import local_services, local_stack
     from processors.lambda_logs import lambda_logs
     from processors.local_engine import LocalEngine
-    from processors.local_stack import LOGGER_NAMES, LocalStack
     from processors.tables import create_tables
 
     state_dir = Path(args.state_dir).resolve()
@@ -141,28 +142,79 @@ def cmd_up(ctx: Context, args: argparse.Namespace) -> int:
                          data_dir=None if args.in_memory else Path(args.data_dir).resolve())
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with engine, lambda_logs(state_dir / "logs", LOGGER_NAMES) as logs:
+    loggers = (*local_stack.LOGGER_NAMES, *local_services.LOGGER_NAMES)
+    with engine, lambda_logs(state_dir / "logs", loggers) as logs:
         ctx.endpoint_url = engine.endpoint_url
         created = create_tables(ctx.client(), ctx.tables())
-        if args.in_memory:  # a fresh database: old checkpoints would point into a stream that is gone
-            state_dir = Path(tempfile.mkdtemp(prefix="dynafold-up-"))
-        local = LocalStack(engine.endpoint_url, ctx.view_tables(), state_dir, logs=logs)
-        threads = local.run_forever(stop)
-        where = "in memory" if args.in_memory else f"data in {engine.data_dir}"
-        print(f"DynamoDB Local on {engine.endpoint_url} ({where}); {len(created)} tables created")
-        print(f"projector and reactor reading the event stream (checkpoints in {state_dir / 'checkpoints'}, "
-              f"function logs in {logs.directory})")
-        print(f"  export AWS_ENDPOINT_URL_DYNAMODB={engine.endpoint_url}   # then use dynafold in another shell")
-        print("Ctrl-C stops everything.", flush=True)
-        try:
-            while not stop.wait(0.5):
-                pass
-        except KeyboardInterrupt:
-            stop.set()
-        for thread in threads:
-            thread.join(timeout=10)
+        run_dir = Path(tempfile.mkdtemp(prefix="dynafold-up-")) if args.in_memory else state_dir
+        stack = local_stack.LocalStack(engine.endpoint_url, ctx.view_tables(), run_dir, logs=logs,
+                                       storefront_url=os.environ.get("DYNAFOLD_STOREFRONT_URL") or None)
+        secrets, secrets_path = local_services.local_secrets(state_dir)
+        api = local_services.LocalApi(stack, secrets, logs=logs)
+        monitor = local_services.LocalMonitor(stack, state_dir / "outbox.jsonl", logs=logs)
+        with api.serve(args.api_port) as server:
+            threads = stack.run_forever(stop)
+            threads.append(monitor.run_every(args.monitor_interval, stop))
+            where = "in memory" if args.in_memory else f"data in {engine.data_dir}"
+            print(f"DynamoDB Local on {engine.endpoint_url} ({where}); {len(created)} tables created")
+            print(f"HTTP API on {server.url} (secrets and the X-Api-Key in {secrets_path})")
+            print(f"projector, reactor and the error monitor (every {args.monitor_interval:g}s) are running; "
+                  f"function logs in {logs.directory}, emails in {monitor.outbox}")
+            print(f"  export AWS_ENDPOINT_URL_DYNAMODB={engine.endpoint_url}   # then use dynafold in another shell")
+            print("Ctrl-C stops everything.", flush=True)
+            try:
+                while not stop.wait(0.5):
+                    pass
+            except KeyboardInterrupt:
+                stop.set()
+            for thread in threads:
+                thread.join(timeout=10)
     print("stopped")
     return EXIT_OK
+
+
+def cmd_monitor_run(ctx: Context, args: argparse.Namespace) -> int:
+    """One error-monitor pass now (or at --now, to see what a later run would do)."""
+    from datetime import datetime, timezone
+
+    from processors.local_services import LocalMonitor
+    from processors.local_stack import LocalStack
+    from processors.output import emit
+
+    moment = datetime.now(timezone.utc)
+    if args.now is not None:
+        try:
+            moment = datetime.fromisoformat(args.now.replace("Z", "+00:00"))
+        except ValueError:
+            raise DynafoldError(f"--now {args.now!r} is not an ISO 8601 time") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+    stack = LocalStack(_endpoint(ctx), ctx.view_tables(), Path(args.state_dir))
+    outcomes = LocalMonitor(stack, Path(args.state_dir) / "outbox.jsonl", clock=lambda: moment).run()
+    emit(outcomes, as_json=ctx.as_json,
+         human=", ".join(f"{k}: {v}" for k, v in sorted(outcomes.items())) or "no order is past its grace period")
+    return EXIT_OK
+
+
+def cmd_outbox(ctx: Context, args: argparse.Namespace) -> int:
+    from processors.mailers import read_outbox
+    from processors.output import emit
+
+    emails = read_outbox(Path(args.state_dir) / "outbox.jsonl")
+    human = "\n\n".join(f"{m['time']}  to {', '.join(m['to'])}\nSubject: {m['subject']}\n{m['body']}"
+                         for m in emails) or "(no emails)"
+    emit(emails, as_json=ctx.as_json, human=human)
+    return EXIT_OK
+
+
+def _endpoint(ctx: Context) -> str:
+    from processors.aws import resolve_endpoint
+
+    endpoint = resolve_endpoint(ctx.endpoint_url)
+    if endpoint is None:
+        raise DynafoldError("give --endpoint-url (or AWS_ENDPOINT_URL_DYNAMODB): the local stack's engine, "
+                            "as `dynafold up` prints it")
+    return endpoint
 
 
 def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
@@ -191,7 +243,19 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--in-memory", action="store_true", help="keep no data after exit")
     up.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR), help="where data persists (default .dynafold/data)")
     up.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR),
-                    help="stream checkpoints and failure records (default .dynafold)")
+                    help="checkpoints, failure records, logs, outbox and local secrets (default .dynafold)")
+    up.add_argument("--api-port", type=int, default=0, help="HTTP API port on 127.0.0.1 (default: a free one)")
+    up.add_argument("--monitor-interval", type=float, default=300.0,
+                    help="seconds between error-monitor runs (default 300, as the schedule on AWS)")
+
+    monitor = sub.add_parser("monitor", help="the error monitor", parents=[common])
+    monitor_sub = monitor.add_subparsers(dest="monitor_command", required=True, parser_class=_Parser)
+    run = command("run", cmd_monitor_run, "run the error monitor once against the local stack", monitor_sub)
+    run.add_argument("--now", default=None, help="pretend it is this time (ISO 8601), e.g. to pass the grace period")
+    run.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR), help="where the outbox is (default .dynafold)")
+
+    outbox = command("outbox", cmd_outbox, "the emails the local error monitor sent")
+    outbox.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR), help="default .dynafold")
 
     tables = sub.add_parser("tables", help="table management", parents=[common])
     tables_sub = tables.add_subparsers(dest="tables_command", required=True, parser_class=_Parser)

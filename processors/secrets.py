@@ -21,6 +21,7 @@ ROLES = {
     "inflow": "DYNAFOLD_INFLOW_SECRET",
     "signing": "DYNAFOLD_SIGNING_SECRET",  # outbound webhooks, whsec_...
     "admin_api_key": "DYNAFOLD_ADMIN_API_KEY",
+    "inflow_api_key": "DYNAFOLD_INFLOW_API_KEY",  # the error monitor re-reads orders from InFlow
 }
 _PARAMETER_MAX_AGE_SECONDS = 300
 
