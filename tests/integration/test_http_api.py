@@ -5,12 +5,9 @@ Every rejected request is checked to have appended nothing (the event table's it
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
-import urllib.error
-import urllib.request
 from typing import Any
 
 import pytest
@@ -19,6 +16,7 @@ from events.envelope import NewEvent
 from events.idempotency_keys import broadcast_key
 from processors.api.app import make_handler
 from processors.api.deps import ApiDeps, ApiSettings
+from processors.api_client import ApiClient
 from processors.config import Tables
 from processors.local_http import LocalApiServer
 from processors.local_stack import LocalStack
@@ -26,42 +24,14 @@ from processors.outbound import system_resolver
 from processors.secrets import Secrets
 
 SHOPIFY, OLD_SHOPIFY, INFLOW, ADMIN = "shpss_current", "shpss_previous", "inflow-shared", "admin-key-1"
+SECRETS = Secrets.of(shopify=SHOPIFY, shopify_previous=OLD_SHOPIFY, inflow=INFLOW, admin_api_key=ADMIN)
 PUBLIC = {"hooks.example.com": ["93.184.215.14"], "internal.example.com": ["10.0.0.7"]}
 
 
-class Api:
+class Api(ApiClient):
     def __init__(self, url: str, local_dynamo: Any) -> None:
-        self.url = url
+        super().__init__(url, SECRETS)
         self.local_dynamo = local_dynamo
-
-    def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
-             raw: bytes | None = None) -> tuple[int, Any]:
-        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-        request = urllib.request.Request(self.url + path, data=data, method=method, headers=headers or {})
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read())
-
-    def admin(self, method: str, path: str, body: Any = None, **headers: str) -> tuple[int, Any]:
-        return self.call(method, path, body, {"x-api-key": ADMIN, "content-type": "application/json", **headers})
-
-    def shopify(self, topic: str, payload: Any, webhook_id: str, secret: str = SHOPIFY,
-                raw: bytes | None = None, signed: bytes | None = None) -> tuple[int, Any]:
-        body = raw if raw is not None else json.dumps(payload).encode()
-        digest = base64.b64encode(hmac.new(secret.encode(), signed or body, hashlib.sha256).digest()).decode()
-        return self.call("POST", "/webhooks/shopify", raw=body, headers={
-            "x-shopify-topic": topic, "x-shopify-hmac-sha256": digest, "x-shopify-webhook-id": webhook_id,
-            "content-type": "application/json"})
-
-    def inflow(self, order: Any, delivery: str | None = None, secret: str = INFLOW) -> tuple[int, Any]:
-        body = json.dumps(order).encode()
-        signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        headers = {"x-inflow-signature": signature, "content-type": "application/json"}
-        if delivery:
-            headers["x-inflow-delivery-id"] = delivery
-        return self.call("POST", "/webhooks/inflow/orders", raw=body, headers=headers)
 
     def events(self) -> int:
         names = self.local_dynamo.names
@@ -77,8 +47,7 @@ def _serve(local_dynamo: Any, secrets: Secrets, settings: ApiSettings | None = N
 
 @pytest.fixture
 def api(local_dynamo):
-    secrets = Secrets.of(shopify=SHOPIFY, shopify_previous=OLD_SHOPIFY, inflow=INFLOW, admin_api_key=ADMIN)
-    with _serve(local_dynamo, secrets) as server:
+    with _serve(local_dynamo, SECRETS) as server:
         yield Api(server.url, local_dynamo)
 
 
@@ -173,12 +142,12 @@ INFLOW_ORDER = {"salesOrderId": "6ce880f5", "orderNumber": "SO-000019", "remarks
 
 
 def test_inflow_order_is_validated_and_its_complete_error_set_appended(api):
-    status, reply = api.inflow(INFLOW_ORDER, delivery="d-1")
+    status, reply = api.inflow(INFLOW_ORDER, "d-1")
     assert status == 200 and reply["stream"] == "order:6ce880f5"
     assert sorted(e["rule"] for e in reply["errors"]) == ["discount_on_tuk_item", "discount_remark"]
     [event] = api.local_dynamo.store().read_stream("order:6ce880f5")
     assert "customer" not in event.data.order  # only what the rules read is kept: no customer PII in the log
-    again = api.inflow(INFLOW_ORDER, delivery="d-1")[1]
+    again = api.inflow(INFLOW_ORDER, "d-1")[1]
     assert again["deduplicated"] and again["event_id"] == reply["event_id"] and api.events() == 1
 
 
