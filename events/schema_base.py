@@ -7,4 +7,4 @@ from pydantic import BaseModel, ConfigDict
 
 class EventData(BaseModel):
     # extra="forbid": a misspelt field is an error naming that field, never silently dropped.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
