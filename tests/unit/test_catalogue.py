@@ -9,7 +9,7 @@ from events.inventory import StockAdjusted
 
 def test_every_type_is_versioned_and_has_a_schema():
     schemas = catalogue.json_schemas()
-    assert len(schemas) == 14
+    assert len(schemas) == 16
     for entry in schemas:
         assert entry["type"].startswith("dynafold.") and ".v" in entry["type"]
         assert entry["schema"]["type"] == "object"
