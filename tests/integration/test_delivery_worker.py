@@ -10,6 +10,7 @@ import json
 import random
 import socket
 import threading
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -19,11 +20,12 @@ from events.envelope import NewEvent
 from events.store import NO_STREAM
 from processors.clock import ManualClock
 from processors.config import Tables
-from processors.delivery_queue import DeliveryJob
-from processors.delivery_worker import DeliverySettings, DeliveryWorker
+from processors.delivery_queue import DeliveryJob, LocalMessage
+from processors.delivery_worker import DeliverySettings, DeliveryWorker, make_handler
 from processors.lambda_logs import lambda_logs
 from processors.local_stack import LOGGER_NAMES, LocalStack
 from processors.outbound import TargetPolicy
+from processors.stream_runner import LambdaContext
 from processors.webhook_receiver import Reply, WebhookReceiver
 from processors.webhook_signing import new_secret
 from projections.view_store import from_item
@@ -306,3 +308,28 @@ def test_pending_retries_survive_a_restart_of_the_local_stack(local_dynamo, tmp_
     restarted = make_stack(local_dynamo, tmp_path, clock)
     restarted.drain(wait_for_deliveries=True)
     assert types(restarted, stream)[-1] == "succeeded"
+
+
+def test_a_message_that_is_not_a_job_fails_alone_and_appends_nothing(stack, receiver, clock):
+    receiver.script("/ok", Reply.ok())
+    stream = submit(stack, receiver.url("/ok"), "msg-13")
+    bodies = {
+        "garbage": "not json",
+        "nobody": DeliveryJob(stream="delivery:nobody:x", attempt=1, cause_event_id="c").to_body(),
+        "good": DeliveryJob(stream=stream, attempt=1, cause_event_id="c").to_body(),
+    }
+    records = [stack.delivery_queue.to_sqs_record(LocalMessage(name, body, "2026-01-01T00:00:00Z",
+                                                               "2026-01-01T00:00:00Z", 1, name), "us-east-1")
+               for name, body in bodies.items()]
+    handler = make_handler(DeliveryWorker(stack.store, stack.delivery_queue, SETTINGS, clock=clock))
+    context = LambdaContext("dynafold-delivery-worker", "req-1", "arn:aws:lambda:us-east-1:0:function:w",
+                            time.monotonic() + 60)
+
+    def event_count():
+        return stack.client.scan(TableName=stack.tables.events, Select="COUNT")["Count"]
+
+    before = event_count()
+    response = handler({"Records": records}, context)
+    assert sorted(item["itemIdentifier"] for item in response["batchItemFailures"]) == ["garbage", "nobody"]
+    assert event_count() == before + 2  # the good job's attempted + succeeded, nothing else
+    assert types(stack, stream)[-1] == "succeeded"
