@@ -1,4 +1,4 @@
-"""Webhook notification delivery (seeds 001, 002)."""
+"""Webhook notification delivery (seeds 001, 002) and the targets deliveries go to."""
 
 from __future__ import annotations
 
@@ -48,3 +48,22 @@ class DeadLettered(EventData):
     attempts: int = Field(ge=0)
     reason: str
 
+
+
+class TargetDisabled(EventData):
+    """Deliveries to this URL stop: later messages dead-letter at once, without a request.
+
+    Lives in the target's own stream (``target:<hash of the URL>``), so one delivery's outcome
+    can disable a target for every sender, and re-enabling it is one more event there.
+    """
+
+    target_url: str = Field(min_length=1)
+    reason: str = Field(min_length=1)
+    status_code: int | None = None
+    cause_stream: str | None = Field(default=None, description="the delivery whose outcome disabled the target")
+
+
+class TargetEnabled(EventData):
+    target_url: str = Field(min_length=1)
+    reason: str | None = None
+    enabled_by: str | None = None

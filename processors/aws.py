@@ -51,3 +51,8 @@ def streams_client(endpoint_url: str | None = None, *, access_key: str | None = 
             kwargs["aws_access_key_id"] = access_key or LOCAL_ACCESS_KEY
             kwargs["aws_secret_access_key"] = "local"
     return boto3.session.Session().client("dynamodbstreams", **kwargs)
+
+
+def sqs_client() -> Any:
+    """For the delivery queues on AWS (boto3 honours AWS_ENDPOINT_URL_SQS by itself)."""
+    return boto3.session.Session().client("sqs", region_name=_region())

@@ -280,6 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
     from processors.query_cli import register as register_queries
 
     register_queries(sub, command, common)
+
+    from processors.targets_cli import register as register_targets
+
+    register_targets(sub, command, common)
     return parser
 
 

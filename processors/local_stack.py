@@ -2,32 +2,48 @@
 
 Two stream runners (projector and reactor, as on AWS the only two readers of a shard) with the
 batch settings of the template's event source mappings, checkpoints under the state directory,
-and a failure destination whose entries become `record_failed` alerts.
+and a failure destination whose entries become `record_failed` alerts. The reactor's delivery
+rule feeds a local job queue (the SQS stand-in, under the state directory) that the same delivery
+worker handler drains; dead-lettered messages land in ``delivery-dlq.jsonl`` there.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import random
 import threading
 import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from events.alerts import AlertRaised
 from events.store import EventStore
+from processors import delivery_worker
 from processors import projector as projector_module
 from processors import reactor as reactor_module
 from processors.aws import dynamodb_client, streams_client
+from processors.clock import SYSTEM_CLOCK, Clock
 from processors.config import Tables
+from processors.dead_letters import LocalDeadLetters
+from processors.delivery_dispatch import DeliveryDispatch
+from processors.delivery_queue import SQS_MAX_BATCH, LocalDeliveryQueue
 from processors.lambda_logs import LambdaLogRouter
-from processors.stream_runner import StreamRunner, read_failures, settings_from_template
+from processors.outbound import Resolver, system_resolver
+from processors.stream_runner import LambdaContext, StreamRunner, read_failures, settings_from_template
 from projections.alert_rules import AlertSettings, alert_id
 from projections.batch import BatchProjector
 from projections.registry import VIEWS
 from projections.view_store import ViewStore
 
 CONSUMERS = {"projector": "ProjectorFunction", "reactor": "ReactorFunction"}
-LOGGER_NAMES = ("projector", "reactor")  # the Powertools loggers (services) of the local functions
+LOGGER_NAMES = ("projector", "reactor", delivery_worker.SERVICE)  # the Powertools loggers of the local functions
+DELIVERY_FUNCTION = "dynafold-delivery-worker"
+_REGION = "us-east-1"
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -39,19 +55,32 @@ class LocalStack:
     alert_settings: AlertSettings = field(default_factory=AlertSettings)
     logs: LambdaLogRouter | None = None  # where handlers' stdout goes (else the terminal)
     storefront_url: str | None = None  # where stock broadcasts are delivered (none: no broadcasts)
+    clock: Clock = SYSTEM_CLOCK  # delivery delays and webhook timestamps; tests fast-forward a ManualClock
+    delivery: delivery_worker.DeliverySettings | None = None  # default: from the environment
+    random_fraction: Callable[[], float] = field(default_factory=lambda: random.SystemRandom().random)
+    resolve: Resolver = system_resolver
 
     def __post_init__(self) -> None:
         self.client = dynamodb_client(self.endpoint_url, access_key=self.access_key)
         self.store = EventStore(self.client, self.tables.events, self.tables.idempotency)
         self.views = ViewStore(self.client, self.tables.views)
-        self.reactor = reactor_module.Reactor(self.store, self.views, self.alert_settings, self.storefront_url)
+        self.delivery_queue = LocalDeliveryQueue(self.state_dir / "delivery-jobs.json", self.clock)
+        self.dead_letters = LocalDeadLetters(self.state_dir / "delivery-dlq.jsonl")
+        self.reactor = reactor_module.Reactor(
+            self.store, self.views, self.alert_settings, self.storefront_url,
+            dispatch=DeliveryDispatch(self.store, self.delivery_queue, self.dead_letters, self.clock))
+        worker = delivery_worker.DeliveryWorker(
+            self.store, self.delivery_queue, self.delivery or delivery_worker.DeliverySettings.from_env(os.environ),
+            clock=self.clock, random_fraction=self.random_fraction, resolve=self.resolve)
         handlers = {
             "projector": projector_module.make_handler(
                 BatchProjector(self.views, self.store.read_stream, VIEWS)),
             "reactor": reactor_module.make_handler(self.reactor),
+            "delivery-worker": delivery_worker.make_handler(worker),
         }
         if self.logs is not None:
             handlers = {name: self.logs.route(f"dynafold-{name}", handler) for name, handler in handlers.items()}
+        self._deliver = handlers.pop("delivery-worker")
         streams = streams_client(self.endpoint_url, access_key=self.access_key)
         self.runners = {
             name: StreamRunner(
@@ -62,23 +91,50 @@ class LocalStack:
             for name, logical_id in CONSUMERS.items()
         }
 
-    def drain(self, timeout: float = 120.0) -> int:
-        """Run both consumers until neither has anything left (reactions feed the projector)."""
+    def drain(self, timeout: float = 120.0, *, wait_for_deliveries: bool = False) -> int:
+        """Run both consumers and the due delivery jobs until nothing is left (each feeds the others).
+
+        Jobs that are not due yet stay queued; with ``wait_for_deliveries`` the stack sleeps on its
+        clock until they are (a ManualClock just moves), until no job is left."""
         deadline = time.monotonic() + timeout
         total = 0
         while time.monotonic() < deadline:
             delivered = sum(runner.drain(timeout=deadline - time.monotonic()).records
                             for runner in self.runners.values())
             delivered += self.raise_failure_alerts()
+            delivered += self.run_due_deliveries()
             total += delivered
-            if delivered == 0:
+            if delivered:
+                continue
+            next_job = self.delivery_queue.next_visible_at() if wait_for_deliveries else None
+            if next_job is None:
                 return total
+            self.clock.sleep((next_job - self.clock.now()).total_seconds())
         raise TimeoutError(f"local stack still busy after {timeout:.0f}s")
+
+    def run_due_deliveries(self) -> int:
+        """Hand due jobs to the delivery worker handler in SQS-shaped batches, as Lambda's SQS event
+        source mapping would; jobs it reports as failed stay queued and come back after the
+        visibility timeout. Returns how many jobs were handed over."""
+        handed = 0
+        while messages := self.delivery_queue.receive(SQS_MAX_BATCH):
+            event = {"Records": [self.delivery_queue.to_sqs_record(m, _REGION) for m in messages]}
+            context = LambdaContext(DELIVERY_FUNCTION, str(uuid.uuid4()),
+                                    f"arn:aws:lambda:{_REGION}:000000000000:function:{DELIVERY_FUNCTION}",
+                                    time.monotonic() + 60)
+            response = self._deliver(event, context) or {}
+            failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
+            for message in messages:
+                if message.message_id not in failed and message.receipt_handle:
+                    self.delivery_queue.delete(message.receipt_handle)
+            handed += len(messages)
+        return handed
 
     def run_forever(self, stop: threading.Event) -> list[threading.Thread]:
         threads = [threading.Thread(target=runner.run_forever, args=(stop,), name=f"runner-{name}", daemon=True)
                    for name, runner in self.runners.items()]
         threads.append(threading.Thread(target=self._watch_failures, args=(stop,), name="failures", daemon=True))
+        threads.append(threading.Thread(target=self._poll_deliveries, args=(stop,), name="deliveries", daemon=True))
         for thread in threads:
             thread.start()
         return threads
@@ -86,6 +142,13 @@ class LocalStack:
     def _watch_failures(self, stop: threading.Event) -> None:
         while not stop.wait(1.0):
             self.raise_failure_alerts()
+
+    def _poll_deliveries(self, stop: threading.Event) -> None:
+        while not stop.wait(0.5):
+            try:
+                self.run_due_deliveries()
+            except Exception:  # noqa: BLE001 - the poller must outlive one bad turn; the jobs stay queued
+                logger.exception("delivery poll failed")
 
     def raise_failure_alerts(self) -> int:
         """An alert per batch the runners gave up on; alert ids derive from the batch, so re-reading

