@@ -132,7 +132,10 @@ def cmd_read(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_up(ctx: Context, args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from processors import local_services, local_stack
+    from processors.delivery_worker import DeliverySettings
     from processors.lambda_logs import lambda_logs
     from processors.local_engine import LocalEngine
     from processors.tables import create_tables
@@ -147,9 +150,10 @@ def cmd_up(ctx: Context, args: argparse.Namespace) -> int:
         ctx.endpoint_url = engine.endpoint_url
         created = create_tables(ctx.client(), ctx.tables())
         run_dir = Path(tempfile.mkdtemp(prefix="dynafold-up-")) if args.in_memory else state_dir
-        stack = local_stack.LocalStack(engine.endpoint_url, ctx.view_tables(), run_dir, logs=logs,
-                                       storefront_url=os.environ.get("DYNAFOLD_STOREFRONT_URL") or None)
         secrets, secrets_path = local_services.local_secrets(state_dir)
+        delivery = replace(DeliverySettings.from_env(os.environ), signing_secret=secrets.get("signing"))
+        stack = local_stack.LocalStack(engine.endpoint_url, ctx.view_tables(), run_dir, logs=logs, delivery=delivery,
+                                       storefront_url=os.environ.get("DYNAFOLD_STOREFRONT_URL") or None)
         api = local_services.LocalApi(stack, secrets, logs=logs)
         monitor = local_services.LocalMonitor(stack, state_dir / "outbox.jsonl", logs=logs)
         with api.serve(args.api_port) as server:
@@ -158,8 +162,8 @@ def cmd_up(ctx: Context, args: argparse.Namespace) -> int:
             where = "in memory" if args.in_memory else f"data in {engine.data_dir}"
             print(f"DynamoDB Local on {engine.endpoint_url} ({where}); {len(created)} tables created")
             print(f"HTTP API on {server.url} (secrets and the X-Api-Key in {secrets_path})")
-            print(f"projector, reactor and the error monitor (every {args.monitor_interval:g}s) are running; "
-                  f"function logs in {logs.directory}, emails in {monitor.outbox}")
+            print(f"projector, reactor, delivery worker and error monitor (every {args.monitor_interval:g}s) are "
+                  f"running; function logs in {logs.directory}, emails in {monitor.outbox}")
             print(f"  export AWS_ENDPOINT_URL_DYNAMODB={engine.endpoint_url}   # then use dynafold in another shell")
             print("Ctrl-C stops everything.", flush=True)
             try:

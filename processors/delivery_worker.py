@@ -50,7 +50,8 @@ from processors.clock import SYSTEM_CLOCK, Clock
 from processors.delivery_queue import DeliveryJob, DeliveryQueue, InvalidDeliveryJob
 from processors.lambda_batch import partial_batch_handler
 from processors.outbound import Resolver, TargetPolicy, TargetRefused, check_target, system_resolver
-from processors.webhook_signing import SECRET_ENV, signed_headers, signing_key
+from processors.secrets import Secrets
+from processors.webhook_signing import signed_headers, signing_key
 from projections.delivery_status import RETRY_SCHEDULED, DeliveryState, DeliveryStatusProjection
 from projections.view import stream_key
 
@@ -82,7 +83,8 @@ class DeliverySettings:
             raise ValueError(f"DYNAFOLD_DELIVERY_TIMEOUT_SECONDS must be a number of seconds, not {text!r}") from None
         if not 0 < timeout <= 900:
             raise ValueError(f"DYNAFOLD_DELIVERY_TIMEOUT_SECONDS must be in (0, 900], not {timeout}")
-        return cls(RetryPolicy.from_env(env), TargetPolicy.from_env(env), timeout, env.get(SECRET_ENV))
+        # The value itself locally, or DYNAFOLD_SIGNING_SECRET_PARAM naming an SSM SecureString on AWS.
+        return cls(RetryPolicy.from_env(env), TargetPolicy.from_env(env), timeout, Secrets(env).get("signing"))
 
 
 @dataclass(frozen=True)

@@ -1,62 +1,117 @@
-"""`dynafold demo` (what `make run` calls): engine, tables, sample traffic, the stream consumers, the views.
+"""`dynafold demo` (what `make run` calls): the whole local stack, driven through its HTTP API.
 
-The sample history goes into the event table; the same projector and reactor handlers that run
-on Lambda then read it from the real DynamoDB Local stream (through the local stream runner),
-and the demo ends by printing the four views they built and whether every hash chain holds.
+DynamoDB Local with the template's tables; the HTTP API on a loopback port; the projector,
+reactor and delivery worker on the real stream and queue; a scripted webhook receiver standing
+in for the message targets and the storefront; the error monitor. The seeds' scenarios go in as
+HTTP requests, the stack runs until it is idle (retry delays pass on a manual clock, as does the
+30-minute grace period before the monitor runs), and the demo ends with the four views, the one
+email, the dead-letter queue, and whether every hash chain holds.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
+import os
+import secrets as random_secrets
 import tempfile
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from processors.output import emit
-from processors.sample_traffic import sample_history
+from processors.output import emit, table
 from processors.tables import create_tables
+
+GRACE_PASSED = timedelta(minutes=31)
 
 
 def run_demo(ctx: Any) -> int:
+    from processors import local_services, local_stack
+    from processors.api.deps import ApiSettings
+    from processors.api_client import ApiClient
+    from processors.clock import ManualClock
+    from processors.delivery_worker import DeliverySettings
+    from processors.demo_scenario import echo_storefront, script_receiver, send_traffic
+    from processors.error_monitor import MonitorSettings
     from processors.lambda_logs import lambda_logs
     from processors.local_engine import LocalEngine
-    from processors.local_stack import LOGGER_NAMES, LocalStack
+    from processors.mailers import read_outbox
+    from processors.outbound import TargetPolicy
+    from processors.secrets import Secrets
     from processors.views_report import collect, render
+    from processors.webhook_receiver import WebhookReceiver
+    from processors.webhook_signing import new_secret
     from projections.queries import ViewQueries
 
+    say = (lambda line: None) if ctx.as_json else (lambda line: print(line, flush=True))
     with contextlib.ExitStack() as stack:
         if ctx.endpoint_url is None:
             engine = stack.enter_context(LocalEngine(in_memory=True))
             ctx.endpoint_url = engine.endpoint_url
-            _say(ctx, f"started DynamoDB Local on {engine.endpoint_url} (in memory)")
+            say(f"started DynamoDB Local on {engine.endpoint_url} (in memory)")
         names = ctx.tables()
         created = create_tables(ctx.client(), names)
-        _say(ctx, f"tables from template.yaml: {len(names.names)} ({len(created)} created)")
+        say(f"tables from template.yaml: {len(names.names)} ({len(created)} created)")
+
         state_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dynafold-demo-")))
-        logs = stack.enter_context(lambda_logs(Path(".dynafold") / "logs", LOGGER_NAMES))
-        local = LocalStack(ctx.endpoint_url, ctx.view_tables(), state_dir, logs=logs)
-        results = [local.store.append(a.stream, list(a.events), idempotency_key=a.idempotency_key)
-                   for a in sample_history()]
-        streams = sorted({r.stream for r in results})
-        _say(ctx, f"appended {sum(len(r.event_ids) for r in results)} events to {len(streams)} streams")
-        delivered = local.drain()
-        _say(ctx, f"projector and reactor read {delivered} stream records (batches as the template's "
-                  f"event source mappings set them; their JSON logs and EMF metrics: {logs.directory}/)")
-        chains = [local.store.verify_stream(stream) for stream in _all_streams(local)]
-        views = collect(ViewQueries(local.client, local.tables.views))
+        logs = stack.enter_context(lambda_logs(Path(".dynafold") / "logs",
+                                               (*local_stack.LOGGER_NAMES, *local_services.LOGGER_NAMES)))
+        secrets = Secrets.of(shopify=random_secrets.token_urlsafe(24), inflow=random_secrets.token_urlsafe(24),
+                             signing=new_secret(os.urandom(32)), admin_api_key=random_secrets.token_urlsafe(24))
+        loopback = TargetPolicy(allow_http=True, allow_networks=(ipaddress.ip_network("127.0.0.1/32"),))
+        receiver = stack.enter_context(WebhookReceiver(secrets.get("signing") or ""))
+        targets = script_receiver(receiver)
+        clock = ManualClock()
+        local = local_stack.LocalStack(
+            ctx.endpoint_url, ctx.view_tables(), state_dir, logs=logs, storefront_url=targets["storefront"],
+            clock=clock, delivery=replace(DeliverySettings(), targets=loopback, signing_secret=secrets.get("signing")))
+        server = stack.enter_context(
+            local_services.LocalApi(local, secrets, ApiSettings(targets=loopback), logs=logs).serve())
+        api = ApiClient(server.url, secrets)
+        say(f"HTTP API on {server.url}; webhook targets and the storefront on {receiver.url('/')}")
+
+        for line in send_traffic(api, targets):
+            say(line)
+        local.drain(wait_for_deliveries=True)
+        say("storefront echoes (Shopify sends our own updates back):")
+        for line in echo_storefront(api, receiver):
+            say(line)
+        local.drain(wait_for_deliveries=True)
+
+        clock.advance(GRACE_PASSED.total_seconds())
+        monitor = local_services.LocalMonitor(local, state_dir / "outbox.jsonl", logs=logs, clock=clock.now,
+                                              settings=MonitorSettings())
+        outcomes = monitor.run()
+        local.drain(wait_for_deliveries=True)
+        say(f"error monitor, {GRACE_PASSED.total_seconds() / 60:.0f} minutes later (manual clock): "
+            + (", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())) or "nothing due"))
+        say(f"the functions' JSON logs and EMF metrics: {logs.directory}/")
+
+        chains = [local.store.verify_stream(s) for s in sorted({i["stream"]["S"] for i in local.store.scan_items(1)})]
         broken = [str(c.broken) for c in chains if c.broken]
-        summary = {"views": views, "streams": len(chains), "chains_ok": not broken}
-        human = render(views) + f"\n\nhash chains: {len(chains)} streams, " + (
-            "all intact" if not broken else "BROKEN: " + "; ".join(broken))
-        emit(summary, as_json=ctx.as_json, human=human)
+        summary = {
+            "views": collect(ViewQueries(local.client, local.tables.views)),
+            "outbox": read_outbox(monitor.outbox),
+            "dead_letters": local.dead_letters.read(),
+            "webhooks_received": {path: len(receiver.received(path)) for path in ("/orders-hook", "/down", "/storefront")},
+            "streams": len(chains),
+            "chains_ok": not broken,
+        }
+        emit(summary, as_json=ctx.as_json, human=_human(summary, broken))
         return 0 if not broken else 1
 
 
-def _all_streams(local: Any) -> list[str]:
-    """Every stream in the log, reactions (alerts) included."""
-    return sorted({item["stream"]["S"] for item in local.store.scan_items(segments=1)})
+def _human(summary: dict[str, Any], broken: list[str]) -> str:
+    from processors.views_report import render
 
-
-def _say(ctx: Any, line: str) -> None:
-    if not ctx.as_json:
-        print(line, flush=True)
+    emails = "\n\n".join(f"To: {', '.join(m['to'])}\nSubject: {m['subject']}\n{m['body']}" for m in summary["outbox"])
+    dead = table(summary["dead_letters"], ["delivery_stream", "target_url", "reason", "attempts", "dead_lettered_at"])
+    received = ", ".join(f"{path} {count}" for path, count in summary["webhooks_received"].items())
+    return "\n\n".join([
+        render(summary["views"]),
+        f"== Outbox (the error monitor's email): {len(summary['outbox'])}\n{emails or '(none)'}",
+        f"== Dead-letter queue: {len(summary['dead_letters'])}\n{dead}",
+        f"== Webhook requests received: {received}",
+        f"hash chains: {summary['streams']} streams, " + ("all intact" if not broken else "BROKEN: " + "; ".join(broken)),
+    ])

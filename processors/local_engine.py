@@ -29,6 +29,13 @@ class EngineUnavailable(DynafoldError):
     """The engine cannot be fetched or started; the message says what is missing."""
 
 
+class _PortTaken(Exception):
+    """Another process holds the port the engine was to use."""
+
+
+_PORT_ATTEMPTS = 5
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("DYNAFOLD_CACHE_DIR") or Path.home() / ".cache" / "dynafold")
 
@@ -93,6 +100,7 @@ class LocalEngine:
     ) -> None:
         if not in_memory and data_dir is None:
             raise ValueError("give a data_dir, or in_memory=True")
+        self._fixed_port = port is not None
         self.port = port or free_port()
         self.data_dir = data_dir
         self.in_memory = in_memory
@@ -109,6 +117,20 @@ class LocalEngine:
         if java is None:
             raise EngineUnavailable("java not found: DynamoDB Local needs Java 17 or newer on PATH")
         engine = ensure_engine(self._cache)
+        # A free port is only free until someone binds it: between free_port() and the JVM binding
+        # it, another server (a test's, say) may take it. Then pick another, unless the user chose it.
+        for attempt in range(1 if self._fixed_port else _PORT_ATTEMPTS):
+            if attempt:
+                self.port = free_port()
+            self._launch(java, engine)
+            try:
+                self._wait_ready(timeout)
+                return self
+            except _PortTaken:
+                self.stop()
+        raise EngineUnavailable(f"DynamoDB Local could not bind port {self.port}: it is in use")
+
+    def _launch(self, java: str, engine: Path) -> None:
         command = [
             java,
             f"-Djava.library.path={engine / 'DynamoDBLocal_lib'}",
@@ -128,23 +150,27 @@ class LocalEngine:
             self._process = subprocess.Popen(
                 command, cwd=engine, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
             )
-        self._wait_ready(timeout)
-        return self
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self._process is not None
             if self._process.poll() is not None:
+                if "Address already in use" in self._log_tail():
+                    raise _PortTaken()
                 raise EngineUnavailable(f"DynamoDB Local exited at start: {self._log_tail()}")
             try:
-                # Any HTTP answer (DynamoDB Local answers a bare GET with 400) means it is serving.
                 urllib.request.urlopen(self.endpoint_url, timeout=1)  # noqa: S310 - loopback only
-                return
-            except urllib.error.HTTPError:
-                return
+            except urllib.error.HTTPError as answer:
+                # DynamoDB answers a bare GET with 400 and its request id; anything else on the port
+                # is some other server that took it first.
+                if answer.headers.get("x-amzn-RequestId"):
+                    return
+                raise _PortTaken() from None
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 time.sleep(0.1)
+                continue
+            raise _PortTaken()  # a 2xx to a bare GET: not DynamoDB
         self.stop()
         raise EngineUnavailable(f"DynamoDB Local did not answer on port {self.port} within {timeout:.0f}s")
 

@@ -29,6 +29,7 @@ from processors.mailers import OutboxMailer
 from processors.order_sources import order_source_from_env
 from processors.secrets import ROLES, Secrets
 from processors.stream_runner import LambdaContext
+from processors.webhook_signing import new_secret
 from projections.queries import ViewQueries
 
 LOGGER_NAMES = ("ingest", "error-monitor")
@@ -48,7 +49,7 @@ def local_secrets(state_dir: Path, env: dict[str, str] | None = None) -> tuple[S
     if missing:
         for role in missing:
             token = random_secrets.token_urlsafe(32)
-            stored[role] = "whsec_" + random_secrets.token_bytes(24).hex() if role == "signing" else token
+            stored[role] = new_secret(random_secrets.token_bytes(32)) if role == "signing" else token
         state_dir.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as out:

@@ -57,21 +57,30 @@ def test_types_lists_every_type_with_a_schema(cli):
     assert code == 0 and any(t["type"] == "dynafold.inventory.stock_adjusted.v2" for t in types)
 
 
-def test_demo_runs_the_consumers_and_ends_with_the_four_views(cli, monkeypatch, tmp_path):
+def test_demo_drives_the_seeds_through_http_and_ends_with_the_views_the_email_and_the_dlq(cli, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # the demo keeps the functions' logs under ./.dynafold/logs
     code, out, _ = cli("demo", "--json")
     assert code == 0
     summary = json.loads(out)
     views = summary["views"]
-    assert summary["chains_ok"] and summary["streams"] == 8  # 5 sample streams + 3 alerts the reactor raised
-    assert [e["rule"] for e in views["pending_errors"]] == ["discount_on_tuk_item"]
-    assert [(d["status"], d["attempts"]) for d in views["deliveries"]] == [("SUCCESS", 2)]
-    assert {i["sku"]: i["available"] for i in views["inventory"]} == {"PROD-001": 43, "PROD-002": 4}
+    assert summary["chains_ok"]
+    assert views["pending_errors"] == []  # one order fixed in its grace period, the other notified
+    [email] = summary["outbox"]
+    assert email["subject"] == "Order SO-000019: 1 unresolved error" and "kept-out" not in email["body"]
+    deliveries = {d["delivery_id"]: d for d in views["deliveries"]}
+    assert (deliveries["user123:msg-0001"]["status"], deliveries["user123:msg-0001"]["attempts"]) == ("SUCCESS", 2)
+    assert (deliveries["user123:msg-0002"]["status"], deliveries["user123:msg-0002"]["attempts"]) == (
+        "MAX_RETRIES_EXCEEDED", 4)
+    assert [d["reason"] for d in summary["dead_letters"]] == ["MAX_RETRIES_EXCEEDED"]
+    assert summary["webhooks_received"] == {"/orders-hook": 2, "/down": 4, "/storefront": 5}
+    inventory = {i["sku"]: (i["available"], i["broadcast"]) for i in views["inventory"]}
+    assert inventory == {"PROD-001": (43, 43), "PROD-002": (3, 3)}  # the storefront has the latest counts
     assert [r["disposition"] for r in views["returns"]] == ["DAMAGED"]
-    assert sorted(a["alert_type"] for a in views["alerts"]) == ["order_errors_notified", "return_damaged", "stock_low"]
-    emf = [json.loads(line) for line in (tmp_path / ".dynafold/logs/dynafold-projector.log").read_text().splitlines()
+    assert sorted(a["alert_type"] for a in views["alerts"]) == [
+        "delivery_dead_lettered", "order_errors_notified", "return_damaged", "stock_low"]
+    emf = [json.loads(line) for line in (tmp_path / ".dynafold/logs/dynafold-ingest.log").read_text().splitlines()
            if line.startswith('{"_aws"')]
-    assert any("EventsProjected" in blob for blob in emf)
+    assert any("EventsAppended" in blob for blob in emf)
 
     code, out, _ = cli("query", "all", "--json")  # the same views, asked again
     assert code == 0 and json.loads(out) == views

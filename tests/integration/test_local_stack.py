@@ -11,7 +11,7 @@ from events.envelope import NewEvent
 from processors import projector as projector_module
 from processors.config import Tables
 from processors.local_stack import LocalStack
-from processors.sample_traffic import sample_history
+from tests.integration.sample_history import sample_history
 from processors.stream_runner import LambdaContext, StreamRunner, StreamSettings
 from projections.batch import BatchProjector
 from projections.registry import VIEWS

@@ -1,4 +1,4 @@
-"""A realistic sample history drawn from the seeds' scenarios, for the demo and for tests."""
+"""A sample history drawn from the seeds' scenarios, appended straight to the log (consumer-level tests)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def sample_history(start: datetime | None = None) -> list[SampleAppend]:
     }
     order_a = {"order_id": "6ce880f5-47cd-4979-87ce-e5b5fa6af1f4", "order_number": "SO-000019"}
     order_b = {"order_id": "0b7d2a61-1c55-4b9e-a3f6-2f0f5a1e9c10", "order_number": "SO-000020"}
-    webhook = "https://hooks.example.com/orders"
+    webhook = "https://hooks.invalid/orders"  # never resolves: nothing here may reach the network
     return [
         SampleAppend("order:" + order_a["order_id"], (
             _event("orders.validated.v1", {**order_a, "errors": [tuk_error, remark_error],

@@ -1,0 +1,63 @@
+"""Seed 004's loop hazard: dynafold pushes counts to the storefront, the storefront pushes counts back.
+
+Two systems wired back to back (the local stack and a fake Shopify that echoes every count it
+receives as an inventory_levels/update webhook) settle after one exchange: our own updates come
+back carrying their tx id and are ignored, and a real change made on the storefront is taken in
+once and pushed back once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import replace
+
+from processors.api.deps import ApiSettings
+from processors.api_client import ApiClient
+from processors.clock import ManualClock
+from processors.config import Tables
+from processors.delivery_worker import DeliverySettings
+from processors.local_services import LocalApi
+from processors.local_stack import LocalStack
+from processors.outbound import TargetPolicy
+from processors.secrets import Secrets
+from processors.webhook_receiver import Reply, WebhookReceiver
+from processors.webhook_signing import new_secret
+
+LOOPBACK = TargetPolicy(allow_http=True, allow_networks=(ipaddress.ip_network("127.0.0.1/32"),))
+
+
+def test_the_storefront_and_dynafold_back_to_back_do_not_loop(local_dynamo, tmp_path):
+    secrets = Secrets.of(shopify="shpss", signing=new_secret(os.urandom(32)), admin_api_key="key")
+    with WebhookReceiver(secrets.get("signing")) as shopify:
+        shopify.script("/inventory", Reply.ok())
+        stack = LocalStack(local_dynamo.endpoint_url, Tables.local("test-", versions={}), tmp_path,
+                           access_key=local_dynamo.access_key, storefront_url=shopify.url("/inventory"),
+                           clock=ManualClock(),
+                           delivery=replace(DeliverySettings(), targets=LOOPBACK, signing_secret=secrets.get("signing")))
+        with LocalApi(stack, secrets, ApiSettings(targets=LOOPBACK)).serve() as server:
+            api = ApiClient(server.url, secrets)
+            assert api.admin("PUT", "/inventory/SKU-1/count", {"physical": 10})[0] == 200
+            answered, rounds = 0, 0
+            merchant_edit_sent = False
+            while True:
+                stack.drain(wait_for_deliveries=True)
+                pushes = shopify.received("/inventory")[answered:]
+                if not pushes:
+                    break
+                rounds += 1
+                for index, push in enumerate(pushes, start=answered):
+                    count = push.json()
+                    status, echo = api.shopify("inventory_levels/update", {**count}, f"wh-echo-{index}")
+                    assert status == 200 and echo["appended"] == [] and "echo" in echo["ignored"]
+                answered += len(pushes)
+                if not merchant_edit_sent:  # someone edits the count in the Shopify admin: no tx id
+                    status, taken = api.shopify("inventory_levels/update", {"sku": "SKU-1", "available": 7}, "wh-edit")
+                    assert status == 200 and taken["appended"][0]["stream"] == "sku:SKU-1"
+                    merchant_edit_sent = True
+                assert rounds <= 3, "the two systems keep talking"
+
+    counts = [push.json()["available"] for push in shopify.received("/inventory")]
+    assert counts == [10, 7]  # one push per real change, none for an echo
+    types = [e.type.split(".")[2] for e in stack.store.read_stream("sku:SKU-1")]
+    assert types == ["physical_count_set", "stock_broadcast", "physical_count_set", "stock_broadcast"]
