@@ -194,6 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
     from processors.query_cli import register as register_queries
 
     register_queries(sub, command, common)
+
+    from processors.rebuild_cli import register as register_rebuild
+
+    register_rebuild(sub, command, common)
     return parser
 
 
