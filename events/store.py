@@ -35,6 +35,7 @@ from events.envelope import (
 from events.errors import (
     EventTooLarge,
     IdempotencyKeyReused,
+    InvalidEventData,
     InvalidExpectedVersion,
     InvalidStreamId,
     TooManyEvents,
@@ -132,14 +133,9 @@ class EventStore:
         text, time, source, correlation and causation are kept byte for byte; only the versions
         and chain links are this store's. The data must still decode (upcasting old types) and
         each type must belong in the stream's category."""
-        category = catalogue.stream_category(stream)
         self._check_count(events, idempotency_key)
         for event in events:
-            spec = catalogue.CURRENT[catalogue.type_name(event.type)]
-            if spec.category != category:
-                raise InvalidStreamId(f"{event.type} belongs in a '{spec.category}:' stream, not {stream!r}")
-            catalogue.decode(event.type, event.data_text)
-            parse_time(event.time_text)
+            check_stored(stream, event)
         return self._append_prepared(stream, list(events), expected_version, idempotency_key)
 
     def _append_prepared(
@@ -449,6 +445,20 @@ def _checked_contiguous(items: list[Item], seen: set[str], last: dict[int, str |
                 raise RuntimeError(f"scan returned stream {stream!r} non-contiguously; cannot order it")
             seen.add(stream)
             last[segment] = stream
+
+
+def check_stored(stream: str, event: StoredEvent) -> None:
+    """Refuse a stored-form event this store could not have written: an unknown type, a type of
+    another category, data that no longer decodes, a time that does not parse."""
+    category = catalogue.stream_category(stream)
+    spec = catalogue.CURRENT[catalogue.type_name(event.type)]
+    if spec.category != category:
+        raise InvalidStreamId(f"{event.type} belongs in a '{spec.category}:' stream, not {stream!r}")
+    catalogue.decode(event.type, event.data_text)
+    try:
+        parse_time(event.time_text)
+    except ValueError:
+        raise InvalidEventData(event.type, "time", f"unparseable time {event.time_text!r}") from None
 
 
 def _check_expected(expected: ExpectedVersion) -> int | Literal["any"]:

@@ -198,6 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
     from processors.rebuild_cli import register as register_rebuild
 
     register_rebuild(sub, command, common)
+
+    from processors.audit_cli import register as register_audit
+
+    register_audit(sub, command, common)
     return parser
 
 
