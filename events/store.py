@@ -29,7 +29,6 @@ from events.envelope import (
     canonical_json,
     data_json,
     format_time,
-    link_hash,
     parse_time,
 )
 from events.errors import (
@@ -41,7 +40,7 @@ from events.errors import (
     TooManyEvents,
     VersionConflict,
 )
-from events.items import MAX_ITEM_BYTES, Item, from_item, item_size
+from events.items import MAX_ITEM_BYTES, Item, chained_item, from_item, item_size
 from events.scan import parallel_scan
 
 NO_STREAM: Literal["no_stream"] = "no_stream"
@@ -221,33 +220,8 @@ class EventStore:
     def _link(self, stream: str, prepared: list[StoredEvent], base: int, prev_hash: str) -> list[Item]:
         items = []
         for offset, p in enumerate(prepared, start=1):
-            version = base + offset
-            digest = link_hash(
-                prev_hash=prev_hash,
-                stream=stream,
-                version=version,
-                event_id=p.id,
-                stored_type=p.type,
-                source=p.source,
-                time_text=p.time_text,
-                data_text=p.data_text,
-                correlation_id=p.correlation_id,
-                causation_id=p.causation_id,
-            )
-            item: Item = {
-                "stream": {"S": stream},
-                "version": {"N": str(version)},
-                "id": {"S": p.id},
-                "type": {"S": p.type},
-                "source": {"S": p.source},
-                "time": {"S": p.time_text},
-                "data": {"S": p.data_text},
-                "correlation_id": {"S": p.correlation_id},
-                "prev_hash": {"S": prev_hash},
-                "hash": {"S": digest},
-            }
-            if p.causation_id:
-                item["causation_id"] = {"S": p.causation_id}
+            item = chained_item(stream, base + offset, p, prev_hash)
+            digest = item["hash"]["S"]
             size = item_size(item)
             if size > MAX_ITEM_BYTES:
                 raise EventTooLarge(stream, size, MAX_ITEM_BYTES)

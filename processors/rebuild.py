@@ -78,7 +78,8 @@ class RebuildResult:
     caught_up: int = 0
     comparison: Comparison = field(default_factory=Comparison)
     switched: dict[str, str] | None = None
-    seconds: float = 0.0
+    seconds: float = 0.0  # the whole run
+    fill_seconds: float = 0.0  # scanning, folding and writing the fresh tables
 
 
 def version_of(table_name: str) -> str:
@@ -170,8 +171,9 @@ class Rebuilder:
         self._save(progress)
         if resumed:
             say(f"resuming: {len(progress.done_segments)} of {progress.total_segments} segments already done")
+        filling = time.monotonic()
         self._fill(progress)
-        result = RebuildResult(progress, resumed)
+        result = RebuildResult(progress, resumed, fill_seconds=time.monotonic() - filling)
         result.caught_up = self.catch_up(progress)
         result.comparison = self.compare(progress)
         for _ in range(self.options.compare_attempts - 1):
@@ -193,11 +195,14 @@ class Rebuilder:
         bar = self._progress(total or None)
         bar.advance(progress.events)
         limiter = RateLimiter(self.options.max_write_rate, time.monotonic, time.sleep)
+        writers = ThreadPoolExecutor(max_workers=self.options.workers * self.options.writers_per_segment,
+                                     thread_name_prefix="rebuild-writer")
 
         def fill_segment(segment: int) -> None:
             events = streams = rows = 0
             failed: list[str] = []
-            with BulkWriter(self._client, workers=self.options.writers_per_segment, limiter=limiter) as writer:
+            with BulkWriter(self._client, workers=self.options.writers_per_segment, limiter=limiter,
+                            pool=writers) as writer:
                 pages = self._store.scan_pages(progress.total_segments, [segment])
                 items = (item for _, page in pages if page for item in page)
                 for folded in replay(items, self._by_category):
@@ -216,9 +221,12 @@ class Rebuilder:
                 progress.segment_done(segment, events, streams, rows, failed)
                 self._save(progress)
 
-        with ThreadPoolExecutor(max_workers=self.options.workers, thread_name_prefix="rebuild") as pool:
-            for finished in [pool.submit(fill_segment, s) for s in progress.pending_segments]:
-                finished.result()
+        try:
+            with ThreadPoolExecutor(max_workers=self.options.workers, thread_name_prefix="rebuild") as pool:
+                for finished in [pool.submit(fill_segment, s) for s in progress.pending_segments]:
+                    finished.result()
+        finally:
+            writers.shutdown(wait=True)
         bar.finish()
 
     # ------------------------------------------------------------------ catch up

@@ -31,9 +31,11 @@ class BulkWriter:
     """
 
     def __init__(self, client: Any, *, workers: int = 4, max_rate: float | None = None,
-                 limiter: RateLimiter | None = None) -> None:
+                 limiter: RateLimiter | None = None, pool: ThreadPoolExecutor | None = None) -> None:
         self._client = client
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bulk-writer")
+        # Writers of several producers may share one pool, so no thread idles while another has work.
+        self._own_pool = pool is None
+        self._pool = pool or ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bulk-writer")
         self._slots = threading.BoundedSemaphore(workers * 2)  # back-pressure on the producer
         # Several writers may share one limiter, so the cap holds for a whole rebuild.
         self._limiter = limiter or RateLimiter(max_rate, time.monotonic, time.sleep)
@@ -61,7 +63,8 @@ class BulkWriter:
         return self.written
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        if self._own_pool:
+            self._pool.shutdown(wait=True)
 
     def __enter__(self) -> "BulkWriter":
         return self
