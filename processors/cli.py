@@ -135,14 +135,26 @@ def cmd_up(ctx: Context, args: argparse.Namespace) -> int:
         created = create_tables(ctx.client(), ctx.tables())
         where = "in memory" if args.in_memory else f"data in {engine.data_dir}"
         print(f"DynamoDB Local on {engine.endpoint_url} ({where}); {len(created)} tables created")
+        _run_consumers(ctx, engine.endpoint_url, stop)
         print(f"  export AWS_ENDPOINT_URL_DYNAMODB={engine.endpoint_url}   # then use dynafold in another shell")
         print("Ctrl-C stops everything.", flush=True)
         try:
             stop.wait()
         except KeyboardInterrupt:
             pass
+        stop.set()  # the consumers stop polling before the engine goes
     print("stopped")
     return EXIT_OK
+
+
+def _run_consumers(ctx: Context, endpoint_url: str, stop: threading.Event) -> None:
+    """The projector and reactor on the engine's stream, as Lambda would run them; their views
+    follow `dynafold rebuild --switch` (the local settings file)."""
+    from processors.config import Tables
+    from processors.local_stack import LocalStack
+
+    LocalStack(endpoint_url, Tables.local(ctx.table_prefix), Path(".dynafold")).run_forever(stop)
+    print("projector and reactor running on the event table's stream")
 
 
 def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
