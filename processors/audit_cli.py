@@ -113,8 +113,6 @@ def cmd_trace(ctx: "Context", args: argparse.Namespace) -> int:
 
 
 def cmd_verify(ctx: "Context", args: argparse.Namespace) -> int:
-    from processors.output import emit
-
     if (args.stream is None) == (not args.all):
         raise DynafoldError("audit verify: give a STREAM or --all (not both)")
     store = ctx.store()
@@ -127,13 +125,18 @@ def cmd_verify(ctx: "Context", args: argparse.Namespace) -> int:
     events = sum(r.events for r in reports)
     payload = {"streams": len(reports), "events_verified": events, "ok": not broken,
                "broken": [{"stream": b.stream, "version": b.version, "problem": b.problem} for b in broken]}
-    if broken:
-        human = "\n".join([f"BROKEN: {len(broken)} of {len(reports)} streams; first broken link: {broken[0]}",
-                           *(f"  {b}" for b in broken[1:_SHOWN_PROBLEMS])])
-    else:
-        human = f"OK: {len(reports)} streams, {events} events, every hash chain and version sequence intact"
+    first = f"BROKEN: {len(broken)} of {len(reports)} streams; first broken link: {broken[0]}" if broken else ""
+    return _verdict(ctx, payload, broken, first,
+                    f"OK: {len(reports)} streams, {events} events, every hash chain and version sequence intact")
+
+
+def _verdict(ctx: "Context", payload: Any, problems: list[Any], headline: str, all_clear: str) -> int:
+    """A check's result: the headline and the first problems, or the all-clear; exit 1 when any."""
+    from processors.output import emit
+
+    human = "\n".join([headline, *(f"  {p}" for p in problems[:_SHOWN_PROBLEMS])]) if problems else all_clear
     emit(payload, as_json=ctx.as_json, human=human)
-    return 1 if broken else 0
+    return 1 if problems else 0
 
 
 def _verify_all(ctx: "Context", store: Any, segments: int) -> list[Any]:
@@ -213,7 +216,6 @@ def cmd_import(ctx: "Context", args: argparse.Namespace) -> int:
 
 def cmd_check_history(ctx: "Context", args: argparse.Namespace) -> int:
     from events.history import undecodable
-    from processors.output import emit
 
     store = ctx.store()
     counted = [0]
@@ -225,13 +227,8 @@ def cmd_check_history(ctx: "Context", args: argparse.Namespace) -> int:
 
     problems = list(undecodable(counting(store.scan_items(args.segments))))
     payload = {"events": counted[0], "undecodable": [dataclasses.asdict(p) for p in problems]}
-    if problems:
-        human = "\n".join([f"{len(problems)} of {counted[0]} stored events no longer decode:",
-                           *(f"  {p}" for p in problems[:_SHOWN_PROBLEMS])])
-    else:
-        human = f"OK: all {counted[0]} stored events decode through today's models and upcasters"
-    emit(payload, as_json=ctx.as_json, human=human)
-    return 1 if problems else 0
+    return _verdict(ctx, payload, problems, f"{len(problems)} of {counted[0]} stored events no longer decode:",
+                    f"OK: all {counted[0]} stored events decode through today's models and upcasters")
 
 
 # ----------------------------------------------------------------------------- registration

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from events.errors import DynafoldError
+from processors.query_cli import positive_int
 from processors.view_versions import PARAMETER_ENV, LocalVersions, SsmVersions
 
 if TYPE_CHECKING:
@@ -22,16 +23,6 @@ if TYPE_CHECKING:
 
 DEFAULT_STATE_DIR = Path(".dynafold")
 _SHOWN_DIFFERENCES = 20
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
 
 
 def _positive_rate(text: str) -> float:
@@ -204,8 +195,8 @@ def register(sub: Any, command: Callable[..., argparse.ArgumentParser], common: 
                                         "prove it equal to the live one, optionally switch")
     _settings(p)
     p.add_argument("view", help="view name (inventory, pending-errors, delivery-status, alerts) or all")
-    p.add_argument("--segments", type=_positive_int, default=4, help="parallel scan segments (default 4)")
-    p.add_argument("--workers", type=_positive_int, default=4, help="segments folded at once (default 4)")
+    p.add_argument("--segments", type=positive_int, default=4, help="parallel scan segments (default 4)")
+    p.add_argument("--workers", type=positive_int, default=4, help="segments folded at once (default 4)")
     p.add_argument("--max-write-rate", type=_positive_rate, default=None, metavar="ITEMS_PER_S",
                    help="cap on rows written per second (default: no cap)")
     p.add_argument("--dry-run", action="store_true", help="estimate events, streams, rows, units and time; change nothing")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import datetime, timezone
 
 import pytest
 from cloudevents.core.formats.json import JSONFormat
