@@ -189,3 +189,9 @@ def json_schemas() -> list[dict[str, Any]]:
         }
         for spec in _CATALOGUE
     ]
+
+
+def stored_types() -> list[str]:
+    """Every type the log may hold: the current ones and the old versions still upcast on read."""
+    legacy = [f"{TYPE_PREFIX}{name}.v{version}" for name, version in LEGACY_MODELS]
+    return sorted({*BY_TYPE, *legacy})

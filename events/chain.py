@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from events.envelope import GENESIS_HASH
@@ -57,3 +57,24 @@ def verify_items(stream: str, items: Iterable[Item]) -> ChainReport:
         expected_version += 1
         count += 1
     return ChainReport(stream, count, prev_hash, None)
+
+
+def group_by_stream(items: Iterable[Item]) -> Iterator[tuple[str, list[Item]]]:
+    """Consecutive items of one stream together (a scan yields each stream contiguously)."""
+    stream: str | None = None
+    group: list[Item] = []
+    for item in items:
+        current = item["stream"]["S"]
+        if current != stream and group:
+            yield stream, group  # type: ignore[misc]
+            group = []
+        stream = current
+        group.append(item)
+    if group:
+        yield stream, group  # type: ignore[misc]
+
+
+def verify_log(items: Iterable[Item]) -> Iterator[ChainReport]:
+    """A report per stream of a whole-log read (items of each stream contiguous, in version order)."""
+    for stream, group in group_by_stream(items):
+        yield verify_items(stream, group)

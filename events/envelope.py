@@ -66,6 +66,23 @@ class PlannedAppend:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event in its stored form before it has a place in a stream (version, chain links).
+
+    ``type`` and ``data_text`` are what is written and hashed: the stored type (an old version
+    stays old) and the canonical data JSON.
+    """
+
+    type: str
+    data_text: str
+    id: str
+    source: str
+    time_text: str
+    correlation_id: str
+    causation_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class RecordedEvent:
     """An event as the log holds it.
 

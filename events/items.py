@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from events import catalogue
-from events.envelope import RecordedEvent, format_time, link_hash, parse_time
+from events.envelope import RecordedEvent, StoredEvent, format_time, link_hash, parse_time
 
 Item = dict[str, dict[str, Any]]
 
@@ -32,6 +32,25 @@ def to_item(event: RecordedEvent) -> Item:
     }
     if event.causation_id:
         item["causation_id"] = {"S": event.causation_id}
+    return item
+
+
+def chained_item(stream: str, version: int, event: StoredEvent, prev_hash: str) -> Item:
+    """The item of ``event`` at ``version`` of ``stream``, linked to the previous event's hash."""
+    item: Item = {
+        "stream": {"S": stream},
+        "version": {"N": str(version)},
+        "id": {"S": event.id},
+        "type": {"S": event.type},
+        "source": {"S": event.source},
+        "time": {"S": event.time_text},
+        "data": {"S": event.data_text},
+        "correlation_id": {"S": event.correlation_id},
+        "prev_hash": {"S": prev_hash},
+    }
+    if event.causation_id:
+        item["causation_id"] = {"S": event.causation_id}
+    item["hash"] = {"S": recompute_hash(item)}
     return item
 
 

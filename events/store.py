@@ -7,7 +7,6 @@ No code path here updates or deletes an event item; the template's IAM denies it
 from __future__ import annotations
 
 import hashlib
-import queue
 import random
 import threading
 import time as _time
@@ -26,20 +25,23 @@ from events.envelope import (
     GENESIS_HASH,
     NewEvent,
     RecordedEvent,
+    StoredEvent,
     canonical_json,
     data_json,
     format_time,
-    link_hash,
+    parse_time,
 )
 from events.errors import (
     EventTooLarge,
     IdempotencyKeyReused,
+    InvalidEventData,
     InvalidExpectedVersion,
     InvalidStreamId,
     TooManyEvents,
     VersionConflict,
 )
-from events.items import MAX_ITEM_BYTES, Item, from_item, item_size
+from events.items import MAX_ITEM_BYTES, Item, chained_item, from_item, item_size
+from events.scan import parallel_scan
 
 NO_STREAM: Literal["no_stream"] = "no_stream"
 ANY: Literal["any"] = "any"
@@ -81,17 +83,6 @@ class AppendResult:
         return tuple(range(self.first_version, self.last_version + 1))
 
 
-@dataclass(frozen=True, slots=True)
-class _Prepared:
-    event_type: str
-    data_text: str
-    event_id: str
-    source: str
-    time_text: str
-    correlation_id: str
-    causation_id: str | None
-
-
 class EventStore:
     """Append to and read from the event table.
 
@@ -127,14 +118,35 @@ class EventStore:
         idempotency_key: str | None = None,
     ) -> AppendResult:
         """Append events to one stream atomically; see DESIGN.md correctness rules 1-4."""
-        prepared = self._prepare(stream, events, idempotency_key)
+        return self._append_prepared(stream, self._prepare(stream, events, idempotency_key),
+                                     expected_version, idempotency_key)
+
+    def append_stored(
+        self,
+        stream: str,
+        events: Sequence[StoredEvent],
+        expected_version: ExpectedVersion = ANY,
+        idempotency_key: str | None = None,
+    ) -> AppendResult:
+        """Append events exactly as another log stored them (an import): id, stored type, data
+        text, time, source, correlation and causation are kept byte for byte; only the versions
+        and chain links are this store's. The data must still decode (upcasting old types) and
+        each type must belong in the stream's category."""
+        self._check_count(events, idempotency_key)
+        for event in events:
+            check_stored(stream, event)
+        return self._append_prepared(stream, list(events), expected_version, idempotency_key)
+
+    def _append_prepared(
+        self, stream: str, prepared: list[StoredEvent], expected_version: ExpectedVersion, idempotency_key: str | None
+    ) -> AppendResult:
         request_hash = _request_hash(stream, prepared) if idempotency_key else ""
         expected = _check_expected(expected_version)
         for attempt in range(_MAX_ATTEMPTS):
             base_version, prev_hash = self._base(stream, expected)
             items = self._link(stream, prepared, base_version, prev_hash)
             result = AppendResult(
-                stream, base_version + 1, base_version + len(items), tuple(p.event_id for p in prepared)
+                stream, base_version + 1, base_version + len(items), tuple(p.id for p in prepared)
             )
             outcome = self._write(items, idempotency_key, request_hash, result)
             if isinstance(outcome, AppendResult):
@@ -147,15 +159,9 @@ class EventStore:
             _time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))  # a race: let the winner finish
         raise VersionConflict(stream, expected_version, self.stream_version(stream))
 
-    def _prepare(self, stream: str, events: Sequence[NewEvent], key: str | None) -> list[_Prepared]:
+    def _prepare(self, stream: str, events: Sequence[NewEvent], key: str | None) -> list[StoredEvent]:
         category = catalogue.stream_category(stream)
-        limit = MAX_TRANSACTION_ITEMS - (1 if key is not None else 0)
-        if not events:
-            raise TooManyEvents("nothing to append: give at least one event")
-        if len(events) > limit:
-            raise TooManyEvents(f"{len(events)} events in one append; the limit is {limit} (one transaction)")
-        if key is not None and not (0 < len(key) <= 1024):
-            raise InvalidStreamId("idempotency key must be 1-1024 characters")
+        self._check_count(events, key)
         now = self._clock()
         prepared = []
         for event in events:
@@ -167,10 +173,10 @@ class EventStore:
             data = catalogue.validate(event.type, event.data)
             event_id = event.id or str(uuid.uuid4())
             prepared.append(
-                _Prepared(
-                    event_type=event.type,
+                StoredEvent(
+                    type=event.type,
                     data_text=data_json(data),
-                    event_id=event_id,
+                    id=event_id,
                     source=event.source,
                     time_text=format_time(event.time or now),
                     correlation_id=event.correlation_id or event_id,
@@ -178,6 +184,16 @@ class EventStore:
                 )
             )
         return prepared
+
+    @staticmethod
+    def _check_count(events: Sequence[object], key: str | None) -> None:
+        limit = MAX_TRANSACTION_ITEMS - (1 if key is not None else 0)
+        if not events:
+            raise TooManyEvents("nothing to append: give at least one event")
+        if len(events) > limit:
+            raise TooManyEvents(f"{len(events)} events in one append; the limit is {limit} (one transaction)")
+        if key is not None and not (0 < len(key) <= 1024):
+            raise InvalidStreamId("idempotency key must be 1-1024 characters")
 
     def _base(self, stream: str, expected: int | Literal["any"]) -> tuple[int, str]:
         """The version to append after and its hash."""
@@ -201,36 +217,11 @@ class EventStore:
         self._remember(stream, expected, item["hash"]["S"])
         return expected, item["hash"]["S"]
 
-    def _link(self, stream: str, prepared: list[_Prepared], base: int, prev_hash: str) -> list[Item]:
+    def _link(self, stream: str, prepared: list[StoredEvent], base: int, prev_hash: str) -> list[Item]:
         items = []
         for offset, p in enumerate(prepared, start=1):
-            version = base + offset
-            digest = link_hash(
-                prev_hash=prev_hash,
-                stream=stream,
-                version=version,
-                event_id=p.event_id,
-                stored_type=p.event_type,
-                source=p.source,
-                time_text=p.time_text,
-                data_text=p.data_text,
-                correlation_id=p.correlation_id,
-                causation_id=p.causation_id,
-            )
-            item: Item = {
-                "stream": {"S": stream},
-                "version": {"N": str(version)},
-                "id": {"S": p.event_id},
-                "type": {"S": p.event_type},
-                "source": {"S": p.source},
-                "time": {"S": p.time_text},
-                "data": {"S": p.data_text},
-                "correlation_id": {"S": p.correlation_id},
-                "prev_hash": {"S": prev_hash},
-                "hash": {"S": digest},
-            }
-            if p.causation_id:
-                item["causation_id"] = {"S": p.causation_id}
+            item = chained_item(stream, base + offset, p, prev_hash)
+            digest = item["hash"]["S"]
             size = item_size(item)
             if size > MAX_ITEM_BYTES:
                 raise EventTooLarge(stream, size, MAX_ITEM_BYTES)
@@ -385,39 +376,32 @@ class EventStore:
         segment returns a partition's items contiguously in sort-key order. That is relied on and
         checked: a stream seen again after another one started is reported, not silently misordered.
         """
-        if segments < 1:
-            raise ValueError("segments must be >= 1")
-        pages: queue.Queue[list[Item] | BaseException | None] = queue.Queue(maxsize=segments * 4)
-
-        def scan(segment: int) -> None:
-            kwargs: dict[str, Any] = {"TableName": self.events_table, "Segment": segment, "TotalSegments": segments}
-            if page_size:
-                kwargs["Limit"] = page_size
-            try:
-                while True:
-                    page = self._client.scan(**kwargs)
-                    pages.put(_checked_contiguous(page["Items"], segment, seen, last))
-                    if "LastEvaluatedKey" not in page:
-                        break
-                    kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-                pages.put(None)
-            except BaseException as error:  # surfaced in the consuming thread
-                pages.put(error)
-
-        seen: list[set[str]] = [set() for _ in range(segments)]
-        last: list[str | None] = [None] * segments
-        threads = [threading.Thread(target=scan, args=(s,), daemon=True) for s in range(segments)]
-        for thread in threads:
-            thread.start()
-        finished = 0
-        while finished < segments:
-            page = pages.get()
-            if page is None:
-                finished += 1
-            elif isinstance(page, BaseException):
-                raise page
-            else:
+        for _, page in self.scan_pages(segments, page_size=page_size):
+            if page is not None:
                 yield from page
+
+    def scan_pages(
+        self,
+        total_segments: int,
+        segments: Sequence[int] | None = None,
+        *,
+        page_size: int | None = None,
+        keys_only: bool = False,
+    ) -> Iterator[tuple[int, list[Item] | None]]:
+        """(segment, page) of a parallel scan, ``(segment, None)`` when a segment is finished (a
+        rebuild records finished segments to resume from). ``keys_only`` reads just (stream, version)."""
+        request: dict[str, Any] = {"TableName": self.events_table}
+        if page_size:
+            request["Limit"] = page_size
+        if keys_only:
+            request["ProjectionExpression"] = "#s, #v"
+            request["ExpressionAttributeNames"] = {"#s": "stream", "#v": "version"}
+        seen: dict[int, set[str]] = {}
+        last: dict[int, str | None] = {}
+        for segment, page in parallel_scan(self._client, request, total_segments, segments):
+            if page is not None:
+                _checked_contiguous(page, seen.setdefault(segment, set()), last, segment)
+            yield segment, page
 
     def read_all(self, segments: int = 4) -> Iterator[RecordedEvent]:
         """Every event, each stream's in version order (streams interleave), for replay."""
@@ -428,15 +412,28 @@ class EventStore:
         return verify_items(stream, self.read_items(stream))
 
 
-def _checked_contiguous(items: list[Item], segment: int, seen: list[set[str]], last: list[str | None]) -> list[Item]:
+def _checked_contiguous(items: list[Item], seen: set[str], last: dict[int, str | None], segment: int) -> None:
     for item in items:
         stream = item["stream"]["S"]
-        if stream != last[segment]:
-            if stream in seen[segment]:
+        if stream != last.get(segment):
+            if stream in seen:
                 raise RuntimeError(f"scan returned stream {stream!r} non-contiguously; cannot order it")
-            seen[segment].add(stream)
+            seen.add(stream)
             last[segment] = stream
-    return items
+
+
+def check_stored(stream: str, event: StoredEvent) -> None:
+    """Refuse a stored-form event this store could not have written: an unknown type, a type of
+    another category, data that no longer decodes, a time that does not parse."""
+    category = catalogue.stream_category(stream)
+    spec = catalogue.CURRENT[catalogue.type_name(event.type)]
+    if spec.category != category:
+        raise InvalidStreamId(f"{event.type} belongs in a '{spec.category}:' stream, not {stream!r}")
+    catalogue.decode(event.type, event.data_text)
+    try:
+        parse_time(event.time_text)
+    except ValueError:
+        raise InvalidEventData(event.type, "time", f"unparseable time {event.time_text!r}") from None
 
 
 def _guard_result(guard: Item) -> AppendResult:
@@ -459,7 +456,7 @@ def _check_expected(expected: ExpectedVersion) -> int | Literal["any"]:
     return expected
 
 
-def _request_hash(stream: str, prepared: list[_Prepared]) -> str:
+def _request_hash(stream: str, prepared: list[StoredEvent]) -> str:
     """What makes two appends 'the same request': stream, types and data (not generated ids/times)."""
-    body = canonical_json({"stream": stream, "events": [[p.event_type, p.data_text] for p in prepared]})
+    body = canonical_json({"stream": stream, "events": [[p.type, p.data_text] for p in prepared]})
     return hashlib.sha256(body.encode("utf-8")).hexdigest()

@@ -288,6 +288,14 @@ def build_parser() -> argparse.ArgumentParser:
     from processors.targets_cli import register as register_targets
 
     register_targets(sub, command, common)
+
+    from processors.rebuild_cli import register as register_rebuild
+
+    register_rebuild(sub, command, common)
+
+    from processors.audit_cli import register as register_audit
+
+    register_audit(sub, command, common)
     return parser
 
 

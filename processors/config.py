@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from processors.template import local_table_name, table_definitions
+from processors.view_versions import PARAMETER_ENV, ActiveViewTables, LocalVersions, SsmVersions
 
 _VERSIONED = re.compile(r"^(?P<family>[a-z0-9-]+?)-(?P<version>v[0-9]+)$")
 LOCAL_SETTINGS = Path(".dynafold") / "views.json"
@@ -37,17 +38,28 @@ class Tables:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Tables":
-        """On Lambda: EVENTS_TABLE, IDEMPOTENCY_TABLE and VIEW_TABLES (JSON family -> name)."""
-        return cls(env["EVENTS_TABLE"], env["IDEMPOTENCY_TABLE"], json.loads(env.get("VIEW_TABLES", "{}")))
+        """On Lambda: EVENTS_TABLE, IDEMPOTENCY_TABLE and VIEW_TABLES (JSON family -> deployed name);
+        with VIEW_VERSIONS_PARAMETER, the active versions in that SSM parameter override the deployed ones."""
+        views: Mapping[str, str] = json.loads(env.get("VIEW_TABLES", "{}"))
+        parameter = env.get(PARAMETER_ENV)
+        if parameter:
+            views = ActiveViewTables(views, SsmVersions(parameter).read)
+        return cls(env["EVENTS_TABLE"], env["IDEMPOTENCY_TABLE"], views)
 
     @classmethod
-    def local(cls, prefix: str, versions: Mapping[str, str] | None = None) -> "Tables":
-        active = {**template_view_versions(), **(versions or active_versions())}
-        return cls(
-            local_table_name(prefix, "events"),
-            local_table_name(prefix, "idempotency"),
-            {family: local_table_name(prefix, f"{family}-{version}") for family, version in active.items()},
-        )
+    def local(cls, prefix: str, versions: Mapping[str, str] | None = None,
+              settings: Path = LOCAL_SETTINGS) -> "Tables":
+        """Local names from a prefix. Without ``versions``, the views follow the local settings file
+        as `dynafold rebuild --switch` changes it (a running stack picks a switch up)."""
+        deployed = template_view_versions()
+        names = {family: local_table_name(prefix, f"{family}-{version}") for family, version in deployed.items()}
+        views: Mapping[str, str]
+        if versions is None:
+            views = ActiveViewTables(names, LocalVersions(settings).read)
+        else:
+            views = {family: local_table_name(prefix, f"{family}-{versions.get(family, version)}")
+                     for family, version in deployed.items()}
+        return cls(local_table_name(prefix, "events"), local_table_name(prefix, "idempotency"), views)
 
     def to_env(self) -> dict[str, str]:
         return {"EVENTS_TABLE": self.events, "IDEMPOTENCY_TABLE": self.idempotency,
@@ -56,6 +68,5 @@ class Tables:
 
 def active_versions(path: Path = LOCAL_SETTINGS) -> dict[str, str]:
     """Locally, `dynafold rebuild --switch` records the active view versions here."""
-    if path.exists():
-        return dict(json.loads(path.read_text()))
-    return {}
+    return LocalVersions(path).read()
+

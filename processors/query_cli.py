@@ -65,7 +65,7 @@ status_arg = _choice(DELIVERY_STATUSES, "status", lambda s: s.upper().replace("-
 severity_arg = _choice(ALERT_SEVERITIES, "severity", str.lower)
 
 
-def _positive(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -209,7 +209,7 @@ def register(sub: Any, command: Callable[..., argparse.ArgumentParser], common: 
 
     p = command("inventory", cmd_inventory, "stock of one SKU, or of every SKU", views)
     p.add_argument("sku", nargs="?", default=None)
-    p.add_argument("--page-size", type=_positive, default=100, help="SKUs per scan page (default 100)")
+    p.add_argument("--page-size", type=positive_int, default=100, help="SKUs per scan page (default 100)")
 
     p = command("returns", cmd_returns, "a SKU's returns in time order", views)
     p.add_argument("sku")

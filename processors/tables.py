@@ -34,9 +34,7 @@ class TableNames:
 
 def create_tables(client: Any, names: TableNames, *, only: set[str] | None = None) -> list[str]:
     """Create every missing table and wait for it; existing tables are left alone. Returns created names."""
-    existing = set()
-    for page in client.get_paginator("list_tables").paginate():
-        existing.update(page["TableNames"])
+    existing = set(list_table_names(client))
     created = []
     for base, definition in table_definitions().items():
         if only is not None and base not in only:
@@ -62,3 +60,30 @@ def _create(client: Any, definition: TableDefinition, name: str) -> None:
             TableName=name,
             TimeToLiveSpecification={"Enabled": True, "AttributeName": definition.ttl_attribute},
         )
+
+
+def create_copy(client: Any, base_name: str, table_name: str) -> bool:
+    """Create ``table_name`` with the template definition of ``base_name`` (a view's next version:
+    same keys, indexes and TTL as the deployed one) and wait for it. False when it already exists."""
+    try:
+        client.describe_table(TableName=table_name)
+        return False
+    except client.exceptions.ResourceNotFoundException:
+        pass
+    _create(client, table_definitions()[base_name], table_name)
+    client.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+    return True
+
+
+def list_table_names(client: Any) -> list[str]:
+    names: list[str] = []
+    for page in client.get_paginator("list_tables").paginate():
+        names.extend(page["TableNames"])
+    return names
+
+
+def drop_view_table(client: Any, table_name: str) -> None:
+    """Delete a view table copy. The callers check it is a view table and not an active one; the
+    event and idempotency tables are never passed here (and IAM denies it on AWS)."""
+    client.delete_table(TableName=table_name)
+    client.get_waiter("table_not_exists").wait(TableName=table_name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})

@@ -108,4 +108,5 @@ InventoryProjection: View[InventoryState] = View(
     rows=rows,
     load=load,
     extras=lambda state: state.new_returns,
+    extra_tables=(RETURNS_TABLE,),
 )

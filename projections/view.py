@@ -19,6 +19,7 @@ from events.envelope import RecordedEvent
 S = TypeVar("S")
 Row = dict[str, Any]
 HEAD_SORT_KEY = "#"  # the head row of multi-row views; queries never return it
+STREAM_ATTR, VERSION_ATTR = "stream_id", "stream_version"  # every row's owner and the version it reflects
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,12 @@ class View(Generic[S]):
     rows: Callable[[S], Mapping[str | None, Row]]
     load: Callable[[str, Mapping[str | None, Row]], S]
     extras: Callable[[S], tuple[Extra, ...]] = field(default=lambda state: ())
+    extra_tables: tuple[str, ...] = ()  # the table families ``extras`` writes into
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        """Every table family this view writes: a rebuild copies them together."""
+        return (self.table, *self.extra_tables)
 
     def fold(self, key: str, events: list[RecordedEvent], state: S | None = None) -> S:
         """A straight fold: what replay and the property tests compare live processing with."""
@@ -62,3 +69,30 @@ class View(Generic[S]):
 
 def stream_key(stream: str) -> str:
     return stream.split(":", 1)[1]
+
+
+def stored_row(view: View[Any], key: str, sort_key: str | None, row: Row, stream: str, version: int) -> Row:
+    """A row as the view table holds it: its keys, its attributes, and the owning stream's stamp."""
+    keys = {view.key_attr: key} if view.sort_attr is None else {view.key_attr: key, view.sort_attr: sort_key}
+    return {**keys, **row, STREAM_ATTR: stream, VERSION_ATTR: version}
+
+
+def head_row(view: View[Any], key: str, stream: str, version: int) -> Row:
+    """The head row of a multi-row view: the stream's applied version, whatever rows it has."""
+    return stored_row(view, key, HEAD_SORT_KEY, {}, stream, version)
+
+
+def full_rows(view: View[S], stream: str, version: int, state: S) -> list[tuple[str, Row]]:
+    """(family, row) for every row ``state`` stands for: what live processing writes when it applies
+    a stream's whole history in one batch onto no rows, and so what a rebuild writes."""
+    key = stream_key(stream)
+    new_rows = view.rows(state)
+    if view.sort_attr is None and None not in new_rows:
+        return []  # nothing to show yet (e.g. a read of an alert never raised): live writes nothing
+    written: list[tuple[str, Row]] = []
+    if view.sort_attr is not None:
+        written.append((view.table, head_row(view, key, stream, version)))
+    written.extend((view.table, stored_row(view, key, sort_key, row, stream, version))
+                   for sort_key, row in new_rows.items())
+    written.extend((extra.table, extra.item) for extra in view.extras(state))
+    return written

@@ -15,10 +15,9 @@ from typing import Any, Generic, TypeVar
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from projections.view import HEAD_SORT_KEY, Row, View
+from projections.view import HEAD_SORT_KEY, STREAM_ATTR, VERSION_ATTR, Row, View, head_row, stored_row
 
 S = TypeVar("S")
-STREAM_ATTR, VERSION_ATTR = "stream_id", "stream_version"
 _serializer, _deserializer = TypeSerializer(), TypeDeserializer()
 
 
@@ -136,20 +135,19 @@ class ViewStore:
         """Write what changed between ``loaded`` and ``state`` at ``version``; returns items written."""
         table = self._tables[view.table]
         new_rows = view.rows(state)
-        stamp = {STREAM_ATTR: stream, VERSION_ATTR: version}
         guard = self._guard(view, loaded.version)
         writes: list[dict[str, Any]] = []
         if view.sort_attr is None:
             row = new_rows.get(None)
             if row is None:
                 return 0
-            writes.append({"Put": {"TableName": table, "Item": to_item({view.key_attr: key, **row, **stamp}), **guard}})
+            item = stored_row(view, key, None, row, stream, version)
+            writes.append({"Put": {"TableName": table, "Item": to_item(item), **guard}})
         else:
-            head = {view.key_attr: key, view.sort_attr: HEAD_SORT_KEY, **stamp}
-            writes.append({"Put": {"TableName": table, "Item": to_item(head), **guard}})
+            writes.append({"Put": {"TableName": table, "Item": to_item(head_row(view, key, stream, version)), **guard}})
             for sort_key, row in new_rows.items():
                 if loaded.rows.get(sort_key) != _without_none(row):
-                    item = {view.key_attr: key, view.sort_attr: sort_key, **row, **stamp}
+                    item = stored_row(view, key, sort_key, row, stream, version)
                     writes.append({"Put": {"TableName": table, "Item": to_item(item)}})
             for sort_key in loaded.rows.keys() - new_rows.keys():
                 writes.append({"Delete": {"TableName": table, "Key": {

@@ -1,0 +1,93 @@
+"""Stored events <-> CloudEvents JSON lines, through the cloudevents 2.x SDK. Pure.
+
+An exported line is exactly what the SDK writes for the event, so the SDK reads it back and
+writes it again unchanged. The line carries the event as the log stored it: the stored type
+(an old version stays old), the data object whose canonical JSON is the stored data text, the
+stored time; ``sequence`` is the version in the source log and ``subject`` the stream. Importing
+a line gives back the stored form byte for byte (``StoredEvent``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from cloudevents.core.exceptions import BaseCloudEventException
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+
+from events.envelope import DATA_CONTENT_TYPE, StoredEvent, canonical_json, format_sequence, format_time, parse_time
+from events.errors import DynafoldError
+from events.items import Item
+
+_FORMAT = JSONFormat()
+
+
+class NotExportable(DynafoldError):
+    """A stored event whose data or time is not in the canonical form, so no line could give it back."""
+
+
+class InvalidCloudEvent(DynafoldError):
+    pass
+
+
+def to_line(item: Item) -> str:
+    """One stored item as a CloudEvents JSON line (no trailing newline)."""
+    stream, version = item["stream"]["S"], int(item["version"]["N"])
+    data_text, time_text = item["data"]["S"], item["time"]["S"]
+    data = json.loads(data_text)
+    if canonical_json(data) != data_text:
+        raise NotExportable(f"{stream} v{version}: stored data is not canonical JSON; it would not import unchanged")
+    moment = parse_time(time_text)
+    if format_time(moment) != time_text:
+        raise NotExportable(f"{stream} v{version}: stored time {time_text!r} is not in the store's form")
+    attributes: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": item["id"]["S"],
+        "source": item["source"]["S"],
+        "type": item["type"]["S"],
+        "subject": stream,
+        "time": moment,
+        "datacontenttype": DATA_CONTENT_TYPE,
+        "sequence": format_sequence(version),
+        "correlationid": item["correlation_id"]["S"],
+    }
+    if "causation_id" in item:
+        attributes["causationid"] = item["causation_id"]["S"]
+    return _FORMAT.write(CloudEvent(attributes, data)).decode("utf-8")
+
+
+def read_line(line: str) -> CloudEvent:
+    try:
+        event = _FORMAT.read(None, line)
+    except (BaseCloudEventException, ValueError, TypeError) as error:
+        raise InvalidCloudEvent(f"not a CloudEvents JSON event: {error}") from None
+    assert isinstance(event, CloudEvent)
+    return event
+
+
+def from_line(line: str) -> tuple[str, int, StoredEvent]:
+    """(stream, version in the source log, the stored form) of one exported line."""
+    event = read_line(line)
+    stream, time, data = event.get_subject(), event.get_time(), event.get_data()
+    if not stream:
+        raise InvalidCloudEvent(f"event {event.get_id()}: no subject (the stream)")
+    if time is None or time.tzinfo is None:
+        raise InvalidCloudEvent(f"event {event.get_id()}: no time with a time zone")
+    if not isinstance(data, dict):
+        raise InvalidCloudEvent(f"event {event.get_id()}: data must be a JSON object")
+    if (event.get_datacontenttype() or DATA_CONTENT_TYPE) != DATA_CONTENT_TYPE:
+        raise InvalidCloudEvent(f"event {event.get_id()}: datacontenttype must be {DATA_CONTENT_TYPE}")
+    sequence = str(event.get_extension("sequence") or "0")
+    if not sequence.isdigit():
+        raise InvalidCloudEvent(f"event {event.get_id()}: sequence {sequence!r} is not a number")
+    stored = StoredEvent(
+        type=event.get_type(),
+        data_text=canonical_json(data),
+        id=event.get_id(),
+        source=event.get_source(),
+        time_text=format_time(time),
+        correlation_id=str(event.get_extension("correlationid") or event.get_id()),
+        causation_id=event.get_extension("causationid"),
+    )
+    return stream, int(sequence), stored

@@ -1,0 +1,114 @@
+"""Which version of each view table family is active, and where that is configured.
+
+Locally: ``.dynafold/views.json`` (family -> version). On AWS: an SSM parameter whose name is in
+``VIEW_VERSIONS_PARAMETER`` (the same JSON). `dynafold rebuild --switch` writes it; handlers and
+queries read it through ``ActiveViewTables``, a mapping that follows a switch without a redeploy
+or a restart (the SSM value is cached for ``max_age`` seconds, the local file by its mtime).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+PARAMETER_ENV = "VIEW_VERSIONS_PARAMETER"
+_VERSION_SUFFIX = re.compile(r"-v[0-9]+$")
+
+Versions = dict[str, str]
+
+
+def with_version(table_name: str, version: str) -> str:
+    """``stack-inventory-v1`` at ``v2`` -> ``stack-inventory-v2``."""
+    if not _VERSION_SUFFIX.search(table_name):
+        raise ValueError(f"table {table_name!r} carries no -v<N> version")
+    return _VERSION_SUFFIX.sub(f"-{version}", table_name)
+
+
+class ActiveViewTables(Mapping[str, str]):
+    """family -> physical table name: the deployed (template) names, moved to the active versions."""
+
+    def __init__(self, deployed: Mapping[str, str], versions: Callable[[], Mapping[str, str]]) -> None:
+        self._deployed = dict(deployed)
+        self._versions = versions
+
+    def __getitem__(self, family: str) -> str:
+        name = self._deployed[family]
+        version = self._versions().get(family)
+        return with_version(name, version) if version else name
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._deployed)
+
+    def __len__(self) -> int:
+        return len(self._deployed)
+
+
+class LocalVersions:
+    """The local settings file; re-read only when it changes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._cache: tuple[float, Versions] | None = None
+
+    def read(self) -> Versions:
+        try:
+            mtime = self.path.stat().st_mtime
+        except FileNotFoundError:
+            return {}
+        if self._cache is None or self._cache[0] != mtime:
+            self._cache = (mtime, dict(json.loads(self.path.read_text())))
+        return dict(self._cache[1])
+
+    def write(self, changes: Mapping[str, str]) -> Versions:
+        versions = {**self.read(), **changes}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=self.path.parent, delete=False, suffix=".tmp") as handle:
+            json.dump(versions, handle, indent=2, sort_keys=True)
+        os.replace(handle.name, self.path)  # readers see the old file or the new one, never half
+        self._cache = None
+        return versions
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+
+class SsmVersions:
+    """The SSM parameter on AWS. Reads go through Powertools' parameter cache (``max_age`` seconds)."""
+
+    def __init__(self, name: str, *, client: Any = None, max_age: int = 30) -> None:
+        self.name = name
+        self._client = client
+        self._max_age = max_age
+
+    def read(self) -> Versions:
+        from aws_lambda_powertools.utilities import parameters
+
+        try:
+            value = parameters.get_parameter(self.name, max_age=self._max_age)
+        except parameters.exceptions.GetParameterError:
+            return {}  # not created yet: the deployed versions are active
+        return dict(json.loads(value or "{}"))
+
+    def write(self, changes: Mapping[str, str]) -> Versions:
+        from aws_lambda_powertools.utilities import parameters
+
+        current = dict(json.loads(parameters.get_parameter(self.name, force_fetch=True) or "{}"))
+        versions = {**current, **changes}
+        self._ssm().put_parameter(Name=self.name, Value=json.dumps(versions, sort_keys=True), Type="String",
+                                  Overwrite=True)
+        return versions
+
+    def _ssm(self) -> Any:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("ssm")
+        return self._client
+
+    def __str__(self) -> str:
+        return f"SSM parameter {self.name}"

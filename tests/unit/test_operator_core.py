@@ -1,0 +1,165 @@
+"""The pure core of the operator tools: versions, estimates, progress, row comparison, replay rows,
+what-changed trails, CloudEvents lines and the rate limiter."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from cloudevents.core.formats.json import JSONFormat
+
+from events.cloudevent import NotExportable, from_line, to_line
+from events.envelope import GENESIS_HASH, StoredEvent
+from events.items import chained_item, from_item
+from processors.progress import Progress, render
+from projections.audit_trail import trail
+from projections.comparison import DIFFERENT, EXTRA, MISSING, Comparison, TableRule, compare_family, digest_rows
+from projections.inventory import InventoryProjection
+from projections.pending_errors import PendingErrorsProjection
+from projections.rate_limit import RateLimiter
+from projections.rebuild_plan import InvalidRebuild, LogStats, RebuildProgress, estimate, next_version
+from projections.replay import replay
+from projections.view_store import Loaded, ViewStore, to_item
+
+T = "2025-11-11T10:00:00.000000Z"
+
+
+def chain(stream, events):
+    items, prev = [], GENESIS_HASH
+    for version, (event_type, data) in enumerate(events, start=1):
+        stored = StoredEvent(event_type, json.dumps(data, sort_keys=True, separators=(",", ":")),
+                             f"{stream}-{version}", "urn:test", T, "corr", None)
+        items.append(chained_item(stream, version, stored, prev))
+        prev = items[-1]["hash"]["S"]
+    return items
+
+
+ORDER = chain("order:o1", [
+    ("dynafold.orders.validated.v1", {"order_id": "o1", "order_number": "SO-1", "errors": [
+        {"error_hash": "h1", "rule": "r1", "message": "m1"}, {"error_hash": "h2", "rule": "r2", "message": "m2"}]}),
+    ("dynafold.orders.validated.v1", {"order_id": "o1", "order_number": "SO-1", "errors": [
+        {"error_hash": "h1", "rule": "r1", "message": "m1 again"}]}),
+])
+SKU = chain("sku:A", [
+    ("dynafold.inventory.physical_count_set.v1", {"sku": "A", "physical": 10}),
+    ("dynafold.inventory.return_recorded.v1", {"sku": "A", "quantity": 2, "disposition": "SELLABLE",
+                                                "restocked": True}),
+])
+
+
+def test_next_version_is_past_every_existing_and_active_one():
+    names = ["p-inventory-v1", "p-inventory-v3", "p-inventory-returns-v7", "q-inventory-v9"]
+    assert next_version("inventory", "v1", names, "p-") == "v4"
+    assert next_version("inventory-returns", "v1", names, "p-") == "v8"
+    assert next_version("alerts", "v2", names, "p-") == "v3"
+    with pytest.raises(InvalidRebuild):
+        next_version("alerts", "two", names, "p-")
+
+
+def test_estimate_counts_streams_from_the_sample_and_units_from_sizes():
+    guess = estimate(LogStats(events=10_000, bytes=4096 * 50, streams_sampled=100, events_sampled=400),
+                     {"inventory": (1000, 1000 * 300), "delivery-status": (10, 10 * 3000)},
+                     events_per_second=1000.0, max_write_rate=100.0)
+    assert (guess.events, guess.streams, guess.rows, guess.read_units) == (10_000, 2500, 1010, 50)
+    assert guess.write_units == 1000 + 10 * 3 and guess.seconds == pytest.approx(10.1)
+
+
+def test_progress_roundtrips_and_counts_a_segment_once():
+    progress = RebuildProgress(["inventory"], {"inventory": "p-inventory-v2"}, 4)
+    progress.segment_done(2, 10, 3, 5, [])
+    progress.segment_done(2, 10, 3, 5, [])
+    again = RebuildProgress.from_json(json.loads(json.dumps(progress.to_json())))
+    assert again.pending_segments == [0, 1, 3] and (again.events, again.rows) == (10, 5)
+
+
+def test_replay_writes_what_live_processing_writes_for_the_whole_history_in_one_batch():
+    """ViewStore.save onto no rows and replay produce the same items: one shape, not two copies."""
+    written = []
+
+    class Capture:
+        def put_item(self, **request):
+            written.append((request["TableName"], request["Item"]))
+
+        def transact_write_items(self, TransactItems):
+            written.extend((w["Put"]["TableName"], w["Put"]["Item"]) for w in TransactItems)
+
+    tables = {"pending-errors": "pending-errors", "inventory": "inventory", "inventory-returns": "inventory-returns"}
+    views = {"order": PendingErrorsProjection, "sku": InventoryProjection}
+    replayed = list(replay(ORDER + SKU, views))
+    for stream_rows, items in zip(replayed, (ORDER, SKU)):
+        view = views[stream_rows.stream.split(":")[0]]
+        events = [from_item(i) for i in items]
+        key = stream_rows.stream.split(":", 1)[1]
+        ViewStore(Capture(), tables).save(view, stream_rows.stream, key, Loaded(view.initial(key), 0, {}),
+                                          view.fold(key, events), events[-1].version)
+    assert sorted(written, key=repr) == sorted(((f, to_item(r)) for s in replayed for f, r in s.rows), key=repr)
+    order_rows = [r for f, r in replayed[0].rows]
+    assert [r["error_hash"] for r in order_rows] == ["#", "h1"] and all(r["stream_version"] == 2 for r in order_rows)
+    assert [f for f, _ in replayed[1].rows] == ["inventory", "inventory-returns"]
+
+
+def test_comparison_ignores_batching_stamps_and_expired_rows_but_nothing_else():
+    rule = TableRule("order_id", "error_hash", "expires_at")
+    head = {"order_id": "o1", "error_hash": "#", "stream_id": "order:o1", "stream_version": 3}
+    row = {"order_id": "o1", "error_hash": "h1", "rule": "r", "expires_at": 2_000, "stream_version": 1}
+    live = digest_rows([head, row, {**row, "error_hash": "old", "expires_at": 10}], rule, now_epoch=1_000)
+    rebuilt = digest_rows([head, {**row, "stream_version": 3}], rule, now_epoch=1_000)
+    assert compare_family("pending-errors", live, rebuilt, Comparison()).equal
+
+    behind = digest_rows([{**head, "stream_version": 2}, {**row, "rule": "x"}], rule, now_epoch=1_000)
+    result = compare_family("pending-errors", live, behind, Comparison())
+    assert [(d.key, d.kind, d.versions_differ) for d in result.differences] == [
+        (("o1", "#"), DIFFERENT, True), (("o1", "h1"), DIFFERENT, False)]
+    assert "live at v3, rebuilt at v2" in str(result.differences[0])
+    missing = compare_family("x", {("a",): live[("o1", "#")]}, {("b",): live[("o1", "#")]}, Comparison())
+    assert [d.kind for d in missing.differences] == [MISSING, EXTRA] and len(missing.in_flight) == 2
+
+
+def test_trail_says_what_each_event_changed_in_the_view():
+    events = [from_item(i) for i in ORDER]
+    changes = [c for _, c in trail(PendingErrorsProjection, events)]
+    assert "[h1] row added" in changes[0] and "[h2] row added" in changes[0]
+    assert changes[1] == ["[h1] message: m1 -> m1 again", "[h2] row removed"]  # same time: last_seen unchanged
+    sku = [c for _, c in trail(InventoryProjection, [from_item(i) for i in SKU])]
+    assert "physical: 10 -> 12" in sku[1] and any(c.startswith("inventory-returns: +") for c in sku[1])
+    plain = [c for _, c in trail(None, [from_item(i) for i in SKU])]
+    assert "physical: null -> 10" in plain[0] and "quantity: null -> 2" in plain[1]
+
+
+def test_cloudevent_lines_are_sdk_fixed_points_and_give_back_the_stored_form():
+    [item, _] = SKU
+    line = to_line(item)
+    fmt = JSONFormat()
+    assert fmt.write(fmt.read(None, line)).decode() == line
+    stream, sequence, stored = from_line(line)
+    assert (stream, sequence) == ("sku:A", 1)
+    assert (stored.type, stored.data_text, stored.time_text, stored.id) == (
+        item["type"]["S"], item["data"]["S"], item["time"]["S"], item["id"]["S"])
+    with pytest.raises(NotExportable):
+        to_line({**item, "data": {"S": '{"sku": "A", "physical": 10}'}})  # not canonical: would not import unchanged
+
+
+def test_rate_limiter_spreads_units_over_time():
+    now = [0.0]
+    limiter = RateLimiter(100.0, lambda: now[0], lambda s: None)
+    assert limiter.delay(100) == 0.0  # a one-second burst
+    assert limiter.delay(50) == pytest.approx(0.5)
+    now[0] += 1.0
+    assert limiter.delay(25) == 0.0
+    assert RateLimiter(None, lambda: 0.0, lambda s: None).delay(10**6) == 0.0
+
+
+def test_progress_bar_on_a_terminal_and_plain_lines_otherwise():
+    assert render(50, 200, 10.0, "events").endswith("50/200 events  5 events/s  ETA 0m30s")
+    assert render(5, None, 1.0, "events") == "5 events  5 events/s"
+    clock = [0.0]
+    plain, tty = io.StringIO(), io.StringIO()
+    for out, is_tty in ((plain, False), (tty, True)):
+        progress = Progress(100, out=out, tty=is_tty, every=5.0, clock=lambda: clock[0])
+        for _ in range(10):
+            clock[0] += 1.0
+            progress.advance(10)
+        progress.finish()
+    assert plain.getvalue().count("\n") == 3 and "\r" not in plain.getvalue()
+    assert "\r\x1b[K[" in tty.getvalue() and "100%" in tty.getvalue()
