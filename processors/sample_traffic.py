@@ -22,8 +22,12 @@ def _event(event_type: str, data: dict, at: datetime, correlation: str) -> NewEv
 
 
 def sample_history(start: datetime | None = None) -> list[SampleAppend]:
-    """Seeds 000 (order errors), 001/002 (deliveries) and 004 (inventory, alerts), in time order."""
-    t0 = start or datetime(2025, 11, 11, 10, 0, tzinfo=timezone.utc)
+    """Seeds 000 (order errors), 001/002 (deliveries) and 004 (inventory, alerts), in time order.
+
+    By default the story starts an hour ago: the pending-errors view keeps rows for 7 days after
+    detection (TTL), and DynamoDB Local really deletes expired rows.
+    """
+    t0 = start or (datetime.now(timezone.utc) - timedelta(hours=1)).replace(second=0, microsecond=0)
 
     def at(minutes: float) -> datetime:
         return t0 + timedelta(minutes=minutes)
