@@ -7,10 +7,14 @@ Both forms are normalised to ``processors.template.Tag`` intrinsics, so one set 
 from __future__ import annotations
 
 import re
+import tomllib
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from processors.template import Tag
+
+SAMCONFIG = Path(__file__).resolve().parents[1] / "samconfig.toml"
 
 # What the design allows on the event table, and what IAM must refuse to every function.
 EVENT_READ_ACTIONS = frozenset({"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query",
@@ -97,3 +101,14 @@ def strings(value: Any) -> Iterator[str]:
             yield from strings(inner)
     elif isinstance(value, str):
         yield value
+
+
+def samconfig() -> dict[str, Any]:
+    return tomllib.loads(SAMCONFIG.read_text(encoding="utf-8"))
+
+
+def samconfig_overrides(env: str) -> dict[str, str]:
+    """An environment's parameter_overrides: a list of "Name=value" or one space-separated string."""
+    value = samconfig()[env]["deploy"]["parameters"]["parameter_overrides"]
+    pairs = value if isinstance(value, list) else value.split()
+    return dict(pair.split("=", 1) for pair in pairs)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,8 @@ from tests.template_helpers import (
     actions_on,
     as_list,
     refs,
+    samconfig,
+    samconfig_overrides,
     statements,
     strings,
 )
@@ -405,16 +406,6 @@ def test_secret_environment_variables_only_name_parameters(function):
 # --- samconfig.toml ------------------------------------------------------------------------------
 
 
-def samconfig() -> dict[str, Any]:
-    return tomllib.loads((ROOT / "samconfig.toml").read_text(encoding="utf-8"))
-
-
-def overrides(env: str) -> dict[str, str]:
-    value = samconfig()[env]["deploy"]["parameters"]["parameter_overrides"]
-    pairs = value if isinstance(value, list) else value.split()
-    return dict(pair.split("=", 1) for pair in pairs)
-
-
 def test_samconfig_has_dev_and_prod_deploys():
     config = samconfig()
     names = {env: config[env]["global"]["parameters"]["stack_name"] for env in ("default", "prod")}
@@ -425,12 +416,12 @@ def test_samconfig_has_dev_and_prod_deploys():
         assert config[env]["global"]["parameters"]["region"]
         assert config[env]["build"]["parameters"]["build_in_source"] is True
     assert config["prod"]["deploy"]["parameters"]["confirm_changeset"] is True
-    assert (overrides("default")["Stage"], overrides("prod")["Stage"]) == ("dev", "prod")
+    assert (samconfig_overrides("default")["Stage"], samconfig_overrides("prod")["Stage"]) == ("dev", "prod")
 
 
 @pytest.mark.parametrize("env", ["default", "prod"])
 def test_samconfig_overrides_are_valid_template_parameters(env):
-    for name, value in overrides(env).items():
+    for name, value in samconfig_overrides(env).items():
         parameter = PARAMETERS[name]  # KeyError: an override for a parameter the template lacks
         if "AllowedValues" in parameter:
             assert value in {str(v) for v in parameter["AllowedValues"]}, name
@@ -441,7 +432,7 @@ def test_samconfig_overrides_are_valid_template_parameters(env):
 
 
 def test_prod_reads_prod_secrets():
-    prod = overrides("prod")
+    prod = samconfig_overrides("prod")
     for name in secret_parameters():
         name_in_prod = prod.get(name, PARAMETERS[name]["Default"])
         assert name_in_prod == "" or name_in_prod.startswith("/dynafold/prod/"), name
