@@ -125,10 +125,12 @@ def test_projector_role_only_reads_the_event_table(expanded):
 
 
 def test_on_failure_destinations_are_sendable(expanded):
-    """Lambda sends a failed batch's record with the function's role: SAM must have granted it."""
-    for name, mapping in expanded["Resources"].items():
-        if mapping["Type"] != "AWS::Lambda::EventSourceMapping":
-            continue
+    """Lambda sends a failed batch's record with the function's role: SAM must have granted it.
+    (Only stream mappings have one; an SQS-fed function fails over through its queue's redrive.)"""
+    streams = [(name, m) for name, m in expanded["Resources"].items()
+               if m["Type"] == "AWS::Lambda::EventSourceMapping" and "EventsTable" in refs(m["Properties"]["EventSourceArn"])]
+    assert len(streams) == 2
+    for name, mapping in streams:
         destination = mapping["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]
         [function] = refs(mapping["Properties"]["FunctionName"])
         [role] = refs(expanded["Resources"][function]["Properties"]["Role"])
