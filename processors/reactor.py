@@ -13,11 +13,12 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
+from processors.logs import make_logger
 from events.alerts import AlertRaised
 from events.envelope import NewEvent, RecordedEvent
 from events.errors import VersionConflict
@@ -32,7 +33,7 @@ from processors.state_reader import state_at
 
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "dynafold")
 SOURCE = "urn:dynafold:reactor"
-logger = Logger(service="reactor")
+logger = make_logger("reactor")
 metrics = Metrics(namespace=NAMESPACE, service="reactor")
 
 

@@ -1,15 +1,37 @@
-"""template.yaml passes the SAM/CloudFormation linters (offline, from the SAM CLI's own venv)."""
+"""template.yaml through the SAM tooling, offline, from the SAM CLI's own venv.
+
+Linted as SAM and, because cfn-lint only checks SAM properties against SAM's schema, expanded to
+plain CloudFormation with aws-sam-translator and linted again; the expanded IAM is checked; and
+`sam build` must produce artifacts whose handlers import with nothing but the artifact and layer.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from processors.template import load_template
+from tests.template_helpers import (
+    EVENT_MUTATIONS,
+    EVENT_READ_ACTIONS,
+    actions_on,
+    from_cfn_json,
+    refs,
+    role_statements,
+    samconfig_overrides,
+)
+
 ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
 SAM_VENV = Path(os.environ.get("DYNAFOLD_SAM_VENV", ROOT / ".venv-sam"))
+FUNCTIONS = sorted(name for name, r in load_template()["Resources"].items()
+                   if r["Type"] == "AWS::Serverless::Function")
 
 pytestmark = pytest.mark.sam
 
@@ -26,6 +48,11 @@ def _run(*command: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env, timeout=300, check=False)
 
 
+def _expand(source: Path, target: Path) -> None:
+    done = _run(_tool("python"), str(HERE / "expand_sam.py"), str(source), str(target))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_cfn_lint_is_clean():
     done = _run(_tool("cfn-lint"), "template.yaml")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -35,3 +62,136 @@ def test_sam_validate_lint_is_clean():
     done = _run(_tool("sam"), "validate", "--lint", "--region", "us-east-1")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "is a valid SAM Template" in done.stdout + done.stderr
+
+
+# --- expanded to plain CloudFormation --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def expanded_path(tmp_path_factory) -> Path:
+    target = tmp_path_factory.mktemp("expanded") / "template.json"
+    _expand(ROOT / "template.yaml", target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def expanded(expanded_path) -> dict[str, Any]:
+    return from_cfn_json(json.loads(expanded_path.read_text(encoding="utf-8")))
+
+
+def test_expanded_template_is_lint_clean(expanded_path):
+    done = _run(_tool("cfn-lint"), str(expanded_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_expanded_lint_catches_errors_inside_sam_properties(tmp_path):
+    """The reason for the expansion: these two pass `cfn-lint template.yaml` and `sam validate --lint`."""
+    broken = (ROOT / "template.yaml").read_text(encoding="utf-8")
+    broken = broken.replace("- ReportBatchItemFailures", "- ReportBatchItemFailure", 1)
+    broken = broken.replace("Runtime: python3.11", "Runtime: python3.99", 1)
+    (tmp_path / "template.yaml").write_text(broken, encoding="utf-8")
+    _expand(tmp_path / "template.yaml", tmp_path / "template.json")
+    done = _run(_tool("cfn-lint"), str(tmp_path / "template.json"))
+    assert done.returncode != 0
+    assert "'ReportBatchItemFailure' is not one of" in done.stdout
+    assert "'python3.99' is not one of" in done.stdout
+
+
+def lambda_roles(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role"
+            and "lambda.amazonaws.com" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"])}
+
+
+def test_every_function_runs_under_a_role_that_denies_event_mutations(expanded):
+    resources = expanded["Resources"]
+    functions = {n: r for n, r in resources.items() if r["Type"] == "AWS::Lambda::Function"}
+    assert sorted(functions) == FUNCTIONS
+    roles = lambda_roles(expanded)
+    for name, function in functions.items():
+        [role] = refs(function["Properties"]["Role"])
+        denied = actions_on(role_statements(expanded, roles[role]), "EventsTable", "Deny")
+        assert denied >= EVENT_MUTATIONS, name
+        allowed = actions_on(role_statements(expanded, roles[role]), "EventsTable")
+        assert not allowed & EVENT_MUTATIONS, name
+
+
+def test_projector_role_only_reads_the_event_table(expanded):
+    role = lambda_roles(expanded)["ProjectorFunctionRole"]
+    allowed = actions_on(role_statements(expanded, role), "EventsTable")
+    assert allowed and allowed <= EVENT_READ_ACTIONS, allowed
+    # Lambda's own stream polling is the AWS managed policy; nothing else may reach the table.
+    assert "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole" in \
+        role["Properties"]["ManagedPolicyArns"]
+
+
+def test_on_failure_destinations_are_sendable(expanded):
+    """Lambda sends a failed batch's record with the function's role: SAM must have granted it.
+    (Only stream mappings have one; an SQS-fed function fails over through its queue's redrive.)"""
+    streams = [(name, m) for name, m in expanded["Resources"].items()
+               if m["Type"] == "AWS::Lambda::EventSourceMapping" and "EventsTable" in refs(m["Properties"]["EventSourceArn"])]
+    assert len(streams) == 2
+    for name, mapping in streams:
+        destination = mapping["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]
+        [function] = refs(mapping["Properties"]["FunctionName"])
+        [role] = refs(expanded["Resources"][function]["Properties"]["Role"])
+        [queue] = refs(destination)
+        assert "sqs:SendMessage" in actions_on(role_statements(expanded, expanded["Resources"][role]), queue), name
+
+
+# --- samconfig.toml as the SAM CLI reads it ------------------------------------------------------------
+
+
+def test_sam_cli_reads_samconfig_overrides_as_the_guard_tests_do():
+    script = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from samcli.lib.config.samconfig import SamConfig\n"
+        "from samcli.cli.types import CfnParameterOverridesType\n"
+        "config = SamConfig(Path('.'), 'samconfig.toml')\n"
+        "print(json.dumps({env: CfnParameterOverridesType().convert(\n"
+        "    config.get_all(['deploy'], 'parameters', env)['parameter_overrides'], None, None)\n"
+        "    for env in ('default', 'prod')}))\n"
+    )
+    done = _run(_tool("python"), "-c", script)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"default": samconfig_overrides("default"), "prod": samconfig_overrides("prod")}
+
+
+# --- sam build ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    build_dir = tmp_path_factory.mktemp("sam-build") / "build"
+    done = _run(_tool("sam"), "build", "--build-dir", str(build_dir))
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    return build_dir
+
+
+def test_build_ships_each_function_only_its_code_and_the_dependencies_once(built):
+    template = from_cfn_json(load_template(built / "template.yaml"))  # sam build writes long-form intrinsics
+    layers = [r for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::LayerVersion"]
+    [layer] = layers
+    assert (built / layer["Properties"]["ContentUri"] / "python" / "pydantic_core").is_dir()
+    assert list((built / layer["Properties"]["ContentUri"] / "python" / "pydantic_core").glob("*aarch64*.so"))
+    for name in FUNCTIONS:
+        code = built / template["Resources"][name]["Properties"]["CodeUri"]
+        assert sorted(p.name for p in code.iterdir()) == ["events", "processors", "projections"], name
+        assert not list(code.rglob("__pycache__")), name
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_built_function_imports_its_handler(built, function):
+    template = from_cfn_json(load_template(built / "template.yaml"))
+    properties = template["Resources"][function]["Properties"]
+    [layer_id] = [ref for layer in template["Globals"]["Function"]["Layers"] for ref in refs(layer)]
+    layer_dir = built / template["Resources"][layer_id]["Properties"]["ContentUri"] / "python"
+    host_site = next(Path(p) for p in sys.path if (Path(p) / "pydantic_core").is_dir())
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", str(HERE / "import_built.py"), str(built / properties["CodeUri"]),
+         str(layer_dir), str(host_site), properties["Handler"]],
+        capture_output=True, text=True, timeout=120, check=False)
+    report = json.loads(done.stdout or "{}")
+    assert done.returncode == 0 and report.get("callable") is True, done.stdout + done.stderr
+    assert report["outside"] == [], "imported from outside the artifact and layer"
+    assert report["from_function"] == ["events", "processors", "projections"]

@@ -1,0 +1,82 @@
+"""Import a built function's handler the way Lambda does, from the `sam build` output only.
+
+Run isolated (``python -I -S import_built.py FUNCTION_DIR LAYER_DIR HOST_SITE HANDLER``) so nothing
+but the standard library, the function's artifact and the layer's ``python/`` are importable, in
+Lambda's order. The artifacts are built for arm64: when this machine is not, a compiled extension
+cannot load, so for exactly those modules (and only when the artifact ships the arm64 build) the
+host's build of the same package stands in. Prints a JSON report; exits non-zero on failure.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import json
+import sys
+import sysconfig
+from pathlib import Path
+
+LAMBDA_EXTENSION = ".cpython-311-aarch64-linux-gnu.so"
+
+
+class ArmStandIn(importlib.abc.MetaPathFinder):
+    def __init__(self, roots: list[Path], host_site: Path) -> None:
+        self.roots = roots
+        self.host_site = host_site
+        self.substituted: list[str] = []
+
+    def find_spec(self, fullname, path=None, target=None):  # noqa: ANN001 - importlib protocol
+        if LAMBDA_EXTENSION in importlib.machinery.EXTENSION_SUFFIXES:
+            return None  # an arm64 host loads the artifact's own builds
+        leaf = fullname.rpartition(".")[2]
+        for directory in map(Path, path or sys.path):
+            root = next((r for r in self.roots if directory == r or r in directory.parents), None)
+            if root is None or not (directory / f"{leaf}{LAMBDA_EXTENSION}").exists():
+                continue
+            host_dir = self.host_site / directory.relative_to(root)
+            for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+                stand_in = host_dir / f"{leaf}{suffix}"
+                if stand_in.exists():
+                    self.substituted.append(fullname)
+                    loader = importlib.machinery.ExtensionFileLoader(fullname, str(stand_in))
+                    return importlib.util.spec_from_file_location(fullname, stand_in, loader=loader)
+            raise ImportError(f"{fullname}: the artifact ships an arm64 build, the host has none to stand in")
+        return None
+
+
+def main() -> int:
+    function_dir, layer_dir, host_site = (Path(a).resolve() for a in sys.argv[1:4])
+    module_name, _, attribute = sys.argv[4].rpartition(".")
+    roots = [function_dir, layer_dir]
+    sys.path[:0] = [str(function_dir), str(layer_dir)]
+    stand_in = ArmStandIn(roots, host_site)
+    sys.meta_path.insert(0, stand_in)
+
+    report: dict = {"handler": sys.argv[4]}
+    try:
+        handler = getattr(importlib.import_module(module_name), attribute)
+        report["callable"] = callable(handler)
+    except Exception as error:  # noqa: BLE001 - reported to the test
+        report["error"] = f"{type(error).__name__}: {error}"
+        print(json.dumps(report))
+        return 1
+
+    stdlib = [Path(sysconfig.get_paths()[key]).resolve() for key in ("stdlib", "platstdlib")]
+    allowed = roots + stdlib
+    report["substituted"] = stand_in.substituted
+    report["outside"] = sorted(
+        name for name, module in list(sys.modules.items())
+        if getattr(module, "__file__", None) and name not in stand_in.substituted + ["__main__", "__mp_main__"]
+        and not any(root in Path(module.__file__).resolve().parents for root in allowed)
+    )
+    report["from_function"] = sorted({n.partition(".")[0] for n, m in list(sys.modules.items())
+                                      if getattr(m, "__file__", None)
+                                      and function_dir in Path(m.__file__).resolve().parents})
+    print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,438 @@
+"""The guard settings of template.yaml and samconfig.toml, so a careless edit fails CI.
+
+Parsed as data (processors.template keeps intrinsics as Tags), no SAM tooling needed. The
+expanded-CloudFormation view of the same guarantees is in tests/integration/test_sam_template.py.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from processors.stream_runner import settings_from_template
+from processors.template import Tag, load_template, table_definitions
+from tests.template_helpers import (
+    EVENT_MUTATIONS,
+    EVENT_READ_ACTIONS,
+    actions_on,
+    as_list,
+    refs,
+    samconfig,
+    samconfig_overrides,
+    statements,
+    strings,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = load_template()
+RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
+PARAMETERS: dict[str, Any] = TEMPLATE["Parameters"]
+GLOBAL_FUNCTION = TEMPLATE["Globals"]["Function"]
+STREAM_READERS = ("ProjectorFunction", "ReactorFunction")
+# The issue's figure; once DeliveryWorkerFunction is in the template its own Timeout is used.
+DELIVERY_WORKER_TIMEOUT = 30
+
+
+def of_type(kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in RESOURCES.items() if r.get("Type") == kind}
+
+
+FUNCTIONS = of_type("AWS::Serverless::Function")
+TABLES = of_type("AWS::DynamoDB::Table")
+ALARMS = of_type("AWS::CloudWatch::Alarm")
+MANAGED_POLICIES = of_type("AWS::IAM::ManagedPolicy")
+QUEUES = of_type("AWS::SQS::Queue")
+
+
+def props(resource: dict[str, Any]) -> dict[str, Any]:
+    return resource.get("Properties") or {}
+
+
+def stream_events(function: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e["Properties"] for e in (props(function).get("Events") or {}).values() if e["Type"] == "DynamoDB"]
+
+
+def environment(function: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(GLOBAL_FUNCTION.get("Environment", {}).get("Variables", {}))
+    merged.update(((props(function).get("Environment") or {}).get("Variables")) or {})
+    return merged
+
+
+def alarms_on(namespace: Any, metric: str) -> list[dict[str, Any]]:
+    return [props(a) for a in ALARMS.values()
+            if props(a).get("Namespace") == namespace and props(a).get("MetricName") == metric]
+
+
+def dimension(alarm: dict[str, Any], name: str) -> Any:
+    return next((d["Value"] for d in alarm.get("Dimensions", []) if d["Name"] == name), None)
+
+
+# --- the event stream -------------------------------------------------------------------------
+
+
+def test_exactly_two_functions_read_the_event_stream():
+    readers = {name for name, f in FUNCTIONS.items()
+               for event in stream_events(f) if "EventsTable" in refs(event["Stream"])}
+    assert readers == set(STREAM_READERS)
+    # A raw mapping would be a third reader the checks below never see.
+    assert not of_type("AWS::Lambda::EventSourceMapping")
+
+
+@pytest.mark.parametrize("function", STREAM_READERS)
+def test_stream_mapping_guards(function):
+    [mapping] = stream_events(FUNCTIONS[function])
+    assert mapping["StartingPosition"] == "TRIM_HORIZON"
+    assert mapping["ParallelizationFactor"] == 1  # per-stream order needs one batch per shard at a time
+    assert mapping["BisectBatchOnFunctionError"] is True
+    retries = mapping["MaximumRetryAttempts"]
+    assert isinstance(retries, int) and 0 <= retries <= 10, "retries must be bounded, never -1"
+    age = mapping["MaximumRecordAgeInSeconds"]
+    assert isinstance(age, int) and 60 <= age <= 86400, "records must age out before the stream's 24 h"
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert isinstance(mapping["BatchSize"], int) and isinstance(mapping["MaximumBatchingWindowInSeconds"], int)
+    on_failure = mapping["DestinationConfig"]["OnFailure"]
+    assert on_failure["Type"] == "SQS"
+    destination = on_failure["Destination"]
+    assert isinstance(destination, Tag) and destination.name == "GetAtt" and destination.value.endswith(".Arn")
+    assert destination.value.split(".")[0] in QUEUES
+
+
+@pytest.mark.parametrize("function", STREAM_READERS)
+def test_local_runner_batches_like_the_deployed_mapping(function):
+    [mapping] = stream_events(FUNCTIONS[function])
+    settings = settings_from_template(function)
+    assert (settings.batch_size, settings.batching_window_seconds, settings.maximum_retry_attempts,
+            settings.bisect_batch_on_function_error, settings.starting_position,
+            settings.maximum_record_age_seconds, settings.report_batch_item_failures) == (
+        mapping["BatchSize"], mapping["MaximumBatchingWindowInSeconds"], mapping["MaximumRetryAttempts"],
+        True, "TRIM_HORIZON", mapping["MaximumRecordAgeInSeconds"], True)
+
+
+# --- tables -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("table", sorted(TABLES))
+def test_every_table_is_on_demand_encrypted_and_recoverable(table):
+    properties = props(TABLES[table])
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert properties["SSESpecification"] == {"SSEEnabled": True}
+
+
+def test_event_table_is_protected_and_streams_new_images():
+    events = TABLES["EventsTable"]
+    assert props(events)["DeletionProtectionEnabled"] is True
+    assert (events["DeletionPolicy"], events["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert props(events)["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+    assert "TimeToLiveSpecification" not in props(events), "events never expire: they are the audit trail"
+
+
+def test_ttl_where_rows_are_meant_to_expire():
+    ttl = {name: props(t).get("TimeToLiveSpecification") for name, t in TABLES.items()}
+    assert ttl["IdempotencyTable"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert ttl["PendingErrorsTable"] == {"AttributeName": "expires_at", "Enabled": True}  # seed 000: 7 days
+
+
+def test_tables_still_load_for_the_local_stack():
+    assert set(table_definitions()) == {"events", "idempotency", "inventory-v1", "inventory-returns-v1",
+                                        "pending-errors-v1", "delivery-status-v1", "alerts-v1"}
+
+
+# --- IAM ---------------------------------------------------------------------------------------
+
+
+def guard_policy_name() -> str:
+    [name] = [n for n, p in MANAGED_POLICIES.items()
+              if EVENT_MUTATIONS <= actions_on(statements(props(p)["PolicyDocument"]), "EventsTable", "Deny")]
+    return name
+
+
+def test_guard_policy_denies_every_mutation_of_the_event_table_and_its_indexes():
+    document = props(MANAGED_POLICIES[guard_policy_name()])["PolicyDocument"]
+    [deny] = [s for s in statements(document) if s["Effect"] == "Deny"]
+    assert set(deny["Action"]) >= EVENT_MUTATIONS
+    resources = as_list(deny["Resource"])
+    assert Tag("GetAtt", "EventsTable.Arn") in resources and Tag("Sub", "${EventsTable.Arn}/*") in resources
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_every_function_carries_the_append_only_guard(function):
+    assert Tag("Ref", guard_policy_name()) in props(FUNCTIONS[function])["Policies"]
+
+
+def test_no_function_or_role_outside_the_checked_pattern():
+    # Plain Lambda functions or roles would escape the guard check above.
+    assert not of_type("AWS::Lambda::Function") and not of_type("AWS::IAM::Role")
+
+
+def function_grants(function: str) -> list[dict[str, Any]]:
+    """The statements a function's Policies give it: template managed policies and inline ones."""
+    found = []
+    for policy in props(FUNCTIONS[function])["Policies"]:
+        if isinstance(policy, Tag):
+            found += [s for name in refs(policy) for s in statements(props(MANAGED_POLICIES[name])["PolicyDocument"])]
+        elif "Statement" in policy:
+            found += statements(policy)
+        else:  # a SAM policy template: only read-only ones may name the event table
+            (template_name, arguments), = policy.items()
+            if "EventsTable" in refs(arguments):
+                assert template_name == "DynamoDBReadPolicy", f"{function}: {template_name} on the event table"
+    return found
+
+
+def test_projector_is_read_only_on_the_event_table():
+    granted = actions_on(function_grants("ProjectorFunction"), "EventsTable")
+    assert granted and granted <= EVENT_READ_ACTIONS, granted
+    assert not actions_on(function_grants("ProjectorFunction"), "IdempotencyTable")
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_no_function_is_allowed_to_mutate_events(function):
+    assert not actions_on(function_grants(function), "EventsTable") & EVENT_MUTATIONS
+    assert not any(a in ("*", "dynamodb:*") for s in function_grants(function) for a in as_list(s["Action"]))
+
+
+def view_families() -> set[str]:
+    return {base.rsplit("-v", 1)[0] for base in table_definitions() if re.search(r"-v\d+$", base)}
+
+
+def test_view_write_permissions_cover_every_version_of_every_family():
+    [writer] = [p for p in MANAGED_POLICIES.values() if "dynamodb:PutItem" in
+                {a for s in statements(props(p)["PolicyDocument"]) for a in as_list(s["Action"])}
+                and all("EventsTable" not in refs(s["Resource"]) for s in statements(props(p)["PolicyDocument"]))]
+    patterns = [r.value.split(":table/")[1].replace("${AWS::StackName}", "stack")
+                for s in statements(props(writer)["PolicyDocument"]) for r in as_list(s["Resource"])]
+    for family in view_families():
+        for version in ("v1", "v2", "v13"):
+            assert any(fnmatch.fnmatchcase(f"stack-{family}-{version}", p) for p in patterns), (family, version)
+    # A family's pattern must not reach into another family (inventory-v* vs inventory-returns-v1).
+    assert [p for p in patterns if fnmatch.fnmatchcase("stack-inventory-returns-v1", p)] == \
+        ["stack-inventory-returns-v*"]
+
+
+# --- logs, alarms, dashboard, saved queries ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_every_function_logs_to_its_own_group_with_retention(function):
+    properties = props(FUNCTIONS[function])
+    [group] = refs(properties["LoggingConfig"]["LogGroup"])
+    log_group = props(RESOURCES[group])
+    assert RESOURCES[group]["Type"] == "AWS::Logs::LogGroup"
+    assert log_group["LogGroupName"] == Tag("Sub", f"/aws/lambda/{properties['FunctionName'].value}")
+    assert log_group["RetentionInDays"] == Tag("Ref", "LogRetentionDays")
+
+
+def test_every_log_group_has_a_retention():
+    assert all("RetentionInDays" in props(g) for g in of_type("AWS::Logs::LogGroup").values())
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_every_function_has_errors_and_throttles_alarms(function):
+    for metric in ("Errors", "Throttles"):
+        assert [a for a in alarms_on("AWS/Lambda", metric)
+                if dimension(a, "FunctionName") == Tag("Ref", function)], f"{function}: no {metric} alarm"
+
+
+@pytest.mark.parametrize("function", STREAM_READERS)
+def test_every_stream_reader_has_an_iterator_age_alarm(function):
+    [alarm] = [a for a in alarms_on("AWS/Lambda", "IteratorAge") if dimension(a, "FunctionName") == Tag("Ref", function)]
+    assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == \
+        ("Maximum", 60000, "GreaterThanThreshold")
+
+
+def dead_letter_queues() -> set[str]:
+    targets = {name for q in QUEUES.values() for name in refs((props(q).get("RedrivePolicy") or {}).get("deadLetterTargetArn"))}
+    for function in FUNCTIONS.values():
+        for event in (props(function).get("Events") or {}).values():
+            on_failure = ((event["Properties"].get("DestinationConfig") or {}).get("OnFailure") or {})
+            targets |= refs(on_failure.get("Destination"))
+    return targets
+
+
+def test_every_dead_letter_and_failure_queue_alarms_on_its_first_message():
+    assert dead_letter_queues() >= {"StreamFailureQueue", "DeliveryDeadLetterQueue"}
+    for queue in dead_letter_queues():
+        [alarm] = [a for a in alarms_on("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+                   if refs(dimension(a, "QueueName")) == {queue}]
+        assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold"), queue
+
+
+def test_every_alarm_notifies_the_alarm_topic_and_email_is_optional():
+    for name, alarm in ALARMS.items():
+        assert Tag("Ref", "AlarmTopic") in props(alarm)["AlarmActions"], name
+        assert props(alarm)["TreatMissingData"] == "notBreaching", name  # an idle system stays quiet
+    subscription = of_type("AWS::SNS::Subscription")["AlarmEmailSubscription"]
+    assert subscription["Condition"] == "HasAlarmEmail" and props(subscription)["Endpoint"] == Tag("Ref", "AlarmEmail")
+
+
+def test_seed_003_thresholds():
+    [failures] = alarms_on(Tag("Ref", "MetricsNamespace"), "RecordsFailed")
+    assert (failures["Statistic"], failures["Period"], failures["Threshold"], failures["ComparisonOperator"]) == \
+        ("Sum", 300, 5, "GreaterThanThreshold")
+    [dead] = alarms_on(Tag("Ref", "MetricsNamespace"), "DeliveriesDeadLettered")
+    assert (dead["Period"], dead["Threshold"], dead["ComparisonOperator"]) == (300, 0, "GreaterThanThreshold")
+
+
+def test_no_successful_delivery_alarm_stays_quiet_when_nothing_is_attempted():
+    stalled = props(RESOURCES["NoSuccessfulDeliveryAlarm"])
+    by_id = {m["Id"]: m for m in stalled["Metrics"]}
+    assert {by_id["attempts"]["MetricStat"]["Metric"]["MetricName"],
+            by_id["successes"]["MetricStat"]["Metric"]["MetricName"]} == {"DeliveryAttempts", "DeliveriesSucceeded"}
+    assert {m["MetricStat"]["Period"] for m in by_id.values() if "MetricStat" in m} == {1800}
+    [returned] = [m for m in stalled["Metrics"] if m["ReturnData"]]
+    assert returned["Expression"] == "IF(FILL(attempts, 0) > 0 AND FILL(successes, 0) == 0, 1, 0)"
+
+    def evaluate(attempts: float | None, successes: float | None) -> int:
+        # The expression's meaning, with FILL turning "no data" into 0.
+        attempts, successes = attempts or 0, successes or 0
+        return 1 if attempts > 0 and successes == 0 else 0
+
+    breaching = [case for case in [(None, None), (0, 0), (4, None), (4, 1), (None, 2)]
+                 if evaluate(*case) >= stalled["Threshold"]]
+    assert breaching == [(4, None)]
+
+
+def emitting_module(service: str) -> Path | None:
+    """The handler module of the function whose POWERTOOLS_SERVICE_NAME is `service`, if it exists yet."""
+    for function in FUNCTIONS.values():
+        if environment(function).get("POWERTOOLS_SERVICE_NAME") == service:
+            path = ROOT / (props(function)["Handler"].rpartition(".")[0].replace(".", "/") + ".py")
+            return path if path.exists() else None
+    return None
+
+
+def custom_metric_alarms() -> list[tuple[str, str]]:
+    """(service, metric) of every alarm on the application's own namespace, metric math included."""
+    watched = []
+    for alarm in map(props, ALARMS.values()):
+        metrics = [alarm] + [m["MetricStat"]["Metric"] for m in alarm.get("Metrics", []) if "MetricStat" in m]
+        watched += [(dimension(m, "service"), m["MetricName"]) for m in metrics
+                    if m.get("Namespace") == Tag("Ref", "MetricsNamespace")]
+    return watched
+
+
+@pytest.mark.parametrize("service,metric", custom_metric_alarms())
+def test_custom_metric_alarms_watch_what_the_code_emits(service, metric):
+    module = emitting_module(service)
+    if module is None:
+        pytest.skip(f"no function with service {service!r} yet: the alarm waits for it")
+    source = module.read_text(encoding="utf-8")
+    assert f'"{metric}"' in source, f"{module.name} never emits {metric}"
+    assert f'"{service}"' in source, f"{module.name} does not name its service {service!r}"
+
+
+def dashboard() -> dict[str, Any]:
+    body = props(RESOURCES["Dashboard"])["DashboardBody"]
+    return json.loads(re.sub(r"\$\{[^}]+\}", "x", body.value))
+
+
+def test_dashboard_is_json_and_shows_every_function():
+    widgets = dashboard()["widgets"]
+    body = props(RESOURCES["Dashboard"])["DashboardBody"].value
+    for function in FUNCTIONS:
+        for metric in ("Invocations", "Duration", "Errors", "Throttles"):
+            assert f'["AWS/Lambda", "{metric}", "FunctionName", "${{{function}}}"' in body, (function, metric)
+        [group] = refs(props(FUNCTIONS[function])["LoggingConfig"]["LogGroup"])
+        assert f"SOURCE '${{{group}}}'" in body, f"{function}'s log group is missing from the log widget"
+    titles = " ".join(w["properties"].get("title", "") for w in widgets).lower()
+    for topic in ("appended", "projected", "lag", "deliveries", "pending", "alerts", "iterator"):
+        assert topic in titles
+
+
+def test_saved_queries_cover_every_function_where_they_apply():
+    queries = {props(q)["Name"].value.split("/", 1)[1]: props(q) for q in of_type("AWS::Logs::QueryDefinition").values()}
+    assert set(queries) >= {"top-failure-reasons", "delivery-latency-by-target", "order-error-history",
+                            "one-correlation-id"}
+    groups = {name for f in FUNCTIONS.values() for name in refs(props(f)["LoggingConfig"]["LogGroup"])}
+    for name in ("top-failure-reasons", "one-correlation-id"):
+        assert refs(queries[name]["LogGroupNames"]) == groups, name
+
+
+# --- queues ------------------------------------------------------------------------------------
+
+
+def test_delivery_queue_fits_the_worker():
+    queue, dlq = props(QUEUES["DeliveryQueue"]), props(QUEUES["DeliveryDeadLetterQueue"])
+    worker = FUNCTIONS.get("DeliveryWorkerFunction")
+    timeout = props(worker)["Timeout"] if worker else DELIVERY_WORKER_TIMEOUT
+    assert queue["VisibilityTimeout"] >= 6 * timeout  # AWS's advice for a Lambda-consumed queue
+    assert refs(queue["RedrivePolicy"]["deadLetterTargetArn"]) == {"DeliveryDeadLetterQueue"}
+    assert queue["RedrivePolicy"]["maxReceiveCount"] >= 5  # throttled receives must not dead-letter
+    assert dlq["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"]
+    assert PARAMETERS["RetryCapSeconds"]["MaxValue"] <= 900  # a retry is an SQS delay, at most 15 min
+    assert PARAMETERS["DeliveryTimeoutSeconds"]["MaxValue"] < timeout
+
+
+# --- secrets -----------------------------------------------------------------------------------
+
+SECRET_VALUE = re.compile(
+    r"(whsec|shpss|shpat|sk_live)_[A-Za-z0-9+/=]{8,}|-----BEGIN|AKIA[0-9A-Z]{16}"
+    r"|(?<![A-Za-z0-9/+])[A-Za-z0-9+/]{40,}={0,2}(?![A-Za-z0-9/+])"
+)
+SECRET_NAME = re.compile(r"secret|apikey|api_key|token|password", re.IGNORECASE)
+SSM_NAME = re.compile(r"^/[A-Za-z0-9_./-]+$")
+
+
+def secret_parameters() -> list[str]:
+    return [name for name in PARAMETERS if SECRET_NAME.search(name)]
+
+
+def test_no_secret_values_anywhere_in_the_template():
+    found = [s for s in strings(TEMPLATE) if SECRET_VALUE.search(s)]
+    assert not found, found
+
+
+def test_secret_parameters_are_ssm_names_never_values():
+    assert len(secret_parameters()) >= 5
+    for name in secret_parameters():
+        parameter = PARAMETERS[name]
+        assert parameter["Default"] == "" or SSM_NAME.match(parameter["Default"]), name
+        assert parameter["AllowedPattern"] in ("^/[A-Za-z0-9_./-]+$", "^$|^/[A-Za-z0-9_./-]+$"), name
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_secret_environment_variables_only_name_parameters(function):
+    for variable, value in environment(FUNCTIONS[function]).items():
+        if SECRET_NAME.search(variable):
+            assert variable.endswith("_PARAM") and refs(value) <= set(secret_parameters()), variable
+
+
+# --- samconfig.toml ------------------------------------------------------------------------------
+
+
+def test_samconfig_has_dev_and_prod_deploys():
+    config = samconfig()
+    names = {env: config[env]["global"]["parameters"]["stack_name"] for env in ("default", "prod")}
+    assert len(set(names.values())) == 2
+    for env in ("default", "prod"):
+        deploy = config[env]["deploy"]["parameters"]
+        assert deploy["resolve_s3"] is True and "CAPABILITY_IAM" in deploy["capabilities"].split()
+        assert config[env]["global"]["parameters"]["region"]
+        assert config[env]["build"]["parameters"]["build_in_source"] is True
+    assert config["prod"]["deploy"]["parameters"]["confirm_changeset"] is True
+    assert (samconfig_overrides("default")["Stage"], samconfig_overrides("prod")["Stage"]) == ("dev", "prod")
+
+
+@pytest.mark.parametrize("env", ["default", "prod"])
+def test_samconfig_overrides_are_valid_template_parameters(env):
+    for name, value in samconfig_overrides(env).items():
+        parameter = PARAMETERS[name]  # KeyError: an override for a parameter the template lacks
+        if "AllowedValues" in parameter:
+            assert value in {str(v) for v in parameter["AllowedValues"]}, name
+        if "AllowedPattern" in parameter:
+            assert re.fullmatch(parameter["AllowedPattern"], value), name
+        if parameter["Type"] == "Number":
+            assert parameter.get("MinValue", float("-inf")) <= float(value) <= parameter.get("MaxValue", float("inf"))
+
+
+def test_prod_reads_prod_secrets():
+    prod = samconfig_overrides("prod")
+    for name in secret_parameters():
+        name_in_prod = prod.get(name, PARAMETERS[name]["Default"])
+        assert name_in_prod == "" or name_in_prod.startswith("/dynafold/prod/"), name
