@@ -12,7 +12,6 @@ before every attempt, and the target event is appended under the cause event's i
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger
 
 from events.deliveries import DeadLettered, DeliveryAttempted, MessageReceived, RetryScheduled, TargetDisabled
 from events.delivery_policy import TARGET_DISABLED, disables_target, target_stream
@@ -21,9 +20,10 @@ from events.store import ANY, EventStore
 from processors.clock import Clock
 from processors.dead_letters import DeadLetterSink, dead_letter_message
 from processors.delivery_queue import DeliveryJob, DeliveryQueue
+from processors.logs import make_logger
 
 SOURCE = "urn:dynafold:reactor"
-logger = Logger(service="reactor", child=True)
+logger = make_logger("reactor", child=True)
 
 
 class DeliveryDispatch:

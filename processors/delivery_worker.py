@@ -22,8 +22,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -45,6 +46,7 @@ from events.delivery_policy import (
 from events.envelope import RecordedEvent, canonical_json, parse_time
 from events.errors import IdempotencyKeyReused, VersionConflict
 from events.store import EventStore
+from processors.logs import make_logger
 from processors import webhook_http
 from processors.clock import SYSTEM_CLOCK, Clock
 from processors.delivery_queue import DeliveryJob, DeliveryQueue, InvalidDeliveryJob
@@ -59,7 +61,7 @@ NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "dynafold")
 SOURCE = "urn:dynafold:delivery-worker"
 SERVICE = "delivery-worker"
 DEFAULT_TIMEOUT_SECONDS = 10.0
-logger = Logger(service=SERVICE)
+logger = make_logger(SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
 Send = Callable[..., HttpOutcome]  # webhook_http.post's signature
@@ -95,6 +97,7 @@ class JobResult:
     detail: str = ""
     decision: Decision | None = None
     http: HttpOutcome | None = None
+    target_host: str | None = None  # for the latency-by-target query: the host only, a URL may carry tokens
 
     @property
     def recorded(self) -> bool:
@@ -128,7 +131,8 @@ class DeliveryWorker:
             self.queue.send(job, step.seconds)
             return JobResult("deferred", f"{step.seconds:.3f}s early")
         decision, http = self._attempt(job.attempt, events[0])
-        return self._record(job, events[0], events[-1].version, decision, http)
+        result = self._record(job, events[0], events[-1].version, decision, http)
+        return replace(result, target_host=urlsplit(events[0].data.target_url).hostname)
 
     def _attempt(self, attempt: int, received: RecordedEvent) -> tuple[Decision, HttpOutcome | None]:
         message = received.data
@@ -202,6 +206,8 @@ def _log(job: DeliveryJob, result: JobResult) -> None:
             fields["retry_delay_seconds"] = result.decision.backoff.delay_seconds
     if result.http is not None:
         fields.update(status_code=result.http.status_code, response_time_ms=result.http.response_time_ms)
+    if result.target_host:
+        fields["target_host"] = result.target_host
     logger.info("delivery job done", extra=fields)
 
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from events.envelope import NewEvent
@@ -25,6 +25,7 @@ from events.errors import VersionConflict
 from events.order_rules import Rule, rule_set, validate_order
 from events.orders import NotificationClaimed, NotificationFailed, OrderErrorsNotified
 from events.store import ANY, EventStore
+from processors.logs import make_logger
 from processors.mailers import Mailer
 from processors.order_sources import OrderSource
 from projections.notification_rules import (
@@ -38,7 +39,7 @@ from projections.queries import ViewQueries
 
 SOURCE = "urn:dynafold:error-monitor"
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "dynafold")
-logger = Logger(service="error-monitor")
+logger = make_logger("error-monitor")
 metrics = Metrics(namespace=NAMESPACE, service="error-monitor")
 
 

@@ -21,6 +21,11 @@ class MaskingFormatter(LambdaPowertoolsFormatter):
         return super().serialize(mask_pii(log))
 
 
-def make_logger(service: str) -> Logger:
-    """A Powertools Logger for `service` (the same name as its Metrics `service` dimension)."""
+def make_logger(service: str, *, child: bool = False) -> Logger:
+    """A Powertools Logger for `service` (the same name as its Metrics `service` dimension).
+
+    ``child=True`` logs through the service's logger (its handler and masking formatter), for a
+    module that runs inside another function (the delivery rule inside the reactor)."""
+    if child:
+        return Logger(service=service, child=True)
     return Logger(service=service, logger_formatter=MaskingFormatter())

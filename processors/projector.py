@@ -13,12 +13,13 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
 
-from aws_lambda_powertools import Metrics, single_metric
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from events.envelope import RecordedEvent
+from processors.emf import count_by
 from events.items import from_item
 from processors.logs import make_logger
 from projections.batch import BatchOutcome, BatchProjector, Entry, lag_ms
@@ -78,10 +79,7 @@ class StreamOrderedBatchProcessor(BatchProcessor):
 
 def emit_metrics(outcome: BatchOutcome, now: datetime) -> None:
     for (view, event_type), count in sorted(outcome.applied.items()):
-        with single_metric(name="EventsProjected", unit=MetricUnit.Count, value=count, namespace=NAMESPACE,
-                           default_dimensions={"service": "projector"}) as metric:
-            metric.add_dimension("view", view)
-            metric.add_dimension("event_type", event_type)
+        count_by("EventsProjected", "projector", {"view": view, "event_type": event_type}, count)
     metrics.add_metric("DuplicatesSkipped", MetricUnit.Count, outcome.total("duplicates"))
     metrics.add_metric("GapEventsFilled", MetricUnit.Count, outcome.total("gap_events"))
     metrics.add_metric("RowsWritten", MetricUnit.Count, outcome.total("rows_written"))

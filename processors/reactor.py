@@ -24,6 +24,7 @@ from events.envelope import NewEvent, RecordedEvent
 from events.errors import VersionConflict
 from events.items import from_item
 from events.store import ANY, NO_STREAM, EventStore
+from processors.emf import count_by
 from processors.lambda_batch import partial_batch_handler
 from projections.alert_rules import AlertSettings, alerts_for
 from projections.broadcast_rules import plan_broadcast
@@ -86,7 +87,7 @@ class Reactor:
             return False  # raised before and its idempotency guard has expired: still raised once
         if result.deduplicated:
             return False
-        metrics.add_metric("AlertsRaised", MetricUnit.Count, 1)
+        count_by("AlertsRaised", "reactor", {"severity": alert.severity})
         return True
 
     def inventory_at(self, stream: str, version: int) -> InventoryState:

@@ -8,7 +8,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from events.envelope import PlannedAppend
 from events.store import ANY, AppendResult, EventStore, ExpectedVersion
-from processors.api.telemetry import logger, metrics
+from processors.api.telemetry import SERVICE, logger, metrics
+from processors.emf import count_by
 
 
 def answer(result: AppendResult) -> dict[str, Any]:
@@ -28,7 +29,7 @@ def append_planned(store: EventStore, plan: PlannedAppend, expected: ExpectedVer
         metrics.add_metric(name="AppendsDeduplicated", unit=MetricUnit.Count, value=1)
     else:
         for event in plan.events:
-            metrics.add_metric(name="EventsAppended", unit=MetricUnit.Count, value=1)
+            count_by("EventsAppended", SERVICE, {"event_type": event.type})
         logger.info("appended", extra={"stream": result.stream, "versions": list(result.versions),
                                        "event_ids": list(result.event_ids),
                                        "types": [e.type for e in plan.events]})

@@ -263,10 +263,16 @@ def test_every_dead_letter_and_failure_queue_alarms_on_its_first_message():
         assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold"), queue
 
 
+# Heartbeats alarm on silence: their missing data is the failure they watch for.
+HEARTBEAT_ALARMS = {"ErrorMonitorNotRunningAlarm"}
+
+
 def test_every_alarm_notifies_the_alarm_topic_and_email_is_optional():
     for name, alarm in ALARMS.items():
         assert Tag("Ref", "AlarmTopic") in props(alarm)["AlarmActions"], name
-        assert props(alarm)["TreatMissingData"] == "notBreaching", name  # an idle system stays quiet
+        # An idle system stays quiet, except for a heartbeat that stopped.
+        expected = "breaching" if name in HEARTBEAT_ALARMS else "notBreaching"
+        assert props(alarm)["TreatMissingData"] == expected, name
     subscription = of_type("AWS::SNS::Subscription")["AlarmEmailSubscription"]
     assert subscription["Condition"] == "HasAlarmEmail" and props(subscription)["Endpoint"] == Tag("Ref", "AlarmEmail")
 
