@@ -50,4 +50,30 @@ class ManualClock:
         self.advance(max(0.0, seconds))
 
 
+class FastForwardClock:
+    """The system clock plus whatever was skipped: ``sleep`` skips instead of waiting.
+
+    For the demo: retry delays and grace periods pass at once, yet times never run behind what
+    code on the system clock (the HTTP API, the store) stamps, so causes still precede effects.
+    """
+
+    def __init__(self) -> None:
+        self._skipped = timedelta(0)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return datetime.now(timezone.utc) + self._skipped
+
+    def advance(self, seconds: float) -> datetime:
+        if seconds < 0:
+            raise ValueError("a clock never goes back")
+        with self._lock:
+            self._skipped += timedelta(seconds=seconds)
+        return self.now()
+
+    def sleep(self, seconds: float) -> None:
+        self.advance(max(0.0, seconds))
+
+
 SYSTEM_CLOCK = SystemClock()

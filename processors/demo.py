@@ -3,7 +3,7 @@
 DynamoDB Local with the template's tables; the HTTP API on a loopback port; the projector,
 reactor and delivery worker on the real stream and queue; a scripted webhook receiver standing
 in for the message targets and the storefront; the error monitor. The seeds' scenarios go in as
-HTTP requests, the stack runs until it is idle (retry delays pass on a manual clock, as does the
+HTTP requests, the stack runs until it is idle (retry delays are skipped on a fast-forward clock, as is the
 30-minute grace period before the monitor runs), and the demo ends with the four views, the one
 email, the dead-letter queue, and whether every hash chain holds.
 """
@@ -30,7 +30,8 @@ def run_demo(ctx: Any) -> int:
     from processors import local_services, local_stack
     from processors.api.deps import ApiSettings
     from processors.api_client import ApiClient
-    from processors.clock import ManualClock
+    from processors.aws import resolve_endpoint
+    from processors.clock import FastForwardClock
     from processors.delivery_worker import DeliverySettings
     from processors.demo_scenario import echo_storefront, script_receiver, send_traffic
     from processors.error_monitor import MonitorSettings
@@ -46,6 +47,7 @@ def run_demo(ctx: Any) -> int:
 
     say = (lambda line: None) if ctx.as_json else (lambda line: print(line, flush=True))
     with contextlib.ExitStack() as stack:
+        ctx.endpoint_url = resolve_endpoint(ctx.endpoint_url)  # --endpoint-url, or as boto3 would find it
         if ctx.endpoint_url is None:
             engine = stack.enter_context(LocalEngine(in_memory=True))
             ctx.endpoint_url = engine.endpoint_url
@@ -62,7 +64,7 @@ def run_demo(ctx: Any) -> int:
         loopback = TargetPolicy(allow_http=True, allow_networks=(ipaddress.ip_network("127.0.0.1/32"),))
         receiver = stack.enter_context(WebhookReceiver(secrets.get("signing") or ""))
         targets = script_receiver(receiver)
-        clock = ManualClock()
+        clock = FastForwardClock()
         local = local_stack.LocalStack(
             ctx.endpoint_url, ctx.view_tables(), state_dir, logs=logs, storefront_url=targets["storefront"],
             clock=clock, delivery=replace(DeliverySettings(), targets=loopback, signing_secret=secrets.get("signing")))
@@ -84,7 +86,7 @@ def run_demo(ctx: Any) -> int:
                                               settings=MonitorSettings())
         outcomes = monitor.run()
         local.drain(wait_for_deliveries=True)
-        say(f"error monitor, {GRACE_PASSED.total_seconds() / 60:.0f} minutes later (manual clock): "
+        say(f"error monitor, {GRACE_PASSED.total_seconds() / 60:.0f} minutes later (fast-forwarded): "
             + (", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())) or "nothing due"))
         say(f"the functions' JSON logs and EMF metrics: {logs.directory}/")
 
