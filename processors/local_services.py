@@ -70,7 +70,9 @@ class LocalApi:
 
     def __init__(self, stack: Any, secrets: Secrets, settings: ApiSettings | None = None,
                  logs: LambdaLogRouter | None = None, **deps: Any) -> None:
-        self.deps = ApiDeps.connect(stack.client, stack.tables, secrets, settings or ApiSettings.from_env(), **deps)
+        # The stack's own store: appends carry the stack's clock, as everything else it runs does.
+        self.deps = ApiDeps(stack.store, stack.views, ViewQueries(stack.client, stack.tables.views), secrets,
+                            settings or ApiSettings.from_env(), **deps)
         handler = make_api_handler(self.deps)
         self.handler = logs.route(self.function_name, handler) if logs else handler
 

@@ -62,7 +62,8 @@ class LocalStack:
 
     def __post_init__(self) -> None:
         self.client = dynamodb_client(self.endpoint_url, access_key=self.access_key)
-        self.store = EventStore(self.client, self.tables.events, self.tables.idempotency)
+        # One clock for everything the stack appends, so a fast-forwarded demo stays in order.
+        self.store = EventStore(self.client, self.tables.events, self.tables.idempotency, clock=self.clock.now)
         self.views = ViewStore(self.client, self.tables.views)
         self.delivery_queue = LocalDeliveryQueue(self.state_dir / "delivery-jobs.json", self.clock)
         self.dead_letters = LocalDeadLetters(self.state_dir / "delivery-dlq.jsonl")
