@@ -18,7 +18,7 @@ from typing import Any
 
 from events.envelope import RecordedEvent
 from projections.view import View, stream_key
-from projections.view_store import Loaded, StaleView, ViewStore
+from projections.view_store import PARTIQL_BATCH, Loaded, PendingSave, StaleView, ViewStore
 
 ReadMissing = Callable[[str, int, int], list[RecordedEvent]]  # (stream, from, to) inclusive
 _STALE_RETRIES = 3
@@ -80,14 +80,44 @@ class BatchProjector:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="projector")
 
     def project(self, entries: Sequence[Entry]) -> BatchOutcome:
+        """Fold every stream of the batch, then write: single rows of many streams in batched
+        conditional statements, multi-item changes in shared transactions; a stream whose rows
+        moved on meanwhile is reloaded and folded again on its own."""
         by_stream: dict[str, list[Entry]] = {}
         for entry in entries:
             by_stream.setdefault(entry.stream, []).append(entry)
         prefetched = self._prefetch(by_stream)
         work = [(stream, group, prefetched.get(stream)) for stream, group in by_stream.items()]
-        if len(work) == 1:
-            return BatchOutcome([self._project_stream(*work[0])])
-        return BatchOutcome(list(self._pool.map(lambda item: self._project_stream(*item), work)))
+        folded = list(self._map(lambda item: self._fold_stream(*item), work))
+        pending = {f.save.stream: f for f in folded if f.save is not None}
+        batchable = [f.save for f in pending.values() if self._store.batchable(f.save)]
+        if len(batchable) < 2:
+            batchable = []
+        batched = {save.stream for save in batchable}
+        grouped = [f.save for stream, f in pending.items() if stream not in batched]
+        # Requests in parallel: a statement batch per 25 single rows, one shared transaction per
+        # group of multi-item changes.
+        chunks: list[Callable[[], dict[str, int | Exception]]] = [
+            (lambda chunk=batchable[i:i + PARTIQL_BATCH]: self._store.save_batched(chunk))
+            for i in range(0, len(batchable), PARTIQL_BATCH)]
+        if grouped:
+            chunks.append(lambda: self._store.save_grouped(grouped))
+        outcomes: dict[str, int | Exception] = {}
+        for part in self._map(lambda write: write(), chunks):
+            outcomes.update(part)
+        return BatchOutcome([self._settle(f, outcomes.get(f.result.stream)) for f in folded])
+
+    def _map(self, function: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+        return [function(item) for item in items] if len(items) <= 1 else list(self._pool.map(function, items))
+
+    def _settle(self, folded: "_Folded", outcome: int | Exception | None) -> StreamResult:
+        result = folded.result
+        if folded.save is None or isinstance(outcome, int):
+            result.rows_written = outcome or 0
+            return result
+        if isinstance(outcome, StaleView):  # someone else moved the rows on: the careful path
+            return self._project_stream(result.stream, folded.entries)
+        return _failed(result, folded.entries[0], f"{type(outcome).__name__}: {outcome}")
 
     def _prefetch(self, by_stream: Mapping[str, list[Entry]]) -> dict[str, Loaded[Any]]:
         """Rows of every stream in the batch, read in bulk per view (a failed read just means
@@ -107,31 +137,42 @@ class BatchProjector:
             prefetched.update({s: loaded[stream_key(s)] for s in streams})
         return prefetched
 
-    def _project_stream(self, stream: str, entries: list[Entry], loaded: Loaded[Any] | None = None) -> StreamResult:
+    def _fold_stream(self, stream: str, entries: list[Entry], loaded: Loaded[Any] | None) -> "_Folded":
+        """Load (unless prefetched) and fold one stream's records; nothing is written yet."""
         result = StreamResult(stream)
-        usable = entries
-        for index, entry in enumerate(entries):
-            if entry.event is None:  # poison: apply what came before it, hold back what follows
-                usable = entries[:index]
-                result.failed_from, result.failure = entry.sequence_number, entry.error or "undecodable record"
-                break
+        usable = _usable(entries, result)
+        view = self._views.get(stream.split(":", 1)[0])
+        if view is None or not usable:
+            return _Folded(result, usable, None)
+        try:
+            return _Folded(result, usable, self._fold(view, stream, usable, result, loaded))
+        except Exception as error:  # noqa: BLE001 - reported per stream, the batch goes on
+            return _Folded(_failed(result, usable[0], f"{type(error).__name__}: {error}"), usable, None)
+
+    def _project_stream(self, stream: str, entries: list[Entry]) -> StreamResult:
+        """One stream on its own, reloading while concurrent writers keep moving its rows."""
+        result = StreamResult(stream)
+        usable = _usable(entries, result)
         view = self._views.get(stream.split(":", 1)[0])
         if view is None or not usable:
             return result
         for _ in range(_STALE_RETRIES):
             try:
-                self._fold_and_save(view, stream, usable, result, loaded)
+                save = self._fold(view, stream, usable, result, None)
+                if save is not None:
+                    result.rows_written = self._store.save(view, stream, save.key, save.loaded, save.state,
+                                                           save.version)
                 return result
             except StaleView:
-                loaded = None  # someone else moved the rows on: reload, the version guard skips what they did
-                continue
+                continue  # reload: the version guard skips whatever the other writer applied
             except Exception as error:  # noqa: BLE001 - reported per stream, the batch goes on
                 return _failed(result, usable[0], f"{type(error).__name__}: {error}")
         return _failed(result, usable[0], "rows kept moving under concurrent writers")
 
-    def _fold_and_save(
+    def _fold(
         self, view: View[Any], stream: str, entries: list[Entry], result: StreamResult, loaded: Loaded[Any] | None
-    ) -> None:
+    ) -> PendingSave[Any] | None:
+        """Fold the records onto the loaded rows; the write it needs, or None when all were duplicates."""
         key = stream_key(stream)
         if loaded is None:
             loaded = self._store.load(view, key)
@@ -156,10 +197,27 @@ class BatchProjector:
             applied[(view.name, event.type)] += 1
             live.append(event)
             version = event.version
-        if version > loaded.version:
-            result.rows_written = self._store.save(view, stream, key, loaded, state, version)
         result.applied, result.live = applied, live
         result.duplicates, result.gap_events = duplicates, gap_events
+        if version > loaded.version:
+            return PendingSave(view, stream, key, loaded, state, version)
+        return None
+
+
+@dataclass
+class _Folded:
+    result: StreamResult
+    entries: list[Entry]  # the usable records (before any poison one)
+    save: PendingSave[Any] | None  # the write still to make
+
+
+def _usable(entries: list[Entry], result: StreamResult) -> list[Entry]:
+    """The records before the first undecodable one, which (with all that follow) is held back."""
+    for index, entry in enumerate(entries):
+        if entry.event is None:
+            result.failed_from, result.failure = entry.sequence_number, entry.error or "undecodable record"
+            return entries[:index]
+    return entries
 
 
 def _failed(result: StreamResult, first: Entry, reason: str) -> StreamResult:

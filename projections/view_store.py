@@ -7,7 +7,8 @@ the caller reloads.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
@@ -19,6 +20,9 @@ from projections.view import HEAD_SORT_KEY, STREAM_ATTR, VERSION_ATTR, Row, View
 
 S = TypeVar("S")
 _serializer, _deserializer = TypeSerializer(), TypeDeserializer()
+PARTIQL_BATCH = 25  # BatchExecuteStatement's limit
+_PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_STALE_CODES = {"ConditionalCheckFailed", "DuplicateItem"}
 
 
 class StaleView(Exception):
@@ -63,6 +67,18 @@ class Loaded(Generic[S]):
     state: S
     version: int
     rows: Mapping[str | None, Row]
+
+
+@dataclass(frozen=True)
+class PendingSave(Generic[S]):
+    """One stream's folded state, to be written at ``version`` on top of what was ``loaded``."""
+
+    view: View[S]
+    stream: str
+    key: str
+    loaded: Loaded[S]
+    state: S
+    version: int
 
 
 class ViewStore:
@@ -133,29 +149,132 @@ class ViewStore:
 
     def save(self, view: View[S], stream: str, key: str, loaded: Loaded[S], state: S, version: int) -> int:
         """Write what changed between ``loaded`` and ``state`` at ``version``; returns items written."""
+        writes = self._writes(PendingSave(view, stream, key, loaded, state, version))
+        if writes:
+            self._write(writes)
+        return len(writes)
+
+    def _writes(self, save: PendingSave[Any]) -> list[dict[str, Any]]:
+        """The guarded writes of one stream: its head (or single row) conditional on the version read."""
+        view, key, loaded = save.view, save.key, save.loaded
         table = self._tables[view.table]
-        new_rows = view.rows(state)
+        new_rows = view.rows(save.state)
         guard = self._guard(view, loaded.version)
         writes: list[dict[str, Any]] = []
         if view.sort_attr is None:
             row = new_rows.get(None)
             if row is None:
-                return 0
-            item = stored_row(view, key, None, row, stream, version)
+                return []
+            item = stored_row(view, key, None, row, save.stream, save.version)
             writes.append({"Put": {"TableName": table, "Item": to_item(item), **guard}})
         else:
-            writes.append({"Put": {"TableName": table, "Item": to_item(head_row(view, key, stream, version)), **guard}})
+            head = head_row(view, key, save.stream, save.version)
+            writes.append({"Put": {"TableName": table, "Item": to_item(head), **guard}})
             for sort_key, row in new_rows.items():
                 if loaded.rows.get(sort_key) != _without_none(row):
-                    item = stored_row(view, key, sort_key, row, stream, version)
+                    item = stored_row(view, key, sort_key, row, save.stream, save.version)
                     writes.append({"Put": {"TableName": table, "Item": to_item(item)}})
             for sort_key in loaded.rows.keys() - new_rows.keys():
                 writes.append({"Delete": {"TableName": table, "Key": {
                     view.key_attr: {"S": key}, view.sort_attr: to_attribute(sort_key)}}})
-        for extra in view.extras(state):
+        for extra in view.extras(save.state):
             writes.append({"Put": {"TableName": self._tables[extra.table], "Item": to_item(extra.item)}})
-        self._write(writes)
-        return len(writes)
+        return writes
+
+    def save_grouped(self, saves: Sequence[PendingSave[Any]]) -> dict[str, int | Exception]:
+        """Write many streams' multi-item changes in shared transactions of up to 100 items.
+
+        They are transactions anyway (a head and its rows land together); sharing one costs nothing
+        more per item and saves a request per stream. Should one stream's guard fail, that stream is
+        stale and the others of its group are written again on their own.
+        """
+        planned = [(save, self._writes(save)) for save in saves]
+        outcome: dict[str, int | Exception] = {save.stream: 0 for save, writes in planned if not writes}
+        groups: list[list[tuple[PendingSave[Any], list[dict[str, Any]]]]] = [[]]
+        for save, writes in planned:
+            if not writes:
+                continue
+            if len(writes) > 100 - sum(len(w) for _, w in groups[-1]):
+                groups.append([])
+            groups[-1].append((save, writes))
+        for group in filter(None, groups):
+            outcome.update(self._transact_group(group))
+        return outcome
+
+    def _transact_group(self, group: list[tuple[PendingSave[Any], list[dict[str, Any]]]]) -> dict[str, int | Exception]:
+        if len(group) == 1 or sum(len(w) for _, w in group) > 100:
+            return {save.stream: self._attempt(writes) for save, writes in group}
+        try:
+            self._client.transact_write_items(TransactItems=[w for _, writes in group for w in writes])
+            return {save.stream: len(writes) for save, writes in group}
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "TransactionCanceledException":
+                return {save.stream: error for save, _ in group}
+            reasons = [r.get("Code", "None") for r in error.response.get("CancellationReasons", [])]
+        outcome: dict[str, int | Exception] = {}
+        position = 0
+        for save, writes in group:
+            failed = "ConditionalCheckFailed" in reasons[position:position + len(writes)]
+            outcome[save.stream] = StaleView() if failed else self._attempt(writes)
+            position += len(writes)
+        return outcome
+
+    def _attempt(self, writes: list[dict[str, Any]]) -> int | Exception:
+        try:
+            self._write(writes)
+            return len(writes)
+        except Exception as error:  # noqa: BLE001 - StaleView or a real failure, settled per stream
+            return error
+
+    def batchable(self, save: PendingSave[Any]) -> bool:
+        """A single-row view's one conditional write, with nothing else that must land with it."""
+        view = save.view
+        if view.sort_attr is not None or None not in view.rows(save.state) or view.extras(save.state):
+            return False
+        names = (*view.rows(save.state)[None], *save.loaded.rows.get(None, {}), view.key_attr)
+        return all(_PLAIN_NAME.match(name) for name in names)  # spelt into the statement: no quoting games
+
+    def save_batched(self, saves: Sequence[PendingSave[Any]]) -> dict[str, int | Exception]:
+        """Write many streams' single rows with BatchExecuteStatement, 25 conditional statements a call.
+
+        Each statement keeps its own condition (INSERT fails on an existing row, UPDATE requires the
+        version that was read), so this is the same guarded write as ``save``, in a twenty-fifth of
+        the requests and at the same cost per row (not a transaction). Per stream: items written,
+        ``StaleView`` when its rows moved on, or the error that failed it.
+        """
+        outcome: dict[str, int | Exception] = {}
+        for start in range(0, len(saves), PARTIQL_BATCH):
+            chunk = saves[start:start + PARTIQL_BATCH]
+            try:
+                responses = self._client.batch_execute_statement(
+                    Statements=[self._statement(save) for save in chunk])["Responses"]
+            except ClientError as error:
+                outcome.update({save.stream: error for save in chunk})
+                continue
+            for save, response in zip(chunk, responses):
+                error = response.get("Error")
+                if error is None:
+                    outcome[save.stream] = 1
+                elif error.get("Code") in _STALE_CODES:
+                    outcome[save.stream] = StaleView()
+                else:
+                    outcome[save.stream] = RuntimeError(f"{error.get('Code')}: {error.get('Message')}")
+        return outcome
+
+    def _statement(self, save: PendingSave[Any]) -> dict[str, Any]:
+        view, table = save.view, self._tables[save.view.table]
+        item = to_item(stored_row(view, save.key, None, view.rows(save.state)[None], save.stream, save.version))
+        if save.loaded.version == 0:  # the row must not exist yet: INSERT refuses an existing key
+            names = list(item)
+            values = ", ".join(f"'{name}': ?" for name in names)
+            return {"Statement": f'INSERT INTO "{table}" VALUE {{{values}}}', "Parameters": [item[n] for n in names]}
+        names = [name for name in item if name != view.key_attr]
+        removed = [name for name in save.loaded.rows.get(None, {}) if name not in item]  # a put would drop them
+        statement = (f'UPDATE "{table}" ' + " ".join(f'SET "{name}"=?' for name in names)
+                     + "".join(f' REMOVE "{name}"' for name in removed)
+                     + f' WHERE "{view.key_attr}"=? AND "{VERSION_ATTR}"=?')
+        return {"Statement": statement,
+                "Parameters": [*(item[n] for n in names), {"S": save.key}, {"N": str(save.loaded.version)}]}
 
     @staticmethod
     def _guard(view: View[Any], read_version: int) -> dict[str, Any]:
