@@ -51,6 +51,21 @@ def median_seconds(operation: Callable[[int], None], runs: int) -> float:
     return statistics.median(samples)
 
 
+def interleaved_medians(operations: list[Callable[[int], None]], runs: list[int], rounds: int = 4) -> list[float]:
+    """Median wall time of each operation(i), measured in alternating rounds rather than one after
+    another, so the engine's warm-up and drift do not favour whichever runs last."""
+    samples: list[list[float]] = [[] for _ in operations]
+    counters = [0] * len(operations)
+    for _ in range(rounds):
+        for index, (operation, total) in enumerate(zip(operations, runs)):
+            for _ in range(max(1, total // rounds)):
+                started = time.perf_counter()
+                operation(counters[index])
+                samples[index].append(time.perf_counter() - started)
+                counters[index] += 1
+    return [statistics.median(s) for s in samples]
+
+
 def report(title: str, rows: list[tuple[str, str]]) -> None:
     print(f"\n== {title}")
     width = max(len(name) for name, _ in rows)
