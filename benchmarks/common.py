@@ -41,16 +41,6 @@ def fresh(endpoint_url: str) -> Bench:
     return Bench(endpoint_url, client, names, key)
 
 
-def median_seconds(operation: Callable[[int], None], runs: int) -> float:
-    """Median wall time of operation(i) over runs."""
-    samples = []
-    for i in range(runs):
-        start = time.perf_counter()
-        operation(i)
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
-
-
 def interleaved_medians(operations: list[Callable[[int], None]], runs: list[int], rounds: int = 4) -> list[float]:
     """Median wall time of each operation(i), measured in alternating rounds rather than one after
     another, so the engine's warm-up and drift do not favour whichever runs last."""
