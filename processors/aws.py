@@ -23,7 +23,6 @@ def _region() -> str:
 
 
 def dynamodb_client(endpoint_url: str | None = None, *, access_key: str | None = None, pool: int = 32) -> Any:
-    endpoint = resolve_endpoint(endpoint_url)
     config = Config(
         retries={"mode": "standard", "max_attempts": 5},
         max_pool_connections=pool,
@@ -32,25 +31,24 @@ def dynamodb_client(endpoint_url: str | None = None, *, access_key: str | None =
         # walk costs ~0.3 ms per item (8 ms for a 25-event transaction), more than it protects.
         parameter_validation=False,
     )
-    kwargs: dict[str, Any] = {"region_name": _region(), "config": config}
+    return _client("dynamodb", endpoint_url, access_key, config=config)
+
+
+def streams_client(endpoint_url: str | None = None, *, access_key: str | None = None) -> Any:
+    return _client("dynamodbstreams", endpoint_url, access_key)
+
+
+def _client(service: str, endpoint_url: str | None, access_key: str | None, **options: Any) -> Any:
+    """A client on AWS, or on a local endpoint with a dummy key (DynamoDB Local: one database per key)."""
+    endpoint = resolve_endpoint(endpoint_url)
+    kwargs: dict[str, Any] = {"region_name": _region(), **options}
     if endpoint:
         kwargs["endpoint_url"] = endpoint
         if access_key or not os.environ.get("AWS_ACCESS_KEY_ID"):
             kwargs["aws_access_key_id"] = access_key or LOCAL_ACCESS_KEY
             kwargs["aws_secret_access_key"] = "local"
     # A session per client: the default session caches the first credentials it saw.
-    return boto3.session.Session().client("dynamodb", **kwargs)
-
-
-def streams_client(endpoint_url: str | None = None, *, access_key: str | None = None) -> Any:
-    endpoint = resolve_endpoint(endpoint_url)
-    kwargs: dict[str, Any] = {"region_name": _region()}
-    if endpoint:
-        kwargs["endpoint_url"] = endpoint
-        if access_key or not os.environ.get("AWS_ACCESS_KEY_ID"):
-            kwargs["aws_access_key_id"] = access_key or LOCAL_ACCESS_KEY
-            kwargs["aws_secret_access_key"] = "local"
-    return boto3.session.Session().client("dynamodbstreams", **kwargs)
+    return boto3.session.Session().client(service, **kwargs)
 
 
 def sqs_client() -> Any:

@@ -40,7 +40,7 @@ def run_demo(ctx: Any) -> int:
     from processors.mailers import read_outbox
     from processors.outbound import TargetPolicy
     from processors.secrets import Secrets
-    from processors.views_report import collect, render
+    from processors.views_report import collect
     from processors.webhook_receiver import WebhookReceiver
     from processors.webhook_signing import new_secret
     from projections.queries import ViewQueries
