@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from events.deliveries import DeadLettered, MessageReceived
 from events.envelope import RecordedEvent, format_time
 from processors.delivery_queue import SqsQueue
-from processors.files import append_line
+from processors.files import append_line, read_json_lines
 
 DEAD_LETTER_QUEUE_URL_ENV = "DELIVERY_DEAD_LETTER_QUEUE_URL"
 
@@ -58,6 +58,4 @@ class LocalDeadLetters:
         append_line(self.path, json.dumps(message, sort_keys=True, ensure_ascii=False))
 
     def read(self) -> list[dict[str, Any]]:
-        if not self.path.exists():
-            return []
-        return [json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return read_json_lines(self.path)

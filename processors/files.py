@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -29,3 +31,10 @@ def append_line(path: Path, line: str) -> None:
         out.write(line + "\n")
         out.flush()
         os.fsync(out.fileno())
+
+
+def read_json_lines(path: Path) -> list[Any]:
+    """Every record of a JSON Lines file, oldest first; a missing file is an empty one."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -66,9 +66,7 @@ def _request_handler(handler: Handler, function_name: str) -> type[BaseHTTPReque
                 key = name.lower()
                 headers[key] = f"{headers[key]},{value}" if key in headers else value
             event = api_gateway_event(self.command, self.path, headers, body, self.client_address[0])
-            context = LambdaContext(function_name, event["requestContext"]["requestId"],
-                                    f"arn:aws:lambda:us-east-1:000000000000:function:{function_name}",
-                                    time.monotonic() + 30)
+            context = LambdaContext.local(function_name, 30, event["requestContext"]["requestId"])
             self._reply(handler(event, context))
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve

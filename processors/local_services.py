@@ -58,13 +58,6 @@ def local_secrets(state_dir: Path, env: dict[str, str] | None = None) -> tuple[S
     return Secrets.of(**values), path
 
 
-def _context(function_name: str) -> LambdaContext:
-    import time
-
-    return LambdaContext(function_name, str(uuid.uuid4()),
-                         f"arn:aws:lambda:us-east-1:000000000000:function:{function_name}", time.monotonic() + 300)
-
-
 class LocalApi:
     function_name = "dynafold-ingest"
 
@@ -100,7 +93,7 @@ class LocalMonitor:
         """One scheduled invocation, with the event EventBridge would send."""
         event = {"id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
                  "time": self._clock().strftime("%Y-%m-%dT%H:%M:%SZ"), "detail": {}}
-        return self._handler(event, _context(self.function_name))["outcomes"]
+        return self._handler(event, LambdaContext.local(self.function_name, 300))["outcomes"]
 
     def run_every(self, interval: float, stop: threading.Event) -> threading.Thread:
         def loop() -> None:

@@ -14,7 +14,6 @@ import os
 import random
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,9 +119,7 @@ class LocalStack:
         handed = 0
         while messages := self.delivery_queue.receive(SQS_MAX_BATCH):
             event = {"Records": [self.delivery_queue.to_sqs_record(m, _REGION) for m in messages]}
-            context = LambdaContext(DELIVERY_FUNCTION, str(uuid.uuid4()),
-                                    f"arn:aws:lambda:{_REGION}:000000000000:function:{DELIVERY_FUNCTION}",
-                                    time.monotonic() + 60)
+            context = LambdaContext.local(DELIVERY_FUNCTION, 60, region=_REGION)
             response = self._deliver(event, context) or {}
             failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
             for message in messages:

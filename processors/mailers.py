@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from events.envelope import format_time
+from processors.files import append_line, read_json_lines
 
 
 class Mailer(Protocol):
@@ -31,18 +32,12 @@ class OutboxMailer:
         message_id = str(uuid.uuid4())
         line = {"id": message_id, "time": format_time(datetime.now(timezone.utc)), "to": self._recipients,
                 "subject": subject, "body": body}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as out:
-            out.write(json.dumps(line, ensure_ascii=False) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
+        append_line(self.path, json.dumps(line, ensure_ascii=False))
         return message_id
 
 
 def read_outbox(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return read_json_lines(path)
 
 
 class SesMailer:

@@ -13,9 +13,7 @@ import base64
 import copy
 import json
 import logging
-import os
 import re
-import tempfile
 import threading
 import time
 import uuid
@@ -27,6 +25,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from processors.files import append_line, read_json_lines, write_atomically
 from processors.template import Tag, load_template
 
 logger = logging.getLogger(__name__)
@@ -190,6 +189,18 @@ class LambdaContext:
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self.deadline - time.monotonic()) * 1000))
 
+    @classmethod
+    def local(cls, function_name: str, timeout_seconds: float, request_id: str | None = None,
+              region: str = "us-east-1") -> "LambdaContext":
+        """The context of one local invocation of ``function_name`` (a fresh request id by default)."""
+        return cls(function_name, request_id or str(uuid.uuid4()), function_arn(function_name, region),
+                   time.monotonic() + timeout_seconds, log_group_name=f"/aws/lambda/{function_name}")
+
+
+def function_arn(function_name: str, region: str = "us-east-1") -> str:
+    """A local function's ARN, in a placeholder account."""
+    return f"arn:aws:lambda:{region}:000000000000:function:{function_name}"
+
 
 # --- checkpoints --------------------------------------------------------------------------------
 
@@ -215,7 +226,6 @@ class Checkpoints:
         return cls(path, data["stream_arn"], dict(data.get("shards", {})), set(data.get("finished", [])))
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         body = json.dumps({
             "version": 1,
             "stream_arn": self.stream_arn,
@@ -223,16 +233,7 @@ class Checkpoints:
             "finished": sorted(self.finished),
             "updated": _iso_now(),
         }, indent=1, sort_keys=True)
-        handle, temp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                out.write(body)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temp, self.path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        write_atomically(self.path, body)
 
     def prune(self, listed: set[str]) -> None:
         """Forget shards the stream no longer lists (trimmed after 24 h); their children are free to go."""
@@ -590,13 +591,7 @@ class StreamRunner:
 
     def _invoke(self, batch: list[dict[str, Any]]) -> _Outcome:
         """Call the handler with a fresh copy of the batch, as each Lambda invocation gets fresh JSON."""
-        context = LambdaContext(
-            function_name=self.function_name,
-            aws_request_id=str(uuid.uuid4()),
-            invoked_function_arn=self._function_arn,
-            deadline=time.monotonic() + self._timeout_seconds,
-            log_group_name=f"/aws/lambda/{self.function_name}",
-        )
+        context = LambdaContext.local(self.function_name, self._timeout_seconds, region=self._region)
         try:
             response = self._handler({"Records": copy.deepcopy(batch)}, context)
         except Exception as error:  # noqa: BLE001 - a function error fails the whole batch
@@ -680,15 +675,11 @@ class StreamRunner:
         self._commit(shard, records)
 
     def _append_failure(self, line: dict[str, Any]) -> None:
-        self.failure_destination.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.failure_destination, "a", encoding="utf-8") as out:
-            out.write(json.dumps(line, sort_keys=True) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
+        append_line(self.failure_destination, json.dumps(line, sort_keys=True))
 
     @property
     def _function_arn(self) -> str:
-        return f"arn:aws:lambda:{self._region}:000000000000:function:{self.function_name}"
+        return function_arn(self.function_name, self._region)
 
     def _require_checkpoints(self) -> Checkpoints:
         assert self._checkpoints is not None, "run_once loads the checkpoints first"
@@ -705,9 +696,7 @@ def _error_code(error: BaseException) -> str | None:
 
 def read_failures(path: Path) -> list[dict[str, Any]]:
     """The on-failure records a runner wrote, oldest first (for tests and the CLI)."""
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return read_json_lines(path)
 
 
 __all__ = [
