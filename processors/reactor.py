@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import OrderedDict
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -34,6 +35,7 @@ from processors.state_reader import state_at
 
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "dynafold")
 SOURCE = "urn:dynafold:reactor"
+_INVENTORY_CACHE_SIZE = 1_000
 logger = make_logger("reactor")
 metrics = Metrics(namespace=NAMESPACE, service="reactor")
 
@@ -54,12 +56,16 @@ class Reactor:
         self._settings = settings
         self._storefront_url = storefront_url
         self._dispatch = dispatch  # the delivery rule (processors/delivery_dispatch.py)
+        # (stream, version) -> the SKU's state right after that version. Events never change, so an
+        # entry never goes stale: a batch's consecutive events of one SKU read the tables once.
+        self._inventory: OrderedDict[tuple[str, int], InventoryState] = OrderedDict()
 
     def react(self, event: RecordedEvent) -> list[AlertRaised]:
         before = after = None
         if event.stream.startswith("sku:"):
             before = self.inventory_at(event.stream, event.version - 1)
             after = InventoryProjection.apply(before, event)
+            self._remember(event.stream, event.version, after)
             self.broadcast(event, before, after)
         raised = alerts_for(event, self._settings, before, after)
         for alert in raised:
@@ -92,7 +98,16 @@ class Reactor:
 
     def inventory_at(self, stream: str, version: int) -> InventoryState:
         """The SKU's inventory state right after `version` (view row caught up with the log)."""
+        cached = self._inventory.get((stream, version))
+        if cached is not None:
+            return cached
         return state_at(self._store, self._views, InventoryProjection, stream, version)[0]
+
+    def _remember(self, stream: str, version: int, state: InventoryState) -> None:
+        self._inventory[(stream, version)] = state
+        self._inventory.move_to_end((stream, version))
+        while len(self._inventory) > _INVENTORY_CACHE_SIZE:
+            self._inventory.popitem(last=False)
 
 
 def make_handler(reactor: Reactor) -> Callable[[dict[str, Any], Any], dict[str, Any]]:

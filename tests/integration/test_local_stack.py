@@ -141,3 +141,18 @@ def test_a_changed_available_count_is_broadcast_once_with_a_message_for_the_stor
     for event in stack.store.read_stream("sku:B1"):
         stack.reactor.react(event)
     assert len(stack.store.read_stream("sku:B1")) == 3
+
+
+def test_the_reactor_reads_a_skus_state_once_for_its_consecutive_events(local_dynamo, tmp_path):
+    stack = LocalStack(local_dynamo.endpoint_url, Tables.local("test-", versions={}), tmp_path,
+                       access_key=local_dynamo.access_key)
+    stack.store.append("sku:C1", [NewEvent("dynafold.inventory.physical_count_set.v1", {"sku": "C1", "physical": 9})]
+                       + [NewEvent("dynafold.inventory.stock_adjusted.v2", {"sku": "C1", "delta": -1, "reason": "order"})
+                          for _ in range(5)])
+    reads = []
+    stack.client.meta.events.register("before-call.dynamodb.*",
+                                      lambda model, **_: reads.append(model.name) if model.name in ("GetItem", "Query") else None)
+    raised = [a.alert_type for e in stack.store.read_stream("sku:C1") for a in stack.reactor.react(e)]
+    assert raised == ["stock_low"]  # 9 -> 8 -> ... -> 4: crosses the threshold (5) once
+    state_reads = [r for r in reads if r == "GetItem"]
+    assert len(state_reads) == 1  # the first event's state came from the tables; the rest from the fold
