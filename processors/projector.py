@@ -84,6 +84,8 @@ def emit_metrics(outcome: BatchOutcome, now: datetime) -> None:
     metrics.add_metric("GapEventsFilled", MetricUnit.Count, outcome.total("gap_events"))
     metrics.add_metric("RowsWritten", MetricUnit.Count, outcome.total("rows_written"))
     metrics.add_metric("RecordsFailed", MetricUnit.Count, len(outcome.failed_sequence_numbers))
+    for name, count in sorted(outcome.measures.items()):
+        metrics.add_metric(name, MetricUnit.Count, count)
     live = [e for s in outcome.streams for e in s.live]
     if live:  # EMF allows 100 values per metric; the slowest events are the ones that matter
         for lag in sorted((lag_ms(e, now) for e in live), reverse=True)[:100]:

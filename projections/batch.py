@@ -41,6 +41,7 @@ class StreamResult:
     live: list[RecordedEvent] = field(default_factory=list)  # delivered events applied now
     duplicates: int = 0
     gap_events: int = 0
+    measures: Counter[str] = field(default_factory=Counter)  # the views' domain counts (View.measures)
     rows_written: int = 0
     failed_from: str | None = None  # sequence number of the first record not applied
     failure: str | None = None
@@ -56,6 +57,13 @@ class BatchOutcome:
 
     def total(self, attribute: str) -> int:
         return sum(getattr(s, attribute) for s in self.streams)
+
+    @property
+    def measures(self) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        for s in self.streams:
+            counts.update(s.measures)
+        return counts
 
     @property
     def applied(self) -> Counter[tuple[str, str]]:
@@ -178,7 +186,15 @@ class BatchProjector:
             loaded = self._store.load(view, key)
         state, version = loaded.state, loaded.version
         applied: Counter[tuple[str, str]] = Counter()
+        measures: Counter[str] = Counter()
         live, duplicates, gap_events = [], 0, 0
+
+        def step(state: Any, event: RecordedEvent) -> Any:
+            after = view.apply(state, event)
+            applied[(view.name, event.type)] += 1
+            measures.update(view.measures(state, after))  # per event: a batch may open and close one
+            return after
+
         for entry in entries:
             event = entry.event
             assert event is not None
@@ -190,15 +206,14 @@ class BatchProjector:
                 if [e.version for e in missing] != list(range(version + 1, event.version)):
                     raise LookupError(f"{stream}: versions {version + 1}..{event.version - 1} not in the log yet")
                 for earlier in missing:
-                    state = view.apply(state, earlier)
-                    applied[(view.name, earlier.type)] += 1
+                    state = step(state, earlier)
                 gap_events += len(missing)
-            state = view.apply(state, event)
-            applied[(view.name, event.type)] += 1
+            state = step(state, event)
             live.append(event)
             version = event.version
         result.applied, result.live = applied, live
         result.duplicates, result.gap_events = duplicates, gap_events
+        result.measures = measures
         if version > loaded.version:
             return PendingSave(view, stream, key, loaded, state, version)
         return None
@@ -222,7 +237,7 @@ def _usable(entries: list[Entry], result: StreamResult) -> list[Entry]:
 
 def _failed(result: StreamResult, first: Entry, reason: str) -> StreamResult:
     result.failed_from, result.failure = first.sequence_number, reason
-    result.applied, result.live, result.rows_written = Counter(), [], 0
+    result.applied, result.live, result.rows_written, result.measures = Counter(), [], 0, Counter()
     return result
 
 

@@ -131,6 +131,11 @@ def load(order_id: str, stored: Mapping[str | None, Row]) -> PendingErrorsState:
     return _state(order_id, order_number, errors)
 
 
+def measures(before: PendingErrorsState, after: PendingErrorsState) -> dict[str, int]:
+    """New errors start a grace period: the dashboard's "pending errors opened"."""
+    return {"PendingErrorsOpened": len(after.errors.keys() - before.errors.keys())}
+
+
 PendingErrorsProjection: View[PendingErrorsState] = View(
     name="pending-errors",
     table="pending-errors",
@@ -141,4 +146,5 @@ PendingErrorsProjection: View[PendingErrorsState] = View(
     apply=apply,
     rows=rows,
     load=load,
+    measures=measures,
 )

@@ -39,7 +39,9 @@ class View(Generic[S]):
 
     ``rows(state)`` maps sort key -> row attributes (sort key ``None`` for a single-row view);
     ``load(key, rows)`` is its inverse. ``extras(state)`` lists insert-only rows produced since the
-    state was loaded; ``load`` starts with none.
+    state was loaded; ``load`` starts with none. ``measures(before, after)`` counts what one event
+    meant in the domain (e.g. errors opened), for the projector's metrics: a duplicate is skipped
+    and so counts nothing.
     """
 
     name: str
@@ -53,6 +55,7 @@ class View(Generic[S]):
     load: Callable[[str, Mapping[str | None, Row]], S]
     extras: Callable[[S], tuple[Extra, ...]] = field(default=lambda state: ())
     extra_tables: tuple[str, ...] = ()  # the table families ``extras`` writes into
+    measures: Callable[[S, S], Mapping[str, int]] = field(default=lambda before, after: {})
 
     @property
     def families(self) -> tuple[str, ...]:

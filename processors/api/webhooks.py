@@ -40,14 +40,10 @@ def inflow_order(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
                          (NewEvent("dynafold.orders.validated.v1", validated, source=INFLOW_SOURCE,
                                    correlation_id=request.request_id or None),),
                          f"inflow:{delivery}")
-    pending = {row.error_hash for row in deps.queries.pending_errors_by_order(order.order_id)}
     answer = append_planned(deps.store, plan)
     if not answer["deduplicated"]:
         metrics.add_metric(name="OrdersValidated", unit=MetricUnit.Count, value=1)
         metrics.add_metric(name="OrderErrorsReported", unit=MetricUnit.Count, value=len(errors))
-        # New errors start a grace period (as far as the view, which may lag a little, knows).
-        metrics.add_metric(name="PendingErrorsOpened", unit=MetricUnit.Count,
-                           value=len({e.error_hash for e in errors} - pending))
     return HttpResponse(200, {**answer, "errors": [e.model_dump(mode="json") for e in errors]})
 
 

@@ -99,3 +99,12 @@ def test_many_streams_share_requests_and_land_like_one_at_a_time(local_dynamo):
     assert writes.count("TransactWriteItems") <= 3  # 60 orders' heads and rows, up to 100 items a transaction
     inventory = {r["sku"]: r["physical"] for r in map(from_item, client.scan(TableName=tables.views["inventory"])["Items"])}
     assert inventory == {f"K{n}": n for n in range(60)}
+
+
+def test_errors_opened_are_counted_once_however_often_they_are_delivered(local_dynamo):
+    store = local_dynamo.store()
+    entries = _history(store)
+    tables = Tables.local("test-", versions={})
+    projector = BatchProjector(ViewStore(local_dynamo.client, tables.views), store.read_stream, VIEWS)
+    assert projector.project(entries).measures["PendingErrorsOpened"] == 2  # "a", then "b"
+    assert projector.project(entries).measures["PendingErrorsOpened"] == 0  # a redelivery opens nothing
