@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -28,8 +29,8 @@ def append_planned(store: EventStore, plan: PlannedAppend, expected: ExpectedVer
     if result.deduplicated:
         metrics.add_metric(name="AppendsDeduplicated", unit=MetricUnit.Count, value=1)
     else:
-        for event in plan.events:
-            count_by("EventsAppended", SERVICE, {"event_type": event.type})
+        for event_type, count in Counter(event.type for event in plan.events).items():  # an EMF line a type
+            count_by("EventsAppended", SERVICE, {"event_type": event_type}, count)
         logger.info("appended", extra={"stream": result.stream, "versions": list(result.versions),
                                        "event_ids": list(result.event_ids),
                                        "types": [e.type for e in plan.events]})
