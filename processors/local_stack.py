@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from events.alerts import AlertRaised
 from events.store import EventStore
 from processors import delivery_worker
 from processors import projector as projector_module
@@ -33,7 +32,7 @@ from processors.delivery_queue import SQS_MAX_BATCH, LocalDeliveryQueue
 from processors.lambda_logs import LambdaLogRouter
 from processors.outbound import Resolver, system_resolver
 from processors.stream_runner import LambdaContext, StreamRunner, read_failures, settings_from_template
-from projections.alert_rules import AlertSettings, alert_id
+from projections.alert_rules import AlertSettings, record_failed_alert
 from projections.batch import BatchProjector
 from projections.registry import VIEWS
 from projections.view_store import ViewStore
@@ -154,18 +153,6 @@ class LocalStack:
         raised = 0
         for name, runner in self.runners.items():
             for failure in read_failures(runner.failure_destination):
-                info = failure.get("DDBStreamBatchInfo", {})
-                cause = f"{name}:{info.get('shardId')}:{info.get('startSequenceNumber')}"
-                alert = AlertRaised(
-                    alert_id=alert_id("record_failed", cause), alert_type="record_failed", severity="critical",
-                    subject=f"consumer:{name}",
-                    message=(f"{name} gave up on {info.get('batchSize')} record(s) from sequence "
-                             f"{info.get('startSequenceNumber')} ({failure.get('requestContext', {}).get('condition')})"
-                             f": {failure.get('error', '')}")[:1000],
-                )
-                if self.reactor.raise_alert(alert):
+                if self.reactor.raise_alert(record_failed_alert(name, failure)):
                     raised += 1
         return raised
-
-    def state(self) -> dict[str, Any]:
-        return {name: str(runner.checkpoint_path) for name, runner in self.runners.items()}
