@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from processors.template import local_table_name, table_definitions
 from processors.view_versions import PARAMETER_ENV, ActiveViewTables, LocalVersions, SsmVersions
 
 _VERSIONED = re.compile(r"^(?P<family>[a-z0-9-]+?)-(?P<version>v[0-9]+)$")
@@ -22,6 +21,8 @@ LOCAL_SETTINGS = Path(".dynafold") / "views.json"
 
 def template_view_versions() -> dict[str, str]:
     """family -> version for every versioned table in template.yaml (e.g. inventory -> v1)."""
+    from processors.template import table_definitions  # local only: Lambda never parses YAML
+
     versions = {}
     for base in table_definitions():
         match = _VERSIONED.match(base)
@@ -51,6 +52,8 @@ class Tables:
               settings: Path = LOCAL_SETTINGS) -> "Tables":
         """Local names from a prefix. Without ``versions``, the views follow the local settings file
         as `dynafold rebuild --switch` changes it (a running stack picks a switch up)."""
+        from processors.template import local_table_name
+
         deployed = template_view_versions()
         names = {family: local_table_name(prefix, f"{family}-{version}") for family, version in deployed.items()}
         views: Mapping[str, str]
