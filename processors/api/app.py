@@ -19,11 +19,16 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from events.errors import DynafoldError, EventTooLarge, IdempotencyKeyReused, VersionConflict
 from processors.api import admin, messages, reads, webhooks
+from processors.api.auth import require_api_key, verify_inflow, verify_shopify
 from processors.api.deps import ApiDeps
 from processors.api.http import ApiError, HttpRequest, HttpResponse
 from processors.api.telemetry import logger, metrics
+from processors.secrets import Secrets
 
 RouteHandler = Callable[[HttpRequest, ApiDeps], HttpResponse]
+
+
+Auth = Callable[[HttpRequest, Secrets], None]  # raises ApiError (401/403, or 503 without its secret)
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,7 @@ class Route:
     method: str
     template: str
     handler: RouteHandler
+    auth: Auth  # checked before the handler sees the body: a rejected caller is never parsed
 
     @property
     def pattern(self) -> re.Pattern[str]:
@@ -38,19 +44,19 @@ class Route:
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("POST", "/webhooks/inflow/orders", webhooks.inflow_order),
-    Route("POST", "/webhooks/shopify", webhooks.shopify_webhook),
-    Route("POST", "/messages", messages.submit_message),
-    Route("POST", "/alerts/{alert_id}/read", admin.mark_alert_read),
-    Route("PUT", "/inventory/{sku}/count", admin.set_count),
-    Route("PUT", "/inventory/{sku}/buffer", admin.set_buffer),
-    Route("GET", "/orders/{order_id}/errors", reads.order_errors),
-    Route("GET", "/pending-errors", reads.pending_errors),
-    Route("GET", "/messages/{message_id}", reads.message_status),
-    Route("GET", "/inventory", reads.inventory),
-    Route("GET", "/inventory/{sku}", reads.inventory_item),
-    Route("GET", "/inventory/{sku}/returns", reads.inventory_returns),
-    Route("GET", "/alerts", reads.alerts),
+    Route("POST", "/webhooks/inflow/orders", webhooks.inflow_order, verify_inflow),
+    Route("POST", "/webhooks/shopify", webhooks.shopify_webhook, verify_shopify),
+    Route("POST", "/messages", messages.submit_message, require_api_key),
+    Route("POST", "/alerts/{alert_id}/read", admin.mark_alert_read, require_api_key),
+    Route("PUT", "/inventory/{sku}/count", admin.set_count, require_api_key),
+    Route("PUT", "/inventory/{sku}/buffer", admin.set_buffer, require_api_key),
+    Route("GET", "/orders/{order_id}/errors", reads.order_errors, require_api_key),
+    Route("GET", "/pending-errors", reads.pending_errors, require_api_key),
+    Route("GET", "/messages/{message_id}", reads.message_status, require_api_key),
+    Route("GET", "/inventory", reads.inventory, require_api_key),
+    Route("GET", "/inventory/{sku}", reads.inventory_item, require_api_key),
+    Route("GET", "/inventory/{sku}/returns", reads.inventory_returns, require_api_key),
+    Route("GET", "/alerts", reads.alerts, require_api_key),
 )
 _COMPILED = [(route, route.pattern) for route in ROUTES]
 
@@ -81,6 +87,7 @@ def dispatch(event: dict[str, Any], deps: ApiDeps) -> tuple[str, HttpResponse]:
             raise ApiError(413, f"body is {len(request.body)} bytes; the limit is {deps.settings.max_body_bytes}")
         route, params = match(request)
         template = f"{route.method} {route.template}"
+        route.auth(request, deps.secrets)
         return template, route.handler(replace(request, path_params=params), deps)
     except ApiError as error:
         return template, error.response()

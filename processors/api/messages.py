@@ -17,7 +17,6 @@ from events.errors import VersionConflict
 from events.idempotency_keys import message_key
 from events.store import NO_STREAM
 from processors.api.appends import append_planned
-from processors.api.auth import require_api_key
 from processors.api.deps import ApiDeps
 from processors.api.http import ApiError, HttpRequest, HttpResponse
 from processors.outbound import TargetRefused, check_target
@@ -36,7 +35,6 @@ class MessageSubmission(BaseModel):
 
 
 def submit_message(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
-    require_api_key(request, deps.secrets)
     message = request.parse(MessageSubmission)
     try:
         check_target(message.target_url, deps.settings.targets, deps.resolve)
