@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from events import alerts, deliveries, inventory, orders
 from events.errors import InvalidEventData, InvalidStreamId, UnknownEventType
+from events.schema_base import first_problem
 
 TYPE_PREFIX = "dynafold."
 _TYPE_RE = re.compile(r"^dynafold\.(?P<name>[a-z_]+\.[a-z_]+)\.v(?P<version>[1-9][0-9]*)$")
@@ -134,15 +135,8 @@ def stream_category(stream: str) -> str:
 
 
 def _first_error(event_type: str, error: ValidationError) -> InvalidEventData:
-    # An unknown field is usually a misspelling and explains the "missing" one: name it first.
-    problems = sorted(error.errors(), key=lambda e: e["type"] != "extra_forbidden")
-    first = problems[0]
-    field = ".".join(str(p) for p in first["loc"]) or "<data>"
-    reason = "unknown field (not in the schema)" if first["type"] == "extra_forbidden" else first["msg"]
-    others = [".".join(str(p) for p in e["loc"]) for e in problems[1:4]]
-    if others:
-        reason += f" (also: {', '.join(others)})"
-    return InvalidEventData(event_type, field, reason)
+    field, reason = first_problem(error)
+    return InvalidEventData(event_type, field or "<data>", reason)
 
 
 def validate(event_type: str, data: Mapping[str, Any] | BaseModel) -> BaseModel:

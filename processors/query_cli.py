@@ -7,7 +7,6 @@ argument prints one line and exits 2.
 from __future__ import annotations
 
 import argparse
-import re
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ from projections.queries import (
     DELIVERY_STATUSES,
     InvalidQuery,
     ViewQueries,
+    parse_duration,
     ViewRow,
     time_bound,
 )
@@ -24,19 +24,14 @@ from projections.queries import (
 if TYPE_CHECKING:
     from processors.cli import Context
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_DURATION = re.compile(r"(?:\d+[smhdw])+")
-
-
 # ----------------------------------------------------------------------------- argument types
 
 def duration(text: str) -> timedelta:
     """30m, 2h, 1d, 1h30m (s, m, h, d, w)."""
-    value = text.strip().lower()
-    if not _DURATION.fullmatch(value):
-        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: use a number and a unit, e.g. 30m, 2h, 1d")
-    seconds = sum(int(n) * _UNITS[unit] for n, unit in re.findall(r"(\d+)([smhdw])", value))
-    return timedelta(seconds=seconds)
+    try:
+        return parse_duration(text)
+    except InvalidQuery as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def moment(text: str) -> str:

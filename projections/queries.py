@@ -18,9 +18,10 @@ import base64
 import binascii
 import dataclasses
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 from events.envelope import format_time
@@ -171,6 +172,18 @@ class Alert(ViewRow):
 
 
 # ----------------------------------------------------------------------------- arguments
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"(?:\d+[smhdw])+")
+
+
+def parse_duration(text: str) -> timedelta:
+    """30m, 2h, 1d, 1h30m (s, m, h, d, w): how far back a question looks (e.g. --older-than)."""
+    value = text.strip().lower()
+    if not _DURATION.fullmatch(value):
+        raise InvalidQuery(f"invalid duration {text!r}: use a number and a unit, e.g. 30m, 2h, 1d")
+    return timedelta(seconds=sum(int(n) * _DURATION_UNITS[unit] for n, unit in re.findall(r"(\d+)([smhdw])", value)))
+
 
 def time_bound(value: str | datetime, what: str = "time") -> str:
     """Any ISO 8601 time (or an aware datetime) in the stored form; naive times are UTC."""

@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from events.schema_base import first_problem
+
 M = TypeVar("M", bound=BaseModel)
 JSON_HEADERS = {"content-type": "application/json", "cache-control": "no-store"}
 
@@ -88,11 +90,8 @@ def parse_json(model: type[M], value: Any, where: str = "body") -> M:
     try:
         return model.model_validate(value)
     except ValidationError as error:
-        problems = sorted(error.errors(), key=lambda e: e["type"] != "extra_forbidden")
-        first = problems[0]
-        name = ".".join(str(p) for p in first["loc"]) or where
-        reason = "unknown field" if first["type"] == "extra_forbidden" else first["msg"]
-        raise ApiError(400, f"{where}: field {name!r}: {reason}", field=name) from None
+        name, reason = first_problem(error)
+        raise ApiError(400, f"{where}: field {name or where!r}: {reason}", field=name or where) from None
 
 
 @dataclass(frozen=True)

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import re
-from datetime import timedelta
-
 from processors.api.deps import ApiDeps
 from processors.api.http import ApiError, HttpRequest, HttpResponse
-from projections.queries import InvalidQuery, time_bound
-
-_DURATION = re.compile(r"^(\d{1,6})([smhd])$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+from projections.queries import InvalidQuery, parse_duration, time_bound
 
 
 def _rows(rows: list) -> list[dict]:
@@ -45,10 +39,10 @@ def pending_errors(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
     older_than = request.query.get("older_than")
     if older_than is None:
         return HttpResponse(200, {"errors": _rows(deps.queries.pending_errors())})
-    match = _DURATION.match(older_than)
-    if not match:
-        raise ApiError(400, f"older_than must be a number and a unit (s, m, h, d), e.g. 30m, not {older_than!r}")
-    cutoff = deps.clock() - timedelta(seconds=int(match[1]) * _UNITS[match[2]])
+    try:
+        cutoff = deps.clock() - parse_duration(older_than)
+    except InvalidQuery as error:
+        raise ApiError(400, f"older_than: {error}") from None
     return HttpResponse(200, {"cutoff": time_bound(cutoff), "errors": _rows(deps.queries.pending_errors_detected_before(cutoff))})
 
 
