@@ -1,12 +1,14 @@
-# Every target does its own setup: a fresh machine needs only Python 3.11, Java 17, Node/npm, make.
-PYTHON ?= python3.11
+# Every target does its own setup: a fresh machine needs only Python 3.13, Java 17, Node/npm, make.
+# Python 3.13, the Lambda runtime's version: on PATH, or from pyenv where the shim hides it.
+PYTHON ?= $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.13 /usr/local/bin/python3.13 /usr/bin/python3.13; do \
+	$$p -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null && { echo $$p; break; }; done)
 VENV := .venv
 SAM_VENV := .venv-sam
 BIN := $(VENV)/bin
 export DYNAFOLD_SAM_VENV := $(abspath $(SAM_VENV))
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: run test test-fast bench lint sam-build clean engine
+.PHONY: print-python run test test-fast bench lint sam-build clean engine
 
 run: $(VENV)/.installed
 	$(BIN)/dynafold demo
@@ -50,12 +52,15 @@ clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .hypothesis
 
 # `sam build` (BuildMethod: makefile) calls build-<LogicalId> with ARTIFACTS_DIR. The dependencies
-# are built once, into the layer, for the Lambda runtime (python3.11, arm64); a function ships only
+# are built once, into the layer, for the Lambda runtime (python3.13, arm64); a function ships only
 # the three packages, so any new <Name>Function builds through the pattern rule with no edit here.
 build-DependenciesLayer:
 	$(PYTHON) -m pip install -q -r requirements.txt -t "$(ARTIFACTS_DIR)/python" \
-		--platform manylinux2014_aarch64 --implementation cp --python-version 3.11 --only-binary=:all:
+		--platform manylinux2014_aarch64 --implementation cp --python-version 3.13 --only-binary=:all:
 
 build-%Function:
 	cp -r events projections processors "$(ARTIFACTS_DIR)/"
 	find "$(ARTIFACTS_DIR)" -name __pycache__ -type d -prune -exec rm -rf {} +
+
+print-python:
+	@echo $(PYTHON)

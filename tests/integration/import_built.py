@@ -18,7 +18,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-LAMBDA_EXTENSION = ".cpython-311-aarch64-linux-gnu.so"
+LAMBDA_EXTENSION = ".cpython-313-aarch64-linux-gnu.so"
 
 
 class ArmStandIn(importlib.abc.MetaPathFinder):

@@ -88,7 +88,7 @@ def test_expanded_lint_catches_errors_inside_sam_properties(tmp_path):
     """The reason for the expansion: these two pass `cfn-lint template.yaml` and `sam validate --lint`."""
     broken = (ROOT / "template.yaml").read_text(encoding="utf-8")
     broken = broken.replace("- ReportBatchItemFailures", "- ReportBatchItemFailure", 1)
-    broken = broken.replace("Runtime: python3.11", "Runtime: python3.99", 1)
+    broken = broken.replace("Runtime: python3.13", "Runtime: python3.99", 1)
     (tmp_path / "template.yaml").write_text(broken, encoding="utf-8")
     _expand(tmp_path / "template.yaml", tmp_path / "template.json")
     done = _run(_tool("cfn-lint"), str(tmp_path / "template.json"))
