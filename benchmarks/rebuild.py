@@ -26,11 +26,11 @@ from events.envelope import GENESIS_HASH, StoredEvent, data_json, format_time
 from events.items import chained_item, from_item
 from events.scan import parallel_scan
 from events.store import EventStore
-from processors.config import Tables
-from processors.progress import Progress
-from processors.rebuild import RebuildOptions, Rebuilder, template_base
-from processors.tables import create_copy
-from processors.view_versions import LocalVersions
+from processors.wiring.config import Tables
+from processors.operations.progress import Progress
+from processors.operations.rebuild import RebuildOptions, Rebuilder, template_base
+from processors.operations.tables import create_copy
+from processors.adapters.view_versions import LocalVersions
 from projections.registry import VIEWS
 from projections.replay import replay
 from projections.view_store import to_item

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from events.store import EventStore
-from processors.aws import dynamodb_client, streams_client
-from processors.local_engine import LocalEngine
-from processors.tables import TableNames, create_tables
+from processors.adapters.aws import dynamodb_client, streams_client
+from processors.local.engine import LocalEngine
+from processors.operations.tables import TableNames, create_tables
 
 
 @dataclass

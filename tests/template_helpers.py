@@ -1,6 +1,6 @@
 """Reading IAM and intrinsics out of template.yaml (SAM) and its expansion (plain CloudFormation JSON).
 
-Both forms are normalised to ``processors.template.Tag`` intrinsics, so one set of helpers answers
+Both forms are normalised to ``processors.operations.template.Tag`` intrinsics, so one set of helpers answers
 "which resources does this refer to" and "what may this role do to that table" for either.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from processors.template import Tag
+from processors.operations.template import Tag
 
 SAMCONFIG = Path(__file__).resolve().parents[1] / "samconfig.toml"
 

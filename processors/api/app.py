@@ -23,7 +23,7 @@ from processors.api.auth import require_api_key, verify_inflow, verify_shopify
 from processors.api.deps import ApiDeps
 from processors.api.http import ApiError, HttpRequest, HttpResponse
 from processors.api.telemetry import logger, metrics
-from processors.secrets import Secrets
+from processors.adapters.secrets import Secrets
 
 RouteHandler = Callable[[HttpRequest, ApiDeps], HttpResponse]
 
@@ -124,9 +124,9 @@ def make_handler(deps: ApiDeps) -> Callable[[dict[str, Any], Any], dict[str, Any
 @lru_cache(maxsize=1)
 def _default_handler() -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     from processors.api.deps import ApiSettings
-    from processors.aws import dynamodb_client
-    from processors.config import Tables
-    from processors.secrets import Secrets
+    from processors.adapters.aws import dynamodb_client
+    from processors.wiring.config import Tables
+    from processors.adapters.secrets import Secrets
 
     return make_handler(ApiDeps.connect(dynamodb_client(), Tables.from_env(), Secrets(), ApiSettings.from_env()))
 

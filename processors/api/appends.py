@@ -10,7 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from events.envelope import PlannedAppend
 from events.store import ANY, AppendResult, EventStore, ExpectedVersion
 from processors.api.telemetry import SERVICE, logger, metrics
-from processors.emf import count_by
+from processors.telemetry.emf import count_by
 
 
 def answer(result: AppendResult) -> dict[str, Any]:

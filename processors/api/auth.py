@@ -7,7 +7,7 @@ import hashlib
 import hmac
 
 from processors.api.http import ApiError, HttpRequest
-from processors.secrets import Secrets
+from processors.adapters.secrets import Secrets
 
 
 def _missing(what: str) -> ApiError:

@@ -10,8 +10,8 @@ from typing import Any
 
 from events.order_rules import Rule, rule_set
 from events.store import EventStore
-from processors.outbound import Resolver, TargetPolicy, system_resolver
-from processors.secrets import Secrets
+from processors.adapters.outbound import Resolver, TargetPolicy, system_resolver
+from processors.adapters.secrets import Secrets
 from projections.queries import ViewQueries
 from projections.view_store import ViewStore
 
@@ -46,6 +46,6 @@ class ApiDeps:
 
     @classmethod
     def connect(cls, client: Any, tables: Any, secrets: Secrets, settings: ApiSettings, **kwargs: Any) -> "ApiDeps":
-        """Deps over one DynamoDB client and a ``processors.config.Tables``."""
+        """Deps over one DynamoDB client and a ``processors.wiring.config.Tables``."""
         return cls(EventStore(client, tables.events, tables.idempotency), ViewStore(client, tables.views),
                    ViewQueries(client, tables.views), secrets, settings, **kwargs)

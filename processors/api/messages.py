@@ -19,7 +19,7 @@ from events.store import NO_STREAM
 from processors.api.appends import append_planned
 from processors.api.deps import ApiDeps
 from processors.api.http import ApiError, HttpRequest, HttpResponse
-from processors.outbound import TargetRefused, check_target
+from processors.adapters.outbound import TargetRefused, check_target
 
 SOURCE = "urn:dynafold:messages"
 _ID = r"^[A-Za-z0-9._~@+-]+$"  # no ':' (it separates sender and message in the delivery id)

@@ -6,7 +6,7 @@ import os
 
 from aws_lambda_powertools import Metrics
 
-from processors.logs import make_logger
+from processors.telemetry.logs import make_logger
 
 SERVICE = "ingest"
 logger = make_logger(SERVICE)

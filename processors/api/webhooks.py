@@ -20,7 +20,7 @@ from processors.api.appends import append_planned
 from processors.api.deps import ApiDeps
 from processors.api.http import ApiError, HttpRequest, HttpResponse, parse_json
 from processors.api.telemetry import metrics
-from processors.state_reader import state_at
+from processors.services.state_reader import state_at
 from projections.inventory import InventoryProjection
 
 INFLOW_SOURCE = "urn:dynafold:inflow"

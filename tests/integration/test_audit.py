@@ -10,9 +10,9 @@ import pytest
 from cloudevents.core.formats.json import JSONFormat
 
 from events.envelope import NewEvent
-from processors.cli import main
+from processors.cli.main import main
 from tests.integration.sample_history import sample_history
-from processors.tables import TableNames, create_tables
+from processors.operations.tables import TableNames, create_tables
 
 T0 = datetime(2025, 11, 11, 10, 0, tzinfo=timezone.utc)
 
@@ -75,7 +75,7 @@ def test_verify_names_the_stream_and_version_of_tampering(cli, local_dynamo, tam
 
 def test_search_and_trace_are_served_by_the_indexes_without_a_scan(cli, local_dynamo, monkeypatch):
     sample(local_dynamo.store())
-    from processors import cli as cli_module
+    from processors.cli import main as cli_module
 
     monkeypatch.setattr(cli_module.Context, "client", lambda self: NoScan(local_dynamo.client))
     code, out, _ = cli("audit", "search", "--type", "dynafold.orders.validated.v1",

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from processors.cli import main
+from processors.cli.main import main
 
 
 @pytest.fixture

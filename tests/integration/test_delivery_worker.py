@@ -18,16 +18,16 @@ import pytest
 from events.delivery_policy import RetryPolicy, target_stream
 from events.envelope import NewEvent
 from events.store import NO_STREAM
-from processors.clock import ManualClock
-from processors.config import Tables
-from processors.delivery_queue import DeliveryJob, LocalMessage
-from processors.delivery_worker import DeliverySettings, DeliveryWorker, make_handler
-from processors.lambda_logs import lambda_logs
-from processors.local_stack import LOGGER_NAMES, LocalStack
-from processors.outbound import TargetPolicy
-from processors.stream_runner import LambdaContext
-from processors.webhook_receiver import Reply, WebhookReceiver
-from processors.webhook_signing import new_secret
+from processors.adapters.clock import ManualClock
+from processors.wiring.config import Tables
+from processors.adapters.delivery_queue import DeliveryJob, LocalMessage
+from processors.functions.delivery_worker import DeliverySettings, DeliveryWorker, make_handler
+from processors.local.lambda_logs import lambda_logs
+from processors.local.stack import LOGGER_NAMES, LocalStack
+from processors.adapters.outbound import TargetPolicy
+from processors.local.stream_runner import LambdaContext
+from processors.local.webhook_receiver import Reply, WebhookReceiver
+from processors.adapters.webhook_signing import new_secret
 from projections.view_store import from_item
 
 SECRET = new_secret(b"dynafold-test-signing-key-32byte")
@@ -182,7 +182,7 @@ def test_a_slow_target_times_out_and_is_retried(stack, receiver):
 # ----------------------------------------------------------------------------- 410 disables the target
 
 def test_410_disables_the_target_until_an_operator_enables_it(stack, receiver, local_dynamo, monkeypatch, capsys):
-    from processors.cli import main
+    from processors.cli.main import main
 
     receiver.script("/gone", Reply.gone())
     url = receiver.url("/gone")

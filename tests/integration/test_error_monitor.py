@@ -9,11 +9,11 @@ import pytest
 
 from events.envelope import NewEvent
 from events.order_rules import Order, validate_order
-from processors.config import Tables
-from processors.error_monitor import ErrorMonitor, MonitorSettings
-from processors.local_stack import LocalStack
-from processors.mailers import OutboxMailer, read_outbox
-from processors.order_sources import LogOrderSource
+from processors.wiring.config import Tables
+from processors.functions.error_monitor import ErrorMonitor, MonitorSettings
+from processors.local.stack import LocalStack
+from processors.adapters.mailers import OutboxMailer, read_outbox
+from processors.adapters.order_sources import LogOrderSource
 from projections.queries import ViewQueries
 
 T0 = (datetime.now(timezone.utc) - timedelta(hours=2)).replace(microsecond=0)
@@ -153,7 +153,7 @@ def test_an_open_claim_holds_other_monitors_off_until_its_lease_runs_out(harness
 
 
 def test_monitor_and_outbox_commands(harness, local_dynamo, monkeypatch, tmp_path, capsys):
-    from processors.cli import main
+    from processors.cli.main import main
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", local_dynamo.access_key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")

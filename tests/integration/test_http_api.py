@@ -16,12 +16,12 @@ from events.envelope import NewEvent
 from events.idempotency_keys import broadcast_key
 from processors.api.app import make_handler
 from processors.api.deps import ApiDeps, ApiSettings
-from processors.api_client import ApiClient
-from processors.config import Tables
-from processors.local_http import LocalApiServer
-from processors.local_stack import LocalStack
-from processors.outbound import system_resolver
-from processors.secrets import Secrets
+from processors.local.api_client import ApiClient
+from processors.wiring.config import Tables
+from processors.local.http_server import LocalApiServer
+from processors.local.stack import LocalStack
+from processors.adapters.outbound import system_resolver
+from processors.adapters.secrets import Secrets
 
 SHOPIFY, OLD_SHOPIFY, INFLOW, ADMIN = "shpss_current", "shpss_previous", "inflow-shared", "admin-key-1"
 SECRETS = Secrets.of(shopify=SHOPIFY, shopify_previous=OLD_SHOPIFY, inflow=INFLOW, admin_api_key=ADMIN)

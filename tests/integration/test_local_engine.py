@@ -3,8 +3,8 @@
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-from processors import local_engine
-from processors.aws import dynamodb_client
+from processors.local import engine as local_engine
+from processors.adapters.aws import dynamodb_client
 
 
 class _NotDynamo(BaseHTTPRequestHandler):

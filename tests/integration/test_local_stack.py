@@ -9,11 +9,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from events.envelope import NewEvent
-from processors import projector as projector_module
-from processors.config import Tables
-from processors.local_stack import LocalStack
+from processors.functions import projector as projector_module
+from processors.wiring.config import Tables
+from processors.local.stack import LocalStack
 from tests.integration.sample_history import sample_history
-from processors.stream_runner import LambdaContext, StreamRunner, StreamSettings
+from processors.local.stream_runner import LambdaContext, StreamRunner, StreamSettings
 from projections.batch import BatchProjector
 from projections.registry import VIEWS
 from projections.view_store import ViewStore, from_item

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from events.envelope import format_time
-from processors.cli import main
-from processors.config import Tables
+from processors.cli.main import main
+from processors.wiring.config import Tables
 from projections.queries import (
     Alert,
     DeliveryStatus,

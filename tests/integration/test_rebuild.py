@@ -15,13 +15,13 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from events.envelope import NewEvent
-from processors.aws import dynamodb_client
-from processors.config import Tables
-from processors.local_stack import LocalStack
-from processors.progress import Progress
-from processors.rebuild import RebuildOptions, Rebuilder
-from processors.tables import TableNames, create_tables
-from processors.view_versions import LocalVersions
+from processors.adapters.aws import dynamodb_client
+from processors.wiring.config import Tables
+from processors.local.stack import LocalStack
+from processors.operations.progress import Progress
+from processors.operations.rebuild import RebuildOptions, Rebuilder
+from processors.operations.tables import TableNames, create_tables
+from processors.adapters.view_versions import LocalVersions
 from projections.comparison import DIFFERENT, EXTRA, MISSING
 from projections.registry import VIEWS, VIEWS_BY_NAME
 from tests.property.test_projection_convergence import T0, delivery_events, order_event, sku_event

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from processors.template import load_template
+from processors.operations.template import load_template
 from tests.template_helpers import (
     EVENT_MUTATIONS,
     EVENT_READ_ACTIONS,

@@ -13,16 +13,16 @@ import os
 from dataclasses import replace
 
 from processors.api.deps import ApiSettings
-from processors.api_client import ApiClient
-from processors.clock import ManualClock
-from processors.config import Tables
-from processors.delivery_worker import DeliverySettings
-from processors.local_services import LocalApi
-from processors.local_stack import LocalStack
-from processors.outbound import TargetPolicy
-from processors.secrets import Secrets
-from processors.webhook_receiver import Reply, WebhookReceiver
-from processors.webhook_signing import new_secret
+from processors.local.api_client import ApiClient
+from processors.adapters.clock import ManualClock
+from processors.wiring.config import Tables
+from processors.functions.delivery_worker import DeliverySettings
+from processors.local.services import LocalApi
+from processors.local.stack import LocalStack
+from processors.adapters.outbound import TargetPolicy
+from processors.adapters.secrets import Secrets
+from processors.local.webhook_receiver import Reply, WebhookReceiver
+from processors.adapters.webhook_signing import new_secret
 
 LOOPBACK = TargetPolicy(allow_http=True, allow_networks=(ipaddress.ip_network("127.0.0.1/32"),))
 

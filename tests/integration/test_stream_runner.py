@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from events.envelope import NewEvent
 from events.store import NO_STREAM
-from processors.stream_runner import (
+from processors.local.stream_runner import (
     StreamRunner,
     StreamSettings,
     read_failures,
@@ -23,7 +23,7 @@ from processors.stream_runner import (
     settings_from_template,
     to_lambda_record,
 )
-from processors.template import Tag
+from processors.operations.template import Tag
 
 LAMBDA_RECORD_KEYS = {"eventID", "eventName", "eventVersion", "eventSource", "awsRegion", "dynamodb", "eventSourceARN"}
 STREAM_RECORD_KEYS = {"ApproximateCreationDateTime", "Keys", "NewImage", "SequenceNumber", "SizeBytes", "StreamViewType"}
@@ -273,7 +273,7 @@ def sam_template(**stream_properties: Any) -> dict[str, Any]:
             "ProjectorFunction": {
                 "Type": "AWS::Serverless::Function",
                 "Properties": {
-                    "Handler": "processors.projector.handler",
+                    "Handler": "processors.functions.projector.handler",
                     "Events": {
                         "Api": {"Type": "Api", "Properties": {"Path": "/x", "Method": "get"}},
                         "Stream": {"Type": "DynamoDB", "Properties": {

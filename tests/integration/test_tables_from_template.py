@@ -1,7 +1,7 @@
 """Tables on the engine are exactly the template's: keys, indexes, stream, TTL."""
 
-from processors.tables import TableNames, create_tables
-from processors.template import table_definitions
+from processors.operations.tables import TableNames, create_tables
+from processors.operations.template import table_definitions
 
 
 def test_every_template_table_is_created_with_its_definition(local_dynamo):

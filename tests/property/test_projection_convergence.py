@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 
 from events.envelope import NewEvent
 from events.store import EventStore
-from processors.aws import dynamodb_client
-from processors.tables import TableNames, create_tables
+from processors.adapters.aws import dynamodb_client
+from processors.operations.tables import TableNames, create_tables
 from events.items import from_item
-from processors.config import Tables
+from processors.wiring.config import Tables
 from projections.batch import BatchProjector, Entry
 from projections.registry import VIEWS, view_for_stream
 from projections.view import stream_key

@@ -8,9 +8,10 @@ from moto import mock_aws
 
 from events.deliveries import MessageReceived, RetryScheduled
 from events.envelope import RecordedEvent
-from processors import delivery_worker, reactor
-from processors.delivery_queue import DeliveryJob
-from processors.stream_runner import LambdaContext
+from processors.functions import delivery_worker
+from processors.functions import reactor
+from processors.adapters.delivery_queue import DeliveryJob
+from processors.local.stream_runner import LambdaContext
 
 
 def recorded(data, version, event_id):

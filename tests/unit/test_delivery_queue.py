@@ -10,9 +10,9 @@ import pytest
 from moto import mock_aws
 
 from events.errors import DynafoldError
-from processors.clock import ManualClock
-from processors.dead_letters import DEAD_LETTER_QUEUE_URL_ENV, LocalDeadLetters, SqsDeadLetters
-from processors.delivery_queue import (
+from processors.adapters.clock import ManualClock
+from processors.adapters.dead_letters import DEAD_LETTER_QUEUE_URL_ENV, LocalDeadLetters, SqsDeadLetters
+from processors.adapters.delivery_queue import (
     QUEUE_URL_ENV,
     DeliveryJob,
     InvalidDeliveryJob,

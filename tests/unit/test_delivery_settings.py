@@ -3,8 +3,8 @@
 import pytest
 
 from events.delivery_policy import RetryPolicy
-from processors.delivery_worker import DEFAULT_TIMEOUT_SECONDS, DeliverySettings
-from processors.webhook_signing import new_secret
+from processors.functions.delivery_worker import DEFAULT_TIMEOUT_SECONDS, DeliverySettings
+from processors.adapters.webhook_signing import new_secret
 
 
 def test_defaults_refuse_private_targets_and_plain_http():

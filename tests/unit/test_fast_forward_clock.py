@@ -2,7 +2,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from processors.clock import FastForwardClock
+from processors.adapters.clock import FastForwardClock
 
 
 def test_it_runs_with_the_system_clock_and_skips_what_it_sleeps():

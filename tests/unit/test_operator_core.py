@@ -12,7 +12,7 @@ from cloudevents.core.formats.json import JSONFormat
 from events.cloudevent import NotExportable, from_line, to_line
 from events.envelope import GENESIS_HASH, StoredEvent
 from events.items import chained_item, from_item
-from processors.progress import Progress, render
+from processors.operations.progress import Progress, render
 from projections.audit_trail import trail
 from projections.comparison import DIFFERENT, EXTRA, MISSING, Comparison, TableRule, compare_family, digest_rows
 from projections.inventory import InventoryProjection

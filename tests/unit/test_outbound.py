@@ -5,7 +5,7 @@ import socket
 
 import pytest
 
-from processors.outbound import TargetPolicy, TargetRefused, check_target, forbidden_reason
+from processors.adapters.outbound import TargetPolicy, TargetRefused, check_target, forbidden_reason
 
 STRICT = TargetPolicy()
 

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from processors import projector, reactor
-from processors.logs import MaskingFormatter, make_logger
-from processors.pii import REDACTED, hash_identifier, mask_email, mask_name, mask_phone, mask_pii, scrub_text
+from processors.functions import projector
+
+from processors.functions import reactor
+from processors.telemetry.logs import MaskingFormatter, make_logger
+from processors.telemetry.pii import REDACTED, hash_identifier, mask_email, mask_name, mask_phone, mask_pii, scrub_text
 
 PROCESSORS = Path(__file__).resolve().parents[2] / "processors"
 
@@ -95,7 +97,7 @@ def test_handlers_log_through_the_masking_formatter():
 
 
 def test_no_module_builds_its_own_unmasked_logger():
-    """Every Powertools Logger comes from processors.logs.make_logger, so none logs unmasked."""
+    """Every Powertools Logger comes from processors.telemetry.logs.make_logger, so none logs unmasked."""
     offenders = []
     for path in sorted(PROCESSORS.rglob("*.py")):
         if path.name == "logs.py":
@@ -103,4 +105,4 @@ def test_no_module_builds_its_own_unmasked_logger():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "Logger":
                 offenders.append(f"{path.relative_to(PROCESSORS.parent)}:{node.lineno}")
-    assert not offenders, f"use processors.logs.make_logger instead: {offenders}"
+    assert not offenders, f"use processors.telemetry.logs.make_logger instead: {offenders}"

@@ -18,7 +18,7 @@ from events.errors import (
     VersionConflict,
 )
 from events.store import ANY, NO_STREAM, EventStore
-from processors.tables import TableNames, create_tables
+from processors.operations.tables import TableNames, create_tables
 
 FIXED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 

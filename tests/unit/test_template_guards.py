@@ -1,6 +1,6 @@
 """The guard settings of template.yaml and samconfig.toml, so a careless edit fails CI.
 
-Parsed as data (processors.template keeps intrinsics as Tags), no SAM tooling needed. The
+Parsed as data (processors.operations.template keeps intrinsics as Tags), no SAM tooling needed. The
 expanded-CloudFormation view of the same guarantees is in tests/integration/test_sam_template.py.
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from processors.stream_runner import settings_from_template
-from processors.template import Tag, load_template, table_definitions
+from processors.local.stream_runner import settings_from_template
+from processors.operations.template import Tag, load_template, table_definitions
 from tests.template_helpers import (
     EVENT_MUTATIONS,
     EVENT_READ_ACTIONS,

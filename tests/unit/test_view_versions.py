@@ -9,8 +9,8 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
-from processors.config import Tables
-from processors.view_versions import ActiveViewTables, LocalVersions, SsmVersions, with_version
+from processors.wiring.config import Tables
+from processors.adapters.view_versions import ActiveViewTables, LocalVersions, SsmVersions, with_version
 
 ENV = {"EVENTS_TABLE": "s-events", "IDEMPOTENCY_TABLE": "s-idempotency",
        "VIEW_TABLES": json.dumps({"inventory": "s-inventory-v1", "alerts": "s-alerts-v1"})}

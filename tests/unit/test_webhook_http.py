@@ -10,10 +10,10 @@ import subprocess
 import pytest
 
 from events.delivery_policy import classify
-from processors.outbound import TargetPolicy, check_target
-from processors.webhook_http import MAX_ERROR_CHARS, post
-from processors.webhook_receiver import Reply, WebhookReceiver
-from processors.webhook_signing import SigningSecretError, new_secret, signature, signed_headers, signing_key, verify
+from processors.adapters.outbound import TargetPolicy, check_target
+from processors.adapters.webhook_http import MAX_ERROR_CHARS, post
+from processors.local.webhook_receiver import Reply, WebhookReceiver
+from processors.adapters.webhook_signing import SigningSecretError, new_secret, signature, signed_headers, signing_key, verify
 
 SECRET = new_secret(bytes(range(32)))
 KEY = signing_key(SECRET)

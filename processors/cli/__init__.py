@@ -1,0 +1,1 @@
+"""The `dynafold` command line (never shipped to Lambda): one module per command group."""

@@ -1,0 +1,1 @@
+"""Lambda entry points only: each module is one function's handler, built by the composition root."""

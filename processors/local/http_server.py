@@ -1,0 +1,111 @@
+"""The HTTP API on a loopback port: API Gateway's stand-in for `dynafold up`, the demo and tests.
+
+Each request becomes the HTTP API payload v2 event API Gateway would send, goes to the very
+handler Lambda runs, and its response is written back. Bodies are passed base64-encoded, so the
+handler sees the exact bytes the client signed.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+import urllib.parse
+import uuid
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from processors.local.stream_runner import LambdaContext
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding"}
+
+
+def api_gateway_event(method: str, target: str, headers: dict[str, str], body: bytes, source_ip: str) -> dict[str, Any]:
+    path, _, query = target.partition("?")
+    params = urllib.parse.parse_qs(query, keep_blank_values=True)
+    now = time.time()
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": headers,
+        "queryStringParameters": {k: ",".join(v) for k, v in params.items()} or None,
+        "requestContext": {
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": source_ip,
+                     "userAgent": headers.get("user-agent", "")},
+            "requestId": str(uuid.uuid4()),
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "timeEpoch": int(now * 1000),
+        },
+        "body": base64.b64encode(body).decode("ascii"),
+        "isBase64Encoded": True,
+    }
+
+
+def _request_handler(handler: Handler, function_name: str) -> type[BaseHTTPRequestHandler]:
+    class ApiRequestHandler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "dynafold-local-api"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            if length > MAX_REQUEST_BYTES:
+                self._reply({"statusCode": 413, "headers": {"content-type": "application/json"},
+                             "body": '{"error":"request too large for API Gateway (10 MB)"}'})
+                self.close_connection = True
+                return
+            body = self.rfile.read(length) if length else b""
+            headers: dict[str, str] = {}
+            for name, value in self.headers.items():
+                key = name.lower()
+                headers[key] = f"{headers[key]},{value}" if key in headers else value
+            event = api_gateway_event(self.command, self.path, headers, body, self.client_address[0])
+            context = LambdaContext.local(function_name, 30, event["requestContext"]["requestId"])
+            self._reply(handler(event, context))
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+
+        def _reply(self, response: dict[str, Any]) -> None:
+            raw = response.get("body") or ""
+            payload = base64.b64decode(raw) if response.get("isBase64Encoded") else raw.encode("utf-8")
+            self.send_response(int(response.get("statusCode", 200)))
+            for name, value in (response.get("headers") or {}).items():
+                if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
+                    self.send_header(name, str(value))
+            self.send_header("content-length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the handler logs requests
+            pass
+
+    return ApiRequestHandler
+
+
+class LocalApiServer:
+    """Serves ``handler`` on 127.0.0.1:<port> (0 = a free port) in a background thread."""
+
+    def __init__(self, handler: Handler, port: int = 0, function_name: str = "dynafold-ingest") -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _request_handler(handler, function_name))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="local-api", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> "LocalApiServer":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)

@@ -1,0 +1,157 @@
+"""The local stack: the same handlers as on AWS, fed by the real DynamoDB Local stream.
+
+Two stream runners (projector and reactor, as on AWS the only two readers of a shard) with the
+batch settings of the template's event source mappings, checkpoints under the state directory,
+and a failure destination whose entries become `record_failed` alerts. The reactor's delivery
+rule feeds a local job queue (the SQS stand-in, under the state directory) that the same delivery
+worker handler drains; dead-lettered messages land in ``delivery-dlq.jsonl`` there.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from events.store import EventStore
+from processors.functions import delivery_worker
+from processors.functions import projector as projector_module
+from processors.functions import reactor as reactor_module
+from processors.adapters.aws import dynamodb_client, streams_client
+from processors.adapters.clock import SYSTEM_CLOCK, Clock
+from processors.wiring.config import Tables
+from processors.adapters.dead_letters import LocalDeadLetters
+from processors.services.delivery_dispatch import DeliveryDispatch
+from processors.adapters.delivery_queue import SQS_MAX_BATCH, LocalDeliveryQueue
+from processors.local.lambda_logs import LambdaLogRouter
+from processors.adapters.outbound import Resolver, system_resolver
+from processors.local.stream_runner import LambdaContext, StreamRunner, read_failures, settings_from_template
+from projections.alert_rules import AlertSettings, record_failed_alert
+from projections.batch import BatchProjector
+from projections.registry import VIEWS
+from projections.view_store import ViewStore
+
+CONSUMERS = {"projector": "ProjectorFunction", "reactor": "ReactorFunction"}
+LOGGER_NAMES = ("projector", "reactor", delivery_worker.SERVICE)  # the Powertools loggers of the local functions
+DELIVERY_FUNCTION = "dynafold-delivery-worker"
+_REGION = "us-east-1"
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class LocalStack:
+    endpoint_url: str
+    tables: Tables
+    state_dir: Path
+    access_key: str | None = None
+    alert_settings: AlertSettings = field(default_factory=AlertSettings)
+    logs: LambdaLogRouter | None = None  # where handlers' stdout goes (else the terminal)
+    storefront_url: str | None = None  # where stock broadcasts are delivered (none: no broadcasts)
+    clock: Clock = SYSTEM_CLOCK  # delivery delays and webhook timestamps; tests fast-forward a ManualClock
+    delivery: delivery_worker.DeliverySettings | None = None  # default: from the environment
+    random_fraction: Callable[[], float] = field(default_factory=lambda: random.SystemRandom().random)
+    resolve: Resolver = system_resolver
+
+    def __post_init__(self) -> None:
+        self.client = dynamodb_client(self.endpoint_url, access_key=self.access_key)
+        # One clock for everything the stack appends, so a fast-forwarded demo stays in order.
+        self.store = EventStore(self.client, self.tables.events, self.tables.idempotency, clock=self.clock.now)
+        self.views = ViewStore(self.client, self.tables.views)
+        self.delivery_queue = LocalDeliveryQueue(self.state_dir / "delivery-jobs.json", self.clock)
+        self.dead_letters = LocalDeadLetters(self.state_dir / "delivery-dlq.jsonl")
+        self.reactor = reactor_module.Reactor(
+            self.store, self.views, self.alert_settings, self.storefront_url,
+            dispatch=DeliveryDispatch(self.store, self.delivery_queue, self.dead_letters, self.clock))
+        worker = delivery_worker.DeliveryWorker(
+            self.store, self.delivery_queue, self.delivery or delivery_worker.DeliverySettings.from_env(os.environ),
+            clock=self.clock, random_fraction=self.random_fraction, resolve=self.resolve)
+        handlers = {
+            "projector": projector_module.make_handler(
+                BatchProjector(self.views, self.store.read_stream, VIEWS)),
+            "reactor": reactor_module.make_handler(self.reactor),
+            "delivery-worker": delivery_worker.make_handler(worker),
+        }
+        if self.logs is not None:
+            handlers = {name: self.logs.route(f"dynafold-{name}", handler) for name, handler in handlers.items()}
+        self._deliver = handlers.pop("delivery-worker")
+        streams = streams_client(self.endpoint_url, access_key=self.access_key)
+        self.runners = {
+            name: StreamRunner(
+                streams, self.client, self.tables.events, handlers[name],
+                settings_from_template(logical_id),
+                checkpoint_dir=self.state_dir / "checkpoints", name=name,
+            )
+            for name, logical_id in CONSUMERS.items()
+        }
+
+    def drain(self, timeout: float = 120.0, *, wait_for_deliveries: bool = False) -> int:
+        """Run both consumers and the due delivery jobs until nothing is left (each feeds the others).
+
+        Jobs that are not due yet stay queued; with ``wait_for_deliveries`` the stack sleeps on its
+        clock until they are (a ManualClock just moves), until no job is left."""
+        deadline = time.monotonic() + timeout
+        total = 0
+        while time.monotonic() < deadline:
+            delivered = sum(runner.drain(timeout=deadline - time.monotonic()).records
+                            for runner in self.runners.values())
+            delivered += self.raise_failure_alerts()
+            delivered += self.run_due_deliveries()
+            total += delivered
+            if delivered:
+                continue
+            next_job = self.delivery_queue.next_visible_at() if wait_for_deliveries else None
+            if next_job is None:
+                return total
+            self.clock.sleep((next_job - self.clock.now()).total_seconds())
+        raise TimeoutError(f"local stack still busy after {timeout:.0f}s")
+
+    def run_due_deliveries(self) -> int:
+        """Hand due jobs to the delivery worker handler in SQS-shaped batches, as Lambda's SQS event
+        source mapping would; jobs it reports as failed stay queued and come back after the
+        visibility timeout. Returns how many jobs were handed over."""
+        handed = 0
+        while messages := self.delivery_queue.receive(SQS_MAX_BATCH):
+            event = {"Records": [self.delivery_queue.to_sqs_record(m, _REGION) for m in messages]}
+            context = LambdaContext.local(DELIVERY_FUNCTION, 60, region=_REGION)
+            response = self._deliver(event, context) or {}
+            failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
+            for message in messages:
+                if message.message_id not in failed and message.receipt_handle:
+                    self.delivery_queue.delete(message.receipt_handle)
+            handed += len(messages)
+        return handed
+
+    def run_forever(self, stop: threading.Event) -> list[threading.Thread]:
+        threads = [threading.Thread(target=runner.run_forever, args=(stop,), name=f"runner-{name}", daemon=True)
+                   for name, runner in self.runners.items()]
+        threads.append(threading.Thread(target=self._watch_failures, args=(stop,), name="failures", daemon=True))
+        threads.append(threading.Thread(target=self._poll_deliveries, args=(stop,), name="deliveries", daemon=True))
+        for thread in threads:
+            thread.start()
+        return threads
+
+    def _watch_failures(self, stop: threading.Event) -> None:
+        while not stop.wait(1.0):
+            self.raise_failure_alerts()
+
+    def _poll_deliveries(self, stop: threading.Event) -> None:
+        while not stop.wait(0.5):
+            try:
+                self.run_due_deliveries()
+            except Exception:  # noqa: BLE001 - the poller must outlive one bad turn; the jobs stay queued
+                logger.exception("delivery poll failed")
+
+    def raise_failure_alerts(self) -> int:
+        """An alert per batch the runners gave up on; alert ids derive from the batch, so re-reading
+        the failure file raises nothing twice. Returns how many were new."""
+        raised = 0
+        for name, runner in self.runners.items():
+            for failure in read_failures(runner.failure_destination):
+                if self.reactor.raise_alert(record_failed_alert(name, failure)):
+                    raised += 1
+        return raised

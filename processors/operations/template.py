@@ -1,0 +1,115 @@
+"""Read `template.yaml`, the one source of truth for tables and event source mappings.
+
+The local runner and the tests create tables from these definitions, and the local stream
+runner takes its batch settings from the same event source mappings Lambda uses.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
+_STACK_PREFIX = "${AWS::StackName}-"
+
+
+@dataclass(frozen=True)
+class Tag:
+    """A CloudFormation intrinsic (!Sub, !Ref, !GetAtt, ...) kept as data."""
+
+    name: str
+    value: Any
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _construct_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Tag:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return Tag(suffix, value)
+
+
+_Loader.add_multi_constructor("!", _construct_tag)
+
+
+@lru_cache(maxsize=4)
+def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as handle:
+        return yaml.load(handle, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+
+
+@dataclass(frozen=True)
+class TableDefinition:
+    logical_id: str
+    base_name: str  # the name after "${AWS::StackName}-", e.g. "events"
+    properties: dict[str, Any]
+
+    def create_table_kwargs(self, table_name: str) -> dict[str, Any]:
+        """The CreateTable request for this definition (TTL is a separate call)."""
+        props = self.properties
+        kwargs: dict[str, Any] = {
+            "TableName": table_name,
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "KeySchema": props["KeySchema"],
+            "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+        }
+        for index_kind in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+            if props.get(index_kind):
+                kwargs[index_kind] = props[index_kind]
+        stream = props.get("StreamSpecification")
+        if stream:
+            kwargs["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
+        return kwargs
+
+    @property
+    def ttl_attribute(self) -> str | None:
+        spec = self.properties.get("TimeToLiveSpecification")
+        return spec["AttributeName"] if spec and spec.get("Enabled") else None
+
+    @property
+    def has_stream(self) -> bool:
+        return bool(self.properties.get("StreamSpecification"))
+
+
+def _base_name(logical_id: str, table_name: Any) -> str:
+    if isinstance(table_name, Tag) and table_name.name == "Sub" and isinstance(table_name.value, str):
+        text = table_name.value
+        if text.startswith(_STACK_PREFIX) and "${" not in text[len(_STACK_PREFIX):]:
+            return text[len(_STACK_PREFIX):]
+    raise ValueError(
+        f"{logical_id}: TableName must be !Sub \"${{AWS::StackName}}-<name>\" so local names can be derived"
+    )
+
+
+def table_definitions(template: dict[str, Any] | None = None) -> dict[str, TableDefinition]:
+    """Every AWS::DynamoDB::Table of the template by base name ("events", "idempotency", ...)."""
+    template = template or load_template()
+    tables = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource.get("Type") != "AWS::DynamoDB::Table":
+            continue
+        props = resource["Properties"]
+        base = _base_name(logical_id, props.get("TableName"))
+        tables[base] = TableDefinition(logical_id, base, props)
+    return tables
+
+
+_NAME_RE = re.compile(r"^[a-zA-Z0-9_.-]{3,255}$")
+
+
+def local_table_name(prefix: str, base_name: str) -> str:
+    name = f"{prefix}{base_name}"
+    if not _NAME_RE.match(name):
+        raise ValueError(f"invalid table name {name!r} (from prefix {prefix!r})")
+    return name

@@ -1,0 +1,1 @@
+"""Structured logs with PII masked, EMF metrics and the batch-handler shape every function shares."""
