@@ -119,18 +119,3 @@ def make_handler(deps: ApiDeps) -> Callable[[dict[str, Any], Any], dict[str, Any
         return response.to_api_gateway()
 
     return handler
-
-
-@lru_cache(maxsize=1)
-def _default_handler() -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    from processors.api.deps import ApiSettings
-    from processors.adapters.aws import dynamodb_client
-    from processors.wiring.config import Tables
-    from processors.adapters.secrets import Secrets
-
-    return make_handler(ApiDeps.connect(dynamodb_client(), Tables.from_env(), Secrets(), ApiSettings.from_env()))
-
-
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """The Lambda entry point (IngestFunction)."""
-    return _default_handler()(event, context)

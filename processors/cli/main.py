@@ -137,7 +137,7 @@ def cmd_up(ctx: Context, args: argparse.Namespace) -> int:
     from processors.local import services as local_services
 
     from processors.local import stack as local_stack
-    from processors.functions.delivery_worker import DeliverySettings
+    from processors.services.delivery_worker import DeliverySettings
     from processors.local.lambda_logs import lambda_logs
     from processors.local.engine import LocalEngine
     from processors.operations.tables import create_tables

@@ -1,146 +1,17 @@
-"""The error monitor (seed 000): every 5 minutes, one email per order whose errors outlived the grace period.
+"""ErrorMonitorFunction (seed 000): every 5 minutes, one email per order whose errors outlived the grace period.
 
-Scheduled by EventBridge on AWS and by a clock in the local stack. It asks the pending-errors
-view which errors were first detected before now - grace (an index query, never a scan), then
-decides per order from the order's own stream (the authoritative state): re-validate, claim,
-send, record. See ``projections.notification_rules`` for why that sends one email per error set
-even with two monitors running and sends failing.
+Thin: runs ``services.error_monitor.ErrorMonitor`` (built by the composition root) and reports.
 """
 
 from __future__ import annotations
 
-import os
-from collections import Counter
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from functools import lru_cache
+from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from events.envelope import NewEvent
-from events.errors import VersionConflict
-from events.order_rules import Rule, rule_set, validate_order
-from events.orders import NotificationClaimed, NotificationFailed, OrderErrorsNotified
-from events.store import ANY, EventStore
-from processors.telemetry.logs import make_logger
-from processors.adapters.mailers import Mailer
-from processors.adapters.order_sources import OrderSource
-from projections.notification_rules import (
-    claim_in_progress,
-    email_text,
-    expired_errors,
-    fold_order,
-    plan_notification,
-)
-from projections.queries import ViewQueries
-
-SOURCE = "urn:dynafold:error-monitor"
-NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "dynafold")
-logger = make_logger("error-monitor")
-metrics = Metrics(namespace=NAMESPACE, service="error-monitor")
-
-
-@dataclass(frozen=True)
-class MonitorSettings:
-    grace: timedelta = timedelta(minutes=30)
-    lease: timedelta = timedelta(minutes=5)
-    rules: tuple[Rule, ...] = field(default_factory=rule_set)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> "MonitorSettings":
-        disabled = [name.strip() for name in env.get("DYNAFOLD_DISABLED_RULES", "").split(",") if name.strip()]
-        return cls(grace=timedelta(minutes=float(env.get("DYNAFOLD_GRACE_PERIOD_MINUTES", "30"))),
-                   lease=timedelta(seconds=float(env.get("DYNAFOLD_NOTIFICATION_LEASE_SECONDS", "300"))),
-                   rules=rule_set(disabled))
-
-
-class ErrorMonitor:
-    def __init__(self, store: EventStore, queries: ViewQueries, orders: OrderSource, mailer: Mailer,
-                 settings: MonitorSettings = MonitorSettings(),
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
-        self._store = store
-        self._queries = queries
-        self._orders = orders
-        self._mailer = mailer
-        self._settings = settings
-        self._clock = clock
-
-    def run(self) -> Counter[str]:
-        """One pass over the orders with errors past the grace period; outcome -> orders."""
-        now = self._clock()
-        due = sorted({row.order_id for row in self._queries.pending_errors_detected_before(now - self._settings.grace)})
-        outcomes: Counter[str] = Counter()
-        for order_id in due:
-            try:
-                outcomes[self.check_order(order_id, now)] += 1
-            except Exception:  # noqa: BLE001 - one order's trouble must not starve the others
-                logger.exception("order check failed; retried next run", extra={"order_id": order_id})
-                outcomes["failed"] += 1
-        return outcomes
-
-    def check_order(self, order_id: str, now: datetime) -> str:
-        stream = f"order:{order_id}"
-        history = self._store.read_stream(stream)
-        state = fold_order(order_id, history)
-        if not expired_errors(state, now, self._settings.grace):
-            return "not_due"  # the view lagged the log: resolved or notified meanwhile
-        if claim_in_progress(state, now):
-            return "claimed_elsewhere"
-        order = self._orders.latest(order_id, history)
-        if order is None:
-            logger.warning("order source no longer has the order; errors stay pending", extra={"order_id": order_id})
-            return "order_missing"
-        current = validate_order(order, self._settings.rules)
-        plan = plan_notification(state, order.model_dump(mode="json"), order.order_number, current, now,
-                                 self._settings.grace)
-        version = state.version
-        try:
-            if plan.revalidated is not None:
-                version = self._append(stream, "dynafold.orders.validated.v1", plan.revalidated, version).last_version
-            if not plan.notify:
-                return "resolved"
-            assert plan.notification_id is not None
-            claim = NotificationClaimed(order_id=order_id, notification_id=plan.notification_id,
-                                        error_hashes=tuple(e.error_hash for e in plan.notify), attempt=plan.attempt,
-                                        lease_seconds=max(1, int(self._settings.lease.total_seconds())))
-            claimed = self._append(stream, "dynafold.orders.notification_claimed.v1", claim, version,
-                                   key=f"notify:{plan.notification_id}:{plan.attempt}")
-        except VersionConflict:
-            return "lost_race"  # another monitor acted on this order first; the next run looks again
-        if claimed.deduplicated:
-            return "lost_race"
-        return self._send(stream, order_id, order.order_number, plan.notify, plan.notification_id, plan.attempt, state)
-
-    def _send(self, stream: str, order_id: str, order_number: str, errors: Any, nid: str, attempt: int,
-              state: Any) -> str:
-        first = {h: e.first_detected for h, e in state.pending.errors.items()}
-        subject, body = email_text(order_id, order_number, errors, first)
-        try:
-            message_ref = self._mailer.send(subject, body)
-        except Exception as error:  # noqa: BLE001 - recorded; the next run retries the send
-            logger.warning("email failed; retried next run", extra={"order_id": order_id, "error": str(error)[:300]})
-            self._append(stream, "dynafold.orders.notification_failed.v1",
-                         NotificationFailed(order_id=order_id, notification_id=nid, attempt=attempt,
-                                            error=f"{type(error).__name__}: {error}"[:1000]),
-                         ANY, key=f"notify-failed:{nid}:{attempt}")
-            metrics.add_metric(name="EmailsFailed", unit=MetricUnit.Count, value=1)
-            return "send_failed"
-        self._append(stream, "dynafold.orders.errors_notified.v1",
-                     OrderErrorsNotified(order_id=order_id, error_hashes=tuple(e.error_hash for e in errors),
-                                         channel=self._mailer.channel, message_ref=message_ref, notification_id=nid),
-                     ANY, key=f"notified:{nid}")
-        metrics.add_metric(name="EmailsSent", unit=MetricUnit.Count, value=1)
-        metrics.add_metric(name="PendingErrorsNotified", unit=MetricUnit.Count, value=len(errors))
-        logger.info("errors notified", extra={"order_id": order_id, "errors": len(errors), "message_ref": message_ref})
-        return "notified"
-
-    def _append(self, stream: str, event_type: str, data: Any, expected: Any, key: str | None = None) -> Any:
-        # Stamped with the monitor's clock: a claim's lease runs from when this monitor made it.
-        event = NewEvent(event_type, data, source=SOURCE, time=self._clock())
-        return self._store.append(stream, [event], expected, idempotency_key=key)
+from processors.services.error_monitor import ErrorMonitor, logger, metrics
+from processors.wiring.aws import lambda_handler
 
 
 def make_handler(monitor: ErrorMonitor) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
@@ -159,20 +30,6 @@ def make_handler(monitor: ErrorMonitor) -> Callable[[dict[str, Any], Any], dict[
     return handler
 
 
-@lru_cache(maxsize=1)
-def _default_handler() -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    from processors.adapters.aws import dynamodb_client
-    from processors.wiring.config import Tables
-    from processors.adapters.mailers import mailer_from_env
-    from processors.adapters.order_sources import order_source_from_env
-
-    tables = Tables.from_env()
-    client = dynamodb_client()
-    return make_handler(ErrorMonitor(EventStore(client, tables.events, tables.idempotency),
-                                     ViewQueries(client, tables.views), order_source_from_env(),
-                                     mailer_from_env(), MonitorSettings.from_env()))
-
-
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The Lambda entry point (ErrorMonitorFunction), on a 5-minute schedule."""
-    return _default_handler()(event, context)
+    return lambda_handler("error-monitor")(event, context)

@@ -10,7 +10,6 @@ import os
 import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
-from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools import Metrics
@@ -22,8 +21,8 @@ from events.envelope import RecordedEvent
 from processors.telemetry.emf import count_by
 from events.items import from_item
 from processors.telemetry.logs import make_logger
+from processors.wiring.aws import lambda_handler
 from projections.batch import BatchOutcome, BatchProjector, Entry, lag_ms
-from projections.registry import VIEWS  # noqa: E402
 
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "dynafold")
 logger = make_logger("projector")
@@ -114,20 +113,6 @@ def make_handler(projector: BatchProjector) -> Callable[[dict[str, Any], Any], d
     return handler
 
 
-@lru_cache(maxsize=1)
-def _default_handler() -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    from events.store import EventStore
-    from processors.adapters.aws import dynamodb_client
-    from processors.wiring.config import Tables
-    from projections.view_store import ViewStore
-
-    tables = Tables.from_env()
-    client = dynamodb_client()
-    store = EventStore(client, tables.events, tables.idempotency)
-    return make_handler(BatchProjector(ViewStore(client, tables.views),
-                                       lambda s, a, b: store.read_stream(s, a, b), VIEWS))
-
-
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The Lambda entry point (ProjectorFunction): tables from the environment."""
-    return _default_handler()(event, context)
+    return lambda_handler("projector")(event, context)

@@ -34,9 +34,9 @@ def run_demo(ctx: Any) -> int:
     from processors.local.api_client import ApiClient
     from processors.adapters.aws import resolve_endpoint
     from processors.adapters.clock import FastForwardClock
-    from processors.functions.delivery_worker import DeliverySettings
+    from processors.services.delivery_worker import DeliverySettings
     from processors.local.demo_scenario import echo_storefront, script_receiver, send_traffic
-    from processors.functions.error_monitor import MonitorSettings
+    from processors.services.error_monitor import MonitorSettings
     from processors.local.lambda_logs import lambda_logs
     from processors.local.engine import LocalEngine
     from processors.adapters.mailers import read_outbox

@@ -16,12 +16,13 @@ import threading
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from processors.api.app import make_handler as make_api_handler
 from processors.api.deps import ApiDeps, ApiSettings
-from processors.functions.error_monitor import ErrorMonitor, MonitorSettings
+from processors.services.error_monitor import ErrorMonitor, MonitorSettings
 from processors.functions.error_monitor import make_handler as make_monitor_handler
 from processors.local.lambda_logs import LambdaLogRouter
 from processors.local.http_server import LocalApiServer
@@ -63,9 +64,9 @@ class LocalApi:
 
     def __init__(self, stack: Any, secrets: Secrets, settings: ApiSettings | None = None,
                  logs: LambdaLogRouter | None = None, **deps: Any) -> None:
-        # The stack's own store: appends carry the stack's clock, as everything else it runs does.
-        self.deps = ApiDeps(stack.store, stack.views, ViewQueries(stack.client, stack.tables.views), secrets,
-                            settings or ApiSettings.from_env(), **deps)
+        # The root's own dependencies (the stack's store and clock); only secrets and settings are the caller's.
+        base = stack.root.api_deps
+        self.deps = replace(base, secrets=secrets, settings=settings or base.settings, **deps)
         handler = make_api_handler(self.deps)
         self.handler = logs.route(self.function_name, handler) if logs else handler
 
@@ -82,9 +83,7 @@ class LocalMonitor:
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
                  settings: MonitorSettings | None = None) -> None:
         self.outbox = outbox
-        self.monitor = ErrorMonitor(stack.store, ViewQueries(stack.client, stack.tables.views),
-                                    order_source_from_env(), OutboxMailer(outbox), settings or MonitorSettings.from_env(),
-                                    clock=clock)
+        self.monitor = stack.root.build_error_monitor(OutboxMailer(outbox), clock, settings)
         handler = make_monitor_handler(self.monitor)
         self._handler = logs.route(self.function_name, handler) if logs else handler
         self._clock = clock

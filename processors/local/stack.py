@@ -15,26 +15,23 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from events.store import EventStore
-from processors.functions import delivery_worker
-from processors.functions import projector as projector_module
-from processors.functions import reactor as reactor_module
+from processors.services import delivery_worker
 from processors.adapters.aws import dynamodb_client, streams_client
+from processors.adapters.mailers import OutboxMailer
+from processors.adapters.order_sources import order_source_from_env
+from processors.adapters.secrets import Secrets
+from processors.wiring.root import Adapters, Root, Settings
 from processors.adapters.clock import SYSTEM_CLOCK, Clock
 from processors.wiring.config import Tables
 from processors.adapters.dead_letters import LocalDeadLetters
-from processors.services.delivery_dispatch import DeliveryDispatch
 from processors.adapters.delivery_queue import SQS_MAX_BATCH, LocalDeliveryQueue
 from processors.local.lambda_logs import LambdaLogRouter
 from processors.adapters.outbound import Resolver, system_resolver
 from processors.local.stream_runner import LambdaContext, StreamRunner, read_failures, settings_from_template
 from projections.alert_rules import AlertSettings, record_failed_alert
-from projections.batch import BatchProjector
-from projections.registry import VIEWS
-from projections.view_store import ViewStore
 
 CONSUMERS = {"projector": "ProjectorFunction", "reactor": "ReactorFunction"}
 LOGGER_NAMES = ("projector", "reactor", delivery_worker.SERVICE)  # the Powertools loggers of the local functions
@@ -49,33 +46,33 @@ class LocalStack:
     tables: Tables
     state_dir: Path
     access_key: str | None = None
-    alert_settings: AlertSettings = field(default_factory=AlertSettings)
+    alert_settings: AlertSettings | None = None  # default: from the environment, as on AWS
     logs: LambdaLogRouter | None = None  # where handlers' stdout goes (else the terminal)
     storefront_url: str | None = None  # where stock broadcasts are delivered (none: no broadcasts)
     clock: Clock = SYSTEM_CLOCK  # delivery delays and webhook timestamps; tests fast-forward a ManualClock
     delivery: delivery_worker.DeliverySettings | None = None  # default: from the environment
     random_fraction: Callable[[], float] = field(default_factory=lambda: random.SystemRandom().random)
     resolve: Resolver = system_resolver
+    secrets: Secrets | None = None  # default: from the environment
 
     def __post_init__(self) -> None:
         self.client = dynamodb_client(self.endpoint_url, access_key=self.access_key)
-        # One clock for everything the stack appends, so a fast-forwarded demo stays in order.
-        self.store = EventStore(self.client, self.tables.events, self.tables.idempotency, clock=self.clock.now)
-        self.views = ViewStore(self.client, self.tables.views)
         self.delivery_queue = LocalDeliveryQueue(self.state_dir / "delivery-jobs.json", self.clock)
         self.dead_letters = LocalDeadLetters(self.state_dir / "delivery-dlq.jsonl")
-        self.reactor = reactor_module.Reactor(
-            self.store, self.views, self.alert_settings, self.storefront_url,
-            dispatch=DeliveryDispatch(self.store, self.delivery_queue, self.dead_letters, self.clock))
-        worker = delivery_worker.DeliveryWorker(
-            self.store, self.delivery_queue, self.delivery or delivery_worker.DeliverySettings.from_env(os.environ),
-            clock=self.clock, random_fraction=self.random_fraction, resolve=self.resolve)
-        handlers = {
-            "projector": projector_module.make_handler(
-                BatchProjector(self.views, self.store.read_stream, VIEWS)),
-            "reactor": reactor_module.make_handler(self.reactor),
-            "delivery-worker": delivery_worker.make_handler(worker),
-        }
+        self.secrets = self.secrets or Secrets(os.environ)
+        adapters = Adapters(
+            dynamodb=lambda: self.client, tables=self.tables,
+            delivery_queue=lambda: self.delivery_queue, dead_letters=lambda: self.dead_letters,
+            mailer=lambda: OutboxMailer(self.state_dir / "outbox.jsonl"),
+            order_source=lambda secrets: order_source_from_env(os.environ, secrets),
+            secrets=lambda: self.secrets, clock=self.clock, resolve=self.resolve,
+            random_fraction=self.random_fraction)
+        # The very root Lambda uses; only the adapters above and these settings are the stack's own.
+        self.root = Root(adapters, self._settings)
+        self.store = self.root.store
+        self.views = self.root.views
+        self.reactor = self.root.reactor
+        handlers = {name: self.root.handler(name) for name in ("projector", "reactor", "delivery-worker")}
         if self.logs is not None:
             handlers = {name: self.logs.route(f"dynafold-{name}", handler) for name, handler in handlers.items()}
         self._deliver = handlers.pop("delivery-worker")
@@ -88,6 +85,12 @@ class LocalStack:
             )
             for name, logical_id in CONSUMERS.items()
         }
+
+    def _settings(self) -> Settings:
+        settings = Settings.from_env(os.environ, self.secrets)
+        return replace(settings, alerts=self.alert_settings or settings.alerts,
+                       delivery=self.delivery or settings.delivery,
+                       storefront_url=self.storefront_url)
 
     def drain(self, timeout: float = 120.0, *, wait_for_deliveries: bool = False) -> int:
         """Run both consumers and the due delivery jobs until nothing is left (each feeds the others).

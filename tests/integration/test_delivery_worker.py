@@ -21,7 +21,8 @@ from events.store import NO_STREAM
 from processors.adapters.clock import ManualClock
 from processors.wiring.config import Tables
 from processors.adapters.delivery_queue import DeliveryJob, LocalMessage
-from processors.functions.delivery_worker import DeliverySettings, DeliveryWorker, make_handler
+from processors.functions.delivery_worker import make_handler
+from processors.services.delivery_worker import DeliverySettings, DeliveryWorker
 from processors.local.lambda_logs import lambda_logs
 from processors.local.stack import LOGGER_NAMES, LocalStack
 from processors.adapters.outbound import TargetPolicy

@@ -10,7 +10,7 @@ import pytest
 from events.envelope import NewEvent
 from events.order_rules import Order, validate_order
 from processors.wiring.config import Tables
-from processors.functions.error_monitor import ErrorMonitor, MonitorSettings
+from processors.services.error_monitor import ErrorMonitor, MonitorSettings
 from processors.local.stack import LocalStack
 from processors.adapters.mailers import OutboxMailer, read_outbox
 from processors.adapters.order_sources import LogOrderSource

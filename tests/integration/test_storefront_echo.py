@@ -16,7 +16,7 @@ from processors.api.deps import ApiSettings
 from processors.local.api_client import ApiClient
 from processors.adapters.clock import ManualClock
 from processors.wiring.config import Tables
-from processors.functions.delivery_worker import DeliverySettings
+from processors.services.delivery_worker import DeliverySettings
 from processors.local.services import LocalApi
 from processors.local.stack import LocalStack
 from processors.adapters.outbound import TargetPolicy

@@ -9,7 +9,8 @@ from moto import mock_aws
 from events.deliveries import MessageReceived, RetryScheduled
 from events.envelope import RecordedEvent
 from processors.functions import delivery_worker
-from processors.functions import reactor
+from processors.services.delivery_dispatch import DeliveryDispatch
+from processors.wiring.aws import aws_adapters, lambda_handler
 from processors.adapters.delivery_queue import DeliveryJob
 from processors.local.stream_runner import LambdaContext
 
@@ -26,7 +27,10 @@ def test_message_received_and_retry_scheduled_become_sqs_jobs(monkeypatch):
     monkeypatch.setenv("DELIVERY_QUEUE_URL", jobs)
     monkeypatch.setenv("DELIVERY_DEAD_LETTER_QUEUE_URL", sqs.create_queue(QueueName="dead")["QueueUrl"])
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    dispatch = reactor._delivery_dispatch(store=None)  # these two events need no reads
+    monkeypatch.setenv("EVENTS_TABLE", "events")
+    monkeypatch.setenv("IDEMPOTENCY_TABLE", "idem")
+    adapters = aws_adapters()  # the reactor's delivery rule over the adapters the composition root gives it on AWS
+    dispatch = DeliveryDispatch(None, adapters.delivery_queue(), adapters.dead_letters(), adapters.clock)  # no reads
 
     dispatch(recorded(MessageReceived(sender_id="shop", message_id="m1", target_url="https://h/x"), 1, "e-1"))
     retry_at = datetime.now(timezone.utc) + timedelta(hours=2)
@@ -45,7 +49,7 @@ def test_the_worker_entry_point_reports_a_bad_message_as_a_batch_item_failure(mo
     for name, value in {"EVENTS_TABLE": "events", "IDEMPOTENCY_TABLE": "idem", "AWS_DEFAULT_REGION": "us-east-1",
                         "DELIVERY_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/0/jobs"}.items():
         monkeypatch.setenv(name, value)
-    delivery_worker._default_handler.cache_clear()
+    lambda_handler.cache_clear()
     record = {"messageId": "m-1", "receiptHandle": "r", "body": "{}", "attributes": {}, "messageAttributes": {},
               "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:0:jobs",
               "awsRegion": "us-east-1"}
@@ -54,4 +58,4 @@ def test_the_worker_entry_point_reports_a_bad_message_as_a_batch_item_failure(mo
         assert delivery_worker.handler({"Records": [record]}, context) == {
             "batchItemFailures": [{"itemIdentifier": "m-1"}]}
     finally:
-        delivery_worker._default_handler.cache_clear()
+        lambda_handler.cache_clear()

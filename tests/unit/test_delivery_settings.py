@@ -3,7 +3,7 @@
 import pytest
 
 from events.delivery_policy import RetryPolicy
-from processors.functions.delivery_worker import DEFAULT_TIMEOUT_SECONDS, DeliverySettings
+from processors.services.delivery_worker import DEFAULT_TIMEOUT_SECONDS, DeliverySettings
 from processors.adapters.webhook_signing import new_secret
 
 

@@ -1,0 +1,59 @@
+"""The AWS side of the composition root: adapters from the Lambda environment (see template.yaml)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from processors.wiring.root import Adapters, Root, Settings
+
+
+def aws_adapters(env: Mapping[str, str] = os.environ) -> Adapters:
+    """DynamoDB and its tables, the SQS job and dead-letter queues, SES and InFlow's API, SSM secrets."""
+    from processors.adapters.aws import dynamodb_client
+    from processors.wiring.config import Tables
+
+    def delivery_queue() -> Any:
+        from processors.adapters.aws import sqs_client
+        from processors.adapters.delivery_queue import QUEUE_URL_ENV, SqsDeliveryQueue, SqsQueue
+
+        return SqsDeliveryQueue(SqsQueue.from_env(sqs_client(), env, QUEUE_URL_ENV))
+
+    def dead_letters() -> Any:
+        from processors.adapters.aws import sqs_client
+        from processors.adapters.dead_letters import DEAD_LETTER_QUEUE_URL_ENV, SqsDeadLetters
+        from processors.adapters.delivery_queue import SqsQueue
+
+        return SqsDeadLetters(SqsQueue.from_env(sqs_client(), env, DEAD_LETTER_QUEUE_URL_ENV))
+
+    def mailer() -> Any:
+        from processors.adapters.mailers import mailer_from_env
+
+        return mailer_from_env(env)
+
+    def order_source(secrets: Any) -> Any:
+        from processors.adapters.order_sources import order_source_from_env
+
+        return order_source_from_env(env, secrets)
+
+    def secrets() -> Any:
+        from processors.adapters.secrets import Secrets
+
+        return Secrets(env)
+
+    return Adapters(dynamodb=dynamodb_client, tables=Tables.from_env(env), delivery_queue=delivery_queue,
+                    dead_letters=dead_letters, mailer=mailer, order_source=order_source, secrets=secrets)
+
+
+def aws_root(env: Mapping[str, str] = os.environ) -> Root:
+    root: Root
+    root = Root(aws_adapters(env), lambda: Settings.from_env(env, root.secrets))
+    return root
+
+
+@lru_cache(maxsize=None)
+def lambda_handler(function: str) -> Any:
+    """One handler per function per container, built on the first invocation."""
+    return aws_root().handler(function)
