@@ -54,13 +54,15 @@ clean:
 # `sam build` (BuildMethod: makefile) calls build-<LogicalId> with ARTIFACTS_DIR. The dependencies
 # are built once, into the layer, for the Lambda runtime (python3.13, arm64); a function ships only
 # the three packages, so any new <Name>Function builds through the pattern rule with no edit here.
+# What runs on Lambda: never the local runtime, the operator tools or the CLI.
+LAMBDA_PACKAGES := functions services api adapters telemetry wiring
+
 build-DependenciesLayer:
 	$(PYTHON) -m pip install -q -r requirements.txt -t "$(ARTIFACTS_DIR)/python" \
 		--platform manylinux2014_aarch64 --implementation cp --python-version 3.13 --only-binary=:all:
 
 build-%Function:
-	cp -r events projections processors "$(ARTIFACTS_DIR)/"
+	mkdir -p "$(ARTIFACTS_DIR)/processors"
+	cp -r events projections "$(ARTIFACTS_DIR)/"
+	cp -r processors/__init__.py $(addprefix processors/,$(LAMBDA_PACKAGES)) "$(ARTIFACTS_DIR)/processors/"
 	find "$(ARTIFACTS_DIR)" -name __pycache__ -type d -prune -exec rm -rf {} +
-
-print-python:
-	@echo $(PYTHON)

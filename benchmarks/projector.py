@@ -24,6 +24,7 @@ from projections.registry import VIEWS, view_for_stream
 from projections.view import stream_key
 from projections.view_store import ViewStore
 from processors.wiring.config import Tables
+from processors.local.tables import local_tables
 
 BATCH = 100  # the template's BatchSize for the projector
 
@@ -103,7 +104,7 @@ _WRITE_CALLS = {"PutItem", "DeleteItem", "TransactWriteItems", "BatchExecuteStat
 
 def _project(bench: Bench, store: EventStore, entries: list[Entry]) -> tuple[float, int, int]:
     """(seconds, items written, write requests) for projecting the entries in Lambda-sized batches."""
-    tables = Tables.local("bench-", versions={})
+    tables = local_tables("bench-", versions={})
     requests: list[str] = []
     bench.client.meta.events.register(
         "before-call.dynamodb.*", lambda model, **_: requests.append(model.name) if model.name in _WRITE_CALLS else None)

@@ -35,6 +35,7 @@ from projections.registry import VIEWS
 from projections.replay import replay
 from projections.view_store import to_item
 from projections.view_tables import BulkWriter
+from processors.local.tables import local_tables
 
 EVENTS = 100_000
 PER_STREAM = 3
@@ -133,7 +134,7 @@ def run(endpoint_url: str, events: int = EVENTS) -> dict[str, float]:
     state = bench_state_dir()
     versions = LocalVersions(state / "views.json")
     rebuilder = Rebuilder(bench.client, store, prefix="bench-", views=VIEWS,
-                          live_tables=dict(Tables.local("bench-", versions={}).views), versions=versions,
+                          live_tables=dict(local_tables("bench-", versions={}).views), versions=versions,
                           state_dir=state, options=RebuildOptions(segments=SEGMENTS, workers=WORKERS,
                                                                   writers_per_segment=WRITERS_PER_SEGMENT,
                                                                   compare_attempts=1),

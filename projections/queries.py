@@ -7,7 +7,7 @@ continuation token. Head rows of multi-row views (sort key ``"#"``) are never re
 Times are the events' ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` strings, which order as text; a bound given
 here (a datetime or any ISO 8601 string) is normalised to that form before it is compared.
 
-    q = ViewQueries(client, Tables.local("dynafold-").views)
+    q = ViewQueries(client, local_tables("dynafold-").views)
     q.pending_errors_detected_before("2024-05-01T12:00:00Z")
     q.alerts(unread=True, severity="critical")
 """

@@ -18,6 +18,7 @@ from events import catalogue
 from events.envelope import NewEvent, RecordedEvent, format_time
 from events.errors import DynafoldError, VersionConflict
 from processors.local.engine import EngineUnavailable
+from processors.local.tables import local_tables
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_CONFLICT, EXIT_FAILED = 0, 2, 3, 1
 DEFAULT_STATE_DIR = Path(".dynafold")
@@ -47,9 +48,8 @@ class Context:
 
     def view_tables(self) -> Any:
         """Event, idempotency and the active view tables (see `dynafold rebuild --switch`)."""
-        from processors.wiring.config import Tables
 
-        return Tables.local(self.table_prefix)
+        return local_tables(self.table_prefix)
 
     def store(self) -> Any:
         from events.store import EventStore

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from projections.queries import (
+from processors.local.tables import local_tables
     ALERT_SEVERITIES,
     DELIVERY_STATUSES,
     InvalidQuery,
@@ -73,9 +74,8 @@ def positive_int(text: str) -> int:
 # ----------------------------------------------------------------------------- handlers
 
 def _queries(ctx: "Context") -> ViewQueries:
-    from processors.wiring.config import Tables
 
-    return ViewQueries(ctx.client(), Tables.local(ctx.table_prefix).views)
+    return ViewQueries(ctx.client(), local_tables(ctx.table_prefix).views)
 
 
 def _show(ctx: "Context", rows: Sequence[ViewRow], columns: Sequence[str],

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from events.errors import DynafoldError
 from processors.cli.query import positive_int
 from processors.adapters.view_versions import PARAMETER_ENV, LocalVersions, SsmVersions
+from processors.local.tables import local_tables
 
 if TYPE_CHECKING:
     from processors.cli.main import Context
@@ -51,9 +52,8 @@ def _views(name: str) -> list[Any]:
 
 
 def _live_tables(ctx: "Context", versions: Any) -> dict[str, str]:
-    from processors.wiring.config import Tables
 
-    return dict(Tables.local(ctx.table_prefix, versions=versions.read()).views)
+    return dict(local_tables(ctx.table_prefix, versions=versions.read()).views)
 
 
 def cmd_rebuild(ctx: "Context", args: argparse.Namespace) -> int:
@@ -120,7 +120,7 @@ def cmd_rebuild(ctx: "Context", args: argparse.Namespace) -> int:
 
 
 def _family_tables(ctx: "Context", args: argparse.Namespace) -> tuple[Any, dict[str, str], list[str]]:
-    from processors.wiring.config import template_view_versions
+    from processors.local.tables import template_view_versions
     from processors.operations.tables import list_table_names
 
     versions = _versions_config(args)

@@ -12,6 +12,7 @@ from processors.wiring.config import Tables
 from projections.batch import BatchProjector, Entry
 from projections.registry import VIEWS
 from projections.view_store import ViewStore, from_item
+from processors.local.tables import local_tables
 
 ORDER_ERRORS = [
     [{"error_hash": "a", "rule": "r", "message": "m"}],
@@ -62,7 +63,7 @@ class RacedViewStore(ViewStore):
 def test_stale_rows_are_reloaded_and_never_written_backwards(local_dynamo, on):
     store = local_dynamo.store()
     entries = _history(store)
-    tables = Tables.local("test-", versions={})
+    tables = local_tables("test-", versions={})
     first = [e for e in entries if e.event.version <= 2]
     competitor = BatchProjector(ViewStore(local_dynamo.client, tables.views), store.read_stream, VIEWS)
     raced = RacedViewStore(local_dynamo.client, tables.views, lambda: competitor.project(entries), on)
@@ -88,7 +89,7 @@ def test_many_streams_share_requests_and_land_like_one_at_a_time(local_dynamo):
                                                {"order_id": f"Q{n}", "order_number": "SO", "errors": ORDER_ERRORS[n % 3]})])
     items = [i for page in [store.scan_items(1)] for i in page]
     entries = [Entry(str(10**20 + n), i["stream"]["S"], event_from_item(i)) for n, i in enumerate(items)]
-    tables = Tables.local("test-", versions={})
+    tables = local_tables("test-", versions={})
     calls = []
     client = local_dynamo.new_client()
     client.meta.events.register("before-call.dynamodb.*", lambda model, **_: calls.append(model.name))
@@ -104,7 +105,7 @@ def test_many_streams_share_requests_and_land_like_one_at_a_time(local_dynamo):
 def test_errors_opened_are_counted_once_however_often_they_are_delivered(local_dynamo):
     store = local_dynamo.store()
     entries = _history(store)
-    tables = Tables.local("test-", versions={})
+    tables = local_tables("test-", versions={})
     projector = BatchProjector(ViewStore(local_dynamo.client, tables.views), store.read_stream, VIEWS)
     assert projector.project(entries).measures["PendingErrorsOpened"] == 2  # "a", then "b"
     assert projector.project(entries).measures["PendingErrorsOpened"] == 0  # a redelivery opens nothing

@@ -30,6 +30,7 @@ from processors.local.stream_runner import LambdaContext
 from processors.local.webhook_receiver import Reply, WebhookReceiver
 from processors.adapters.webhook_signing import new_secret
 from projections.view_store import from_item
+from processors.local.tables import local_tables
 
 SECRET = new_secret(b"dynafold-test-signing-key-32byte")
 POLICY = RetryPolicy(max_retries=3, base_seconds=1.0, cap_seconds=60.0)
@@ -50,7 +51,7 @@ def clock():
 
 
 def make_stack(local_dynamo, state_dir, clock, settings=SETTINGS, **kwargs):
-    return LocalStack(local_dynamo.endpoint_url, Tables.local("test-", versions={}), state_dir,
+    return LocalStack(local_dynamo.endpoint_url, local_tables("test-", versions={}), state_dir,
                       access_key=local_dynamo.access_key, clock=clock, delivery=settings,
                       random_fraction=random.Random(7).random, **kwargs)
 

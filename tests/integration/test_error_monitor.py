@@ -15,6 +15,7 @@ from processors.local.stack import LocalStack
 from processors.adapters.mailers import OutboxMailer, read_outbox
 from processors.adapters.order_sources import LogOrderSource
 from projections.queries import ViewQueries
+from processors.local.tables import local_tables
 
 T0 = (datetime.now(timezone.utc) - timedelta(hours=2)).replace(microsecond=0)
 DISCOUNTED = {"order_id": "o-1", "order_number": "SO-1", "lines": [{"sku": "TUK-1", "discount_percent": 10}],
@@ -25,7 +26,7 @@ FIXED = {**DISCOUNTED, "lines": [{"sku": "TUK-1", "discount_percent": 0}]}
 class Harness:
     def __init__(self, local_dynamo, tmp_path):
         self.local_dynamo = local_dynamo
-        self.tables = Tables.local("test-", versions={})
+        self.tables = local_tables("test-", versions={})
         self.stack = LocalStack(local_dynamo.endpoint_url, self.tables, tmp_path, access_key=local_dynamo.access_key)
         self.outbox = tmp_path / "outbox.jsonl"
 

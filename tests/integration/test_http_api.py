@@ -22,6 +22,7 @@ from processors.local.http_server import LocalApiServer
 from processors.local.stack import LocalStack
 from processors.adapters.outbound import system_resolver
 from processors.adapters.secrets import Secrets
+from processors.local.tables import local_tables
 
 SHOPIFY, OLD_SHOPIFY, INFLOW, ADMIN = "shpss_current", "shpss_previous", "inflow-shared", "admin-key-1"
 SECRETS = Secrets.of(shopify=SHOPIFY, shopify_previous=OLD_SHOPIFY, inflow=INFLOW, admin_api_key=ADMIN)
@@ -42,7 +43,7 @@ class Api(ApiClient):
 
 
 def _serve(local_dynamo: Any, secrets: Secrets, settings: ApiSettings | None = None):
-    deps = ApiDeps.connect(local_dynamo.client, Tables.local("test-", versions={}), secrets,
+    deps = ApiDeps.connect(local_dynamo.client, local_tables("test-", versions={}), secrets,
                            settings or ApiSettings(max_body_bytes=4096),
                            resolve=lambda host, port: PUBLIC.get(host) or system_resolver(host, port))
     return LocalApiServer(make_handler(deps))
@@ -238,7 +239,7 @@ def test_admin_writes_then_reads_over_the_views(api, local_dynamo, tmp_path):
         {"quantity": 1, "restock_type": "no_restock", "line_item": {"sku": "PROD/9"}}]}, "wh-9")[0] == 200
     assert api.inflow(INFLOW_ORDER)[0] == 200
     assert api.admin("POST", "/messages", {**MESSAGE, "target_url": "https://hooks.invalid/orders"})[0] == 202
-    LocalStack(local_dynamo.endpoint_url, Tables.local("test-", versions={}), tmp_path,
+    LocalStack(local_dynamo.endpoint_url, local_tables("test-", versions={}), tmp_path,
                access_key=local_dynamo.access_key).drain()
 
     item = api.admin("GET", "/inventory/PROD%2F9")[1]

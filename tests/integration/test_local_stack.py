@@ -17,11 +17,12 @@ from processors.local.stream_runner import LambdaContext, StreamRunner, StreamSe
 from projections.batch import BatchProjector
 from projections.registry import VIEWS
 from projections.view_store import ViewStore, from_item
+from processors.local.tables import local_tables
 
 
 @pytest.fixture
 def stack(local_dynamo, tmp_path):
-    return LocalStack(local_dynamo.endpoint_url, Tables.local("test-", versions={}), tmp_path,
+    return LocalStack(local_dynamo.endpoint_url, local_tables("test-", versions={}), tmp_path,
                       access_key=local_dynamo.access_key)
 
 
@@ -96,7 +97,7 @@ def test_projector_handler_is_idempotent_and_order_insensitive_on_captured_recor
                                         {"sku": "H", "delta": delta, "reason": "order"})])
     records = _captured_batch(local_dynamo, tmp_path)
     assert [r["eventSource"] for r in records] == ["aws:dynamodb"] * 3
-    tables = Tables.local("test-", versions={})
+    tables = local_tables("test-", versions={})
     views = ViewStore(local_dynamo.client, tables.views)
     handler = projector_module.make_handler(BatchProjector(views, store.read_stream, VIEWS))
 
@@ -122,7 +123,7 @@ def test_projector_handler_is_idempotent_and_order_insensitive_on_captured_recor
 
 
 def test_a_changed_available_count_is_broadcast_once_with_a_message_for_the_storefront(local_dynamo, tmp_path):
-    stack = LocalStack(local_dynamo.endpoint_url, Tables.local("test-", versions={}), tmp_path,
+    stack = LocalStack(local_dynamo.endpoint_url, local_tables("test-", versions={}), tmp_path,
                        access_key=local_dynamo.access_key, storefront_url="https://shop.invalid/inventory")  # never resolves: no network
     stack.store.append("sku:B1", [NewEvent("dynafold.inventory.physical_count_set.v1", {"sku": "B1", "physical": 20}),
                                   NewEvent("dynafold.inventory.buffer_set.v1", {"sku": "B1", "buffer": 0})])
@@ -144,7 +145,7 @@ def test_a_changed_available_count_is_broadcast_once_with_a_message_for_the_stor
 
 
 def test_the_reactor_reads_a_skus_state_once_for_its_consecutive_events(local_dynamo, tmp_path):
-    stack = LocalStack(local_dynamo.endpoint_url, Tables.local("test-", versions={}), tmp_path,
+    stack = LocalStack(local_dynamo.endpoint_url, local_tables("test-", versions={}), tmp_path,
                        access_key=local_dynamo.access_key)
     stack.store.append("sku:C1", [NewEvent("dynafold.inventory.physical_count_set.v1", {"sku": "C1", "physical": 9})]
                        + [NewEvent("dynafold.inventory.stock_adjusted.v2", {"sku": "C1", "delta": -1, "reason": "order"})

@@ -26,6 +26,7 @@ from projections.queries import (
     ViewQueries,
 )
 from projections.view_store import to_item
+from processors.local.tables import local_tables
 
 NOW = datetime.now(timezone.utc)
 
@@ -119,7 +120,7 @@ ALERTS = [
 
 @pytest.fixture
 def views(local_dynamo) -> dict[str, str]:
-    views = dict(Tables.local("test-").views)
+    views = dict(local_tables("test-").views)
     client = local_dynamo.client
     for family, rows in [("inventory", INVENTORY), ("inventory-returns", RETURNS),
                          ("pending-errors", PENDING_ERRORS), ("delivery-status", DELIVERIES), ("alerts", ALERTS)]:
@@ -296,7 +297,7 @@ def test_queries_accept_tables_and_never_scan_except_inventory(local_dynamo, vie
         def scan(self, **kwargs: Any) -> Any:
             raise AssertionError("scan")
 
-    q = ViewQueries(NoScan(local_dynamo.client), Tables.local("test-"))
+    q = ViewQueries(NoScan(local_dynamo.client), local_tables("test-"))
     q.pending_errors_by_order("O1"), q.pending_errors_detected_before(NOW), q.pending_errors()
     q.delivery_by_message("m1"), q.deliveries_by_status("SUCCESS"), q.deliveries_by_sender("s1")
     q.inventory_item("P1"), q.returns_of("P1"), q.alerts(), q.alerts(unread=False), q.alerts(sku="P1")

@@ -25,6 +25,7 @@ from processors.adapters.view_versions import LocalVersions
 from projections.comparison import DIFFERENT, EXTRA, MISSING
 from projections.registry import VIEWS, VIEWS_BY_NAME
 from tests.property.test_projection_convergence import T0, delivery_events, order_event, sku_event
+from processors.local.tables import local_tables
 
 
 class Interrupted(BaseException):
@@ -32,7 +33,7 @@ class Interrupted(BaseException):
 
 
 def make_stack(endpoint, access_key, state_dir, batch_size=None):
-    tables = Tables.local("test-", settings=state_dir / "views.json")
+    tables = local_tables("test-", settings=state_dir / "views.json")
     stack = LocalStack(endpoint, tables, state_dir, access_key=access_key)
     if batch_size:  # small batches: the history spans several invocations, so a crash lands mid-way
         runner = stack.runners["projector"]
@@ -43,7 +44,7 @@ def make_stack(endpoint, access_key, state_dir, batch_size=None):
 def make_rebuilder(client, store, state_dir, views=VIEWS, **options):
     versions = LocalVersions(state_dir / "views.json")
     return Rebuilder(client, store, prefix="test-", views=views,
-                     live_tables=dict(Tables.local("test-", versions=versions.read()).views),
+                     live_tables=dict(local_tables("test-", versions=versions.read()).views),
                      versions=versions, state_dir=state_dir,
                      options=RebuildOptions(**{"segments": 3, "workers": 2, "settle_seconds": 0.2, **options}),
                      progress=lambda total: Progress(total, out=io.StringIO(), tty=False))

@@ -177,6 +177,9 @@ def test_build_ships_each_function_only_its_code_and_the_dependencies_once(built
     for name in FUNCTIONS:
         code = built / template["Resources"][name]["Properties"]["CodeUri"]
         assert sorted(p.name for p in code.iterdir()) == ["events", "processors", "projections"], name
+        # Only what runs on Lambda: no local runtime, no operator tools, no CLI, no demo.
+        assert sorted(p.name for p in (code / "processors").iterdir()) == [
+            "__init__.py", "adapters", "api", "functions", "services", "telemetry", "wiring"], name
         assert not list(code.rglob("__pycache__")), name
 
 

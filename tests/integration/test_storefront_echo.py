@@ -23,6 +23,7 @@ from processors.adapters.outbound import TargetPolicy
 from processors.adapters.secrets import Secrets
 from processors.local.webhook_receiver import Reply, WebhookReceiver
 from processors.adapters.webhook_signing import new_secret
+from processors.local.tables import local_tables
 
 LOOPBACK = TargetPolicy(allow_http=True, allow_networks=(ipaddress.ip_network("127.0.0.1/32"),))
 
@@ -31,7 +32,7 @@ def test_the_storefront_and_dynafold_back_to_back_do_not_loop(local_dynamo, tmp_
     secrets = Secrets.of(shopify="shpss", signing=new_secret(os.urandom(32)), admin_api_key="key")
     with WebhookReceiver(secrets.get("signing")) as shopify:
         shopify.script("/inventory", Reply.ok())
-        stack = LocalStack(local_dynamo.endpoint_url, Tables.local("test-", versions={}), tmp_path,
+        stack = LocalStack(local_dynamo.endpoint_url, local_tables("test-", versions={}), tmp_path,
                            access_key=local_dynamo.access_key, storefront_url=shopify.url("/inventory"),
                            clock=ManualClock(),
                            delivery=replace(DeliverySettings(), targets=LOOPBACK, signing_secret=secrets.get("signing")))

@@ -27,6 +27,7 @@ from projections.batch import BatchProjector, Entry
 from projections.registry import VIEWS, view_for_stream
 from projections.view import stream_key
 from projections.view_store import StaleView, ViewStore, from_item as row_from_item
+from processors.local.tables import local_tables
 
 # Recent: pending-error rows carry a 7-day TTL that DynamoDB Local enforces in the background.
 T0 = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1)
@@ -127,7 +128,7 @@ def test_views_equal_a_straight_fold_under_any_delivery(dynamodb_local, history,
     # A fresh database per example: DynamoDB Local slows down as stream tables accumulate.
     client = dynamodb_client(dynamodb_local.endpoint_url, access_key="p" + uuid.uuid4().hex[:15])
     create_tables(client, TableNames.with_prefix("p-"))
-    tables = Tables.local("p-", versions={})
+    tables = local_tables("p-", versions={})
     store = EventStore(client, tables.events, tables.idempotency)
     _append_history(store, history)
 
