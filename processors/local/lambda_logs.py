@@ -78,8 +78,9 @@ def lambda_logs(directory: Path, logger_names: Iterable[str]) -> Iterator[Lambda
     """Install the router as sys.stdout and as the stream of the named Powertools loggers."""
     terminal = sys.stdout
     router = LambdaLogRouter(terminal, directory)
-    handlers = [h for name in logger_names for h in logging.getLogger(name).handlers
-                if isinstance(h, logging.StreamHandler)]
+    # Each handler once: swapping one twice would "restore" it to the router closed below.
+    handlers = list({id(h): h for name in logger_names for h in logging.getLogger(name).handlers
+                     if isinstance(h, logging.StreamHandler)}.values())
     streams = [h.setStream(router) for h in handlers]
     sys.stdout = router  # EMF lines are print()ed
     try:

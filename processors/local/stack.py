@@ -18,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from processors.services import delivery_worker
+from processors.functions import projector
+from processors.services import delivery_worker, reactor
 from processors.adapters.aws import dynamodb_client, streams_client
 from processors.adapters.mailers import OutboxMailer
 from processors.adapters.order_sources import order_source_from_env
@@ -34,7 +35,8 @@ from processors.local.stream_runner import LambdaContext, StreamRunner, read_fai
 from projections.alert_rules import AlertSettings, record_failed_alert
 
 CONSUMERS = {"projector": "ProjectorFunction", "reactor": "ReactorFunction"}
-LOGGER_NAMES = ("projector", "reactor", delivery_worker.SERVICE)  # the Powertools loggers of the local functions
+# The Powertools loggers of the functions the stack runs (they exist once their modules are imported).
+LOGGER_NAMES = (projector.logger.service, reactor.logger.service, delivery_worker.logger.service)
 DELIVERY_FUNCTION = "dynafold-delivery-worker"
 _REGION = "us-east-1"
 logger = logging.getLogger(__name__)
