@@ -1,4 +1,5 @@
-"""Where dead-lettered messages go: an SQS queue on AWS, a JSON Lines file in the local state dir.
+"""Where dead-lettered messages go: an SQS queue on AWS, a JSON Lines file in the local state dir
+(``processors.local.queues.LocalDeadLetters``).
 
 The message carries everything needed to look into or re-submit the delivery, including its
 payload (this is a queue for operators, not a log line). Sends are at least once: a consumer
@@ -15,7 +16,6 @@ from typing import Any, Protocol
 from events.deliveries import DeadLettered, MessageReceived
 from events.envelope import RecordedEvent, format_time
 from processors.adapters.delivery_queue import SqsQueue
-from processors.adapters.files import append_line, read_json_lines
 
 DEAD_LETTER_QUEUE_URL_ENV = "DELIVERY_DEAD_LETTER_QUEUE_URL"
 
@@ -48,14 +48,3 @@ class SqsDeadLetters:
 
     def send(self, message: Mapping[str, Any]) -> None:
         self.queue.send_body(json.dumps(message, sort_keys=True))
-
-
-class LocalDeadLetters:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def send(self, message: Mapping[str, Any]) -> None:
-        append_line(self.path, json.dumps(message, sort_keys=True, ensure_ascii=False))
-
-    def read(self) -> list[dict[str, Any]]:
-        return read_json_lines(self.path)

@@ -1,4 +1,4 @@
-"""The one email: SES on AWS, an outbox file locally (`dynafold outbox` shows it)."""
+"""The one email: SES on AWS (locally an outbox file, ``processors.local.outbox``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from events.envelope import format_time
-from processors.adapters.files import append_line, read_json_lines
 
 
 class Mailer(Protocol):
@@ -19,25 +18,6 @@ class Mailer(Protocol):
 
     def send(self, subject: str, body: str) -> str:
         """Send to the configured recipients; returns the provider's message id. Raises on failure."""
-
-
-class OutboxMailer:
-    channel = "outbox"
-
-    def __init__(self, path: Path, recipients: Sequence[str] = ("orders@localhost",)) -> None:
-        self.path = path
-        self._recipients = list(recipients)
-
-    def send(self, subject: str, body: str) -> str:
-        message_id = str(uuid.uuid4())
-        line = {"id": message_id, "time": format_time(datetime.now(timezone.utc)), "to": self._recipients,
-                "subject": subject, "body": body}
-        append_line(self.path, json.dumps(line, ensure_ascii=False))
-        return message_id
-
-
-def read_outbox(path: Path) -> list[dict[str, Any]]:
-    return read_json_lines(path)
 
 
 class SesMailer:

@@ -203,7 +203,7 @@ def cmd_monitor_run(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_outbox(ctx: Context, args: argparse.Namespace) -> int:
-    from processors.adapters.mailers import read_outbox
+    from processors.local.outbox import read_outbox
     from processors.cli.output import emit
 
     emails = read_outbox(Path(args.state_dir) / "outbox.jsonl")

@@ -39,7 +39,7 @@ def run_demo(ctx: Any) -> int:
     from processors.services.error_monitor import MonitorSettings
     from processors.local.lambda_logs import lambda_logs
     from processors.local.engine import LocalEngine
-    from processors.adapters.mailers import read_outbox
+    from processors.local.outbox import read_outbox
     from processors.adapters.outbound import TargetPolicy
     from processors.adapters.secrets import Secrets
     from processors.operations.views_report import collect

@@ -26,7 +26,7 @@ from processors.services.error_monitor import ErrorMonitor, MonitorSettings
 from processors.functions.error_monitor import make_handler as make_monitor_handler
 from processors.local.lambda_logs import LambdaLogRouter
 from processors.local.http_server import LocalApiServer
-from processors.adapters.mailers import OutboxMailer
+from processors.local.outbox import OutboxMailer
 from processors.adapters.order_sources import order_source_from_env
 from processors.adapters.secrets import ROLES, Secrets
 from processors.local.stream_runner import LambdaContext

@@ -21,14 +21,15 @@ from pathlib import Path
 from processors.functions import projector
 from processors.services import delivery_worker, reactor
 from processors.adapters.aws import dynamodb_client, streams_client
-from processors.adapters.mailers import OutboxMailer
+from processors.local.outbox import OutboxMailer
 from processors.adapters.order_sources import order_source_from_env
 from processors.adapters.secrets import Secrets
 from processors.wiring.root import Adapters, Root, Settings
 from processors.adapters.clock import SYSTEM_CLOCK, Clock
 from processors.wiring.config import Tables
-from processors.adapters.dead_letters import LocalDeadLetters
-from processors.adapters.delivery_queue import SQS_MAX_BATCH, LocalDeliveryQueue
+from processors.local.queues import LocalDeadLetters
+from processors.adapters.delivery_queue import SQS_MAX_BATCH
+from processors.local.queues import LocalDeliveryQueue
 from processors.local.lambda_logs import LambdaLogRouter
 from processors.adapters.outbound import Resolver, system_resolver
 from processors.local.stream_runner import LambdaContext, StreamRunner, read_failures, settings_from_template

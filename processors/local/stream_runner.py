@@ -25,7 +25,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from processors.adapters.files import append_line, read_json_lines, write_atomically
+from processors.local.files import append_line, read_json_lines, write_atomically
 from processors.operations.template import Tag, load_template
 
 logger = logging.getLogger(__name__)

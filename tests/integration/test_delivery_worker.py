@@ -20,7 +20,8 @@ from events.envelope import NewEvent
 from events.store import NO_STREAM
 from processors.adapters.clock import ManualClock
 from processors.wiring.config import Tables
-from processors.adapters.delivery_queue import DeliveryJob, LocalMessage
+from processors.adapters.delivery_queue import DeliveryJob
+from processors.local.queues import LocalMessage
 from processors.functions.delivery_worker import make_handler
 from processors.services.delivery_worker import DeliverySettings, DeliveryWorker
 from processors.local.lambda_logs import lambda_logs

@@ -12,7 +12,7 @@ from events.order_rules import Order, validate_order
 from processors.wiring.config import Tables
 from processors.services.error_monitor import ErrorMonitor, MonitorSettings
 from processors.local.stack import LocalStack
-from processors.adapters.mailers import OutboxMailer, read_outbox
+from processors.local.outbox import OutboxMailer, read_outbox
 from processors.adapters.order_sources import LogOrderSource
 from projections.queries import ViewQueries
 from processors.local.tables import local_tables

@@ -11,12 +11,12 @@ from moto import mock_aws
 
 from events.errors import DynafoldError
 from processors.adapters.clock import ManualClock
-from processors.adapters.dead_letters import DEAD_LETTER_QUEUE_URL_ENV, LocalDeadLetters, SqsDeadLetters
+from processors.adapters.dead_letters import DEAD_LETTER_QUEUE_URL_ENV, SqsDeadLetters
+from processors.local.queues import LocalDeadLetters, LocalDeliveryQueue
 from processors.adapters.delivery_queue import (
     QUEUE_URL_ENV,
     DeliveryJob,
     InvalidDeliveryJob,
-    LocalDeliveryQueue,
     SqsDeliveryQueue,
     SqsQueue,
     sqs_delay,

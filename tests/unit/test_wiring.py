@@ -46,7 +46,7 @@ def graph(obj: Any, path: str, out: dict[str, str], depth: int = 0) -> dict[str,
     if not kind.__module__.startswith(OWN) or depth > 6:
         return out
     out[path] = kind.__name__
-    if kind.__module__.startswith("processors.adapters."):
+    if kind.__module__.startswith(("processors.adapters.", "processors.local.")):
         return out  # an adapter's insides are its own business; its type is compared above
     if dataclasses.is_dataclass(obj) and kind.__name__.endswith(("Settings", "Policy")):
         out[path] += f" = {obj!r}"
