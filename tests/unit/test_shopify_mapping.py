@@ -28,3 +28,17 @@ def test_refund_dispositions_follow_the_explicit_field_then_the_restock_type():
 def test_the_storefront_count_adds_the_buffer_back():
     plan = storefront_count(InventoryLevelUpdated(sku="A", available=7), buffer=3, webhook_id="wh-2")
     assert (plan.events[0].data.physical, plan.events[0].data.source) == (10, "shopify")
+
+
+def test_every_fixture_names_its_source():
+    from tests.shopify_fixtures import FIXTURES
+    readme = (FIXTURES / "README.md").read_text()
+    assert all(f"`{path.name}`" in readme for path in FIXTURES.glob("*.json"))
+
+
+def test_real_order_and_refund_bodies_parse():
+    from tests.shopify_fixtures import payload
+    appends, skipped = order_created(OrderCreated.model_validate(payload("orders/create")), "wh")
+    assert [a.stream for a in appends] == ["sku:IPOD2008BLACK", "sku:IPOD2008GREEN", "sku:IPOD2008RED"]
+    [black, green], _ = refund_created(RefundCreated.model_validate(payload("refunds/create")), "wh")
+    assert black.events[0].data.restocked and green.stream == "sku:IPOD2008GREEN"
