@@ -102,3 +102,19 @@ def test_real_order_and_refund_bodies_parse():
     assert [a.stream for a in appends] == ["sku:IPOD2008BLACK", "sku:IPOD2008GREEN", "sku:IPOD2008RED"]
     [black, green], _ = refund_created(RefundCreated.model_validate(payload("refunds/create")), "wh")
     assert black.events[0].data.restocked and green.stream == "sku:IPOD2008GREEN"
+
+
+def test_bulk_imports_are_checked_whole_before_anything_is_mapped():
+    from events.errors import DynafoldError
+    from processors.services.shopify_items import parse_import
+
+    assert parse_import("inventory_item_id,sku,variant_id\n808950810,PINK,\n2,RED,49148385\n", "csv") == [
+        ("808950810", "PINK", None), ("2", "RED", "49148385")]
+    assert parse_import('[{"inventory_item_id": "gid://shopify/InventoryItem/7", "sku": "X"}]', "json") == [
+        ("7", "X", None)]
+    for text, fmt, fragment in [("id,sku\n1,A\n", "csv", "lacks inventory_item_id"),
+                                ("inventory_item_id,sku\n1,A\nx,B\n", "csv", "line 3"),
+                                ("inventory_item_id,sku\n1,A\n1,B\n", "csv", "two SKUs"),
+                                ("{}", "json", "JSON array"), ("[", "json", "not valid JSON")]:
+        with pytest.raises(DynafoldError, match=fragment):
+            parse_import(text, fmt)
