@@ -15,6 +15,8 @@ AlertType = Literal[
     "delivery_dead_lettered",
     "order_errors_notified",
     "record_failed",
+    "unmapped_item",
+    "sync_drift",
 ]
 Severity = Literal["info", "warning", "critical"]
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from events import alerts, deliveries, inventory, orders
+from events import alerts, deliveries, inventory, orders, shopify_items
 from events.errors import InvalidEventData, InvalidStreamId, UnknownEventType
 from events.schema_base import first_problem
 
@@ -74,6 +74,14 @@ _CATALOGUE: tuple[EventType, ...] = (
               "A customer return with its disposition; sellable returns restock."),
     EventType("inventory.stock_broadcast", 1, inventory.StockBroadcast, "sku",
               "The available count was pushed to the storefront with a tx id."),
+    EventType("inventory.shopify_level", 1, inventory.ShopifyLevelReported, "sku",
+              "Shopify reported an inventory level (available at one location) for the SKU's item."),
+    EventType("shopify.item_mapped", 1, shopify_items.ItemMapped, "shopifyitem",
+              "A Shopify inventory item (and variant) is known to be this SKU."),
+    EventType("shopify.item_unmapped", 1, shopify_items.ItemUnmapped, "shopifyitem",
+              "A Shopify inventory item was deleted: it no longer names a SKU."),
+    EventType("shopify.unmapped_level", 1, shopify_items.UnmappedLevelReceived, "shopifyitem",
+              "A level update for an inventory item with no SKU yet: kept, counted and alerted once."),
     EventType("alerts.raised", 1, alerts.AlertRaised, "alert",
               "An alert with type and severity was raised."),
     EventType("alerts.read", 1, alerts.AlertRead, "alert",

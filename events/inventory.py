@@ -49,3 +49,16 @@ class StockBroadcast(EventData):
     sku: str = Field(min_length=1)
     count: int = Field(ge=0)
     tx_id: str = Field(min_length=1, description="lets the storefront's echo be recognised")
+
+
+class ShopifyLevelReported(EventData):
+    """Shopify's ``available`` at one location (an ``inventory_levels/update``). Recorded, never
+    counted into the physical count: our count is the truth (seed 004); the level is what Shopify
+    shows, compared with what it should show (drift)."""
+
+    sku: str = Field(min_length=1)
+    inventory_item_id: str = Field(min_length=1, max_length=30)
+    location_id: str = Field(min_length=1, max_length=30)
+    available: int | None = Field(description="negative when oversold; null when Shopify does not track the item")
+    updated_at: str = Field(min_length=1, max_length=64, description="Shopify's time of the level, orders levels")
+    counted: bool = Field(description="whether the location is one of the configured counted locations")

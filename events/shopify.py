@@ -1,33 +1,48 @@
-"""Shopify webhooks (seed 004) turned into inventory events. Pure: payloads in, planned appends out.
+"""Shopify webhooks (seed 004, issue 11) turned into events. Pure: payloads in, planned appends out.
 
-The payload models keep only the fields dynafold uses and ignore the rest: a Shopify webhook is
-Shopify's document (hundreds of fields, growing), not one of our events.
+Payload models follow Shopify's real bodies (tests/fixtures/shopify, sources in its README) and
+keep only the fields dynafold uses; a webhook is Shopify's document, not one of our events.
 
 - ``orders/create``: one ``stock adjusted`` per SKU (lines of one SKU summed), tx id = the order.
 - ``refunds/create``: one ``return recorded`` per refunded line, with a disposition (an explicit
   ``disposition`` on the line wins; else Shopify's ``restock_type``: return/cancel/legacy_restock
   mean the goods went back on the shelf, no_restock means they did not). Sellable returns restock.
-- ``inventory_levels/update``: the storefront's available count, set by someone outside dynafold;
-  dynafold keeps ``available = physical - buffer``, so the physical count becomes available + buffer.
-  An update carrying the tx id of one of our own broadcasts is its echo and is ignored (the caller
-  checks that, it needs the log).
+- ``inventory_levels/update``: Shopify's ``available`` at one location for an inventory item (no
+  SKU, no id of ours). Recorded as ``shopify level`` on the item's SKU (see events.shopify_items);
+  it never changes our physical count, which is the truth. Negative (oversold) and null
+  (untracked) levels are recorded as they are.
+- ``products/create|update``, ``inventory_items/create|update|delete``: teach the item -> SKU map.
 
-Each SKU is its own stream, so one webhook may plan several appends; each is guarded by the
-webhook id and the SKU, so a retried webhook appends nothing twice and a half-done one completes.
+One webhook is one decision (``plan_parts``): everything it causes, across SKUs, is appended in
+one transaction guarded by the webhook's ``X-Shopify-Event-Id``, split into deterministic,
+individually idempotent parts only when it exceeds one transaction.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from datetime import datetime
 
-from events.envelope import NewEvent, PlannedAppend
-from events.inventory import Disposition, PhysicalCountSet, ReturnRecorded, StockAdjusted
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from events.envelope import NewEvent, PlannedAppend, format_time
+from events.inventory import Disposition, ReturnRecorded, ShopifyLevelReported, StockAdjusted
+from events.shopify_items import (
+    ItemMapped,
+    ItemUnmapped,
+    MapSource,
+    ShopifyId,
+    UnmappedLevelReceived,
+    item_stream,
+)
 
 SOURCE = "urn:dynafold:shopify"
-TOPICS = ("orders/create", "refunds/create", "inventory_levels/update")
+TOPICS = ("orders/create", "refunds/create", "inventory_levels/update", "products/create", "products/update",
+          "inventory_items/create", "inventory_items/update", "inventory_items/delete")
+MAX_LINES = 10_000  # far beyond a real order; a larger webhook is split into parts, never refused
 Sku = str
 
 
@@ -43,7 +58,7 @@ class LineItem(_Payload):
 class OrderCreated(_Payload):
     id: int | str
     name: str | None = None
-    line_items: tuple[LineItem, ...] = Field(default=(), max_length=1000)
+    line_items: tuple[LineItem, ...] = Field(default=(), max_length=MAX_LINES)
 
 
 class RefundedProduct(_Payload):
@@ -60,21 +75,47 @@ class RefundLineItem(_Payload):
 class RefundCreated(_Payload):
     id: int | str
     order_id: int | str
-    refund_line_items: tuple[RefundLineItem, ...] = Field(default=(), max_length=1000)
+    refund_line_items: tuple[RefundLineItem, ...] = Field(default=(), max_length=MAX_LINES)
 
 
 class InventoryLevelUpdated(_Payload):
-    sku: str = Field(min_length=1, max_length=512, description="the storefront integration includes it")
-    available: int = Field(ge=0, le=100_000_000)
-    inventory_item_id: int | str | None = None
-    location_id: int | str | None = None
-    tx_id: str | None = Field(default=None, max_length=200, description="set when echoing our own broadcast")
+    """https://shopify.dev/docs/api/webhooks (inventory_levels/update): the InventoryLevel resource."""
+
+    inventory_item_id: ShopifyId
+    location_id: ShopifyId
+    available: int | None = Field(ge=-100_000_000, le=100_000_000)
+    updated_at: AwareDatetime | None = None
 
 
-PAYLOADS: dict[str, type[_Payload]] = {
+class Variant(_Payload):
+    id: ShopifyId
+    sku: str | None = Field(default=None, max_length=512)
+    inventory_item_id: ShopifyId | None = None
+
+
+class Product(_Payload):
+    id: ShopifyId
+    variants: tuple[Variant, ...] = Field(default=(), max_length=MAX_LINES)
+
+
+class InventoryItem(_Payload):
+    id: ShopifyId
+    sku: str | None = Field(default=None, max_length=512)
+
+
+class InventoryItemDeleted(_Payload):
+    id: ShopifyId
+
+
+PAYLOADS: Mapping[str, type[_Payload]] = {
     "orders/create": OrderCreated,
     "refunds/create": RefundCreated,
     "inventory_levels/update": InventoryLevelUpdated,
+    "products/create": Product,
+    "products/update": Product,
+    "inventory_items/create": InventoryItem,
+    "inventory_items/update": InventoryItem,
+    "inventory_items/delete": InventoryItemDeleted,
 }
 
 
@@ -82,8 +123,8 @@ def _event(event_type: str, data: BaseModel, correlation_id: str) -> NewEvent:
     return NewEvent(event_type, data, source=SOURCE, correlation_id=correlation_id)
 
 
-def order_created(order: OrderCreated, webhook_id: str) -> tuple[list[PlannedAppend], list[str]]:
-    """Stock leaves per SKU. Returns the appends and the lines skipped (no SKU), for the answer."""
+def order_created(order: OrderCreated, event_key: str) -> tuple[list[PlannedAppend], list[str]]:
+    """Stock leaves per SKU. Returns the appends and the lines skipped (no SKU)."""
     sold: dict[Sku, int] = defaultdict(int)
     skipped = []
     for index, line in enumerate(order.line_items):
@@ -94,7 +135,7 @@ def order_created(order: OrderCreated, webhook_id: str) -> tuple[list[PlannedApp
     appends = [
         PlannedAppend(f"sku:{sku}", (_event("dynafold.inventory.stock_adjusted.v2", StockAdjusted(
             sku=sku, delta=-quantity, reason="order", tx_id=f"shopify-order-{order.id}", order_id=str(order.id)),
-            webhook_id),), f"shopify:{webhook_id}:{sku}")
+            event_key),))
         for sku, quantity in sorted(sold.items()) if quantity > 0
     ]
     return appends, skipped
@@ -106,7 +147,7 @@ def disposition_of(line: RefundLineItem) -> Disposition:
     return "UNSELLABLE" if line.restock_type == "no_restock" else "SELLABLE"
 
 
-def refund_created(refund: RefundCreated, webhook_id: str) -> tuple[list[PlannedAppend], list[str]]:
+def refund_created(refund: RefundCreated, event_key: str) -> tuple[list[PlannedAppend], list[str]]:
     """A return per refunded line, grouped into one append per SKU."""
     returns: dict[Sku, list[NewEvent]] = defaultdict(list)
     skipped = []
@@ -118,14 +159,79 @@ def refund_created(refund: RefundCreated, webhook_id: str) -> tuple[list[Planned
         disposition = disposition_of(line)
         returns[sku].append(_event("dynafold.inventory.return_recorded.v1", ReturnRecorded(
             sku=sku, quantity=line.quantity, disposition=disposition, order_id=str(refund.order_id),
-            restocked=disposition == "SELLABLE"), webhook_id))
-    appends = [PlannedAppend(f"sku:{sku}", tuple(events), f"shopify:{webhook_id}:{sku}")
-               for sku, events in sorted(returns.items())]
+            restocked=disposition == "SELLABLE"), event_key))
+    appends = [PlannedAppend(f"sku:{sku}", tuple(events)) for sku, events in sorted(returns.items())]
     return appends, skipped
 
 
-def storefront_count(update: InventoryLevelUpdated, buffer: int, webhook_id: str) -> PlannedAppend:
-    """The physical count implied by the storefront's available count and the SKU's buffer."""
-    count = PhysicalCountSet(sku=update.sku, physical=update.available + buffer, source="shopify")
-    return PlannedAppend(f"sku:{update.sku}", (_event("dynafold.inventory.physical_count_set.v1", count, webhook_id),),
-                         f"shopify:{webhook_id}:{update.sku}")
+def level_reported(update: InventoryLevelUpdated, sku: str | None, counted: bool, event_key: str,
+                   received_at: datetime) -> PlannedAppend:
+    """The level on the item's SKU, or (no SKU known yet) kept in the item's own stream.
+
+    ``received_at`` (the webhook's X-Shopify-Triggered-At) stands in when a body has no updated_at."""
+    updated_at = format_time(update.updated_at or received_at)  # one spelling (UTC), so times order as text
+    if sku is None:
+        unmapped = UnmappedLevelReceived(inventory_item_id=update.inventory_item_id, location_id=update.location_id,
+                                         available=update.available, updated_at=updated_at, event_key=event_key)
+        return PlannedAppend(item_stream(update.inventory_item_id),
+                             (_event("dynafold.shopify.unmapped_level.v1", unmapped, event_key),))
+    level = ShopifyLevelReported(sku=sku, inventory_item_id=update.inventory_item_id, location_id=update.location_id,
+                                 available=update.available, updated_at=updated_at, counted=counted)
+    return PlannedAppend(f"sku:{sku}", (_event("dynafold.inventory.shopify_level.v1", level, event_key),))
+
+
+def learned_items(payload: _Payload) -> tuple[list[tuple[str, str | None, str | None]], list[str]]:
+    """(inventory item id, SKU or None, variant id) a products/inventory_items webhook teaches,
+    and what it could not use. A SKU of None means the item names no SKU (deleted, or blank)."""
+    if isinstance(payload, Product):
+        found, skipped = [], []
+        for index, variant in enumerate(payload.variants):
+            if variant.inventory_item_id is None:
+                skipped.append(f"variants[{index}]: no inventory_item_id")
+            elif not variant.sku:
+                skipped.append(f"variants[{index}]: no sku")
+            else:
+                found.append((variant.inventory_item_id, variant.sku, variant.id))
+        return found, skipped
+    if isinstance(payload, InventoryItem):
+        return ([(payload.id, payload.sku, None)], []) if payload.sku else ([], ["inventory item has no sku"])
+    if isinstance(payload, InventoryItemDeleted):
+        return [(payload.id, None, None)], []
+    return [], []
+
+
+def mapping_change(item_id: str, sku: str | None, variant_id: str | None, source: MapSource,
+                   current: str | None, correlation_id: str) -> PlannedAppend | None:
+    """The append that makes the item name ``sku``; None when it already does (no noise per products/update)."""
+    if sku == current:
+        return None
+    if sku is None:
+        return PlannedAppend(item_stream(item_id), (_event("dynafold.shopify.item_unmapped.v1",
+                                                           ItemUnmapped(inventory_item_id=item_id, source=source),
+                                                           correlation_id),))
+    mapped = ItemMapped(inventory_item_id=item_id, sku=sku, variant_id=variant_id, source=source)
+    return PlannedAppend(item_stream(item_id), (_event("dynafold.shopify.item_mapped.v1", mapped, correlation_id),))
+
+
+def plan_parts(plans: Sequence[PlannedAppend], key: str, capacity: int) -> list[tuple[str, list[PlannedAppend]]]:
+    """One webhook's appends as transactions of at most ``capacity`` events, each with its own key.
+
+    Deterministic (streams sorted, events kept in order, greedy packing), so a retried webhook
+    plans the same parts under the same keys and only the parts not yet written are appended.
+    One part keeps the webhook's key as it is."""
+    chunks: list[PlannedAppend] = []
+    for plan in sorted(plans, key=lambda p: p.stream):
+        events = list(plan.events)
+        for start in range(0, len(events), capacity):
+            chunks.append(PlannedAppend(plan.stream, tuple(events[start:start + capacity])))
+    parts: list[list[PlannedAppend]] = []
+    size = capacity
+    for chunk in chunks:
+        if size + len(chunk.events) > capacity:
+            parts.append([])
+            size = 0
+        parts[-1].append(chunk)
+        size += len(chunk.events)
+    if len(parts) == 1:
+        return [(key, parts[0])]
+    return [(f"{key}#{index}/{len(parts)}", part) for index, part in enumerate(parts, start=1)]

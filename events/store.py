@@ -7,6 +7,7 @@ No code path here updates or deletes an event item; the template's IAM denies it
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import threading
 import time as _time
@@ -24,6 +25,7 @@ from events.chain import ChainReport, verify_items
 from events.envelope import (
     GENESIS_HASH,
     NewEvent,
+    PlannedAppend,
     RecordedEvent,
     StoredEvent,
     canonical_json,
@@ -269,6 +271,70 @@ class EventStore:
             if "ConditionalCheckFailed" in codes:
                 return "conflict"
             return "retry"  # TransactionConflict and the like: a concurrent writer on the same items
+
+    def append_streams(self, plans: Sequence[PlannedAppend], idempotency_key: str) -> list[AppendResult]:
+        """Append events to several streams in ONE transaction, guarded by one idempotency key.
+
+        For a decision whose events land in several streams (a Shopify webhook with lines of many
+        SKUs): all of them or none. Each stream is appended at its head (expected version "any");
+        a concurrent writer on one of them makes the transaction retry on the new heads. The
+        whole append must fit one DynamoDB transaction: at most 100 items including the guard
+        (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html);
+        callers split larger decisions (events.shopify.plan_parts). A repeated key returns the
+        original results, marked deduplicated; a different request under a used key is refused.
+        """
+        streams = [plan.stream for plan in plans]
+        if len(set(streams)) != len(streams):
+            raise InvalidStreamId("append_streams takes each stream once; merge its events into one plan")
+        self._check_count([event for plan in plans for event in plan.events], idempotency_key)
+        prepared = [(plan.stream, self._prepare(plan.stream, plan.events, None)) for plan in plans]
+        request_hash = hashlib.sha256("".join(_request_hash(stream, events) for stream, events in prepared)
+                                      .encode("ascii")).hexdigest()
+        condition = {"ConditionExpression": "attribute_not_exists(#v)", "ExpressionAttributeNames": {"#v": "version"}}
+        for attempt in range(_MAX_ATTEMPTS):
+            results, transact, heads = [], [], []
+            for stream, events in prepared:
+                base_version, prev_hash = self._base(stream, ANY)
+                items = self._link(stream, events, base_version, prev_hash)
+                results.append(AppendResult(stream, base_version + 1, base_version + len(items),
+                                            tuple(event.id for event in events)))
+                transact.extend({"Put": {"TableName": self.events_table, "Item": item, **condition}} for item in items)
+                heads.append((stream, base_version + len(items), items[-1]["hash"]["S"]))
+            guard = self._guard_item(idempotency_key, request_hash, results[0])
+            guard["appends"] = {"S": canonical_json([[r.stream, r.first_version, r.last_version, list(r.event_ids)]
+                                                     for r in results])}
+            transact.append({"Put": {
+                "TableName": self.idempotency_table, "Item": guard,
+                "ConditionExpression": "attribute_not_exists(#k)", "ExpressionAttributeNames": {"#k": "key"},
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }})
+            try:
+                self._client.transact_write_items(TransactItems=transact)
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "TransactionCanceledException":
+                    raise
+                reasons = error.response.get("CancellationReasons") or []
+                if len(reasons) == len(transact) and reasons[-1].get("Code") == "ConditionalCheckFailed":
+                    self._original(idempotency_key, request_hash, reasons[-1].get("Item"))  # raises if reused
+                    return self.recorded_streams(idempotency_key) or []
+                _time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))  # a stream moved on: read heads again
+                continue
+            for stream, version, digest in heads:
+                self._remember(stream, version, digest)
+            return results
+        raise VersionConflict(streams[0], ANY, self.stream_version(streams[0]))
+
+    def recorded_streams(self, key: str) -> list[AppendResult] | None:
+        """What a multi-stream append (``append_streams``) wrote under ``key``; None if unknown."""
+        guard = self._client.get_item(
+            TableName=self.idempotency_table, Key={"key": {"S": key}}, ConsistentRead=True
+        ).get("Item")
+        if guard is None:
+            return None
+        if "appends" not in guard:
+            return [_guard_result(guard)]
+        return [AppendResult(stream, first, last, tuple(ids), deduplicated=True)
+                for stream, first, last, ids in json.loads(guard["appends"]["S"])]
 
     def _guard_item(self, key: str, request_hash: str, result: AppendResult) -> Item:
         now = self._clock()

@@ -16,6 +16,7 @@ from events.deliveries import DeadLettered
 from events.envelope import RecordedEvent
 from events.inventory import ReturnRecorded
 from events.orders import OrderErrorsNotified
+from events.shopify_items import UnmappedLevelReceived
 from projections.inventory import InventoryState
 
 _ALERT_NAMESPACE = uuid.UUID("5b0c3c2e-9f5e-4d0e-9a57-2f1d6f0c8a11")
@@ -74,6 +75,14 @@ def alerts_for(
         if after.available <= limit < before.available or (after.available <= limit and before.updated_at is None):
             raised.append(_alert("stock_low", "critical" if after.available == 0 else "warning", event,
                                  f"{after.sku}: {after.available} available (threshold {limit})", sku=after.sku))
+    if isinstance(data, UnmappedLevelReceived):
+        # one alert per item, not per webhook: the id derives from the item, so later updates of
+        # the same unmapped item find it raised (the reactor appends it once)
+        raised.append(AlertRaised(
+            alert_id=alert_id("unmapped_item", data.inventory_item_id), alert_type="unmapped_item",
+            severity="warning", subject=event.stream, cause_event_id=event.id,
+            message=(f"Shopify inventory item {data.inventory_item_id} has no SKU: its level updates are kept "
+                     "but not compared; map it (PUT /shopify/items/{id} or `dynafold shopify map`)")))
     if isinstance(data, DeadLettered):
         raised.append(_alert("delivery_dead_lettered", "critical", event,
                              f"delivery {event.stream.split(':', 1)[1]} dead-lettered after {data.attempts} "

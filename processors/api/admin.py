@@ -6,11 +6,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from events.alerts import AlertRead
 from events.envelope import NewEvent, PlannedAppend
-from events.errors import VersionConflict
+from events.errors import DynafoldError, VersionConflict
 from events.inventory import BufferSet, PhysicalCountSet
 from processors.api.appends import append_planned
 from processors.api.deps import ApiDeps
 from processors.api.http import ApiError, HttpRequest, HttpResponse, parse_json
+from processors.services.shopify_items import MAX_IMPORT_ROWS, ItemRow, checked_row, set_items
 from projections.alerts import AlertsProjection
 
 SOURCE = "urn:dynafold:admin"
@@ -79,3 +80,38 @@ def mark_alert_read(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
     except VersionConflict:
         raise ApiError(409, f"alert {alert_id!r} changed while it was being marked read; retry") from None
     return HttpResponse(200, {**answer, "already_read": False})
+
+
+class ItemBody(_Body):
+    sku: str = Field(min_length=1, max_length=512)
+    variant_id: int | str | None = None
+
+
+class ItemsBody(_Body):
+    items: list[dict[str, object]] = Field(min_length=1, max_length=MAX_IMPORT_ROWS)
+
+
+def set_shopify_item(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
+    """Say which SKU a Shopify inventory item is (existing catalogues; products/* teach new ones)."""
+    body = request.parse(ItemBody)
+    row = _item_row({"inventory_item_id": request.path_params["inventory_item_id"], "sku": body.sku,
+                     "variant_id": body.variant_id}, "path")
+    [answer] = set_items(deps.store, [row], "admin", request.request_id or "admin")
+    return HttpResponse(200, answer)
+
+
+def import_shopify_items(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
+    """Bulk: {"items": [{inventory_item_id, sku, variant_id?}, ...]}; every row is checked first."""
+    body = request.parse(ItemsBody)
+    rows = [_item_row(raw, f"items[{index}]") for index, raw in enumerate(body.items)]
+    if len({row[0] for row in rows}) != len(rows):
+        raise ApiError(400, "an inventory item appears twice in items")
+    answers = set_items(deps.store, rows, "import", request.request_id or "admin")
+    return HttpResponse(200, {"items": answers, "changed": sum(1 for a in answers if a["changed"])})
+
+
+def _item_row(raw: dict[str, object], where: str) -> ItemRow:
+    try:
+        return checked_row(raw, where)
+    except DynafoldError as error:
+        raise ApiError(400, str(error)) from None

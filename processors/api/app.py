@@ -50,6 +50,8 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/alerts/{alert_id}/read", admin.mark_alert_read, require_api_key),
     Route("PUT", "/inventory/{sku}/count", admin.set_count, require_api_key),
     Route("PUT", "/inventory/{sku}/buffer", admin.set_buffer, require_api_key),
+    Route("PUT", "/shopify/items/{inventory_item_id}", admin.set_shopify_item, require_api_key),
+    Route("POST", "/shopify/items", admin.import_shopify_items, require_api_key),
     Route("GET", "/orders/{order_id}/errors", reads.order_errors, require_api_key),
     Route("GET", "/pending-errors", reads.pending_errors, require_api_key),
     Route("GET", "/messages/{message_id}", reads.message_status, require_api_key),

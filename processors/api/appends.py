@@ -35,3 +35,18 @@ def append_planned(store: EventStore, plan: PlannedAppend, expected: ExpectedVer
                                        "event_ids": list(result.event_ids),
                                        "types": [e.type for e in plan.events]})
     return answer(result)
+
+
+def append_atomically(store: EventStore, plans: list[PlannedAppend], key: str) -> list[dict[str, Any]]:
+    """Several streams' appends as one transaction under one key (a webhook's whole decision)."""
+    if not plans:
+        return []
+    results = store.append_streams(plans, key)
+    if results and results[0].deduplicated:
+        metrics.add_metric(name="AppendsDeduplicated", unit=MetricUnit.Count, value=1)
+        return [answer(result) for result in results]
+    for event_type, count in Counter(event.type for plan in plans for event in plan.events).items():
+        count_by("EventsAppended", SERVICE, {"event_type": event_type}, count)
+    logger.info("appended", extra={"key": key, "streams": [r.stream for r in results],
+                                   "event_ids": [i for r in results for i in r.event_ids]})
+    return [answer(result) for result in results]

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from events.order_rules import Rule, rule_set
+from events.shopify_items import shopify_id
 from events.store import EventStore
 from processors.adapters.outbound import Resolver, TargetPolicy, system_resolver
 from processors.adapters.secrets import Secrets
@@ -23,6 +24,8 @@ class ApiSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     targets: TargetPolicy = field(default_factory=TargetPolicy)
     order_rules: tuple[Rule, ...] = field(default_factory=rule_set)
+    # Shopify location ids whose levels count (summed); empty = every location (issue 11 §3).
+    shopify_locations: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "ApiSettings":
@@ -31,6 +34,8 @@ class ApiSettings:
             max_body_bytes=int(env.get("DYNAFOLD_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
             targets=TargetPolicy.from_env(env),
             order_rules=rule_set(disabled),
+            shopify_locations=frozenset(shopify_id(part) for part in
+                                        env.get("DYNAFOLD_SHOPIFY_LOCATIONS", "").split(",") if part.strip()),
         )
 
 

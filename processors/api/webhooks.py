@@ -7,24 +7,24 @@ delivery id as idempotency key, so a retried webhook appends nothing and gets th
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
+from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from events import shopify
 from events.envelope import NewEvent, PlannedAppend
-from events.idempotency_keys import broadcast_key
 from events.order_rules import Order, validate_order
 from events.orders import OrderValidated
-from events.store import VersionConflict
-from processors.api.appends import append_planned
+from events.shopify_items import MapSource
+from events.store import MAX_TRANSACTION_ITEMS
+from processors.api.appends import answer, append_atomically, append_planned
 from processors.api.deps import ApiDeps
 from processors.api.http import ApiError, HttpRequest, HttpResponse, parse_json
-from processors.api.telemetry import metrics
-from processors.services.state_reader import state_at
-from projections.inventory import InventoryProjection
+from processors.api.telemetry import logger, metrics
+from processors.services import shopify_items
 
 INFLOW_SOURCE = "urn:dynafold:inflow"
-_STOREFRONT_RETRIES = 3
 
 
 def inflow_order(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
@@ -46,36 +46,68 @@ def inflow_order(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
 
 
 def shopify_webhook(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
+    """One Shopify webhook = one decision, appended atomically and keyed by its X-Shopify-Event-Id.
+
+    Shopify's headers: https://shopify.dev/docs/apps/build/webhooks/subscribe/https -- the event id
+    is the same for every delivery of one event (also across subscriptions), the webhook id differs
+    per delivery, so the event id is the idempotency key (the webhook id when it is absent).
+    A webhook we do not act on is answered 200 (a 4xx makes Shopify retry and, in the end, drop
+    the subscription); a malformed one is a 400 and appends nothing.
+    """
     topic = request.header("x-shopify-topic") or ""
+    event_key = request.header("x-shopify-event-id") or request.header("x-shopify-webhook-id")
+    if not event_key or len(event_key) > 200:
+        raise ApiError(400, "missing or oversized X-Shopify-Event-Id / X-Shopify-Webhook-Id header "
+                            "(it is the idempotency key)")
     if topic not in shopify.PAYLOADS:
-        raise ApiError(400, f"unsupported X-Shopify-Topic {topic!r} (one of {', '.join(shopify.TOPICS)})")
-    webhook_id = request.header("x-shopify-webhook-id")
-    if not webhook_id or len(webhook_id) > 200:
-        raise ApiError(400, "missing or oversized X-Shopify-Webhook-Id header (it is the idempotency key)")
+        logger.info("shopify topic ignored", extra={"topic": topic, "event_key": event_key})
+        metrics.add_metric(name="ShopifyTopicsIgnored", unit=MetricUnit.Count, value=1)
+        return HttpResponse(200, {"topic": topic, "appended": [], "ignored": f"topic {topic!r} is not used"})
     payload = parse_json(shopify.PAYLOADS[topic], request.json())
-    if isinstance(payload, shopify.InventoryLevelUpdated):
-        return _storefront_count(payload, webhook_id, deps)
+    key = f"shopify:{topic}:{event_key}"
+    earlier = deps.store.recorded_streams(key)
+    if earlier is not None:  # a redelivery: the original answer, nothing decided again
+        metrics.add_metric(name="AppendsDeduplicated", unit=MetricUnit.Count, value=1)
+        return HttpResponse(200, {"topic": topic, "event_key": event_key, "deduplicated": True,
+                                  "appended": [answer(result) for result in earlier], "skipped": []})
+    plans, skipped, unmapped = _decide(topic, payload, event_key, request, deps)
+    if skipped:
+        metrics.add_metric(name="ShopifyLinesSkipped", unit=MetricUnit.Count, value=len(skipped))
+        logger.warning("shopify lines skipped", extra={"topic": topic, "event_key": event_key, "skipped": skipped})
+    if unmapped:
+        metrics.add_metric(name="ShopifyUnmappedItemUpdates", unit=MetricUnit.Count, value=len(unmapped))
+    appended = []
+    for part_key, part in shopify.plan_parts(plans, key, MAX_TRANSACTION_ITEMS - 1):
+        appended.extend(append_atomically(deps.store, part, part_key))
+    return HttpResponse(200, {"topic": topic, "event_key": event_key, "deduplicated": False, "appended": appended,
+                              "skipped": skipped, "unmapped_items": unmapped})
+
+
+def _triggered_at(request: HttpRequest) -> datetime | None:
+    """X-Shopify-Triggered-At (e.g. 2023-03-29T18:00:27.877041743Z: nanoseconds, cut to micro)."""
+    text = request.header("x-shopify-triggered-at") or ""
+    head, dot, fraction = text.partition(".")
+    try:
+        moment = datetime.fromisoformat(head + (f".{fraction.rstrip('Z')[:6]}Z" if dot else ""))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _decide(topic: str, payload: Any, event_key: str, request: HttpRequest,
+            deps: ApiDeps) -> tuple[list[PlannedAppend], list[str], list[str]]:
+    """(appends, lines skipped, inventory items without a SKU) for one parsed webhook."""
     if isinstance(payload, shopify.OrderCreated):
-        appends, skipped = shopify.order_created(payload, webhook_id)
-    else:
-        assert isinstance(payload, shopify.RefundCreated)
-        appends, skipped = shopify.refund_created(payload, webhook_id)
-    return HttpResponse(200, {"topic": topic, "appended": [append_planned(deps.store, plan) for plan in appends],
-                              "skipped": skipped})
-
-
-def _storefront_count(update: shopify.InventoryLevelUpdated, webhook_id: str, deps: ApiDeps) -> HttpResponse:
-    """The storefront's count, unless it is the echo of our own broadcast (no loop)."""
-    topic = "inventory_levels/update"
-    if update.tx_id and deps.store.recorded(broadcast_key(update.tx_id)) is not None:
-        metrics.add_metric(name="EchoesIgnored", unit=MetricUnit.Count, value=1)
-        return HttpResponse(200, {"topic": topic, "appended": [], "ignored": f"echo of broadcast {update.tx_id}"})
-    stream = f"sku:{update.sku}"
-    for _ in range(_STOREFRONT_RETRIES):  # the buffer is read, so append at the version read
-        state, version = state_at(deps.store, deps.views, InventoryProjection, stream)
-        try:
-            answer = append_planned(deps.store, shopify.storefront_count(update, state.buffer, webhook_id), version)
-        except VersionConflict:
-            continue
-        return HttpResponse(200, {"topic": topic, "appended": [answer], "skipped": []})
-    raise ApiError(409, f"{stream} kept changing; retry the webhook")
+        return (*shopify.order_created(payload, event_key), [])
+    if isinstance(payload, shopify.RefundCreated):
+        return (*shopify.refund_created(payload, event_key), [])
+    if isinstance(payload, shopify.InventoryLevelUpdated):
+        sku = shopify_items.sku_for(deps.store, payload.inventory_item_id)
+        locations = deps.settings.shopify_locations
+        counted = not locations or payload.location_id in locations
+        received = _triggered_at(request) or deps.clock()
+        plan = shopify.level_reported(payload, sku, counted, event_key, received)
+        return [plan], [], [] if sku is not None else [payload.inventory_item_id]
+    source: MapSource = "products" if topic.startswith("products/") else "inventory_items"
+    rows, skipped = shopify.learned_items(payload)
+    return shopify_items.changes(deps.store, rows, source, event_key), skipped, []

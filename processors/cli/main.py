@@ -291,6 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_targets(sub, command, common)
 
+    from processors.cli.shopify import register as register_shopify
+
+    register_shopify(sub, command, common)
+
     from processors.cli.rebuild import register as register_rebuild
 
     register_rebuild(sub, command, common)

@@ -41,12 +41,16 @@ class ApiClient:
         return self.call(method, path, body, {"x-api-key": self._secrets.get("admin_api_key") or "", **headers})
 
     def shopify(self, topic: str, payload: Any, webhook_id: str, *, secret: str | None = None,
-                raw: bytes | None = None, signed: bytes | None = None) -> Answer:
+                raw: bytes | None = None, signed: bytes | None = None, event_id: str | None = None,
+                **headers: str) -> Answer:
+        """A webhook as Shopify sends it; ``event_id`` becomes X-Shopify-Event-Id (the same for
+        every delivery of one event), other keyword headers are added as given."""
         body = raw if raw is not None else json.dumps(payload).encode()
         key = secret or self._secrets.get("shopify") or ""
         digest = base64.b64encode(hmac.new(key.encode(), signed or body, hashlib.sha256).digest()).decode()
         return self.call("POST", "/webhooks/shopify", raw=body, headers={
-            "x-shopify-topic": topic, "x-shopify-hmac-sha256": digest, "x-shopify-webhook-id": webhook_id})
+            "x-shopify-topic": topic, "x-shopify-hmac-sha256": digest, "x-shopify-webhook-id": webhook_id,
+            **({"x-shopify-event-id": event_id} if event_id else {}), **headers})
 
     def inflow(self, order: Any, delivery_id: str | None = None, *, secret: str | None = None) -> Answer:
         body = json.dumps(order).encode()

@@ -51,8 +51,15 @@ def _appended(body: Any) -> str:
     return f"{body['stream']} v{body['version']}" + (" (retry: original answer)" if body.get("deduplicated") else "")
 
 
+# Shopify inventory item ids of the demo SKUs (as products/create would teach them), and its location.
+DEMO_ITEMS = {"PROD-001": "808950810", "PROD-002": "49148385"}
+DEMO_LOCATION = 487838322
+
+
 def send_traffic(api: ApiClient, targets: dict[str, str]) -> Iterator[str]:
     yield "seed 004, inventory:"
+    for sku, item in DEMO_ITEMS.items():
+        yield _line(f"PUT /shopify/items/{item} {sku}", api.admin("PUT", f"/shopify/items/{item}", {"sku": sku}))
     yield _line("PUT /inventory/PROD-001/count 50", api.admin("PUT", "/inventory/PROD-001/count", {"physical": 50}),
                 _appended)
     yield _line("PUT /inventory/PROD-001/buffer 5", api.admin("PUT", "/inventory/PROD-001/buffer", {"buffer": 5}),
@@ -95,6 +102,9 @@ def echo_storefront(api: ApiClient, receiver: WebhookReceiver) -> Iterator[str]:
     """Play Shopify: every count the storefront received comes back as inventory_levels/update."""
     for index, request in enumerate(receiver.received("/storefront")):
         pushed = request.json()
-        echo = {"sku": pushed["sku"], "available": pushed["available"], "tx_id": pushed["tx_id"]}
+        # Shopify's real shape: item and location ids, no SKU, none of our ids
+        echo = {"inventory_item_id": int(DEMO_ITEMS[pushed["sku"]]), "location_id": DEMO_LOCATION,
+                "available": pushed["available"], "updated_at": f"2025-01-01T00:00:{index:02}Z"}
         yield _line(f"storefront echo of {pushed['sku']}={pushed['available']}",
-                    api.shopify("inventory_levels/update", echo, f"wh-echo-{index}"), _appended)
+                    api.shopify("inventory_levels/update", echo, f"wh-echo-{index}", event_id=f"ev-echo-{index}"),
+                    _appended)

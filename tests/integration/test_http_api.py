@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from events.envelope import NewEvent
-from events.idempotency_keys import broadcast_key
 from processors.api.app import make_handler
 from processors.api.deps import ApiDeps, ApiSettings
 from processors.local.api_client import ApiClient
@@ -23,6 +22,7 @@ from processors.local.stack import LocalStack
 from processors.adapters.outbound import system_resolver
 from processors.adapters.secrets import Secrets
 from processors.local.tables import local_tables
+from tests.shopify_fixtures import payload
 
 SHOPIFY, OLD_SHOPIFY, INFLOW, ADMIN = "shpss_current", "shpss_previous", "inflow-shared", "admin-key-1"
 SECRETS = Secrets.of(shopify=SHOPIFY, shopify_previous=OLD_SHOPIFY, inflow=INFLOW, admin_api_key=ADMIN)
@@ -97,17 +97,24 @@ def test_the_previous_secret_is_accepted_during_a_rotation(api):
 
 
 @pytest.mark.parametrize("topic, payload, webhook_id, fragment", [
-    ("products/create", {"id": 1}, "wh-1", "unsupported X-Shopify-Topic"),
     ("orders/create", {"id": 1, "line_items": [{"sku": "A", "quantity": -1}]}, "wh-1", "line_items.0.quantity"),
     ("refunds/create", {"id": 1, "order_id": 2, "refund_line_items": [{"quantity": 1, "line_item": {"sku": "A"},
                                                                        "disposition": "LOST"}]},
      "wh-1", "disposition"),
     ("orders/create", ORDER, "", "X-Shopify-Webhook-Id"),
+    ("inventory_levels/update", {**payload("inventory_levels/update"), "available": "lots"}, "wh-1", "available"),
+    ("inventory_levels/update", {**payload("inventory_levels/update"), "inventory_item_id": -4}, "wh-1",
+     "inventory_item_id"),
 ])
 def test_shopify_bad_payloads_are_400_with_a_reason(api, topic, payload, webhook_id, fragment):
     status, reply = api.shopify(topic, payload, webhook_id)
     assert status == 400 and fragment in reply["error"]
     assert api.events() == 0
+
+
+def test_an_unknown_topic_is_answered_200_and_ignored(api):
+    status, reply = api.shopify("customers/create", {"id": 1}, "wh-c", event_id="ev-c")
+    assert status == 200 and "not used" in reply["ignored"] and api.events() == 0
 
 
 def test_refunds_record_returns_with_dispositions(api):
@@ -123,19 +130,88 @@ def test_refunds_record_returns_with_dispositions(api):
                        ("PROD-2", 1, "DEFECTIVE", False)]
 
 
-def test_storefront_count_keeps_the_buffer_and_our_own_echo_is_ignored(api):
+# ----------------------------------------------------------------------------- Shopify's real payloads (issue 11)
+
+def test_one_event_under_two_webhook_ids_decrements_once(api):
+    """Shopify: the same event may come under several X-Shopify-Webhook-Ids (one per subscription)."""
+    order = payload("orders/create")
+    first = api.shopify("orders/create", order, "wh-sub-1", event_id="ev-1")[1]
+    second = api.shopify("orders/create", order, "wh-sub-2", event_id="ev-1")[1]
+    assert not first["deduplicated"] and second["deduplicated"]
+    assert [a["event_ids"] for a in second["appended"]] == [a["event_ids"] for a in first["appended"]]
+    assert api.events() == 3  # three SKUs, once each
+
+
+def test_a_webhook_rejected_on_its_third_line_appends_nothing(api):
+    order = {"id": 7, "line_items": [{"sku": "A", "quantity": 1}, {"sku": "B", "quantity": 1},
+                                     {"sku": "C\u0001", "quantity": 1}]}
+    status, reply = api.shopify("orders/create", order, "wh-bad", event_id="ev-bad")
+    assert status == 400 and "stream" in reply["error"]
+    assert api.events() == 0
+
+
+@pytest.mark.long  # DynamoDB Local takes ~15 s for one 100-item transaction; the parts logic is unit-tested
+def test_a_webhook_larger_than_one_transaction_lands_in_deterministic_parts_once(local_dynamo):
+    order = {"id": 8, "line_items": [{"sku": f"S{n:03}", "quantity": 1} for n in range(150)]}
+    with _serve(local_dynamo, SECRETS, ApiSettings()) as server:
+        api = Api(server.url, local_dynamo)
+        api._timeout = 120.0
+        first = api.shopify("orders/create", order, "wh-big", event_id="ev-big")[1]
+        assert len(first["appended"]) == 150 and api.events() == 150
+        again = api.shopify("orders/create", order, "wh-big-2", event_id="ev-big")[1]
+    assert again["deduplicated"] and api.events() == 150
+
+
+def test_level_updates_find_their_sku_through_the_item_map_learned_from_products(api, local_dynamo, tmp_path):
+    level = payload("inventory_levels/update")  # item 808950810, location 487838322, available 9, no SKU
+    status, unmapped = api.shopify("inventory_levels/update", level, "wh-l1", event_id="ev-l1")
+    assert status == 200 and unmapped["unmapped_items"] == ["808950810"]
+    assert api.shopify("inventory_levels/update", {**level, "available": 8}, "wh-l2", event_id="ev-l2")[0] == 200
+    assert [e.type for e in api.local_dynamo.store().read_stream("shopifyitem:808950810")] == [
+        "dynafold.shopify.unmapped_level.v1"] * 2  # kept, not lost
+
+    reply = api.shopify("products/create", payload("products/create"), "wh-p", event_id="ev-p")[1]
+    assert sorted(a["stream"] for a in reply["appended"]) == [
+        "shopifyitem:39072856", "shopifyitem:457924702", "shopifyitem:49148385", "shopifyitem:808950810"]
+    assert api.shopify("products/update", payload("products/update"), "wh-p2", event_id="ev-p2")[1]["appended"] == []
+
+    status, mapped = api.shopify("inventory_levels/update", {**level, "available": -2}, "wh-l3", event_id="ev-l3",
+                                 **{"x-shopify-triggered-at": "2023-03-29T18:00:27.877041743Z"})
+    assert status == 200 and mapped["appended"][0]["stream"] == "sku:IPOD2008PINK"
+    LocalStack(local_dynamo.endpoint_url, local_tables("test-", versions={}), tmp_path,
+               access_key=local_dynamo.access_key).drain()
+    row = api.admin("GET", "/inventory/IPOD2008PINK")[1]
+    assert row["shopify_levels"] == {"487838322": {"available": -2, "updated_at": "2023-01-03T17:21:36.000000Z",
+                                                   "counted": True}}
+    assert row["physical"] == 0  # a level never changes our count: the count is the truth
+    alerts = [a for a in api.admin("GET", "/alerts")[1]["alerts"] if a["alert_type"] == "unmapped_item"]
+    assert len(alerts) == 1  # one per item, not one per webhook
+
+
+def test_inventory_items_webhooks_and_operators_set_the_map(api):
     store = api.local_dynamo.store()
-    store.append("sku:PROD-1", [NewEvent("dynafold.inventory.buffer_set.v1", {"sku": "PROD-1", "buffer": 5})])
-    store.append("sku:PROD-1", [NewEvent("dynafold.inventory.stock_broadcast.v1",
-                                         {"sku": "PROD-1", "count": 10, "tx_id": "tx-ours"})],
-                 idempotency_key=broadcast_key("tx-ours"))
-    status, echo = api.shopify("inventory_levels/update", {"sku": "PROD-1", "available": 10, "tx_id": "tx-ours"}, "wh-e")
-    assert status == 200 and echo["appended"] == [] and "echo" in echo["ignored"]
-    status, counted = api.shopify("inventory_levels/update", {"sku": "PROD-1", "available": 12,
-                                                               "inventory_item_id": 9}, "wh-c")
-    assert status == 200 and counted["appended"][0]["version"] == 3
-    last = store.read_stream("sku:PROD-1")[-1]
-    assert (last.data.physical, last.data.source) == (17, "shopify")
+    api.shopify("inventory_items/create", payload("inventory_items/create"), "wh-i1", event_id="ev-i1")
+    assert store.read_stream("shopifyitem:808950810")[-1].data.sku == "IPOD2008PINK"
+    api.shopify("inventory_items/delete", payload("inventory_items/delete"), "wh-i2", event_id="ev-i2")
+    assert store.read_stream("shopifyitem:808950810")[-1].type == "dynafold.shopify.item_unmapped.v1"
+    assert api.admin("PUT", "/shopify/items/808950810", {"sku": "PINK"})[1]["changed"]
+    assert not api.admin("PUT", "/shopify/items/808950810", {"sku": "PINK"})[1]["changed"]
+    assert api.admin("PUT", "/shopify/items/abc", {"sku": "PINK"})[0] == 400
+    status, bulk = api.admin("POST", "/shopify/items", {"items": [
+        {"inventory_item_id": 1, "sku": "ONE"}, {"inventory_item_id": "gid://shopify/InventoryItem/2", "sku": "TWO"}]})
+    assert status == 200 and bulk["changed"] == 2
+    before = api.events()
+    status, reply = api.admin("POST", "/shopify/items", {"items": [{"inventory_item_id": 3, "sku": "THREE"},
+                                                                   {"inventory_item_id": 4}]})
+    assert status == 400 and "items[1]" in reply["error"] and api.events() == before
+
+
+def test_only_the_configured_locations_count(local_dynamo):
+    with _serve(local_dynamo, SECRETS, ApiSettings(shopify_locations=frozenset({"655441491"}))) as server:
+        api = Api(server.url, local_dynamo)
+        api.admin("PUT", "/shopify/items/808950810", {"sku": "PINK"})
+        api.shopify("inventory_levels/update", payload("inventory_levels/update"), "wh-x", event_id="ev-x")
+    assert local_dynamo.store().read_stream("sku:PINK")[-1].data.counted is False
 
 
 # ----------------------------------------------------------------------------- InFlow

@@ -25,7 +25,14 @@ from events import catalogue
 from events.alerts import AlertRaised, AlertRead
 from events.deliveries import DeadLettered, DeliveryAttempted, DeliverySucceeded, MessageReceived, RetryScheduled
 from events.envelope import RecordedEvent, format_sequence, format_time
-from events.inventory import BufferSet, PhysicalCountSet, ReturnRecorded, StockAdjusted, StockBroadcast
+from events.inventory import (
+    BufferSet,
+    PhysicalCountSet,
+    ReturnRecorded,
+    ShopifyLevelReported,
+    StockAdjusted,
+    StockBroadcast,
+)
 from events.orders import OrderError, OrderErrorsNotified, OrderValidated
 from projections.alerts import AlertsProjection
 from projections.delivery_status import DeliveryStatusProjection
@@ -343,7 +350,7 @@ def test_inventory_count_adjust_buffer_return_broadcast():
     assert dict(view.rows(state)) == {None: {
         "physical": 50, "buffer": 5, "available": 45,
         "last_broadcast": {"count": 45, "tx_id": "tx-1", "time": t(5 * m)},
-        "updated_at": t(5 * m),
+        "updated_at": t(5 * m), "shopify_available": None, "shopify_levels": {},
     }}
     assert view.extras(state) == (
         Extra(RETURNS_TABLE, {"sku": "PROD-001", "returned_at": f"{t(3 * m)}#{format_sequence(4)}",
@@ -356,6 +363,27 @@ def test_inventory_count_adjust_buffer_return_broadcast():
     buffered = view.fold("PROD-001", events[:3])
     assert buffered.available == 43 and buffered.last_broadcast is None
     assert view.extras(reload(view, "PROD-001", state)) == ()
+
+
+def test_shopify_levels_are_kept_per_location_newest_first_and_never_change_the_count():
+    view, m = InventoryProjection, timedelta(minutes=1)
+
+    def level(location: str, available: int | None, at: str, counted: bool = True) -> ShopifyLevelReported:
+        return ShopifyLevelReported(sku="P", inventory_item_id="9", location_id=location, available=available,
+                                    updated_at=at, counted=counted)
+
+    events = history("sku:P", [
+        (0 * m, PhysicalCountSet(sku="P", physical=10, source="count")),
+        (1 * m, level("1", 4, "2024-01-01T00:00:02.000000Z")),
+        (2 * m, level("1", 7, "2024-01-01T00:00:01.000000Z")),  # older level, later webhook: ignored
+        (3 * m, level("2", -1, "2024-01-01T00:00:01.000000Z")),  # oversold
+        (4 * m, level("3", None, "2024-01-01T00:00:01.000000Z")),  # untracked
+        (5 * m, level("4", 50, "2024-01-01T00:00:01.000000Z", counted=False)),
+    ])
+    state = view.fold("P", events)
+    assert (state.physical, state.shopify_available) == (10, 3)
+    assert reload(view, "P", state).levels == state.levels
+    assert view.fold("P", [events[0], *reversed(events[1:])]).levels == state.levels
 
 
 def test_inventory_available_never_negative_and_legacy_adjustments_fold():

@@ -1,6 +1,23 @@
 """Shopify payloads -> planned appends (pure)."""
 
-from events.shopify import InventoryLevelUpdated, OrderCreated, RefundCreated, order_created, refund_created, storefront_count
+from datetime import datetime, timezone
+
+import pytest
+from pydantic import ValidationError
+
+from events.envelope import NewEvent, PlannedAppend
+from events.shopify import (
+    PAYLOADS,
+    InventoryLevelUpdated,
+    OrderCreated,
+    RefundCreated,
+    learned_items,
+    level_reported,
+    order_created,
+    plan_parts,
+    refund_created,
+)
+from tests.shopify_fixtures import payload
 
 
 def test_an_order_sums_lines_per_sku_and_keys_each_append_by_webhook_and_sku():
@@ -9,7 +26,7 @@ def test_an_order_sums_lines_per_sku_and_keys_each_append_by_webhook_and_sku():
                                          "customer": {"email": "ignored@example.com"}})
     appends, skipped = order_created(order, "wh-9")
     assert [(a.stream, a.idempotency_key, a.events[0].data.delta) for a in appends] == [
-        ("sku:A", "shopify:wh-9:A", -2), ("sku:B", "shopify:wh-9:B", -4)]
+        ("sku:A", None, -2), ("sku:B", None, -4)]  # the webhook's one key guards them together
     assert skipped == []
 
 
@@ -25,6 +42,79 @@ def test_refund_dispositions_follow_the_explicit_field_then_the_restock_type():
     assert skipped == ["refund_line_items[3]: no sku"]
 
 
-def test_the_storefront_count_adds_the_buffer_back():
-    plan = storefront_count(InventoryLevelUpdated(sku="A", available=7), buffer=3, webhook_id="wh-2")
-    assert (plan.events[0].data.physical, plan.events[0].data.source) == (10, "shopify")
+NOW = datetime(2024, 1, 1, tzinfo=timezone.utc)
+
+
+def test_a_real_level_update_names_no_sku_and_is_kept_on_the_item_until_mapped():
+    update = InventoryLevelUpdated.model_validate(payload("inventory_levels/update"))
+    kept = level_reported(update, None, True, "ev", NOW)
+    assert kept.stream == "shopifyitem:808950810" and kept.events[0].data.available == 9
+    counted = level_reported(update, "IPOD2008PINK", True, "ev", NOW).events[0].data
+    assert (counted.sku, counted.location_id, counted.updated_at) == (
+        "IPOD2008PINK", "487838322", "2023-01-03T17:21:36.000000Z")  # Shopify's -05:00 time, in UTC
+
+
+@pytest.mark.parametrize("available, expected", [(-3, -3), (None, None), ("12", 12)])
+def test_oversold_untracked_and_string_levels_are_taken_as_shopify_means_them(available, expected):
+    update = InventoryLevelUpdated.model_validate({**payload("inventory_levels/update"), "available": available})
+    assert update.available == expected
+
+
+@pytest.mark.parametrize("bad", [{"available": "many"}, {"available": 1.5}, {"inventory_item_id": 0},
+                                 {"location_id": "gid://shopify/Location/x"}])
+def test_unusable_levels_are_refused(bad):
+    with pytest.raises(ValidationError):
+        InventoryLevelUpdated.model_validate({**payload("inventory_levels/update"), **bad})
+
+
+def test_products_and_inventory_items_teach_the_item_map():
+    rows, skipped = learned_items(PAYLOADS["products/create"].model_validate(payload("products/create")))
+    assert rows[0] == ("808950810", "IPOD2008PINK", "808950810") and len(rows) == 4 and skipped == []
+    rows, _ = learned_items(PAYLOADS["inventory_items/delete"].model_validate(payload("inventory_items/delete")))
+    assert rows == [("808950810", None, None)]
+    no_sku = {**payload("products/update"), "variants": [{"id": 1, "inventory_item_id": 2, "sku": ""}]}
+    assert learned_items(PAYLOADS["products/update"].model_validate(no_sku)) == ([], ["variants[0]: no sku"])
+
+
+def _plan(stream: str, count: int) -> PlannedAppend:
+    return PlannedAppend(stream, tuple(NewEvent("t", {"n": n}) for n in range(count)))
+
+
+def test_a_webhook_fits_one_part_under_its_own_key_else_deterministic_parts():
+    assert plan_parts([_plan("sku:B", 2), _plan("sku:A", 1)], "k", 99) == [
+        ("k", [_plan("sku:A", 1), _plan("sku:B", 2)])]
+    parts = plan_parts([_plan(f"sku:{n:03}", 1) for n in range(150)], "k", 99)
+    assert [(key, len(part)) for key, part in parts] == [("k#1/2", 99), ("k#2/2", 51)]
+    assert plan_parts(list(reversed([_plan(f"sku:{n:03}", 1) for n in range(150)])), "k", 99) == parts
+    split = plan_parts([_plan("sku:A", 120)], "k", 99)
+    assert [len(part[0].events) for _, part in split] == [99, 21]
+
+
+def test_every_fixture_names_its_source():
+    from tests.shopify_fixtures import FIXTURES
+    readme = (FIXTURES / "README.md").read_text()
+    assert all(f"`{path.name}`" in readme for path in FIXTURES.glob("*.json"))
+
+
+def test_real_order_and_refund_bodies_parse():
+    from tests.shopify_fixtures import payload
+    appends, skipped = order_created(OrderCreated.model_validate(payload("orders/create")), "wh")
+    assert [a.stream for a in appends] == ["sku:IPOD2008BLACK", "sku:IPOD2008GREEN", "sku:IPOD2008RED"]
+    [black, green], _ = refund_created(RefundCreated.model_validate(payload("refunds/create")), "wh")
+    assert black.events[0].data.restocked and green.stream == "sku:IPOD2008GREEN"
+
+
+def test_bulk_imports_are_checked_whole_before_anything_is_mapped():
+    from events.errors import DynafoldError
+    from processors.services.shopify_items import parse_import
+
+    assert parse_import("inventory_item_id,sku,variant_id\n808950810,PINK,\n2,RED,49148385\n", "csv") == [
+        ("808950810", "PINK", None), ("2", "RED", "49148385")]
+    assert parse_import('[{"inventory_item_id": "gid://shopify/InventoryItem/7", "sku": "X"}]', "json") == [
+        ("7", "X", None)]
+    for text, fmt, fragment in [("id,sku\n1,A\n", "csv", "lacks inventory_item_id"),
+                                ("inventory_item_id,sku\n1,A\nx,B\n", "csv", "line 3"),
+                                ("inventory_item_id,sku\n1,A\n1,B\n", "csv", "two SKUs"),
+                                ("{}", "json", "JSON array"), ("[", "json", "not valid JSON")]:
+        with pytest.raises(DynafoldError, match=fragment):
+            parse_import(text, fmt)

@@ -1,0 +1,73 @@
+"""`dynafold shopify map|import|items`: the Shopify inventory item -> SKU map for existing catalogues.
+
+New items are learned from products/* and inventory_items/* webhooks; these commands set what a
+shop had before dynafold was installed (e.g. from an export of its variants).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from events.errors import DynafoldError
+from events.shopify_items import current_sku, current_variant, item_stream
+from processors.services.shopify_items import checked_row, parse_import, set_items
+
+if TYPE_CHECKING:
+    from processors.cli.main import Context
+
+
+def cmd_map(ctx: "Context", args: argparse.Namespace) -> int:
+    from processors.cli.output import emit
+
+    row = checked_row({"inventory_item_id": args.inventory_item_id, "sku": args.sku, "variant_id": args.variant_id},
+                      "arguments")
+    [answer] = set_items(ctx.store(), [row], "admin", "cli")
+    emit(answer, as_json=ctx.as_json,
+         human=f"{row[0]} -> {row[1]}" + ("" if answer["changed"] else " (already so)"))
+    return 0
+
+
+def cmd_import(ctx: "Context", args: argparse.Namespace) -> int:
+    from processors.cli.output import emit
+
+    path = Path(args.file)
+    fmt = args.format or path.suffix.lstrip(".").lower()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise DynafoldError(f"cannot read {path}: {error.strerror}") from None
+    rows = parse_import(text, fmt)  # every row is checked before anything is appended
+    answers = set_items(ctx.store(), rows, "import", f"import:{path.name}")
+    changed = sum(1 for a in answers if a["changed"])
+    emit({"rows": len(rows), "changed": changed, "items": answers}, as_json=ctx.as_json,
+         human=f"{len(rows)} item(s) read, {changed} mapping(s) changed")
+    return 0
+
+
+def cmd_item(ctx: "Context", args: argparse.Namespace) -> int:
+    from processors.cli.output import emit
+
+    row = checked_row({"inventory_item_id": args.inventory_item_id, "sku": "-"}, "arguments")
+    events = ctx.store().read_stream(item_stream(row[0]))
+    answer = {"inventory_item_id": row[0], "sku": current_sku(events), "variant_id": current_variant(events),
+              "events": len(events)}
+    emit(answer, as_json=ctx.as_json, human=f"{row[0]} -> {answer['sku'] or '(no SKU)'}")
+    return 0
+
+
+def register(sub: Any, command: Callable[..., argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+    shopify = sub.add_parser("shopify", help="the Shopify inventory item -> SKU map", parents=[common])
+    actions = shopify.add_subparsers(dest="shopify_command", required=True, parser_class=type(shopify))
+    p = command("map", cmd_map, "say which SKU a Shopify inventory item is", actions)
+    p.add_argument("inventory_item_id")
+    p.add_argument("sku")
+    p.add_argument("--variant-id", default=None)
+    p = command("import", cmd_import, "bulk-map items from a CSV (inventory_item_id,sku[,variant_id]) or JSON file",
+                actions)
+    p.add_argument("file")
+    p.add_argument("--format", choices=("csv", "json"), default=None, help="default: the file's extension")
+    p = command("item", cmd_item, "which SKU an inventory item is", actions)
+    p.add_argument("inventory_item_id")

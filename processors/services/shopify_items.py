@@ -1,0 +1,94 @@
+"""The Shopify inventory item -> SKU map, read and changed (webhooks, the admin route, the CLI).
+
+The decisions are pure (events.shopify.mapping_change); this module reads the item streams they
+need and parses bulk imports (CSV or JSON) for existing catalogues.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from events.envelope import PlannedAppend
+from events.errors import DynafoldError
+from events.shopify import mapping_change
+from events.shopify_items import ItemMapped, MapSource, current_sku, item_stream
+from events.store import NO_STREAM, EventStore
+
+ItemRow = tuple[str, str | None, str | None]  # inventory item id, SKU (None: names none), variant id
+MAX_IMPORT_ROWS = 10_000
+
+
+def sku_for(store: EventStore, inventory_item_id: str) -> str | None:
+    return current_sku(store.read_stream(item_stream(inventory_item_id)))
+
+
+def changes(store: EventStore, rows: Sequence[ItemRow], source: MapSource, correlation_id: str) -> list[PlannedAppend]:
+    """The appends that make each item name its SKU (none for items that already do)."""
+    plans = []
+    for item_id, sku, variant_id in dict.fromkeys(rows):
+        plan = mapping_change(item_id, sku, variant_id, source, sku_for(store, item_id), correlation_id)
+        if plan is not None:
+            plans.append(plan)
+    return plans
+
+
+def set_items(store: EventStore, rows: Sequence[ItemRow], source: MapSource, correlation_id: str) -> list[dict[str, Any]]:
+    """Map items one stream at a time (each conditional on the version read), for operators."""
+    answers = []
+    for item_id, sku, variant_id in rows:
+        events = store.read_stream(item_stream(item_id))
+        plan = mapping_change(item_id, sku, variant_id, source, current_sku(events), correlation_id)
+        if plan is None:
+            answers.append({"inventory_item_id": item_id, "sku": sku, "changed": False})
+            continue
+        result = store.append(plan.stream, list(plan.events), events[-1].version if events else NO_STREAM)
+        answers.append({"inventory_item_id": item_id, "sku": sku, "changed": True, "version": result.last_version})
+    return answers
+
+
+def checked_row(raw: Any, where: str) -> ItemRow:
+    """One import row ({inventory_item_id, sku, variant_id?}) validated as the event would be."""
+    if not isinstance(raw, dict):
+        raise DynafoldError(f"{where}: expected an object with inventory_item_id and sku")
+    try:
+        mapped = ItemMapped(inventory_item_id=raw.get("inventory_item_id"), sku=raw.get("sku"),
+                            variant_id=raw.get("variant_id") or None, source="import")
+    except ValidationError as error:
+        problem = error.errors()[0]
+        field = ".".join(str(part) for part in problem["loc"]) or "row"
+        raise DynafoldError(f"{where}: {field}: {problem['msg']}") from None
+    return mapped.inventory_item_id, mapped.sku, mapped.variant_id
+
+
+def parse_import(text: str, fmt: str) -> list[ItemRow]:
+    """Rows of a CSV (header: inventory_item_id,sku[,variant_id]) or a JSON array of objects."""
+    if fmt == "json":
+        try:
+            loaded = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise DynafoldError(f"not valid JSON: {error.msg} at line {error.lineno}") from None
+        if not isinstance(loaded, list):
+            raise DynafoldError("expected a JSON array of {inventory_item_id, sku, variant_id?} objects")
+        raw_rows: list[tuple[str, Any]] = [(f"item {index}", row) for index, row in enumerate(loaded)]
+    elif fmt == "csv":
+        reader = csv.DictReader(io.StringIO(text))
+        missing = {"inventory_item_id", "sku"} - set(reader.fieldnames or ())
+        if missing:
+            raise DynafoldError(f"CSV header lacks {', '.join(sorted(missing))} (inventory_item_id,sku[,variant_id])")
+        raw_rows = [(f"line {reader.line_num}", dict(row)) for row in reader]
+    else:
+        raise DynafoldError(f"unknown import format {fmt!r} (csv or json)")
+    if len(raw_rows) > MAX_IMPORT_ROWS:
+        raise DynafoldError(f"{len(raw_rows)} rows; import at most {MAX_IMPORT_ROWS} at a time")
+    rows = [checked_row(raw, where) for where, raw in raw_rows]
+    seen: dict[str, str | None] = {}
+    for item_id, sku, _ in rows:
+        if seen.setdefault(item_id, sku) != sku:
+            raise DynafoldError(f"inventory item {item_id} is given two SKUs ({seen[item_id]!r} and {sku!r})")
+    return rows
