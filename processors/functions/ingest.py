@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from processors.api.app import make_handler  # the routes load at init, not on the first request
 from processors.wiring.aws import lambda_handler
+
+__all__ = ["handler", "make_handler"]
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -184,9 +184,9 @@ class Root:
 
             return reactor.make_handler(self.reactor)
         if function == "ingest":
-            from processors.api.app import make_handler
+            from processors.functions import ingest
 
-            return make_handler(self.api_deps)
+            return ingest.make_handler(self.api_deps)
         if function == "error-monitor":
             from processors.functions import error_monitor
 
