@@ -16,7 +16,7 @@ from events.deliveries import DeadLettered
 from events.envelope import RecordedEvent
 from events.inventory import ReturnRecorded
 from events.orders import OrderErrorsNotified
-from projections.inventory import InventoryState
+from projections.inventory import InventoryItem
 
 _ALERT_NAMESPACE = uuid.UUID("5b0c3c2e-9f5e-4d0e-9a57-2f1d6f0c8a11")
 
@@ -58,8 +58,8 @@ def record_failed_alert(consumer: str, failure: Mapping[str, Any]) -> AlertRaise
 def alerts_for(
     event: RecordedEvent,
     settings: AlertSettings,
-    before: InventoryState | None = None,
-    after: InventoryState | None = None,
+    before: InventoryItem | None = None,
+    after: InventoryItem | None = None,
 ) -> list[AlertRaised]:
     """The alerts one event raises. For SKU events, ``before``/``after`` are the inventory state
     around it: stock_low fires when available crosses down to the threshold, not on every event below it."""

@@ -18,7 +18,7 @@ from events.deliveries import MessageReceived
 from events.envelope import NewEvent, PlannedAppend, RecordedEvent
 from events.idempotency_keys import broadcast_key, message_key
 from events.inventory import StockBroadcast
-from projections.inventory import InventoryState
+from projections.inventory import InventoryItem
 
 BROADCAST_SENDER = "dynafold-inventory"
 SOURCE = "urn:dynafold:reactor"
@@ -29,7 +29,7 @@ def tx_id_for(cause_event_id: str) -> str:
     return "tx-" + str(uuid.uuid5(_TX_NAMESPACE, cause_event_id))
 
 
-def plan_broadcast(cause: RecordedEvent, before: InventoryState, after: InventoryState,
+def plan_broadcast(cause: RecordedEvent, before: InventoryItem, after: InventoryItem,
                    storefront_url: str | None) -> list[PlannedAppend]:
     if not storefront_url or isinstance(cause.data, StockBroadcast) or after.available == before.available:
         return []

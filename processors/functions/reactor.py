@@ -29,7 +29,7 @@ from processors.telemetry.emf import count_by
 from processors.telemetry.lambda_batch import partial_batch_handler
 from projections.alert_rules import AlertSettings, alerts_for
 from projections.broadcast_rules import plan_broadcast
-from projections.inventory import InventoryProjection, InventoryState
+from projections.inventory import InventoryProjection, InventoryItem
 from projections.view_store import ViewStore
 from processors.services.state_reader import state_at
 
@@ -58,7 +58,7 @@ class Reactor:
         self._dispatch = dispatch  # the delivery rule (processors/delivery_dispatch.py)
         # (stream, version) -> the SKU's state right after that version. Events never change, so an
         # entry never goes stale: a batch's consecutive events of one SKU read the tables once.
-        self._inventory: OrderedDict[tuple[str, int], InventoryState] = OrderedDict()
+        self._inventory: OrderedDict[tuple[str, int], InventoryItem] = OrderedDict()
 
     def react(self, event: RecordedEvent) -> list[AlertRaised]:
         before = after = None
@@ -74,7 +74,7 @@ class Reactor:
             self._dispatch(event)
         return raised
 
-    def broadcast(self, cause: RecordedEvent, before: InventoryState, after: InventoryState) -> None:
+    def broadcast(self, cause: RecordedEvent, before: InventoryItem, after: InventoryItem) -> None:
         """Push a changed available count to the storefront (a broadcast event and a message to deliver)."""
         for plan in plan_broadcast(cause, before, after, self._storefront_url):
             result = self._store.append(plan.stream, list(plan.events), ANY, idempotency_key=plan.idempotency_key)
@@ -96,14 +96,14 @@ class Reactor:
         count_by("AlertsRaised", "reactor", {"severity": alert.severity})
         return True
 
-    def inventory_at(self, stream: str, version: int) -> InventoryState:
+    def inventory_at(self, stream: str, version: int) -> InventoryItem:
         """The SKU's inventory state right after `version` (view row caught up with the log)."""
         cached = self._inventory.get((stream, version))
         if cached is not None:
             return cached
         return state_at(self._store, self._views, InventoryProjection, stream, version)[0]
 
-    def _remember(self, stream: str, version: int, state: InventoryState) -> None:
+    def _remember(self, stream: str, version: int, state: InventoryItem) -> None:
         self._inventory[(stream, version)] = state
         self._inventory.move_to_end((stream, version))
         while len(self._inventory) > _INVENTORY_CACHE_SIZE:

@@ -5,7 +5,7 @@ from events.envelope import RecordedEvent
 from events.inventory import ReturnRecorded, StockAdjusted
 from events.orders import OrderErrorsNotified
 from projections.alert_rules import AlertSettings, alert_id, alerts_for
-from projections.inventory import InventoryState
+from projections.inventory import InventoryItem
 
 AT = datetime(2026, 2, 6, 12, 0, tzinfo=timezone.utc)
 
@@ -16,7 +16,7 @@ def recorded(stream, data, event_id="evt-1", version=2):
 
 
 def inventory(physical, buffer=0):
-    return InventoryState(sku="A", physical=physical, buffer=buffer, updated_at="2026-02-06T11:00:00.000000Z")
+    return InventoryItem(sku="A", physical=physical, buffer=buffer, updated_at="2026-02-06T11:00:00.000000Z")
 
 
 SETTINGS = AlertSettings(low_stock_threshold=5, per_sku_thresholds={"B": 20})
@@ -38,7 +38,7 @@ def test_stock_low_does_not_repeat_below_the_threshold_and_is_critical_at_zero()
 
 def test_per_sku_threshold_wins():
     event = recorded("sku:B", StockAdjusted(sku="B", delta=-1, reason="order"))
-    before, after = InventoryState(sku="B", physical=21, updated_at="x"), InventoryState(sku="B", physical=20)
+    before, after = InventoryItem(sku="B", physical=21, updated_at="x"), InventoryItem(sku="B", physical=20)
     assert [a.alert_type for a in alerts_for(event, SETTINGS, before=before, after=after)] == ["stock_low"]
 
 

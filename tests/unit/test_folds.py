@@ -29,7 +29,7 @@ from events.inventory import BufferSet, PhysicalCountSet, ReturnRecorded, StockA
 from events.orders import OrderError, OrderErrorsNotified, OrderValidated
 from projections.alerts import AlertsProjection
 from projections.delivery_status import DeliveryStatusProjection
-from projections.inventory import RETURNS_TABLE, InventoryProjection, InventoryState
+from projections.inventory import RETURNS_TABLE, InventoryItem, InventoryProjection
 from projections.pending_errors import PendingErrorsProjection
 from projections.registry import VIEWS, VIEWS_BY_NAME, view_for_stream
 from projections.view import Extra, View
@@ -79,7 +79,7 @@ def reload(view: View[Any], key: str, state: Any) -> Any:
 
 def comparable(state: Any) -> Any:
     # Extras are insert-only rows produced since the last load; load starts with none.
-    return replace(state, new_returns=()) if isinstance(state, InventoryState) else state
+    return replace(state, new_returns=()) if isinstance(state, InventoryItem) else state
 
 
 def rows_of(view: View[Any], key: str, events: list[RecordedEvent]) -> dict[str | None, dict[str, Any]]:
