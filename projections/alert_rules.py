@@ -1,4 +1,4 @@
-"""Which alerts an event calls for. Pure decisions; the reactor appends what they return.
+"""Which alerts an event calls for: the reactor's alert rules. Pure decisions; the reactor appends what they return.
 
 Each alert's id derives from its cause, so a re-run reactor raises the same alert, and the
 cause event id is the append's idempotency key: at-least-once delivery, one alert.
@@ -17,7 +17,8 @@ from events.envelope import RecordedEvent
 from events.inventory import ReturnRecorded
 from events.orders import OrderErrorsNotified
 from events.shopify_items import UnmappedLevelReceived
-from projections.inventory import InventoryState
+from projections.inventory import InventoryItem, InventoryProjection
+from projections.reaction import RaiseAlert, Reaction, Rule
 
 _ALERT_NAMESPACE = uuid.UUID("5b0c3c2e-9f5e-4d0e-9a57-2f1d6f0c8a11")
 
@@ -56,38 +57,69 @@ def record_failed_alert(consumer: str, failure: Mapping[str, Any]) -> AlertRaise
     )
 
 
+def _return_damaged(reaction: Reaction) -> list[RaiseAlert]:
+    event, data = reaction.event, reaction.event.data
+    if data.disposition == "SELLABLE":
+        return []
+    return [RaiseAlert(_alert("return_damaged", "warning", event,
+                              f"{data.quantity} x {data.sku} returned {data.disposition.lower()}"
+                              + (f" (order {data.order_id})" if data.order_id else ""), sku=data.sku))]
+
+
+def _stock_low(reaction: Reaction) -> list[RaiseAlert]:
+    """stock_low fires when available crosses down to the threshold, not on every event below it."""
+    before, after = reaction.before, reaction.after
+    limit = reaction.settings.threshold(after.sku)
+    if after.available <= limit < before.available or (after.available <= limit and before.updated_at is None):
+        return [RaiseAlert(_alert("stock_low", "critical" if after.available == 0 else "warning", reaction.event,
+                                  f"{after.sku}: {after.available} available (threshold {limit})", sku=after.sku))]
+    return []
+
+
+def _delivery_dead_lettered(reaction: Reaction) -> list[RaiseAlert]:
+    event, data = reaction.event, reaction.event.data
+    return [RaiseAlert(_alert("delivery_dead_lettered", "critical", event,
+                              f"delivery {event.stream.split(':', 1)[1]} dead-lettered after {data.attempts} "
+                              f"attempts: {data.reason}"))]
+
+
+def _order_errors_notified(reaction: Reaction) -> list[RaiseAlert]:
+    event, data = reaction.event, reaction.event.data
+    return [RaiseAlert(_alert("order_errors_notified", "info", event,
+                              f"order {data.order_id}: {len(data.error_hashes)} error(s) notified by {data.channel}"))]
+
+
+def _unmapped_item(reaction: Reaction) -> list[RaiseAlert]:
+    """One alert per item, not per webhook: the id derives from the item, so later updates of the
+    same unmapped item find it raised (the reactor appends it once)."""
+    event, data = reaction.event, reaction.event.data
+    return [RaiseAlert(AlertRaised(
+        alert_id=alert_id("unmapped_item", data.inventory_item_id), alert_type="unmapped_item",
+        severity="warning", subject=event.stream, cause_event_id=event.id,
+        message=(f"Shopify inventory item {data.inventory_item_id} has no SKU: its level updates are kept "
+                 "but not compared; map it (PUT /shopify/items/{id} or `dynafold shopify map`)")))]
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("return_damaged", _return_damaged, event_types=(ReturnRecorded,)),
+    Rule("stock_low", _stock_low, view=InventoryProjection),
+    Rule("unmapped_item", _unmapped_item, event_types=(UnmappedLevelReceived,)),
+    Rule("delivery_dead_lettered", _delivery_dead_lettered, event_types=(DeadLettered,)),
+    Rule("order_errors_notified", _order_errors_notified, event_types=(OrderErrorsNotified,)),
+)
+
+
 def alerts_for(
     event: RecordedEvent,
     settings: AlertSettings,
-    before: InventoryState | None = None,
-    after: InventoryState | None = None,
+    before: InventoryItem | None = None,
+    after: InventoryItem | None = None,
 ) -> list[AlertRaised]:
-    """The alerts one event raises. For SKU events, ``before``/``after`` are the inventory state
-    around it: stock_low fires when available crosses down to the threshold, not on every event below it."""
-    data = event.data
-    raised = []
-    if isinstance(data, ReturnRecorded) and data.disposition != "SELLABLE":
-        raised.append(_alert("return_damaged", "warning", event,
-                             f"{data.quantity} x {data.sku} returned {data.disposition.lower()}"
-                             + (f" (order {data.order_id})" if data.order_id else ""), sku=data.sku))
-    if before is not None and after is not None:
-        limit = settings.threshold(after.sku)
-        if after.available <= limit < before.available or (after.available <= limit and before.updated_at is None):
-            raised.append(_alert("stock_low", "critical" if after.available == 0 else "warning", event,
-                                 f"{after.sku}: {after.available} available (threshold {limit})", sku=after.sku))
-    if isinstance(data, UnmappedLevelReceived):
-        # one alert per item, not per webhook: the id derives from the item, so later updates of
-        # the same unmapped item find it raised (the reactor appends it once)
-        raised.append(AlertRaised(
-            alert_id=alert_id("unmapped_item", data.inventory_item_id), alert_type="unmapped_item",
-            severity="warning", subject=event.stream, cause_event_id=event.id,
-            message=(f"Shopify inventory item {data.inventory_item_id} has no SKU: its level updates are kept "
-                     "but not compared; map it (PUT /shopify/items/{id} or `dynafold shopify map`)")))
-    if isinstance(data, DeadLettered):
-        raised.append(_alert("delivery_dead_lettered", "critical", event,
-                             f"delivery {event.stream.split(':', 1)[1]} dead-lettered after {data.attempts} "
-                             f"attempts: {data.reason}"))
-    if isinstance(data, OrderErrorsNotified):
-        raised.append(_alert("order_errors_notified", "info", event,
-                             f"order {data.order_id}: {len(data.error_hashes)} error(s) notified by {data.channel}"))
+    """The alerts one event raises (the alert rules, in order). For SKU events, ``before``/``after``
+    are the inventory state around it; without them the rules that read it do not run."""
+    raised: list[AlertRaised] = []
+    for rule in RULES:
+        if rule.reacts_to(event) and (rule.view is None or (before is not None and after is not None)):
+            reaction = Reaction(event, settings, before=before, after=after)
+            raised.extend(effect.alert for effect in rule.plan(reaction) if isinstance(effect, RaiseAlert))
     return raised

@@ -18,7 +18,8 @@ from events.deliveries import MessageReceived
 from events.envelope import NewEvent, PlannedAppend, RecordedEvent
 from events.idempotency_keys import broadcast_key, message_key
 from events.inventory import StockBroadcast
-from projections.inventory import InventoryState
+from projections.inventory import InventoryItem, InventoryProjection
+from projections.reaction import Append, Reaction, Rule
 
 BROADCAST_SENDER = "dynafold-inventory"
 SOURCE = "urn:dynafold:reactor"
@@ -29,7 +30,7 @@ def tx_id_for(cause_event_id: str) -> str:
     return "tx-" + str(uuid.uuid5(_TX_NAMESPACE, cause_event_id))
 
 
-def plan_broadcast(cause: RecordedEvent, before: InventoryState, after: InventoryState,
+def plan_broadcast(cause: RecordedEvent, before: InventoryItem, after: InventoryItem,
                    storefront_url: str | None) -> list[PlannedAppend]:
     if not storefront_url or isinstance(cause.data, StockBroadcast) or after.available == before.available:
         return []
@@ -47,3 +48,13 @@ def plan_broadcast(cause: RecordedEvent, before: InventoryState, after: Inventor
                       (event("dynafold.delivery.message_received.v1", message),),
                       message_key(BROADCAST_SENDER, tx_id)),
     ]
+
+
+def _broadcast(reaction: Reaction) -> list[Append]:
+    """Push a changed available count to the storefront: a broadcast on the SKU's stream (counted as
+    StockBroadcasts) and a message for the delivery worker."""
+    plans = plan_broadcast(reaction.event, reaction.before, reaction.after, reaction.storefront_url)
+    return [Append(plan, "StockBroadcasts" if plan.stream == reaction.event.stream else None) for plan in plans]
+
+
+RULES: tuple[Rule, ...] = (Rule("stock_broadcast", _broadcast, view=InventoryProjection),)

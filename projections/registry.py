@@ -1,23 +1,31 @@
-"""Every view, by name and by the stream category it folds (one view per category)."""
+"""Every view, by name and by the stream category it folds (one view per category); the reactor's rules.
+
+One line per view: its package's ``UNIT`` carries the fold (with its table family), its row type,
+its queries, its `dynafold query` commands, its HTTP read routes and its report sections.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from projections.alerts import AlertsProjection
-from projections.delivery_status import DeliveryStatusProjection
-from projections.inventory import InventoryProjection
-from projections.pending_errors import PendingErrorsProjection
+from projections import alert_rules, alerts, broadcast_rules, delivery_status, inventory, pending_errors
+from projections.reaction import Rule
+from projections.unit import ViewUnit
 from projections.view import View
 
-VIEWS: tuple[View[Any], ...] = (
-    InventoryProjection,
-    PendingErrorsProjection,
-    DeliveryStatusProjection,
-    AlertsProjection,
+UNITS: tuple[ViewUnit, ...] = (
+    inventory.UNIT,
+    pending_errors.UNIT,
+    delivery_status.UNIT,
+    alerts.UNIT,
 )
+VIEWS: tuple[View[Any], ...] = tuple(unit.view for unit in UNITS)
 VIEWS_BY_NAME: Mapping[str, View[Any]] = {view.name: view for view in VIEWS}
+UNITS_BY_NAME: Mapping[str, ViewUnit] = {unit.name: unit for unit in UNITS}
+# The reactor's rules, in the order it applies them to each event (a broadcast before the alerts).
+REACTOR_RULES: tuple[Rule, ...] = (*broadcast_rules.RULES, *alert_rules.RULES)
+
 _BY_CATEGORY: Mapping[str, View[Any]] = {view.category: view for view in VIEWS}
 
 

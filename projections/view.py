@@ -10,9 +10,12 @@ Views are pure: ``apply(state, event) -> state`` never does I/O or reads a clock
 
 from __future__ import annotations
 
+import dataclasses
+import types
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from events.envelope import RecordedEvent
 
@@ -20,6 +23,90 @@ S = TypeVar("S")
 Row = dict[str, Any]
 HEAD_SORT_KEY = "#"  # the head row of multi-row views; queries never return it
 STREAM_ATTR, VERSION_ATTR = "stream_id", "stream_version"  # every row's owner and the version it reflects
+
+
+STAMP = {"stamp": True}  # field metadata: the owning stream's stamp, read from the table, never folded
+NOT_STORED = {"stored": False}  # field metadata: kept by the fold or the reader, never a stored attribute
+
+
+@dataclass(frozen=True, kw_only=True)
+class ViewRow:
+    """A view's one row type: what its fold keeps, what its table stores and what its queries return.
+
+    ``to_row()`` is the stored attributes: every field (nested dataclasses as maps, tuples as lists)
+    plus the ``derived`` properties a table indexes or expires on (e.g. ``unread``, ``expires_at``),
+    which are computed, never folded. ``from_row()`` is its inverse and also reads a whole stored
+    item: derived attributes are recomputed, the owning stream's stamp (``stream_id``,
+    ``stream_version``, never compared) is kept, and attributes the type does not know go to
+    ``extra``. ``to_dict()`` is the JSON the CLI and the HTTP API show.
+    """
+
+    stream_id: str | None = field(default=None, compare=False, repr=False, metadata=STAMP)
+    stream_version: int | None = field(default=None, compare=False, repr=False, metadata=STAMP)
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False, metadata=NOT_STORED)
+
+    derived: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Self:
+        hints = _hints(cls)
+        readable = {f.name for f in dataclasses.fields(cls) if f.metadata.get("stored", True)}
+        known = {name: _decode(hints[name], value) for name, value in row.items() if name in readable}
+        extra = {name: value for name, value in row.items() if name not in readable and name not in cls.derived}
+        return cls(**known, extra=extra)
+
+    def to_row(self) -> Row:
+        data = {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)
+                if f.metadata.get("stored", True) and not f.metadata.get("stamp")}
+        data.update({name: _plain(getattr(self, name)) for name in self.derived})
+        return data
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.to_row(), "stream_id": self.stream_id, "stream_version": self.stream_version, **self.extra}
+
+    def attributes(self, *keys: str) -> Row:
+        """The stored attributes without the key attributes: what ``View.rows`` maps a sort key to."""
+        return {name: value for name, value in self.to_row().items() if name not in keys}
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def _decode(hint: Any, value: Any) -> Any:
+    """A stored value as the field's type: nested dataclasses from maps, tuples from lists, ints."""
+    if value is None:
+        return None
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        options = [a for a in args if a is not type(None)]
+        return _decode(options[0], value) if len(options) == 1 else value
+    if origin is tuple and isinstance(value, (list, tuple)):
+        return tuple(_decode(args[0], v) for v in value)
+    if dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
+        nested = _hints(hint)
+        return hint(**{f.name: _decode(nested[f.name], value[f.name])
+                       for f in dataclasses.fields(hint) if f.name in value})
+    if hint is int and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return int(value)
+    if hint is bool:
+        return bool(value)
+    return value
 
 
 @dataclass(frozen=True, slots=True)

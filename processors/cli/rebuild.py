@@ -194,7 +194,9 @@ def register(sub: Any, command: Callable[..., argparse.ArgumentParser], common: 
     p = command("rebuild", cmd_rebuild, "rebuild a view (or all) from the event log into fresh tables, "
                                         "prove it equal to the live one, optionally switch")
     _settings(p)
-    p.add_argument("view", help="view name (inventory, pending-errors, delivery-status, alerts) or all")
+    from projections.registry import VIEWS
+
+    p.add_argument("view", help=f"view name ({', '.join(view.name for view in VIEWS)}) or all")
     p.add_argument("--segments", type=positive_int, default=4, help="parallel scan segments (default 4)")
     p.add_argument("--workers", type=positive_int, default=4, help="segments folded at once (default 4)")
     p.add_argument("--max-write-rate", type=_positive_rate, default=None, metavar="ITEMS_PER_S",

@@ -54,7 +54,7 @@ from processors.telemetry.lambda_batch import partial_batch_handler
 from processors.adapters.outbound import Resolver, TargetPolicy, TargetRefused, check_target, system_resolver
 from processors.adapters.secrets import Secrets
 from processors.adapters.webhook_signing import signed_headers, signing_key
-from projections.delivery_status import RETRY_SCHEDULED, DeliveryState, DeliveryStatusProjection
+from projections.delivery_status import RETRY_SCHEDULED, DeliveryStatus, DeliveryStatusProjection
 from projections.view import stream_key
 
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "dynafold")
@@ -169,11 +169,11 @@ class DeliveryWorker:
         return JobResult(decision.result, decision.dead_letter_reason or "", decision, http)
 
 
-def _finished(state: DeliveryState) -> bool:
+def _finished(state: DeliveryStatus) -> bool:
     return state.delivered_at is not None or state.dead_letter_reason is not None
 
 
-def _retry_due_at(state: DeliveryState) -> datetime | None:
+def _retry_due_at(state: DeliveryStatus) -> datetime | None:
     return parse_time(state.next_retry_at) if state.status == RETRY_SCHEDULED and state.next_retry_at else None
 
 

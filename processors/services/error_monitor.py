@@ -71,7 +71,7 @@ class ErrorMonitor:
     def run(self) -> Counter[str]:
         """One pass over the orders with errors past the grace period; outcome -> orders."""
         now = self._clock()
-        due = sorted({row.order_id for row in self._queries.pending_errors_detected_before(now - self._settings.grace)})
+        due = sorted({row.order_id for row in self._queries.pending_errors.detected_before(now - self._settings.grace)})
         outcomes: Counter[str] = Counter()
         for order_id in due:
             try:

@@ -27,59 +27,64 @@ from events.items import from_item
 from events.store import ANY, NO_STREAM, EventStore
 from processors.telemetry.emf import count_by
 from processors.telemetry.lambda_batch import partial_batch_handler
-from projections.alert_rules import AlertSettings, alerts_for
-from projections.broadcast_rules import plan_broadcast
-from projections.inventory import InventoryProjection, InventoryState
+from projections.alert_rules import AlertSettings
+from projections.reaction import Append, RaiseAlert, Reaction, Rule
+from projections.registry import REACTOR_RULES
+from projections.view import View
 from projections.view_store import ViewStore
 from processors.services.state_reader import state_at
 
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "dynafold")
 SOURCE = "urn:dynafold:reactor"
-_INVENTORY_CACHE_SIZE = 1_000
+_STATE_CACHE_SIZE = 1_000
 logger = make_logger("reactor")
 metrics = Metrics(namespace=NAMESPACE, service="reactor")
 
 
-def settings_from_env(env: Any = os.environ) -> AlertSettings:
-    return AlertSettings(
-        low_stock_threshold=int(env.get("DYNAFOLD_LOW_STOCK_THRESHOLD", "5")),
-        per_sku_thresholds={k: int(v) for k, v in json.loads(env.get("DYNAFOLD_LOW_STOCK_THRESHOLDS", "{}")).items()},
-    )
-
-
 class Reactor:
+    """Runs the reactor's rules (``REACTOR_RULES``) on each event and carries out their effects."""
+
     def __init__(self, store: EventStore, views: ViewStore, settings: AlertSettings,
                  storefront_url: str | None = None,
-                 dispatch: Callable[[RecordedEvent], None] | None = None) -> None:
+                 dispatch: Callable[[RecordedEvent], None] | None = None,
+                 rules: tuple[Rule, ...] = REACTOR_RULES) -> None:
         self._store = store
         self._views = views
         self._settings = settings
         self._storefront_url = storefront_url
-        self._dispatch = dispatch  # the delivery rule (processors/delivery_dispatch.py)
-        # (stream, version) -> the SKU's state right after that version. Events never change, so an
-        # entry never goes stale: a batch's consecutive events of one SKU read the tables once.
-        self._inventory: OrderedDict[tuple[str, int], InventoryState] = OrderedDict()
+        self._dispatch = dispatch  # the delivery rule (processors/services/delivery_dispatch.py)
+        self._rules = rules
+        # (view, stream, version) -> the stream's state right after that version. Events never change,
+        # so an entry never goes stale: a batch's consecutive events of one stream read the tables once.
+        self._states: OrderedDict[tuple[str, str, int], Any] = OrderedDict()
 
     def react(self, event: RecordedEvent) -> list[AlertRaised]:
-        before = after = None
-        if event.stream.startswith("sku:"):
-            before = self.inventory_at(event.stream, event.version - 1)
-            after = InventoryProjection.apply(before, event)
-            self._remember(event.stream, event.version, after)
-            self.broadcast(event, before, after)
-        raised = alerts_for(event, self._settings, before, after)
-        for alert in raised:
-            self.raise_alert(alert, cause=event)
+        raised: list[AlertRaised] = []
+        around: dict[str, tuple[Any, Any]] = {}  # view name -> (before, after) this event
+        for rule in self._rules:
+            if not rule.reacts_to(event):
+                continue
+            reaction = Reaction(event, self._settings, self._storefront_url)
+            if rule.view is not None:
+                if rule.view.name not in around:
+                    around[rule.view.name] = self._around(rule.view, event)
+                before, after = around[rule.view.name]
+                reaction = Reaction(event, self._settings, self._storefront_url, before, after)
+            for effect in rule.plan(reaction):
+                if isinstance(effect, RaiseAlert):
+                    self.raise_alert(effect.alert, cause=event)
+                    raised.append(effect.alert)
+                elif isinstance(effect, Append):
+                    self._append(effect)
         if self._dispatch is not None:
             self._dispatch(event)
         return raised
 
-    def broadcast(self, cause: RecordedEvent, before: InventoryState, after: InventoryState) -> None:
-        """Push a changed available count to the storefront (a broadcast event and a message to deliver)."""
-        for plan in plan_broadcast(cause, before, after, self._storefront_url):
-            result = self._store.append(plan.stream, list(plan.events), ANY, idempotency_key=plan.idempotency_key)
-            if not result.deduplicated and plan.stream == cause.stream:
-                metrics.add_metric("StockBroadcasts", MetricUnit.Count, 1)
+    def _append(self, effect: Append) -> None:
+        plan = effect.plan
+        result = self._store.append(plan.stream, list(plan.events), ANY, idempotency_key=plan.idempotency_key)
+        if not result.deduplicated and effect.metric:
+            metrics.add_metric(effect.metric, MetricUnit.Count, 1)
 
     def raise_alert(self, alert: AlertRaised, cause: RecordedEvent | None = None) -> bool:
         """Append the alert once; True when this call raised it, False when it already was."""
@@ -96,15 +101,22 @@ class Reactor:
         count_by("AlertsRaised", "reactor", {"severity": alert.severity})
         return True
 
-    def inventory_at(self, stream: str, version: int) -> InventoryState:
-        """The SKU's inventory state right after `version` (view row caught up with the log)."""
-        cached = self._inventory.get((stream, version))
+    def _around(self, view: View[Any], event: RecordedEvent) -> tuple[Any, Any]:
+        """The stream's state in ``view`` right before and right after ``event``."""
+        before = self.state_at(view, event.stream, event.version - 1)
+        after = view.apply(before, event)
+        self._remember((view.name, event.stream, event.version), after)
+        return before, after
+
+    def state_at(self, view: View[Any], stream: str, version: int) -> Any:
+        """The stream's state in ``view`` right after `version` (view row caught up with the log)."""
+        cached = self._states.get((view.name, stream, version))
         if cached is not None:
             return cached
-        return state_at(self._store, self._views, InventoryProjection, stream, version)[0]
+        return state_at(self._store, self._views, view, stream, version)[0]
 
-    def _remember(self, stream: str, version: int, state: InventoryState) -> None:
-        self._inventory[(stream, version)] = state
-        self._inventory.move_to_end((stream, version))
-        while len(self._inventory) > _INVENTORY_CACHE_SIZE:
-            self._inventory.popitem(last=False)
+    def _remember(self, key: tuple[str, str, int], state: Any) -> None:
+        self._states[key] = state
+        self._states.move_to_end(key)
+        while len(self._states) > _STATE_CACHE_SIZE:
+            self._states.popitem(last=False)

@@ -75,8 +75,8 @@ def test_an_unresolved_error_sends_exactly_one_email_and_leaves_the_view(harness
     assert harness.types() == ["validated", "notification_claimed", "errors_notified"]
     harness.stack.drain()
     assert harness.monitor(36).run() == {} and len(read_outbox(harness.outbox)) == 1
-    assert ViewQueries(harness.local_dynamo.client, harness.tables.views).pending_errors() == []
-    alerts = [r for r in ViewQueries(harness.local_dynamo.client, harness.tables.views).alerts()]
+    assert ViewQueries(harness.local_dynamo.client, harness.tables.views).pending_errors.all() == []
+    alerts = [r for r in ViewQueries(harness.local_dynamo.client, harness.tables.views).alerts.find()]
     assert [a.alert_type for a in alerts] == ["order_errors_notified"]
 
 
@@ -129,7 +129,7 @@ def test_revalidation_drops_errors_fixed_at_the_source_without_an_email(harness)
     assert harness.monitor(31, orders=InflowNow()).run() == {"resolved": 1}
     assert read_outbox(harness.outbox) == [] and harness.types() == ["validated", "validated"]
     harness.stack.drain()
-    assert ViewQueries(harness.local_dynamo.client, harness.tables.views).pending_errors() == []
+    assert ViewQueries(harness.local_dynamo.client, harness.tables.views).pending_errors.all() == []
 
 
 def test_an_open_claim_holds_other_monitors_off_until_its_lease_runs_out(harness):

@@ -16,15 +16,13 @@ import pytest
 from events.envelope import format_time
 from processors.cli.main import main
 from processors.wiring.config import Tables
-from projections.queries import (
-    Alert,
-    DeliveryStatus,
-    InvalidQuery,
-    InventoryItem,
-    InventoryReturn,
-    PendingError,
-    ViewQueries,
-)
+from projections.alerts import Alert
+from projections.delivery_status import AttemptResult, DeliveryStatus, RetryEntry
+from projections.inventory import InventoryItem, InventoryReturn
+from projections.pending_errors import PendingError
+from projections.pending_errors.fold import expires_at
+from projections.queries import ViewQueries
+from projections.unit import InvalidQuery
 from projections.view_store import to_item
 from processors.local.tables import local_tables
 
@@ -64,7 +62,7 @@ def pending_error(order_id: str, error_hash: str, detected: str, version: int) -
     return {
         "order_id": order_id, "error_hash": error_hash, "order_number": f"#{order_id}", "rule": f"rule-{error_hash}",
         "severity": "error", "message": f"{error_hash} is wrong", "details": {"field": error_hash},
-        "first_detected": detected, "last_seen": detected, "pending": "PENDING", "expires_at": 1_900_000_000,
+        "first_detected": detected, "last_seen": detected, "pending": "PENDING", "expires_at": expires_at(detected),
         "stream_id": f"order:{order_id}", "stream_version": version,
     }
 
@@ -78,6 +76,13 @@ PENDING_ERRORS = [
 ]
 
 
+LAST_RESULT = {"success": False, "category": "SERVER_ERROR", "status_code": 503, "response_time_ms": 120,
+               "error": "Service Unavailable", "time": t(2)}
+RETRY = {"attempt": 1, "time": t(2), "category": "SERVER_ERROR", "status_code": 503, "response_time_ms": 120,
+         "error": "Service Unavailable", "delay_seconds": 1.5, "exponential_delay": 1, "jitter": 0.5,
+         "next_retry_at": t(20)}
+
+
 def delivery(sender: str, message: str, status: str, due: str, updated: str, **extra: Any) -> dict[str, Any]:
     return {
         "delivery_id": f"{sender}:{message}", "sender_id": sender, "message_id": message,
@@ -89,7 +94,7 @@ def delivery(sender: str, message: str, status: str, due: str, updated: str, **e
 
 DELIVERIES = [
     delivery("s1", "m1", "RETRY_SCHEDULED", t(20), t(3), next_retry_at=t(20),
-             retry_history=[{"attempt": 1, "at": t(2), "status_code": 503}], last_result={"status_code": 503}),
+             retry_history=[RETRY], last_result=LAST_RESULT),
     delivery("s2", "m1", "SUCCESS", t(1), t(1), delivered_at=t(1)),
     delivery("s1", "m2", "RETRY_SCHEDULED", t(40), t(2), next_retry_at=t(40)),
     delivery("s2", "m3", "RETRY_SCHEDULED", t(10), t(4), next_retry_at=t(10)),
@@ -161,77 +166,79 @@ def ids(rows: list[Any], attr: str) -> list[str]:
 # ----------------------------------------------------------------------------- query functions
 
 def test_pending_errors_by_order_never_returns_the_head_row(q):
-    rows = q.pending_errors_by_order("O1")
+    rows = q.pending_errors.by_order("O1")
     assert all(isinstance(r, PendingError) for r in rows)
     assert ids(rows, "error_hash") == ["aaa", "bbb"]
     first = rows[0]
     assert first.order_number == "#O1" and first.details == {"field": "aaa"} and first.pending == "PENDING"
-    assert first.stream_id == "order:O1" and first.stream_version == 1 and first.expires_at == 1_900_000_000
-    assert q.pending_errors_by_order("nope") == []
+    assert first.stream_id == "order:O1" and first.stream_version == 1
+    assert first.expires_at == first.to_dict()["expires_at"] == PENDING_ERRORS[1]["expires_at"]  # the stored TTL
+    assert q.pending_errors.by_order("nope") == []
 
 
 def test_pending_errors_detected_before_is_the_monitors_question(q):
-    rows = q.pending_errors_detected_before(ago(minutes=30))
+    rows = q.pending_errors.detected_before(ago(minutes=30))
     assert [(r.order_id, r.error_hash) for r in rows] == [("O2", "ccc"), ("O1", "aaa")]  # oldest first
-    assert q.pending_errors_detected_before(NOW - timedelta(days=2)) == []
-    assert len(q.pending_errors_detected_before(NOW)) == 3
-    assert ids(q.pending_errors(), "error_hash") == ["ccc", "aaa", "bbb"]
+    assert q.pending_errors.detected_before(NOW - timedelta(days=2)) == []
+    assert len(q.pending_errors.detected_before(NOW)) == 3
+    assert ids(q.pending_errors.all(), "error_hash") == ["ccc", "aaa", "bbb"]
     with pytest.raises(InvalidQuery, match="cutoff"):
-        q.pending_errors_detected_before("yesterday")
+        q.pending_errors.detected_before("yesterday")
 
 
 def test_cutoff_in_any_iso_form_compares_like_the_stored_form(q):
     exact = PENDING_ERRORS[1]["first_detected"]  # ".ffffffZ"
-    assert ids(q.pending_errors_detected_before(exact), "error_hash") == ["ccc"]  # strictly before
+    assert ids(q.pending_errors.detected_before(exact), "error_hash") == ["ccc"]  # strictly before
     whole_second = datetime.fromisoformat(exact).replace(microsecond=0) + timedelta(seconds=1)
     as_offset = whole_second.astimezone(timezone(timedelta(hours=2))).isoformat(timespec="seconds")
-    assert ids(q.pending_errors_detected_before(as_offset), "error_hash") == ["ccc", "aaa"]
+    assert ids(q.pending_errors.detected_before(as_offset), "error_hash") == ["ccc", "aaa"]
 
 
 def test_delivery_by_message_lists_every_sender(q):
-    rows = q.delivery_by_message("m1")
+    rows = q.delivery_status.by_message("m1")
     assert all(isinstance(r, DeliveryStatus) for r in rows)
     assert ids(rows, "delivery_id") == ["s1:m1", "s2:m1"]
     s1 = rows[0]
-    assert s1.status == "RETRY_SCHEDULED" and s1.retry_history == ({"attempt": 1, "at": t(2), "status_code": 503},)
-    assert s1.last_result == {"status_code": 503} and s1.to_dict()["retry_history"] == [
-        {"attempt": 1, "at": t(2), "status_code": 503}]
-    assert q.delivery_by_message("nope") == []
+    assert s1.status == "RETRY_SCHEDULED" and s1.retry_history == (RetryEntry(**RETRY),)
+    assert s1.last_result == AttemptResult(**LAST_RESULT) and s1.last_result.status_code == 503
+    assert s1.to_dict()["retry_history"] == [RETRY] and s1.to_dict()["last_result"] == LAST_RESULT
+    assert s1.due_at == t(20) and s1.to_dict()["due_at"] == t(20)
+    assert q.delivery_status.by_message("nope") == []
 
 
 def test_deliveries_by_status_due_before_and_sender(q):
-    assert ids(q.deliveries_by_status("RETRY_SCHEDULED"), "delivery_id") == ["s2:m3", "s1:m1", "s1:m2"]
-    assert ids(q.deliveries_by_status("RETRY_SCHEDULED", due_before=t(20)), "delivery_id") == ["s2:m3"]
-    assert ids(q.deliveries_by_status("RETRY_SCHEDULED", "2024-05-01T10:30:00Z"), "delivery_id") == [
+    assert ids(q.delivery_status.by_status("RETRY_SCHEDULED"), "delivery_id") == ["s2:m3", "s1:m1", "s1:m2"]
+    assert ids(q.delivery_status.by_status("RETRY_SCHEDULED", due_before=t(20)), "delivery_id") == ["s2:m3"]
+    assert ids(q.delivery_status.by_status("RETRY_SCHEDULED", "2024-05-01T10:30:00Z"), "delivery_id") == [
         "s2:m3", "s1:m1"]
-    assert ids(q.deliveries_by_status("RETRY_SCHEDULED", sender_id="s1"), "delivery_id") == ["s1:m1", "s1:m2"]
-    assert ids(q.deliveries_by_status("MAX_RETRIES_EXCEEDED"), "delivery_id") == ["s1:m4"]
-    assert q.deliveries_by_status("FAILED") == []
+    assert ids(q.delivery_status.by_status("RETRY_SCHEDULED", sender_id="s1"), "delivery_id") == ["s1:m1", "s1:m2"]
+    assert ids(q.delivery_status.by_status("MAX_RETRIES_EXCEEDED"), "delivery_id") == ["s1:m4"]
+    assert q.delivery_status.by_status("FAILED") == []
     with pytest.raises(InvalidQuery, match="unknown delivery status 'DONE'"):
-        q.deliveries_by_status("DONE")
+        q.delivery_status.by_status("DONE")
 
 
 def test_deliveries_by_sender_in_update_order(q):
-    assert ids(q.deliveries_by_sender("s1"), "delivery_id") == ["s1:m2", "s1:m1", "s1:m4"]
-    assert ids(q.deliveries_by_sender("s1", status="RETRY_SCHEDULED"), "delivery_id") == ["s1:m2", "s1:m1"]
-    assert ids(q.deliveries_by_sender("s1", due_before=t(30)), "delivery_id") == ["s1:m1", "s1:m4"]
-    assert q.deliveries_by_sender("nobody") == []
+    assert ids(q.delivery_status.by_sender("s1"), "delivery_id") == ["s1:m2", "s1:m1", "s1:m4"]
+    assert ids(q.delivery_status.by_sender("s1", status="RETRY_SCHEDULED"), "delivery_id") == ["s1:m2", "s1:m1"]
+    assert ids(q.delivery_status.by_sender("s1", due_before=t(30)), "delivery_id") == ["s1:m1", "s1:m4"]
+    assert q.delivery_status.by_sender("nobody") == []
 
 
 def test_inventory_item(q):
-    item = q.inventory_item("P1")
+    item = q.inventory.item("P1")
     assert isinstance(item, InventoryItem)
     assert (item.sku, item.physical, item.buffer, item.available) == ("P1", 10, 2, 8)
     assert item.last_broadcast is not None and item.last_broadcast.count == 8 and item.last_broadcast.tx_id == "tx-1"
     assert item.to_dict()["last_broadcast"] == {"count": 8, "tx_id": "tx-1", "time": t(1)}
-    assert q.inventory_item("P2").last_broadcast is None
-    assert q.inventory_item("NOPE") is None
+    assert q.inventory.item("P2").last_broadcast is None
+    assert q.inventory.item("NOPE") is None
 
 
 def test_inventory_pages_cover_every_sku_once(q):
     seen, token, pages = [], None, 0
     while True:
-        rows, token = q.inventory_page(2, token)
+        rows, token = q.inventory.page(2, token)
         assert len(rows) <= 2
         seen += ids(rows, "sku")
         pages += 1
@@ -239,21 +246,21 @@ def test_inventory_pages_cover_every_sku_once(q):
             break
         assert isinstance(token, str)
     assert sorted(seen) == SKUS and pages >= 3
-    rows, token = q.inventory_page(100)
+    rows, token = q.inventory.page(100)
     assert sorted(ids(rows, "sku")) == SKUS and token is None
-    assert sorted(ids(q.inventory_all(page_size=2), "sku")) == SKUS
+    assert sorted(ids(q.inventory.all(page_size=2), "sku")) == SKUS
     with pytest.raises(InvalidQuery, match="continuation token"):
-        q.inventory_page(2, "not-a-token")
+        q.inventory.page(2, "not-a-token")
     with pytest.raises(InvalidQuery, match=">= 1"):
-        q.inventory_page(0)
+        q.inventory.page(0)
 
 
 def test_returns_in_time_order(q):
-    rows = q.returns_of("P1")
+    rows = q.inventory.returns_of("P1")
     assert all(isinstance(r, InventoryReturn) for r in rows)
     assert ids(rows, "event_id") == ["e-1", "e-2", "e-3"]
     assert rows[0].restocked is True and rows[0].quantity == 2 and rows[2].disposition == "damaged"
-    assert q.returns_of("NOPE") == []
+    assert q.inventory.returns_of("NOPE") == []
 
 
 @pytest.mark.parametrize("filters, expected", [
@@ -270,25 +277,25 @@ def test_returns_in_time_order(q):
     ({"sku": "NOPE"}, []),
 ])
 def test_alerts_combine_filters(q, filters, expected):
-    rows = q.alerts(**filters)
+    rows = q.alerts.find(**filters)
     assert all(isinstance(r, Alert) for r in rows)
     assert ids(rows, "alert_id") == expected
 
 
 def test_alert_rows_are_typed(q):
-    (a1,) = q.alerts(unread=True, severity="critical")
+    (a1,) = q.alerts.find(unread=True, severity="critical")
     assert a1.is_unread and a1.read is False and a1.sku == "P1" and a1.time == t(1)
-    (a2,) = q.alerts(unread=False, severity="critical")
+    (a2,) = q.alerts.find(unread=False, severity="critical")
     assert not a2.is_unread and a2.read is True and a2.read_by == "ops"
-    assert ids(q.alerts(newest_first=False), "alert_id") == ["a1", "a2", "a3", "a4"]
+    assert ids(q.alerts.find(newest_first=False), "alert_id") == ["a1", "a2", "a3", "a4"]
     with pytest.raises(InvalidQuery, match="unknown alert severity"):
-        q.alerts(severity="loud")
+        q.alerts.find(severity="loud")
 
 
 def test_queries_follow_pagination(local_dynamo, views):
     paged = OneItemPages(local_dynamo.client)
     q = ViewQueries(paged, views)
-    assert len(q.pending_errors_by_order("O1")) == 2
+    assert len(q.pending_errors.by_order("O1")) == 2
     assert paged.calls >= 3  # one item per page: the answer took several pages
 
 
@@ -298,11 +305,11 @@ def test_queries_accept_tables_and_never_scan_except_inventory(local_dynamo, vie
             raise AssertionError("scan")
 
     q = ViewQueries(NoScan(local_dynamo.client), local_tables("test-"))
-    q.pending_errors_by_order("O1"), q.pending_errors_detected_before(NOW), q.pending_errors()
-    q.delivery_by_message("m1"), q.deliveries_by_status("SUCCESS"), q.deliveries_by_sender("s1")
-    q.inventory_item("P1"), q.returns_of("P1"), q.alerts(), q.alerts(unread=False), q.alerts(sku="P1")
+    q.pending_errors.by_order("O1"), q.pending_errors.detected_before(NOW), q.pending_errors.all()
+    q.delivery_status.by_message("m1"), q.delivery_status.by_status("SUCCESS"), q.delivery_status.by_sender("s1")
+    q.inventory.item("P1"), q.inventory.returns_of("P1"), q.alerts.find(), q.alerts.find(unread=False), q.alerts.find(sku="P1")
     with pytest.raises(AssertionError, match="scan"):
-        q.inventory_page(10)
+        q.inventory.page(10)
 
 
 # ----------------------------------------------------------------------------- the CLI

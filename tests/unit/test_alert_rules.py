@@ -5,7 +5,7 @@ from events.envelope import RecordedEvent
 from events.inventory import ReturnRecorded, StockAdjusted
 from events.orders import OrderErrorsNotified
 from projections.alert_rules import AlertSettings, alert_id, alerts_for
-from projections.inventory import InventoryState
+from projections.inventory import InventoryItem
 
 AT = datetime(2026, 2, 6, 12, 0, tzinfo=timezone.utc)
 
@@ -16,7 +16,7 @@ def recorded(stream, data, event_id="evt-1", version=2):
 
 
 def inventory(physical, buffer=0):
-    return InventoryState(sku="A", physical=physical, buffer=buffer, updated_at="2026-02-06T11:00:00.000000Z")
+    return InventoryItem(sku="A", physical=physical, buffer=buffer, updated_at="2026-02-06T11:00:00.000000Z")
 
 
 SETTINGS = AlertSettings(low_stock_threshold=5, per_sku_thresholds={"B": 20})
@@ -38,7 +38,7 @@ def test_stock_low_does_not_repeat_below_the_threshold_and_is_critical_at_zero()
 
 def test_per_sku_threshold_wins():
     event = recorded("sku:B", StockAdjusted(sku="B", delta=-1, reason="order"))
-    before, after = InventoryState(sku="B", physical=21, updated_at="x"), InventoryState(sku="B", physical=20)
+    before, after = InventoryItem(sku="B", physical=21, updated_at="x"), InventoryItem(sku="B", physical=20)
     assert [a.alert_type for a in alerts_for(event, SETTINGS, before=before, after=after)] == ["stock_low"]
 
 
@@ -59,3 +59,57 @@ def test_dead_letter_and_notification_alerts():
 def test_the_same_cause_always_gives_the_same_alert():
     event = recorded("delivery:u:m", DeadLettered(attempts=4, reason="MAX_RETRIES_EXCEEDED"))
     assert alerts_for(event, SETTINGS) == alerts_for(event, SETTINGS)
+
+
+# ----------------------------------------------------------------------------- the reactor's rule registry
+
+def test_each_rule_declares_what_it_reacts_to():
+    from projections.registry import REACTOR_RULES
+
+    assert [rule.name for rule in REACTOR_RULES] == [
+        "stock_broadcast", "return_damaged", "stock_low", "unmapped_item", "delivery_dead_lettered",
+        "order_errors_notified"]
+    assert all(rule.event_types or rule.view is not None for rule in REACTOR_RULES)
+    reacting = lambda event: [rule.name for rule in REACTOR_RULES if rule.reacts_to(event)]  # noqa: E731
+    assert reacting(recorded("sku:A", StockAdjusted(sku="A", delta=-1, reason="order"))) == [
+        "stock_broadcast", "stock_low"]
+    assert reacting(recorded("sku:A", ReturnRecorded(sku="A", quantity=1, disposition="DAMAGED", restocked=False))) == [
+        "stock_broadcast", "return_damaged", "stock_low"]
+    assert reacting(recorded("delivery:u:m", DeadLettered(attempts=4, reason="X"))) == ["delivery_dead_lettered"]
+    assert reacting(recorded("order:o", OrderErrorsNotified(order_id="o", error_hashes=("h",)))) == [
+        "order_errors_notified"]
+    assert reacting(recorded("sku-ish:A", StockAdjusted(sku="A", delta=-1, reason="order"))) == []
+
+
+def test_the_broadcast_rule_plans_appends_only_when_available_changes():
+    from projections.broadcast_rules import RULES
+    from projections.reaction import Append, Reaction
+
+    [rule] = RULES
+    event = recorded("sku:A", StockAdjusted(sku="A", delta=-3, reason="order"))
+    effects = rule.plan(Reaction(event, SETTINGS, "https://shop.example/stock", inventory(8), inventory(5)))
+    assert [type(e) for e in effects] == [Append, Append]
+    assert [(e.plan.stream.split(":")[0], e.metric) for e in effects] == [("sku", "StockBroadcasts"), ("delivery", None)]
+    assert rule.plan(Reaction(event, SETTINGS, "https://shop.example/stock", inventory(8), inventory(8))) == []
+    assert rule.plan(Reaction(event, SETTINGS, None, inventory(8), inventory(5))) == []
+
+
+def test_the_reactor_iterates_its_rules():
+    from types import SimpleNamespace
+
+    from processors.functions.reactor import Reactor
+    from projections.reaction import RaiseAlert, Rule
+
+    appended = []
+
+    class Store:
+        def append(self, stream, events, expected, idempotency_key=None):
+            appended.append((stream, idempotency_key))
+            return SimpleNamespace(deduplicated=False)
+
+    alert = alerts_for(recorded("order:o", OrderErrorsNotified(order_id="o", error_hashes=("h",))), SETTINGS)[0]
+    rules = (Rule("always", lambda reaction: [RaiseAlert(alert)], event_types=(DeadLettered,)),)
+    reactor = Reactor(Store(), views=None, settings=SETTINGS, rules=rules)
+    assert reactor.react(recorded("delivery:u:m", DeadLettered(attempts=1, reason="X"))) == [alert]
+    assert reactor.react(recorded("order:o", OrderErrorsNotified(order_id="o", error_hashes=("h",)))) == []
+    assert appended == [(f"alert:{alert.alert_id}", f"alert:{alert.alert_id}")]

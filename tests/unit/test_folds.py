@@ -36,7 +36,7 @@ from events.inventory import (
 from events.orders import OrderError, OrderErrorsNotified, OrderValidated
 from projections.alerts import AlertsProjection
 from projections.delivery_status import DeliveryStatusProjection
-from projections.inventory import RETURNS_TABLE, InventoryProjection, InventoryState
+from projections.inventory import RETURNS_TABLE, InventoryItem, InventoryProjection
 from projections.pending_errors import PendingErrorsProjection
 from projections.registry import VIEWS, VIEWS_BY_NAME, view_for_stream
 from projections.view import Extra, View
@@ -86,7 +86,7 @@ def reload(view: View[Any], key: str, state: Any) -> Any:
 
 def comparable(state: Any) -> Any:
     # Extras are insert-only rows produced since the last load; load starts with none.
-    return replace(state, new_returns=()) if isinstance(state, InventoryState) else state
+    return replace(state, new_returns=()) if isinstance(state, InventoryItem) else state
 
 
 def rows_of(view: View[Any], key: str, events: list[RecordedEvent]) -> dict[str | None, dict[str, Any]]:
@@ -350,7 +350,7 @@ def test_inventory_count_adjust_buffer_return_broadcast():
     assert dict(view.rows(state)) == {None: {
         "physical": 50, "buffer": 5, "available": 45,
         "last_broadcast": {"count": 45, "tx_id": "tx-1", "time": t(5 * m)},
-        "updated_at": t(5 * m), "shopify_available": None, "shopify_levels": {},
+        "updated_at": t(5 * m), "shopify_available": None, "shopify_levels": [],
     }}
     assert view.extras(state) == (
         Extra(RETURNS_TABLE, {"sku": "PROD-001", "returned_at": f"{t(3 * m)}#{format_sequence(4)}",
@@ -382,8 +382,8 @@ def test_shopify_levels_are_kept_per_location_newest_first_and_never_change_the_
     ])
     state = view.fold("P", events)
     assert (state.physical, state.shopify_available) == (10, 3)
-    assert reload(view, "P", state).levels == state.levels
-    assert view.fold("P", [events[0], *reversed(events[1:])]).levels == state.levels
+    assert reload(view, "P", state).shopify_levels == state.shopify_levels
+    assert view.fold("P", [events[0], *reversed(events[1:])]).shopify_levels == state.shopify_levels
 
 
 def test_inventory_available_never_negative_and_legacy_adjustments_fold():

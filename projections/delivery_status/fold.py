@@ -24,14 +24,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any
 
 from events.deliveries import DeadLettered, DeliveryAttempted, DeliverySucceeded, MessageReceived, RetryScheduled
 from events.envelope import RecordedEvent, format_time
-from projections.view import Row, View
+from projections.view import Row, View, ViewRow
 
 PENDING, FAILED, RETRY_SCHEDULED, SUCCESS = "PENDING", "FAILED", "RETRY_SCHEDULED", "SUCCESS"
 MAX_RETRIES_EXCEEDED = "MAX_RETRIES_EXCEEDED"
+STATUSES = (PENDING, SUCCESS, FAILED, RETRY_SCHEDULED, MAX_RETRIES_EXCEEDED)
 
 Number = int | float
 
@@ -68,9 +68,11 @@ class RetryEntry:
     next_retry_at: str
 
 
-@dataclass(frozen=True, slots=True)
-class DeliveryState:
-    delivery_id: str
+@dataclass(frozen=True, kw_only=True)
+class DeliveryStatus(ViewRow):
+    """One delivery: the fold's state, the stored row (plus ``due_at``) and what the delivery queries return."""
+
+    delivery_id: str  # "<sender>:<message>"
     sender_id: str | None = None
     message_id: str | None = None
     target_url: str | None = None
@@ -85,16 +87,18 @@ class DeliveryState:
     created_at: str | None = None
     updated_at: str | None = None
 
+    derived = ("due_at",)
+
     @property
     def due_at(self) -> str | None:
         return self.next_retry_at if self.status == RETRY_SCHEDULED else self.updated_at
 
 
-def initial(delivery_id: str) -> DeliveryState:
-    return DeliveryState(delivery_id=delivery_id)
+def initial(delivery_id: str) -> DeliveryStatus:
+    return DeliveryStatus(delivery_id=delivery_id)
 
 
-def apply(state: DeliveryState, event: RecordedEvent) -> DeliveryState:
+def apply(state: DeliveryStatus, event: RecordedEvent) -> DeliveryStatus:
     data = event.data
     at = format_time(event.time)
     if isinstance(data, MessageReceived):
@@ -139,81 +143,16 @@ def apply(state: DeliveryState, event: RecordedEvent) -> DeliveryState:
     return state
 
 
-def _result_row(result: AttemptResult | None) -> Row | None:
-    if result is None:
-        return None
-    return {"success": result.success, "category": result.category, "status_code": result.status_code,
-            "response_time_ms": result.response_time_ms, "error": result.error, "time": result.time}
+def rows(state: DeliveryStatus) -> Mapping[str | None, Row]:
+    return {} if state.updated_at is None else {None: state.attributes("delivery_id")}
 
 
-def _entry_row(entry: RetryEntry) -> Row:
-    return {"attempt": entry.attempt, "time": entry.time, "category": entry.category,
-            "status_code": entry.status_code, "response_time_ms": entry.response_time_ms, "error": entry.error,
-            "delay_seconds": entry.delay_seconds, "exponential_delay": entry.exponential_delay,
-            "jitter": entry.jitter, "next_retry_at": entry.next_retry_at}
-
-
-def rows(state: DeliveryState) -> Mapping[str | None, Row]:
-    if state.updated_at is None:
-        return {}
-    return {None: {
-        "sender_id": state.sender_id,
-        "message_id": state.message_id,
-        "target_url": state.target_url,
-        "status": state.status,
-        "attempts": state.attempts,
-        "next_retry_at": state.next_retry_at,
-        "due_at": state.due_at,
-        "retry_history": [_entry_row(entry) for entry in state.retry_history],
-        "last_result": _result_row(state.last_result),
-        "delivered_at": state.delivered_at,
-        "last_attempt_at": state.last_attempt_at,
-        "dead_letter_reason": state.dead_letter_reason,
-        "created_at": state.created_at,
-        "updated_at": state.updated_at,
-    }}
-
-
-def _load_result(row: Any) -> AttemptResult | None:
-    if not row:
-        return None
-    return AttemptResult(bool(row["success"]), row["category"], row.get("status_code"),
-                         _number(row["response_time_ms"]), row.get("error"), row["time"])
-
-
-def _load_entry(row: Any) -> RetryEntry:
-    return RetryEntry(
-        attempt=int(row["attempt"]), time=row["time"], category=row.get("category"),
-        status_code=row.get("status_code"), response_time_ms=_number(row.get("response_time_ms")),
-        error=row.get("error"), delay_seconds=_number(row["delay_seconds"]),
-        exponential_delay=_number(row["exponential_delay"]), jitter=_number(row["jitter"]),
-        next_retry_at=row["next_retry_at"],
-    )
-
-
-def load(delivery_id: str, stored: Mapping[str | None, Row]) -> DeliveryState:
+def load(delivery_id: str, stored: Mapping[str | None, Row]) -> DeliveryStatus:
     row = stored.get(None)
-    if row is None:
-        return initial(delivery_id)
-    return DeliveryState(
-        delivery_id=delivery_id,
-        sender_id=row.get("sender_id"),
-        message_id=row.get("message_id"),
-        target_url=row.get("target_url"),
-        status=row.get("status"),
-        attempts=int(row.get("attempts") or 0),
-        next_retry_at=row.get("next_retry_at"),
-        retry_history=tuple(_load_entry(entry) for entry in row.get("retry_history") or ()),
-        last_result=_load_result(row.get("last_result")),
-        delivered_at=row.get("delivered_at"),
-        last_attempt_at=row.get("last_attempt_at"),
-        dead_letter_reason=row.get("dead_letter_reason"),
-        created_at=row.get("created_at"),
-        updated_at=row["updated_at"],
-    )
+    return initial(delivery_id) if row is None else DeliveryStatus.from_row({**row, "delivery_id": delivery_id})
 
 
-DeliveryStatusProjection: View[DeliveryState] = View(
+DeliveryStatusProjection: View[DeliveryStatus] = View(
     name="delivery-status",
     table="delivery-status",
     category="delivery",

@@ -16,13 +16,16 @@ from dataclasses import dataclass, replace
 
 from events.alerts import AlertRaised, AlertRead
 from events.envelope import RecordedEvent, format_time
-from projections.view import Row, View
+from projections.view import Row, View, ViewRow
 
 UNREAD = "UNREAD"
+SEVERITIES = ("info", "warning", "critical")
 
 
-@dataclass(frozen=True, slots=True)
-class AlertState:
+@dataclass(frozen=True, kw_only=True)
+class Alert(ViewRow):
+    """One alert: the fold's state, the stored row (plus ``unread``) and what the alert queries return."""
+
     alert_id: str
     alert_type: str | None = None
     severity: str | None = None
@@ -35,12 +38,23 @@ class AlertState:
     read_by: str | None = None
     cause_event_id: str | None = None
 
+    derived = ("unread",)
 
-def initial(alert_id: str) -> AlertState:
-    return AlertState(alert_id=alert_id)
+    @property
+    def unread(self) -> str | None:
+        """"UNREAD" only while unread: the partition key of the sparse by-unread index."""
+        return None if self.read else UNREAD
+
+    @property
+    def is_unread(self) -> bool:
+        return not self.read
 
 
-def apply(state: AlertState, event: RecordedEvent) -> AlertState:
+def initial(alert_id: str) -> Alert:
+    return Alert(alert_id=alert_id)
+
+
+def apply(state: Alert, event: RecordedEvent) -> Alert:
     data = event.data
     at = format_time(event.time)
     if isinstance(data, AlertRaised):
@@ -55,44 +69,16 @@ def apply(state: AlertState, event: RecordedEvent) -> AlertState:
     return state
 
 
-def rows(state: AlertState) -> Mapping[str | None, Row]:
-    if state.time is None:
-        return {}
-    return {None: {
-        "alert_type": state.alert_type,
-        "severity": state.severity,
-        "subject": state.subject,
-        "sku": state.sku,
-        "message": state.message,
-        "time": state.time,
-        "read": state.read,
-        "read_at": state.read_at,
-        "read_by": state.read_by,
-        "cause_event_id": state.cause_event_id,
-        "unread": None if state.read else UNREAD,
-    }}
+def rows(state: Alert) -> Mapping[str | None, Row]:
+    return {} if state.time is None else {None: state.attributes("alert_id")}
 
 
-def load(alert_id: str, stored: Mapping[str | None, Row]) -> AlertState:
+def load(alert_id: str, stored: Mapping[str | None, Row]) -> Alert:
     row = stored.get(None)
-    if row is None:
-        return initial(alert_id)
-    return AlertState(
-        alert_id=alert_id,
-        alert_type=row.get("alert_type"),
-        severity=row.get("severity"),
-        subject=row.get("subject"),
-        sku=row.get("sku"),
-        message=row.get("message"),
-        time=row["time"],
-        read=bool(row.get("read", False)),
-        read_at=row.get("read_at"),
-        read_by=row.get("read_by"),
-        cause_event_id=row.get("cause_event_id"),
-    )
+    return initial(alert_id) if row is None else Alert.from_row({**row, "alert_id": alert_id})
 
 
-AlertsProjection: View[AlertState] = View(
+AlertsProjection: View[Alert] = View(
     name="alerts",
     table="alerts",
     category="alert",

@@ -24,20 +24,37 @@ from typing import Any
 
 from events.envelope import RecordedEvent, format_time
 from events.orders import OrderErrorsNotified, OrderValidated
-from projections.view import Row, View
+from projections.view import Row, View, ViewRow
 
 PENDING = "PENDING"
 TTL = timedelta(days=7)
 
 
-@dataclass(frozen=True, slots=True)
-class PendingError:
+@dataclass(frozen=True, kw_only=True)
+class PendingError(ViewRow):
+    """One pending error of an order: a row of the view (keyed order_id, error_hash) and what its
+    queries return. ``pending`` and ``expires_at`` (the TTL) are derived from it."""
+
+    order_id: str
+    error_hash: str
+    order_number: str = ""
     rule: str
     severity: str
     message: str
     details: Mapping[str, Any]
     first_detected: str
     last_seen: str
+
+    derived = ("pending", "expires_at")
+
+    @property
+    def pending(self) -> str:
+        """The partition key of the sparse by-first-detected index."""
+        return PENDING
+
+    @property
+    def expires_at(self) -> int:
+        return expires_at(self.first_detected)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +97,9 @@ def apply(state: PendingErrorsState, event: RecordedEvent) -> PendingErrorsState
         for error in data.errors:
             seen = state.errors.get(error.error_hash)
             current[error.error_hash] = PendingError(
+                order_id=state.order_id,
+                error_hash=error.error_hash,
+                order_number=data.order_number,
                 rule=error.rule,
                 severity=error.severity,
                 message=error.message,
@@ -101,29 +121,15 @@ def expires_at(first_detected: str) -> int:
 
 
 def rows(state: PendingErrorsState) -> Mapping[str | None, Row]:
-    return {error_hash: {
-        "order_number": state.order_number,
-        "rule": error.rule,
-        "severity": error.severity,
-        "message": error.message,
-        "details": error.details,
-        "first_detected": error.first_detected,
-        "last_seen": error.last_seen,
-        "pending": PENDING,
-        "expires_at": expires_at(error.first_detected),
-    } for error_hash, error in state.errors.items()}
+    return {error_hash: error.attributes("order_id", "error_hash") for error_hash, error in state.errors.items()}
 
 
 def load(order_id: str, stored: Mapping[str | None, Row]) -> PendingErrorsState:
     errors = {
-        str(error_hash): PendingError(
-            rule=row["rule"],
-            severity=row["severity"],
-            message=row["message"],
-            details=_plain(row.get("details") or {}),
-            first_detected=row["first_detected"],
-            last_seen=row["last_seen"],
-        )
+        str(error_hash): PendingError.from_row({
+            **row, "order_id": order_id, "error_hash": str(error_hash),
+            "order_number": row.get("order_number") or "", "details": _plain(row.get("details") or {}),
+        })
         for error_hash, row in stored.items() if error_hash is not None
     }
     first = min((h for h in stored if h is not None), default=None)

@@ -1,0 +1,114 @@
+"""The deliveries' questions: what happened to a message, and deliveries by status or sender (seeds 001, 002)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from projections.delivery_status.fold import STATUSES, DeliveryStatus
+from projections.unit import (
+    Answer, Arg, Command, Filter, InvalidQuery, NotFound, Reader, Route, Section, choice, key_query, moment, rows, s,
+    time_bound,
+)
+
+FAMILY = "delivery-status"
+
+
+def check_status(status: str) -> str:
+    if status not in STATUSES:
+        raise InvalidQuery(f"unknown delivery status {status!r} (one of {', '.join(STATUSES)})")
+    return status
+
+
+class DeliveryQueries:
+    def __init__(self, reader: Reader) -> None:
+        self._reader = reader
+
+    def by_message(self, message_id: str) -> list[DeliveryStatus]:
+        """Every delivery of a message id (one per sender that used it), by sender."""
+        found = [DeliveryStatus.from_row(row)
+                 for row in self._reader.query(FAMILY, key_query("message_id", message_id, index="by-message"))]
+        return sorted(found, key=lambda d: (d.sender_id or "", d.delivery_id))
+
+    def by_status(self, status: str, due_before: str | datetime | None = None, *,
+                  sender_id: str | None = None) -> list[DeliveryStatus]:
+        """Deliveries in ``status``, by due time; ``due_before`` keeps those due strictly before it."""
+        request = key_query("status", check_status(status), index="by-status")
+        if due_before is not None:
+            request["KeyConditionExpression"] += " AND #d < :d"
+            request["ExpressionAttributeNames"]["#d"] = "due_at"
+            request["ExpressionAttributeValues"][":d"] = s(time_bound(due_before, "due before"))
+        if sender_id is not None:
+            Filter().equals("sender_id", s(sender_id)).apply(request)
+        return [DeliveryStatus.from_row(row) for row in self._reader.query(FAMILY, request)]
+
+    def by_sender(self, sender_id: str, *, status: str | None = None,
+                  due_before: str | datetime | None = None) -> list[DeliveryStatus]:
+        """A sender's deliveries, least recently updated first; optionally one status / due before."""
+        request = key_query("sender_id", sender_id, index="by-sender")
+        where = Filter()
+        if status is not None:
+            where.equals("status", s(check_status(status)))
+        if due_before is not None:
+            where.less_than("due_at", s(time_bound(due_before, "due before")))
+        where.apply(request)
+        return [DeliveryStatus.from_row(row) for row in self._reader.query(FAMILY, request)]
+
+
+# ----------------------------------------------------------------------------- how the shell asks
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, default=str, separators=(",", ":"))
+
+
+def _cmd_delivery(q: DeliveryQueries, args: Mapping[str, Any], now: datetime) -> Answer:
+    found = q.by_message(args["message_id"])
+    history = "\n".join(
+        f"{d.delivery_id} attempt history:\n" + "\n".join(f"  {_compact(asdict(h))}" for h in d.retry_history)
+        for d in found if d.retry_history
+    )
+    return Answer(found, footer=history)
+
+
+def _cmd_deliveries(q: DeliveryQueries, args: Mapping[str, Any], now: datetime) -> Answer:
+    if args["status"] is not None:
+        return Answer(q.by_status(args["status"], args["due_before"], sender_id=args["sender"]))
+    if args["sender"] is not None:
+        return Answer(q.by_sender(args["sender"], due_before=args["due_before"]))
+    raise InvalidQuery("query deliveries: give --status and/or --sender")
+
+
+def _get_message(q: DeliveryQueries, path: Mapping[str, str], params: Mapping[str, str], now: datetime) -> Any:
+    message_id = path["message_id"]
+    deliveries = rows(q.by_message(message_id))
+    if not deliveries:
+        raise NotFound(f"no message {message_id!r}")
+    return {"message_id": message_id, "deliveries": deliveries}
+
+
+def _all_deliveries(q: DeliveryQueries) -> list[dict[str, Any]]:
+    found = [row for status in STATUSES for row in q.by_status(status)]
+    return rows(sorted(found, key=lambda d: d.delivery_id))
+
+
+COMMANDS = (
+    Command("delivery", "what happened to a message: its delivery per sender", _cmd_delivery,
+            ("delivery_id", "status", "attempts", "target_url", "next_retry_at", "delivered_at", "last_result",
+             "updated_at"), args=(Arg(("message_id",)),)),
+    Command("deliveries", "deliveries by status and/or sender", _cmd_deliveries,
+            ("delivery_id", "status", "attempts", "due_at", "next_retry_at", "target_url", "updated_at"), args=(
+                Arg(("--status",), {"type": choice(STATUSES, "status", lambda v: v.upper().replace("-", "_")),
+                                    "default": None, "help": " | ".join(STATUSES)}),
+                Arg(("--due-before",), {"type": moment, "default": None, "metavar": "TIME",
+                                        "help": "only deliveries due before TIME (ISO 8601 or `now`)"}),
+                Arg(("--sender",), {"metavar": "SENDER_ID", "default": None}),
+            )),
+)
+ROUTES = (Route("/messages/{message_id}", _get_message),)
+REPORT = (
+    Section("deliveries", "Webhook deliveries (seeds 001/002)",
+            ("delivery_id", "status", "attempts", "next_retry_at", "delivered_at", "target_url"), _all_deliveries),
+)

@@ -1,0 +1,153 @@
+"""The inventory view (seed 004): one row per SKU, plus its returns history.
+
+available = max(0, physical - buffer) is what the storefront may sell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from events.envelope import RecordedEvent, format_sequence, format_time
+from events.inventory import (
+    BufferSet,
+    PhysicalCountSet,
+    ReturnRecorded,
+    ShopifyLevelReported,
+    StockAdjusted,
+    StockBroadcast,
+)
+from projections.view import NOT_STORED, Extra, Row, View, ViewRow
+
+RETURNS_TABLE = "inventory-returns"
+
+
+@dataclass(frozen=True, slots=True)
+class LastBroadcast:
+    count: int
+    tx_id: str
+    time: str
+
+
+@dataclass(frozen=True, slots=True)
+class LocationLevel:
+    """Shopify's available at one location, as its latest level update said (issue 11 §3)."""
+
+    location_id: str
+    available: int | None  # negative: oversold; None: Shopify does not track the item
+    updated_at: str  # UTC, one spelling, so it orders as text
+    counted: bool
+
+
+def _newer(level: LocationLevel) -> tuple[str, bool, int]:
+    """The later updated_at wins, then the larger value: the result does not depend on the order
+    Shopify's webhooks arrive in."""
+    return level.updated_at, level.available is not None, level.available or 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class InventoryReturn(ViewRow):
+    """A row of the returns history (table family ``inventory-returns``), insert-only."""
+
+    sku: str
+    returned_at: str  # "<time>#<zero-padded version>": sorts in time order
+    time: str | None = None
+    quantity: int = 0
+    disposition: str | None = None
+    order_id: str | None = None
+    restocked: bool = False
+    event_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class InventoryItem(ViewRow):
+    """One SKU: the fold's state, the stored row (plus ``available``) and what the inventory queries return.
+
+    ``new_returns`` are the returns folded since the state was loaded (the view's extras), never stored.
+    """
+
+    sku: str
+    physical: int = 0
+    buffer: int = 0
+    last_broadcast: LastBroadcast | None = None
+    updated_at: str | None = None
+    shopify_levels: tuple[LocationLevel, ...] = ()  # one per location, sorted by location id
+    new_returns: tuple[Extra, ...] = field(default=(), repr=False, metadata=NOT_STORED)
+
+    derived = ("available", "shopify_available")
+
+    @property
+    def available(self) -> int:
+        return max(0, self.physical - self.buffer)
+
+    @property
+    def shopify_available(self) -> int | None:
+        """What Shopify shows over the counted locations (summed); None before any counted level."""
+        counted = [level.available for level in self.shopify_levels if level.counted and level.available is not None]
+        return sum(counted) if counted else None
+
+    def with_level(self, level: LocationLevel) -> InventoryItem:
+        """Keep the newer level of a location (see ``_newer``); levels never change the count."""
+        levels = {known.location_id: known for known in self.shopify_levels}
+        old = levels.get(level.location_id)
+        if old is None or _newer(level) > _newer(old):
+            levels[level.location_id] = level
+        return replace(self, shopify_levels=tuple(levels[k] for k in sorted(levels)))
+
+
+def initial(sku: str) -> InventoryItem:
+    return InventoryItem(sku=sku)
+
+
+def apply(state: InventoryItem, event: RecordedEvent) -> InventoryItem:
+    data = event.data
+    at = format_time(event.time)
+    if isinstance(data, PhysicalCountSet):
+        return replace(state, physical=data.physical, updated_at=at)
+    if isinstance(data, StockAdjusted):
+        return replace(state, physical=state.physical + data.delta, updated_at=at)
+    if isinstance(data, BufferSet):
+        return replace(state, buffer=data.buffer, updated_at=at)
+    if isinstance(data, ReturnRecorded):
+        returned = Extra(RETURNS_TABLE, InventoryReturn(
+            sku=state.sku,
+            returned_at=f"{at}#{format_sequence(event.version)}",
+            time=at,
+            quantity=data.quantity,
+            disposition=data.disposition,
+            order_id=data.order_id,
+            restocked=data.restocked,
+            event_id=event.id,
+        ).to_row())
+        physical = state.physical + (data.quantity if data.restocked else 0)
+        return replace(state, physical=physical, updated_at=at, new_returns=(*state.new_returns, returned))
+    if isinstance(data, ShopifyLevelReported):
+        level = LocationLevel(data.location_id, data.available, data.updated_at, data.counted)
+        return replace(state.with_level(level), updated_at=at)
+    if isinstance(data, StockBroadcast):
+        return replace(state, last_broadcast=LastBroadcast(data.count, data.tx_id, at), updated_at=at)
+    return state
+
+
+def rows(state: InventoryItem) -> Mapping[str | None, Row]:
+    return {} if state.updated_at is None else {None: state.attributes("sku")}
+
+
+def load(sku: str, stored: Mapping[str | None, Row]) -> InventoryItem:
+    row = stored.get(None)
+    return initial(sku) if row is None else InventoryItem.from_row({**row, "sku": sku})
+
+
+InventoryProjection: View[InventoryItem] = View(
+    name="inventory",
+    table="inventory",
+    category="sku",
+    key_attr="sku",
+    sort_attr=None,
+    initial=initial,
+    apply=apply,
+    rows=rows,
+    load=load,
+    extras=lambda state: state.new_returns,
+    extra_tables=(RETURNS_TABLE,),
+)

@@ -1,0 +1,65 @@
+"""What a reactor rule is: a pure decision about one event, returning the effects the reactor carries out.
+
+A rule declares what it reacts to: the event data types (none = every event) and, when it needs
+the state of a view around the event, that view: it then sees only that view's streams, with the
+stream's state before and after the event (``Reaction.before``/``after``). The reactor
+(processors/functions/reactor.py) loops over ``projections.registry.REACTOR_RULES``: for each
+rule that reacts, it reads the state the rule asked for, calls ``plan`` and carries out what it
+returns. Every effect is idempotent (its id and idempotency key derive from the cause).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from events.alerts import AlertRaised
+from events.envelope import PlannedAppend, RecordedEvent
+from events.schema_base import EventData
+from projections.view import View
+
+if TYPE_CHECKING:
+    from projections.alert_rules import AlertSettings
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """One event as a rule sees it, with the reactor's settings."""
+
+    event: RecordedEvent
+    settings: "AlertSettings"
+    storefront_url: str | None = None
+    before: Any = None  # the rule's view state right before the event (None when it asked for no view)
+    after: Any = None  # ... and right after it
+
+
+@dataclass(frozen=True)
+class RaiseAlert:
+    """Append the alert (once: its id derives from the cause)."""
+
+    alert: AlertRaised
+
+
+@dataclass(frozen=True)
+class Append:
+    """Append planned events; ``metric`` is counted when the append lands (not when deduplicated)."""
+
+    plan: PlannedAppend
+    metric: str | None = None
+
+
+Effect = RaiseAlert | Append
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    plan: Callable[[Reaction], Sequence[Effect]]
+    event_types: tuple[type[EventData], ...] = ()  # () = every event (of ``view``'s streams, if given)
+    view: View[Any] | None = None  # the view whose state around the event the rule reads
+
+    def reacts_to(self, event: RecordedEvent) -> bool:
+        if self.view is not None and event.stream.partition(":")[0] != self.view.category:
+            return False
+        return not self.event_types or isinstance(event.data, self.event_types)
