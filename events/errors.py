@@ -45,6 +45,16 @@ class TooManyEvents(DynafoldError):
     pass
 
 
+class InvalidAppend(DynafoldError):
+    """DynamoDB refused the append's items as invalid (e.g. an item or key too large): bad input,
+    never worth a retry. ``reason`` is DynamoDB's own message."""
+
+    def __init__(self, stream: str, reason: str) -> None:
+        super().__init__(f"append to {stream!r} refused by DynamoDB as invalid: {reason}")
+        self.stream = stream
+        self.reason = reason
+
+
 class VersionConflict(DynafoldError):
     """The stream is not at the version the caller expected."""
 

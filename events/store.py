@@ -34,6 +34,7 @@ from events.envelope import (
 from events.errors import (
     EventTooLarge,
     IdempotencyKeyReused,
+    InvalidAppend,
     InvalidEventData,
     InvalidExpectedVersion,
     InvalidStreamId,
@@ -52,6 +53,9 @@ MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
 IDEMPOTENCY_TTL = timedelta(days=30)
 _HEAD_CACHE_SIZE = 10_000
 _MAX_ATTEMPTS = 8  # for "any" races and transaction conflicts; conflicts are not retried past it
+# Cancellation reasons that mean "another request touched these items meanwhile, try again".
+_TRANSIENT_REASONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded",
+                      "RequestLimitExceeded", "None"}
 
 
 def utcnow() -> datetime:
@@ -246,6 +250,7 @@ class EventStore:
             except ClientError as error:
                 if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                     return "conflict"
+                _raise_if_invalid(result.stream, error)
                 raise
         transact = [{"Put": {"TableName": self.events_table, "Item": item, **condition}} for item in items]
         if key is not None:
@@ -261,14 +266,20 @@ class EventStore:
             return "written"
         except ClientError as error:
             if error.response["Error"]["Code"] != "TransactionCanceledException":
+                _raise_if_invalid(result.stream, error)
                 raise
             reasons = error.response.get("CancellationReasons") or []
-            codes = [r.get("Code", "None") for r in reasons]
+            codes = [r.get("Code") or "None" for r in reasons]
+            invalid = [r for r in reasons if r.get("Code") == "ValidationError"]
+            if invalid:  # bad input (an item too large, ...): no retry can make it valid
+                raise InvalidAppend(result.stream, invalid[0].get("Message") or "ValidationError") from None
             if key is not None and len(codes) == len(transact) and codes[-1] == "ConditionalCheckFailed":
                 return self._original(key, request_hash, reasons[-1].get("Item"))
             if "ConditionalCheckFailed" in codes:
-                return "conflict"
-            return "retry"  # TransactionConflict and the like: a concurrent writer on the same items
+                return "conflict"  # an event item (version) is taken: the only meaning of a conflict
+            if set(codes) <= _TRANSIENT_REASONS:
+                return "retry"  # a concurrent writer on the same items, or throttling
+            raise
 
     def _guard_item(self, key: str, request_hash: str, result: AppendResult) -> Item:
         now = self._clock()
@@ -434,6 +445,13 @@ def check_stored(stream: str, event: StoredEvent) -> None:
         parse_time(event.time_text)
     except ValueError:
         raise InvalidEventData(event.type, "time", f"unparseable time {event.time_text!r}") from None
+
+
+def _raise_if_invalid(stream: str, error: ClientError) -> None:
+    """DynamoDB's ValidationException on an append's own items (a key or item too large, ...) is
+    the caller's bad input, not a server failure."""
+    if error.response["Error"]["Code"] == "ValidationException":
+        raise InvalidAppend(stream, error.response["Error"].get("Message", "ValidationException")) from None
 
 
 def _guard_result(guard: Item) -> AppendResult:
