@@ -65,6 +65,20 @@ class VersionConflict(DynafoldError):
         self.actual = actual
 
 
+class StreamContended(DynafoldError):
+    """So many writers raced on the stream that the append did not land within its time bound.
+    Nothing was written; the stream is busy, not wrong: retry later (HTTP 503)."""
+
+    def __init__(self, stream: str, waited: float, attempts: int) -> None:
+        super().__init__(
+            f"stream {stream!r} is contended: the append lost {attempts} races in {waited:.1f} s; "
+            "nothing was written, retry later"
+        )
+        self.stream = stream
+        self.waited = waited
+        self.attempts = attempts
+
+
 class IdempotencyKeyReused(DynafoldError):
     """The same idempotency key was used earlier for a different append."""
 

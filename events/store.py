@@ -38,6 +38,7 @@ from events.errors import (
     InvalidEventData,
     InvalidExpectedVersion,
     InvalidStreamId,
+    StreamContended,
     TooManyEvents,
     VersionConflict,
 )
@@ -52,7 +53,11 @@ MAX_TRANSACTION_ITEMS = 100
 MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
 IDEMPOTENCY_TTL = timedelta(days=30)
 _HEAD_CACHE_SIZE = 10_000
-_MAX_ATTEMPTS = 8  # for "any" races and transaction conflicts; conflicts are not retried past it
+# An append that loses a race ("any" on a moving head, or a transaction conflict) tries again with
+# jittered exponential backoff until this much time has passed: the wait is bounded, the outcome
+# is not (an "any" append never fails because others are appending, it only waits its turn).
+CONTENTION_TIMEOUT = timedelta(seconds=10)
+_BACKOFF_BASE, _BACKOFF_CAP = 0.005, 0.25  # seconds
 # Cancellation reasons that mean "another request touched these items meanwhile, try again".
 _TRANSIENT_REASONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded",
                       "RequestLimitExceeded", "None"}
@@ -103,12 +108,14 @@ class EventStore:
         *,
         clock: Callable[[], datetime] = utcnow,
         idempotency_ttl: timedelta = IDEMPOTENCY_TTL,
+        contention_timeout: timedelta = CONTENTION_TIMEOUT,
     ) -> None:
         self._client = client
         self.events_table = events_table
         self.idempotency_table = idempotency_table
         self._clock = clock
         self._idempotency_ttl = idempotency_ttl
+        self._contention_timeout = contention_timeout.total_seconds()
         self._hashes: OrderedDict[tuple[str, int], str] = OrderedDict()
         self._hashes_lock = threading.Lock()
 
@@ -146,7 +153,10 @@ class EventStore:
     ) -> AppendResult:
         request_hash = _request_hash(stream, prepared) if idempotency_key else ""
         expected = _check_expected(expected_version)
-        for attempt in range(_MAX_ATTEMPTS):
+        started = _time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
             base_version, prev_hash = self._base(stream, expected)
             items = self._link(stream, prepared, base_version, prev_hash)
             result = AppendResult(
@@ -160,8 +170,13 @@ class EventStore:
                 return result
             if outcome == "conflict" and expected != ANY:
                 raise VersionConflict(stream, expected_version, self.stream_version(stream))
-            _time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))  # a race: let the winner finish
-        raise VersionConflict(stream, expected_version, self.stream_version(stream))
+            # Lost a race: let the winners finish. Full jitter spreads the losers out, so each
+            # round has a winner instead of the same crowd colliding again.
+            waited = _time.monotonic() - started
+            if waited >= self._contention_timeout:
+                raise StreamContended(stream, waited, attempt)
+            pause = random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** min(attempt, 16)))
+            _time.sleep(min(pause, self._contention_timeout - waited))
 
     def _prepare(self, stream: str, events: Sequence[NewEvent], key: str | None) -> list[StoredEvent]:
         category = catalogue.stream_category(stream)

@@ -1,6 +1,7 @@
 """The store's logic on moto: small and fast. Concurrency and engine behaviour are integration tests."""
 
-from datetime import datetime, timezone
+import time
+from datetime import datetime, timedelta, timezone
 
 import boto3
 import pytest
@@ -16,6 +17,7 @@ from events.errors import (
     InvalidExpectedVersion,
     InvalidStreamId,
     TooManyEvents,
+    StreamContended,
     UnknownEventType,
     VersionConflict,
 )
@@ -166,4 +168,16 @@ def test_an_input_the_engine_refuses_outright_is_bad_input_not_a_500(store):
     with pytest.raises(DynafoldError) as caught:
         store.append("sku:A", [buffer(id="x" * 5000), buffer()], NO_STREAM)
     assert not isinstance(caught.value, VersionConflict)
+    assert count_items(store) == 0
+
+
+def test_a_race_that_never_ends_is_bounded_in_time_and_writes_nothing(store):
+    """Retries of a lost race ('any', transaction conflicts) stop at the contention timeout."""
+    always = CancelsWith(store._client, "TransactionConflict", "Transaction is ongoing for the item")
+    busy = EventStore(always, store.events_table, store.idempotency_table, clock=lambda: FIXED,
+                      contention_timeout=timedelta(milliseconds=300))
+    started = time.monotonic()
+    with pytest.raises(StreamContended):
+        busy.append("sku:A", [buffer(), buffer()], ANY, idempotency_key="wh-busy")
+    assert 0.3 <= time.monotonic() - started < 2 and always.calls > 3
     assert count_items(store) == 0
