@@ -20,7 +20,7 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 
 from events import catalogue
-from events.chain import ChainReport, verify_items
+from events.chain import ChainReport, RecordedHead, verify_items, verify_log
 from events.envelope import (
     GENESIS_HASH,
     NewEvent,
@@ -50,6 +50,7 @@ ANY: Literal["any"] = "any"
 ExpectedVersion = int | Literal["no_stream", "any"]
 
 MAX_TRANSACTION_ITEMS = 100
+HEAD_KEY_PREFIX = "#head:"  # idempotency-table key of a stream's recorded head; refused as a caller's key
 MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
 IDEMPOTENCY_TTL = timedelta(days=30)
 _HEAD_CACHE_SIZE = 10_000
@@ -97,7 +98,8 @@ class EventStore:
 
     ``client`` is a low-level boto3 DynamoDB client. Heads of streams this process has written or
     read are cached by (stream, version): events are immutable, so a cached hash never goes stale,
-    and an append at a known version costs exactly one conditional write.
+    and an append at a known version costs exactly one conditional transaction (its events, the
+    stream's recorded head and the idempotency guard, if any), with no read before it.
     """
 
     def __init__(
@@ -206,13 +208,15 @@ class EventStore:
 
     @staticmethod
     def _check_count(events: Sequence[object], key: str | None) -> None:
-        limit = MAX_TRANSACTION_ITEMS - (1 if key is not None else 0)
+        limit = MAX_TRANSACTION_ITEMS - 1 - (1 if key is not None else 0)  # the head and the guard share it
         if not events:
             raise TooManyEvents("nothing to append: give at least one event")
         if len(events) > limit:
             raise TooManyEvents(f"{len(events)} events in one append; the limit is {limit} (one transaction)")
         if key is not None and not (0 < len(key) <= 1024):
             raise InvalidStreamId("idempotency key must be 1-1024 characters")
+        if key is not None and key.startswith(HEAD_KEY_PREFIX):
+            raise InvalidStreamId(f"idempotency keys starting with {HEAD_KEY_PREFIX!r} are reserved for stream heads")
 
     def _base(self, stream: str, expected: int | Literal["any"]) -> tuple[int, str]:
         """The version to append after and its hash."""
@@ -253,21 +257,24 @@ class EventStore:
     def _write(
         self, items: list[Item], key: str | None, request_hash: str, result: AppendResult
     ) -> str | AppendResult:
-        """Write; returns "written", "conflict", "retry", or the original result of a repeated key."""
+        """Write; returns "written", "conflict", "retry", or the original result of a repeated key.
+
+        One transaction: the events (each conditional on its version being free), the stream's
+        recorded head (so an audit can tell a log cut short, see ``events.chain``) and the
+        idempotency guard, if any, last."""
         condition = {
             "ConditionExpression": "attribute_not_exists(#v)",
             "ExpressionAttributeNames": {"#v": "version"},
         }
-        if len(items) == 1 and key is None:
-            try:
-                self._client.put_item(TableName=self.events_table, Item=items[0], **condition)
-                return "written"
-            except ClientError as error:
-                if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                    return "conflict"
-                _raise_if_invalid(result.stream, error)
-                raise
         transact = [{"Put": {"TableName": self.events_table, "Item": item, **condition}} for item in items]
+        transact.append({"Put": {
+            "TableName": self.idempotency_table,
+            "Item": _head_item(result.stream, result.last_version, items[-1]["hash"]["S"]),
+            # Heads only move forward; a head behind the log (events appended without one) is no conflict.
+            "ConditionExpression": "attribute_not_exists(#k) OR #hv < :first",
+            "ExpressionAttributeNames": {"#k": "key", "#hv": "head_version"},
+            "ExpressionAttributeValues": {":first": {"N": str(result.first_version)}},
+        }})
         if key is not None:
             transact.append({"Put": {
                 "TableName": self.idempotency_table,
@@ -291,7 +298,7 @@ class EventStore:
             if key is not None and len(codes) == len(transact) and codes[-1] == "ConditionalCheckFailed":
                 return self._original(key, request_hash, reasons[-1].get("Item"))
             if "ConditionalCheckFailed" in codes:
-                return "conflict"  # an event item (version) is taken: the only meaning of a conflict
+                return "conflict"  # an event's version (or the head past it) is taken: a version conflict
             if set(codes) <= _TRANSIENT_REASONS:
                 return "retry"  # a concurrent writer on the same items, or throttling
             raise
@@ -434,8 +441,42 @@ class EventStore:
         for item in self.scan_items(segments):
             yield from_item(item)
 
+    # ----------------------------------------------------------------- audit
+
+    def recorded_head(self, stream: str) -> RecordedHead | None:
+        """The head the last append recorded for ``stream`` (None for a stream never appended to
+        by a store that records heads)."""
+        item = self._client.get_item(
+            TableName=self.idempotency_table, Key={"key": {"S": HEAD_KEY_PREFIX + stream}}, ConsistentRead=True
+        ).get("Item")
+        return None if item is None else _recorded_head(item)
+
+    def recorded_heads(self, segments: int = 4) -> dict[str, RecordedHead]:
+        """Every stream's recorded head, by a parallel scan of the idempotency table."""
+        request = {
+            "TableName": self.idempotency_table,
+            "FilterExpression": "begins_with(#k, :p)",
+            "ExpressionAttributeNames": {"#k": "key"},
+            "ExpressionAttributeValues": {":p": {"S": HEAD_KEY_PREFIX}},
+            "ConsistentRead": True,
+        }
+        heads: dict[str, RecordedHead] = {}
+        for _, page in parallel_scan(self._client, request, segments):
+            for item in page or ():
+                heads[item["stream"]["S"]] = _recorded_head(item)
+        return heads
+
     def verify_stream(self, stream: str) -> ChainReport:
-        return verify_items(stream, self.read_items(stream))
+        """The stream's chain, checked against its recorded head (read first: an append meanwhile
+        only makes the log longer than the head, never shorter)."""
+        head = self.recorded_head(stream)
+        return verify_items(stream, self.read_items(stream), head)
+
+    def verify_log(self, segments: int = 4) -> Iterator[ChainReport]:
+        """A report per stream of the whole log, each checked against its recorded head; streams
+        with a head and no events left are reported as truncated."""
+        heads = self.recorded_heads(segments)
+        return verify_log(self.scan_items(segments), heads)
 
 
 def _checked_contiguous(items: list[Item], seen: set[str], last: dict[int, str | None], segment: int) -> None:
@@ -460,6 +501,17 @@ def check_stored(stream: str, event: StoredEvent) -> None:
         parse_time(event.time_text)
     except ValueError:
         raise InvalidEventData(event.type, "time", f"unparseable time {event.time_text!r}") from None
+
+
+def _head_item(stream: str, version: int, digest: str) -> Item:
+    """A stream's recorded head, kept in the idempotency table: the event table stays append-only
+    (and its change stream, which the projector and reactor read, carries only events). No TTL."""
+    return {"key": {"S": HEAD_KEY_PREFIX + stream}, "stream": {"S": stream},
+            "head_version": {"N": str(version)}, "head_hash": {"S": digest}}
+
+
+def _recorded_head(item: Item) -> RecordedHead:
+    return RecordedHead(int(item["head_version"]["N"]), item["head_hash"]["S"])
 
 
 def _raise_if_invalid(stream: str, error: ClientError) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -107,12 +108,16 @@ def test_verify_names_the_tampered_stream_and_version(local_dynamo):
 
 
 def test_any_appends_never_give_up_under_contention(local_dynamo):
-    """16 writers on one hot stream (16 Shopify orders for one SKU at once): every 'any' append lands."""
-    writers, appends_each = 16, 3
+    """16 writers on one hot stream (16 Shopify orders for one SKU at once): every 'any' append lands.
+
+    The time bound is generous here: DynamoDB Local on a shared CI machine takes seconds per
+    contended transaction (DynamoDB takes milliseconds); that the bound holds is a unit test."""
+    writers, appends_each = 16, 2
     barrier = threading.Barrier(writers)
 
     def writer(i):
-        store = EventStore(local_dynamo.new_client(), local_dynamo.names.events, local_dynamo.names.idempotency)
+        store = EventStore(local_dynamo.new_client(), local_dynamo.names.events, local_dynamo.names.idempotency,
+                           contention_timeout=timedelta(minutes=3))
         barrier.wait()
         results = []
         for n in range(appends_each):

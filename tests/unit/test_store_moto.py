@@ -181,3 +181,10 @@ def test_a_race_that_never_ends_is_bounded_in_time_and_writes_nothing(store):
         busy.append("sku:A", [buffer(), buffer()], ANY, idempotency_key="wh-busy")
     assert 0.3 <= time.monotonic() - started < 2 and always.calls > 3
     assert count_items(store) == 0
+
+
+def test_verify_finds_the_tail_of_a_stream_deleted_behind_the_store(store):
+    store.append("sku:A", [buffer(value=1), buffer(value=2), buffer(value=3)], NO_STREAM)
+    store._client.delete_item(TableName=store.events_table, Key={"stream": {"S": "sku:A"}, "version": {"N": "3"}})
+    report = store.verify_stream("sku:A")
+    assert (report.broken.stream, report.broken.version) == ("sku:A", 3) and "truncated" in report.broken.problem
