@@ -1,8 +1,13 @@
-"""Hash-chain verification of one stream's stored items. Pure."""
+"""Hash-chain verification of one stream's stored items. Pure.
+
+A chain alone proves every link, but not that the last links are still there: a log cut short
+is an intact, shorter chain. So every append also records the stream's head (version and hash,
+kept apart from the event table, see ``EventStore``), and verification checks the chain reaches it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from events.envelope import GENESIS_HASH
@@ -20,6 +25,14 @@ class BrokenLink:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordedHead:
+    """The head an append recorded for its stream: the last version written and its hash."""
+
+    version: int
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
 class ChainReport:
     stream: str
     events: int
@@ -31,8 +44,12 @@ class ChainReport:
         return self.broken is None
 
 
-def verify_items(stream: str, items: Iterable[Item]) -> ChainReport:
-    """Check versions run 1..n without gaps and every link hashes to the next; name the first break."""
+def verify_items(stream: str, items: Iterable[Item], head: RecordedHead | None = None) -> ChainReport:
+    """Check versions run 1..n without gaps and every link hashes to the next, and (given the
+    recorded ``head``) that the chain reaches it and passes through its hash; name the first break.
+
+    A head older than the log is fine (it was read first, or events were written without one);
+    a head beyond the log means events were removed from its end."""
     expected_version = 1
     prev_hash = GENESIS_HASH
     count = 0
@@ -53,9 +70,18 @@ def verify_items(stream: str, items: Iterable[Item]) -> ChainReport:
             return ChainReport(
                 stream, count, prev_hash, BrokenLink(stream, version, "content does not match its hash (altered)")
             )
+        if head is not None and version == head.version and item["hash"]["S"] != head.hash:
+            return ChainReport(
+                stream, count, prev_hash,
+                BrokenLink(stream, version, "hash differs from the head recorded when it was appended (replaced)"),
+            )
         prev_hash = item["hash"]["S"]
         expected_version += 1
         count += 1
+    if head is not None and head.version > count:
+        return ChainReport(stream, count, prev_hash, BrokenLink(
+            stream, count + 1,
+            f"truncated: the log ends at version {count} but appends reached version {head.version}"))
     return ChainReport(stream, count, prev_hash, None)
 
 
@@ -74,7 +100,13 @@ def group_by_stream(items: Iterable[Item]) -> Iterator[tuple[str, list[Item]]]:
         yield stream, group  # type: ignore[misc]
 
 
-def verify_log(items: Iterable[Item]) -> Iterator[ChainReport]:
-    """A report per stream of a whole-log read (items of each stream contiguous, in version order)."""
+def verify_log(items: Iterable[Item], heads: Mapping[str, RecordedHead] | None = None) -> Iterator[ChainReport]:
+    """A report per stream of a whole-log read (items of each stream contiguous, in version order),
+    checked against the recorded ``heads``; a stream with a head and no events left is reported too."""
+    heads = heads or {}
+    seen: set[str] = set()
     for stream, group in group_by_stream(items):
-        yield verify_items(stream, group)
+        seen.add(stream)
+        yield verify_items(stream, group, heads.get(stream))
+    for stream in sorted(heads.keys() - seen):
+        yield verify_items(stream, [], heads[stream])

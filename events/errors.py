@@ -45,6 +45,16 @@ class TooManyEvents(DynafoldError):
     pass
 
 
+class InvalidAppend(DynafoldError):
+    """DynamoDB refused the append's items as invalid (e.g. an item or key too large): bad input,
+    never worth a retry. ``reason`` is DynamoDB's own message."""
+
+    def __init__(self, stream: str, reason: str) -> None:
+        super().__init__(f"append to {stream!r} refused by DynamoDB as invalid: {reason}")
+        self.stream = stream
+        self.reason = reason
+
+
 class VersionConflict(DynafoldError):
     """The stream is not at the version the caller expected."""
 
@@ -53,6 +63,20 @@ class VersionConflict(DynafoldError):
         self.stream = stream
         self.expected = expected
         self.actual = actual
+
+
+class StreamContended(DynafoldError):
+    """So many writers raced on the stream that the append did not land within its time bound.
+    Nothing was written; the stream is busy, not wrong: retry later (HTTP 503)."""
+
+    def __init__(self, stream: str, waited: float, attempts: int) -> None:
+        super().__init__(
+            f"stream {stream!r} is contended: the append lost {attempts} races in {waited:.1f} s; "
+            "nothing was written, retry later"
+        )
+        self.stream = stream
+        self.waited = waited
+        self.attempts = attempts
 
 
 class IdempotencyKeyReused(DynafoldError):

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 
 from events import catalogue
-from events.chain import ChainReport, verify_items
+from events.chain import ChainReport, RecordedHead, verify_items, verify_log
 from events.envelope import (
     GENESIS_HASH,
     NewEvent,
@@ -36,9 +36,11 @@ from events.envelope import (
 from events.errors import (
     EventTooLarge,
     IdempotencyKeyReused,
+    InvalidAppend,
     InvalidEventData,
     InvalidExpectedVersion,
     InvalidStreamId,
+    StreamContended,
     TooManyEvents,
     VersionConflict,
 )
@@ -50,10 +52,18 @@ ANY: Literal["any"] = "any"
 ExpectedVersion = int | Literal["no_stream", "any"]
 
 MAX_TRANSACTION_ITEMS = 100
+HEAD_KEY_PREFIX = "#head:"  # idempotency-table key of a stream's recorded head; refused as a caller's key
 MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
 IDEMPOTENCY_TTL = timedelta(days=30)
 _HEAD_CACHE_SIZE = 10_000
-_MAX_ATTEMPTS = 8  # for "any" races and transaction conflicts; conflicts are not retried past it
+# An append that loses a race ("any" on a moving head, or a transaction conflict) tries again with
+# jittered exponential backoff until this much time has passed: the wait is bounded, the outcome
+# is not (an "any" append never fails because others are appending, it only waits its turn).
+CONTENTION_TIMEOUT = timedelta(seconds=10)
+_BACKOFF_BASE, _BACKOFF_CAP = 0.005, 0.25  # seconds
+# Cancellation reasons that mean "another request touched these items meanwhile, try again".
+_TRANSIENT_REASONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded",
+                      "RequestLimitExceeded", "None"}
 
 
 def utcnow() -> datetime:
@@ -90,7 +100,8 @@ class EventStore:
 
     ``client`` is a low-level boto3 DynamoDB client. Heads of streams this process has written or
     read are cached by (stream, version): events are immutable, so a cached hash never goes stale,
-    and an append at a known version costs exactly one conditional write.
+    and an append at a known version costs exactly one conditional transaction (its events, the
+    stream's recorded head and the idempotency guard, if any), with no read before it.
     """
 
     def __init__(
@@ -101,12 +112,14 @@ class EventStore:
         *,
         clock: Callable[[], datetime] = utcnow,
         idempotency_ttl: timedelta = IDEMPOTENCY_TTL,
+        contention_timeout: timedelta = CONTENTION_TIMEOUT,
     ) -> None:
         self._client = client
         self.events_table = events_table
         self.idempotency_table = idempotency_table
         self._clock = clock
         self._idempotency_ttl = idempotency_ttl
+        self._contention_timeout = contention_timeout.total_seconds()
         self._hashes: OrderedDict[tuple[str, int], str] = OrderedDict()
         self._hashes_lock = threading.Lock()
 
@@ -144,7 +157,10 @@ class EventStore:
     ) -> AppendResult:
         request_hash = _request_hash(stream, prepared) if idempotency_key else ""
         expected = _check_expected(expected_version)
-        for attempt in range(_MAX_ATTEMPTS):
+        started = _time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
             base_version, prev_hash = self._base(stream, expected)
             items = self._link(stream, prepared, base_version, prev_hash)
             result = AppendResult(
@@ -158,8 +174,13 @@ class EventStore:
                 return result
             if outcome == "conflict" and expected != ANY:
                 raise VersionConflict(stream, expected_version, self.stream_version(stream))
-            _time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))  # a race: let the winner finish
-        raise VersionConflict(stream, expected_version, self.stream_version(stream))
+            # Lost a race: let the winners finish. Full jitter spreads the losers out, so each
+            # round has a winner instead of the same crowd colliding again.
+            waited = _time.monotonic() - started
+            if waited >= self._contention_timeout:
+                raise StreamContended(stream, waited, attempt)
+            pause = random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** min(attempt, 16)))
+            _time.sleep(min(pause, self._contention_timeout - waited))
 
     def _prepare(self, stream: str, events: Sequence[NewEvent], key: str | None) -> list[StoredEvent]:
         category = catalogue.stream_category(stream)
@@ -189,13 +210,15 @@ class EventStore:
 
     @staticmethod
     def _check_count(events: Sequence[object], key: str | None) -> None:
-        limit = MAX_TRANSACTION_ITEMS - (1 if key is not None else 0)
+        limit = MAX_TRANSACTION_ITEMS - 1 - (1 if key is not None else 0)  # the head and the guard share it
         if not events:
             raise TooManyEvents("nothing to append: give at least one event")
         if len(events) > limit:
             raise TooManyEvents(f"{len(events)} events in one append; the limit is {limit} (one transaction)")
         if key is not None and not (0 < len(key) <= 1024):
             raise InvalidStreamId("idempotency key must be 1-1024 characters")
+        if key is not None and key.startswith(HEAD_KEY_PREFIX):
+            raise InvalidStreamId(f"idempotency keys starting with {HEAD_KEY_PREFIX!r} are reserved for stream heads")
 
     def _base(self, stream: str, expected: int | Literal["any"]) -> tuple[int, str]:
         """The version to append after and its hash."""
@@ -236,20 +259,17 @@ class EventStore:
     def _write(
         self, items: list[Item], key: str | None, request_hash: str, result: AppendResult
     ) -> str | AppendResult:
-        """Write; returns "written", "conflict", "retry", or the original result of a repeated key."""
+        """Write; returns "written", "conflict", "retry", or the original result of a repeated key.
+
+        One transaction: the events (each conditional on its version being free), the stream's
+        recorded head (so an audit can tell a log cut short, see ``events.chain``) and the
+        idempotency guard, if any, last."""
         condition = {
             "ConditionExpression": "attribute_not_exists(#v)",
             "ExpressionAttributeNames": {"#v": "version"},
         }
-        if len(items) == 1 and key is None:
-            try:
-                self._client.put_item(TableName=self.events_table, Item=items[0], **condition)
-                return "written"
-            except ClientError as error:
-                if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                    return "conflict"
-                raise
         transact = [{"Put": {"TableName": self.events_table, "Item": item, **condition}} for item in items]
+        transact.append(self._head_put(result, items[-1]["hash"]["S"]))
         if key is not None:
             transact.append({"Put": {
                 "TableName": self.idempotency_table,
@@ -263,22 +283,41 @@ class EventStore:
             return "written"
         except ClientError as error:
             if error.response["Error"]["Code"] != "TransactionCanceledException":
+                _raise_if_invalid(result.stream, error)
                 raise
             reasons = error.response.get("CancellationReasons") or []
-            codes = [r.get("Code", "None") for r in reasons]
+            codes = [r.get("Code") or "None" for r in reasons]
+            invalid = [r for r in reasons if r.get("Code") == "ValidationError"]
+            if invalid:  # bad input (an item too large, ...): no retry can make it valid
+                raise InvalidAppend(result.stream, invalid[0].get("Message") or "ValidationError") from None
             if key is not None and len(codes) == len(transact) and codes[-1] == "ConditionalCheckFailed":
                 return self._original(key, request_hash, reasons[-1].get("Item"))
             if "ConditionalCheckFailed" in codes:
-                return "conflict"
-            return "retry"  # TransactionConflict and the like: a concurrent writer on the same items
+                return "conflict"  # an event's version (or the head past it) is taken: a version conflict
+            if set(codes) <= _TRANSIENT_REASONS:
+                return "retry"  # a concurrent writer on the same items, or throttling
+            raise
+
+    def _head_put(self, result: AppendResult, digest: str) -> dict[str, Any]:
+        """The transaction item that moves a stream's recorded head to the end of ``result``."""
+        return {"Put": {
+            "TableName": self.idempotency_table,
+            "Item": _head_item(result.stream, result.last_version, digest),
+            # Heads only move forward; a head behind the log (events appended without one) is no conflict.
+            "ConditionExpression": "attribute_not_exists(#k) OR #hv < :first",
+            "ExpressionAttributeNames": {"#k": "key", "#hv": "head_version"},
+            "ExpressionAttributeValues": {":first": {"N": str(result.first_version)}},
+        }}
 
     def append_streams(self, plans: Sequence[PlannedAppend], idempotency_key: str) -> list[AppendResult]:
         """Append events to several streams in ONE transaction, guarded by one idempotency key.
 
         For a decision whose events land in several streams (a Shopify webhook with lines of many
-        SKUs): all of them or none. Each stream is appended at its head (expected version "any");
-        a concurrent writer on one of them makes the transaction retry on the new heads. The
-        whole append must fit one DynamoDB transaction: at most 100 items including the guard
+        SKUs): all of them or none. Each stream is appended at its head (expected version "any")
+        with its recorded head moved in the same transaction; a concurrent writer on one of them
+        makes the transaction retry on the new heads, with the same bounded, jittered wait as
+        ``append``. The whole append must fit one DynamoDB transaction: at most 100 items — the
+        events, one head per stream and the guard
         (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html);
         callers split larger decisions (events.shopify.plan_parts). A repeated key returns the
         original results, marked deduplicated; a different request under a used key is refused.
@@ -286,20 +325,29 @@ class EventStore:
         streams = [plan.stream for plan in plans]
         if len(set(streams)) != len(streams):
             raise InvalidStreamId("append_streams takes each stream once; merge its events into one plan")
-        self._check_count([event for plan in plans for event in plan.events], idempotency_key)
+        total = sum(len(plan.events) for plan in plans) + len(plans) + 1
+        if not plans or total > MAX_TRANSACTION_ITEMS:
+            raise TooManyEvents(f"{total} items (events, one head per stream and the guard) in one append; "
+                                f"the limit is {MAX_TRANSACTION_ITEMS} (one transaction)")
+        self._check_count([event for plan in plans for event in plan.events][:1], idempotency_key)
         prepared = [(plan.stream, self._prepare(plan.stream, plan.events, None)) for plan in plans]
         request_hash = hashlib.sha256("".join(_request_hash(stream, events) for stream, events in prepared)
                                       .encode("ascii")).hexdigest()
         condition = {"ConditionExpression": "attribute_not_exists(#v)", "ExpressionAttributeNames": {"#v": "version"}}
-        for attempt in range(_MAX_ATTEMPTS):
+        started = _time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
             results, transact, heads = [], [], []
             for stream, events in prepared:
                 base_version, prev_hash = self._base(stream, ANY)
                 items = self._link(stream, events, base_version, prev_hash)
-                results.append(AppendResult(stream, base_version + 1, base_version + len(items),
-                                            tuple(event.id for event in events)))
+                result = AppendResult(stream, base_version + 1, base_version + len(items),
+                                      tuple(event.id for event in events))
+                results.append(result)
                 transact.extend({"Put": {"TableName": self.events_table, "Item": item, **condition}} for item in items)
-                heads.append((stream, base_version + len(items), items[-1]["hash"]["S"]))
+                transact.append(self._head_put(result, items[-1]["hash"]["S"]))
+                heads.append((stream, result.last_version, items[-1]["hash"]["S"]))
             guard = self._guard_item(idempotency_key, request_hash, results[0])
             guard["appends"] = {"S": canonical_json([[r.stream, r.first_version, r.last_version, list(r.event_ids)]
                                                      for r in results])}
@@ -312,17 +360,28 @@ class EventStore:
                 self._client.transact_write_items(TransactItems=transact)
             except ClientError as error:
                 if error.response["Error"]["Code"] != "TransactionCanceledException":
+                    _raise_if_invalid(streams[0], error)
                     raise
                 reasons = error.response.get("CancellationReasons") or []
-                if len(reasons) == len(transact) and reasons[-1].get("Code") == "ConditionalCheckFailed":
+                codes = [r.get("Code") or "None" for r in reasons]
+                invalid = [r for r in reasons if r.get("Code") == "ValidationError"]
+                if invalid:  # bad input: no retry can make it valid
+                    raise InvalidAppend(streams[0], invalid[0].get("Message") or "ValidationError") from None
+                if len(codes) == len(transact) and codes[-1] == "ConditionalCheckFailed":
                     self._original(idempotency_key, request_hash, reasons[-1].get("Item"))  # raises if reused
                     return self.recorded_streams(idempotency_key) or []
-                _time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))  # a stream moved on: read heads again
+                if not set(codes) <= _TRANSIENT_REASONS | {"ConditionalCheckFailed"}:
+                    raise
+                # A stream moved on (or a concurrent writer): read the heads again, after a jittered wait.
+                waited = _time.monotonic() - started
+                if waited >= self._contention_timeout:
+                    raise StreamContended(streams[0], waited, attempt) from None
+                pause = random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** min(attempt, 16)))
+                _time.sleep(min(pause, self._contention_timeout - waited))
                 continue
             for stream, version, digest in heads:
                 self._remember(stream, version, digest)
             return results
-        raise VersionConflict(streams[0], ANY, self.stream_version(streams[0]))
 
     def recorded_streams(self, key: str) -> list[AppendResult] | None:
         """What a multi-stream append (``append_streams``) wrote under ``key``; None if unknown."""
@@ -474,8 +533,42 @@ class EventStore:
         for item in self.scan_items(segments):
             yield from_item(item)
 
+    # ----------------------------------------------------------------- audit
+
+    def recorded_head(self, stream: str) -> RecordedHead | None:
+        """The head the last append recorded for ``stream`` (None for a stream never appended to
+        by a store that records heads)."""
+        item = self._client.get_item(
+            TableName=self.idempotency_table, Key={"key": {"S": HEAD_KEY_PREFIX + stream}}, ConsistentRead=True
+        ).get("Item")
+        return None if item is None else _recorded_head(item)
+
+    def recorded_heads(self, segments: int = 4) -> dict[str, RecordedHead]:
+        """Every stream's recorded head, by a parallel scan of the idempotency table."""
+        request = {
+            "TableName": self.idempotency_table,
+            "FilterExpression": "begins_with(#k, :p)",
+            "ExpressionAttributeNames": {"#k": "key"},
+            "ExpressionAttributeValues": {":p": {"S": HEAD_KEY_PREFIX}},
+            "ConsistentRead": True,
+        }
+        heads: dict[str, RecordedHead] = {}
+        for _, page in parallel_scan(self._client, request, segments):
+            for item in page or ():
+                heads[item["stream"]["S"]] = _recorded_head(item)
+        return heads
+
     def verify_stream(self, stream: str) -> ChainReport:
-        return verify_items(stream, self.read_items(stream))
+        """The stream's chain, checked against its recorded head (read first: an append meanwhile
+        only makes the log longer than the head, never shorter)."""
+        head = self.recorded_head(stream)
+        return verify_items(stream, self.read_items(stream), head)
+
+    def verify_log(self, segments: int = 4) -> Iterator[ChainReport]:
+        """A report per stream of the whole log, each checked against its recorded head; streams
+        with a head and no events left are reported as truncated."""
+        heads = self.recorded_heads(segments)
+        return verify_log(self.scan_items(segments), heads)
 
 
 def _checked_contiguous(items: list[Item], seen: set[str], last: dict[int, str | None], segment: int) -> None:
@@ -500,6 +593,24 @@ def check_stored(stream: str, event: StoredEvent) -> None:
         parse_time(event.time_text)
     except ValueError:
         raise InvalidEventData(event.type, "time", f"unparseable time {event.time_text!r}") from None
+
+
+def _head_item(stream: str, version: int, digest: str) -> Item:
+    """A stream's recorded head, kept in the idempotency table: the event table stays append-only
+    (and its change stream, which the projector and reactor read, carries only events). No TTL."""
+    return {"key": {"S": HEAD_KEY_PREFIX + stream}, "stream": {"S": stream},
+            "head_version": {"N": str(version)}, "head_hash": {"S": digest}}
+
+
+def _recorded_head(item: Item) -> RecordedHead:
+    return RecordedHead(int(item["head_version"]["N"]), item["head_hash"]["S"])
+
+
+def _raise_if_invalid(stream: str, error: ClientError) -> None:
+    """DynamoDB's ValidationException on an append's own items (a key or item too large, ...) is
+    the caller's bad input, not a server failure."""
+    if error.response["Error"]["Code"] == "ValidationException":
+        raise InvalidAppend(stream, error.response["Error"].get("Message", "ValidationException")) from None
 
 
 def _guard_result(guard: Item) -> AppendResult:

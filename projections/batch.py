@@ -185,6 +185,12 @@ class BatchProjector:
         if loaded is None:
             loaded = self._store.load(view, key)
         state, version = loaded.state, loaded.version
+        if loaded.unfinished:  # an earlier change stopped part way: refold what the head committed
+            version = loaded.stored_version
+            committed = self._read_missing(stream, 1, version) if version else []
+            if [e.version for e in committed] != list(range(1, version + 1)):
+                raise LookupError(f"{stream}: versions 1..{version} not in the log yet")
+            state = view.fold(key, committed, state)  # not counted as applied: done before, in effect
         applied: Counter[tuple[str, str]] = Counter()
         measures: Counter[str] = Counter()
         live, duplicates, gap_events = [], 0, 0
@@ -214,7 +220,7 @@ class BatchProjector:
         result.applied, result.live = applied, live
         result.duplicates, result.gap_events = duplicates, gap_events
         result.measures = measures
-        if version > loaded.version:
+        if version > loaded.version:  # (an unfinished change is always rewritten: its rows are a mix)
             return PendingSave(view, stream, key, loaded, state, version)
         return None
 

@@ -3,11 +3,20 @@
 The only module that writes view tables. A write never moves a stream's rows backwards: the head
 row's ``stream_version`` must still be the version that was read, or the write is refused and
 the caller reloads.
+
+A change bigger than one transaction (100 items) is written in steps that can stop anywhere and
+be resumed: the first marks the head *unfinished* (``pending_version``, and a token naming this
+write) while it keeps the version it had; each later step is conditional on the token; the last
+moves the version on and clears the mark. Until then the head's version is the old one, so a
+redelivery is not skipped as a duplicate; and since the rows are by then a mix of two versions,
+``load`` hands out no state from them (the initial state at version 0, see ``Loaded``): the
+projector folds the committed events again from the log and writes what differs.
 """
 
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -23,6 +32,8 @@ _serializer, _deserializer = TypeSerializer(), TypeDeserializer()
 PARTIQL_BATCH = 25  # BatchExecuteStatement's limit
 _PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _STALE_CODES = {"ConditionalCheckFailed", "DuplicateItem"}
+MAX_TRANSACTION_ITEMS = 100
+PENDING_VERSION_ATTR, PENDING_TOKEN_ATTR = "pending_version", "pending_token"  # an unfinished change's head
 
 
 class StaleView(Exception):
@@ -64,9 +75,24 @@ def to_item(row: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Loaded(Generic[S]):
+    """A stream's stored rows, the state they stand for and the version it reflects.
+
+    ``head_version`` is what the head row says (what a write must find there); it differs from
+    ``version`` only while a multi-transaction change is unfinished: then the rows are a mix of
+    two versions and stand for no state, so ``state`` is the initial one at ``version`` 0."""
+
     state: S
     version: int
     rows: Mapping[str | None, Row]
+    head_version: int | None = None
+
+    @property
+    def stored_version(self) -> int:
+        return self.version if self.head_version is None else self.head_version
+
+    @property
+    def unfinished(self) -> bool:
+        return self.head_version is not None and self.head_version != self.version
 
 
 @dataclass(frozen=True)
@@ -99,14 +125,16 @@ class ViewStore:
             ).get("Item")
             return self._single(view, key, item)
         stored_rows: dict[str | None, Row] = {}
-        version = 0
+        version, unfinished = 0, False
         for item in self._query_all(table, view.key_attr, key):
             row = from_item(item)
             sort_key = row[view.sort_attr]
             if sort_key == HEAD_SORT_KEY:
-                version = int(row[VERSION_ATTR])
+                version, unfinished = int(row[VERSION_ATTR]), PENDING_VERSION_ATTR in row
             else:
                 stored_rows[sort_key] = _strip(view, row)
+        if unfinished:  # a mix of two versions: no state to fold onto (see the module docstring)
+            return Loaded(view.initial(key), 0, stored_rows, head_version=version)
         return Loaded(view.load(key, stored_rows), version, stored_rows)
 
     def load_many(self, view: View[S], keys: list[str]) -> dict[str, Loaded[S]]:
@@ -149,17 +177,46 @@ class ViewStore:
 
     def save(self, view: View[S], stream: str, key: str, loaded: Loaded[S], state: S, version: int) -> int:
         """Write what changed between ``loaded`` and ``state`` at ``version``; returns items written."""
-        writes = self._writes(PendingSave(view, stream, key, loaded, state, version))
+        save = PendingSave(view, stream, key, loaded, state, version)
+        writes = self._writes(save)
         if writes:
-            self._write(writes)
+            self._write_change(save, writes)
         return len(writes)
+
+    def _write_change(self, save: PendingSave[Any], writes: list[dict[str, Any]]) -> None:
+        """One stream's guarded writes (``writes[0]`` is the guarded head or row): one transaction
+        when they fit, else resumable steps, the version moving only with the last of them."""
+        if len(writes) <= MAX_TRANSACTION_ITEMS:
+            self._write(writes)
+            return
+        guarded, rest = writes[0]["Put"], writes[1:]
+        if save.view.sort_attr is None:  # a single row and its extras (insert-only, keyed by event):
+            for start in range(0, len(rest), MAX_TRANSACTION_ITEMS):  # extras first, the row last
+                self._write(rest[start:start + MAX_TRANSACTION_ITEMS])
+            self._write([{"Put": guarded}])
+            return
+        token = {":t": {"S": uuid.uuid4().hex}}
+        mine = {"ConditionExpression": "#t = :t", "ExpressionAttributeNames": {"#t": PENDING_TOKEN_ATTR},
+                "ExpressionAttributeValues": token}
+        marked = {**guarded["Item"], VERSION_ATTR: {"N": str(save.loaded.stored_version)},
+                  PENDING_VERSION_ATTR: {"N": str(save.version)}, PENDING_TOKEN_ATTR: token[":t"]}
+        size = MAX_TRANSACTION_ITEMS - 1  # each step carries the head
+        steps = [rest[start:start + size] for start in range(0, len(rest), size)]
+        for index, step in enumerate(steps):
+            if index == 0:  # the version read is still there: mark the change unfinished
+                head = {**guarded, "Item": marked}
+            elif index < len(steps) - 1:  # still this change's (a put, as IAM grants no ConditionCheck)
+                head = {"TableName": guarded["TableName"], "Item": marked, **mine}
+            else:  # done: the new version, the mark gone
+                head = {"TableName": guarded["TableName"], "Item": guarded["Item"], **mine}
+            self._write([{"Put": head}, *step])
 
     def _writes(self, save: PendingSave[Any]) -> list[dict[str, Any]]:
         """The guarded writes of one stream: its head (or single row) conditional on the version read."""
         view, key, loaded = save.view, save.key, save.loaded
         table = self._tables[view.table]
         new_rows = view.rows(save.state)
-        guard = self._guard(view, loaded.version)
+        guard = self._guard(view, loaded.stored_version)
         writes: list[dict[str, Any]] = []
         if view.sort_attr is None:
             row = new_rows.get(None)
@@ -203,7 +260,7 @@ class ViewStore:
 
     def _transact_group(self, group: list[tuple[PendingSave[Any], list[dict[str, Any]]]]) -> dict[str, int | Exception]:
         if len(group) == 1 or sum(len(w) for _, w in group) > 100:
-            return {save.stream: self._attempt(writes) for save, writes in group}
+            return {save.stream: self._attempt(save, writes) for save, writes in group}
         try:
             self._client.transact_write_items(TransactItems=[w for _, writes in group for w in writes])
             return {save.stream: len(writes) for save, writes in group}
@@ -215,13 +272,13 @@ class ViewStore:
         position = 0
         for save, writes in group:
             failed = "ConditionalCheckFailed" in reasons[position:position + len(writes)]
-            outcome[save.stream] = StaleView() if failed else self._attempt(writes)
+            outcome[save.stream] = StaleView() if failed else self._attempt(save, writes)
             position += len(writes)
         return outcome
 
-    def _attempt(self, writes: list[dict[str, Any]]) -> int | Exception:
+    def _attempt(self, save: PendingSave[Any], writes: list[dict[str, Any]]) -> int | Exception:
         try:
-            self._write(writes)
+            self._write_change(save, writes)
             return len(writes)
         except Exception as error:  # noqa: BLE001 - StaleView or a real failure, settled per stream
             return error
@@ -278,8 +335,10 @@ class ViewStore:
 
     @staticmethod
     def _guard(view: View[Any], read_version: int) -> dict[str, Any]:
-        if read_version == 0:
-            return {"ConditionExpression": "attribute_not_exists(#k)", "ExpressionAttributeNames": {"#k": view.key_attr}}
+        if read_version == 0:  # no head yet, or one an unfinished first change left at version 0
+            return {"ConditionExpression": "attribute_not_exists(#k) OR #v = :v",
+                    "ExpressionAttributeNames": {"#k": view.key_attr, "#v": VERSION_ATTR},
+                    "ExpressionAttributeValues": {":v": {"N": "0"}}}
         return {
             "ConditionExpression": "#v = :v",
             "ExpressionAttributeNames": {"#v": VERSION_ATTR},
@@ -287,12 +346,13 @@ class ViewStore:
         }
 
     def _write(self, writes: list[dict[str, Any]]) -> None:
+        """One request: a put, or a transaction of up to 100 items."""
+        assert len(writes) <= MAX_TRANSACTION_ITEMS
         try:
             if len(writes) == 1:
                 self._client.put_item(**writes[0]["Put"])
             else:
-                for start in range(0, len(writes), 100):
-                    self._client.transact_write_items(TransactItems=writes[start:start + 100])
+                self._client.transact_write_items(TransactItems=writes)
         except ClientError as error:
             code = error.response["Error"]["Code"]
             if code == "ConditionalCheckFailedException":

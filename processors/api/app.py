@@ -17,7 +17,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from events.errors import DynafoldError, EventTooLarge, IdempotencyKeyReused, VersionConflict
+from events.errors import DynafoldError, EventTooLarge, IdempotencyKeyReused, StreamContended, VersionConflict
 from processors.api import admin, messages, reads, webhooks
 from processors.api.auth import require_api_key, verify_inflow, verify_shopify
 from processors.api.deps import ApiDeps
@@ -97,6 +97,8 @@ def dispatch(event: dict[str, Any], deps: ApiDeps) -> tuple[str, HttpResponse]:
         return template, ApiError(409, str(error)).response()
     except EventTooLarge as error:
         return template, ApiError(413, str(error)).response()
+    except StreamContended as error:  # busy, not wrong: the caller (Shopify, ...) retries later
+        return template, ApiError(503, str(error)).response()
     except DynafoldError as error:
         return template, ApiError(400, str(error)).response()
     except Exception:  # noqa: BLE001 - logged with its trace; the caller learns nothing internal

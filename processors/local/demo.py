@@ -29,7 +29,6 @@ GRACE_PASSED = timedelta(minutes=31)
 def run_demo(ctx: Any) -> int:
     from processors.local import services as local_services
     from processors.local import stack as local_stack
-    from events.chain import verify_log
     from processors.api.deps import ApiSettings
     from processors.local.api_client import ApiClient
     from processors.adapters.aws import resolve_endpoint
@@ -92,7 +91,7 @@ def run_demo(ctx: Any) -> int:
             + (", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())) or "nothing due"))
         say(f"the functions' JSON logs and EMF metrics: {logs.directory}/")
 
-        chains = list(verify_log(local.store.scan_items(segments=4)))  # one read of the log, every chain
+        chains = list(local.store.verify_log(segments=4))  # one read of the log: every chain against its head
         broken = [str(c.broken) for c in chains if c.broken]
         summary = {
             "views": collect(ViewQueries(local.client, local.tables.views)),

@@ -49,6 +49,8 @@ def adjust(sku, delta, minutes):
     ("change data", 2, "altered"),
     ("delete middle", 2, "missing"),
     ("swap versions", 2, "prev_hash"),
+    ("delete last", 4, "truncated"),
+    ("delete tail", 3, "truncated"),
 ])
 def test_verify_names_the_stream_and_version_of_tampering(cli, local_dynamo, tamper, version, problem):
     store = local_dynamo.store()
@@ -60,6 +62,9 @@ def test_verify_names_the_stream_and_version_of_tampering(cli, local_dynamo, tam
         client.put_item(TableName=table, Item={**items[2], "data": {"S": items[2]["data"]["S"].replace('"delta":2', '"delta":9')}})
     elif tamper == "delete middle":
         client.delete_item(TableName=table, Key={"stream": {"S": "sku:T"}, "version": {"N": "2"}})
+    elif tamper.startswith("delete"):  # the tail cut off: what is left is an intact, shorter chain
+        for cut in range(version, 5):
+            client.delete_item(TableName=table, Key={"stream": {"S": "sku:T"}, "version": {"N": str(cut)}})
     else:  # versions 2 and 3 swapped: each item moved to the other's place
         client.put_item(TableName=table, Item={**items[3], "version": {"N": "2"}})
         client.put_item(TableName=table, Item={**items[2], "version": {"N": "3"}})
@@ -71,6 +76,20 @@ def test_verify_names_the_stream_and_version_of_tampering(cli, local_dynamo, tam
     code, out, _ = cli("audit", "verify", "--all")
     assert code == 1 and f"first broken link: sku:T v{version}" in out and "1 of 2 streams" in out
     assert cli("audit", "verify", "sku:OK")[0] == 0
+
+
+def test_verify_all_finds_a_stream_whose_every_event_was_deleted(cli, local_dynamo):
+    store = local_dynamo.store()
+    store.append("sku:OK", [adjust("OK", 1, 0)])
+    store.append("sku:GONE", [adjust("GONE", 1, 0), adjust("GONE", 2, 1)])
+    for version in (1, 2):
+        local_dynamo.client.delete_item(TableName=local_dynamo.names.events,
+                                        Key={"stream": {"S": "sku:GONE"}, "version": {"N": str(version)}})
+    code, out, _ = cli("audit", "verify", "sku:GONE", "--json")
+    [broken] = json.loads(out)["broken"]
+    assert code == 1 and (broken["stream"], broken["version"]) == ("sku:GONE", 1) and "truncated" in broken["problem"]
+    code, out, _ = cli("audit", "verify", "--all")
+    assert code == 1 and "first broken link: sku:GONE v1" in out and "1 of 2 streams" in out
 
 
 def test_search_and_trace_are_served_by_the_indexes_without_a_scan(cli, local_dynamo, monkeypatch):

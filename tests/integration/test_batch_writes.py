@@ -109,3 +109,97 @@ def test_errors_opened_are_counted_once_however_often_they_are_delivered(local_d
     projector = BatchProjector(ViewStore(local_dynamo.client, tables.views), store.read_stream, VIEWS)
     assert projector.project(entries).measures["PendingErrorsOpened"] == 2  # "a", then "b"
     assert projector.project(entries).measures["PendingErrorsOpened"] == 0  # a redelivery opens nothing
+
+
+# ---- a change bigger than one transaction (issue 12 defect 1)
+
+BIG_ERRORS = [  # 150 errors; then half of them replaced; then none: each change > 100 item writes
+    [f"e{n:03}" for n in range(150)],
+    [f"e{n:03}" for n in range(75, 225)],
+    [],
+]
+
+
+class FailingTransaction:
+    """A client whose ``fail_at``-th transaction fails with a transient InternalServerError:
+    ``before`` it is applied, or ``after`` (applied, but the answer lost on the way back)."""
+
+    def __init__(self, client, fail_at=None, when="before"):
+        self._client, self.fail_at, self.when, self.calls = client, fail_at, when, 0
+
+    def transact_write_items(self, **request):
+        self.calls += 1
+        if self.calls == self.fail_at and self.when == "before":
+            raise _internal_error()
+        answer = self._client.transact_write_items(**request)
+        if self.calls == self.fail_at:
+            raise _internal_error()
+        return answer
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+
+def _internal_error():
+    from botocore.exceptions import ClientError
+
+    return ClientError({"Error": {"Code": "InternalServerError", "Message": "Internal server error"}},
+                       "TransactWriteItems")
+
+
+def _big_history(store, stream):
+    order_id = stream.split(":", 1)[1]
+    for hashes in BIG_ERRORS:
+        store.append(stream, [NewEvent("dynafold.orders.validated.v1", {
+            "order_id": order_id, "order_number": f"SO-{order_id}",
+            "errors": [{"error_hash": h, "rule": "r", "message": f"m {h}"} for h in hashes]})])
+    return [Entry(str(10**20 + int(i["version"]["N"])), stream, event_from_item(i)) for i in store.read_items(stream)]
+
+
+def _rows(client, table, order_id):
+    items = client.query(TableName=table, KeyConditionExpression="order_id = :k",
+                         ExpressionAttributeValues={":k": {"S": order_id}}, ConsistentRead=True)["Items"]
+    return {row["error_hash"]: row for row in map(from_item, items)}
+
+
+def _clean_fold(store, stream, version):
+    from projections.pending_errors import PendingErrorsProjection as view
+    from projections.view import full_rows
+    from projections.view_store import to_item
+
+    events = store.read_stream(stream, 1, version)
+    rows = full_rows(view, stream, version, view.fold(stream.split(":", 1)[1], events))
+    return {row["error_hash"]: from_item(to_item(row)) for family, row in rows if family == view.table}
+
+
+def test_a_change_bigger_than_one_transaction_survives_a_failure_between_any_two(local_dynamo):
+    """A transient error between any two transactions of a multi-transaction change loses nothing:
+    the redelivery completes it, and the view equals a clean fold, at every step of the history."""
+    store = local_dynamo.store()
+    tables = Tables.local("test-", versions={})
+    table = tables.views["pending-errors"]
+    counting = FailingTransaction(local_dynamo.client)
+    clean = BatchProjector(ViewStore(counting, tables.views), store.read_stream, VIEWS)
+    transactions = []  # per delivery of the clean run
+    for entry in _big_history(store, "order:CLEAN"):
+        before = counting.calls
+        assert clean.project([entry]).failed_sequence_numbers == []
+        transactions.append(counting.calls - before)
+        assert _rows(local_dynamo.client, table, "CLEAN") == _clean_fold(store, "order:CLEAN", entry.event.version)
+    assert all(count >= 2 for count in transactions), transactions  # every change spans transactions
+
+    scenarios = [(delivery, fail_at, when) for delivery, count in enumerate(transactions)
+                 for fail_at in range(2, count + 1) for when in ("before", "after")]
+    for number, (delivery, fail_at, when) in enumerate(scenarios):
+        stream = f"order:F{number}"
+        entries = _big_history(store, stream)
+        projector = BatchProjector(ViewStore(local_dynamo.client, tables.views), store.read_stream, VIEWS)
+        for entry in entries[:delivery]:
+            assert projector.project([entry]).failed_sequence_numbers == []
+        failing = FailingTransaction(local_dynamo.client, fail_at, when)
+        broken = BatchProjector(ViewStore(failing, tables.views), store.read_stream, VIEWS)
+        assert broken.project([entries[delivery]]).failed_sequence_numbers != [], (delivery, fail_at, when)
+        for entry in entries[delivery:]:  # the failed record is delivered again, then the rest
+            assert projector.project([entry]).failed_sequence_numbers == [], (delivery, fail_at, when)
+            expected = _clean_fold(store, stream, entry.event.version)
+            assert _rows(local_dynamo.client, table, stream[6:]) == expected, (delivery, fail_at, when, entry.event.version)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -104,3 +105,32 @@ def test_verify_names_the_tampered_stream_and_version(local_dynamo):
     local_dynamo.client.put_item(TableName=local_dynamo.names.events, Item=item)
     report = store.verify_stream("sku:T")
     assert (report.broken.stream, report.broken.version) == ("sku:T", 2)
+
+
+def test_any_appends_never_give_up_under_contention(local_dynamo):
+    """16 writers on one hot stream (16 Shopify orders for one SKU at once): every 'any' append lands.
+
+    The time bound is generous here: DynamoDB Local on a shared CI machine takes seconds per
+    contended transaction (DynamoDB takes milliseconds); that the bound holds is a unit test."""
+    writers, appends_each = 16, 2
+    barrier = threading.Barrier(writers)
+
+    def writer(i):
+        store = EventStore(local_dynamo.new_client(), local_dynamo.names.events, local_dynamo.names.idempotency,
+                           contention_timeout=timedelta(minutes=3))
+        barrier.wait()
+        results = []
+        for n in range(appends_each):
+            key = f"shopify-order-{i}-{n}" if n % 2 else None  # with and without an idempotency key
+            results.append(store.append("sku:HOT", [adjust("HOT", -1)], ANY, idempotency_key=key))
+        return results
+
+    with ThreadPoolExecutor(writers) as pool:
+        futures = [pool.submit(writer, i) for i in range(writers)]
+        errors = [f.exception() for f in futures if f.exception() is not None]
+    assert errors == []
+    versions = sorted(r.last_version for f in futures for r in f.result())
+    assert versions == list(range(1, writers * appends_each + 1))
+    store = local_dynamo.store()
+    assert [e.version for e in store.read_stream("sku:HOT")] == versions
+    assert store.verify_stream("sku:HOT").ok

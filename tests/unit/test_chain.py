@@ -45,3 +45,17 @@ def test_rehashed_forgery_breaks_the_next_link():
     items[1]["hash"] = {"S": recompute_hash(items[1])}
     report = verify_items("sku:A", items)
     assert report.broken.version == 3 and "prev_hash" in report.broken.problem
+
+
+def test_a_chain_cut_short_or_replaced_at_its_recorded_head_is_broken():
+    from events.chain import RecordedHead
+
+    items = _chain(4)
+    head = RecordedHead(4, items[-1]["hash"]["S"])
+    assert verify_items("sku:A", items, head).ok
+    assert verify_items("sku:A", items, RecordedHead(2, items[1]["hash"]["S"])).ok  # head read before later appends
+    cut = verify_items("sku:A", items[:2], head)
+    assert (cut.broken.version, cut.events) == (3, 2) and "truncated" in cut.broken.problem
+    assert "truncated" in verify_items("sku:A", [], head).broken.problem
+    replaced = verify_items("sku:A", items, RecordedHead(4, "f" * 64))
+    assert replaced.broken.version == 4 and "replaced" in replaced.broken.problem

@@ -1,19 +1,23 @@
 """The store's logic on moto: small and fast. Concurrency and engine behaviour are integration tests."""
 
-from datetime import datetime, timezone
+import time
+from datetime import datetime, timedelta, timezone
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from events.envelope import NewEvent
 from events.errors import (
+    DynafoldError,
     EventTooLarge,
     IdempotencyKeyReused,
     InvalidEventData,
     InvalidExpectedVersion,
     InvalidStreamId,
     TooManyEvents,
+    StreamContended,
     UnknownEventType,
     VersionConflict,
 )
@@ -127,3 +131,60 @@ def test_verify_finds_an_item_changed_behind_the_store(store):
     })
     report = store.verify_stream("sku:A")
     assert (report.broken.stream, report.broken.version) == ("sku:A", 2)
+
+
+class CancelsWith:
+    """A client whose transactions are cancelled with the given reason on the events' Put (the shape
+    DynamoDB documents for TransactWriteItems: one reason per item, in request order)."""
+
+    def __init__(self, client, code, message):
+        self._client, self.code, self.message, self.calls = client, code, message, 0
+
+    def transact_write_items(self, TransactItems):
+        self.calls += 1
+        reasons = [{"Code": "None"} for _ in TransactItems]
+        reasons[0] = {"Code": self.code, "Message": self.message}
+        raise ClientError({"Error": {"Code": "TransactionCanceledException",
+                                     "Message": f"Transaction cancelled [{self.code}]"},
+                           "CancellationReasons": reasons}, "TransactWriteItems")
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+
+def test_a_validation_error_inside_a_transaction_is_bad_input_not_a_conflict(store):
+    cancelling = CancelsWith(store._client, "ValidationError", "Item size has exceeded the maximum allowed size")
+    invalid = EventStore(cancelling, store.events_table, store.idempotency_table, clock=lambda: FIXED)
+    with pytest.raises(DynafoldError) as caught:
+        invalid.append("sku:A", [buffer(), buffer()], ANY, idempotency_key="wh-big")
+    assert not isinstance(caught.value, VersionConflict)
+    assert "Item size has exceeded" in str(caught.value)
+    assert cancelling.calls == 1  # refused at once: retrying bad input cannot succeed
+    assert count_items(store) == 0
+
+
+def test_an_input_the_engine_refuses_outright_is_bad_input_not_a_500(store):
+    """An event id longer than an index key may be (2048 bytes): DynamoDB answers ValidationException."""
+    with pytest.raises(DynafoldError) as caught:
+        store.append("sku:A", [buffer(id="x" * 5000), buffer()], NO_STREAM)
+    assert not isinstance(caught.value, VersionConflict)
+    assert count_items(store) == 0
+
+
+def test_a_race_that_never_ends_is_bounded_in_time_and_writes_nothing(store):
+    """Retries of a lost race ('any', transaction conflicts) stop at the contention timeout."""
+    always = CancelsWith(store._client, "TransactionConflict", "Transaction is ongoing for the item")
+    busy = EventStore(always, store.events_table, store.idempotency_table, clock=lambda: FIXED,
+                      contention_timeout=timedelta(milliseconds=300))
+    started = time.monotonic()
+    with pytest.raises(StreamContended):
+        busy.append("sku:A", [buffer(), buffer()], ANY, idempotency_key="wh-busy")
+    assert 0.3 <= time.monotonic() - started < 2 and always.calls > 3
+    assert count_items(store) == 0
+
+
+def test_verify_finds_the_tail_of_a_stream_deleted_behind_the_store(store):
+    store.append("sku:A", [buffer(value=1), buffer(value=2), buffer(value=3)], NO_STREAM)
+    store._client.delete_item(TableName=store.events_table, Key={"stream": {"S": "sku:A"}, "version": {"N": "3"}})
+    report = store.verify_stream("sku:A")
+    assert (report.broken.stream, report.broken.version) == ("sku:A", 3) and "truncated" in report.broken.problem
