@@ -75,3 +75,30 @@ def test_the_email_lists_each_error_once_with_its_first_detection():
     subject, body = email_text("o", "SO-9", ERRORS, {ERRORS[0].error_hash: "2026-01-05T10:00:00Z"})
     assert subject == "Order SO-9: 1 unresolved error"
     assert body.count("discount_on_tuk_item") == 1 and "first detected 2026-01-05T10:00:00Z" in body
+
+
+def _notified(version: int, minutes: float, nid: str) -> RecordedEvent:
+    return recorded(version, OrderErrorsNotified(order_id="o", error_hashes=(ERRORS[0].error_hash,),
+                                                 notification_id=nid), minutes)
+
+
+def test_a_notified_error_is_not_due_again_while_it_stays_unresolved():
+    """Issue 12 defect 2: re-sent unchanged or touched, an emailed error is not emailed again."""
+    first = plan_notification(fold_order("o", [validated(1, 0)]), ORDER, "SO-9", ERRORS, T0 + timedelta(minutes=31),
+                              GRACE)
+    events = [validated(1, 0), _notified(2, 31, first.notification_id), validated(3, 40), validated(4, 90)]
+    state = fold_order("o", events)
+    assert expired_errors(state, T0 + timedelta(hours=5), GRACE) == {}
+    again = plan_notification(state, ORDER, "SO-9", ERRORS, T0 + timedelta(hours=5), GRACE)
+    assert again.notify == () and again.revalidated is None  # nothing changed: nothing to append either
+
+
+def test_an_error_fixed_and_reintroduced_is_a_new_notification():
+    """Issue 12 defect 2: a new episode of the same error gets its own id, so its record is not a reused key."""
+    first = plan_notification(fold_order("o", [validated(1, 0)]), ORDER, "SO-9", ERRORS, T0 + timedelta(minutes=31),
+                              GRACE)
+    events = [validated(1, 0), _notified(2, 31, first.notification_id), validated(3, 40, errors=()), validated(4, 50)]
+    state = fold_order("o", events)
+    assert expired_errors(state, T0 + timedelta(minutes=79), GRACE) == {}  # its own grace period
+    second = plan_notification(state, ORDER, "SO-9", ERRORS, T0 + timedelta(minutes=80), GRACE)
+    assert second.notify == ERRORS and second.notification_id != first.notification_id and second.attempt == 1
