@@ -38,6 +38,7 @@ from projections.notification_rules import (
 from projections.queries import ViewQueries
 
 SOURCE = "urn:dynafold:error-monitor"
+SCHEDULE_SOURCE, SCHEDULE_DETAIL_TYPE = "aws.events", "Scheduled Event"  # what an EventBridge schedule sends
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "dynafold")
 logger = make_logger("error-monitor")
 metrics = Metrics(namespace=NAMESPACE, service="error-monitor")
@@ -147,7 +148,15 @@ def make_handler(monitor: ErrorMonitor) -> Callable[[dict[str, Any], Any], dict[
     @logger.inject_lambda_context(clear_state=True)
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        if isinstance(event, dict) and event.get("id"):
+        # Only the schedule may start a run (it sends emails): any other invocation does nothing.
+        source = event.get("source") if isinstance(event, dict) else None
+        detail_type = event.get("detail-type") if isinstance(event, dict) else None
+        if source != SCHEDULE_SOURCE or detail_type != SCHEDULE_DETAIL_TYPE:
+            logger.error("refused: not an EventBridge scheduled event; nothing was checked or sent",
+                         extra={"event_source": str(source)[:100], "detail_type": str(detail_type)[:100]})
+            metrics.add_metric(name="MonitorInvocationsRefused", unit=MetricUnit.Count, value=1)
+            return {"refused": f"expected source {SCHEDULE_SOURCE!r} and detail-type {SCHEDULE_DETAIL_TYPE!r}"}
+        if event.get("id"):
             logger.set_correlation_id(str(event["id"]))  # the EventBridge schedule's event id
         outcomes = monitor.run()
         metrics.add_metric(name="MonitorRuns", unit=MetricUnit.Count, value=1)  # "is it running?" has data

@@ -102,3 +102,30 @@ def test_an_error_fixed_and_reintroduced_is_a_new_notification():
     assert expired_errors(state, T0 + timedelta(minutes=79), GRACE) == {}  # its own grace period
     second = plan_notification(state, ORDER, "SO-9", ERRORS, T0 + timedelta(minutes=80), GRACE)
     assert second.notify == ERRORS and second.notification_id != first.notification_id and second.attempt == 1
+
+
+def test_the_monitor_handler_runs_only_for_an_eventbridge_schedule(capsys):
+    """Issue 12 defect 12: anything but {source: aws.events, detail-type: Scheduled Event} does no work."""
+    import time
+    from collections import Counter
+
+    from processors.error_monitor import make_handler
+    from processors.stream_runner import LambdaContext
+
+    class CountingMonitor:
+        runs = 0
+
+        def run(self):
+            CountingMonitor.runs += 1
+            return Counter()
+
+    handler = make_handler(CountingMonitor())
+    context = LambdaContext("dynafold-error-monitor", "req-1", "arn:aws:lambda:us-east-1:1:function:m",
+                            time.monotonic() + 60)
+    scheduled = {"id": "e-1", "source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+    for wrong in ({**scheduled, "source": "custom.app"}, {**scheduled, "detail-type": "Object Created"},
+                  {"Records": []}, {}):
+        assert "refused" in handler(wrong, context)
+    assert CountingMonitor.runs == 0
+    assert "not an EventBridge scheduled event" in capsys.readouterr().out
+    assert handler(scheduled, context) == {"outcomes": {}} and CountingMonitor.runs == 1
