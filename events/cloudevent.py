@@ -3,8 +3,10 @@
 An exported line is exactly what the SDK writes for the event, so the SDK reads it back and
 writes it again unchanged. The line carries the event as the log stored it: the stored type
 (an old version stays old), the data object whose canonical JSON is the stored data text, the
-stored time; ``sequence`` is the version in the source log and ``subject`` the stream. Importing
-a line gives back the stored form byte for byte (``StoredEvent``).
+stored time; ``subject`` is the stream and ``streamversion`` (our own extension attribute) the
+version in that stream. Not CloudEvents' ``sequence`` extension: that orders the events of one
+``source``, and a source writes to many streams. Lines exported before carry ``sequence`` and
+still import. Importing a line gives back the stored form byte for byte (``StoredEvent``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from events.errors import DynafoldError
 from events.items import Item
 
 _FORMAT = JSONFormat()
+STREAM_VERSION = "streamversion"  # CloudEvents naming: lower-case a-z/0-9, at most 20 characters
+_LEGACY_STREAM_VERSION = "sequence"  # what exports used before
 
 
 class NotExportable(DynafoldError):
@@ -49,7 +53,7 @@ def to_line(item: Item) -> str:
         "subject": stream,
         "time": moment,
         "datacontenttype": DATA_CONTENT_TYPE,
-        "sequence": format_sequence(version),
+        STREAM_VERSION: format_sequence(version),
         "correlationid": item["correlation_id"]["S"],
     }
     if "causation_id" in item:
@@ -78,9 +82,10 @@ def from_line(line: str) -> tuple[str, int, StoredEvent]:
         raise InvalidCloudEvent(f"event {event.get_id()}: data must be a JSON object")
     if (event.get_datacontenttype() or DATA_CONTENT_TYPE) != DATA_CONTENT_TYPE:
         raise InvalidCloudEvent(f"event {event.get_id()}: datacontenttype must be {DATA_CONTENT_TYPE}")
-    sequence = str(event.get_extension("sequence") or "0")
-    if not sequence.isdigit():
-        raise InvalidCloudEvent(f"event {event.get_id()}: sequence {sequence!r} is not a number")
+    name = STREAM_VERSION if event.get_extension(STREAM_VERSION) is not None else _LEGACY_STREAM_VERSION
+    sequence = str(event.get_extension(name) or "0")
+    if not (sequence.isascii() and sequence.isdigit()):
+        raise InvalidCloudEvent(f"event {event.get_id()}: {name} {sequence!r} is not a number")
     stored = StoredEvent(
         type=event.get_type(),
         data_text=canonical_json(data),

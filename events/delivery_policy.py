@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -176,20 +176,52 @@ def backoff(failed_attempt: int, policy: RetryPolicy, random_fraction: RandomFra
                    jitter=round(ceiling - jittered, 3))
 
 
+_DELAY_SECONDS = re.compile(r"[0-9]+")  # RFC 9110 10.2.3: delay-seconds = 1*DIGIT, and DIGIT is ASCII 0-9 only
+_MAX_RETRY_AFTER_SECONDS = 10.0 ** 12  # longer than any cap; more digits than this mean "very long"
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_DAY, _WEEKDAY = "(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)", "(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+_MONTH, _TIME = "(?P<month>" + "|".join(_MONTHS) + ")", "(?P<h>[0-9]{2}):(?P<m>[0-9]{2}):(?P<s>[0-9]{2})"
+# RFC 9110 5.6.7: HTTP-date = IMF-fixdate / obs-date (rfc850-date / asctime-date), always GMT, case-sensitive.
+_HTTP_DATES = (
+    re.compile(rf"{_DAY}, (?P<day>[0-9]{{2}}) {_MONTH} (?P<year>[0-9]{{4}}) {_TIME} GMT"),  # IMF-fixdate
+    re.compile(rf"{_WEEKDAY}, (?P<day>[0-9]{{2}})-{_MONTH}-(?P<yy>[0-9]{{2}}) {_TIME} GMT"),  # rfc850-date
+    re.compile(rf"{_DAY} {_MONTH} (?P<day>[0-9]{{2}}| [0-9]) {_TIME} (?P<year>[0-9]{{4}})"),  # asctime-date
+)
+
+
+def _http_date(text: str, now: datetime) -> datetime | None:
+    for form in _HTTP_DATES:
+        match = form.fullmatch(text)
+        if match is None:
+            continue
+        parts = match.groupdict()
+        if parts.get("yy") is not None:
+            # RFC 9110 5.6.7: a two-digit year more than 50 years in the future is in the past century.
+            year = now.year - now.year % 100 + int(parts["yy"])
+            if year > now.year + 50:
+                year -= 100
+        else:
+            year = int(parts["year"])
+        try:
+            return datetime(year, _MONTHS.index(parts["month"]) + 1, int(parts["day"]), int(parts["h"]),
+                            int(parts["m"]), int(parts["s"]), tzinfo=timezone.utc)
+        except ValueError:  # 31 Feb, 25:00:00, second 60 ...
+            return None
+    return None
+
+
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Retry-After in seconds from now: delta-seconds or an HTTP date; None when absent or unreadable."""
-    if value is None or not value.strip():
+    """Retry-After in seconds from now (RFC 9110 10.2.3): delay-seconds (ASCII digits only) or an
+    HTTP-date; None when absent or not one of those. Never raises: the request has gone out by the
+    time this is read, so whatever the target sent, the attempt is still recorded (issue 12 defect 3)."""
+    if value is None:
         return None
-    text = value.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:  # RFC 9110 dates are GMT
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - now).total_seconds())
+    text = value.strip(" \t")  # optional whitespace around a field value
+    if _DELAY_SECONDS.fullmatch(text):
+        digits = text.lstrip("0") or "0"
+        return _MAX_RETRY_AFTER_SECONDS if len(digits) > 12 else float(int(digits))
+    when = _http_date(text, now)
+    return None if when is None else max(0.0, (when - now).total_seconds())
 
 
 # ----------------------------------------------------------------------------- decisions

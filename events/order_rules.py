@@ -18,8 +18,8 @@ from typing import Any
 
 from pydantic import AliasChoices, AliasPath, BaseModel, ConfigDict, Field
 
-from events.envelope import canonical_json
-from events.orders import OrderError
+from events.envelope import NewEvent, PlannedAppend, RecordedEvent, canonical_json
+from events.orders import OrderError, OrderValidated
 
 ASSEMBLY_FEE_SKUS = frozenset({"ASSEMBLY-FEE", "ASSEMBLY", "FEE-ASSEMBLY"})
 
@@ -133,3 +133,27 @@ def validate_order(order: Order, rules: Sequence[Rule] = tuple(DEFAULT_RULES.val
     """The order's complete current error set, one error per hash, sorted by hash."""
     errors = {error.error_hash: error for rule in rules for error in rule(order)}
     return tuple(errors[h] for h in sorted(errors))
+
+
+def inflow_validation(stream: str, history: Sequence[RecordedEvent], event: NewEvent, delivery_id: str | None,
+                      body: bytes) -> PlannedAppend | RecordedEvent:
+    """The append an InFlow order webhook asks for, or the recorded event it repeats.
+
+    With InFlow's delivery id, that id is the idempotency key: a retried delivery gets the original
+    answer. Without one, the body alone cannot be the key: an order that goes BAD -> FIXED -> BAD
+    sends the first body again, and deduplicating it would swallow a state change (issue 12
+    defect 4). So: if the latest validation in ``history`` already says exactly this (same order,
+    same errors), nothing changed and that recorded event is the answer; otherwise the key is the
+    body's hash *at the stream's current version*, and the caller appends at that version, so two
+    identical deliveries racing append once and a later repeat after a change appends again.
+
+    Returns a ``PlannedAppend`` or the ``RecordedEvent`` that already records this state.
+    """
+    if delivery_id:
+        return PlannedAppend(stream, (event,), f"inflow:{delivery_id}")
+    latest = next((e for e in reversed(history) if isinstance(e.data, OrderValidated)), None)
+    wanted = event.data.model_dump(mode="json") if isinstance(event.data, BaseModel) else dict(event.data)
+    if latest is not None and latest.data.model_dump(mode="json") == wanted:
+        return latest
+    version = history[-1].version if history else 0
+    return PlannedAppend(stream, (event,), f"inflow:{hashlib.sha256(body).hexdigest()}@{version}")

@@ -72,8 +72,12 @@ def claim_in_progress(state: OrderNotificationState, now: datetime) -> Claim | N
     return next((c for c in state.claims.values() if c.outcome == OPEN and c.claimed_at + c.lease > now), None)
 
 
-def notification_id(order_id: str, error_hashes: Sequence[str]) -> str:
-    return hashlib.sha256("\n".join([order_id, *sorted(error_hashes)]).encode()).hexdigest()[:20]
+def notification_id(order_id: str, errors: Mapping[str, PendingError]) -> str:
+    """Stable per (order, error set, detection of each error): an error fixed and reintroduced is a new
+    episode with a new first detection, so its email is a new notification whose record is not a
+    reused idempotency key (issue 12 defect 2)."""
+    parts = [f"{h}@{errors[h].first_detected}" for h in sorted(errors)]
+    return hashlib.sha256("\n".join([order_id, *parts]).encode()).hexdigest()[:20]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,14 +93,16 @@ def plan_notification(state: OrderNotificationState, order: Mapping[str, object]
     """What to do for an order whose errors may have expired, given its re-validated error set."""
     current_by_hash = {e.error_hash: e for e in current}
     revalidated = None
-    if set(current_by_hash) != set(state.pending.errors):
+    # Errors already emailed and still reported are part of the known set: not a change.
+    if set(current_by_hash) != set(state.pending.errors) | set(state.pending.notified):
         revalidated = OrderValidated(order_id=state.pending.order_id, order_number=order_number,
                                      errors=tuple(current_by_hash[h] for h in sorted(current_by_hash)),
                                      order=dict(order))
-    still = sorted(set(expired_errors(state, now, grace)) & set(current_by_hash))
+    expired = expired_errors(state, now, grace)
+    still = sorted(set(expired) & set(current_by_hash))
     if not still:
         return NotificationPlan(revalidated, ())
-    nid = notification_id(state.pending.order_id, still)
+    nid = notification_id(state.pending.order_id, {h: expired[h] for h in still})
     previous = state.claims.get(nid)
     return NotificationPlan(revalidated, tuple(current_by_hash[h] for h in still), nid,
                             1 if previous is None else previous.attempt + 1)

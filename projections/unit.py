@@ -120,7 +120,8 @@ def decode_token(token: str) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- arguments
 
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_DURATION = re.compile(r"(?:\d+[smhdw])+")
+_DURATION = re.compile(r"(?:[0-9]+[smhdw])+")  # ASCII digits: \d would take any script's digits
+MAX_DURATION = timedelta(days=36525)  # a century: any "how far back" past it is a typo, and overflows dates
 
 
 def parse_duration(text: str) -> timedelta:
@@ -128,7 +129,14 @@ def parse_duration(text: str) -> timedelta:
     value = text.strip().lower()
     if not _DURATION.fullmatch(value):
         raise InvalidQuery(f"invalid duration {text!r}: use a number and a unit, e.g. 30m, 2h, 1d")
-    return timedelta(seconds=sum(int(n) * _DURATION_UNITS[unit] for n, unit in re.findall(r"(\d+)([smhdw])", value)))
+    parts = re.findall(r"([0-9]+)([smhdw])", value)
+    limit = int(MAX_DURATION.total_seconds())
+    # Digits past a dozen are far beyond the limit (and int() refuses thousands of them): no arithmetic.
+    if any(len(n.lstrip("0")) > 12 for n, _ in parts) or sum(
+            int(n) * _DURATION_UNITS[unit] for n, unit in parts) > limit:
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise InvalidQuery(f"duration {shown!r} is too long: at most {MAX_DURATION.days}d")
+    return timedelta(seconds=sum(int(n) * _DURATION_UNITS[unit] for n, unit in parts))
 
 
 def time_bound(value: str | datetime, what: str = "time") -> str:

@@ -13,6 +13,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import time
 from collections.abc import Mapping
 
 from events.errors import DynafoldError
@@ -61,12 +62,21 @@ def signed_headers(key: bytes, webhook_id: str, timestamp: int, body: bytes) -> 
     }
 
 
-def verify(key: bytes, headers: Mapping[str, str], body: bytes) -> bool:
-    """Whether the request carries a valid v1 signature for this key (constant-time comparison).
+TIMESTAMP_TOLERANCE_SECONDS = 300  # Standard Webhooks: reject timestamps more than 5 minutes from now
+
+
+def verify(key: bytes, headers: Mapping[str, str], body: bytes, *, now: float | None = None,
+           tolerance: int = TIMESTAMP_TOLERANCE_SECONDS) -> bool:
+    """Whether the request carries a valid v1 signature for this key (constant-time comparison)
+    and a ``webhook-timestamp`` within ``tolerance`` seconds of ``now`` (the system clock by
+    default), either way: a captured request replayed later, or one dated ahead, does not verify.
 
     ``headers`` must be case-insensitive or lower-case (http.server's message object is)."""
     webhook_id, timestamp = headers.get("webhook-id"), headers.get("webhook-timestamp")
-    if not webhook_id or not timestamp or not timestamp.isdigit():
+    if not webhook_id or not timestamp or not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
+        return False
+    current = time.time() if now is None else now
+    if abs(current - int(timestamp)) > tolerance:
         return False
     expected = signature(key, webhook_id, int(timestamp), body)
     offered = (headers.get("webhook-signature") or "").split()

@@ -13,11 +13,11 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from events import shopify
-from events.envelope import NewEvent, PlannedAppend
-from events.order_rules import Order, validate_order
+from events.envelope import NewEvent, PlannedAppend, RecordedEvent
+from events.order_rules import Order, inflow_validation, validate_order
 from events.orders import OrderValidated
 from events.shopify_items import MapSource
-from events.store import MAX_TRANSACTION_ITEMS
+from events.store import ANY, MAX_TRANSACTION_ITEMS, NO_STREAM, VersionConflict
 from processors.api.appends import answer, append_atomically, append_planned
 from processors.api.deps import ApiDeps
 from processors.api.http import ApiError, HttpRequest, HttpResponse, parse_json
@@ -25,20 +25,38 @@ from processors.api.telemetry import logger, metrics
 from processors.services import shopify_items
 
 INFLOW_SOURCE = "urn:dynafold:inflow"
+_ORDER_RETRIES = 3
 
 
 def inflow_order(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
-    """An InFlow order was created or updated: validate it, append its complete current error set."""
+    """An InFlow order was created or updated: validate it, append its complete current error set.
+
+    Deduplication never swallows a state change (``events.order_rules.inflow_validation``)."""
     order = request.parse(Order)
     errors = validate_order(order, deps.settings.order_rules)
-    delivery = request.header("x-inflow-delivery-id") or hashlib.sha256(request.body).hexdigest()
+    delivery = request.header("x-inflow-delivery-id")
     validated = OrderValidated(order_id=order.order_id, order_number=order.order_number, errors=errors,
                                order=order.model_dump(mode="json"))
-    plan = PlannedAppend(f"order:{order.order_id}",
-                         (NewEvent("dynafold.orders.validated.v1", validated, source=INFLOW_SOURCE,
-                                   correlation_id=request.request_id or None),),
-                         f"inflow:{delivery}")
-    answer = append_planned(deps.store, plan)
+    event = NewEvent("dynafold.orders.validated.v1", validated, source=INFLOW_SOURCE,
+                     correlation_id=request.request_id or None)
+    stream = f"order:{order.order_id}"
+    for _ in range(_ORDER_RETRIES):
+        history = [] if delivery else deps.store.read_stream(stream)
+        step = inflow_validation(stream, history, event, delivery, request.body)
+        if isinstance(step, RecordedEvent):  # the log already says exactly this: nothing changed
+            metrics.add_metric(name="AppendsDeduplicated", unit=MetricUnit.Count, value=1)
+            answer = {"stream": stream, "version": step.version, "versions": [step.version], "event_id": step.id,
+                      "event_ids": [step.id], "deduplicated": True}
+            break
+        # Without a delivery id the key holds at the version read: append exactly there.
+        expected = ANY if delivery else (history[-1].version if history else NO_STREAM)
+        try:
+            answer = append_planned(deps.store, step, expected)
+        except VersionConflict:
+            continue  # the order changed meanwhile: decide again on what is there now
+        break
+    else:
+        raise ApiError(409, f"{stream} kept changing; retry the webhook")
     if not answer["deduplicated"]:
         metrics.add_metric(name="OrdersValidated", unit=MetricUnit.Count, value=1)
         metrics.add_metric(name="OrderErrorsReported", unit=MetricUnit.Count, value=len(errors))

@@ -113,6 +113,8 @@ def cmd_append(ctx: Context, args: argparse.Namespace) -> int:
         data = json.loads(args.data)
     except json.JSONDecodeError as error:
         raise DynafoldError(f"--data is not valid JSON: {error.msg} at position {error.pos}") from None
+    except RecursionError:
+        raise DynafoldError("--data is nested too deeply to be event data") from None
     event = NewEvent(type=args.type, data=data, source=args.source, correlation_id=args.correlation_id)
     result = ctx.store().append(args.stream, [event], parse_expected_version(args.expected_version),
                                 idempotency_key=args.idempotency_key)
@@ -329,6 +331,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _aws_errors() as error:
         print(f"dynafold: {_describe_aws_error(error)}", file=sys.stderr)
         return EXIT_FAILED
+    except RecursionError:  # input nested past what can be validated or stored (e.g. --data, a file)
+        print("dynafold: the input is nested too deeply", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OverflowError as error:  # a number or a time out of any usable range (e.g. --now near year 1)
+        print(f"dynafold: a value is out of range: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 def _aws_errors() -> tuple[type[BaseException], ...]:

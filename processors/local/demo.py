@@ -63,9 +63,11 @@ def run_demo(ctx: Any) -> int:
         secrets = Secrets.of(shopify=random_secrets.token_urlsafe(24), inflow=random_secrets.token_urlsafe(24),
                              signing=new_secret(os.urandom(32)), admin_api_key=random_secrets.token_urlsafe(24))
         loopback = TargetPolicy(allow_http=True, allow_networks=(ipaddress.ip_network("127.0.0.1/32"),))
-        receiver = stack.enter_context(WebhookReceiver(secrets.get("signing") or ""))
-        targets = script_receiver(receiver)
         clock = FastForwardClock()
+        # The worker signs with the fast-forwarded clock: the receiver checks timestamps against it.
+        receiver = stack.enter_context(WebhookReceiver(secrets.get("signing") or "",
+                                                       clock=lambda: clock.now().timestamp()))
+        targets = script_receiver(receiver)
         local = local_stack.LocalStack(
             ctx.endpoint_url, ctx.view_tables(), state_dir, logs=logs, storefront_url=targets["storefront"],
             clock=clock, delivery=replace(DeliverySettings(), targets=loopback, signing_secret=secrets.get("signing")))

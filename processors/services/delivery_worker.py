@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import random
 import ssl
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -148,8 +149,28 @@ class DeliveryWorker:
         key = signing_key(self.settings.signing_secret)  # missing or bad: the job fails, nothing unsigned goes out
         body = canonical_json(message.payload).encode("utf-8")
         headers = signed_headers(key, received.id, int(self.clock.now().timestamp()), body)
-        http = self.send(target, body, headers, self.settings.timeout_seconds, self.tls)
-        return decide_attempt(attempt, http, self.settings.retry, self.clock.now(), self.random_fraction), http
+        started = time.perf_counter()
+        try:
+            http = self.send(target, body, headers, self.settings.timeout_seconds, self.tls)
+        except Exception as error:  # noqa: BLE001 - the request may have gone out: it is an attempt all the same
+            logger.warning("sending failed unexpectedly; recorded as a connection error",
+                           extra={"attempt": attempt, "error": f"{type(error).__name__}: {error}"[:500]})
+            http = HttpOutcome(None, round((time.perf_counter() - started) * 1000.0, 3),
+                               error=_bounded(f"{type(error).__name__}: {error}"), failure="connection")
+        return self._decide(attempt, http), http
+
+    def _decide(self, attempt: int, http: HttpOutcome) -> Decision:
+        """What attempt ``attempt`` amounts to. Past the request, nothing may fail the job (a failed job
+        is retried by the queue and repeats the request): if the decision itself fails on something the
+        target sent, it is made again without the target's hints (issue 12 defect 3)."""
+        try:
+            return decide_attempt(attempt, http, self.settings.retry, self.clock.now(), self.random_fraction)
+        except Exception as error:  # noqa: BLE001 - see above
+            logger.warning("the target's answer could not be read in full; deciding without its hints",
+                           extra={"attempt": attempt, "error": f"{type(error).__name__}: {error}"[:500]})
+        plain = replace(http, retry_after=None, error=_bounded(http.error or "") or None,
+                        response_time_ms=max(0.0, http.response_time_ms))
+        return decide_attempt(attempt, plain, self.settings.retry, self.clock.now(), self.random_fraction)
 
     def _record(self, job: DeliveryJob, received: RecordedEvent, version: int, decision: Decision,
                 http: HttpOutcome | None) -> JobResult:
@@ -167,6 +188,10 @@ class DeliveryWorker:
                 return JobResult("raced", f"attempt {job.attempt} was recorded by another worker", decision, http)
             raise
         return JobResult(decision.result, decision.dead_letter_reason or "", decision, http)
+
+
+def _bounded(text: str) -> str:
+    return text if len(text) <= webhook_http.MAX_ERROR_CHARS else text[: webhook_http.MAX_ERROR_CHARS - 1] + "…"
 
 
 def _finished(state: DeliveryStatus) -> bool:

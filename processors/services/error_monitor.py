@@ -38,6 +38,7 @@ from projections.notification_rules import (
 from projections.queries import ViewQueries
 
 SOURCE = "urn:dynafold:error-monitor"
+SCHEDULE_SOURCE, SCHEDULE_DETAIL_TYPE = "aws.events", "Scheduled Event"  # what an EventBridge schedule sends
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "dynafold")
 logger = make_logger("error-monitor")
 metrics = Metrics(namespace=NAMESPACE, service="error-monitor")

@@ -3,13 +3,19 @@
 Each ``OrderValidated`` carries the order's complete current error set: a new error starts its
 grace period (first_detected), a repeated one keeps it and refreshes last_seen, message and
 details, and an error no longer reported is resolved and leaves the view. ``OrderErrorsNotified``
-(the one email was sent) removes the notified errors.
+(the one email was sent) moves the notified errors out of the pending set into ``notified``: an
+error stays notified while the order keeps reporting it (re-sent unchanged, or another field
+edited), so it never gets a second grace period or a second email; once a validation no longer
+reports it, it is forgotten, and if it comes back later it is a new error with its own grace
+period and its own email (issue 12 defect 2).
 
 Every row carries ``pending = "PENDING"`` (the partition key of the sparse ``by-first-detected``
 index, so "pending errors first detected before T" is a range query) and ``expires_at``, the
-table's TTL: first_detected + 7 days, in epoch seconds.
+table's TTL: first_detected + 7 days, in epoch seconds. A notified error's row carries neither
+(it is not pending, so it stays out of the index, and it lives exactly as long as the error is
+still reported: a TTL would forget it and the next validation would reopen it).
 
-An order without pending errors has no rows, and its state is the initial one: the order number
+An order without pending or notified errors has no rows, and its state is the initial one: the order number
 is only kept alongside errors, so ``load(rows(state)) == state`` always holds.
 """
 
@@ -62,17 +68,20 @@ class PendingErrorsState:
     order_id: str
     order_number: str = ""
     errors: Mapping[str, PendingError] = field(default_factory=dict)  # error_hash -> error, sorted
+    notified: Mapping[str, str] = field(default_factory=dict)  # error_hash -> when emailed; still reported, sorted
 
 
 def initial(order_id: str) -> PendingErrorsState:
     return PendingErrorsState(order_id=order_id)
 
 
-def _state(order_id: str, order_number: str, errors: Mapping[str, PendingError]) -> PendingErrorsState:
+def _state(order_id: str, order_number: str, errors: Mapping[str, PendingError],
+           notified: Mapping[str, str]) -> PendingErrorsState:
     """The one canonical state for these errors: sorted by hash; no errors = the initial state."""
-    if not errors:
+    if not errors and not notified:
         return initial(order_id)
-    return PendingErrorsState(order_id, order_number, {h: errors[h] for h in sorted(errors)})
+    return PendingErrorsState(order_id, order_number, {h: errors[h] for h in sorted(errors)},
+                              {h: notified[h] for h in sorted(notified)})
 
 
 def _plain(value: Any) -> Any:
@@ -94,7 +103,12 @@ def apply(state: PendingErrorsState, event: RecordedEvent) -> PendingErrorsState
     at = format_time(event.time)
     if isinstance(data, OrderValidated):
         current: dict[str, PendingError] = {}
+        # Emailed and still reported: stays notified. Not reported any more: resolved, forgotten.
+        notified = {error.error_hash: state.notified[error.error_hash]
+                    for error in data.errors if error.error_hash in state.notified}
         for error in data.errors:
+            if error.error_hash in notified:
+                continue
             seen = state.errors.get(error.error_hash)
             current[error.error_hash] = PendingError(
                 order_id=state.order_id,
@@ -107,11 +121,11 @@ def apply(state: PendingErrorsState, event: RecordedEvent) -> PendingErrorsState
                 first_detected=at if seen is None else seen.first_detected,
                 last_seen=at,
             )
-        return _state(state.order_id, data.order_number, current)
+        return _state(state.order_id, data.order_number, current, notified)
     if isinstance(data, OrderErrorsNotified):
-        notified = set(data.error_hashes)
-        remaining = {h: e for h, e in state.errors.items() if h not in notified}
-        return _state(state.order_id, state.order_number, remaining)
+        sent = set(data.error_hashes) & set(state.errors)
+        remaining = {h: e for h, e in state.errors.items() if h not in sent}
+        return _state(state.order_id, state.order_number, remaining, {**state.notified, **{h: at for h in sent}})
     return state
 
 
@@ -121,20 +135,25 @@ def expires_at(first_detected: str) -> int:
 
 
 def rows(state: PendingErrorsState) -> Mapping[str | None, Row]:
-    return {error_hash: error.attributes("order_id", "error_hash") for error_hash, error in state.errors.items()}
+    notified: dict[str | None, Row] = {error_hash: {"order_number": state.order_number, "notified_at": at}
+                                       for error_hash, at in state.notified.items()}
+    return notified | {error_hash: error.attributes("order_id", "error_hash")
+                       for error_hash, error in state.errors.items()}
 
 
 def load(order_id: str, stored: Mapping[str | None, Row]) -> PendingErrorsState:
+    notified = {str(error_hash): row["notified_at"] for error_hash, row in stored.items()
+                if error_hash is not None and "notified_at" in row}
     errors = {
         str(error_hash): PendingError.from_row({
             **row, "order_id": order_id, "error_hash": str(error_hash),
             "order_number": row.get("order_number") or "", "details": _plain(row.get("details") or {}),
         })
-        for error_hash, row in stored.items() if error_hash is not None
+        for error_hash, row in stored.items() if error_hash is not None and "notified_at" not in row
     }
     first = min((h for h in stored if h is not None), default=None)
     order_number = "" if first is None else stored[first].get("order_number") or ""
-    return _state(order_id, order_number, errors)
+    return _state(order_id, order_number, errors, notified)
 
 
 def measures(before: PendingErrorsState, after: PendingErrorsState) -> dict[str, int]:

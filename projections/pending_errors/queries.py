@@ -20,10 +20,12 @@ class PendingErrorQueries:
         self._reader = reader
 
     def by_order(self, order_id: str) -> list[PendingError]:
-        """The order's pending errors, by error hash (never the order's head row)."""
+        """The order's pending errors, by error hash (never the order's head row, nor an error already
+        notified and still reported: that row is not pending)."""
         # The head row shares the partition; a key attribute cannot be filtered server-side.
         found = self._reader.query(FAMILY, key_query("order_id", order_id))
-        return [PendingError.from_row(row) for row in found if row.get("error_hash") != HEAD_SORT_KEY]
+        return [PendingError.from_row(row) for row in found
+                if row.get("error_hash") != HEAD_SORT_KEY and row.get("pending") == PENDING]
 
     def detected_before(self, cutoff: str | datetime) -> list[PendingError]:
         """The error monitor's question: pending errors first detected before ``cutoff``, oldest first."""

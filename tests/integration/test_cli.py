@@ -43,6 +43,15 @@ def test_append_then_read_as_json(cli):
       "--expected-version", "4"], 3, "is at version 0"),
     (["read", "nostream"], 2, "invalid stream id"),
     (["bogus"], 2, "invalid choice"),
+    # Issue 12 defect 9: these were tracebacks.
+    (["append", "sku:P1", "dynafold.inventory.buffer_set.v1", "--data", "[" * 100_000 + "]" * 100_000], 2,
+     "nested too deeply"),
+    (["append", "sku:P1", "dynafold.inventory.buffer_set.v1", "--data", '{"sku":"P1","buffer":' + "[" * 5_000
+      + "]" * 5_000 + "}"], 2, "buffer"),
+    (["query", "pending-errors", "--older-than", "10000000000d"], 2, "too long"),
+    (["query", "pending-errors", "--older-than", "999999999d"], 2, "too long"),
+    (["query", "pending-errors", "--older-than", "9" * 5000 + "s"], 2, "too long"),
+    (["query", "pending-errors", "--older-than", "\u0661\u0662m"], 2, "invalid duration"),
 ])
 def test_bad_input_is_one_line_and_changes_nothing(cli, local_dynamo, argv, code, fragment):
     got, out, err = cli(*argv)

@@ -259,6 +259,36 @@ def test_two_workers_racing_on_one_job_record_one_attempt(stack, receiver, local
     assert len({r.webhook_id for r in receiver.received("/race")}) == 1
 
 
+def test_an_unreadable_retry_after_still_records_the_attempt_and_retries(stack, receiver):
+    """Issue 12 defect 3: 'Retry-After: \u00b2' passed isdigit() and crashed the job after the POST."""
+    receiver.script("/sup", Reply.retry_after("\u00b2", 503), Reply.ok())
+    stream = submit(stack, receiver.url("/sup"), "msg-sup")
+    stack.drain(wait_for_deliveries=True)
+    assert types(stack, stream) == ["message_received", "attempted", "retry_scheduled", "attempted", "succeeded"]
+    assert len(receiver.received("/sup")) == 2
+    assert not stack.delivery_queue.dead_letter_path.exists() or not stack.delivery_queue.dead_letter_path.read_text()
+
+
+def test_any_failure_after_the_request_went_out_records_the_attempt_and_follows_the_retry_policy(
+        stack, receiver, clock):
+    """Issue 12 defect 3, more generally: the request was sent, then something in our own code broke."""
+    receiver.script("/after", Reply.ok())
+    stream = submit(stack, receiver.url("/after"), "msg-after")
+
+    def sent_then_broke(target, body, headers, timeout, tls=None):
+        from processors.adapters.webhook_http import post
+        post(target, body, headers, timeout, tls)
+        raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+
+    worker = DeliveryWorker(stack.store, stack.delivery_queue, SETTINGS, clock=clock, send=sent_then_broke)
+    result = worker.run(DeliveryJob(stream=stream, attempt=1, cause_event_id="cause-after"))
+    assert result.outcome == "retry_scheduled"
+    assert types(stack, stream) == ["message_received", "attempted", "retry_scheduled"]
+    [attempted] = [e.data for e in stack.store.read_stream(stream) if e.type.endswith("attempted.v1")]
+    assert attempted.category == "CONNECTION_ERROR" and attempted.retryable and "UnicodeDecodeError" in attempted.error
+    assert len(receiver.received("/after")) == 1
+
+
 def test_duplicate_stale_and_early_jobs_change_nothing_and_send_nothing(stack, receiver, clock):
     receiver.script("/once", Reply.status(503), Reply.ok())
     stream = submit(stack, receiver.url("/once"), "msg-10")

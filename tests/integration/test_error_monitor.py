@@ -80,6 +80,34 @@ def test_an_unresolved_error_sends_exactly_one_email_and_leaves_the_view(harness
     assert [a.alert_type for a in alerts] == ["order_errors_notified"]
 
 
+def test_a_notified_error_resent_unchanged_or_touched_is_not_emailed_again(harness):
+    """Issue 12 defect 2: the order re-sent (same body, or another field edited) while the error stays."""
+    harness.validated(DISCOUNTED, 0)
+    assert harness.monitor(31).run() == {"notified": 1}
+    harness.stack.drain()
+    harness.validated(DISCOUNTED, 40)
+    harness.validated({**DISCOUNTED, "remarks": "edited"}, 60)
+    for minutes in (71, 91, 96, 101, 106, 130):
+        assert harness.monitor(minutes).run() == {}
+    assert len(read_outbox(harness.outbox)) == 1
+
+
+def test_an_error_fixed_then_reintroduced_gets_exactly_one_more_email(harness):
+    """Issue 12 defect 2: the second episode's send is recorded (no reused key), its claim closes, no storm."""
+    harness.validated(DISCOUNTED, 0)
+    assert harness.monitor(31).run() == {"notified": 1}
+    harness.stack.drain()
+    harness.validated(FIXED, 40)
+    harness.validated(DISCOUNTED, 50)
+    assert harness.monitor(79).run() == {}  # its own grace period runs from 50
+    assert harness.monitor(81).run() == {"notified": 1}
+    harness.stack.drain()
+    for minutes in (86, 91, 96, 101):
+        assert harness.monitor(minutes).run() == {}
+    assert len(read_outbox(harness.outbox)) == 2
+    assert harness.types()[-2:] == ["notification_claimed", "errors_notified"]
+
+
 def test_two_monitors_racing_send_one_email(harness):
     harness.validated(DISCOUNTED, 0)
     both_read = threading.Barrier(2, timeout=10)

@@ -231,6 +231,21 @@ def test_inflow_order_is_validated_and_its_complete_error_set_appended(api):
     assert again["deduplicated"] and again["event_id"] == reply["event_id"] and api.events() == 1
 
 
+def test_inflow_without_a_delivery_id_never_swallows_a_state_change(api):
+    """Issue 12 defect 4: BAD -> FIXED -> BAD with the same body as the first must log BAD again."""
+    fixed = {**INFLOW_ORDER, "remarks": "staff discount approved",
+             "lines": [{**INFLOW_ORDER["lines"][0], "discount": 0}]}
+    first = api.inflow(INFLOW_ORDER)[1]
+    assert api.inflow(fixed)[1]["errors"] == []
+    status, again = api.inflow(INFLOW_ORDER)  # same bytes as the first delivery
+    assert status == 200 and not again["deduplicated"] and again["version"] == 3
+    log = api.local_dynamo.store().read_stream("order:6ce880f5")
+    assert [len(e.data.errors) for e in log] == [2, 0, 2]
+    assert log[-1].data.errors == log[0].data.errors and again["event_id"] != first["event_id"]
+    retried = api.inflow(INFLOW_ORDER)[1]  # a plain retry of the latest: nothing changed, nothing appended
+    assert retried["deduplicated"] and retried["event_id"] == again["event_id"] and api.events() == 3
+
+
 @pytest.mark.parametrize("case, status, fragment", [
     ("wrong secret", 401, "does not match"),
     ("no order id", 400, "order_id"),

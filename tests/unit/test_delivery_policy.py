@@ -145,6 +145,33 @@ def test_retry_after_seconds_and_http_dates():
     assert parse_retry_after(None, NOW) is None
 
 
+@pytest.mark.parametrize("value", [
+    "\u00b2",  # SUPERSCRIPT TWO: str.isdigit() says yes, float() raises (issue 12 defect 3)
+    "\u0661\u0662",  # ARABIC-INDIC digits: int() would read them, RFC 9110 does not
+    "\uff11\uff12",  # FULLWIDTH digits
+    "1\u00b9", "+5", "5.0", "1e3", "0x10", "5 s", "", "   ",
+    "Sun, 01 Mar 2026 12:00:30 +0100",  # not GMT
+    "Sun, 01 Mar 2026 12:00:30",  # no zone
+    "Sun, 1 Mar 2026 12:00:30 GMT",  # IMF-fixdate has two-digit days
+    "Sun, 31 Feb 2026 12:00:30 GMT",
+    "Sun, 01 Mar 2026 25:00:30 GMT",
+    "2026-03-01T12:00:30Z",
+])
+def test_retry_after_is_parsed_strictly_per_rfc_9110(value):
+    assert parse_retry_after(value, NOW) is None
+
+
+def test_retry_after_accepts_the_three_http_date_forms_and_huge_delays():
+    assert parse_retry_after(" 120 ", NOW) == 120.0  # optional whitespace around the field value
+    assert parse_retry_after("0", NOW) == 0.0
+    assert parse_retry_after("Sunday, 01-Mar-26 12:00:30 GMT", NOW) == 30.0  # obsolete RFC 850 form
+    assert parse_retry_after("Sun Mar  1 12:00:30 2026", NOW) == 30.0  # obsolete asctime form
+    huge = parse_retry_after("9" * 5000, NOW)  # int() would refuse 5000 digits; float() would overflow
+    assert huge is not None and huge > 1e9
+    policy = RetryPolicy(max_retries=3, base_seconds=1.0, cap_seconds=60.0)
+    assert decide_attempt(1, status(503, "9" * 5000), policy, NOW, lambda: 0.5).backoff.delay_seconds == 60.0
+
+
 def test_retry_after_is_honoured_up_to_the_cap():
     longer = decide_attempt(1, status(429, "30"), POLICY, NOW, lambda: 0.5)
     assert longer.backoff.delay_seconds == 30.0

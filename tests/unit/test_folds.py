@@ -144,8 +144,9 @@ def test_pending_error_added_refreshed_resolved_and_notified():
     assert resolved["h-fee"]["first_detected"] == t(timedelta(minutes=25))
 
     notified = view.fold("order-1", events)
-    assert dict(view.rows(notified)) == {}
-    assert notified == view.initial("order-1")
+    assert notified.errors == {}  # no longer pending; remembered as emailed while still reported
+    assert dict(view.rows(notified)) == {"h-fee": {"order_number": "SO-000019",
+                                                   "notified_at": t(timedelta(minutes=31))}}
 
 
 def test_pending_errors_of_a_clean_order_and_unknown_notifications_change_nothing():
@@ -162,15 +163,37 @@ def test_pending_errors_of_a_clean_order_and_unknown_notifications_change_nothin
     assert view.apply(state, unknown) == state
 
 
-def test_error_reappearing_after_notification_starts_a_new_grace_period():
+def test_a_notified_error_still_reported_stays_notified_and_is_not_pending_again():
+    # Issue 12 defect 2: the order re-sent unchanged (or another field edited) must not reopen
+    # the grace period of an error that was already emailed and never fixed.
     view = PendingErrorsProjection
     events = history("order:order-1", [
         (timedelta(), _validated(_discount())),
         (timedelta(minutes=30), OrderErrorsNotified(order_id="order-1", error_hashes=("h-disc",))),
         (timedelta(hours=2), _validated(_discount())),
+        (timedelta(hours=3), _validated(_discount(), FEE)),
     ])
+    state = view.fold("order-1", events[:3])
+    assert state.errors == {} and set(state.notified) == {"h-disc"}
+    rows = rows_of(view, "order-1", events[:3])
+    assert set(rows) == {"h-disc"} and "pending" not in rows["h-disc"] and "expires_at" not in rows["h-disc"]
+    assert view.load("order-1", rows) == state
+    later = view.fold("order-1", events)
+    assert set(later.errors) == {"h-fee"} and set(later.notified) == {"h-disc"}
+    assert view.load("order-1", view.rows(later)) == later
+
+
+def test_error_fixed_after_notification_and_reintroduced_starts_a_new_grace_period():
+    view = PendingErrorsProjection
+    events = history("order:order-1", [
+        (timedelta(), _validated(_discount())),
+        (timedelta(minutes=30), OrderErrorsNotified(order_id="order-1", error_hashes=("h-disc",))),
+        (timedelta(hours=1), _validated()),
+        (timedelta(hours=2), _validated(_discount())),
+    ])
+    assert view.fold("order-1", events[:3]) == view.initial("order-1")  # fixed: nothing to remember
     rows = rows_of(view, "order-1", events)
-    assert rows["h-disc"]["first_detected"] == t(timedelta(hours=2))
+    assert rows["h-disc"]["first_detected"] == t(timedelta(hours=2)) and rows["h-disc"]["pending"] == "PENDING"
 
 
 # ----------------------------------------------------------------------------- delivery status (seeds 001, 002)

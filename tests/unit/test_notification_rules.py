@@ -75,3 +75,57 @@ def test_the_email_lists_each_error_once_with_its_first_detection():
     subject, body = email_text("o", "SO-9", ERRORS, {ERRORS[0].error_hash: "2026-01-05T10:00:00Z"})
     assert subject == "Order SO-9: 1 unresolved error"
     assert body.count("discount_on_tuk_item") == 1 and "first detected 2026-01-05T10:00:00Z" in body
+
+
+def _notified(version: int, minutes: float, nid: str) -> RecordedEvent:
+    return recorded(version, OrderErrorsNotified(order_id="o", error_hashes=(ERRORS[0].error_hash,),
+                                                 notification_id=nid), minutes)
+
+
+def test_a_notified_error_is_not_due_again_while_it_stays_unresolved():
+    """Issue 12 defect 2: re-sent unchanged or touched, an emailed error is not emailed again."""
+    first = plan_notification(fold_order("o", [validated(1, 0)]), ORDER, "SO-9", ERRORS, T0 + timedelta(minutes=31),
+                              GRACE)
+    events = [validated(1, 0), _notified(2, 31, first.notification_id), validated(3, 40), validated(4, 90)]
+    state = fold_order("o", events)
+    assert expired_errors(state, T0 + timedelta(hours=5), GRACE) == {}
+    again = plan_notification(state, ORDER, "SO-9", ERRORS, T0 + timedelta(hours=5), GRACE)
+    assert again.notify == () and again.revalidated is None  # nothing changed: nothing to append either
+
+
+def test_an_error_fixed_and_reintroduced_is_a_new_notification():
+    """Issue 12 defect 2: a new episode of the same error gets its own id, so its record is not a reused key."""
+    first = plan_notification(fold_order("o", [validated(1, 0)]), ORDER, "SO-9", ERRORS, T0 + timedelta(minutes=31),
+                              GRACE)
+    events = [validated(1, 0), _notified(2, 31, first.notification_id), validated(3, 40, errors=()), validated(4, 50)]
+    state = fold_order("o", events)
+    assert expired_errors(state, T0 + timedelta(minutes=79), GRACE) == {}  # its own grace period
+    second = plan_notification(state, ORDER, "SO-9", ERRORS, T0 + timedelta(minutes=80), GRACE)
+    assert second.notify == ERRORS and second.notification_id != first.notification_id and second.attempt == 1
+
+
+def test_the_monitor_handler_runs_only_for_an_eventbridge_schedule(capsys):
+    """Issue 12 defect 12: anything but {source: aws.events, detail-type: Scheduled Event} does no work."""
+    import time
+    from collections import Counter
+
+    from processors.functions.error_monitor import make_handler
+    from processors.local.stream_runner import LambdaContext
+
+    class CountingMonitor:
+        runs = 0
+
+        def run(self):
+            CountingMonitor.runs += 1
+            return Counter()
+
+    handler = make_handler(CountingMonitor())
+    context = LambdaContext("dynafold-error-monitor", "req-1", "arn:aws:lambda:us-east-1:1:function:m",
+                            time.monotonic() + 60)
+    scheduled = {"id": "e-1", "source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+    for wrong in ({**scheduled, "source": "custom.app"}, {**scheduled, "detail-type": "Object Created"},
+                  {"Records": []}, {}):
+        assert "refused" in handler(wrong, context)
+    assert CountingMonitor.runs == 0
+    assert "not an EventBridge scheduled event" in capsys.readouterr().out
+    assert handler(scheduled, context) == {"outcomes": {}} and CountingMonitor.runs == 1

@@ -127,6 +127,19 @@ def test_trail_says_what_each_event_changed_in_the_view():
     assert "physical: null -> 10" in plain[0] and "quantity: null -> 2" in plain[1]
 
 
+def test_cloudevent_lines_carry_the_stream_version_in_our_own_extension_and_old_exports_still_import():
+    """Issue 12 defect 12: CloudEvents' sequence extension is scoped to the source, not to our stream."""
+    import json as _json
+
+    [item, _] = SKU
+    exported = _json.loads(to_line(item))
+    assert exported["streamversion"] == "00000000000000000001" and "sequence" not in exported
+    assert from_line(to_line(item))[:2] == ("sku:A", 1)
+    old = {k: v for k, v in exported.items() if k != "streamversion"} | {"sequence": "00000000000000000001"}
+    stream, version, stored = from_line(_json.dumps(old))
+    assert (stream, version, stored.id) == ("sku:A", 1, item["id"]["S"])
+
+
 def test_cloudevent_lines_are_sdk_fixed_points_and_give_back_the_stored_form():
     [item, _] = SKU
     line = to_line(item)

@@ -90,3 +90,50 @@ def test_public_addresses_pass_and_reserved_ones_do_not():
     assert forbidden_reason(ipaddress.ip_address("2606:4700::6810:84e5")) is None
     assert forbidden_reason(ipaddress.ip_address("240.0.0.1")) == "reserved"
     assert forbidden_reason(ipaddress.ip_address("224.0.0.1")) == "multicast"
+
+
+# Issue 12 defect 10: every special-purpose range of the IANA registries (iana-ipv6-special-registry,
+# iana-ipv4-special-registry, plus the IPv6 address space registry for fec0::/10 and what lies
+# outside 2000::/3) that is not globally reachable is refused, whatever Python's is_global says.
+@pytest.mark.parametrize("text", [
+    "fec0::1", "feff:ffff::1",                   # deprecated site-local (RFC 3879): is_global says True
+    "64:ff9b:1::a00:1", "64:ff9b:1:ffff::1",     # local-use IPv4/IPv6 translation (RFC 8215)
+    "100::1", "100::ffff:ffff:ffff:ffff",        # discard-only (RFC 6666)
+    "100:0:0:1::1",                              # dummy IPv6 prefix (RFC 9780)
+    "2001:2::1",                                 # benchmarking (RFC 5180)
+    "2001:10::1",                                # deprecated ORCHID (RFC 4843)
+    "2001:5::1", "2001:1::4", "2001:100::1",     # IETF protocol assignments 2001::/23, not assigned global
+    "2001:db8::1",                               # documentation (RFC 3849)
+    "3fff::1", "3fff:fff:ffff::1",               # documentation (RFC 9637)
+    "5f00::1",                                   # SRv6 SIDs (RFC 9602)
+    "ff00::1", "ff0e::1", "ff02::1",             # multicast, global scope included
+    "::2", "::a00:1", "::8.8.8.8",               # IPv4-compatible (deprecated), ::/8 reserved
+    "4000::1", "e000::1",                        # outside 2000::/3: not allocated for global unicast
+    "2002:a00:1::1", "2002:7f00:1::1",           # 6to4 of 10.0.0.1 and 127.0.0.1
+    "2002:c000:201::1",                          # 6to4 of 192.0.2.1 (documentation)
+    "192.0.0.8", "192.0.0.170", "192.0.0.1",     # IETF protocol assignments 192.0.0.0/24
+    "192.0.2.1", "198.51.100.1", "203.0.113.1",  # documentation
+    "198.18.0.1", "198.19.255.255",              # benchmarking
+    "192.88.99.1",                               # deprecated 6to4 relay anycast
+    "255.255.255.255", "0.1.2.3",
+])
+def test_every_special_purpose_range_that_is_not_globally_reachable_is_refused(text):
+    assert forbidden_reason(ipaddress.ip_address(text)) is not None
+
+
+@pytest.mark.parametrize("text", [
+    "2001:1::1", "2001:1::2", "2001:1::3",       # PCP / TURN / DNS-SD SRP anycast: globally reachable
+    "2001:3::1", "2001:4:112::1", "2001:20::1", "2001:30::1",
+    "2620:4f:8000::1",                           # AS112 direct delegation
+    "2002:5db8:d70e::1",                         # 6to4 of a public 93.184.215.14
+    "64:ff9b::5db8:d70e",                        # well-known NAT64 of a public address
+    "192.0.0.9", "192.0.0.10", "192.31.196.1", "192.52.193.1", "192.175.48.1",
+    "2a00:1450:4001::1",
+])
+def test_globally_reachable_special_purpose_and_public_addresses_pass(text):
+    assert forbidden_reason(ipaddress.ip_address(text)) is None
+
+
+def test_site_local_is_refused_at_check_time_with_its_name():
+    with pytest.raises(TargetRefused, match="site-local"):
+        check_target("https://[fec0::1]/hook", STRICT)

@@ -6,6 +6,7 @@ import json
 import socket
 import ssl
 import subprocess
+import time
 
 import pytest
 
@@ -29,7 +30,7 @@ def receiver():
 
 def send(url, *, key=KEY, timeout=5.0, resolve=None, tls=None, webhook_id="msg-1"):
     target = check_target(url, LOOPBACK, resolve) if resolve else check_target(url, LOOPBACK)
-    return post(target, BODY, signed_headers(key, webhook_id, 1_700_000_000, BODY), timeout, tls)
+    return post(target, BODY, signed_headers(key, webhook_id, int(time.time()), BODY), timeout, tls)
 
 
 # ----------------------------------------------------------------------------- signing
@@ -42,13 +43,31 @@ def test_signature_matches_the_standard_webhooks_reference_vector():
 
 def test_verify_accepts_any_of_several_signatures_and_rejects_tampering():
     headers = signed_headers(KEY, "msg-1", 1_700_000_000, BODY)
-    assert verify(KEY, headers, BODY)
+    at = 1_700_000_000
+    assert verify(KEY, headers, BODY, now=at)
     rotated = {**headers, "webhook-signature": "v1,b2xkLXNpZ25hdHVyZQ== " + headers["webhook-signature"]}
-    assert verify(KEY, rotated, BODY)
-    assert not verify(KEY, headers, BODY + b" ")
-    assert not verify(KEY, {**headers, "webhook-timestamp": "1700000001"}, BODY)
-    assert not verify(signing_key(new_secret(b"k" * 32)), headers, BODY)
-    assert not verify(KEY, {k: v for k, v in headers.items() if k != "webhook-id"}, BODY)
+    assert verify(KEY, rotated, BODY, now=at)
+    assert not verify(KEY, headers, BODY + b" ", now=at)
+    assert not verify(KEY, {**headers, "webhook-timestamp": "1700000001"}, BODY, now=at)
+    assert not verify(signing_key(new_secret(b"k" * 32)), headers, BODY, now=at)
+    assert not verify(KEY, {k: v for k, v in headers.items() if k != "webhook-id"}, BODY, now=at)
+
+
+def test_verify_rejects_timestamps_more_than_five_minutes_away_either_way():
+    """Issue 12 defect 12 (Standard Webhooks): a replayed or far-future request does not verify."""
+    at = 1_700_000_000
+    headers = signed_headers(KEY, "msg-1", at, BODY)
+    assert verify(KEY, headers, BODY, now=at + 300) and verify(KEY, headers, BODY, now=at - 300)
+    assert not verify(KEY, headers, BODY, now=at + 301)  # too old: a replay
+    assert not verify(KEY, headers, BODY, now=at - 301)  # too far in the future
+    assert not verify(KEY, headers, BODY)  # against the real clock, 2023 is long past
+    assert verify(KEY, signed_headers(KEY, "msg-2", int(time.time()), BODY), BODY)
+
+
+def test_the_scripted_receiver_refuses_a_stale_signature(receiver):
+    target = check_target(receiver.url("/hook"), LOOPBACK)
+    stale = post(target, BODY, signed_headers(KEY, "msg-old", int(time.time()) - 600, BODY), 5.0)
+    assert stale.status_code == 401
 
 
 @pytest.mark.parametrize("secret, message", [
@@ -84,7 +103,7 @@ def test_each_scripted_response_is_classified(receiver, reply, category, retryab
     assert outcome.response_time_ms >= 0
     [received] = receiver.received("/hook")
     assert received.signature_valid and received.json() == json.loads(BODY)
-    assert (received.webhook_id, received.timestamp) == ("msg-1", 1_700_000_000)
+    assert received.webhook_id == "msg-1" and abs(received.timestamp - time.time()) < 60
     assert received.headers["content-type"] == "application/json"
 
 
