@@ -2,9 +2,39 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import re
+
+from botocore.exceptions import ClientError
+
 from processors.api.deps import ApiDeps
-from processors.api.http import ApiError, HttpRequest, HttpResponse
+from processors.api.http import MAX_KEY_BYTES, ApiError, HttpRequest, HttpResponse, check_key_bytes
 from projections.queries import InvalidQuery, parse_duration, time_bound
+
+_DIGITS = re.compile(r"[0-9]{1,4}")
+
+
+def _key_shaped(token: str) -> bool:
+    """Whether a continuation token decodes to a DynamoDB key ({name: {"S"|"N"|"B": text}}, within limits).
+
+    The client is built without parameter validation (it is slow), so a forged token of another
+    shape would fail inside botocore's serialiser; one of this shape reaches DynamoDB, which says no.
+    """
+    try:
+        key = json.loads(base64.urlsafe_b64decode(token.encode("utf-8")))
+    except (binascii.Error, ValueError, UnicodeError, RecursionError):
+        return False
+    if not isinstance(key, dict) or not 0 < len(key) <= 2:
+        return False
+    for value in key.values():
+        if not isinstance(value, dict) or len(value) != 1:
+            return False
+        [(kind, text)] = value.items()
+        if kind not in ("S", "N", "B") or not isinstance(text, str) or len(text.encode("utf-8", "replace")) > MAX_KEY_BYTES:
+            return False
+    return True
 
 
 def _rows(rows: list) -> list[dict]:
@@ -24,7 +54,7 @@ def _flag(request: HttpRequest, name: str) -> bool | None:
 
 def _limit(request: HttpRequest) -> int:
     text = request.query.get("limit", "100")
-    if not text.isdigit() or not 1 <= int(text) <= 1000:
+    if not _DIGITS.fullmatch(text) or not 1 <= int(text) <= 1000:  # not str.isdigit(): '²' is a digit to it
         raise ApiError(400, f"query parameter 'limit' must be 1-1000, not {text!r}")
     return int(text)
 
@@ -43,6 +73,8 @@ def pending_errors(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
         cutoff = deps.clock() - parse_duration(older_than)
     except InvalidQuery as error:
         raise ApiError(400, f"older_than: {error}") from None
+    except (OverflowError, ValueError):  # 10000000d parses, but reaches back before year 1
+        raise ApiError(400, f"older_than: {older_than[:40]!r} reaches back further than dates go") from None
     return HttpResponse(200, {"cutoff": time_bound(cutoff), "errors": _rows(deps.queries.pending_errors_detected_before(cutoff))})
 
 
@@ -56,7 +88,17 @@ def message_status(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
 
 def inventory(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
     """All SKUs a page at a time: ?limit=N&next=<token from the previous page>."""
-    rows, token = deps.queries.inventory_page(_limit(request), request.query.get("next") or None)
+    limit, start = _limit(request), request.query.get("next") or None
+    if start is not None and not _key_shaped(start):
+        raise ApiError(400, f"invalid continuation token {start[:100]!r}")
+    try:
+        rows, token = deps.queries.inventory_page(limit, start)
+    except InvalidQuery as error:
+        raise ApiError(400, str(error)) from None
+    except ClientError as error:  # key-shaped, but not a key of this table (forged): DynamoDB refuses it
+        if error.response["Error"]["Code"] != "ValidationException":
+            raise
+        raise ApiError(400, f"invalid continuation token {start[:100]!r}") from None
     return HttpResponse(200, {"items": _rows(rows), "next": token})
 
 
@@ -75,8 +117,9 @@ def inventory_returns(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
 def alerts(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
     """?unread=true&severity=critical&sku=PROD-1, newest first."""
     try:
+        sku = request.query.get("sku") or None
         found = deps.queries.alerts(unread=_flag(request, "unread"), severity=request.query.get("severity") or None,
-                                    sku=request.query.get("sku") or None)
+                                    sku=None if sku is None else check_key_bytes("query parameter 'sku'", sku))
     except InvalidQuery as error:
         raise ApiError(400, str(error)) from None
     return HttpResponse(200, {"alerts": _rows(found)})
