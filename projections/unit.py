@@ -107,14 +107,27 @@ def encode_token(key: Mapping[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True, separators=(",", ":")).encode()).decode()
 
 
+MAX_KEY_BYTES = 2048  # DynamoDB's partition key limit, in UTF-8 bytes
+
+
 def decode_token(token: str) -> dict[str, Any]:
+    """A continuation token back into the DynamoDB key it encodes: {name: {"S"|"N"|"B": text}}, one or
+    two attributes within DynamoDB's key limits. Anything else is forged or damaged: a bad argument
+    (a key of another shape would otherwise fail inside the client's serialiser)."""
     try:
-        key = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (binascii.Error, ValueError, UnicodeError):
+        key = json.loads(base64.urlsafe_b64decode(token.encode("utf-8")))
+    except (binascii.Error, ValueError, UnicodeError, RecursionError):
         key = None
-    if not isinstance(key, dict) or not key:
-        raise InvalidQuery(f"invalid continuation token {token!r}")
+    if not isinstance(key, dict) or not 0 < len(key) <= 2 or not all(_key_value(v) for v in key.values()):
+        raise InvalidQuery(f"invalid continuation token {token[:100]!r}")
     return key
+
+
+def _key_value(value: Any) -> bool:
+    if not isinstance(value, dict) or len(value) != 1:
+        return False
+    [(kind, text)] = value.items()
+    return kind in ("S", "N", "B") and isinstance(text, str) and len(text.encode("utf-8", "replace")) <= MAX_KEY_BYTES
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -198,9 +211,12 @@ def flag(params: Mapping[str, str], name: str) -> bool | None:
     raise InvalidQuery(f"query parameter {name!r} must be true or false, not {value!r}")
 
 
+_LIMIT = re.compile(r"[0-9]{1,4}")
+
+
 def page_limit(params: Mapping[str, str], default: int = 100, most: int = 1000) -> int:
     text = params.get("limit", str(default))
-    if not text.isdigit() or not 1 <= int(text) <= most:
+    if not _LIMIT.fullmatch(text) or not 1 <= int(text) <= most:  # not str.isdigit(): '²' is a digit to it
         raise InvalidQuery(f"query parameter 'limit' must be 1-{most}, not {text!r}")
     return int(text)
 

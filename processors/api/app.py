@@ -4,31 +4,57 @@ The same ``make_handler(deps)`` serves Lambda (``handler``, deps from the enviro
 local stack's loopback HTTP server. Every failure is a JSON ``{"error": reason}`` with a 4xx
 status naming what is wrong (or 503 when a secret is missing), and a rejected request appends
 nothing: checks come first, the append last.
+
+Why not Powertools' ``APIGatewayHttpResolver``: importing its event handler package (every
+resolver, asyncio, all the event data classes) and building it over these routes with validation
+costs about 95 ms more CPU at cold start than this router (``python -m benchmarks.api_cold_import``;
+the budget was 15 ms). The route table carries what the resolver would have given (method, path,
+auth, body models, parameters), and ``processors.api.openapi`` generates the OpenAPI document from it.
 """
 
 from __future__ import annotations
 
 import re
 import urllib.parse
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import BaseModel
 
+from events import shopify
 from events.errors import DynafoldError, EventTooLarge, IdempotencyKeyReused, StreamContended, VersionConflict
+from events.order_rules import Order
 from processors.api import admin, messages, reads, webhooks
 from processors.api.auth import require_api_key, verify_inflow, verify_shopify
 from processors.api.deps import ApiDeps
-from processors.api.http import ApiError, HttpRequest, HttpResponse
+from processors.api.http import ApiError, HttpRequest, HttpResponse, check_key_bytes
 from processors.api.telemetry import logger, metrics
 from processors.adapters.secrets import Secrets
+
+# Path parameters become partition keys with a prefix ("sku:" + sku) or inside composite keys
+# (admin idempotency keys), so they get DynamoDB's sort-key budget, not the whole 2048 bytes.
+MAX_PATH_PARAM_BYTES = 1024
 
 RouteHandler = Callable[[HttpRequest, ApiDeps], HttpResponse]
 
 
 Auth = Callable[[HttpRequest, Secrets], None]  # raises ApiError (401/403, or 503 without its secret)
+
+
+def public(request: HttpRequest, secrets: Secrets) -> None:
+    """No credentials: only for what is no secret (the API's own description)."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """A query parameter or request header a route reads (for the OpenAPI document)."""
+    name: str
+    description: str
+    schema: Mapping[str, Any] = field(default_factory=lambda: {"type": "string"})
+    required: bool = False
 
 
 @dataclass(frozen=True)
@@ -37,28 +63,83 @@ class Route:
     template: str
     handler: RouteHandler
     auth: Auth  # checked before the handler sees the body: a rejected caller is never parsed
+    summary: str = ""
+    body: tuple[type[BaseModel], ...] = ()  # JSON models the body may be (several: one per topic)
+    body_required: bool = True
+    query: tuple[Param, ...] = ()
+    headers: tuple[Param, ...] = ()
+    ok: Mapping[int, str] = field(default_factory=lambda: {200: "OK"})
+    errors: Mapping[int, str] = field(default_factory=dict)  # beyond what auth, body and path imply
 
     @property
     def pattern(self) -> re.Pattern[str]:
         return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.template) + "$")
 
+    @property
+    def path_names(self) -> tuple[str, ...]:
+        return tuple(re.findall(r"\{(\w+)\}", self.template))
+
+
+def _openapi(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
+    from processors.api.openapi import document  # only this route pays for building it
+
+    return HttpResponse(200, document())
+
+
+_LIMIT = Param("limit", "page size, 1-1000 (default 100)", {"type": "integer", "minimum": 1, "maximum": 1000})
+_NEXT = Param("next", "the continuation token from the previous page's `next`")
+_IDEMPOTENCY = Param("Idempotency-Key", "1-200 characters; a retry with the same key appends nothing and "
+                                        "gets the original answer", {"type": "string", "minLength": 1, "maxLength": 200})
+_APPENDED = {200: "appended (or deduplicated: the original answer)"}
 
 ROUTES: tuple[Route, ...] = (
-    Route("POST", "/webhooks/inflow/orders", webhooks.inflow_order, verify_inflow),
-    Route("POST", "/webhooks/shopify", webhooks.shopify_webhook, verify_shopify),
-    Route("POST", "/messages", messages.submit_message, require_api_key),
-    Route("POST", "/alerts/{alert_id}/read", admin.mark_alert_read, require_api_key),
-    Route("PUT", "/inventory/{sku}/count", admin.set_count, require_api_key),
-    Route("PUT", "/inventory/{sku}/buffer", admin.set_buffer, require_api_key),
-    Route("PUT", "/shopify/items/{inventory_item_id}", admin.set_shopify_item, require_api_key),
-    Route("POST", "/shopify/items", admin.import_shopify_items, require_api_key),
-    Route("GET", "/orders/{order_id}/errors", reads.order_errors, require_api_key),
-    Route("GET", "/pending-errors", reads.pending_errors, require_api_key),
-    Route("GET", "/messages/{message_id}", reads.message_status, require_api_key),
-    Route("GET", "/inventory", reads.inventory, require_api_key),
-    Route("GET", "/inventory/{sku}", reads.inventory_item, require_api_key),
-    Route("GET", "/inventory/{sku}/returns", reads.inventory_returns, require_api_key),
-    Route("GET", "/alerts", reads.alerts, require_api_key),
+    Route("POST", "/webhooks/inflow/orders", webhooks.inflow_order, verify_inflow,
+          "InFlow order created or updated: validate it and append its complete error set",
+          body=(Order,), headers=(Param("X-Inflow-Delivery-Id", "the delivery id, used as idempotency key "
+                                                                 "(else the body's SHA-256)"),),
+          ok=_APPENDED),
+    Route("POST", "/webhooks/shopify", webhooks.shopify_webhook, verify_shopify,
+          "Shopify webhook (orders, refunds, inventory levels, products and inventory items)",
+          body=tuple(dict.fromkeys(shopify.PAYLOADS.values())),
+          headers=(Param("X-Shopify-Topic", "the webhook topic", {"type": "string", "enum": list(shopify.TOPICS)},
+                         required=True),
+                   Param("X-Shopify-Event-Id", "the event's id: one decision per event, across subscriptions",
+                         {"type": "string", "minLength": 1, "maxLength": 200}),
+                   Param("X-Shopify-Webhook-Id", "Shopify's delivery id, the idempotency key without an event id",
+                         {"type": "string", "minLength": 1, "maxLength": 200}, required=True)),
+          ok=_APPENDED, errors={409: "the SKU's stream kept changing; retry"}),
+    Route("POST", "/messages", messages.submit_message, require_api_key,
+          "Submit a message for webhook delivery (once per sender and message id)",
+          body=(messages.MessageSubmission,),
+          ok={202: "accepted for delivery", 200: "already submitted: the original answer"},
+          errors={409: "the message id was already used (with another body, or over 30 days ago)"}),
+    Route("POST", "/alerts/{alert_id}/read", admin.mark_alert_read, require_api_key, "Mark an alert read",
+          body=(admin.ReadBody,), body_required=False, ok={200: "marked read, or already read"},
+          errors={404: "no such alert", 409: "the alert changed meanwhile; retry"}),
+    Route("PUT", "/inventory/{sku}/count", admin.set_count, require_api_key, "Set a SKU's physical count",
+          body=(admin.CountBody,), headers=(_IDEMPOTENCY,), ok=_APPENDED, errors={409: "Idempotency-Key reused"}),
+    Route("PUT", "/inventory/{sku}/buffer", admin.set_buffer, require_api_key, "Set a SKU's buffer",
+          body=(admin.BufferBody,), headers=(_IDEMPOTENCY,), ok=_APPENDED, errors={409: "Idempotency-Key reused"}),
+    Route("PUT", "/shopify/items/{inventory_item_id}", admin.set_shopify_item, require_api_key,
+          "Map a Shopify inventory item to a SKU (or unmap it)", body=(admin.ItemBody,), ok=_APPENDED),
+    Route("POST", "/shopify/items", admin.import_shopify_items, require_api_key,
+          "Map many Shopify inventory items to SKUs at once, all checked first", body=(admin.ItemsBody,),
+          ok=_APPENDED),
+    Route("GET", "/orders/{order_id}/errors", reads.order_errors, require_api_key, "An order's pending errors"),
+    Route("GET", "/pending-errors", reads.pending_errors, require_api_key,
+          "Pending order errors, or those older than a duration",
+          query=(Param("older_than", "a duration such as 30m, 2h or 7d"),)),
+    Route("GET", "/messages/{message_id}", reads.message_status, require_api_key,
+          "What happened to a message: its deliveries", errors={404: "no such message"}),
+    Route("GET", "/inventory", reads.inventory, require_api_key, "All SKUs, a page at a time",
+          query=(_LIMIT, _NEXT)),
+    Route("GET", "/inventory/{sku}", reads.inventory_item, require_api_key, "One SKU's stock",
+          errors={404: "no such SKU"}),
+    Route("GET", "/inventory/{sku}/returns", reads.inventory_returns, require_api_key, "A SKU's returns"),
+    Route("GET", "/alerts", reads.alerts, require_api_key, "Alerts, newest first",
+          query=(Param("unread", "true or false", {"type": "boolean"}),
+                 Param("severity", "only this severity"), Param("sku", "only this SKU's alerts"))),
+    Route("GET", "/openapi.json", _openapi, public, "This API's OpenAPI 3 document"),
 )
 _COMPILED = [(route, route.pattern) for route in ROUTES]
 
@@ -73,10 +154,14 @@ def match(request: HttpRequest) -> tuple[Route, dict[str, str]]:
             params = {name: urllib.parse.unquote(value) for name, value in found.groupdict().items()}
             if any(not value or "\x00" in value for value in params.values()):
                 raise ApiError(400, "empty or invalid path parameter")
+            for name, value in params.items():
+                check_key_bytes(f"path parameter {name!r}", value, MAX_PATH_PARAM_BYTES)
             return route, params
         allowed.append(route.method)
     if allowed:
-        raise ApiError(405, f"{request.method} is not allowed on {request.path}", allow=sorted(set(allowed)))
+        methods = sorted(set(allowed))
+        raise ApiError(405, f"{request.method} is not allowed on {request.path}", allow=methods,
+                       headers={"allow": ", ".join(methods)})
     raise ApiError(404, f"no route for {request.method} {request.path}")
 
 
@@ -90,6 +175,8 @@ def dispatch(event: dict[str, Any], deps: ApiDeps) -> tuple[str, HttpResponse]:
         route, params = match(request)
         template = f"{route.method} {route.template}"
         route.auth(request, deps.secrets)
+        if route.body and (request.body or route.body_required):
+            request.require_json()
         return template, route.handler(replace(request, path_params=params), deps)
     except ApiError as error:
         return template, error.response()

@@ -9,6 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from events.envelope import PlannedAppend
 from events.store import ANY, AppendResult, EventStore, ExpectedVersion
+from processors.api.http import check_key_bytes
 from processors.api.telemetry import SERVICE, logger, metrics
 from processors.telemetry.emf import count_by
 
@@ -25,6 +26,10 @@ def answer(result: AppendResult) -> dict[str, Any]:
 
 
 def append_planned(store: EventStore, plan: PlannedAppend, expected: ExpectedVersion = ANY) -> dict[str, Any]:
+    # Both are partition keys (events, idempotency): DynamoDB counts them in UTF-8 bytes.
+    check_key_bytes("stream id", plan.stream)
+    if plan.idempotency_key is not None:
+        check_key_bytes("idempotency key", plan.idempotency_key)
     result = store.append(plan.stream, list(plan.events), expected, idempotency_key=plan.idempotency_key)
     if result.deduplicated:
         metrics.add_metric(name="AppendsDeduplicated", unit=MetricUnit.Count, value=1)
@@ -41,6 +46,9 @@ def append_atomically(store: EventStore, plans: list[PlannedAppend], key: str) -
     """Several streams' appends as one transaction under one key (a webhook's whole decision)."""
     if not plans:
         return []
+    for plan in plans:
+        check_key_bytes("stream id", plan.stream)
+    check_key_bytes("idempotency key", key)
     results = store.append_streams(plans, key)
     if results and results[0].deduplicated:
         metrics.add_metric(name="AppendsDeduplicated", unit=MetricUnit.Count, value=1)

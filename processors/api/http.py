@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -22,15 +23,69 @@ M = TypeVar("M", bound=BaseModel)
 JSON_HEADERS = {"content-type": "application/json", "cache-control": "no-store"}
 
 
+MAX_JSON_DEPTH = 64  # the deepest real payload (a Shopify order) is under 10; Python's parser recurses
+MAX_KEY_BYTES = 2048  # DynamoDB's partition key limit, in UTF-8 bytes (a sort key holds 1024)
+JSON_MEDIA_TYPES = ("application/json",)
+
+
 class ApiError(Exception):
-    def __init__(self, status: int, reason: str, **extra: Any) -> None:
+    def __init__(self, status: int, reason: str, *, headers: Mapping[str, str] | None = None, **extra: Any) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.headers = dict(headers or {})
         self.extra = extra
 
     def response(self) -> "HttpResponse":
-        return HttpResponse(self.status, {"error": self.reason, **self.extra})
+        return HttpResponse(self.status, {"error": self.reason, **self.extra}, self.headers)
+
+
+def check_key_bytes(what: str, value: str, limit: int = MAX_KEY_BYTES) -> str:
+    """``value`` unchanged if it fits a DynamoDB key of ``limit`` UTF-8 bytes; a 400 naming ``what`` otherwise.
+
+    DynamoDB counts key sizes in UTF-8 bytes, not characters: 700 euro signs are 2100 bytes.
+    """
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ApiError(400, f"{what} contains a lone surrogate; it cannot be stored as UTF-8") from None
+    if size > limit:
+        raise ApiError(400, f"{what} is {size} bytes in UTF-8; DynamoDB keys hold at most {limit} bytes")
+    return value
+
+
+def _reject_constant(name: str) -> Any:
+    raise ApiError(400, f"request body is not valid JSON: {name} is not a JSON number (RFC 8259)")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ApiError(400, f"request body is not valid JSON for us: number {text[:40]!r} is not finite as a double")
+    return value
+
+
+def _check_tree(value: Any) -> None:
+    """Every string (keys too) encodable as UTF-8, nesting at most MAX_JSON_DEPTH deep; iterative."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, str):
+            strings: Any = (node,)
+        elif isinstance(node, dict):
+            strings = node.keys()
+        else:
+            strings = ()
+        for text in strings:
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ApiError(400, "request body holds a lone surrogate (\\ud800-\\udfff) in a string; "
+                                    "it cannot be stored as UTF-8") from None
+        if isinstance(node, (dict, list)):
+            if depth > MAX_JSON_DEPTH:
+                raise ApiError(400, f"request body is nested more than {MAX_JSON_DEPTH} levels deep")
+            pending.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
 
 
 @dataclass(frozen=True)
@@ -75,9 +130,27 @@ class HttpRequest:
         if not self.body:
             raise ApiError(400, "request body is empty; send a JSON object")
         try:
-            return json.loads(self.body)
+            value = json.loads(self.body, parse_constant=_reject_constant, parse_float=_finite_float)
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise ApiError(400, f"request body is not valid JSON: {error}") from None
+        except RecursionError:
+            raise ApiError(400, f"request body is nested more than {MAX_JSON_DEPTH} levels deep") from None
+        except ValueError as error:  # Python's int-from-str limit: "Exceeds the limit (4300 digits) ..."
+            raise ApiError(400, f"request body holds a number with too many digits ({error})") from None
+        _check_tree(value)
+        return value
+
+    def require_json(self) -> None:
+        """A 415 unless the body is declared as JSON (parameters allowed; a charset must be UTF-8)."""
+        given = self.header("content-type")
+        if not given:
+            raise ApiError(415, "missing Content-Type header; send the body as application/json")
+        media, *params = (part.strip() for part in given.split(";"))
+        charset = next((p.split("=", 1)[1].strip().strip('"') for p in params
+                        if p.lower().startswith("charset=")), "utf-8")
+        if media.lower() not in JSON_MEDIA_TYPES or charset.lower() not in ("utf-8", "utf8"):
+            raise ApiError(415, f"Content-Type {given[:100]!r} is not accepted; send the body as "
+                                "application/json (UTF-8)")
 
     def parse(self, model: type[M]) -> M:
         """The JSON body validated by ``model``; a 400 naming the first bad field otherwise."""

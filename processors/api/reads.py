@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from botocore.exceptions import ClientError
+
 from processors.api.deps import ApiDeps
-from processors.api.http import ApiError, HttpRequest, HttpResponse
+from processors.api.http import ApiError, HttpRequest, HttpResponse, check_key_bytes
 from projections.registry import UNITS
 from projections.unit import InvalidQuery, NotFound, Route, ViewUnit
 
@@ -18,12 +20,21 @@ ReadHandler = Callable[[HttpRequest, ApiDeps], HttpResponse]
 
 def handler(unit: ViewUnit, route: Route) -> ReadHandler:
     def read(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
+        for name, value in request.query.items():  # a key DynamoDB would refuse is the caller's 400
+            check_key_bytes(f"query parameter {name!r}", value)
         try:
             body = route.answer(deps.queries.of(unit), request.path_params, request.query, deps.clock())
         except NotFound as error:
             raise ApiError(404, str(error)) from None
         except InvalidQuery as error:
             raise ApiError(400, str(error)) from None
+        except ClientError as error:  # a key-shaped token that is no key of this table (forged): DynamoDB says no
+            if error.response["Error"]["Code"] != "ValidationException":
+                raise
+            token = request.query.get("next")
+            if token is not None:
+                raise ApiError(400, f"invalid continuation token {token[:100]!r}") from None
+            raise ApiError(400, f"invalid request: {error.response['Error'].get('Message', '')[:200]}") from None
         return HttpResponse(200, body)
 
     read.__name__ = read.__qualname__ = f"read {route.template}"

@@ -19,6 +19,7 @@ from events.orders import OrderValidated
 from events.shopify_items import MapSource
 from events.store import ANY, MAX_TRANSACTION_ITEMS, NO_STREAM, VersionConflict
 from processors.api.appends import answer, append_atomically, append_planned
+from processors.api.http import check_key_bytes
 from processors.api.deps import ApiDeps
 from processors.api.http import ApiError, HttpRequest, HttpResponse, parse_json
 from processors.api.telemetry import logger, metrics
@@ -94,6 +95,8 @@ def shopify_webhook(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
         logger.warning("shopify lines skipped", extra={"topic": topic, "event_key": event_key, "skipped": skipped})
     if unmapped:
         metrics.add_metric(name="ShopifyUnmappedItemUpdates", unit=MetricUnit.Count, value=len(unmapped))
+    for plan in plans:  # every part is checked before the first is appended: all or nothing
+        check_key_bytes("stream id", plan.stream)
     appended = []
     for part_key, part in shopify.plan_parts(plans, key, MAX_TRANSACTION_ITEMS - 1):
         appended.extend(append_atomically(deps.store, part, part_key))

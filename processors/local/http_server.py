@@ -8,6 +8,7 @@ handler sees the exact bytes the client signed.
 from __future__ import annotations
 
 import base64
+import json
 import threading
 import time
 import urllib.parse
@@ -54,11 +55,13 @@ def _request_handler(handler: Handler, function_name: str) -> type[BaseHTTPReque
         server_version = "dynafold-local-api"
 
         def _serve(self) -> None:
-            length = int(self.headers.get("content-length") or 0)
+            given = (self.headers.get("content-length") or "0").strip()
+            if not (given.isascii() and given.isdigit()):  # the body's end is unknown: answer, then close
+                self._refuse(400, f"Content-Length {given[:40]!r} is not a number of bytes")
+                return
+            length = int(given)
             if length > MAX_REQUEST_BYTES:
-                self._reply({"statusCode": 413, "headers": {"content-type": "application/json"},
-                             "body": '{"error":"request too large for API Gateway (10 MB)"}'})
-                self.close_connection = True
+                self._refuse(413, "request too large for API Gateway (10 MB)")
                 return
             body = self.rfile.read(length) if length else b""
             headers: dict[str, str] = {}
@@ -69,7 +72,14 @@ def _request_handler(handler: Handler, function_name: str) -> type[BaseHTTPReque
             context = LambdaContext.local(function_name, 30, event["requestContext"]["requestId"])
             self._reply(handler(event, context))
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+        # HEAD and OPTIONS too: API Gateway's catch-all route hands them to the function like any
+        # method, so the router answers (404, or 405 with Allow), not this server.
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
+
+        def _refuse(self, status: int, reason: str) -> None:
+            self._reply({"statusCode": status, "headers": {"content-type": "application/json"},
+                         "body": json.dumps({"error": reason})})
+            self.close_connection = True
 
         def _reply(self, response: dict[str, Any]) -> None:
             raw = response.get("body") or ""
@@ -80,7 +90,8 @@ def _request_handler(handler: Handler, function_name: str) -> type[BaseHTTPReque
                     self.send_header(name, str(value))
             self.send_header("content-length", str(len(payload)))
             self.end_headers()
-            self.wfile.write(payload)
+            if self.command != "HEAD":  # a HEAD answer says how long the body is, without it
+                self.wfile.write(payload)
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the handler logs requests
             pass
@@ -88,12 +99,18 @@ def _request_handler(handler: Handler, function_name: str) -> type[BaseHTTPReque
     return ApiRequestHandler
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # The default listen backlog (5) drops connections beyond it while the accept loop is busy:
+    # 16 simultaneous clients saw resets. API Gateway queues them; so does this.
+    request_queue_size = 128
+
+
 class LocalApiServer:
-    """Serves ``handler`` on 127.0.0.1:<port> (0 = a free port) in a background thread."""
+    """Serves ``handler`` on 127.0.0.1:<port> (0 = a free port), a thread a connection, in a background thread."""
 
     def __init__(self, handler: Handler, port: int = 0, function_name: str = "dynafold-ingest") -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _request_handler(handler, function_name))
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", port), _request_handler(handler, function_name))
         self._thread = threading.Thread(target=self._server.serve_forever, name="local-api", daemon=True)
 
     @property

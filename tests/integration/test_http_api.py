@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import urllib.parse
 from typing import Any
 
 import pytest
@@ -357,3 +358,110 @@ def test_admin_writes_then_reads_over_the_views(api, local_dynamo, tmp_path):
     assert status == 200 and not read["already_read"]
     assert api.admin("POST", f"/alerts/{alert_id}/read")[1]["already_read"]
     assert api.admin("POST", "/alerts/nope/read")[0] == 404
+
+
+# ----------------------------------------------------------------------------- issue 12 defect 8: bad input is a 4xx
+
+@pytest.fixture
+def roomy_api(local_dynamo):
+    """The default 256 KB body limit, so hostile bodies reach the parser."""
+    with _serve(local_dynamo, SECRETS, ApiSettings()) as server:
+        yield Api(server.url, local_dynamo)
+
+
+def _signed_inflow(api: Api, raw: bytes, content_type: str = "application/json") -> tuple[int, Any]:
+    signature = "sha256=" + hmac.new(INFLOW.encode(), raw, hashlib.sha256).hexdigest()
+    return api.call("POST", "/webhooks/inflow/orders", raw=raw,
+                    headers={"x-inflow-signature": signature, "content-type": content_type})
+
+
+def _message(api: Api, raw: bytes, content_type: str = "application/json") -> tuple[int, Any]:
+    return api.call("POST", "/messages", raw=raw, headers={"x-api-key": ADMIN, "content-type": content_type})
+
+
+def _with_payload(payload_json: str) -> bytes:
+    return ('{"sender_id":"u1","message_id":"m1","target_url":"https://hooks.example.com/x","payload":'
+            + payload_json + "}").encode()
+
+
+@pytest.mark.parametrize("raw, fragment", [
+    (b"[" * 100_000 + b"]" * 100_000, "nested"),
+    (_with_payload('{"a":' * 200 + "1" + "}" * 200), "nested"),
+    (_with_payload('{"n":' + "9" * 5000 + "}"), "digits"),
+    (_with_payload('{"s":"\\ud800"}'), "surrogate"),
+    (_with_payload('{"x":NaN}'), "NaN"),
+    (_with_payload('{"x":Infinity}'), "Infinity"),
+    (_with_payload('{"x":-Infinity}'), "Infinity"),
+    (_with_payload('{"x":1e400}'), "finite"),
+], ids=["100k deep", "200 deep", "5000 digits", "lone surrogate", "NaN", "Infinity", "-Infinity", "1e400"])
+def test_hostile_json_is_a_400_naming_the_problem_and_appends_nothing(roomy_api, raw, fragment):
+    api = roomy_api
+    status, reply = _message(api, raw)
+    assert status == 400 and fragment in reply["error"], reply
+    assert api.events() == 0
+
+
+def test_hostile_json_on_a_signed_webhook_is_a_400_too(roomy_api):
+    api = roomy_api
+    status, reply = _signed_inflow(api, b'{"salesOrderId":"o1","x":' + b"1" * 5000 + b"}")
+    assert status == 400 and "digits" in reply["error"]
+    status, reply = _signed_inflow(api, b'{"salesOrderId":"\\udfff"}')
+    assert status == 400 and "surrogate" in reply["error"]
+    assert api.events() == 0
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "",
+                                          "application/json; charset=latin-1"])
+def test_json_routes_refuse_other_content_types_with_415(api, content_type):
+    body = json.dumps(MESSAGE).encode()
+    status, reply = _message(api, body, content_type)
+    assert status == 415 and "application/json" in reply["error"], reply
+    status, reply = _signed_inflow(api, json.dumps(INFLOW_ORDER).encode(), content_type)
+    assert status == 415 and "Content-Type" in reply["error"]
+    status, reply = api.call("PUT", "/inventory/P/count", raw=b'{"physical": 1}',
+                             headers={"x-api-key": ADMIN, "content-type": content_type})
+    assert status == 415
+    assert api.events() == 0
+
+
+def test_json_content_type_parameters_and_case_are_accepted(api):
+    assert _message(api, json.dumps(MESSAGE).encode(), "application/json; charset=utf-8")[0] == 202
+    assert _signed_inflow(api, json.dumps(INFLOW_ORDER).encode(), "Application/JSON;charset=UTF-8")[0] == 200
+
+
+@pytest.mark.parametrize("query, fragment", [
+    ("limit=%C2%B2", "limit"),                       # '²': str.isdigit() says yes, int() says no
+    ("limit=%D9%A3", "limit"),                       # Arabic-Indic three
+    ("next=eyJza3UiOiAxfQ==", "continuation token"),  # {"sku": 1}: decodes, wrong type
+    ("next=eyJza3UiOnsiTiI6IjEifX0=", "continuation token"),  # {"sku": {"N": "1"}}
+    ("next=eyJldmlsIjp7IlMiOiJ4In19", "continuation token"),  # {"evil": {"S": "x"}}
+])
+def test_bad_read_queries_are_400(api, query, fragment):
+    status, reply = api.admin("GET", f"/inventory?{query}")
+    assert status == 400 and fragment in reply["error"], reply
+
+
+@pytest.mark.parametrize("older_than", ["10000000d", "999999999999d", "99999999999999999999s"])
+def test_an_overflowing_duration_is_400(api, older_than):
+    status, reply = api.admin("GET", f"/pending-errors?older_than={older_than}")
+    assert status == 400 and "older_than" in reply["error"], reply
+
+
+def test_keys_are_limited_in_utf8_bytes_not_characters(roomy_api):
+    api = roomy_api
+    wide = "\u20ac" * 700  # 700 characters, 2100 bytes: over DynamoDB's 2048-byte partition key
+    quoted = urllib.parse.quote(wide, safe="")
+    for method, path in [("GET", f"/inventory/{quoted}"), ("GET", f"/messages/{quoted}"),
+                         ("GET", f"/orders/{quoted}/errors"), ("GET", f"/inventory/{quoted}/returns")]:
+        status, reply = api.admin(method, path)
+        assert status == 400 and "bytes" in reply["error"], (path[:30], reply)
+    status, reply = api.admin("PUT", f"/inventory/{quoted}/count", {"physical": 1})
+    assert status == 400 and "bytes" in reply["error"]
+    status, reply = api.admin("GET", f"/alerts?sku={quoted}")
+    assert status == 400 and "bytes" in reply["error"]
+    # 512 characters pass the model's limit, but "sku:" + 2048 bytes does not fit a partition key
+    order = payload("orders/create")
+    order["line_items"][0]["sku"] = "\U0001f600" * 512
+    status, reply = api.shopify("orders/create", order, "wh-wide")
+    assert status == 400 and "bytes" in reply["error"], reply
+    assert api.events() == 0
