@@ -30,7 +30,13 @@ from processors.adapters.dead_letters import LocalDeadLetters
 from processors.adapters.delivery_queue import SQS_MAX_BATCH, LocalDeliveryQueue
 from processors.local.lambda_logs import LambdaLogRouter
 from processors.adapters.outbound import Resolver, system_resolver
-from processors.local.stream_runner import LambdaContext, StreamRunner, read_failures, settings_from_template
+from processors.local.stream_runner import (
+    LambdaContext,
+    StreamRunner,
+    read_failures,
+    settings_from_template,
+    timeout_from_template,
+)
 from projections.alert_rules import AlertSettings, record_failed_alert
 
 CONSUMERS = {"projector": "ProjectorFunction", "reactor": "ReactorFunction"}
@@ -82,6 +88,7 @@ class LocalStack:
                 streams, self.client, self.tables.events, handlers[name],
                 settings_from_template(logical_id),
                 checkpoint_dir=self.state_dir / "checkpoints", name=name,
+                timeout_seconds=timeout_from_template(logical_id),  # past it, a batch fails as on Lambda
             )
             for name, logical_id in CONSUMERS.items()
         }
@@ -120,7 +127,8 @@ class LocalStack:
         handed = 0
         while messages := self.delivery_queue.receive(SQS_MAX_BATCH):
             event = {"Records": [self.delivery_queue.to_sqs_record(m, _REGION) for m in messages]}
-            context = LambdaContext.local(DELIVERY_FUNCTION, 60, region=_REGION)
+            context = LambdaContext.local(DELIVERY_FUNCTION, timeout_from_template("DeliveryWorkerFunction"),
+                                          region=_REGION)
             response = self._deliver(event, context) or {}
             failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
             for message in messages:
