@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from processors.adapters.files import append_line, read_json_lines, write_atomically
 from processors.operations.template import Tag, load_template
@@ -31,6 +31,13 @@ from processors.operations.template import Tag, load_template
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any], Any], "dict[str, Any] | None"]
+
+
+class FailureQueue(Protocol):
+    """An SQS-like on-failure destination: the record's JSON is the message body, as Lambda sends it."""
+
+    def send_body(self, body: str, delay_seconds: float = 0.0) -> None: ...
+
 
 STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST")
 GET_RECORDS_LIMIT = 1000  # the GetRecords maximum
@@ -343,7 +350,7 @@ class StreamRunner:
         settings: StreamSettings = StreamSettings(),
         checkpoint_dir: Path = Path(".dynafold/checkpoints"),
         name: str = "consumer",
-        failure_destination: Path | None = None,
+        failure_destination: "Path | FailureQueue | None" = None,
         *,
         function_name: str | None = None,
         timeout_seconds: float = 60.0,
@@ -359,7 +366,9 @@ class StreamRunner:
         self.settings = settings
         self.name = name
         self.checkpoint_path = Path(checkpoint_dir) / f"{name}-checkpoint.json"
-        self.failure_destination = failure_destination or Path(checkpoint_dir) / f"{name}-failures.jsonl"
+        # A queue (the local stack's stream failure queue), else a JSON Lines file (tests, inspection).
+        self.failure_destination = (failure_destination if failure_destination is not None  # an empty queue is falsy
+                                    else Path(checkpoint_dir) / f"{name}-failures.jsonl")
         self.function_name = function_name or f"dynafold-{name}"
         self._timeout_seconds = timeout_seconds
         self._monotonic = monotonic
@@ -709,7 +718,10 @@ class StreamRunner:
         self._commit(shard, records)
 
     def _append_failure(self, line: dict[str, Any]) -> None:
-        append_line(self.failure_destination, json.dumps(line, sort_keys=True))
+        if isinstance(self.failure_destination, Path):
+            append_line(self.failure_destination, json.dumps(line, sort_keys=True))
+        else:
+            self.failure_destination.send_body(json.dumps(line))
 
     @property
     def _function_arn(self) -> str:
