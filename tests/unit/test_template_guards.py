@@ -34,8 +34,6 @@ RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
 PARAMETERS: dict[str, Any] = TEMPLATE["Parameters"]
 GLOBAL_FUNCTION = TEMPLATE["Globals"]["Function"]
 STREAM_READERS = ("ProjectorFunction", "ReactorFunction")
-# The figure; once DeliveryWorkerFunction is in the template its own Timeout is used.
-DELIVERY_WORKER_TIMEOUT = 30
 
 
 def of_type(kind: str) -> dict[str, dict[str, Any]]:
@@ -365,8 +363,7 @@ def test_saved_queries_cover_every_function_where_they_apply():
 
 def test_delivery_queue_fits_the_worker():
     queue, dlq = props(QUEUES["DeliveryQueue"]), props(QUEUES["DeliveryDeadLetterQueue"])
-    worker = FUNCTIONS.get("DeliveryWorkerFunction")
-    timeout = props(worker)["Timeout"] if worker else DELIVERY_WORKER_TIMEOUT
+    timeout = props(FUNCTIONS["DeliveryWorkerFunction"])["Timeout"]
     assert queue["VisibilityTimeout"] >= 6 * timeout  # AWS's advice for a Lambda-consumed queue
     assert refs(queue["RedrivePolicy"]["deadLetterTargetArn"]) == {"DeliveryDeadLetterQueue"}
     assert queue["RedrivePolicy"]["maxReceiveCount"] >= 5  # throttled receives must not dead-letter
@@ -410,6 +407,16 @@ def test_the_stream_failure_queue_has_a_consumer_that_reads_the_stream_and_appen
     touched = {name for s in grants for name in refs(as_list(s["Resource"]))}
     assert touched <= {"EventsTable", "IdempotencyTable"}, touched
     assert not [p for p in function["Policies"] if not isinstance(p, Tag) and "Statement" not in p]
+
+
+def test_a_delivery_batch_of_worst_case_jobs_fits_the_worker_timeout():
+    from processors.services.delivery_worker import APPEND_MARGIN_SECONDS
+
+    worker = props(FUNCTIONS["DeliveryWorkerFunction"])
+    [event] = sqs_events(FUNCTIONS["DeliveryWorkerFunction"])
+    worst_job = PARAMETERS["DeliveryTimeoutSeconds"]["MaxValue"] + APPEND_MARGIN_SECONDS
+    assert event["BatchSize"] * worst_job <= worker["Timeout"], (event["BatchSize"], worst_job, worker["Timeout"])
+    assert PARAMETERS["DeliveryTimeoutSeconds"]["Default"] <= PARAMETERS["DeliveryTimeoutSeconds"]["MaxValue"]
 
 
 # --- secrets -----------------------------------------------------------------------------------
