@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from events.alerts import AlertRaised
 from events.deliveries import DeadLettered
@@ -40,20 +39,6 @@ def _alert(alert_type: str, severity: str, event: RecordedEvent, message: str, s
     return AlertRaised(
         alert_id=alert_id(alert_type, event.id), alert_type=alert_type, severity=severity,
         subject=event.stream, sku=sku, message=message, cause_event_id=event.id,
-    )
-
-
-def record_failed_alert(consumer: str, failure: Mapping[str, Any]) -> AlertRaised:
-    """The alert for a stream batch a consumer gave up on (an on-failure destination record). Its
-    id derives from the batch, so reading the destination again raises nothing twice."""
-    info = failure.get("DDBStreamBatchInfo", {})
-    cause = f"{consumer}:{info.get('shardId')}:{info.get('startSequenceNumber')}"
-    condition = failure.get("requestContext", {}).get("condition")
-    return AlertRaised(
-        alert_id=alert_id("record_failed", cause), alert_type="record_failed", severity="critical",
-        subject=f"consumer:{consumer}",
-        message=(f"{consumer} gave up on {info.get('batchSize')} record(s) from sequence "
-                 f"{info.get('startSequenceNumber')} ({condition}): {failure.get('error', '')}")[:1000],
     )
 
 

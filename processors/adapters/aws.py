@@ -54,3 +54,11 @@ def _client(service: str, endpoint_url: str | None, access_key: str | None, **op
 def sqs_client() -> Any:
     """For the delivery queues on AWS (boto3 honours AWS_ENDPOINT_URL_SQS by itself)."""
     return boto3.session.Session().client("sqs", region_name=_region())
+
+
+def error_code(error: BaseException) -> str | None:
+    """The service error code of a botocore ClientError (or anything shaped like one)."""
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        return response.get("Error", {}).get("Code")
+    return None

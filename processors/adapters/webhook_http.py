@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Mapping
 
@@ -47,37 +48,79 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
             raise
 
 
+class _Deadline:
+    """Ends a request at its deadline, whatever it is waiting for: at ``seconds`` after start the
+    socket is shut down, so a blocked connect, send or read returns at once. Socket timeouts
+    alone bound each operation, not their sum: a target that trickles a byte now and then (or
+    slow TLS, then slow headers) would hold the worker for many timeouts."""
+
+    def __init__(self, connection: http.client.HTTPConnection, seconds: float) -> None:
+        self._connection = connection
+        self.expired = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def _expire(self) -> None:
+        self.expired = True
+        sock = self._connection.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # not close(): the owner closes, no descriptor reuse race
+            except OSError:
+                pass
+
+    def __enter__(self) -> "_Deadline":
+        self._timer.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._timer.cancel()
+
+
 def post(target: ResolvedTarget, body: bytes, headers: Mapping[str, str], timeout: float,
          tls: ssl.SSLContext | None = None) -> HttpOutcome:
     """POST ``body``; the outcome carries the status, Retry-After and a bounded error text.
 
-    ``timeout`` bounds connecting and each read. ``tls`` defaults to the system trust store with
-    hostname checking on; tests pass a context that trusts their own certificate."""
+    ``timeout`` is the whole request's deadline: connecting, TLS, sending and reading the answer
+    together (the worker's job budget relies on it). ``tls`` defaults to the system trust store
+    with hostname checking on; tests pass a context that trusts their own certificate."""
     if target.scheme == "https":
         connection: http.client.HTTPConnection = _PinnedHTTPSConnection(
             target, timeout, tls or ssl.create_default_context())
     else:
         connection = _PinnedHTTPConnection(target, timeout)
     started = time.perf_counter()
+    deadline = _Deadline(connection, timeout)
     try:
-        connection.request("POST", target.path, body=body, headers=dict(headers))
-        response = connection.getresponse()
-        excerpt = b"" if 200 <= response.status < 300 else response.read(_BODY_EXCERPT_BYTES)
+        with deadline:
+            connection.request("POST", target.path, body=body, headers=dict(headers))
+            response = connection.getresponse()
+            excerpt = b"" if 200 <= response.status < 300 else response.read(_BODY_EXCERPT_BYTES)
         elapsed = _ms(started)
+        if deadline.expired:
+            return _timed_out(started, timeout, "deadline reached")
         return HttpOutcome(
             status_code=response.status, response_time_ms=elapsed, retry_after=response.getheader("Retry-After"),
             error=None if 200 <= response.status < 300 else _error_text(response, excerpt),
         )
     except TimeoutError as error:  # socket.timeout is TimeoutError
-        return HttpOutcome(None, _ms(started), error=_bounded(f"timed out after {timeout:g}s ({error})"),
-                           failure="timeout")
+        return _timed_out(started, timeout, str(error))
     except ssl.SSLError as error:  # includes certificate verification failures
+        if deadline.expired:
+            return _timed_out(started, timeout, "deadline reached")
         return HttpOutcome(None, _ms(started), error=_bounded(f"TLS: {error}"), failure="connection")
     except (OSError, http.client.HTTPException) as error:
+        if deadline.expired:  # the shutdown surfaces as a reset or a closed connection
+            return _timed_out(started, timeout, "deadline reached")
         return HttpOutcome(None, _ms(started), error=_bounded(f"{type(error).__name__}: {error}"),
                            failure="connection")
     finally:
         connection.close()
+
+
+def _timed_out(started: float, timeout: float, detail: str) -> HttpOutcome:
+    return HttpOutcome(None, _ms(started), error=_bounded(f"timed out after {timeout:g}s ({detail})"),
+                       failure="timeout")
 
 
 def _ms(started: float) -> float:

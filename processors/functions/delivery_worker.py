@@ -52,10 +52,25 @@ def _log(job: DeliveryJob, result: JobResult) -> None:
     logger.info("delivery job done", extra=fields)
 
 
+class NotStarted(Exception):
+    """The invocation has too little time left for one more job; it goes back to the queue."""
+
+
 def make_handler(worker: DeliveryWorker) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    budget_ms = worker.settings.job_budget_seconds * 1000
 
-    def record_handler(record: SQSRecord) -> None:
+    def record_handler(record: SQSRecord, lambda_context: Any = None) -> None:
+        # Jobs run one after another: one that cannot finish before the function's timeout is not
+        # started, and is reported as a batch item failure, so SQS hands it out again after the
+        # visibility timeout, instead of Lambda killing the invocation and the whole batch coming
+        # back (and, after maxReceiveCount, landing in the DLQ without a dead-letter event).
+        if lambda_context is not None and lambda_context.get_remaining_time_in_millis() < budget_ms:
+            logger.warning("delivery job not started: too little time left", extra={
+                "message_id": record.message_id,
+                "remaining_ms": lambda_context.get_remaining_time_in_millis(), "job_budget_ms": budget_ms})
+            metrics.add_metric("DeliveryJobsPostponed", MetricUnit.Count, 1)
+            raise NotStarted(record.message_id)
         job = None
         try:
             job = DeliveryJob.from_body(record.body)

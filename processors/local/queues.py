@@ -32,8 +32,9 @@ class LocalMessage:
     receipt_handle: str | None = None
 
 
-class LocalDeliveryQueue:
-    """A persistent stand-in for the SQS job queue (one JSON file under the local stack's state dir).
+class LocalSqsQueue:
+    """A persistent stand-in for an SQS queue (one JSON file under the local stack's state dir): the
+    delivery job queue, and the stream failure queue the stream runners send on-failure records to.
 
     ``receive`` hands out due messages and hides them for ``visibility_timeout``; a message not
     deleted by then comes back, and after ``max_receives`` receives it moves to the dead-letter
@@ -52,8 +53,11 @@ class LocalDeliveryQueue:
         self._lock = threading.Lock()
 
     def send(self, job: DeliveryJob, delay_seconds: float = 0.0) -> None:
+        self.send_body(job.to_body(), delay_seconds)
+
+    def send_body(self, body: str, delay_seconds: float = 0.0) -> None:
         now = self._clock.now()
-        message = LocalMessage(str(uuid.uuid4()), job.to_body(), format_time(now),
+        message = LocalMessage(str(uuid.uuid4()), body, format_time(now),
                                format_time(now + timedelta(seconds=max(0.0, delay_seconds))))
         with self._lock:
             messages = self._load()

@@ -2,9 +2,10 @@
 
 Two stream runners (projector and reactor, as on AWS the only two readers of a shard) with the
 batch settings of the template's event source mappings, checkpoints under the state directory,
-and a failure destination whose entries become `record_failed` alerts. The reactor's delivery
-rule feeds a local job queue (the SQS stand-in, under the state directory) that the same delivery
-worker handler drains; dead-lettered messages land in ``delivery-dlq.jsonl`` there.
+and one on-failure destination: a local stand-in of the stream failure queue, drained through
+the same stream-failures handler as on AWS, which turns each record into a `record_failed` alert.
+The reactor's delivery rule feeds a local job queue (the SQS stand-in, under the state directory)
+that the same delivery worker handler drains; dead-lettered messages land in ``delivery-dlq.jsonl``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from processors.functions import projector
-from processors.services import delivery_worker, reactor
+from processors.services import delivery_worker, reactor, stream_failures
 from processors.adapters.aws import dynamodb_client, streams_client
 from processors.local.outbox import OutboxMailer
 from processors.adapters.order_sources import order_source_from_env
@@ -27,18 +28,25 @@ from processors.adapters.secrets import Secrets
 from processors.wiring.root import Adapters, Root, Settings
 from processors.adapters.clock import SYSTEM_CLOCK, Clock
 from processors.wiring.config import Tables
-from processors.local.queues import LocalDeadLetters
 from processors.adapters.delivery_queue import SQS_MAX_BATCH
-from processors.local.queues import LocalDeliveryQueue
+from processors.local.queues import LocalDeadLetters, LocalSqsQueue
 from processors.local.lambda_logs import LambdaLogRouter
 from processors.adapters.outbound import Resolver, system_resolver
-from processors.local.stream_runner import LambdaContext, StreamRunner, read_failures, settings_from_template
-from projections.alert_rules import AlertSettings, record_failed_alert
+from processors.local.stream_runner import (
+    Handler,
+    LambdaContext,
+    StreamRunner,
+    settings_from_template,
+    timeout_from_template,
+)
+from projections.alert_rules import AlertSettings
 
 CONSUMERS = {"projector": "ProjectorFunction", "reactor": "ReactorFunction"}
+# The SQS-fed functions: handler name -> the template's function (its Timeout) and its local queue.
+QUEUE_CONSUMERS = {"delivery-worker": "DeliveryWorkerFunction", "stream-failures": "StreamFailuresFunction"}
 # The Powertools loggers of the functions the stack runs (they exist once their modules are imported).
-LOGGER_NAMES = (projector.logger.service, reactor.logger.service, delivery_worker.logger.service)
-DELIVERY_FUNCTION = "dynafold-delivery-worker"
+LOGGER_NAMES = (projector.logger.service, reactor.logger.service, delivery_worker.logger.service,
+                stream_failures.logger.service)
 _REGION = "us-east-1"
 logger = logging.getLogger(__name__)
 
@@ -60,7 +68,13 @@ class LocalStack:
 
     def __post_init__(self) -> None:
         self.client = dynamodb_client(self.endpoint_url, access_key=self.access_key)
-        self.delivery_queue = LocalDeliveryQueue(self.state_dir / "delivery-jobs.json", self.clock)
+        self.delivery_queue = LocalSqsQueue(self.state_dir / "delivery-jobs.json", self.clock)
+        # As the template's StreamFailureQueue: visibility 6x the consumer's timeout, 5 receives.
+        self.stream_failure_queue = LocalSqsQueue(
+            self.state_dir / "stream-failures.json", self.clock,
+            visibility_timeout=6 * timeout_from_template("StreamFailuresFunction"),
+            queue_name="dynafold-stream-failures")
+        streams = streams_client(self.endpoint_url, access_key=self.access_key)
         self.dead_letters = LocalDeadLetters(self.state_dir / "delivery-dlq.jsonl")
         self.secrets = self.secrets or Secrets(os.environ)
         adapters = Adapters(
@@ -68,23 +82,24 @@ class LocalStack:
             delivery_queue=lambda: self.delivery_queue, dead_letters=lambda: self.dead_letters,
             mailer=lambda: OutboxMailer(self.state_dir / "outbox.jsonl"),
             order_source=lambda secrets: order_source_from_env(os.environ, secrets),
-            secrets=lambda: self.secrets, clock=self.clock, resolve=self.resolve,
+            secrets=lambda: self.secrets, streams=lambda: streams, clock=self.clock, resolve=self.resolve,
             random_fraction=self.random_fraction)
         # The very root Lambda uses; only the adapters above and these settings are the stack's own.
         self.root = Root(adapters, self._settings)
         self.store = self.root.store
         self.views = self.root.views
         self.reactor = self.root.reactor
-        handlers = {name: self.root.handler(name) for name in ("projector", "reactor", "delivery-worker")}
+        handlers = {name: self.root.handler(name) for name in (*CONSUMERS, *QUEUE_CONSUMERS)}
         if self.logs is not None:
             handlers = {name: self.logs.route(f"dynafold-{name}", handler) for name, handler in handlers.items()}
-        self._deliver = handlers.pop("delivery-worker")
-        streams = streams_client(self.endpoint_url, access_key=self.access_key)
+        self._queue_handlers = {name: handlers.pop(name) for name in QUEUE_CONSUMERS}
         self.runners = {
             name: StreamRunner(
                 streams, self.client, self.tables.events, handlers[name],
                 settings_from_template(logical_id),
                 checkpoint_dir=self.state_dir / "checkpoints", name=name,
+                failure_destination=self.stream_failure_queue,  # both mappings' DestinationConfig.OnFailure
+                timeout_seconds=timeout_from_template(logical_id),  # past it, a batch fails as on Lambda
             )
             for name, logical_id in CONSUMERS.items()
         }
@@ -120,15 +135,29 @@ class LocalStack:
         """Hand due jobs to the delivery worker handler in SQS-shaped batches, as Lambda's SQS event
         source mapping would; jobs it reports as failed stay queued and come back after the
         visibility timeout. Returns how many jobs were handed over."""
+        return self._feed("delivery-worker", self.delivery_queue)
+
+    def raise_failure_alerts(self) -> int:
+        """Hand the on-failure records the runners sent to the stream-failures handler, which raises
+        one `record_failed` alert per failed batch (a redelivered record raises nothing twice).
+        Returns how many records were handed over."""
+        return self._feed("stream-failures", self.stream_failure_queue)
+
+    def _feed(self, name: str, queue: LocalSqsQueue) -> int:
+        """Lambda's SQS event source mapping, locally: batches of up to 10 due messages, each batch
+        in an invocation with the function's timeout; what the handler did not report as failed is
+        deleted, the rest comes back after the visibility timeout (and dead-letters after 5)."""
+        handler: Handler = self._queue_handlers[name]
+        timeout = timeout_from_template(QUEUE_CONSUMERS[name])
         handed = 0
-        while messages := self.delivery_queue.receive(SQS_MAX_BATCH):
-            event = {"Records": [self.delivery_queue.to_sqs_record(m, _REGION) for m in messages]}
-            context = LambdaContext.local(DELIVERY_FUNCTION, 60, region=_REGION)
-            response = self._deliver(event, context) or {}
+        while messages := queue.receive(SQS_MAX_BATCH):
+            event = {"Records": [queue.to_sqs_record(m, _REGION) for m in messages]}
+            context = LambdaContext.local(f"dynafold-{name}", timeout, region=_REGION)
+            response = handler(event, context) or {}
             failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
             for message in messages:
                 if message.message_id not in failed and message.receipt_handle:
-                    self.delivery_queue.delete(message.receipt_handle)
+                    queue.delete(message.receipt_handle)
             handed += len(messages)
         return handed
 
@@ -151,13 +180,3 @@ class LocalStack:
                 self.run_due_deliveries()
             except Exception:  # noqa: BLE001 - the poller must outlive one bad turn; the jobs stay queued
                 logger.exception("delivery poll failed")
-
-    def raise_failure_alerts(self) -> int:
-        """An alert per batch the runners gave up on; alert ids derive from the batch, so re-reading
-        the failure file raises nothing twice. Returns how many were new."""
-        raised = 0
-        for name, runner in self.runners.items():
-            for failure in read_failures(runner.failure_destination):
-                if self.reactor.raise_alert(record_failed_alert(name, failure)):
-                    raised += 1
-        return raised

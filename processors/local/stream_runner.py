@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from processors.local.files import append_line, read_json_lines, write_atomically
 from processors.operations.template import Tag, load_template
@@ -32,25 +32,41 @@ logger = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any], Any], "dict[str, Any] | None"]
 
+
+class FailureQueue(Protocol):
+    """An SQS-like on-failure destination: the record's JSON is the message body, as Lambda sends it."""
+
+    def send_body(self, body: str, delay_seconds: float = 0.0) -> None: ...
+
+
 STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST")
 GET_RECORDS_LIMIT = 1000  # the GetRecords maximum
 # Shard iterators expire 15 minutes after they are handed out; renew a little before that.
 ITERATOR_REFRESH_SECONDS = 14 * 60
 DEFAULT_POLL_SECONDS = 0.25  # Lambda polls each shard four times a second
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+INFINITE = -1  # MaximumRetryAttempts / MaximumRecordAgeInSeconds: no limit
+MINIMUM_RECORD_AGE, MAXIMUM_RECORD_AGE = 60, 604_800
+# Lambda's function timeout when the template gives none (Timeout: "The default is 3 seconds",
+# https://docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html).
+LAMBDA_DEFAULT_TIMEOUT_SECONDS = 3
 
 
 @dataclass(frozen=True)
 class StreamSettings:
     """The event source mapping properties that change what a handler sees.
 
-    Unlike Lambda, infinite retries (-1) are refused: locally a poison record would block its
-    shard until the engine trims it, which hides the very failure the runner should surface.
+    Defaults and ranges are Lambda's, from "Lambda parameters for DynamoDB event source mappings"
+    (https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-params.html): BatchSize 100 (max
+    10,000), MaximumBatchingWindowInSeconds 0, BisectBatchOnFunctionError false,
+    MaximumRetryAttempts -1 (infinite; 0..10,000), MaximumRecordAgeInSeconds -1 (infinite; else
+    60..604,800). ``maximum_record_age_seconds=None`` is -1. With infinite retries a poison record
+    blocks its shard until the stream trims it (24 h), locally as on AWS: the template bounds both.
     """
 
     batch_size: int = 100
     batching_window_seconds: float = 0
-    maximum_retry_attempts: int = 3
+    maximum_retry_attempts: int = INFINITE
     bisect_batch_on_function_error: bool = False
     starting_position: str = "TRIM_HORIZON"
     maximum_record_age_seconds: int | None = None
@@ -61,14 +77,19 @@ class StreamSettings:
             raise ValueError(f"batch_size must be 1..10000, not {self.batch_size}")
         if not 0 <= self.batching_window_seconds <= 300:
             raise ValueError(f"batching_window_seconds must be 0..300, not {self.batching_window_seconds}")
-        if not 0 <= self.maximum_retry_attempts <= 10_000:
-            raise ValueError(
-                f"maximum_retry_attempts must be 0..10000, not {self.maximum_retry_attempts} "
-                "(infinite retries would block the shard behind a poison record)")
+        if self.maximum_retry_attempts != INFINITE and not 0 <= self.maximum_retry_attempts <= 10_000:
+            raise ValueError(f"maximum_retry_attempts must be -1 (infinite) or 0..10000, "
+                             f"not {self.maximum_retry_attempts}")
         if self.starting_position not in STARTING_POSITIONS:
             raise ValueError(f"starting_position must be one of {STARTING_POSITIONS}, not {self.starting_position!r}")
-        if self.maximum_record_age_seconds is not None and self.maximum_record_age_seconds <= 0:
-            raise ValueError("maximum_record_age_seconds must be positive, or None for no limit")
+        age = self.maximum_record_age_seconds
+        if age is not None and not MINIMUM_RECORD_AGE <= age <= MAXIMUM_RECORD_AGE:
+            raise ValueError(f"maximum_record_age_seconds must be -1/None (infinite) or "
+                             f"{MINIMUM_RECORD_AGE}..{MAXIMUM_RECORD_AGE}, not {age}")
+
+    @property
+    def retries_are_bounded(self) -> bool:
+        return self.maximum_retry_attempts != INFINITE
 
     @property
     def poll_interval(self) -> float:
@@ -83,7 +104,7 @@ def settings_from_template(function_logical_id: str, template: dict[str, Any] | 
     """The StreamSettings of a function's `Type: DynamoDB` event in the SAM template.
 
     Read from the template so the local runner batches and retries exactly as the deployed
-    event source mapping will; absent properties take Lambda's defaults (except retries).
+    event source mapping will; absent properties take Lambda's defaults.
     """
     template = template if template is not None else load_template()
     props = _dynamodb_event_properties(template, function_logical_id)
@@ -91,16 +112,28 @@ def settings_from_template(function_logical_id: str, template: dict[str, Any] | 
     def value(key: str, default: Any) -> Any:
         return _literal(template, props[key], f"{function_logical_id}.{key}") if key in props else default
 
-    record_age = value("MaximumRecordAgeInSeconds", -1)
+    record_age = int(value("MaximumRecordAgeInSeconds", INFINITE))
     return StreamSettings(
         batch_size=int(value("BatchSize", 100)),
         batching_window_seconds=float(value("MaximumBatchingWindowInSeconds", 0)),
-        maximum_retry_attempts=int(value("MaximumRetryAttempts", StreamSettings.maximum_retry_attempts)),
+        maximum_retry_attempts=int(value("MaximumRetryAttempts", INFINITE)),
         bisect_batch_on_function_error=_boolean(value("BisectBatchOnFunctionError", False)),
         starting_position=str(value("StartingPosition", "TRIM_HORIZON")),
-        maximum_record_age_seconds=None if int(record_age) == -1 else int(record_age),
+        maximum_record_age_seconds=None if record_age == INFINITE else record_age,
         report_batch_item_failures="ReportBatchItemFailures" in (value("FunctionResponseTypes", []) or []),
     )
+
+
+def timeout_from_template(function_logical_id: str, template: dict[str, Any] | None = None) -> float:
+    """The function's Timeout (its own, else the Globals', else Lambda's default of 3 s)."""
+    template = template if template is not None else load_template()
+    resource = (template.get("Resources") or {}).get(function_logical_id)
+    if resource is None or resource.get("Type") != "AWS::Serverless::Function":
+        raise KeyError(f"{function_logical_id} is not an AWS::Serverless::Function of the template")
+    own = (resource.get("Properties") or {}).get("Timeout")
+    shared = ((template.get("Globals") or {}).get("Function") or {}).get("Timeout")
+    timeout = own if own is not None else shared if shared is not None else LAMBDA_DEFAULT_TIMEOUT_SECONDS
+    return float(_literal(template, timeout, f"{function_logical_id}.Timeout"))
 
 
 def _dynamodb_event_properties(template: Mapping[str, Any], function_logical_id: str) -> Mapping[str, Any]:
@@ -180,21 +213,23 @@ class LambdaContext:
     function_name: str
     aws_request_id: str
     invoked_function_arn: str
-    deadline: float  # time.monotonic() at which the invocation would time out
+    deadline: float  # monotonic() at which the invocation would time out
     memory_limit_in_mb: int = 512
     function_version: str = "$LATEST"
     log_group_name: str = ""
     log_stream_name: str = "local"
+    monotonic: Callable[[], float] = time.monotonic
 
     def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.deadline - time.monotonic()) * 1000))
+        return max(0, int((self.deadline - self.monotonic()) * 1000))
 
     @classmethod
     def local(cls, function_name: str, timeout_seconds: float, request_id: str | None = None,
-              region: str = "us-east-1") -> "LambdaContext":
+              region: str = "us-east-1", monotonic: Callable[[], float] = time.monotonic) -> "LambdaContext":
         """The context of one local invocation of ``function_name`` (a fresh request id by default)."""
         return cls(function_name, request_id or str(uuid.uuid4()), function_arn(function_name, region),
-                   time.monotonic() + timeout_seconds, log_group_name=f"/aws/lambda/{function_name}")
+                   monotonic() + timeout_seconds, log_group_name=f"/aws/lambda/{function_name}",
+                   monotonic=monotonic)
 
 
 def function_arn(function_name: str, region: str = "us-east-1") -> str:
@@ -287,6 +322,7 @@ class _Shard:
     pending: deque[dict[str, Any]] = field(default_factory=deque)  # fetched, not yet checkpointed
     splits: list[int] = field(default_factory=list)  # sizes of the next batches after bisection
     failing: tuple[str, int] | None = None  # (sequence number, failed attempts) of the head record
+    last_failure: "_Outcome | None" = None  # the last failed invocation's answer (its responseContext)
 
 
 @dataclass(frozen=True)
@@ -314,11 +350,12 @@ class StreamRunner:
         settings: StreamSettings = StreamSettings(),
         checkpoint_dir: Path = Path(".dynafold/checkpoints"),
         name: str = "consumer",
-        failure_destination: Path | None = None,
+        failure_destination: "Path | FailureQueue | None" = None,
         *,
         function_name: str | None = None,
         timeout_seconds: float = 60.0,
         iterator_refresh_seconds: float = ITERATOR_REFRESH_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if not _NAME_RE.match(name):
             raise ValueError(f"consumer name {name!r} must match {_NAME_RE.pattern}")
@@ -329,9 +366,12 @@ class StreamRunner:
         self.settings = settings
         self.name = name
         self.checkpoint_path = Path(checkpoint_dir) / f"{name}-checkpoint.json"
-        self.failure_destination = failure_destination or Path(checkpoint_dir) / f"{name}-failures.jsonl"
+        # A queue (the local stack's stream failure queue), else a JSON Lines file (tests, inspection).
+        self.failure_destination = (failure_destination if failure_destination is not None  # an empty queue is falsy
+                                    else Path(checkpoint_dir) / f"{name}-failures.jsonl")
         self.function_name = function_name or f"dynafold-{name}"
         self._timeout_seconds = timeout_seconds
+        self._monotonic = monotonic
         self._iterator_refresh_seconds = iterator_refresh_seconds
         self._region = getattr(getattr(dynamodb, "meta", None), "region_name", None) or "us-east-1"
         self._stream_arn: str | None = None
@@ -484,7 +524,7 @@ class StreamRunner:
             expired = self._expired_prefix(shard)
             if not expired:
                 return list(islice(shard.pending, size))
-            self._discard(shard, expired, "RecordAgeExceeded", None, attempts=0)
+            self._discard(shard, expired, "RecordAgeExceeded")
             summary.discarded_records += len(expired)
 
     def _fill(self, shard: _Shard, size: int) -> None:
@@ -584,19 +624,33 @@ class StreamRunner:
             half = (len(failed) + 1) // 2  # splitting does not consume the retry quota
             shard.splits[:1] = [half, len(failed) - half]
             return
-        attempts = self._note_failure(shard, sequence_number(failed[0]))
-        if attempts > self.settings.maximum_retry_attempts:
-            self._discard(shard, failed, "RetryAttemptsExhausted", outcome.error, attempts)
+        attempts = self._note_failure(shard, sequence_number(failed[0]), outcome)
+        if self.settings.retries_are_bounded and attempts > self.settings.maximum_retry_attempts:
+            self._discard(shard, failed, "RetryAttemptsExhausted")
             summary.discarded_records += len(failed)
 
     def _invoke(self, batch: list[dict[str, Any]]) -> _Outcome:
-        """Call the handler with a fresh copy of the batch, as each Lambda invocation gets fresh JSON."""
-        context = LambdaContext.local(self.function_name, self._timeout_seconds, region=self._region)
+        """Call the handler with a fresh copy of the batch, as each Lambda invocation gets fresh JSON.
+
+        A handler that runs past the function's Timeout is a function error, whatever it returns:
+        Lambda stops it ("Task timed out after N seconds") and the mapping retries (and bisects)
+        the batch (https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html,
+        "During invocation ... returns an error"). Locally it cannot be stopped midway, so its
+        answer is ignored once it is late; its writes stay, as a timed-out Lambda's do.
+        """
+        started = self._monotonic()
+        context = LambdaContext.local(self.function_name, self._timeout_seconds, region=self._region,
+                                      monotonic=self._monotonic)
         try:
             response = self._handler({"Records": copy.deepcopy(batch)}, context)
         except Exception as error:  # noqa: BLE001 - a function error fails the whole batch
             logger.warning("%s: handler raised on a batch of %d: %s", self.name, len(batch), error)
             return _Outcome(0, f"{type(error).__name__}: {error}", function_error=True)
+        elapsed = self._monotonic() - started
+        if elapsed > self._timeout_seconds:
+            logger.warning("%s: handler ran %.2f s on a batch of %d, past its %.2f s timeout",
+                           self.name, elapsed, len(batch), self._timeout_seconds)
+            return _Outcome(0, f"Task timed out after {self._timeout_seconds:.2f} seconds", function_error=True)
         return self._read_response(batch, response)
 
     def _read_response(self, batch: list[dict[str, Any]], response: Any) -> _Outcome:
@@ -616,10 +670,15 @@ class StreamRunner:
         lowest = min(identifiers, key=int)
         return _Outcome(positions[lowest], f"batchItemFailures from {lowest}")
 
-    def _note_failure(self, shard: _Shard, head: str) -> int:
+    def _note_failure(self, shard: _Shard, head: str, outcome: _Outcome) -> int:
         """Failed attempts of the record the retry starts at; a new head starts a new count."""
         attempts = shard.failing[1] + 1 if shard.failing and shard.failing[0] == head else 1
         shard.failing = (head, attempts)
+        shard.last_failure = outcome
+        if not self.settings.retries_are_bounded and attempts % 10 == 0:
+            logger.error("%s: record %s of shard %s failed %d times and retries are infinite: the shard "
+                         "is blocked until the record ages out: %s", self.name, head, shard.shard_id, attempts,
+                         outcome.error)
         return attempts
 
     def _commit(self, shard: _Shard, records: list[dict[str, Any]]) -> None:
@@ -637,45 +696,32 @@ class StreamRunner:
         checkpoints.positions[shard.shard_id] = sequence_number(records[-1])
         checkpoints.save()
 
-    def _discard(self, shard: _Shard, records: list[dict[str, Any]], condition: str,
-                 error: str | None, attempts: int) -> None:
+    def _discard(self, shard: _Shard, records: list[dict[str, Any]], condition: str) -> None:
         """Record the batch on the failure destination, then move the shard past it.
 
-        Written before the checkpoint moves, so a crash in between repeats the line rather
-        than losing it.
+        Written before the checkpoint moves, so a crash in between repeats the record rather
+        than losing it. The record is what Lambda sends an on-failure destination, member for
+        member ("Example invocation record" of
+        https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html): metadata only,
+        never the records or the error, so the consumer must fetch them from the stream.
         """
-        first, last = records[0]["dynamodb"], records[-1]["dynamodb"]
-        line: dict[str, Any] = {
-            "requestContext": {
-                "requestId": str(uuid.uuid4()),
-                "functionArn": self._function_arn,
-                "condition": condition,
-                "approximateInvokeCount": attempts,
-            },
-            "version": "1.0",
-            "timestamp": _iso_now(),
-            "DDBStreamBatchInfo": {
-                "shardId": shard.shard_id,
-                "startSequenceNumber": first["SequenceNumber"],
-                "endSequenceNumber": last["SequenceNumber"],
-                "approximateArrivalOfFirstRecord": _iso(first.get("ApproximateCreationDateTime")),
-                "approximateArrivalOfLastRecord": _iso(last.get("ApproximateCreationDateTime")),
-                "batchSize": len(records),
-                "streamArn": self.stream_arn,
-            },
-            "consumer": self.name,  # local additions: which runner, and why
-            "error": error,
-        }
-        if attempts:
-            line["responseContext"] = {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"}
-        self._append_failure(line)
-        logger.error("%s: discarded %d record(s) %s..%s of shard %s: %s", self.name, len(records),
-                     first["SequenceNumber"], last["SequenceNumber"], shard.shard_id, condition)
-        shard.failing = None
+        head = sequence_number(records[0])
+        invocations = shard.failing[1] if shard.failing and shard.failing[0] == head else 0
+        last = shard.last_failure if invocations else None
+        self._append_failure(on_failure_record(
+            function_arn=self._function_arn, condition=condition, invocations=invocations, last_failure=last,
+            shard_id=shard.shard_id, records=records, stream_arn=self.stream_arn))
+        logger.error("%s: discarded %d record(s) %s..%s of shard %s: %s (%d invocation(s)%s)", self.name,
+                     len(records), head, sequence_number(records[-1]), shard.shard_id, condition, invocations,
+                     f", last: {last.error}" if last and last.error else "")
+        shard.failing, shard.last_failure = None, None
         self._commit(shard, records)
 
     def _append_failure(self, line: dict[str, Any]) -> None:
-        append_line(self.failure_destination, json.dumps(line, sort_keys=True))
+        if isinstance(self.failure_destination, Path):
+            append_line(self.failure_destination, json.dumps(line, sort_keys=True))
+        else:
+            self.failure_destination.send_body(json.dumps(line))
 
     @property
     def _function_arn(self) -> str:
@@ -684,6 +730,42 @@ class StreamRunner:
     def _require_checkpoints(self) -> Checkpoints:
         assert self._checkpoints is not None, "run_once loads the checkpoints first"
         return self._checkpoints
+
+
+def on_failure_record(*, function_arn: str, condition: str, invocations: int, last_failure: "_Outcome | None",
+                      shard_id: str, records: list[dict[str, Any]], stream_arn: str) -> dict[str, Any]:
+    """The invocation record Lambda sends a DynamoDB stream mapping's on-failure destination.
+
+    responseContext describes the last invocation: ``functionError: "Unhandled"`` when the function
+    failed (raised, timed out); for a batch the function answered with batchItemFailures the
+    invocation itself succeeded, so functionError is null, as in records Lambda delivered for
+    partial batch responses (observed: ``"responseContext": {"statusCode": 200, "executedVersion":
+    "1", "functionError": null}``). Records that aged out before any invocation have none.
+    """
+    first, last = records[0]["dynamodb"], records[-1]["dynamodb"]
+    record: dict[str, Any] = {
+        "requestContext": {
+            "requestId": str(uuid.uuid4()),
+            "functionArn": function_arn,
+            "condition": condition,
+            "approximateInvokeCount": invocations,
+        },
+        "version": "1.0",
+        "timestamp": _iso_now(),
+        "DDBStreamBatchInfo": {
+            "shardId": shard_id,
+            "startSequenceNumber": first["SequenceNumber"],
+            "endSequenceNumber": last["SequenceNumber"],
+            "approximateArrivalOfFirstRecord": _iso(first.get("ApproximateCreationDateTime")),
+            "approximateArrivalOfLastRecord": _iso(last.get("ApproximateCreationDateTime")),
+            "batchSize": len(records),
+            "streamArn": stream_arn,
+        },
+    }
+    if last_failure is not None:
+        record["responseContext"] = {"statusCode": 200, "executedVersion": "$LATEST",
+                                     "functionError": "Unhandled" if last_failure.function_error else None}
+    return record
 
 
 def _error_code(error: BaseException) -> str | None:
@@ -700,6 +782,6 @@ def read_failures(path: Path) -> list[dict[str, Any]]:
 
 
 __all__ = [
-    "LambdaContext", "RunSummary", "StreamRunner", "StreamSettings", "read_failures",
-    "sequence_number", "settings_from_template", "to_lambda_record",
+    "LambdaContext", "RunSummary", "StreamRunner", "StreamSettings", "on_failure_record", "read_failures",
+    "sequence_number", "settings_from_template", "timeout_from_template", "to_lambda_record",
 ]

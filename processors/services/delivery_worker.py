@@ -62,6 +62,9 @@ NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "dynafold")
 SOURCE = "urn:dynafold:delivery-worker"
 SERVICE = "delivery-worker"
 DEFAULT_TIMEOUT_SECONDS = 10.0
+# After its POST a job reads the delivery stream and appends the outcome (a transaction, maybe a
+# re-enqueue): a generous bound on that, so a job's worst case is its request deadline plus this.
+APPEND_MARGIN_SECONDS = 5.0
 logger = make_logger(SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
@@ -74,6 +77,11 @@ class DeliverySettings:
     targets: TargetPolicy = field(default_factory=TargetPolicy)
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     signing_secret: str | None = field(default=None, repr=False)
+
+    @property
+    def job_budget_seconds(self) -> float:
+        """The longest one job can take: the request's overall deadline, then the appends."""
+        return self.timeout_seconds + APPEND_MARGIN_SECONDS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], secrets: Secrets | None = None) -> "DeliverySettings":

@@ -11,7 +11,7 @@ from processors.wiring.root import Adapters, Root, Settings
 
 
 def aws_adapters(env: Mapping[str, str] = os.environ) -> Adapters:
-    """DynamoDB and its tables, the SQS job and dead-letter queues, SES and InFlow's API, SSM secrets."""
+    """DynamoDB and its stream and tables, the SQS job and dead-letter queues, SES and InFlow's API, SSM secrets."""
     from processors.adapters.aws import dynamodb_client
     from processors.wiring.config import Tables
 
@@ -43,8 +43,14 @@ def aws_adapters(env: Mapping[str, str] = os.environ) -> Adapters:
 
         return Secrets(env)
 
+    def streams() -> Any:
+        from processors.adapters.aws import streams_client
+
+        return streams_client()
+
     return Adapters(dynamodb=dynamodb_client, tables=Tables.from_env(env), delivery_queue=delivery_queue,
-                    dead_letters=dead_letters, mailer=mailer, order_source=order_source, secrets=secrets)
+                    dead_letters=dead_letters, mailer=mailer, order_source=order_source, secrets=secrets,
+                    streams=streams)
 
 
 def aws_root(env: Mapping[str, str] = os.environ) -> Root:

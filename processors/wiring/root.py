@@ -34,13 +34,14 @@ if TYPE_CHECKING:  # the collaborators' types; imported where built so each func
     from processors.services.delivery_worker import DeliverySettings, DeliveryWorker
     from processors.services.error_monitor import ErrorMonitor, MonitorSettings
     from processors.services.reactor import Reactor
+    from processors.services.stream_failures import StreamFailures
     from projections.alert_rules import AlertSettings
     from projections.batch import BatchProjector
     from projections.queries import ViewQueries
     from projections.view_store import ViewStore
 
 Handler = Callable[[dict[str, Any], Any], Any]
-FUNCTIONS = ("projector", "reactor", "ingest", "error-monitor", "delivery-worker")
+FUNCTIONS = ("projector", "reactor", "ingest", "error-monitor", "delivery-worker", "stream-failures")
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Adapters:
     mailer: Callable[[], Mailer]
     order_source: Callable[[Secrets], OrderSource]
     secrets: Callable[[], Secrets]
+    streams: Callable[[], Any]  # the DynamoDB Streams client (the failure consumer reads failed batches back)
     clock: Clock = SYSTEM_CLOCK
     resolve: Resolver = system_resolver
     random_fraction: Callable[[], float] = field(default_factory=lambda: random.SystemRandom().random)
@@ -167,6 +169,13 @@ class Root:
                             clock=clock or self.adapters.clock.now)
 
     @cached_property
+    def stream_failures(self) -> StreamFailures:
+        from processors.services.alerts import append_alert
+        from processors.services.stream_failures import SERVICE, StreamFailures
+
+        return StreamFailures(self.adapters.streams(), lambda alert: append_alert(self.store, alert, SERVICE))
+
+    @cached_property
     def api_deps(self) -> ApiDeps:
         from processors.api.deps import ApiDeps
 
@@ -195,4 +204,8 @@ class Root:
             from processors.functions import delivery_worker
 
             return delivery_worker.make_handler(self.delivery_worker)
+        if function == "stream-failures":
+            from processors.functions import stream_failures
+
+            return stream_failures.make_handler(self.stream_failures)
         raise ValueError(f"unknown function {function!r}; expected one of {', '.join(FUNCTIONS)}")

@@ -73,13 +73,31 @@ def test_poison_record_is_reported_alerted_and_does_not_hold_back_other_streams(
 
     skus = {r["sku"]: r["physical"] for r in scan(stack, "inventory")}
     assert skus == {"GOOD": 30, "LATER": 40}
-    for runner in stack.runners.values():
-        failures = [json.loads(line) for line in runner.failure_destination.read_text().splitlines()]
-        assert len(failures) == 1
-        assert failures[0]["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    # Both readers sent their on-failure record to the one failure queue; the stream-failures
+    # handler (the same as on AWS) read the records back and raised an alert per failed batch.
+    assert len(stack.stream_failure_queue) == 0
     record_failed = [r for r in scan(stack, "alerts") if r["alert_type"] == "record_failed"]
-    assert {r["subject"] for r in record_failed} == {"consumer:projector", "consumer:reactor"}
+    assert {r["subject"] for r in record_failed} == {"consumer:dynafold-projector", "consumer:dynafold-reactor"}
     assert all(r["severity"] == "critical" for r in record_failed)
+    for alert in record_failed:
+        assert "sku:BAD v1" in alert["message"] and "RetryAttemptsExhausted" in alert["message"], alert["message"]
+        assert "dynafold.inventory.physical_count_set.v1" in alert["message"]
+
+    # The same failure record delivered again (SQS is at least once) raises nothing new.
+    runner = stack.runners["projector"]
+    info = {"shardId": "shardId-00000000000000000000-00000000", "startSequenceNumber": "1" * 21,
+            "endSequenceNumber": "1" * 21, "batchSize": 1,
+            "streamArn": runner.stream_arn, "approximateArrivalOfFirstRecord": None,
+            "approximateArrivalOfLastRecord": None}
+    body = json.dumps({"requestContext": {"requestId": "r", "functionArn": "arn:aws:lambda:us-east-1:0:function:p",
+                                          "condition": "RecordAgeExceeded", "approximateInvokeCount": 0},
+                       "version": "1.0", "timestamp": "2026-01-01T00:00:00.000Z", "DDBStreamBatchInfo": info})
+    stack.stream_failure_queue.send_body(body)
+    stack.stream_failure_queue.send_body(body)
+    assert stack.raise_failure_alerts() == 2
+    stack.drain()  # the projector folds the new alert into the alerts view
+    alerts = [r for r in scan(stack, "alerts") if r["alert_type"] == "record_failed"]
+    assert len(alerts) == 3 and any("no longer holds" in r["message"] for r in alerts)
 
 
 def _captured_batch(local_dynamo, tmp_path):

@@ -3,6 +3,8 @@ what the engine cannot be made to do on demand: shard splits, expired iterators,
 
 from __future__ import annotations
 
+from processors.operations.template import load_template
+
 import json
 import threading
 import time
@@ -21,6 +23,7 @@ from processors.local.stream_runner import (
     read_failures,
     sequence_number,
     settings_from_template,
+    timeout_from_template,
     to_lambda_record,
 )
 from processors.operations.template import Tag
@@ -223,7 +226,8 @@ def test_bisect_isolates_a_record_that_makes_the_handler_raise(local_dynamo, tmp
     assert summary.discarded_records == 1
     (line,) = read_failures(runner.failure_destination)
     assert line["DDBStreamBatchInfo"]["batchSize"] == 1
-    assert line["error"] == "ValueError: cannot fold"
+    assert line["responseContext"]["functionError"] == "Unhandled"  # the handler raised
+    assert line["requestContext"]["approximateInvokeCount"] == 2
     delivered_ok = {event_id(r) for b in handler.batches for r in b if poison not in map(event_id, b)}
     assert delivered_ok == set(ids) - {poison}
 
@@ -305,8 +309,8 @@ def test_settings_from_template_defaults_and_refusals():
     defaults = settings_from_template("ProjectorFunction", sam_template(StartingPosition="TRIM_HORIZON",
                                                                         MaximumRecordAgeInSeconds=-1))
     assert defaults == StreamSettings(report_batch_item_failures=False)
-    with pytest.raises(ValueError, match="infinite retries"):
-        settings_from_template("ProjectorFunction", sam_template(MaximumRetryAttempts=-1))
+    with pytest.raises(ValueError, match="maximum_retry_attempts"):
+        settings_from_template("ProjectorFunction", sam_template(MaximumRetryAttempts=-2))
     with pytest.raises(KeyError):
         settings_from_template("EventsTable", sam_template())
     with pytest.raises(ValueError, match="cannot be resolved"):
@@ -493,3 +497,147 @@ def test_run_forever_delivers_while_events_arrive_and_stops_on_request(local_dyn
         poller.join(timeout=5)
     assert not poller.is_alive()
     assert handler.event_ids == ids
+
+
+# --- contract: the event source mapping's documented values and on-failure record ----------------
+# Parameter ranges and defaults: "Lambda parameters for DynamoDB event source mappings",
+# https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-params.html. The record: "Example
+# invocation record", https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html.
+ON_FAILURE_KEYS = {"requestContext", "responseContext", "version", "timestamp", "DDBStreamBatchInfo"}
+REQUEST_CONTEXT_KEYS = {"requestId", "functionArn", "condition", "approximateInvokeCount"}
+RESPONSE_CONTEXT_KEYS = {"statusCode", "executedVersion", "functionError"}
+BATCH_INFO_KEYS = {"shardId", "startSequenceNumber", "endSequenceNumber", "approximateArrivalOfFirstRecord",
+                   "approximateArrivalOfLastRecord", "batchSize", "streamArn"}
+
+
+def test_documented_defaults_when_the_template_sets_nothing():
+    settings = settings_from_template("ProjectorFunction", sam_template(StartingPosition="TRIM_HORIZON"))
+    assert (settings.batch_size, settings.batching_window_seconds, settings.maximum_retry_attempts,
+            settings.maximum_record_age_seconds, settings.bisect_batch_on_function_error) == (100, 0, -1, None, False)
+
+
+@pytest.mark.parametrize("age", [-1, 60, 3600, 604_800])
+def test_maximum_record_age_accepts_the_documented_values(age):
+    settings = settings_from_template("ProjectorFunction", sam_template(MaximumRecordAgeInSeconds=age))
+    assert settings.maximum_record_age_seconds == (None if age == -1 else age)
+
+
+@pytest.mark.parametrize("age", [-2, 0, 1, 59, 604_801])
+def test_maximum_record_age_refuses_what_lambda_refuses(age):
+    with pytest.raises(ValueError, match="maximum_record_age_seconds"):
+        settings_from_template("ProjectorFunction", sam_template(MaximumRecordAgeInSeconds=age))
+
+
+@pytest.mark.parametrize("retries", [-1, 0, 5, 10_000])
+def test_maximum_retry_attempts_accepts_the_documented_values(retries):
+    settings = settings_from_template("ProjectorFunction", sam_template(MaximumRetryAttempts=retries))
+    assert settings.maximum_retry_attempts == retries
+
+
+@pytest.mark.parametrize("retries", [-2, 10_001])
+def test_maximum_retry_attempts_refuses_what_lambda_refuses(retries):
+    with pytest.raises(ValueError, match="maximum_retry_attempts"):
+        StreamSettings(maximum_retry_attempts=retries)
+
+
+def test_infinite_retries_keep_retrying_the_failed_record(tmp_path):
+    streams = ScriptedStreams([{"id": "s", "records": [raw_record(1, "k"), raw_record(2, "k")]}])
+    answers = iter([ValueError("a"), ValueError("b"), ValueError("c"), ValueError("d"), None])
+
+    def decide(batch):
+        answer = next(answers)
+        if answer is not None:
+            raise answer
+
+    handler = Recorder(decide)
+    runner = scripted_runner(streams, handler, tmp_path)  # MaximumRetryAttempts -1: the default
+    summary = runner.drain()
+    assert len(handler.batches) == 5 and summary.discarded_records == 0
+    assert not read_failures(runner.failure_destination)
+
+
+class SteppingClock:
+    """A monotonic clock the handler moves: how long an invocation 'took' without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_handler_past_its_timeout_is_a_function_error_retried_and_bisected(tmp_path):
+    streams = ScriptedStreams([{"id": "s", "records": [raw_record(i, "k") for i in range(1, 5)]}])
+    clock = SteppingClock()
+    remaining: list[int] = []
+
+    def decide(batch):
+        remaining.append(handler.contexts[-1].get_remaining_time_in_millis())
+        if any(sequence_number(r).endswith("3") for r in batch):
+            clock.now += 31  # ran past the 30 s timeout, then answered "all fine"
+        return {"batchItemFailures": []}
+
+    handler = Recorder(decide)
+    runner = StreamRunner(streams, ScriptedTable(), "t", handler,
+                          StreamSettings(batch_size=4, maximum_retry_attempts=1, bisect_batch_on_function_error=True),
+                          tmp_path, "projector", timeout_seconds=30, monotonic=clock)
+    summary = runner.drain()
+    assert remaining[0] == 30_000  # the context counts down from the function's timeout
+    assert [[sequence_number(r)[-1] for r in b] for b in handler.batches] == [
+        ["1", "2", "3", "4"], ["1", "2"], ["3", "4"], ["3"], ["3"], ["4"]]
+    assert summary.discarded_records == 1
+    (line,) = read_failures(runner.failure_destination)
+    assert line["responseContext"]["functionError"] == "Unhandled"
+    assert line["requestContext"]["condition"] == "RetryAttemptsExhausted"
+
+
+def test_timeout_comes_from_the_function_or_the_globals():
+    template = sam_template()
+    assert timeout_from_template("ProjectorFunction", template) == 3.0  # Lambda's default
+    template["Globals"] = {"Function": {"Timeout": 60}}
+    assert timeout_from_template("ProjectorFunction", template) == 60.0
+    template["Resources"]["ProjectorFunction"]["Properties"]["Timeout"] = 30
+    assert timeout_from_template("ProjectorFunction", template) == 30.0
+    real = load_template()["Resources"]["DeliveryWorkerFunction"]["Properties"]["Timeout"]
+    assert timeout_from_template("DeliveryWorkerFunction") == float(real)  # the real template
+
+
+def assert_documented_record(line: dict[str, Any]) -> None:
+    from aws_lambda_powertools.utilities.parser.models.dynamodb import DynamoDBStreamLambdaOnFailureDestinationModel
+
+    assert set(line) == ON_FAILURE_KEYS
+    assert set(line["requestContext"]) == REQUEST_CONTEXT_KEYS
+    assert set(line["responseContext"]) == RESPONSE_CONTEXT_KEYS
+    assert set(line["DDBStreamBatchInfo"]) == BATCH_INFO_KEYS
+    assert line["version"] == "1.0"
+    # Powertools' model of the same documented record, an independent reading of the page.
+    DynamoDBStreamLambdaOnFailureDestinationModel.model_validate(line)
+
+
+def test_partial_batch_failure_record_has_the_documented_shape_without_a_function_error(tmp_path):
+    streams = ScriptedStreams([{"id": "s", "records": [raw_record(1, "k"), raw_record(2, "k")]}])
+
+    def decide(batch):
+        return {"batchItemFailures": [{"itemIdentifier": sequence_number(batch[-1])}]}
+
+    runner = scripted_runner(streams, Recorder(decide), tmp_path, maximum_retry_attempts=0)
+    runner.drain()
+    (line,) = read_failures(runner.failure_destination)
+    assert_documented_record(line)
+    assert line["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST", "functionError": None}
+    assert line["requestContext"]["functionArn"] == "arn:aws:lambda:us-east-1:000000000000:function:dynafold-projector"
+    assert line["DDBStreamBatchInfo"]["batchSize"] == 1
+
+
+def test_function_error_record_has_the_documented_shape(tmp_path):
+    streams = ScriptedStreams([{"id": "s", "records": [raw_record(1, "k")]}])
+
+    def decide(batch):
+        raise RuntimeError("boom")
+
+    runner = scripted_runner(streams, Recorder(decide), tmp_path, maximum_retry_attempts=0)
+    runner.drain()
+    (line,) = read_failures(runner.failure_destination)
+    assert_documented_record(line)
+    assert line["responseContext"]["functionError"] == "Unhandled"
+    assert line["requestContext"]["approximateInvokeCount"] == 1

@@ -12,7 +12,7 @@ from moto import mock_aws
 from events.errors import DynafoldError
 from processors.adapters.clock import ManualClock
 from processors.adapters.dead_letters import DEAD_LETTER_QUEUE_URL_ENV, SqsDeadLetters
-from processors.local.queues import LocalDeadLetters, LocalDeliveryQueue
+from processors.local.queues import LocalDeadLetters, LocalSqsQueue
 from processors.adapters.delivery_queue import (
     QUEUE_URL_ENV,
     DeliveryJob,
@@ -32,7 +32,7 @@ def clock():
 
 @pytest.fixture
 def queue(tmp_path, clock):
-    return LocalDeliveryQueue(tmp_path / "jobs.json", clock, visibility_timeout=30, max_receives=2)
+    return LocalSqsQueue(tmp_path / "jobs.json", clock, visibility_timeout=30, max_receives=2)
 
 
 @pytest.mark.parametrize("body, fragment", [
@@ -84,8 +84,8 @@ def test_a_job_that_keeps_failing_moves_to_the_job_dead_letter_file(queue, clock
 
 
 def test_pending_jobs_survive_a_restart(tmp_path, clock):
-    LocalDeliveryQueue(tmp_path / "jobs.json", clock).send(JOB, 5)
-    reopened = LocalDeliveryQueue(tmp_path / "jobs.json", clock)
+    LocalSqsQueue(tmp_path / "jobs.json", clock).send(JOB, 5)
+    reopened = LocalSqsQueue(tmp_path / "jobs.json", clock)
     clock.advance(5)
     assert [DeliveryJob.from_body(m.body) for m in reopened.receive()] == [JOB]
 

@@ -34,8 +34,6 @@ RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
 PARAMETERS: dict[str, Any] = TEMPLATE["Parameters"]
 GLOBAL_FUNCTION = TEMPLATE["Globals"]["Function"]
 STREAM_READERS = ("ProjectorFunction", "ReactorFunction")
-# The issue's figure; once DeliveryWorkerFunction is in the template its own Timeout is used.
-DELIVERY_WORKER_TIMEOUT = 30
 
 
 def of_type(kind: str) -> dict[str, dict[str, Any]]:
@@ -365,14 +363,60 @@ def test_saved_queries_cover_every_function_where_they_apply():
 
 def test_delivery_queue_fits_the_worker():
     queue, dlq = props(QUEUES["DeliveryQueue"]), props(QUEUES["DeliveryDeadLetterQueue"])
-    worker = FUNCTIONS.get("DeliveryWorkerFunction")
-    timeout = props(worker)["Timeout"] if worker else DELIVERY_WORKER_TIMEOUT
+    timeout = props(FUNCTIONS["DeliveryWorkerFunction"])["Timeout"]
     assert queue["VisibilityTimeout"] >= 6 * timeout  # AWS's advice for a Lambda-consumed queue
     assert refs(queue["RedrivePolicy"]["deadLetterTargetArn"]) == {"DeliveryDeadLetterQueue"}
     assert queue["RedrivePolicy"]["maxReceiveCount"] >= 5  # throttled receives must not dead-letter
     assert dlq["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"]
     assert PARAMETERS["RetryCapSeconds"]["MaxValue"] <= 900  # a retry is an SQS delay, at most 15 min
     assert PARAMETERS["DeliveryTimeoutSeconds"]["MaxValue"] < timeout
+
+
+def sqs_events(function: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e["Properties"] for e in (props(function).get("Events") or {}).values() if e["Type"] == "SQS"]
+
+
+SQS_CONSUMERS = sorted(name for name, f in FUNCTIONS.items() if sqs_events(f))
+
+
+@pytest.mark.parametrize("function", SQS_CONSUMERS)
+def test_every_consumed_queue_outlasts_its_consumer_and_redrives(function):
+    # AWS: "set the source queue's visibility timeout to at least six times the timeout that you
+    # configure on your function" (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html).
+    timeout = props(FUNCTIONS[function]).get("Timeout", GLOBAL_FUNCTION["Timeout"])
+    for event in sqs_events(FUNCTIONS[function]):
+        [queue] = refs(event["Queue"])
+        assert props(QUEUES[queue])["VisibilityTimeout"] >= 6 * timeout, (function, queue)
+        assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"], function
+        redrive = props(QUEUES[queue])["RedrivePolicy"]
+        assert refs(redrive["deadLetterTargetArn"]) <= set(QUEUES) and redrive["maxReceiveCount"] >= 5
+
+
+def test_the_stream_failure_queue_has_a_consumer_that_reads_the_stream_and_appends_alerts():
+    consumers = [name for name in SQS_CONSUMERS
+                 if any(refs(e["Queue"]) == {"StreamFailureQueue"} for e in sqs_events(FUNCTIONS[name]))]
+    assert consumers == ["StreamFailuresFunction"]
+    function = props(FUNCTIONS["StreamFailuresFunction"])
+    assert function["Handler"] == "processors.functions.stream_failures.handler"
+    assert environment(FUNCTIONS["StreamFailuresFunction"])["POWERTOOLS_SERVICE_NAME"] == "stream-failures"
+    grants = function_grants("StreamFailuresFunction")
+    stream_reads = [s for s in grants if Tag("GetAtt", "EventsTable.StreamArn") in as_list(s["Resource"])]
+    assert {a for s in stream_reads for a in as_list(s["Action"])} == {
+        "dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"}
+    # Least privilege: the log and its guards (append), nothing of the views, no queue sends.
+    touched = {name for s in grants for name in refs(as_list(s["Resource"]))}
+    assert touched <= {"EventsTable", "IdempotencyTable"}, touched
+    assert not [p for p in function["Policies"] if not isinstance(p, Tag) and "Statement" not in p]
+
+
+def test_a_delivery_batch_of_worst_case_jobs_fits_the_worker_timeout():
+    from processors.services.delivery_worker import APPEND_MARGIN_SECONDS
+
+    worker = props(FUNCTIONS["DeliveryWorkerFunction"])
+    [event] = sqs_events(FUNCTIONS["DeliveryWorkerFunction"])
+    worst_job = PARAMETERS["DeliveryTimeoutSeconds"]["MaxValue"] + APPEND_MARGIN_SECONDS
+    assert event["BatchSize"] * worst_job <= worker["Timeout"], (event["BatchSize"], worst_job, worker["Timeout"])
+    assert PARAMETERS["DeliveryTimeoutSeconds"]["Default"] <= PARAMETERS["DeliveryTimeoutSeconds"]["MaxValue"]
 
 
 # --- secrets -----------------------------------------------------------------------------------

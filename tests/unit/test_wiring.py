@@ -21,7 +21,7 @@ from processors.wiring.root import FUNCTIONS, Root
 
 # Where AWS and a laptop may differ: where things go, never what is done with them.
 ADAPTER_PAIRS = {
-    ("SqsDeliveryQueue", "LocalDeliveryQueue"),
+    ("SqsDeliveryQueue", "LocalSqsQueue"),
     ("SqsDeadLetters", "LocalDeadLetters"),
     ("SesMailer", "OutboxMailer"),
     ("LogOrderSource", "LogOrderSource"),
