@@ -18,6 +18,7 @@ import pytest
 
 from processors.operations.template import load_template
 from tests.template_helpers import (
+    DYNAMODB_TABLE_ACTIONS,
     EVENT_MUTATIONS,
     EVENT_READ_ACTIONS,
     actions_on,
@@ -113,6 +114,24 @@ def test_every_function_runs_under_a_role_that_denies_event_mutations(expanded):
         assert denied >= EVENT_MUTATIONS, name
         allowed = actions_on(role_statements(expanded, roles[role]), "EventsTable")
         assert not allowed & EVENT_MUTATIONS, name
+
+
+def test_event_action_classification_covers_every_dynamodb_action_aws_lists():
+    """The Deny is complete only if no table-scoped action is left unclassified. The installed
+    cfn-lint carries the Service Authorization Reference's action list: a new DynamoDB action
+    fails here until tests/template_helpers.py says whether it mutates the log."""
+    script = (
+        "import json, pathlib, cfnlint\n"
+        "path = pathlib.Path(cfnlint.__file__).parent / 'data/AdditionalSpecs/Policies.json'\n"
+        "actions = json.loads(path.read_text())['dynamodb']['Actions']\n"
+        "print(json.dumps(sorted(name for name, spec in actions.items() if spec.get('Resources'))))\n"
+    )
+    done = _run(_tool("python"), "-c", script)
+    assert done.returncode == 0, done.stderr
+    listed = set(json.loads(done.stdout))
+    classified = {action.split(":", 1)[1].lower() for action in DYNAMODB_TABLE_ACTIONS}
+    assert listed - classified == set(), "unclassified DynamoDB actions: decide whether they mutate the log"
+    assert classified - listed == set(), "classified actions AWS no longer lists"
 
 
 def test_projector_role_only_reads_the_event_table(expanded):
