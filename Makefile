@@ -64,14 +64,24 @@ clean:
 # What runs on Lambda: never the local runtime, the operator tools or the CLI.
 LAMBDA_PACKAGES := functions services api adapters telemetry wiring
 
+# Bytecode that stays valid in SAM's zip. SAM dates every zip entry 1980-01-01, so a timestamp .pyc
+# (pip's and compileall's default) no longer matches its source on Lambda and every module is
+# recompiled at each cold start (never kept: /var/task and /opt are read-only). Unchecked-hash .pyc
+# (PEP 552) are used as they are. $(PYTHON) is 3.13, the runtime's bytecode version; the arm64
+# wheels are pure Python plus .so files, so the bytecode is the same on any host. -s/-p record the
+# paths Lambda unpacks to (reproducible builds, tracebacks with real paths).
+COMPILE := $(PYTHON) -m compileall -q -f -j 2 --invalidation-mode unchecked-hash
+
 # The layer installs exactly the lock: every package pinned and its wheel checked against the
 # lock's hashes (pip refuses anything unpinned, unhashed or missing from the lock).
 build-DependenciesLayer:
 	$(PYTHON) -m pip install -q --require-hashes -r requirements.lock -t "$(ARTIFACTS_DIR)/python" \
 		--platform manylinux2014_aarch64 --implementation cp --python-version 3.13 --only-binary=:all:
+	$(COMPILE) -s "$(ARTIFACTS_DIR)/python" -p /opt/python "$(ARTIFACTS_DIR)/python"
 
 build-%Function:
 	mkdir -p "$(ARTIFACTS_DIR)/processors"
 	cp -r events projections "$(ARTIFACTS_DIR)/"
 	cp -r processors/__init__.py $(addprefix processors/,$(LAMBDA_PACKAGES)) "$(ARTIFACTS_DIR)/processors/"
 	find "$(ARTIFACTS_DIR)" -name __pycache__ -type d -prune -exec rm -rf {} +
+	$(COMPILE) -s "$(ARTIFACTS_DIR)" -p /var/task "$(ARTIFACTS_DIR)"
