@@ -292,18 +292,30 @@ def test_every_dead_letter_and_failure_queue_alarms_on_its_first_message():
         assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold"), queue
 
 
-# Heartbeats alarm on silence: their missing data is the failure they watch for.
-HEARTBEAT_ALARMS = {"ErrorMonitorNotRunningAlarm"}
+# Alarms whose silence is the failure they watch for: a heartbeat that stopped, and a stream
+# reader's IteratorAge, which Lambda only reports while it invokes the function - a disabled or
+# stalled mapping sends nothing at all. Every other alarm counts a bad thing that happened (errors,
+# throttles, failed records, queued messages), so no data means none happened.
+MISSING_DATA_BREACHES = {"ErrorMonitorNotRunningAlarm", "ProjectorIteratorAgeAlarm", "ReactorIteratorAgeAlarm"}
 
 
 def test_every_alarm_notifies_the_alarm_topic_and_email_is_optional():
     for name, alarm in ALARMS.items():
         assert Tag("Ref", "AlarmTopic") in props(alarm)["AlarmActions"], name
-        # An idle system stays quiet, except for a heartbeat that stopped.
-        expected = "breaching" if name in HEARTBEAT_ALARMS else "notBreaching"
+        expected = "breaching" if name in MISSING_DATA_BREACHES else "notBreaching"
         assert props(alarm)["TreatMissingData"] == expected, name
     subscription = of_type("AWS::SNS::Subscription")["AlarmEmailSubscription"]
     assert subscription["Condition"] == "HasAlarmEmail" and props(subscription)["Endpoint"] == Tag("Ref", "AlarmEmail")
+
+
+@pytest.mark.parametrize("function", STREAM_READERS)
+def test_a_silent_stream_reader_alarms(function):
+    """No IteratorAge at all means no invocation: disabled, stalled, or an idle stream. Three silent
+    periods (15 min) before ALARM keep a short lull quiet; a dead mapping still pages."""
+    [alarm] = [a for a in alarms_on("AWS/Lambda", "IteratorAge") if dimension(a, "FunctionName") == Tag("Ref", function)]
+    assert alarm["TreatMissingData"] == "breaching"
+    assert alarm["EvaluationPeriods"] * alarm["Period"] >= 900 and alarm.get("DatapointsToAlarm", alarm["EvaluationPeriods"]) == alarm["EvaluationPeriods"]
+
 
 
 def test_seed_003_thresholds():
@@ -378,6 +390,22 @@ def test_dashboard_is_json_and_shows_every_function():
     titles = " ".join(w["properties"].get("title", "") for w in widgets).lower()
     for topic in ("appended", "projected", "lag", "deliveries", "pending", "alerts", "iterator"):
         assert topic in titles
+
+
+def test_http_api_stage_writes_json_access_logs_with_retention():
+    """A request API Gateway rejects or fails to integrate never reaches the function's log: the
+    access log is its only trace (HTTP API variables: docs.aws.amazon.com/apigateway/latest/
+    developerguide/http-api-logging-variables.html)."""
+    settings = props(RESOURCES["HttpApi"])["AccessLogSettings"]
+    [group] = refs(settings["DestinationArn"])
+    assert RESOURCES[group]["Type"] == "AWS::Logs::LogGroup"
+    assert props(RESOURCES[group])["RetentionInDays"] == Tag("Ref", "LogRetentionDays")
+    fields = json.loads(settings["Format"])
+    for key, variable in {"requestId": "$context.requestId", "routeKey": "$context.routeKey",
+                          "status": "$context.status", "integrationError": "$context.integrationErrorMessage",
+                          "integrationStatus": "$context.integration.status",
+                          "errorMessage": "$context.error.message"}.items():
+        assert fields.get(key) == variable, key
 
 
 def test_saved_queries_cover_every_function_where_they_apply():
