@@ -12,15 +12,20 @@ print are read back from their logs, and each metric the template refers to must
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from processors.cli.main import main
 from processors.operations.template import Tag, load_template
 from processors.wiring.root import FUNCTIONS
 
+ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE = "dynafold"  # the MetricsNamespace parameter's default, and Powertools' namespace locally
 # (metric name, dimension names, the values of those the template pins: service)
 Emitted = tuple[str, frozenset[str], tuple[tuple[str, str], ...]]
@@ -86,11 +91,14 @@ def unmatched(wanted: list[tuple[str, str, dict[str, str | None]]],
 def emitted(dynamodb_local, tmp_path_factory) -> dict[str, set[tuple[str, str, frozenset[tuple[str, str]]]]]:
     """Run the demo once; the EMF each function printed, by function."""
     directory = tmp_path_factory.mktemp("demo")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(directory)  # the demo keeps the functions' logs under ./.dynafold/logs
-        patch.setenv("AWS_ACCESS_KEY_ID", "emf" + directory.name[-12:])
-        patch.setenv("AWS_SECRET_ACCESS_KEY", "local")
-        assert main(["demo", "--json", "--endpoint-url", dynamodb_local.endpoint_url, "--table-prefix", "emf-"]) == 0
+    # Its own process: the Powertools loggers bind their stream at import, and an earlier test's
+    # captured stdout must not be where this run's handlers write. Its own database (access key).
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "AWS_ACCESS_KEY_ID": "emf" + uuid.uuid4().hex[:16],
+           "AWS_SECRET_ACCESS_KEY": "local"}
+    done = subprocess.run([sys.executable, "-m", "processors.cli.main", "demo", "--json", "--endpoint-url",
+                           dynamodb_local.endpoint_url, "--table-prefix", "emf-"],
+                          cwd=directory, env=env, capture_output=True, text=True, timeout=240, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
     logs = directory / ".dynafold" / "logs"
     return {path.stem.removeprefix("dynafold-"): emf_metrics(path.read_text(encoding="utf-8").splitlines())
             for path in logs.glob("*.log")}
