@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 export DYNAFOLD_SAM_VENV := $(abspath $(SAM_VENV))
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: print-python run test test-fast bench lint sam-build clean engine
+.PHONY: print-python run test test-fast bench lint lock sam-build clean engine
 
 run: $(VENV)/.installed
 	$(BIN)/dynafold demo
@@ -48,6 +48,13 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 	$(SAM_VENV)/bin/python -m pip install -q -r requirements-sam.txt
 	touch $@
 
+# requirements.lock: pyproject.toml's runtime dependencies resolved for the Lambda platform
+# (python3.13, manylinux2014 aarch64), with hashes. Run after changing those dependencies;
+# tests/unit/test_lock.py fails until the lock covers them.
+lock: $(VENV)/.installed
+	$(BIN)/uv pip compile pyproject.toml --python-platform aarch64-manylinux2014 --python-version 3.13 \
+		--generate-hashes --custom-compile-command "make lock" -o requirements.lock
+
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .hypothesis
 
@@ -57,15 +64,27 @@ clean:
 # What runs on Lambda: never the local runtime, the operator tools or the CLI.
 LAMBDA_PACKAGES := functions services api adapters telemetry wiring
 
+# Bytecode that stays valid in SAM's zip. SAM dates every zip entry 1980-01-01, so a timestamp .pyc
+# (pip's and compileall's default) no longer matches its source on Lambda and every module is
+# recompiled at each cold start (never kept: /var/task and /opt are read-only). Unchecked-hash .pyc
+# (PEP 552) are used as they are. $(PYTHON) is 3.13, the runtime's bytecode version; the arm64
+# wheels are pure Python plus .so files, so the bytecode is the same on any host. -s/-p record the
+# paths Lambda unpacks to (reproducible builds, tracebacks with real paths).
+COMPILE := $(PYTHON) -m compileall -q -f -j 2 --invalidation-mode unchecked-hash
+
+# The layer installs exactly the lock: every package pinned and its wheel checked against the
+# lock's hashes (pip refuses anything unpinned, unhashed or missing from the lock).
 build-DependenciesLayer:
-	$(PYTHON) -m pip install -q -r requirements.txt -t "$(ARTIFACTS_DIR)/python" \
+	$(PYTHON) -m pip install -q --require-hashes -r requirements.lock -t "$(ARTIFACTS_DIR)/python" \
 		--platform manylinux2014_aarch64 --implementation cp --python-version 3.13 --only-binary=:all:
+	$(COMPILE) -s "$(ARTIFACTS_DIR)/python" -p /opt/python "$(ARTIFACTS_DIR)/python"
 
 build-%Function:
 	mkdir -p "$(ARTIFACTS_DIR)/processors"
 	cp -r events projections "$(ARTIFACTS_DIR)/"
 	cp -r processors/__init__.py $(addprefix processors/,$(LAMBDA_PACKAGES)) "$(ARTIFACTS_DIR)/processors/"
 	find "$(ARTIFACTS_DIR)" -name __pycache__ -type d -prune -exec rm -rf {} +
+	$(COMPILE) -s "$(ARTIFACTS_DIR)" -p /var/task "$(ARTIFACTS_DIR)"
 
 print-python:
 	@echo $(PYTHON)

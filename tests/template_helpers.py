@@ -19,8 +19,50 @@ SAMCONFIG = Path(__file__).resolve().parents[1] / "samconfig.toml"
 # What the design allows on the event table, and what IAM must refuse to every function.
 EVENT_READ_ACTIONS = frozenset({"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query",
                                 "dynamodb:DescribeTable"})
-EVENT_MUTATIONS = frozenset({"dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
-                             "dynamodb:PartiQLUpdate", "dynamodb:PartiQLDelete"})
+# Every DynamoDB action that can change the event table's items, its configuration (TTL on
+# `version` would expire the log; PITR, the stream, replicas, resource policy, tags), delete it or
+# put another table or backup in its place. The complement of EVENT_HARMLESS_ACTIONS within
+# DYNAMODB_ACTIONS (a test checks the partition is complete).
+EVENT_MUTATIONS = frozenset({
+    # items
+    "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
+    "dynamodb:PartiQLInsert", "dynamodb:PartiQLUpdate", "dynamodb:PartiQLDelete",
+    # the table itself: settings, deletion, re-creation under the same name
+    "dynamodb:UpdateTable", "dynamodb:DeleteTable", "dynamodb:CreateTable", "dynamodb:UpdateTimeToLive",
+    "dynamodb:UpdateContinuousBackups", "dynamodb:UpdateContributorInsights",
+    "dynamodb:RestoreTableToPointInTime", "dynamodb:RestoreTableFromBackup", "dynamodb:RestoreTableFromAwsBackup",
+    "dynamodb:ImportTable", "dynamodb:DeleteBackup",
+    "dynamodb:PutResourcePolicy", "dynamodb:DeleteResourcePolicy", "dynamodb:TagResource", "dynamodb:UntagResource",
+    # change data capture besides the stream
+    "dynamodb:EnableKinesisStreamingDestination", "dynamodb:DisableKinesisStreamingDestination",
+    "dynamodb:UpdateKinesisStreamingDestination",
+    # replicas: a global-table replica is written through replication, not through PutItem
+    "dynamodb:CreateGlobalTable", "dynamodb:UpdateGlobalTable", "dynamodb:UpdateGlobalTableSettings",
+    "dynamodb:UpdateGlobalTableVersion", "dynamodb:CreateTableReplica", "dynamodb:DeleteTableReplica",
+    "dynamodb:AssociateTableReplica", "dynamodb:UpdateTableReplicaAutoScaling", "dynamodb:ReplicateSettings",
+    "dynamodb:WriteDataForReplication", "dynamodb:CreateGlobalTableWitness", "dynamodb:DeleteGlobalTableWitness",
+})
+# What may stay possible on the event table: reads, the stream reads Lambda's pollers make, copies
+# that leave the table as it is (backups, exports), and PutItem/ConditionCheckItem, the append
+# (TransactWriteItems is authorised per item as these). Actions without a resource (account-wide:
+# ListTables, DescribeLimits, UpdateAbacStatus, InjectError ...) cannot be scoped to the table at all.
+EVENT_HARMLESS_ACTIONS = frozenset({
+    "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:PartiQLSelect",
+    "dynamodb:ConditionCheckItem", "dynamodb:PutItem", "dynamodb:SearchVectors",
+    "dynamodb:DescribeTable", "dynamodb:DescribeTimeToLive", "dynamodb:DescribeContinuousBackups",
+    "dynamodb:DescribeContributorInsights", "dynamodb:DescribeKinesisStreamingDestination",
+    "dynamodb:DescribeTableReplicaAutoScaling", "dynamodb:DescribeBackup", "dynamodb:DescribeExport",
+    "dynamodb:DescribeImport", "dynamodb:DescribeGlobalTable", "dynamodb:DescribeGlobalTableSettings",
+    "dynamodb:GetResourcePolicy", "dynamodb:ListTagsOfResource", "dynamodb:ListExports", "dynamodb:ListImports",
+    "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ReadDataForReplication",
+    "dynamodb:CreateBackup", "dynamodb:ExportTableToPointInTime", "dynamodb:StartAwsBackupJob",
+})
+# Every DynamoDB action that takes a table, index, stream, backup or global-table resource, from
+# the Service Authorization Reference (https://docs.aws.amazon.com/service-authorization/latest/
+# reference/list_amazondynamodb.html) as cfn-lint 1.58.0 packages it (cfnlint/data/AdditionalSpecs/
+# Policies.json, read 2026-05). tests/integration/test_sam_template.py compares it with the
+# installed cfn-lint's copy, so an action AWS adds fails a test until it is classified above.
+DYNAMODB_TABLE_ACTIONS = EVENT_MUTATIONS | EVENT_HARMLESS_ACTIONS
 _SUB_VARIABLE = re.compile(r"\$\{([^!}][^}]*)\}")
 
 

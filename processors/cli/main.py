@@ -304,6 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
     from processors.cli.audit import register as register_audit
 
     register_audit(sub, command, common)
+
+    from processors.cli.cost import register as register_cost
+
+    register_cost(sub, command, common)
     return parser
 
 

@@ -1,8 +1,11 @@
 """Import a built function's handler the way Lambda does, from the `sam build` output only.
 
-Run isolated (``python -I -S import_built.py FUNCTION_DIR LAYER_DIR HOST_SITE HANDLER``) so nothing
+Run isolated (``python -I -S -B import_built.py FUNCTION_DIR LAYER_DIR HOST_SITE HANDLER``) so nothing
 but the standard library, the function's artifact and the layer's ``python/`` are importable, in
-Lambda's order. The artifacts are built for arm64: when this machine is not, a compiled extension
+Lambda's order (``-B``: Lambda's /var/task and /opt are read-only, nothing recompiled is kept).
+HANDLER is ``module.attribute``, or ``modules:a,b,c`` to import bare modules (the benchmark's baseline).
+The report names every artifact or layer module whose bytecode was compiled from source during
+the import (``compiled``: shipped .pyc missing or stale) and the import's wall time. The artifacts are built for arm64: when this machine is not, a compiled extension
 cannot load, so for exactly those modules (and only when the artifact ships the arm64 build) the
 host's build of the same package stands in. Prints a JSON report; exits non-zero on failure.
 """
@@ -16,6 +19,7 @@ import importlib.util
 import json
 import sys
 import sysconfig
+import time
 from pathlib import Path
 
 LAMBDA_EXTENSION = ".cpython-313-aarch64-linux-gnu.so"
@@ -46,22 +50,48 @@ class ArmStandIn(importlib.abc.MetaPathFinder):
         return None
 
 
+def record_compilations(roots: list[Path]) -> list[str]:
+    """SourceFileLoader compiles a module's source only when its cached bytecode is missing or
+    stale (importlib._bootstrap_external.SourceLoader.get_code): record those under the roots."""
+    compiled: list[str] = []
+    compile_source = importlib.machinery.SourceFileLoader.source_to_code
+
+    def source_to_code(self, data, path, *args, **kwargs):  # noqa: ANN001, ANN202 - importlib's signature
+        resolved = Path(path).resolve()
+        if any(root in resolved.parents for root in roots):
+            compiled.append(str(resolved))
+        return compile_source(self, data, path, *args, **kwargs)
+
+    importlib.machinery.SourceFileLoader.source_to_code = source_to_code  # type: ignore[method-assign]
+    return compiled
+
+
 def main() -> int:
     function_dir, layer_dir, host_site = (Path(a).resolve() for a in sys.argv[1:4])
-    module_name, _, attribute = sys.argv[4].rpartition(".")
     roots = [function_dir, layer_dir]
     sys.path[:0] = [str(function_dir), str(layer_dir)]
     stand_in = ArmStandIn(roots, host_site)
     sys.meta_path.insert(0, stand_in)
+    compiled = record_compilations(roots)
 
     report: dict = {"handler": sys.argv[4]}
     try:
-        handler = getattr(importlib.import_module(module_name), attribute)
-        report["callable"] = callable(handler)
+        started, started_cpu = time.perf_counter(), time.process_time()
+        if sys.argv[4].startswith("modules:"):
+            for name in sys.argv[4].removeprefix("modules:").split(","):
+                importlib.import_module(name)
+            report["callable"] = True
+        else:
+            module_name, _, attribute = sys.argv[4].rpartition(".")
+            report["callable"] = callable(getattr(importlib.import_module(module_name), attribute))
+        report["import_seconds"] = time.perf_counter() - started
+        report["import_cpu_seconds"] = time.process_time() - started_cpu
     except Exception as error:  # noqa: BLE001 - reported to the test
         report["error"] = f"{type(error).__name__}: {error}"
         print(json.dumps(report))
         return 1
+    report["compiled"] = [str(Path(p).relative_to(next(r for r in roots if r in Path(p).parents)))
+                          for p in compiled]
 
     stdlib = [Path(sysconfig.get_paths()[key]).resolve() for key in ("stdlib", "platstdlib")]
     allowed = roots + stdlib

@@ -17,6 +17,8 @@ import pytest
 from processors.local.stream_runner import settings_from_template
 from processors.operations.template import Tag, load_template, table_definitions
 from tests.template_helpers import (
+    DYNAMODB_TABLE_ACTIONS,
+    EVENT_HARMLESS_ACTIONS,
     EVENT_MUTATIONS,
     EVENT_READ_ACTIONS,
     actions_on,
@@ -146,16 +148,43 @@ def test_tables_still_load_for_the_local_stack():
 
 def guard_policy_name() -> str:
     [name] = [n for n, p in MANAGED_POLICIES.items()
-              if EVENT_MUTATIONS <= actions_on(statements(props(p)["PolicyDocument"]), "EventsTable", "Deny")]
+              if actions_on(statements(props(p)["PolicyDocument"]), "EventsTable", "Deny")]
     return name
 
 
 def test_guard_policy_denies_every_mutation_of_the_event_table_and_its_indexes():
     document = props(MANAGED_POLICIES[guard_policy_name()])["PolicyDocument"]
     [deny] = [s for s in statements(document) if s["Effect"] == "Deny"]
-    assert set(deny["Action"]) >= EVENT_MUTATIONS
+    assert not EVENT_MUTATIONS - set(deny["Action"]), f"not denied: {sorted(EVENT_MUTATIONS - set(deny['Action']))}"
     resources = as_list(deny["Resource"])
+    # The table, and under it its indexes, stream, backups, exports and imports.
     assert Tag("GetAtt", "EventsTable.Arn") in resources and Tag("Sub", "${EventsTable.Arn}/*") in resources
+    # Replica and global-table actions name the global table, which has an ARN of its own.
+    assert Tag("Sub", "arn:${AWS::Partition}:dynamodb::${AWS::AccountId}:global-table/${EventsTable}") in resources
+    assert "Condition" not in deny and "NotResource" not in deny and "NotAction" not in deny
+
+
+def test_guard_policy_leaves_the_append_and_the_stream_pollers_alone():
+    """An explicit Deny beats every Allow: denying one of these would break appends or the mappings."""
+    document = props(MANAGED_POLICIES[guard_policy_name()])["PolicyDocument"]
+    denied = {a for s in statements(document) if s["Effect"] == "Deny" for a in as_list(s["Action"])}
+    needed = {"dynamodb:PutItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:BatchGetItem",
+              "dynamodb:Query", "dynamodb:DescribeTable", "dynamodb:DescribeStream", "dynamodb:GetRecords",
+              "dynamodb:GetShardIterator", "dynamodb:ListStreams"}
+    assert not denied & needed
+    assert not any("*" in a for a in denied), "a wildcard here could reach an action the functions need"
+
+
+def test_event_mutations_and_harmless_actions_partition_dynamodb_table_actions():
+    assert not EVENT_MUTATIONS & EVENT_HARMLESS_ACTIONS
+    assert EVENT_MUTATIONS | EVENT_HARMLESS_ACTIONS == DYNAMODB_TABLE_ACTIONS
+    # The issue's list, by name: each of these would let a function rewrite or lose the log.
+    assert {"dynamodb:UpdateTable", "dynamodb:DeleteTable", "dynamodb:UpdateTimeToLive",
+            "dynamodb:UpdateContinuousBackups", "dynamodb:RestoreTableToPointInTime", "dynamodb:ImportTable",
+            "dynamodb:PutResourcePolicy", "dynamodb:DeleteResourcePolicy", "dynamodb:TagResource",
+            "dynamodb:UntagResource", "dynamodb:UpdateKinesisStreamingDestination", "dynamodb:DeleteBackup",
+            "dynamodb:BatchWriteItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:PartiQLUpdate",
+            "dynamodb:PartiQLDelete"} <= EVENT_MUTATIONS
 
 
 @pytest.mark.parametrize("function", sorted(FUNCTIONS))
@@ -261,18 +290,30 @@ def test_every_dead_letter_and_failure_queue_alarms_on_its_first_message():
         assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold"), queue
 
 
-# Heartbeats alarm on silence: their missing data is the failure they watch for.
-HEARTBEAT_ALARMS = {"ErrorMonitorNotRunningAlarm"}
+# Alarms whose silence is the failure they watch for: a heartbeat that stopped, and a stream
+# reader's IteratorAge, which Lambda only reports while it invokes the function - a disabled or
+# stalled mapping sends nothing at all. Every other alarm counts a bad thing that happened (errors,
+# throttles, failed records, queued messages), so no data means none happened.
+MISSING_DATA_BREACHES = {"ErrorMonitorNotRunningAlarm", "ProjectorIteratorAgeAlarm", "ReactorIteratorAgeAlarm"}
 
 
 def test_every_alarm_notifies_the_alarm_topic_and_email_is_optional():
     for name, alarm in ALARMS.items():
         assert Tag("Ref", "AlarmTopic") in props(alarm)["AlarmActions"], name
-        # An idle system stays quiet, except for a heartbeat that stopped.
-        expected = "breaching" if name in HEARTBEAT_ALARMS else "notBreaching"
+        expected = "breaching" if name in MISSING_DATA_BREACHES else "notBreaching"
         assert props(alarm)["TreatMissingData"] == expected, name
     subscription = of_type("AWS::SNS::Subscription")["AlarmEmailSubscription"]
     assert subscription["Condition"] == "HasAlarmEmail" and props(subscription)["Endpoint"] == Tag("Ref", "AlarmEmail")
+
+
+@pytest.mark.parametrize("function", STREAM_READERS)
+def test_a_silent_stream_reader_alarms(function):
+    """No IteratorAge at all means no invocation: disabled, stalled, or an idle stream. Three silent
+    periods (15 min) before ALARM keep a short lull quiet; a dead mapping still pages."""
+    [alarm] = [a for a in alarms_on("AWS/Lambda", "IteratorAge") if dimension(a, "FunctionName") == Tag("Ref", function)]
+    assert alarm["TreatMissingData"] == "breaching"
+    assert alarm["EvaluationPeriods"] * alarm["Period"] >= 900 and alarm.get("DatapointsToAlarm", alarm["EvaluationPeriods"]) == alarm["EvaluationPeriods"]
+
 
 
 def test_seed_003_thresholds():
@@ -347,6 +388,22 @@ def test_dashboard_is_json_and_shows_every_function():
     titles = " ".join(w["properties"].get("title", "") for w in widgets).lower()
     for topic in ("appended", "projected", "lag", "deliveries", "pending", "alerts", "iterator"):
         assert topic in titles
+
+
+def test_http_api_stage_writes_json_access_logs_with_retention():
+    """A request API Gateway rejects or fails to integrate never reaches the function's log: the
+    access log is its only trace (HTTP API variables: docs.aws.amazon.com/apigateway/latest/
+    developerguide/http-api-logging-variables.html)."""
+    settings = props(RESOURCES["HttpApi"])["AccessLogSettings"]
+    [group] = refs(settings["DestinationArn"])
+    assert RESOURCES[group]["Type"] == "AWS::Logs::LogGroup"
+    assert props(RESOURCES[group])["RetentionInDays"] == Tag("Ref", "LogRetentionDays")
+    fields = json.loads(settings["Format"])
+    for key, variable in {"requestId": "$context.requestId", "routeKey": "$context.routeKey",
+                          "status": "$context.status", "integrationError": "$context.integrationErrorMessage",
+                          "integrationStatus": "$context.integration.status",
+                          "errorMessage": "$context.error.message"}.items():
+        assert fields.get(key) == variable, key
 
 
 def test_saved_queries_cover_every_function_where_they_apply():
