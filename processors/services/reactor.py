@@ -21,17 +21,16 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 
 from processors.telemetry.logs import make_logger
 from events.alerts import AlertRaised
-from events.envelope import NewEvent, RecordedEvent
-from events.errors import VersionConflict
+from events.envelope import RecordedEvent
 from events.items import from_item
-from events.store import ANY, NO_STREAM, EventStore
-from processors.telemetry.emf import count_by
+from events.store import ANY, EventStore
 from processors.telemetry.lambda_batch import partial_batch_handler
 from projections.alert_rules import AlertSettings
 from projections.reaction import Append, RaiseAlert, Reaction, Rule
 from projections.registry import REACTOR_RULES
 from projections.view import View
 from projections.view_store import ViewStore
+from processors.services.alerting import raise_alert
 from processors.services.state_reader import state_at
 
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "dynafold")
@@ -88,18 +87,7 @@ class Reactor:
 
     def raise_alert(self, alert: AlertRaised, cause: RecordedEvent | None = None) -> bool:
         """Append the alert once; True when this call raised it, False when it already was."""
-        new = NewEvent("dynafold.alerts.raised.v1", alert, source=SOURCE,
-                       correlation_id=cause.correlation_id if cause else None,
-                       causation_id=cause.id if cause else None)
-        try:
-            result = self._store.append(f"alert:{alert.alert_id}", [new], NO_STREAM,
-                                        idempotency_key=f"alert:{alert.alert_id}")
-        except VersionConflict:
-            return False  # raised before and its idempotency guard has expired: still raised once
-        if result.deduplicated:
-            return False
-        count_by("AlertsRaised", "reactor", {"severity": alert.severity})
-        return True
+        return raise_alert(self._store, alert, source=SOURCE, service="reactor", cause=cause)
 
     def _around(self, view: View[Any], event: RecordedEvent) -> tuple[Any, Any]:
         """The stream's state in ``view`` right before and right after ``event``."""
