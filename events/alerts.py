@@ -17,6 +17,7 @@ AlertType = Literal[
     "record_failed",
     "unmapped_item",
     "sync_drift",
+    "notification_unconfigured",  # an order-error notice given as an alert: no email settings
 ]
 Severity = Literal["info", "warning", "critical"]
 

@@ -31,7 +31,9 @@ class OrderErrorsNotified(EventData):
 
     order_id: str = Field(min_length=1)
     error_hashes: tuple[str, ...] = Field(min_length=1)
-    channel: Literal["email", "sns", "outbox"] = "email"
+    # "alert": no email settings, the notice was a notification_unconfigured alert (message_ref = its
+    # alert id). A new value only widens the type, so every event recorded before still validates.
+    channel: Literal["email", "sns", "outbox", "alert"] = "email"
     message_ref: str | None = Field(default=None, description="provider's id of the sent message")
     notification_id: str | None = Field(default=None, description="the claim this send completed")
 

@@ -42,6 +42,15 @@ def _alert(alert_type: str, severity: str, event: RecordedEvent, message: str, s
     )
 
 
+def notification_unconfigured_alert(stream: str, notification_id: str, subject: str, reason: str) -> AlertRaised:
+    """The order-error notice given as an alert when no email can be sent. Its id derives from the
+    notification, so a monitor that retries the notice (a new claim after a crash) raises it once."""
+    return AlertRaised(
+        alert_id=alert_id("notification_unconfigured", notification_id), alert_type="notification_unconfigured",
+        severity="warning", subject=stream, message=f"{subject} (not emailed: {reason})"[:1000],
+    )
+
+
 def _return_damaged(reaction: Reaction) -> list[RaiseAlert]:
     event, data = reaction.event, reaction.event.data
     if data.disposition == "SELLABLE":
@@ -70,6 +79,8 @@ def _delivery_dead_lettered(reaction: Reaction) -> list[RaiseAlert]:
 
 def _order_errors_notified(reaction: Reaction) -> list[RaiseAlert]:
     event, data = reaction.event, reaction.event.data
+    if data.channel == "alert":
+        return []  # the notice itself was an alert (notification_unconfigured): saying so twice is noise
     return [RaiseAlert(_alert("order_errors_notified", "info", event,
                               f"order {data.order_id}: {len(data.error_hashes)} error(s) notified by {data.channel}"))]
 

@@ -104,7 +104,14 @@ def as_list(value: Any) -> list[Any]:
 
 
 def statements(document: dict[str, Any]) -> list[dict[str, Any]]:
-    return as_list(document.get("Statement", []))
+    """A policy's statements; a conditional one (!If [cond, statement, AWS::NoValue]) counts as granted."""
+    found: list[dict[str, Any]] = []
+    for statement in as_list(document.get("Statement", [])):
+        if isinstance(statement, Tag) and statement.name == "If":
+            found += [branch for branch in statement.value[1:] if isinstance(branch, dict)]
+        else:
+            found.append(statement)
+    return found
 
 
 def role_statements(template: dict[str, Any], role: dict[str, Any]) -> Iterator[dict[str, Any]]:

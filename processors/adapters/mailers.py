@@ -6,6 +6,7 @@ import json
 import os
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -14,7 +15,7 @@ from events.envelope import format_time
 
 
 class Mailer(Protocol):
-    channel: str  # as recorded in `errors notified`: "email" or "outbox"
+    channel: str  # as recorded in `errors notified`: "email" or "outbox" ("alert": MailUnconfigured)
 
     def send(self, subject: str, body: str) -> str:
         """Send to the configured recipients; returns the provider's message id. Raises on failure."""
@@ -38,11 +39,26 @@ class SesMailer:
         return str(response["MessageId"])
 
 
-def mailer_from_env(env: Mapping[str, str] = os.environ) -> Mailer:
+@dataclass(frozen=True)
+class MailUnconfigured:
+    """No email settings: the monitor gives its notice as a `notification_unconfigured` alert instead.
+
+    The shipped samconfig.toml deploys without NotificationEmail / SenderEmail (the template's Rules
+    allow both or neither), so this is a supported configuration, not an error: the monitor must
+    still claim, record and tell someone (issue 13 §3)."""
+
+    reason: str
+    channel = "alert"
+
+
+def mailer_from_env(env: Mapping[str, str] = os.environ) -> Mailer | MailUnconfigured:
     recipients = [r.strip() for r in env.get("DYNAFOLD_NOTIFY_EMAIL", "").split(",") if r.strip()]
-    sender = env.get("DYNAFOLD_SENDER_EMAIL")
-    if not (recipients and sender):
-        raise RuntimeError("set DYNAFOLD_NOTIFY_EMAIL (recipients) and DYNAFOLD_SENDER_EMAIL for the error emails")
+    sender = env.get("DYNAFOLD_SENDER_EMAIL", "").strip()
+    missing = [f"{parameter} ({variable})" for parameter, variable, value in
+               (("NotificationEmail", "DYNAFOLD_NOTIFY_EMAIL", recipients),
+                ("SenderEmail", "DYNAFOLD_SENDER_EMAIL", sender)) if not value]
+    if missing:
+        return MailUnconfigured(f"{' and '.join(missing)} not set, so no email can be sent")
     import boto3
 
     return SesMailer(boto3.client("sesv2"), sender, recipients)

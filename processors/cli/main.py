@@ -99,7 +99,8 @@ def cmd_tables_create(ctx: Context, args: argparse.Namespace) -> int:
     from processors.operations.tables import create_tables
 
     names = ctx.tables()
-    created = create_tables(ctx.client(), names)
+    # What the engine cannot apply (DynamoDB Local: PITR, tags, SSE) goes to stderr, off the --json output.
+    created = create_tables(ctx.client(), names, warn=lambda line: print(line, file=sys.stderr))
     emit({"created": created, "tables": names.names}, as_json=ctx.as_json,
          human="\n".join(f"{'created ' if n in created else 'exists  '}{n}" for n in names.names.values()))
     return EXIT_OK

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -86,7 +87,12 @@ def cmd_rebuild(ctx: "Context", args: argparse.Namespace) -> int:
         emit(payload, as_json=ctx.as_json, human=human)
         return 0
     plan, resumed = rebuilder.plan(restart=args.restart)
-    say = (lambda line: None) if ctx.as_json else (lambda line: print(line, flush=True))
+    def say(line: str) -> None:
+        if line.startswith("warning: "):  # e.g. protection the engine could not apply: shown even with --json
+            print(line, file=sys.stderr, flush=True)
+        elif not ctx.as_json:
+            print(line, flush=True)
+
     say(f"rebuilding {', '.join(plan.views)} from the event log into {', '.join(plan.targets.values())}")
     result = rebuilder.run(plan, resumed=resumed, switch=args.switch, say=say)
     comparison = result.comparison

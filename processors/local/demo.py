@@ -54,7 +54,7 @@ def run_demo(ctx: Any) -> int:
             ctx.endpoint_url = engine.endpoint_url
             say(f"started DynamoDB Local on {engine.endpoint_url} (in memory)")
         names = ctx.tables()
-        created = create_tables(ctx.client(), names)
+        created = create_tables(ctx.client(), names, warn=say)
         say(f"tables from template.yaml: {len(names.names)} ({len(created)} created)")
 
         state_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dynafold-demo-")))

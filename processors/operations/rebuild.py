@@ -166,7 +166,9 @@ class Rebuilder:
             say: Callable[[str], None] = lambda line: None) -> RebuildResult:
         started = time.monotonic()
         for family, table in progress.targets.items():
-            if create_copy(self._client, template_base(family), table):
+            # The copy gets the template's protection and the live table's (the stack's) tags;
+            # what the engine cannot apply is said, not skipped silently.
+            if create_copy(self._client, template_base(family), table, tags_from=self._live.get(family), warn=say):
                 say(f"created {table}")
         self._save(progress)
         if resumed:

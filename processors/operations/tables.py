@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from processors.operations.template import TableDefinition, local_table_name, table_definitions
 
@@ -32,8 +37,18 @@ class TableNames:
         return self.names["idempotency"]
 
 
-def create_tables(client: Any, names: TableNames, *, only: set[str] | None = None) -> list[str]:
-    """Create every missing table and wait for it; existing tables are left alone. Returns created names."""
+Warn = Callable[[str], None]
+_logger = logging.getLogger("dynafold.tables")
+# What DynamoDB Local answers for an API it does not implement (UpdateContinuousBackups, the tagging
+# APIs); anything else is a real failure and raised.
+_ENGINE_REFUSES = {"UnknownOperationException"}
+_PITR_RETRIES = 10  # a table just ACTIVE may still answer ContinuousBackupsUnavailableException
+
+
+def create_tables(client: Any, names: TableNames, *, only: set[str] | None = None,
+                  tags: Sequence[Mapping[str, str]] = (), warn: Warn = _logger.warning) -> list[str]:
+    """Create every missing table with the template's settings and wait for it; existing tables
+    are left alone. ``tags`` are the stack's. Returns created names."""
     existing = set(list_table_names(client))
     created = []
     for base, definition in table_definitions().items():
@@ -42,37 +57,130 @@ def create_tables(client: Any, names: TableNames, *, only: set[str] | None = Non
         name = names[base]
         if name in existing:
             continue
-        _create(client, definition, name)
-        created.append(name)
-    for name in created:
-        client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+        if _create(client, definition, name, tags, warn):
+            created.append(name)
     return created
 
 
-def _create(client: Any, definition: TableDefinition, name: str) -> None:
-    try:
-        client.create_table(**definition.create_table_kwargs(name))
-    except client.exceptions.ResourceInUseException:
-        return  # created concurrently: same definition, nothing to do
-    if definition.ttl_attribute:
-        client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
-        client.update_time_to_live(
-            TableName=name,
-            TimeToLiveSpecification={"Enabled": True, "AttributeName": definition.ttl_attribute},
-        )
-
-
-def create_copy(client: Any, base_name: str, table_name: str) -> bool:
+def create_copy(client: Any, base_name: str, table_name: str, *, tags_from: str | None = None,
+                warn: Warn = _logger.warning) -> bool:
     """Create ``table_name`` with the template definition of ``base_name`` (a view's next version:
-    same keys, indexes and TTL as the deployed one) and wait for it. False when it already exists."""
+    same keys, indexes, TTL, encryption, PITR and deletion protection as the deployed one) and wait
+    for it. ``tags_from`` names the live table whose tags (the stack's, as CloudFormation propagated
+    them) the copy gets. False when it already exists."""
     try:
         client.describe_table(TableName=table_name)
         return False
     except client.exceptions.ResourceNotFoundException:
         pass
-    _create(client, table_definitions()[base_name], table_name)
-    client.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+    tags = _copyable_tags(client, tags_from, warn) if tags_from else []
+    _create(client, table_definitions()[base_name], table_name, tags, warn)
     return True
+
+
+def _create(client: Any, definition: TableDefinition, name: str, tags: Sequence[Mapping[str, str]],
+            warn: Warn) -> bool:
+    """Create the table as CloudFormation would; False if it was created concurrently.
+
+    CloudFormation's AWS::DynamoDB::Table handler sets keys, indexes, stream, SSE, deletion
+    protection and tags in CreateTable, then TTL and PITR once the table is ACTIVE; so does this,
+    through the same API calls. Where the engine refuses or ignores one (DynamoDB Local has no PITR
+    and no tagging, and accepts but ignores SSESpecification), one warning line names what was not
+    applied: a local copy is less protected than AWS's, never silently."""
+    request = definition.create_table_kwargs(name, tags)
+    try:
+        client.create_table(**request)
+    except client.exceptions.ResourceInUseException:
+        return False  # created concurrently: same definition, nothing to do
+    _wait_active(client, name)
+    if definition.ttl_attribute:
+        client.update_time_to_live(
+            TableName=name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": definition.ttl_attribute},
+        )
+    missing: list[str] = []
+    if definition.point_in_time_recovery:
+        refused = _enable_pitr(client, name)
+        if refused:
+            missing.append(f"point-in-time recovery ({refused})")
+    missing += _not_applied(client, name, request)
+    if definition.unresolved_tags:
+        missing.append(f"tags {', '.join(definition.unresolved_tags)} (values only CloudFormation resolves)")
+    if missing:
+        warn(f"warning: {name}: not applied on this engine: {'; '.join(missing)}")
+    return True
+
+
+def _wait_active(client: Any, name: str) -> None:
+    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+
+
+def _enable_pitr(client: Any, name: str) -> str | None:
+    """Turn PITR on; the engine's refusal code if it has no PITR."""
+    for attempt in range(_PITR_RETRIES):
+        try:
+            client.update_continuous_backups(
+                TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+            return None
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code in _ENGINE_REFUSES:
+                return code
+            if code != "ContinuousBackupsUnavailableException" or attempt == _PITR_RETRIES - 1:
+                raise
+            time.sleep(2)
+    return None  # pragma: no cover - the loop returns or raises
+
+
+def _not_applied(client: Any, name: str, request: Mapping[str, Any]) -> list[str]:
+    """What CreateTable accepted but the table does not show (an engine that ignores a setting)."""
+    table = client.describe_table(TableName=name)["Table"]
+    missing = []
+    sse = request.get("SSESpecification") or {}
+    if sse.get("Enabled") and (table.get("SSEDescription") or {}).get("Status") not in ("ENABLED", "ENABLING", "UPDATING"):
+        missing.append("encryption with the KMS key (SSEDescription absent)")
+    if "DeletionProtectionEnabled" in request and \
+            bool(table.get("DeletionProtectionEnabled")) != request["DeletionProtectionEnabled"]:
+        missing.append("deletion protection")
+    wanted = {tag["Key"]: tag["Value"] for tag in request.get("Tags", [])}
+    if wanted:
+        present = _tags(client, table["TableArn"])
+        if isinstance(present, str):
+            missing.append(f"tags {', '.join(sorted(wanted))} ({present})")
+        elif any(present.get(key) != value for key, value in wanted.items()):
+            missing.append(f"tags {', '.join(sorted(k for k, v in wanted.items() if present.get(k) != v))}")
+    return missing
+
+
+def _tags(client: Any, arn: str) -> dict[str, str] | str:
+    """The resource's tags, or the engine's refusal code if it has no tagging."""
+    found: dict[str, str] = {}
+    request: dict[str, str] = {"ResourceArn": arn}
+    while True:
+        try:
+            page = client.list_tags_of_resource(**request)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code in _ENGINE_REFUSES:
+                return code
+            raise
+        found.update({tag["Key"]: tag["Value"] for tag in page.get("Tags", [])})
+        if not page.get("NextToken"):
+            return found
+        request["NextToken"] = page["NextToken"]
+
+
+def _copyable_tags(client: Any, table_name: str, warn: Warn) -> list[dict[str, str]]:
+    """The live table's tags a caller may set: CloudFormation's own aws:* tags are reserved."""
+    try:
+        arn = client.describe_table(TableName=table_name)["Table"]["TableArn"]
+    except client.exceptions.ResourceNotFoundException:
+        warn(f"warning: {table_name} not found: its tags (the stack's) are not copied")
+        return []
+    tags = _tags(client, arn)
+    if isinstance(tags, str):
+        return []  # no tagging on this engine: _create names the tags it could not apply
+    return [{"Key": key, "Value": value} for key, value in tags.items() if not key.startswith("aws:")]
 
 
 def list_table_names(client: Any) -> list[str]:

@@ -7,6 +7,7 @@ runner takes its batch settings from the same event source mappings Lambda uses.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -55,8 +56,10 @@ class TableDefinition:
     base_name: str  # the name after "${AWS::StackName}-", e.g. "events"
     properties: dict[str, Any]
 
-    def create_table_kwargs(self, table_name: str) -> dict[str, Any]:
-        """The CreateTable request for this definition (TTL is a separate call)."""
+    def create_table_kwargs(self, table_name: str, stack_tags: Sequence[Mapping[str, str]] = ()) -> dict[str, Any]:
+        """The CreateTable request for this definition, as CloudFormation makes it: keys, indexes,
+        stream, encryption, deletion protection and tags (the stack's, which CloudFormation propagates
+        to its tables, then the table's own). TTL and PITR are separate calls once the table is ACTIVE."""
         props = self.properties
         kwargs: dict[str, Any] = {
             "TableName": table_name,
@@ -64,6 +67,18 @@ class TableDefinition:
             "KeySchema": props["KeySchema"],
             "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
         }
+        sse = props.get("SSESpecification")
+        if sse:
+            # CloudFormation's SSEEnabled is the API's Enabled (true = the AWS managed KMS key).
+            kwargs["SSESpecification"] = {"Enabled": bool(sse.get("SSEEnabled"))} | (
+                {"SSEType": sse["SSEType"]} if "SSEType" in sse else {}) | (
+                {"KMSMasterKeyId": sse["KMSMasterKeyId"]} if isinstance(sse.get("KMSMasterKeyId"), str) else {})
+        if "DeletionProtectionEnabled" in props:
+            kwargs["DeletionProtectionEnabled"] = bool(props["DeletionProtectionEnabled"])
+        tags = {tag["Key"]: tag["Value"] for tag in stack_tags}
+        tags |= {tag["Key"]: tag["Value"] for tag in props.get("Tags", []) if isinstance(tag.get("Value"), str)}
+        if tags:
+            kwargs["Tags"] = [{"Key": key, "Value": value} for key, value in tags.items()]
         for index_kind in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
             if props.get(index_kind):
                 kwargs[index_kind] = props[index_kind]
@@ -76,6 +91,16 @@ class TableDefinition:
     def ttl_attribute(self) -> str | None:
         spec = self.properties.get("TimeToLiveSpecification")
         return spec["AttributeName"] if spec and spec.get("Enabled") else None
+
+    @property
+    def point_in_time_recovery(self) -> bool:
+        spec = self.properties.get("PointInTimeRecoverySpecification") or {}
+        return bool(spec.get("PointInTimeRecoveryEnabled"))
+
+    @property
+    def unresolved_tags(self) -> list[str]:
+        """Keys of the table's own tags whose values are intrinsics (known only to CloudFormation)."""
+        return [tag["Key"] for tag in self.properties.get("Tags", []) if not isinstance(tag.get("Value"), str)]
 
     @property
     def has_stream(self) -> bool:

@@ -26,8 +26,10 @@ from events.order_rules import Rule, rule_set, validate_order
 from events.orders import NotificationClaimed, NotificationFailed, OrderErrorsNotified
 from events.store import ANY, EventStore
 from processors.telemetry.logs import make_logger
-from processors.adapters.mailers import Mailer
+from processors.adapters.mailers import MailUnconfigured, Mailer
 from processors.adapters.order_sources import OrderSource
+from processors.services.alerts import append_alert
+from projections.alert_rules import notification_unconfigured_alert
 from projections.notification_rules import (
     claim_in_progress,
     email_text,
@@ -37,10 +39,11 @@ from projections.notification_rules import (
 )
 from projections.queries import ViewQueries
 
-SOURCE = "urn:dynafold:error-monitor"
+SERVICE = "error-monitor"
+SOURCE = f"urn:dynafold:{SERVICE}"
 SCHEDULE_SOURCE, SCHEDULE_DETAIL_TYPE = "aws.events", "Scheduled Event"  # what an EventBridge schedule sends
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "dynafold")
-logger = make_logger("error-monitor")
+logger = make_logger(SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service="error-monitor")
 
 
@@ -59,7 +62,7 @@ class MonitorSettings:
 
 
 class ErrorMonitor:
-    def __init__(self, store: EventStore, queries: ViewQueries, orders: OrderSource, mailer: Mailer,
+    def __init__(self, store: EventStore, queries: ViewQueries, orders: OrderSource, mailer: Mailer | MailUnconfigured,
                  settings: MonitorSettings = MonitorSettings(),
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         self._store = store
@@ -119,6 +122,8 @@ class ErrorMonitor:
               state: Any) -> str:
         first = {h: e.first_detected for h, e in state.pending.errors.items()}
         subject, body = email_text(order_id, order_number, errors, first)
+        if isinstance(self._mailer, MailUnconfigured):
+            return self._alert_instead(stream, order_id, subject, errors, nid, self._mailer.reason)
         try:
             message_ref = self._mailer.send(subject, body)
         except Exception as error:  # noqa: BLE001 - recorded; the next run retries the send
@@ -136,6 +141,20 @@ class ErrorMonitor:
         metrics.add_metric(name="EmailsSent", unit=MetricUnit.Count, value=1)
         metrics.add_metric(name="PendingErrorsNotified", unit=MetricUnit.Count, value=len(errors))
         logger.info("errors notified", extra={"order_id": order_id, "errors": len(errors), "message_ref": message_ref})
+        return "notified"
+
+    def _alert_instead(self, stream: str, order_id: str, subject: str, errors: Any, nid: str, reason: str) -> str:
+        """No email settings: the notice is a `notification_unconfigured` alert, recorded as given
+        through the "alert" channel so the errors leave the pending view and no later run repeats it."""
+        alert = notification_unconfigured_alert(stream, nid, subject, reason)
+        raised = append_alert(self._store, alert, SERVICE)
+        logger.warning("order errors given as an alert, not emailed: " + reason,
+                       extra={"order_id": order_id, "alert_id": alert.alert_id, "raised_now": raised})
+        self._append(stream, "dynafold.orders.errors_notified.v1",
+                     OrderErrorsNotified(order_id=order_id, error_hashes=tuple(e.error_hash for e in errors),
+                                         channel="alert", message_ref=alert.alert_id, notification_id=nid),
+                     ANY, key=f"notified:{nid}")
+        metrics.add_metric(name="PendingErrorsNotified", unit=MetricUnit.Count, value=len(errors))
         return "notified"
 
     def _append(self, stream: str, event_type: str, data: Any, expected: Any, key: str | None = None) -> Any:

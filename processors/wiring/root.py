@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # the collaborators' types; imported where built so each func
     from events.store import EventStore
     from processors.adapters.dead_letters import DeadLetterSink
     from processors.adapters.delivery_queue import DeliveryQueue
-    from processors.adapters.mailers import Mailer
+    from processors.adapters.mailers import MailUnconfigured, Mailer
     from processors.adapters.order_sources import OrderSource
     from processors.adapters.secrets import Secrets
     from processors.api.deps import ApiDeps, ApiSettings
@@ -53,7 +53,7 @@ class Adapters:
     tables: Tables
     delivery_queue: Callable[[], DeliveryQueue]
     dead_letters: Callable[[], DeadLetterSink]
-    mailer: Callable[[], Mailer]
+    mailer: Callable[[], Mailer | MailUnconfigured]  # unconfigured: notices become alerts
     order_source: Callable[[Secrets], OrderSource]
     secrets: Callable[[], Secrets]
     streams: Callable[[], Any]  # the DynamoDB Streams client (the failure consumer reads failed batches back)

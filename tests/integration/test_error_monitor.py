@@ -13,6 +13,7 @@ from processors.wiring.config import Tables
 from processors.services.error_monitor import ErrorMonitor, MonitorSettings
 from processors.local.stack import LocalStack
 from processors.local.outbox import OutboxMailer, read_outbox
+from processors.adapters.mailers import mailer_from_env
 from processors.adapters.order_sources import LogOrderSource
 from projections.queries import ViewQueries
 from processors.local.tables import local_tables
@@ -196,3 +197,22 @@ def test_monitor_and_outbox_commands(harness, local_dynamo, monkeypatch, tmp_pat
     assert "Subject: Order SO-1: 1 unresolved error" in capsys.readouterr().out
     assert main(["monitor", "run", "--now", "yesterday", *common]) == 2
     assert "not an ISO 8601 time" in capsys.readouterr().err
+
+
+def test_without_email_settings_the_notice_is_one_alert_and_is_not_repeated(harness):
+    # The shipped samconfig.toml deploys without NotificationEmail / SenderEmail (issue 13 §3).
+    unconfigured = mailer_from_env({})
+    harness.validated(DISCOUNTED, 0)
+    assert harness.monitor(31, mailer=unconfigured).run() == {"notified": 1}
+    assert harness.types() == ["validated", "notification_claimed", "errors_notified"]
+    notified = harness.stack.store.read_stream("order:o-1")[-1].data
+    assert notified.channel == "alert"
+    harness.stack.drain()  # projector and reactor: the errors leave the view, the reactor adds no alert
+    queries = ViewQueries(harness.local_dynamo.client, harness.tables.views)
+    [alert] = queries.alerts.find()
+    assert (alert.alert_type, alert.alert_id) == ("notification_unconfigured", notified.message_ref)
+    assert "SO-1" in alert.message and "NotificationEmail" in alert.message
+    assert queries.pending_errors.all() == []
+    assert harness.monitor(36, mailer=unconfigured).run() == {}
+    assert harness.monitor(41, mailer=unconfigured).run() == {}
+    assert len(harness.types()) == 3 and len(queries.alerts.find()) == 1 and read_outbox(harness.outbox) == []

@@ -25,3 +25,20 @@ def test_creation_is_idempotent(local_dynamo):
     assert create_tables(local_dynamo.client, local_dynamo.names) == []
     other = TableNames.with_prefix("other-")
     assert sorted(create_tables(local_dynamo.client, other)) == sorted(other.names.values())
+
+
+def test_what_dynamodb_local_cannot_apply_is_named_in_one_warning_line(local_dynamo):
+    # DynamoDB Local has no PITR (UpdateContinuousBackups) and no tagging, and ignores SSESpecification;
+    # deletion protection it does apply. Issue 13 §9: degrade visibly, only where the engine refuses.
+    names = TableNames.with_prefix("protected-")
+    warnings: list[str] = []
+    create_tables(local_dynamo.client, names, only={"events", "alerts-v1"},
+                  tags=[{"Key": "project", "Value": "dynafold"}], warn=warnings.append)
+    assert len(warnings) == 2
+    for line in warnings:
+        assert line.startswith("warning: protected-") and "point-in-time recovery" in line
+        assert "encryption" in line and "tags project" in line and "deletion protection" not in line
+    described = local_dynamo.client.describe_table(TableName=names.events)["Table"]
+    assert described["DeletionProtectionEnabled"] is True
+    alerts = local_dynamo.client.describe_table(TableName=names["alerts-v1"])["Table"]
+    assert alerts["DeletionProtectionEnabled"] is False  # views are rebuildable and dropped by `rebuild drop`

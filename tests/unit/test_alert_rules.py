@@ -4,7 +4,7 @@ from events.deliveries import DeadLettered
 from events.envelope import RecordedEvent
 from events.inventory import ReturnRecorded, StockAdjusted
 from events.orders import OrderErrorsNotified
-from projections.alert_rules import AlertSettings, alert_id, alerts_for
+from projections.alert_rules import AlertSettings, alert_id, alerts_for, notification_unconfigured_alert
 from projections.inventory import InventoryItem
 
 AT = datetime(2026, 2, 6, 12, 0, tzinfo=timezone.utc)
@@ -56,6 +56,20 @@ def test_dead_letter_and_notification_alerts():
     assert [(a.alert_type, a.severity) for a in alerts_for(notified, SETTINGS)] == [("order_errors_notified", "info")]
 
 
+def test_a_notice_given_as_an_alert_raises_no_second_alert():
+    # The monitor without email settings already raised notification_unconfigured for it.
+    notified = recorded("order:o", OrderErrorsNotified(order_id="o", error_hashes=("h",), channel="alert"))
+    assert alerts_for(notified, SETTINGS) == []
+
+
+def test_the_unconfigured_notice_alert_is_one_per_notification():
+    first = notification_unconfigured_alert("order:o", "n-1", "Order SO-1: 1 unresolved error", "why")
+    again = notification_unconfigured_alert("order:o", "n-1", "Order SO-1: 1 unresolved error", "why")
+    other = notification_unconfigured_alert("order:o", "n-2", "Order SO-1: 2 unresolved errors", "why")
+    assert first == again and first.alert_id != other.alert_id
+    assert (first.alert_type, first.severity, first.subject) == ("notification_unconfigured", "warning", "order:o")
+
+
 def test_the_same_cause_always_gives_the_same_alert():
     event = recorded("delivery:u:m", DeadLettered(attempts=4, reason="MAX_RETRIES_EXCEEDED"))
     assert alerts_for(event, SETTINGS) == alerts_for(event, SETTINGS)
@@ -97,7 +111,7 @@ def test_the_broadcast_rule_plans_appends_only_when_available_changes():
 def test_the_reactor_iterates_its_rules():
     from types import SimpleNamespace
 
-    from processors.functions.reactor import Reactor
+    from processors.services.reactor import Reactor
     from projections.reaction import RaiseAlert, Rule
 
     appended = []

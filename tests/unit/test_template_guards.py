@@ -543,3 +543,68 @@ def test_prod_reads_prod_secrets():
     for name in secret_parameters():
         name_in_prod = prod.get(name, PARAMETERS[name]["Default"])
         assert name_in_prod == "" or name_in_prod.startswith("/dynafold/prod/"), name
+
+
+# --- the error monitor's email settings (issue 13 §3) ----------------------------------------------
+
+
+def evaluate(expression: Any, values: dict[str, str]) -> Any:
+    """A rule or condition expression under these parameter values (the functions the template uses)."""
+    if not isinstance(expression, Tag):
+        return expression
+    name, argument = expression.name, expression.value
+    if name == "Ref":
+        return values[argument]
+    if name == "Condition":
+        return evaluate(TEMPLATE["Conditions"][argument], values)
+    if name == "Equals":
+        left, right = (evaluate(a, values) for a in argument)
+        return left == right
+    if name == "Not":
+        return not evaluate(argument[0], values)
+    if name == "And":
+        return all(evaluate(a, values) for a in argument)
+    if name == "Or":
+        return any(evaluate(a, values) for a in argument)
+    raise AssertionError(f"no evaluator for Fn::{name}")
+
+
+def parameter_values(overrides: dict[str, str]) -> dict[str, str]:
+    return {**{name: str(p.get("Default", "")) for name, p in PARAMETERS.items()}, **overrides}
+
+
+def rules_accept(values: dict[str, str]) -> bool:
+    return all(evaluate(assertion["Assert"], values)
+               for rule in TEMPLATE.get("Rules", {}).values()
+               if evaluate(rule.get("RuleCondition", True), values)
+               for assertion in rule["Assertions"])
+
+
+@pytest.mark.parametrize("env", ["default", "prod"])
+def test_the_shipped_samconfig_passes_the_template_rules(env):
+    assert rules_accept(parameter_values(samconfig_overrides(env)))
+
+
+@pytest.mark.parametrize("recipients,sender,accepted", [
+    ("", "", True),
+    ("ops@example.com", "dynafold@example.com", True),
+    ("ops@example.com", "", False),
+    ("", "dynafold@example.com", False),
+])
+def test_email_settings_come_in_pairs(recipients, sender, accepted):
+    values = parameter_values({"NotificationEmail": recipients, "SenderEmail": sender})
+    assert rules_accept(values) is accepted
+    if accepted:  # SES only when the monitor will really send
+        assert evaluate(Tag("Condition", "HasEmailSettings"), values) is bool(recipients)
+
+
+def test_the_monitor_may_send_with_ses_only_when_the_email_settings_are_set():
+    policies = props(FUNCTIONS["ErrorMonitorFunction"])["Policies"]
+    inline = [s for p in policies if isinstance(p, dict) and "Statement" in p for s in p["Statement"]]
+    ses = [s for s in inline if "ses:" in json.dumps(s, default=repr)]
+    [conditional] = ses
+    assert isinstance(conditional, Tag) and conditional.name == "If"
+    condition, granted, otherwise = conditional.value
+    assert (condition, otherwise) == ("HasEmailSettings", Tag("Ref", "AWS::NoValue"))
+    assert granted["Action"] == "ses:SendEmail"
+    assert granted["Condition"]["StringEquals"]["ses:FromAddress"] == Tag("Ref", "SenderEmail")
