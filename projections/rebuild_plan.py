@@ -94,6 +94,8 @@ class RebuildProgress:
     rows: int = 0
     failed_streams: list[str] = field(default_factory=list)  # streams whose events no longer decode
     finished: bool = False
+    # segment -> where its next slice starts (the key of the last item of its last finished stream)
+    checkpoints: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def pending_segments(self) -> list[int]:
@@ -108,14 +110,29 @@ class RebuildProgress:
             self.rows += rows
             self.failed_streams.extend(failed)
 
+    def slice_done(self, segment: int, next_key: Mapping[str, Any] | None, events: int, streams: int, rows: int,
+                   failed: list[str]) -> None:
+        """One slice of a segment finished (its rows written): count it and move the checkpoint on."""
+        if next_key is None:
+            self.checkpoints.pop(segment, None)
+            self.segment_done(segment, events, streams, rows, failed)
+            return
+        self.checkpoints[segment] = dict(next_key)
+        self.events += events
+        self.streams += streams
+        self.rows += rows
+        self.failed_streams.extend(failed)
+
     def to_json(self) -> dict[str, Any]:
         return {"views": self.views, "targets": self.targets, "total_segments": self.total_segments,
                 "done_segments": sorted(self.done_segments), "events": self.events, "streams": self.streams,
-                "rows": self.rows, "failed_streams": self.failed_streams, "finished": self.finished}
+                "rows": self.rows, "failed_streams": self.failed_streams, "finished": self.finished,
+                "checkpoints": {str(s): key for s, key in sorted(self.checkpoints.items())}}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "RebuildProgress":
         return cls(views=list(data["views"]), targets=dict(data["targets"]),
                    total_segments=int(data["total_segments"]), done_segments=list(data["done_segments"]),
                    events=int(data["events"]), streams=int(data["streams"]), rows=int(data["rows"]),
-                   failed_streams=list(data.get("failed_streams", [])), finished=bool(data.get("finished")))
+                   failed_streams=list(data.get("failed_streams", [])), finished=bool(data.get("finished")),
+                   checkpoints={int(s): dict(key) for s, key in data.get("checkpoints", {}).items()})

@@ -61,13 +61,19 @@ def cmd_rebuild(ctx: "Context", args: argparse.Namespace) -> int:
     from processors.operations.progress import Progress
     from processors.operations.rebuild import RebuildOptions, Rebuilder
 
+    from functools import partial
+
+    from processors.adapters.aws import dynamodb_client
+
     views = _views(args.view)
-    options = RebuildOptions(segments=args.segments, workers=args.workers, max_write_rate=args.max_write_rate)
+    options = RebuildOptions(segments=max(args.segments, args.workers), workers=args.workers,
+                             max_write_rate=args.max_write_rate)
     versions = _versions_config(args)
     rebuilder = Rebuilder(ctx.client(), ctx.store(), prefix=ctx.table_prefix, views=views,
                           live_tables=_live_tables(ctx, versions), versions=versions,
                           state_dir=Path(args.state_dir), options=options,
-                          progress=lambda total: Progress(total, tty=None if not ctx.as_json else False))
+                          progress=lambda total: Progress(total, tty=None if not ctx.as_json else False),
+                          client_factory=partial(dynamodb_client, ctx.endpoint_url))
     if args.dry_run:
         plan, resumed = rebuilder.plan(restart=args.restart)
         guess = rebuilder.estimate()
@@ -195,8 +201,10 @@ def register(sub: Any, command: Callable[..., argparse.ArgumentParser], common: 
                                         "prove it equal to the live one, optionally switch")
     _settings(p)
     p.add_argument("view", help="view name (inventory, pending-errors, delivery-status, alerts) or all")
-    p.add_argument("--segments", type=positive_int, default=4, help="parallel scan segments (default 4)")
-    p.add_argument("--workers", type=positive_int, default=4, help="segments folded at once (default 4)")
+    p.add_argument("--segments", type=positive_int, default=4,
+                   help="parallel scan segments, the unit of work (default 4; at least --workers)")
+    p.add_argument("--workers", type=positive_int, default=1,
+                   help="local processes running the segment worker (default 1)")
     p.add_argument("--max-write-rate", type=_positive_rate, default=None, metavar="ITEMS_PER_S",
                    help="cap on rows written per second (default: no cap)")
     p.add_argument("--dry-run", action="store_true", help="estimate events, streams, rows, units and time; change nothing")

@@ -21,7 +21,9 @@ import json
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from functools import lru_cache, partial
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,17 +32,17 @@ from events.errors import DynafoldError
 from events.items import from_item
 from events.store import EventStore
 from processors.operations.progress import Progress
+from processors.services.rebuild_segment import SegmentResult, SegmentTask, SegmentWorker
 from processors.operations.tables import create_copy, list_table_names
 from processors.operations.template import local_table_name, table_definitions
 from projections.batch import BatchProjector, Entry
 from projections.comparison import Comparison, TableRule, compare_family, digest_rows
-from projections.rate_limit import RateLimiter
 from projections.rebuild_plan import Estimate, LogStats, RebuildProgress, estimate, next_version
 from projections.replay import replay
 from projections.view import STREAM_ATTR, VERSION_ATTR, View
 from projections.view_store import ViewStore
 from projections.view_store import from_item as row_from_item
-from projections.view_tables import BulkWriter, scan_items, table_stats
+from projections.view_tables import scan_items, table_stats
 
 # A dry run's time estimate when nothing has been measured: DynamoDB Local on a small machine
 # (see `make bench`); on AWS, on-demand tables go faster.
@@ -56,8 +58,10 @@ class VersionsConfig(Protocol):
 @dataclass(frozen=True)
 class RebuildOptions:
     segments: int = 4
-    workers: int = 4  # segments folded at once
-    writers_per_segment: int = 2
+    workers: int = 1  # processes running the segment worker
+    writers_per_segment: int = 4  # BatchWriteItem threads of each worker
+    slice_seconds: float = 30.0  # a worker's budget per call: the progress file moves on this often
+    page_size: int | None = None
     max_write_rate: float | None = None
     compare_attempts: int = 3
     settle_seconds: float = 1.0
@@ -99,12 +103,24 @@ def table_rule(family: str) -> TableRule:
     return TableRule(keys["HASH"], keys.get("RANGE"), definition.ttl_attribute)
 
 
+@lru_cache(maxsize=4)
+def _process_worker(client_factory: Callable[[], Any], events_table: str) -> SegmentWorker:
+    return SegmentWorker(client_factory(), events_table)
+
+
+def run_slice(client_factory: Callable[[], Any], events_table: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """One slice in a worker process: one client and worker per process, reused for its slices."""
+    return _process_worker(client_factory, events_table).run(SegmentTask.from_json(payload)).to_json()
+
+
 class Rebuilder:
     def __init__(self, client: Any, store: EventStore, *, prefix: str, views: Sequence[View[Any]],
                  live_tables: Mapping[str, str], versions: VersionsConfig, state_dir: Path,
                  options: RebuildOptions = RebuildOptions(),
-                 progress: Callable[[int | None], Progress] | None = None) -> None:
+                 progress: Callable[[int | None], Progress] | None = None,
+                 client_factory: Callable[[], Any] | None = None) -> None:
         self._client = client
+        self._client_factory = client_factory  # picklable: how worker processes connect
         self._store = store
         self._prefix = prefix
         self._views = list(views)
@@ -114,7 +130,6 @@ class Rebuilder:
         self._state_dir = state_dir
         self.options = options
         self._progress = progress or (lambda total: Progress(total))
-        self._settled: dict[str, int] = {}  # streams folded to a version that shows no row
         self._lock = threading.Lock()
 
     @property
@@ -172,7 +187,7 @@ class Rebuilder:
         if resumed:
             say(f"resuming: {len(progress.done_segments)} of {progress.total_segments} segments already done")
         filling = time.monotonic()
-        self._fill(progress)
+        self._fill(progress, guard=resumed)
         result = RebuildResult(progress, resumed, fill_seconds=time.monotonic() - filling)
         result.caught_up = self.catch_up(progress)
         result.comparison = self.compare(progress)
@@ -190,43 +205,50 @@ class Rebuilder:
         result.seconds = time.monotonic() - started
         return result
 
-    def _fill(self, progress: RebuildProgress) -> None:
+    def _fill(self, progress: RebuildProgress, *, guard: bool = False) -> None:
+        """Run the segment worker over every unfinished segment, slice by slice, in ``workers``
+        processes (one: in this process); the progress file moves on after every slice."""
         total = table_stats(self._client, self._store.events_table)["items"]
         bar = self._progress(total or None)
         bar.advance(progress.events)
-        limiter = RateLimiter(self.options.max_write_rate, time.monotonic, time.sleep)
-        writers = ThreadPoolExecutor(max_workers=self.options.workers * self.options.writers_per_segment,
-                                     thread_name_prefix="rebuild-writer")
+        options = self.options
+        rate = options.max_write_rate / options.workers if options.max_write_rate else None
 
-        def fill_segment(segment: int) -> None:
-            events = streams = rows = 0
-            failed: list[str] = []
-            with BulkWriter(self._client, workers=self.options.writers_per_segment, limiter=limiter,
-                            pool=writers) as writer:
-                pages = self._store.scan_pages(progress.total_segments, [segment])
-                items = (item for _, page in pages if page for item in page)
-                for folded in replay(items, self._by_category):
-                    events += folded.events
-                    streams += 1
-                    if folded.error:
-                        failed.append(f"{folded.stream}: {folded.error}")
-                    elif not folded.rows:
-                        with self._lock:
-                            self._settled[folded.stream] = folded.version
-                    for family, row in folded.rows:
-                        writer.put(progress.targets[family], row)
-                    rows += len(folded.rows)
-                    bar.advance(folded.events)
-            with self._lock:  # only once every row of the segment is written
-                progress.segment_done(segment, events, streams, rows, failed)
-                self._save(progress)
+        def task(segment: int, start_key: dict[str, Any] | None, guarded: bool) -> SegmentTask:
+            return SegmentTask(tuple(view.name for view in self._views), progress.targets, segment,
+                               progress.total_segments, start_key, guarded, options.slice_seconds,
+                               options.page_size, rate)
 
+        if options.workers > 1 and self._client_factory is None:
+            raise DynafoldError("--workers > 1 needs an endpoint the worker processes can connect to")
+        pool: Executor
+        if options.workers > 1:
+            pool = ProcessPoolExecutor(max_workers=options.workers, mp_context=multiprocessing.get_context("spawn"))
+            run = partial(run_slice, self._client_factory, self._store.events_table)
+        else:
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rebuild-segment")
+            worker = SegmentWorker(self._client, self._store.events_table, writers=options.writers_per_segment)
+            run = lambda payload: worker.run(SegmentTask.from_json(payload)).to_json()  # noqa: E731
         try:
-            with ThreadPoolExecutor(max_workers=self.options.workers, thread_name_prefix="rebuild") as pool:
-                for finished in [pool.submit(fill_segment, s) for s in progress.pending_segments]:
-                    finished.result()
+            running: dict[Future[dict[str, Any]], int] = {}
+            for segment in progress.pending_segments:
+                payload = task(segment, progress.checkpoints.get(segment), guard).to_json()
+                running[pool.submit(run, payload)] = segment
+            while running:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    del running[future]
+                    result = SegmentResult.from_json(future.result())
+                    with self._lock:
+                        progress.slice_done(result.segment, result.next_key, result.events, result.streams,
+                                            result.rows, result.failed)
+                        self._save(progress)
+                    bar.advance(result.events)
+                    if not result.done:  # the same guard: a resumed segment stays suspect to its end
+                        payload = task(result.segment, result.next_key, guard).to_json()
+                        running[pool.submit(run, payload)] = result.segment
         finally:
-            writers.shutdown(wait=True)
+            pool.shutdown(wait=True, cancel_futures=True)
         bar.finish()
 
     # ------------------------------------------------------------------ catch up
@@ -240,8 +262,7 @@ class Rebuilder:
                 if stream.split(":", 1)[0] in self._by_category:
                     heads[stream] = max(heads.get(stream, 0), int(item["version"]["N"]))
         rebuilt = self._rebuilt_versions(progress)
-        moved = {s: max(rebuilt.get(s, 0), self._settled.get(s, 0)) for s in heads}
-        moved = {s: have for s, have in moved.items() if heads[s] > have}
+        moved = {s: rebuilt.get(s, 0) for s in heads if heads[s] > rebuilt.get(s, 0)}
         if not moved:
             return 0
         projector = BatchProjector(ViewStore(self._client, progress.targets), self._store.read_stream, self._views,
@@ -259,9 +280,6 @@ class Rebuilder:
             outcome = projector.project(entries[first:first + _CATCH_UP_BATCH])
             applied += sum(outcome.applied.values())
             progress.failed_streams.extend(f"{s.stream}: {s.failure}" for s in outcome.streams if s.failure)
-        with self._lock:
-            for stream in moved:
-                self._settled[stream] = max(self._settled.get(stream, 0), heads[stream])
         return applied
 
     def _rebuilt_versions(self, progress: RebuildProgress) -> dict[str, int]:

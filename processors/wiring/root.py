@@ -34,13 +34,14 @@ if TYPE_CHECKING:  # the collaborators' types; imported where built so each func
     from processors.services.delivery_worker import DeliverySettings, DeliveryWorker
     from processors.services.error_monitor import ErrorMonitor, MonitorSettings
     from processors.services.reactor import Reactor
+    from processors.services.rebuild_segment import SegmentWorker
     from projections.alert_rules import AlertSettings
     from projections.batch import BatchProjector
     from projections.queries import ViewQueries
     from projections.view_store import ViewStore
 
 Handler = Callable[[dict[str, Any], Any], Any]
-FUNCTIONS = ("projector", "reactor", "ingest", "error-monitor", "delivery-worker")
+FUNCTIONS = ("projector", "reactor", "ingest", "error-monitor", "delivery-worker", "rebuild-segment")
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,12 @@ class Root:
         return ApiDeps(self.store, self.views, self.queries, self.secrets, self.settings.api,
                        resolve=self.adapters.resolve, clock=self.adapters.clock.now)
 
+    @cached_property
+    def rebuild_segment_worker(self) -> SegmentWorker:
+        from processors.services.rebuild_segment import SegmentWorker
+
+        return SegmentWorker(self.client, self.adapters.tables.events)
+
     def handler(self, function: str) -> Handler:
         """The Lambda handler of one function (see FUNCTIONS), over this root's collaborators."""
         if function == "projector":
@@ -195,4 +202,8 @@ class Root:
             from processors.functions import delivery_worker
 
             return delivery_worker.make_handler(self.delivery_worker)
+        if function == "rebuild-segment":
+            from processors.functions import rebuild_segment
+
+            return rebuild_segment.make_handler(self.rebuild_segment_worker)
         raise ValueError(f"unknown function {function!r}; expected one of {', '.join(FUNCTIONS)}")

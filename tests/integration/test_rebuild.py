@@ -46,7 +46,7 @@ def make_rebuilder(client, store, state_dir, views=VIEWS, **options):
     return Rebuilder(client, store, prefix="test-", views=views,
                      live_tables=dict(local_tables("test-", versions=versions.read()).views),
                      versions=versions, state_dir=state_dir,
-                     options=RebuildOptions(**{"segments": 3, "workers": 2, "settle_seconds": 0.2, **options}),
+                     options=RebuildOptions(**{"segments": 3, "settle_seconds": 0.2, **options}),
                      progress=lambda total: Progress(total, out=io.StringIO(), tty=False))
 
 
