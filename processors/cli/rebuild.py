@@ -170,11 +170,26 @@ def cmd_views_drop(ctx: "Context", args: argparse.Namespace) -> int:
     from processors.cli.output import emit
     from processors.operations.tables import drop_view_table
 
+    from processors.operations.rebuild import rebuilds_filling
+    from processors.operations.tables import list_table_names
+
     _, active, name = _family_version(ctx, args)
     if active[args.family] == args.version:
         raise DynafoldError(f"{name} is the active {args.family} table: switch to another version first")
-    drop_view_table(ctx.client(), name)
-    emit({"dropped": name}, as_json=ctx.as_json, human=f"dropped {name}")
+    # A rebuild that fills this table fills its siblings too (one version of each of its views'
+    # families): they go with it, and so does its progress, so nothing resumes into missing tables.
+    in_use = {f"{ctx.table_prefix}{family}-{version}" for family, version in active.items()}
+    progress_files = rebuilds_filling(Path(args.state_dir), name)
+    siblings = {table for _, targets in progress_files for table in targets.values()} - in_use - {name}
+    existing = set(list_table_names(ctx.client()))
+    dropped = [name, *sorted(siblings & existing)]
+    for table in dropped:
+        drop_view_table(ctx.client(), table)
+    for path, _ in progress_files:
+        path.unlink()
+    payload = {"dropped": dropped, "progress_removed": [str(path) for path, _ in progress_files]}
+    emit(payload, as_json=ctx.as_json, human="\n".join([f"dropped {table}" for table in dropped]
+                                                        + [f"removed {path}" for path, _ in progress_files]))
     return 0
 
 

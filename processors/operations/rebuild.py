@@ -29,25 +29,20 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from events.errors import DynafoldError
-from events.items import from_item
 from events.store import EventStore
 from processors.operations.progress import Progress
 from processors.services.rebuild_segment import SegmentResult, SegmentTask, SegmentWorker
 from processors.operations.tables import create_copy, list_table_names
 from processors.operations.template import local_table_name, table_definitions
-from projections.batch import BatchProjector, Entry
-from projections.comparison import Comparison, TableRule, compare_family, digest_rows
+from processors.services.rebuild_compare import RebuildComparer, Settled
+from projections.comparison import Comparison, TableRule
 from projections.rebuild_plan import Estimate, LogStats, RebuildProgress, estimate, next_version
-from projections.replay import replay
 from projections.view import STREAM_ATTR, VERSION_ATTR, View
-from projections.view_store import ViewStore
-from projections.view_store import from_item as row_from_item
 from projections.view_tables import scan_items, table_stats
 
 # A dry run's time estimate when nothing has been measured: DynamoDB Local on a small machine
 # (see `make bench`); on AWS, on-demand tables go faster.
 ASSUMED_EVENTS_PER_SECOND = 3000.0
-_CATCH_UP_BATCH = 100  # the projector's BatchSize in template.yaml
 
 
 class VersionsConfig(Protocol):
@@ -63,8 +58,8 @@ class RebuildOptions:
     slice_seconds: float = 30.0  # a worker's budget per call: the progress file moves on this often
     page_size: int | None = None
     max_write_rate: float | None = None
-    compare_attempts: int = 3
-    settle_seconds: float = 1.0
+    settle_seconds: float = 60.0  # the bound on waiting for the live projector to pass a rebuilt stream
+    poll_seconds: float = 0.5
 
     def __post_init__(self) -> None:
         if not 1 <= self.segments <= 1000:
@@ -98,9 +93,22 @@ def template_base(family: str) -> str:
 
 
 def table_rule(family: str) -> TableRule:
+    from projections.registry import VIEWS
+
     definition = table_definitions()[template_base(family)]
     keys = {k["KeyType"]: k["AttributeName"] for k in definition.properties["KeySchema"]}
-    return TableRule(keys["HASH"], keys.get("RANGE"), definition.ttl_attribute)
+    [category] = [view.category for view in VIEWS if family in view.families]
+    return TableRule(keys["HASH"], keys.get("RANGE"), definition.ttl_attribute, category)
+
+
+def rebuilds_filling(state_dir: Path, table: str) -> list[tuple[Path, dict[str, str]]]:
+    """(progress file, its targets) of every recorded rebuild that fills ``table``."""
+    found = []
+    for path in sorted((state_dir / "rebuilds").glob("*.json")):
+        targets = dict(json.loads(path.read_text()).get("targets", {}))
+        if table in targets.values():
+            found.append((path, targets))
+    return found
 
 
 @lru_cache(maxsize=4)
@@ -189,14 +197,8 @@ class Rebuilder:
         filling = time.monotonic()
         self._fill(progress, guard=resumed)
         result = RebuildResult(progress, resumed, fill_seconds=time.monotonic() - filling)
-        result.caught_up = self.catch_up(progress)
-        result.comparison = self.compare(progress)
-        for _ in range(self.options.compare_attempts - 1):
-            if result.comparison.equal or not result.comparison.in_flight:
-                break
-            time.sleep(self.options.settle_seconds)  # let live processing catch up too
-            result.caught_up += self.catch_up(progress)
-            result.comparison = self.compare(progress)
+        settled = self.settle(progress)
+        result.comparison, result.caught_up = settled.comparison, settled.caught_up
         progress.finished = True
         self._save(progress)
         if switch and result.comparison.equal:
@@ -265,22 +267,8 @@ class Rebuilder:
         moved = {s: rebuilt.get(s, 0) for s in heads if heads[s] > rebuilt.get(s, 0)}
         if not moved:
             return 0
-        projector = BatchProjector(ViewStore(self._client, progress.targets), self._store.read_stream, self._views,
-                                   max_workers=4)
-        entries: list[Entry] = []
-        for stream, have in moved.items():
-            for item in self._store.read_items(stream, have + 1):
-                try:
-                    entries.append(Entry(str(len(entries)), stream, from_item(item)))
-                except (DynafoldError, ValueError) as error:
-                    progress.failed_streams.append(f"{stream}: {type(error).__name__}: {error}")
-                    break
-        applied = 0
-        for first in range(0, len(entries), _CATCH_UP_BATCH):
-            outcome = projector.project(entries[first:first + _CATCH_UP_BATCH])
-            applied += sum(outcome.applied.values())
-            progress.failed_streams.extend(f"{s.stream}: {s.failure}" for s in outcome.streams if s.failure)
-        return applied
+        return self._comparer(progress).catch_up_streams(
+            {stream: (have, heads[stream]) for stream, have in moved.items()}, progress.failed_streams)
 
     def _rebuilt_versions(self, progress: RebuildProgress) -> dict[str, int]:
         versions: dict[str, int] = {}
@@ -294,18 +282,21 @@ class Rebuilder:
 
     # ------------------------------------------------------------------ compare
 
-    def compare(self, progress: RebuildProgress) -> Comparison:
-        now = int(time.time())  # only to leave out rows whose TTL has passed
-        comparison = Comparison()
-        for family, target in progress.targets.items():
-            rule = table_rule(family)
-            live = digest_rows(self._rows(self._live[family], progress.total_segments), rule, now)
-            rebuilt = digest_rows(self._rows(target, progress.total_segments), rule, now)
-            compare_family(family, live, rebuilt, comparison)
-        return comparison
+    def _comparer(self, progress: RebuildProgress) -> RebuildComparer:
+        return RebuildComparer(self._client, self._store, self._views, self._live, progress.targets,
+                               {family: table_rule(family) for family in progress.targets},
+                               segments=progress.total_segments)
 
-    def _rows(self, table: str, segments: int) -> Any:
-        return (row_from_item(item) for item in scan_items(self._client, table, segments))
+    def settle(self, progress: RebuildProgress, settle_seconds: float | None = None) -> Settled:
+        """Catch the rebuilt tables up and compare them with the live ones at a common version per stream."""
+        settled = self._comparer(progress).compare(
+            self.options.settle_seconds if settle_seconds is None else settle_seconds, self.options.poll_seconds)
+        progress.failed_streams.extend(f for f in settled.failed_streams if f not in progress.failed_streams)
+        return settled
+
+    def compare(self, progress: RebuildProgress, settle_seconds: float = 0.0) -> Comparison:
+        """The comparison as the tables stand (by default: no catch-up, no waiting)."""
+        return self.settle(progress, settle_seconds).comparison
 
     def _save(self, progress: RebuildProgress) -> None:
         self.progress_path.parent.mkdir(parents=True, exist_ok=True)
