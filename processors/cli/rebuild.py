@@ -56,6 +56,76 @@ def _live_tables(ctx: "Context", versions: Any) -> dict[str, str]:
     return dict(local_tables(ctx.table_prefix, versions=versions.read()).views)
 
 
+def _sfn() -> Any:  # the Step Functions client; a test replaces it
+    from processors.adapters.aws import stepfunctions_client
+
+    return stepfunctions_client()
+
+
+def _follow_on_aws(ctx: "Context", args: argparse.Namespace, execution_arn: str, total_events: int) -> int:
+    from processors.cli.output import emit
+    from processors.operations.progress import Progress
+    from processors.operations.rebuild_aws import follow
+
+    say = (lambda line: None) if ctx.as_json else (lambda line: print(line, flush=True))
+    say(f"following {execution_arn} (Ctrl-C stops following; the rebuild goes on: `dynafold rebuild status`)")
+    try:
+        ended = follow(_sfn(), execution_arn, total_events, Progress(total_events or None, tty=None if not ctx.as_json
+                                                                     else False), poll=args.poll_seconds)
+    except KeyboardInterrupt:
+        say("\nstopped following; the execution keeps running on AWS. Reattach with `dynafold rebuild status`.")
+        return 0
+    verdict = ended["output"] or {}
+    payload = {"execution_arn": execution_arn, **ended}
+    if ended["status"] != "SUCCEEDED":
+        emit(payload, as_json=ctx.as_json, human=f"{ended['status']}: {ended['error']}: {ended['cause']}")
+        return 1
+    lines = [f"caught up {verdict.get('caught_up', 0):,} events"]
+    compared = ", ".join(f"{f} {n:,}" for f, n in (verdict.get("rows_compared") or {}).items())
+    if verdict.get("equal"):
+        lines.append(f"EQUAL: rebuilt rows match the live rows ({compared})")
+    else:
+        lines.append(f"DIFFERENT: {verdict.get('difference_count', 0):,} rows differ ({compared} live rows compared)")
+        lines.extend(f"  {d}" for d in (verdict.get("differences") or [])[:_SHOWN_DIFFERENCES])
+    if verdict.get("switched"):
+        lines.append(f"switched: {', '.join(f'{f} -> {v}' for f, v in sorted(verdict['switched'].items()))}")
+    emit(payload, as_json=ctx.as_json, human="\n".join(lines))
+    return 0 if verdict.get("equal") else 1
+
+
+def cmd_rebuild_status(ctx: "Context", args: argparse.Namespace) -> int:
+    from processors.operations.rebuild_aws import last_started
+
+    started = last_started(Path(args.state_dir), ctx.table_prefix)
+    return _follow_on_aws(ctx, args, started["execution_arn"], int(started["total_events"]))
+
+
+def cmd_rebuild_on_aws(ctx: "Context", args: argparse.Namespace, rebuilder: Any) -> int:
+    from processors.operations.rebuild import table_rule, template_base
+    from processors.operations.rebuild_aws import STATE_MACHINE_ENV, AwsOptions, execution_input, start
+    from processors.operations.tables import create_copy
+    from projections.view_tables import table_stats
+
+    state_machine = args.state_machine or os.environ.get(STATE_MACHINE_ENV)
+    if not state_machine:
+        raise DynafoldError(f"--on-aws needs --state-machine ARN or ${STATE_MACHINE_ENV} "
+                            "(the stack output RebuildStateMachineArn)")
+    options = AwsOptions(segments=args.segments or 64, max_concurrency=args.max_concurrency,
+                         max_write_rate=args.max_write_rate)
+    plan, _ = rebuilder.plan(restart=True)  # an execution is its own checkpoint: no local progress to resume
+    client = ctx.client()
+    for family, table in plan.targets.items():
+        create_copy(client, template_base(family), table)
+    payload = execution_input(plan.views, plan.targets, {f: table_rule(f) for f in plan.targets}, options,
+                              switch=args.switch)
+    total = table_stats(client, ctx.store().events_table)["items"]
+    arn = start(_sfn(), state_machine, payload, Path(args.state_dir), ctx.table_prefix, total)
+    if not ctx.as_json:
+        print(f"started {arn}: {options.segments} segments, at most {options.max_concurrency} at once, "
+              f"into {', '.join(plan.targets.values())}", flush=True)
+    return _follow_on_aws(ctx, args, arn, total)
+
+
 def cmd_rebuild(ctx: "Context", args: argparse.Namespace) -> int:
     from processors.cli.output import emit
     from processors.operations.progress import Progress
@@ -65,8 +135,10 @@ def cmd_rebuild(ctx: "Context", args: argparse.Namespace) -> int:
 
     from processors.adapters.aws import dynamodb_client
 
+    if args.view == "status":
+        return cmd_rebuild_status(ctx, args)
     views = _views(args.view)
-    options = RebuildOptions(segments=max(args.segments, args.workers), workers=args.workers,
+    options = RebuildOptions(segments=max(args.segments or 4, args.workers), workers=args.workers,
                              max_write_rate=args.max_write_rate)
     versions = _versions_config(args)
     rebuilder = Rebuilder(ctx.client(), ctx.store(), prefix=ctx.table_prefix, views=views,
@@ -91,6 +163,8 @@ def cmd_rebuild(ctx: "Context", args: argparse.Namespace) -> int:
         ])
         emit(payload, as_json=ctx.as_json, human=human)
         return 0
+    if args.on_aws:
+        return cmd_rebuild_on_aws(ctx, args, rebuilder)
     plan, resumed = rebuilder.plan(restart=args.restart)
     say = (lambda line: None) if ctx.as_json else (lambda line: print(line, flush=True))
     say(f"rebuilding {', '.join(plan.views)} from the event log into {', '.join(plan.targets.values())}")
@@ -213,11 +287,12 @@ def _settings(parser: argparse.ArgumentParser) -> None:
 def register(sub: Any, command: Callable[..., argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
     """Add `dynafold rebuild` and `dynafold views ...` (``command`` is build_parser's helper)."""
     p = command("rebuild", cmd_rebuild, "rebuild a view (or all) from the event log into fresh tables, "
-                                        "prove it equal to the live one, optionally switch")
+                                        "prove it equal to the live one, optionally switch "
+                                        "(`dynafold rebuild status` reattaches to a rebuild started --on-aws)")
     _settings(p)
     p.add_argument("view", help="view name (inventory, pending-errors, delivery-status, alerts) or all")
-    p.add_argument("--segments", type=positive_int, default=4,
-                   help="parallel scan segments, the unit of work (default 4; at least --workers)")
+    p.add_argument("--segments", type=positive_int, default=None,
+                   help="parallel scan segments, the unit of work (default 4, at least --workers; --on-aws 64)")
     p.add_argument("--workers", type=positive_int, default=1,
                    help="local processes running the segment worker (default 1)")
     p.add_argument("--max-write-rate", type=_positive_rate, default=None, metavar="ITEMS_PER_S",
@@ -225,6 +300,13 @@ def register(sub: Any, command: Callable[..., argparse.ArgumentParser], common: 
     p.add_argument("--dry-run", action="store_true", help="estimate events, streams, rows, units and time; change nothing")
     p.add_argument("--switch", action="store_true", help="make the rebuilt tables active when they compare equal")
     p.add_argument("--restart", action="store_true", help="start afresh instead of resuming an interrupted rebuild")
+    p.add_argument("--on-aws", action="store_true",
+                   help="run on AWS: start the rebuild state machine (Distributed Map over the segments) and follow it")
+    p.add_argument("--max-concurrency", type=positive_int, default=64,
+                   help="--on-aws: segments folded at once (default 64)")
+    p.add_argument("--state-machine", default=None, metavar="ARN",
+                   help="--on-aws: the stack's RebuildStateMachineArn (default $DYNAFOLD_REBUILD_STATE_MACHINE)")
+    p.add_argument("--poll-seconds", type=float, default=5.0, help=argparse.SUPPRESS)
 
     views = sub.add_parser("views", help="versions of the view tables (list, drop, activate)", parents=[common])
     views_sub = views.add_subparsers(dest="views_command", required=True, parser_class=type(views))

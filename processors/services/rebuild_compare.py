@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from events.errors import DynafoldError
 from events.items import from_item
@@ -170,3 +170,45 @@ class RebuildComparer:
         """``digests`` with the rows of ``streams`` replaced by ``fresh`` ones (rows may have gone)."""
         return {family: {**{k: d for k, d in rows.items() if d.stream not in streams}, **fresh.get(family, {})}
                 for family, rows in digests.items()}
+
+
+class VersionsWriter(Protocol):
+    def write(self, changes: Mapping[str, str]) -> dict[str, str]: ...
+
+
+class CompareStep:
+    """The state machine's compare step over a JSON input (see template.yaml RebuildStateMachine):
+    views, live and target tables (family -> table), table rules, settle seconds, switch."""
+
+    def __init__(self, client: Any, store: EventStore, active: Callable[[], Mapping[str, str]],
+                 versions: Callable[[], VersionsWriter]) -> None:
+        self._client = client
+        self._store = store
+        self._active = active
+        self._versions = versions
+
+    def run(self, event: Mapping[str, Any], remaining_ms: int | None = None) -> dict[str, Any]:
+        from processors.services.rebuild_segment import LAMBDA_SAFETY_SECONDS, active_overlap, views_named
+
+        targets: dict[str, str] = dict(event["targets"])
+        live = {family: self._active()[family] for family in targets}
+        overlap = active_overlap(targets, live)
+        if overlap:
+            raise ValueError(f"refusing to compare into active tables {overlap}")
+        views = list(views_named(event["views"]).values())
+        rules = {family: TableRule(**rule) for family, rule in event["rules"].items()}
+        settle = float(event.get("settle_seconds", 60.0))
+        if remaining_ms is not None:  # half the time left for each of the (at most) two comparisons
+            settle = max(0.0, min(settle, (remaining_ms / 1000.0 - LAMBDA_SAFETY_SECONDS) / 2 - 30.0))
+        comparer = RebuildComparer(self._client, self._store, views, live, targets, rules,
+                                   segments=int(event.get("total_segments", 4)))
+        settled = comparer.compare(settle)
+        comparison = settled.comparison
+        switched = None
+        if event.get("switch") and comparison.equal:
+            switched = self._versions().write({family: table.rsplit("-", 1)[1] for family, table in targets.items()})
+            settled.caught_up += comparer.compare(settle).caught_up
+        return {"equal": comparison.equal, "rows_compared": comparison.rows, "caught_up": settled.caught_up,
+                "differences": [str(d) for d in comparison.differences[:100]],
+                "difference_count": len(comparison.differences), "failed_streams": settled.failed_streams[:100],
+                "switched": switched}

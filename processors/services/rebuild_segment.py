@@ -91,7 +91,8 @@ class SegmentResult:
                    int(data["streams"]), int(data["rows"]), int(data.get("cleaned", 0)), list(data.get("failed", [])))
 
 
-def _views_by_category(names: Sequence[str]) -> dict[str, View[Any]]:
+def views_named(names: Sequence[str]) -> dict[str, View[Any]]:
+    """category -> view for the named views (projections.registry)."""
     from projections.registry import VIEWS_BY_NAME
 
     unknown = [name for name in names if name not in VIEWS_BY_NAME]
@@ -100,18 +101,31 @@ def _views_by_category(names: Sequence[str]) -> dict[str, View[Any]]:
     return {VIEWS_BY_NAME[name].category: VIEWS_BY_NAME[name] for name in names}
 
 
+def active_overlap(targets: Mapping[str, str], active: Mapping[str, str]) -> list[str]:
+    """Targets that are tables in use. IAM cannot tell versions apart (they are named at run time,
+    ``<family>-v*``), so the code refuses to write a rebuild into the active version."""
+    in_use = set(active.values())
+    return sorted(table for table in targets.values() if table in in_use)
+
+
 class SegmentWorker:
     """Folds one segment of the event table into the new table version, within a time budget."""
 
     def __init__(self, client: Any, events_table: str, *, writers: int = 4,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 active: Callable[[], Mapping[str, str]] | None = None) -> None:
         self._client = client
+        self._active = active  # family -> table in use, never a target
         self._events_table = events_table
         self._writers = writers
         self._clock = clock
 
     def run(self, task: SegmentTask) -> SegmentResult:
-        views = _views_by_category(task.views)
+        views = views_named(task.views)
+        if self._active is not None:
+            overlap = active_overlap(task.targets, self._active())
+            if overlap:
+                raise ValueError(f"refusing to rebuild into active tables {overlap}")
         deadline = self._clock() + task.budget_seconds
         result = SegmentResult(task.segment, task.start_key, False)
         request: dict[str, Any] = {"TableName": self._events_table, "Segment": task.segment,

@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # the collaborators' types; imported where built so each func
     from processors.services.delivery_worker import DeliverySettings, DeliveryWorker
     from processors.services.error_monitor import ErrorMonitor, MonitorSettings
     from processors.services.reactor import Reactor
+    from processors.services.rebuild_compare import CompareStep
     from processors.services.rebuild_segment import SegmentWorker
     from projections.alert_rules import AlertSettings
     from projections.batch import BatchProjector
@@ -41,7 +42,8 @@ if TYPE_CHECKING:  # the collaborators' types; imported where built so each func
     from projections.view_store import ViewStore
 
 Handler = Callable[[dict[str, Any], Any], Any]
-FUNCTIONS = ("projector", "reactor", "ingest", "error-monitor", "delivery-worker", "rebuild-segment")
+FUNCTIONS = ("projector", "reactor", "ingest", "error-monitor", "delivery-worker", "rebuild-segment",
+             "rebuild-compare")
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,17 @@ class Root:
     def rebuild_segment_worker(self) -> SegmentWorker:
         from processors.services.rebuild_segment import SegmentWorker
 
-        return SegmentWorker(self.client, self.adapters.tables.events)
+        return SegmentWorker(self.client, self.adapters.tables.events,
+                             active=lambda: dict(self.adapters.tables.views))
+
+    @cached_property
+    def rebuild_compare_step(self) -> CompareStep:
+        from processors.adapters.view_versions import PARAMETER_ENV, SsmVersions
+        from processors.services.rebuild_compare import CompareStep
+
+        # The parameter every function reads its active versions from (template.yaml Globals).
+        return CompareStep(self.client, self.store, lambda: dict(self.adapters.tables.views),
+                           lambda: SsmVersions(os.environ[PARAMETER_ENV]))
 
     def handler(self, function: str) -> Handler:
         """The Lambda handler of one function (see FUNCTIONS), over this root's collaborators."""
@@ -206,4 +218,8 @@ class Root:
             from processors.functions import rebuild_segment
 
             return rebuild_segment.make_handler(self.rebuild_segment_worker)
+        if function == "rebuild-compare":
+            from processors.functions import rebuild_compare
+
+            return rebuild_compare.make_handler(self.rebuild_compare_step)
         raise ValueError(f"unknown function {function!r}; expected one of {', '.join(FUNCTIONS)}")
