@@ -126,6 +126,45 @@ def cmd_rebuild_on_aws(ctx: "Context", args: argparse.Namespace, rebuilder: Any)
     return _follow_on_aws(ctx, args, arn, total)
 
 
+def _dry_run(ctx: "Context", args: argparse.Namespace, rebuilder: Any) -> int:
+    """The estimate for the chosen mode (local --workers N, or --on-aws --max-concurrency M)."""
+    from processors.cli.output import emit
+    from processors.operations.rebuild import scale_plan
+    from projections.rebuild_plan import assumed
+
+    plan, resumed = rebuilder.plan(restart=args.restart)
+    base = assumed(args.assume_events) if args.assume_events else rebuilder.estimate()
+    workers = min(args.segments or 64, args.max_concurrency) if args.on_aws else rebuilder.options.workers
+    guess = scale_plan(base, on_aws=args.on_aws, workers=workers, max_write_rate=args.max_write_rate)
+    payload = {"dry_run": True, "views": plan.views, "targets": plan.targets, "resumes": resumed,
+               "assumed_log": bool(args.assume_events), **guess.to_dict()}
+    where = (f"on AWS, {workers} segment workers at once (Distributed Map)" if args.on_aws
+             else f"locally, {workers} worker process{'es' if workers > 1 else ''}")
+    human = "\n".join([
+        f"dry run: rebuild {', '.join(plan.views)} into {', '.join(plan.targets.values())} {where}"
+        + (" (resuming)" if resumed else ""),
+        *( [f"  a hypothetical log of {args.assume_events:,} events"] if args.assume_events else []),
+        f"  events   ~{guess.events:,} in ~{guess.streams:,} streams",
+        f"  rows     ~{guess.rows:,}",
+        f"  reads    ~{guess.read_units:,} read units (one eventually consistent scan of the log)",
+        f"  writes   ~{guess.write_units:,} write units",
+        f"  cost     ~${guess.cost_usd:,.2f}",
+        f"  time     ~{format_seconds(guess.seconds)} (fill {format_seconds(guess.fill_seconds)}, bound by "
+        f"{guess.bound}; compare {format_seconds(guess.compare_seconds)})",
+        "  assuming:",
+        *(f"    - {line}" for line in guess.assumptions),
+        "nothing was changed",
+    ])
+    emit(payload, as_json=ctx.as_json, human=human)
+    return 0
+
+
+def format_seconds(seconds: float) -> str:
+    from processors.operations.progress import format_duration
+
+    return format_duration(seconds)
+
+
 def cmd_rebuild(ctx: "Context", args: argparse.Namespace) -> int:
     from processors.cli.output import emit
     from processors.operations.progress import Progress
@@ -147,22 +186,7 @@ def cmd_rebuild(ctx: "Context", args: argparse.Namespace) -> int:
                           progress=lambda total: Progress(total, tty=None if not ctx.as_json else False),
                           client_factory=partial(dynamodb_client, ctx.endpoint_url))
     if args.dry_run:
-        plan, resumed = rebuilder.plan(restart=args.restart)
-        guess = rebuilder.estimate()
-        payload = {"dry_run": True, "views": plan.views, "targets": plan.targets, "resumes": resumed, **guess.to_dict()}
-        human = "\n".join([
-            f"dry run: rebuild {', '.join(plan.views)} into {', '.join(plan.targets.values())}"
-            + (" (resuming)" if resumed else ""),
-            f"  events   ~{guess.events:,} in ~{guess.streams:,} streams",
-            f"  rows     ~{guess.rows:,} (the live tables' size)",
-            f"  reads    ~{guess.read_units:,} read units (one scan of the log; a catch-up reads its keys again)",
-            f"  writes   ~{guess.write_units:,} write units",
-            f"  time     ~{guess.seconds:,.0f} s" + (f" at --max-write-rate {args.max_write_rate:g}/s"
-                                                     if args.max_write_rate else ""),
-            "nothing was changed",
-        ])
-        emit(payload, as_json=ctx.as_json, human=human)
-        return 0
+        return _dry_run(ctx, args, rebuilder)
     if args.on_aws:
         return cmd_rebuild_on_aws(ctx, args, rebuilder)
     plan, resumed = rebuilder.plan(restart=args.restart)
@@ -306,6 +330,8 @@ def register(sub: Any, command: Callable[..., argparse.ArgumentParser], common: 
                    help="--on-aws: segments folded at once (default 64)")
     p.add_argument("--state-machine", default=None, metavar="ARN",
                    help="--on-aws: the stack's RebuildStateMachineArn (default $DYNAFOLD_REBUILD_STATE_MACHINE)")
+    p.add_argument("--assume-events", type=positive_int, default=None, metavar="N",
+                   help="--dry-run: plan for a hypothetical log of N events (e.g. 100000000)")
     p.add_argument("--poll-seconds", type=float, default=5.0, help=argparse.SUPPRESS)
 
     views = sub.add_parser("views", help="versions of the view tables (list, drop, activate)", parents=[common])

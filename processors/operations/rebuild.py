@@ -36,13 +36,40 @@ from processors.operations.tables import create_copy, list_table_names
 from processors.operations.template import local_table_name, table_definitions
 from processors.services.rebuild_compare import RebuildComparer, Settled
 from projections.comparison import Comparison, TableRule
-from projections.rebuild_plan import Estimate, LogStats, RebuildProgress, estimate, next_version
+from projections.rebuild_plan import (
+    SCAN_ITEMS_PER_S_PER_SEGMENT,
+    Estimate,
+    LogStats,
+    RebuildProgress,
+    ScaleEstimate,
+    estimate,
+    next_version,
+    scale_estimate,
+)
 from projections.view import STREAM_ATTR, VERSION_ATTR, View
 from projections.view_tables import scan_items, table_stats
 
 # A dry run's time estimate when nothing has been measured: DynamoDB Local on a small machine
 # (see `make bench`); on AWS, on-demand tables go faster.
 ASSUMED_EVENTS_PER_SECOND = 3000.0
+# Measured by `make bench` (benchmarks/rebuild.py, 30,000 events, 2026-11-28) on this project's
+# shared 2-core machine with DynamoDB Local: one local worker end to end; the fold alone on one
+# core (decode, fold, serialize: no I/O), which bounds a Lambda worker (one vCPU); the compare
+# reads and digests rows about as fast as the log read decodes events (scan + decode).
+LOCAL_WORKER_EVENTS_PER_SECOND = 1_080.0
+FOLD_EVENTS_PER_SECOND_ONE_CORE = 4_200.0
+COMPARE_ROWS_PER_SECOND = 5_000.0
+
+
+def scale_plan(base: Estimate, *, on_aws: bool, workers: int, max_write_rate: float | None = None) -> ScaleEstimate:
+    """The dry run's estimate of a run with ``workers`` (local processes, or map concurrency on AWS)."""
+    if on_aws:  # a worker scans its own segment: the slower of its scan and its fold
+        per_worker = min(FOLD_EVENTS_PER_SECOND_ONE_CORE, SCAN_ITEMS_PER_S_PER_SEGMENT)
+        return scale_estimate(base, mode="aws", workers=workers, worker_events_per_second=per_worker,
+                              compare_rows_per_second=COMPARE_ROWS_PER_SECOND, max_write_rate=max_write_rate)
+    return scale_estimate(base, mode="local", workers=workers, worker_events_per_second=LOCAL_WORKER_EVENTS_PER_SECOND,
+                          compare_rows_per_second=COMPARE_ROWS_PER_SECOND, warm_tables=True,
+                          max_write_rate=max_write_rate)
 
 
 class VersionsConfig(Protocol):

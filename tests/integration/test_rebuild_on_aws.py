@@ -140,3 +140,16 @@ def test_on_aws_without_a_state_machine_is_one_clear_line_and_changes_nothing(cl
     assert code == 2 and "--state-machine" in err
     code, _, err = cli("rebuild", "status")
     assert code == 2 and "no rebuild was started on AWS" in err
+
+
+def test_dry_run_plans_both_modes_with_its_assumptions_and_changes_nothing(cli, local_dynamo):
+    before = sorted(local_dynamo.client.list_tables()["TableNames"])
+    code, out, _ = cli("rebuild", "all", "--dry-run", "--on-aws", "--max-concurrency", "128",
+                       "--assume-events", "100000000", "--json")
+    plan = json.loads(out)
+    assert code == 0 and plan["mode"] == "aws" and plan["workers"] == 64  # min(segments 64, concurrency)
+    assert plan["events"] == 100_000_000 and plan["fill_seconds"] <= 900 and plan["bound"] == "write quota"
+    assert any("40,000" in line for line in plan["assumptions"])
+    code, out, _ = cli("rebuild", "inventory", "--dry-run", "--workers", "2")
+    assert code == 0 and "locally, 2 worker processes" in out and "assuming:" in out and "nothing was changed" in out
+    assert sorted(local_dynamo.client.list_tables()["TableNames"]) == before

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 
 import pytest
 from cloudevents.core.formats.json import JSONFormat
@@ -191,3 +192,23 @@ def test_progress_bar_on_a_terminal_and_plain_lines_otherwise():
         progress.finish()
     assert plain.getvalue().count("\n") == 3 and "\r" not in plain.getvalue()
     assert "\r\x1b[K[" in tty.getvalue() and "100%" in tty.getvalue()
+
+
+def test_scale_estimate_is_bound_by_the_slowest_of_workers_and_table_quotas():
+    from projections.rebuild_plan import TABLE_WRITE_QUOTA, assumed, scale_estimate
+
+    log = assumed(100_000_000)  # streams of 10 events, 1.5 rows each, 500 B events
+    few = scale_estimate(log, mode="aws", workers=4, worker_events_per_second=10_000, compare_rows_per_second=1e9)
+    assert few.bound == "workers" and few.fill_seconds == 100_000_000 / 40_000
+    many = scale_estimate(log, mode="aws", workers=1000, worker_events_per_second=10_000,
+                          compare_rows_per_second=1e9)
+    assert many.bound == "write quota"
+    assert many.fill_seconds == pytest.approx(log.rows / TABLE_WRITE_QUOTA)
+    cold = scale_estimate(log, mode="aws", workers=1000, worker_events_per_second=10_000,
+                          compare_rows_per_second=1e9, warm_tables=False)
+    assert cold.fill_seconds == pytest.approx(10 * many.fill_seconds)  # 4,000 vs 40,000 writes/s
+    assert any("new tables start at 4,000 writes/s" in line for line in cold.assumptions)
+    slow_compare = scale_estimate(log, mode="aws", workers=64, worker_events_per_second=10_000,
+                                  compare_rows_per_second=1_000)
+    assert any(line.startswith("LIMIT: the compare step") for line in slow_compare.assumptions)
+    assert few.cost_usd > 0 and few.read_units == math.ceil(log.read_units / 2)
