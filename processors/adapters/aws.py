@@ -34,6 +34,11 @@ def dynamodb_client(endpoint_url: str | None = None, *, access_key: str | None =
     return _client("dynamodb", endpoint_url, access_key, config=config)
 
 
+def stepfunctions_client(endpoint_url: str | None = None) -> Any:
+    """Step Functions on AWS (the rebuild state machine); an endpoint only for tests or emulators."""
+    return _client("stepfunctions", endpoint_url, None)
+
+
 def streams_client(endpoint_url: str | None = None, *, access_key: str | None = None) -> Any:
     return _client("dynamodbstreams", endpoint_url, access_key)
 

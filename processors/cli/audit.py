@@ -204,7 +204,13 @@ def cmd_import(ctx: "Context", args: argparse.Namespace) -> int:
     store = ctx.store()
     imported = already = 0
     for stream, events in by_stream.items():
+        # Dedupe by event id against the stream itself: the idempotency guard expires (30 days),
+        # the log does not, so a re-import after that must still append nothing twice.
+        present = {item["id"]["S"] for item in store.read_items(stream)}
         for _, stored in sorted(events, key=lambda pair: pair[0]):  # the source log's order
+            if stored.id in present:
+                already += 1
+                continue
             result = store.append_stored(stream, [stored], idempotency_key=f"import:{stored.id}")
             already += result.deduplicated
             imported += not result.deduplicated

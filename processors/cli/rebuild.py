@@ -57,35 +57,139 @@ def _live_tables(ctx: "Context", versions: Any) -> dict[str, str]:
     return dict(local_tables(ctx.table_prefix, versions=versions.read()).views)
 
 
+def _sfn() -> Any:  # the Step Functions client; a test replaces it
+    from processors.adapters.aws import stepfunctions_client
+
+    return stepfunctions_client()
+
+
+def _follow_on_aws(ctx: "Context", args: argparse.Namespace, execution_arn: str, total_events: int) -> int:
+    from processors.cli.output import emit
+    from processors.operations.progress import Progress
+    from processors.operations.rebuild_aws import follow
+
+    say = (lambda line: None) if ctx.as_json else (lambda line: print(line, flush=True))
+    say(f"following {execution_arn} (Ctrl-C stops following; the rebuild goes on: `dynafold rebuild status`)")
+    try:
+        ended = follow(_sfn(), execution_arn, total_events, Progress(total_events or None, tty=None if not ctx.as_json
+                                                                     else False), poll=args.poll_seconds)
+    except KeyboardInterrupt:
+        say("\nstopped following; the execution keeps running on AWS. Reattach with `dynafold rebuild status`.")
+        return 0
+    verdict = ended["output"] or {}
+    payload = {"execution_arn": execution_arn, **ended}
+    if ended["status"] != "SUCCEEDED":
+        emit(payload, as_json=ctx.as_json, human=f"{ended['status']}: {ended['error']}: {ended['cause']}")
+        return 1
+    lines = [f"caught up {verdict.get('caught_up', 0):,} events"]
+    compared = ", ".join(f"{f} {n:,}" for f, n in (verdict.get("rows_compared") or {}).items())
+    if verdict.get("equal"):
+        lines.append(f"EQUAL: rebuilt rows match the live rows ({compared})")
+    else:
+        lines.append(f"DIFFERENT: {verdict.get('difference_count', 0):,} rows differ ({compared} live rows compared)")
+        lines.extend(f"  {d}" for d in (verdict.get("differences") or [])[:_SHOWN_DIFFERENCES])
+    if verdict.get("switched"):
+        lines.append(f"switched: {', '.join(f'{f} -> {v}' for f, v in sorted(verdict['switched'].items()))}")
+    emit(payload, as_json=ctx.as_json, human="\n".join(lines))
+    return 0 if verdict.get("equal") else 1
+
+
+def cmd_rebuild_status(ctx: "Context", args: argparse.Namespace) -> int:
+    from processors.operations.rebuild_aws import last_started
+
+    started = last_started(Path(args.state_dir), ctx.table_prefix)
+    return _follow_on_aws(ctx, args, started["execution_arn"], int(started["total_events"]))
+
+
+def cmd_rebuild_on_aws(ctx: "Context", args: argparse.Namespace, rebuilder: Any) -> int:
+    from processors.operations.rebuild import table_rule, template_base
+    from processors.operations.rebuild_aws import STATE_MACHINE_ENV, AwsOptions, execution_input, start
+    from processors.operations.tables import create_copy
+    from projections.view_tables import table_stats
+
+    state_machine = args.state_machine or os.environ.get(STATE_MACHINE_ENV)
+    if not state_machine:
+        raise DynafoldError(f"--on-aws needs --state-machine ARN or ${STATE_MACHINE_ENV} "
+                            "(the stack output RebuildStateMachineArn)")
+    options = AwsOptions(segments=args.segments or 64, max_concurrency=args.max_concurrency,
+                         max_write_rate=args.max_write_rate)
+    plan, _ = rebuilder.plan(restart=True)  # an execution is its own checkpoint: no local progress to resume
+    client = ctx.client()
+    for family, table in plan.targets.items():
+        create_copy(client, template_base(family), table)
+    payload = execution_input(plan.views, plan.targets, {f: table_rule(f) for f in plan.targets}, options,
+                              switch=args.switch)
+    total = table_stats(client, ctx.store().events_table)["items"]
+    arn = start(_sfn(), state_machine, payload, Path(args.state_dir), ctx.table_prefix, total)
+    if not ctx.as_json:
+        print(f"started {arn}: {options.segments} segments, at most {options.max_concurrency} at once, "
+              f"into {', '.join(plan.targets.values())}", flush=True)
+    return _follow_on_aws(ctx, args, arn, total)
+
+
+def _dry_run(ctx: "Context", args: argparse.Namespace, rebuilder: Any) -> int:
+    """The estimate for the chosen mode (local --workers N, or --on-aws --max-concurrency M)."""
+    from processors.cli.output import emit
+    from processors.operations.rebuild import scale_plan
+    from projections.rebuild_plan import assumed
+
+    plan, resumed = rebuilder.plan(restart=args.restart)
+    base = assumed(args.assume_events) if args.assume_events else rebuilder.estimate()
+    workers = min(args.segments or 64, args.max_concurrency) if args.on_aws else rebuilder.options.workers
+    guess = scale_plan(base, on_aws=args.on_aws, workers=workers, max_write_rate=args.max_write_rate)
+    payload = {"dry_run": True, "views": plan.views, "targets": plan.targets, "resumes": resumed,
+               "assumed_log": bool(args.assume_events), **guess.to_dict()}
+    where = (f"on AWS, {workers} segment workers at once (Distributed Map)" if args.on_aws
+             else f"locally, {workers} worker process{'es' if workers > 1 else ''}")
+    human = "\n".join([
+        f"dry run: rebuild {', '.join(plan.views)} into {', '.join(plan.targets.values())} {where}"
+        + (" (resuming)" if resumed else ""),
+        *( [f"  a hypothetical log of {args.assume_events:,} events"] if args.assume_events else []),
+        f"  events   ~{guess.events:,} in ~{guess.streams:,} streams",
+        f"  rows     ~{guess.rows:,}",
+        f"  reads    ~{guess.read_units:,} read units (one eventually consistent scan of the log)",
+        f"  writes   ~{guess.write_units:,} write units",
+        f"  cost     ~${guess.cost_usd:,.2f}",
+        f"  time     ~{format_seconds(guess.seconds)} (fill {format_seconds(guess.fill_seconds)}, bound by "
+        f"{guess.bound}; compare {format_seconds(guess.compare_seconds)})",
+        "  assuming:",
+        *(f"    - {line}" for line in guess.assumptions),
+        "nothing was changed",
+    ])
+    emit(payload, as_json=ctx.as_json, human=human)
+    return 0
+
+
+def format_seconds(seconds: float) -> str:
+    from processors.operations.progress import format_duration
+
+    return format_duration(seconds)
+
+
 def cmd_rebuild(ctx: "Context", args: argparse.Namespace) -> int:
     from processors.cli.output import emit
     from processors.operations.progress import Progress
     from processors.operations.rebuild import RebuildOptions, Rebuilder
 
+    from functools import partial
+
+    from processors.adapters.aws import dynamodb_client
+
+    if args.view == "status":
+        return cmd_rebuild_status(ctx, args)
     views = _views(args.view)
-    options = RebuildOptions(segments=args.segments, workers=args.workers, max_write_rate=args.max_write_rate)
+    options = RebuildOptions(segments=max(args.segments or 4, args.workers), workers=args.workers,
+                             max_write_rate=args.max_write_rate)
     versions = _versions_config(args)
     rebuilder = Rebuilder(ctx.client(), ctx.store(), prefix=ctx.table_prefix, views=views,
                           live_tables=_live_tables(ctx, versions), versions=versions,
                           state_dir=Path(args.state_dir), options=options,
-                          progress=lambda total: Progress(total, tty=None if not ctx.as_json else False))
+                          progress=lambda total: Progress(total, tty=None if not ctx.as_json else False),
+                          client_factory=partial(dynamodb_client, ctx.endpoint_url))
     if args.dry_run:
-        plan, resumed = rebuilder.plan(restart=args.restart)
-        guess = rebuilder.estimate()
-        payload = {"dry_run": True, "views": plan.views, "targets": plan.targets, "resumes": resumed, **guess.to_dict()}
-        human = "\n".join([
-            f"dry run: rebuild {', '.join(plan.views)} into {', '.join(plan.targets.values())}"
-            + (" (resuming)" if resumed else ""),
-            f"  events   ~{guess.events:,} in ~{guess.streams:,} streams",
-            f"  rows     ~{guess.rows:,} (the live tables' size)",
-            f"  reads    ~{guess.read_units:,} read units (one scan of the log; a catch-up reads its keys again)",
-            f"  writes   ~{guess.write_units:,} write units",
-            f"  time     ~{guess.seconds:,.0f} s" + (f" at --max-write-rate {args.max_write_rate:g}/s"
-                                                     if args.max_write_rate else ""),
-            "nothing was changed",
-        ])
-        emit(payload, as_json=ctx.as_json, human=human)
-        return 0
+        return _dry_run(ctx, args, rebuilder)
+    if args.on_aws:
+        return cmd_rebuild_on_aws(ctx, args, rebuilder)
     plan, resumed = rebuilder.plan(restart=args.restart)
     def say(line: str) -> None:
         if line.startswith("warning: "):  # e.g. protection the engine could not apply: shown even with --json
@@ -170,11 +274,26 @@ def cmd_views_drop(ctx: "Context", args: argparse.Namespace) -> int:
     from processors.cli.output import emit
     from processors.operations.tables import drop_view_table
 
+    from processors.operations.rebuild import rebuilds_filling
+    from processors.operations.tables import list_table_names
+
     _, active, name = _family_version(ctx, args)
     if active[args.family] == args.version:
         raise DynafoldError(f"{name} is the active {args.family} table: switch to another version first")
-    drop_view_table(ctx.client(), name)
-    emit({"dropped": name}, as_json=ctx.as_json, human=f"dropped {name}")
+    # A rebuild that fills this table fills its siblings too (one version of each of its views'
+    # families): they go with it, and so does its progress, so nothing resumes into missing tables.
+    in_use = {f"{ctx.table_prefix}{family}-{version}" for family, version in active.items()}
+    progress_files = rebuilds_filling(Path(args.state_dir), name)
+    siblings = {table for _, targets in progress_files for table in targets.values()} - in_use - {name}
+    existing = set(list_table_names(ctx.client()))
+    dropped = [name, *sorted(siblings & existing)]
+    for table in dropped:
+        drop_view_table(ctx.client(), table)
+    for path, _ in progress_files:
+        path.unlink()
+    payload = {"dropped": dropped, "progress_removed": [str(path) for path, _ in progress_files]}
+    emit(payload, as_json=ctx.as_json, human="\n".join([f"dropped {table}" for table in dropped]
+                                                        + [f"removed {path}" for path, _ in progress_files]))
     return 0
 
 
@@ -198,18 +317,30 @@ def _settings(parser: argparse.ArgumentParser) -> None:
 def register(sub: Any, command: Callable[..., argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
     """Add `dynafold rebuild` and `dynafold views ...` (``command`` is build_parser's helper)."""
     p = command("rebuild", cmd_rebuild, "rebuild a view (or all) from the event log into fresh tables, "
-                                        "prove it equal to the live one, optionally switch")
+                                        "prove it equal to the live one, optionally switch "
+                                        "(`dynafold rebuild status` reattaches to a rebuild started --on-aws)")
     _settings(p)
     from projections.registry import VIEWS
 
     p.add_argument("view", help=f"view name ({', '.join(view.name for view in VIEWS)}) or all")
-    p.add_argument("--segments", type=positive_int, default=4, help="parallel scan segments (default 4)")
-    p.add_argument("--workers", type=positive_int, default=4, help="segments folded at once (default 4)")
+    p.add_argument("--segments", type=positive_int, default=None,
+                   help="parallel scan segments, the unit of work (default 4, at least --workers; --on-aws 64)")
+    p.add_argument("--workers", type=positive_int, default=1,
+                   help="local processes running the segment worker (default 1)")
     p.add_argument("--max-write-rate", type=_positive_rate, default=None, metavar="ITEMS_PER_S",
                    help="cap on rows written per second (default: no cap)")
     p.add_argument("--dry-run", action="store_true", help="estimate events, streams, rows, units and time; change nothing")
     p.add_argument("--switch", action="store_true", help="make the rebuilt tables active when they compare equal")
     p.add_argument("--restart", action="store_true", help="start afresh instead of resuming an interrupted rebuild")
+    p.add_argument("--on-aws", action="store_true",
+                   help="run on AWS: start the rebuild state machine (Distributed Map over the segments) and follow it")
+    p.add_argument("--max-concurrency", type=positive_int, default=64,
+                   help="--on-aws: segments folded at once (default 64)")
+    p.add_argument("--state-machine", default=None, metavar="ARN",
+                   help="--on-aws: the stack's RebuildStateMachineArn (default $DYNAFOLD_REBUILD_STATE_MACHINE)")
+    p.add_argument("--assume-events", type=positive_int, default=None, metavar="N",
+                   help="--dry-run: plan for a hypothetical log of N events (e.g. 100000000)")
+    p.add_argument("--poll-seconds", type=float, default=5.0, help=argparse.SUPPRESS)
 
     views = sub.add_parser("views", help="versions of the view tables (list, drop, activate)", parents=[common])
     views_sub = views.add_subparsers(dest="views_command", required=True, parser_class=type(views))

@@ -104,6 +104,9 @@ class Shape:
     batch_size: Mapping[str, int]
     tables: int
     alarms: int
+    # Functions fed by an event source (traffic, schedule, queue): they cold-start every day. The
+    # rest (the rebuild's, started by its state machine) run only during a rebuild.
+    triggered: frozenset[str] = frozenset()
 
 
 def shape_from_template(template: Mapping[str, Any]) -> Shape:
@@ -123,6 +126,7 @@ def shape_from_template(template: Mapping[str, Any]) -> Shape:
             event_indexes = len(gsis)
         indexes[family] = {g["IndexName"]: g["Projection"]["ProjectionType"] == "ALL" for g in gsis}
     memory, arm64, batch = {}, {}, {}
+    triggered = set()
     for name, resource in resources.items():
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
@@ -132,8 +136,10 @@ def shape_from_template(template: Mapping[str, Any]) -> Shape:
         sizes = [e["Properties"]["BatchSize"] for e in (props.get("Events") or {}).values()
                  if "BatchSize" in e.get("Properties", {})]
         batch[name] = int(sizes[0]) if sizes else 1
+        if props.get("Events"):
+            triggered.add(name)
     alarms = sum(1 for r in resources.values() if r.get("Type") == "AWS::CloudWatch::Alarm")
-    return Shape(indexes, event_indexes, memory, arm64, batch, tables, alarms)
+    return Shape(indexes, event_indexes, memory, arm64, batch, tables, alarms, frozenset(triggered))
 
 
 def _family(table_name: Any) -> str:
@@ -262,9 +268,10 @@ def estimate(shape: Shape, assumptions: Assumptions) -> Estimate:
     gb = assumptions.event_kb * million / 1024 / 1024
     result.storage_per_million_month = gb * (PRICES["dynamodb_storage_gb"].usd + PRICES["dynamodb_pitr_gb"].usd)
 
-    functions = len(shape.memory_mb)
+    daily = [shape.memory_mb[name] for name in sorted(shape.triggered)] or list(shape.memory_mb.values())
+    functions = len(daily)
     init_gb_s = (functions * assumptions.cold_starts_per_function_per_day * 30 * assumptions.init_seconds
-                 * _mean(shape.memory_mb.values()) / 1024)
+                 * _mean(daily) / 1024)
     result.fixed_monthly += [
         Line("Lambda INIT (billed)", f"{functions} functions x {assumptions.cold_starts_per_function_per_day:g} "
              f"cold starts/day x {assumptions.init_seconds:g} s", init_gb_s * PRICES["lambda_arm64_gb_second"].usd),

@@ -21,31 +21,55 @@ import json
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from functools import lru_cache, partial
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from events.errors import DynafoldError
-from events.items import from_item
 from events.store import EventStore
 from processors.operations.progress import Progress
+from processors.services.rebuild_segment import SegmentResult, SegmentTask, SegmentWorker
 from processors.operations.tables import create_copy, list_table_names
 from processors.operations.template import local_table_name, table_definitions
-from projections.batch import BatchProjector, Entry
-from projections.comparison import Comparison, TableRule, compare_family, digest_rows
-from projections.rate_limit import RateLimiter
-from projections.rebuild_plan import Estimate, LogStats, RebuildProgress, estimate, next_version
-from projections.replay import replay
+from processors.services.rebuild_compare import RebuildComparer, Settled
+from projections.comparison import Comparison, TableRule
+from projections.rebuild_plan import (
+    SCAN_ITEMS_PER_S_PER_SEGMENT,
+    Estimate,
+    LogStats,
+    RebuildProgress,
+    ScaleEstimate,
+    estimate,
+    next_version,
+    scale_estimate,
+)
 from projections.view import STREAM_ATTR, VERSION_ATTR, View
-from projections.view_store import ViewStore
-from projections.view_store import from_item as row_from_item
-from projections.view_tables import BulkWriter, scan_items, table_stats
+from projections.view_tables import scan_items, table_stats
 
 # A dry run's time estimate when nothing has been measured: DynamoDB Local on a small machine
 # (see `make bench`); on AWS, on-demand tables go faster.
 ASSUMED_EVENTS_PER_SECOND = 3000.0
-_CATCH_UP_BATCH = 100  # the projector's BatchSize in template.yaml
+# Measured by `make bench` (benchmarks/rebuild.py, 30,000 events, 2026-11-28) on this project's
+# shared 2-core machine with DynamoDB Local: one local worker end to end; the fold alone on one
+# core (decode, fold, serialize: no I/O), which bounds a Lambda worker (one vCPU); the compare
+# reads and digests rows about as fast as the log read decodes events (scan + decode).
+LOCAL_WORKER_EVENTS_PER_SECOND = 1_080.0
+FOLD_EVENTS_PER_SECOND_ONE_CORE = 4_200.0
+COMPARE_ROWS_PER_SECOND = 5_000.0
+
+
+def scale_plan(base: Estimate, *, on_aws: bool, workers: int, max_write_rate: float | None = None) -> ScaleEstimate:
+    """The dry run's estimate of a run with ``workers`` (local processes, or map concurrency on AWS)."""
+    if on_aws:  # a worker scans its own segment: the slower of its scan and its fold
+        per_worker = min(FOLD_EVENTS_PER_SECOND_ONE_CORE, SCAN_ITEMS_PER_S_PER_SEGMENT)
+        return scale_estimate(base, mode="aws", workers=workers, worker_events_per_second=per_worker,
+                              compare_rows_per_second=COMPARE_ROWS_PER_SECOND, max_write_rate=max_write_rate)
+    return scale_estimate(base, mode="local", workers=workers, worker_events_per_second=LOCAL_WORKER_EVENTS_PER_SECOND,
+                          compare_rows_per_second=COMPARE_ROWS_PER_SECOND, warm_tables=True,
+                          max_write_rate=max_write_rate)
 
 
 class VersionsConfig(Protocol):
@@ -56,11 +80,13 @@ class VersionsConfig(Protocol):
 @dataclass(frozen=True)
 class RebuildOptions:
     segments: int = 4
-    workers: int = 4  # segments folded at once
-    writers_per_segment: int = 2
+    workers: int = 1  # processes running the segment worker
+    writers_per_segment: int = 4  # BatchWriteItem threads of each worker
+    slice_seconds: float = 30.0  # a worker's budget per call: the progress file moves on this often
+    page_size: int | None = None
     max_write_rate: float | None = None
-    compare_attempts: int = 3
-    settle_seconds: float = 1.0
+    settle_seconds: float = 60.0  # the bound on waiting for the live projector to pass a rebuilt stream
+    poll_seconds: float = 0.5
 
     def __post_init__(self) -> None:
         if not 1 <= self.segments <= 1000:
@@ -94,17 +120,42 @@ def template_base(family: str) -> str:
 
 
 def table_rule(family: str) -> TableRule:
+    from projections.registry import VIEWS
+
     definition = table_definitions()[template_base(family)]
     keys = {k["KeyType"]: k["AttributeName"] for k in definition.properties["KeySchema"]}
-    return TableRule(keys["HASH"], keys.get("RANGE"), definition.ttl_attribute)
+    [category] = [view.category for view in VIEWS if family in view.families]
+    return TableRule(keys["HASH"], keys.get("RANGE"), definition.ttl_attribute, category)
+
+
+def rebuilds_filling(state_dir: Path, table: str) -> list[tuple[Path, dict[str, str]]]:
+    """(progress file, its targets) of every recorded rebuild that fills ``table``."""
+    found = []
+    for path in sorted((state_dir / "rebuilds").glob("*.json")):
+        targets = dict(json.loads(path.read_text()).get("targets", {}))
+        if table in targets.values():
+            found.append((path, targets))
+    return found
+
+
+@lru_cache(maxsize=4)
+def _process_worker(client_factory: Callable[[], Any], events_table: str) -> SegmentWorker:
+    return SegmentWorker(client_factory(), events_table)
+
+
+def run_slice(client_factory: Callable[[], Any], events_table: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """One slice in a worker process: one client and worker per process, reused for its slices."""
+    return _process_worker(client_factory, events_table).run(SegmentTask.from_json(payload)).to_json()
 
 
 class Rebuilder:
     def __init__(self, client: Any, store: EventStore, *, prefix: str, views: Sequence[View[Any]],
                  live_tables: Mapping[str, str], versions: VersionsConfig, state_dir: Path,
                  options: RebuildOptions = RebuildOptions(),
-                 progress: Callable[[int | None], Progress] | None = None) -> None:
+                 progress: Callable[[int | None], Progress] | None = None,
+                 client_factory: Callable[[], Any] | None = None) -> None:
         self._client = client
+        self._client_factory = client_factory  # picklable: how worker processes connect
         self._store = store
         self._prefix = prefix
         self._views = list(views)
@@ -114,7 +165,6 @@ class Rebuilder:
         self._state_dir = state_dir
         self.options = options
         self._progress = progress or (lambda total: Progress(total))
-        self._settled: dict[str, int] = {}  # streams folded to a version that shows no row
         self._lock = threading.Lock()
 
     @property
@@ -174,16 +224,10 @@ class Rebuilder:
         if resumed:
             say(f"resuming: {len(progress.done_segments)} of {progress.total_segments} segments already done")
         filling = time.monotonic()
-        self._fill(progress)
+        self._fill(progress, guard=resumed)
         result = RebuildResult(progress, resumed, fill_seconds=time.monotonic() - filling)
-        result.caught_up = self.catch_up(progress)
-        result.comparison = self.compare(progress)
-        for _ in range(self.options.compare_attempts - 1):
-            if result.comparison.equal or not result.comparison.in_flight:
-                break
-            time.sleep(self.options.settle_seconds)  # let live processing catch up too
-            result.caught_up += self.catch_up(progress)
-            result.comparison = self.compare(progress)
+        settled = self.settle(progress)
+        result.comparison, result.caught_up = settled.comparison, settled.caught_up
         progress.finished = True
         self._save(progress)
         if switch and result.comparison.equal:
@@ -192,43 +236,50 @@ class Rebuilder:
         result.seconds = time.monotonic() - started
         return result
 
-    def _fill(self, progress: RebuildProgress) -> None:
+    def _fill(self, progress: RebuildProgress, *, guard: bool = False) -> None:
+        """Run the segment worker over every unfinished segment, slice by slice, in ``workers``
+        processes (one: in this process); the progress file moves on after every slice."""
         total = table_stats(self._client, self._store.events_table)["items"]
         bar = self._progress(total or None)
         bar.advance(progress.events)
-        limiter = RateLimiter(self.options.max_write_rate, time.monotonic, time.sleep)
-        writers = ThreadPoolExecutor(max_workers=self.options.workers * self.options.writers_per_segment,
-                                     thread_name_prefix="rebuild-writer")
+        options = self.options
+        rate = options.max_write_rate / options.workers if options.max_write_rate else None
 
-        def fill_segment(segment: int) -> None:
-            events = streams = rows = 0
-            failed: list[str] = []
-            with BulkWriter(self._client, workers=self.options.writers_per_segment, limiter=limiter,
-                            pool=writers) as writer:
-                pages = self._store.scan_pages(progress.total_segments, [segment])
-                items = (item for _, page in pages if page for item in page)
-                for folded in replay(items, self._by_category):
-                    events += folded.events
-                    streams += 1
-                    if folded.error:
-                        failed.append(f"{folded.stream}: {folded.error}")
-                    elif not folded.rows:
-                        with self._lock:
-                            self._settled[folded.stream] = folded.version
-                    for family, row in folded.rows:
-                        writer.put(progress.targets[family], row)
-                    rows += len(folded.rows)
-                    bar.advance(folded.events)
-            with self._lock:  # only once every row of the segment is written
-                progress.segment_done(segment, events, streams, rows, failed)
-                self._save(progress)
+        def task(segment: int, start_key: dict[str, Any] | None, guarded: bool) -> SegmentTask:
+            return SegmentTask(tuple(view.name for view in self._views), progress.targets, segment,
+                               progress.total_segments, start_key, guarded, options.slice_seconds,
+                               options.page_size, rate)
 
+        if options.workers > 1 and self._client_factory is None:
+            raise DynafoldError("--workers > 1 needs an endpoint the worker processes can connect to")
+        pool: Executor
+        if options.workers > 1:
+            pool = ProcessPoolExecutor(max_workers=options.workers, mp_context=multiprocessing.get_context("spawn"))
+            run = partial(run_slice, self._client_factory, self._store.events_table)
+        else:
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rebuild-segment")
+            worker = SegmentWorker(self._client, self._store.events_table, writers=options.writers_per_segment)
+            run = lambda payload: worker.run(SegmentTask.from_json(payload)).to_json()  # noqa: E731
         try:
-            with ThreadPoolExecutor(max_workers=self.options.workers, thread_name_prefix="rebuild") as pool:
-                for finished in [pool.submit(fill_segment, s) for s in progress.pending_segments]:
-                    finished.result()
+            running: dict[Future[dict[str, Any]], int] = {}
+            for segment in progress.pending_segments:
+                payload = task(segment, progress.checkpoints.get(segment), guard).to_json()
+                running[pool.submit(run, payload)] = segment
+            while running:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    del running[future]
+                    result = SegmentResult.from_json(future.result())
+                    with self._lock:
+                        progress.slice_done(result.segment, result.next_key, result.events, result.streams,
+                                            result.rows, result.failed)
+                        self._save(progress)
+                    bar.advance(result.events)
+                    if not result.done:  # the same guard: a resumed segment stays suspect to its end
+                        payload = task(result.segment, result.next_key, guard).to_json()
+                        running[pool.submit(run, payload)] = result.segment
         finally:
-            writers.shutdown(wait=True)
+            pool.shutdown(wait=True, cancel_futures=True)
         bar.finish()
 
     # ------------------------------------------------------------------ catch up
@@ -242,29 +293,11 @@ class Rebuilder:
                 if stream.split(":", 1)[0] in self._by_category:
                     heads[stream] = max(heads.get(stream, 0), int(item["version"]["N"]))
         rebuilt = self._rebuilt_versions(progress)
-        moved = {s: max(rebuilt.get(s, 0), self._settled.get(s, 0)) for s in heads}
-        moved = {s: have for s, have in moved.items() if heads[s] > have}
+        moved = {s: rebuilt.get(s, 0) for s in heads if heads[s] > rebuilt.get(s, 0)}
         if not moved:
             return 0
-        projector = BatchProjector(ViewStore(self._client, progress.targets), self._store.read_stream, self._views,
-                                   max_workers=4)
-        entries: list[Entry] = []
-        for stream, have in moved.items():
-            for item in self._store.read_items(stream, have + 1):
-                try:
-                    entries.append(Entry(str(len(entries)), stream, from_item(item)))
-                except (DynafoldError, ValueError) as error:
-                    progress.failed_streams.append(f"{stream}: {type(error).__name__}: {error}")
-                    break
-        applied = 0
-        for first in range(0, len(entries), _CATCH_UP_BATCH):
-            outcome = projector.project(entries[first:first + _CATCH_UP_BATCH])
-            applied += sum(outcome.applied.values())
-            progress.failed_streams.extend(f"{s.stream}: {s.failure}" for s in outcome.streams if s.failure)
-        with self._lock:
-            for stream in moved:
-                self._settled[stream] = max(self._settled.get(stream, 0), heads[stream])
-        return applied
+        return self._comparer(progress).catch_up_streams(
+            {stream: (have, heads[stream]) for stream, have in moved.items()}, progress.failed_streams)
 
     def _rebuilt_versions(self, progress: RebuildProgress) -> dict[str, int]:
         versions: dict[str, int] = {}
@@ -278,18 +311,21 @@ class Rebuilder:
 
     # ------------------------------------------------------------------ compare
 
-    def compare(self, progress: RebuildProgress) -> Comparison:
-        now = int(time.time())  # only to leave out rows whose TTL has passed
-        comparison = Comparison()
-        for family, target in progress.targets.items():
-            rule = table_rule(family)
-            live = digest_rows(self._rows(self._live[family], progress.total_segments), rule, now)
-            rebuilt = digest_rows(self._rows(target, progress.total_segments), rule, now)
-            compare_family(family, live, rebuilt, comparison)
-        return comparison
+    def _comparer(self, progress: RebuildProgress) -> RebuildComparer:
+        return RebuildComparer(self._client, self._store, self._views, self._live, progress.targets,
+                               {family: table_rule(family) for family in progress.targets},
+                               segments=progress.total_segments)
 
-    def _rows(self, table: str, segments: int) -> Any:
-        return (row_from_item(item) for item in scan_items(self._client, table, segments))
+    def settle(self, progress: RebuildProgress, settle_seconds: float | None = None) -> Settled:
+        """Catch the rebuilt tables up and compare them with the live ones at a common version per stream."""
+        settled = self._comparer(progress).compare(
+            self.options.settle_seconds if settle_seconds is None else settle_seconds, self.options.poll_seconds)
+        progress.failed_streams.extend(f for f in settled.failed_streams if f not in progress.failed_streams)
+        return settled
+
+    def compare(self, progress: RebuildProgress, settle_seconds: float = 0.0) -> Comparison:
+        """The comparison as the tables stand (by default: no catch-up, no waiting)."""
+        return self.settle(progress, settle_seconds).comparison
 
     def _save(self, progress: RebuildProgress) -> None:
         self.progress_path.parent.mkdir(parents=True, exist_ok=True)

@@ -35,13 +35,16 @@ if TYPE_CHECKING:  # the collaborators' types; imported where built so each func
     from processors.services.error_monitor import ErrorMonitor, MonitorSettings
     from processors.services.reactor import Reactor
     from processors.services.stream_failures import StreamFailures
+    from processors.services.rebuild_compare import CompareStep
+    from processors.services.rebuild_segment import SegmentWorker
     from projections.alert_rules import AlertSettings
     from projections.batch import BatchProjector
     from projections.queries import ViewQueries
     from projections.view_store import ViewStore
 
 Handler = Callable[[dict[str, Any], Any], Any]
-FUNCTIONS = ("projector", "reactor", "ingest", "error-monitor", "delivery-worker", "stream-failures")
+FUNCTIONS = ("projector", "reactor", "ingest", "error-monitor", "delivery-worker", "stream-failures",
+             "rebuild-segment", "rebuild-compare")
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,22 @@ class Root:
         return ApiDeps(self.store, self.views, self.queries, self.secrets, self.settings.api,
                        resolve=self.adapters.resolve, clock=self.adapters.clock.now)
 
+    @cached_property
+    def rebuild_segment_worker(self) -> SegmentWorker:
+        from processors.services.rebuild_segment import SegmentWorker
+
+        return SegmentWorker(self.client, self.adapters.tables.events,
+                             active=lambda: dict(self.adapters.tables.views))
+
+    @cached_property
+    def rebuild_compare_step(self) -> CompareStep:
+        from processors.adapters.view_versions import PARAMETER_ENV, SsmVersions
+        from processors.services.rebuild_compare import CompareStep
+
+        # The parameter every function reads its active versions from (template.yaml Globals).
+        return CompareStep(self.client, self.store, lambda: dict(self.adapters.tables.views),
+                           lambda: SsmVersions(os.environ[PARAMETER_ENV]))
+
     def handler(self, function: str) -> Handler:
         """The Lambda handler of one function (see FUNCTIONS), over this root's collaborators."""
         if function == "projector":
@@ -208,4 +227,12 @@ class Root:
             from processors.functions import stream_failures
 
             return stream_failures.make_handler(self.stream_failures)
+        if function == "rebuild-segment":
+            from processors.functions import rebuild_segment
+
+            return rebuild_segment.make_handler(self.rebuild_segment_worker)
+        if function == "rebuild-compare":
+            from processors.functions import rebuild_compare
+
+            return rebuild_compare.make_handler(self.rebuild_compare_step)
         raise ValueError(f"unknown function {function!r}; expected one of {', '.join(FUNCTIONS)}")

@@ -34,7 +34,7 @@ class OfflinePolicies(ManagedPolicyLoader):
         return {}
 
 
-def packaged(template: dict[str, Any]) -> dict[str, Any]:
+def packaged(template: dict[str, Any], base: str = ".") -> dict[str, Any]:
     function_globals = (template.get("Globals") or {}).get("Function") or {}
     if "CodeUri" in function_globals:
         function_globals["CodeUri"] = PACKAGED
@@ -42,16 +42,27 @@ def packaged(template: dict[str, Any]) -> dict[str, Any]:
         key = _CODE_PROPERTY.get(resource.get("Type"))
         if key and key in (resource.get("Properties") or {}):
             resource["Properties"][key] = PACKAGED
+        # `sam package` uploads a local state machine definition; offline it goes inline, so the
+        # expanded AWS::StepFunctions::StateMachine carries the real definition for cfn-lint.
+        properties = resource.get("Properties") or {}
+        uri = properties.get("DefinitionUri")
+        if resource.get("Type") == "AWS::Serverless::StateMachine" and isinstance(uri, str):
+            path = os.path.join(base, uri)
+            if not os.path.exists(path):  # a mutated copy of the template elsewhere: the repository's file
+                path = os.path.join(os.path.dirname(__file__), "..", "..", uri)
+            with open(path, encoding="utf-8") as definition:
+                properties["Definition"] = json.load(definition)
+            del properties["DefinitionUri"]
     return template
 
 
-def expand(text: str) -> dict[str, Any]:
-    return transform(packaged(yaml_parse(text)), {}, OfflinePolicies())
+def expand(text: str, base: str = ".") -> dict[str, Any]:
+    return transform(packaged(yaml_parse(text), base), {}, OfflinePolicies())
 
 
 if __name__ == "__main__":
     source, target = sys.argv[1:3]
     with open(source, encoding="utf-8") as handle:
-        expanded = expand(handle.read())
+        expanded = expand(handle.read(), os.path.dirname(os.path.abspath(source)))
     with open(target, "w", encoding="utf-8") as handle:
         json.dump(expanded, handle, indent=1, sort_keys=True)

@@ -166,6 +166,11 @@ def test_export_then_import_round_trips_ids_data_and_times_byte_for_byte(cli, lo
     assert code == 0 and json.loads(out) == {"imported": 15, "already_present": 0, "streams": 6}
     code, out, _ = cli("audit", "import", "log.jsonl", "--json", prefix="other-")
     assert json.loads(out)["imported"] == 0 and json.loads(out)["already_present"] == 15
+    # Past the idempotency guard's TTL (30 days) its items are gone; the log still knows the ids.
+    for item in local_dynamo.client.scan(TableName=other.idempotency)["Items"]:
+        local_dynamo.client.delete_item(TableName=other.idempotency, Key={"key": item["key"]})
+    code, out, _ = cli("audit", "import", "log.jsonl", "--json", prefix="other-")
+    assert json.loads(out) == {"imported": 0, "already_present": 15, "streams": 6}
 
     def stored(table):
         items = local_dynamo.client.scan(TableName=table)["Items"]
@@ -222,3 +227,22 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(cli, local_dynamo, tmp
     assert fragment in err and len(err.strip().splitlines()) == 1
     assert counts(local_dynamo.client, local_dynamo.names) == before
     assert not (tmp_path / ".dynafold" / "views.json").exists()
+
+
+def test_views_drop_removes_a_version_s_tables_and_its_rebuild_progress(cli, local_dynamo, tmp_path):
+    from processors.operations.rebuild import template_base
+    from processors.operations.tables import create_copy, list_table_names
+    from projections.rebuild_plan import RebuildProgress
+
+    targets = {"inventory": "test-inventory-v2", "inventory-returns": "test-inventory-returns-v2"}
+    for family, table in targets.items():
+        create_copy(local_dynamo.client, template_base(family), table)
+    progress = tmp_path / ".dynafold" / "rebuilds" / "test-inventory.json"
+    progress.parent.mkdir(parents=True)
+    progress.write_text(json.dumps(RebuildProgress(["inventory"], targets, 4, [1]).to_json()))
+
+    code, out, _ = cli("views", "drop", "inventory", "v2", "--json")
+    assert code == 0, out
+    assert json.loads(out)["dropped"] == ["test-inventory-v2", "test-inventory-returns-v2"]
+    assert not progress.exists()  # nothing resumes into tables that are gone
+    assert not set(targets.values()) & set(list_table_names(local_dynamo.client))

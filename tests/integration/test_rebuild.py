@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 import uuid
 from dataclasses import replace
 from datetime import timedelta
@@ -46,7 +47,7 @@ def make_rebuilder(client, store, state_dir, views=VIEWS, **options):
     return Rebuilder(client, store, prefix="test-", views=views,
                      live_tables=dict(local_tables("test-", versions=versions.read()).views),
                      versions=versions, state_dir=state_dir,
-                     options=RebuildOptions(**{"segments": 3, "workers": 2, "settle_seconds": 0.2, **options}),
+                     options=RebuildOptions(**{"segments": 3, "settle_seconds": 0.2, **options}),
                      progress=lambda total: Progress(total, out=io.StringIO(), tty=False))
 
 
@@ -238,3 +239,67 @@ def test_switch_makes_the_rebuilt_tables_active_for_live_processing_and_queries(
     next_plan, resumed = make_rebuilder(local_dynamo.client, stack.store, tmp_path,
                                         views=[VIEWS_BY_NAME["inventory"]]).plan()
     assert not resumed and next_plan.targets["inventory"] == "test-inventory-v3"
+
+
+def test_under_continuous_traffic_the_rebuild_proves_equal_and_switches_and_still_catches_a_corrupted_row(
+        local_dynamo, tmp_path):
+    """~20 appends/s across sku and order streams, the live stack processing them as it would on AWS,
+    for the whole of two rebuilds: rows are compared at a common version per stream."""
+    stack = make_stack(local_dynamo.endpoint_url, local_dynamo.access_key, tmp_path)
+    for i in range(24):
+        stack.store.append(f"sku:S{i % 12}", [NewEvent("dynafold.inventory.stock_adjusted.v2",
+                                                       {"sku": f"S{i % 12}", "delta": i, "reason": "order"})])
+    stack.store.append("sku:QUIET", [NewEvent("dynafold.inventory.physical_count_set.v1",
+                                              {"sku": "QUIET", "physical": 3})])
+    stack.drain()
+    stop = threading.Event()
+    appended: list[float] = []
+
+    def traffic(part: int) -> None:  # three writers, each paced at 8 appends/s
+        store = local_dynamo.store()
+        i, due = 0, time.monotonic()
+        while not stop.wait(max(0.0, due - time.monotonic())):
+            due += 1 / 8
+            if part < 2:
+                sku = f"S{(i * 2 + part) % 12}"
+                store.append(f"sku:{sku}", [NewEvent("dynafold.inventory.stock_adjusted.v2",
+                                                     {"sku": sku, "delta": 1, "reason": "restock"})])
+            else:
+                order = f"o{i % 4}"
+                store.append(f"order:{order}", [order_event(order, i, i % 8)])
+            appended.append(time.monotonic())
+            i += 1
+
+    writers = [threading.Thread(target=traffic, args=(part,)) for part in range(3)]
+    threads = [*stack.run_forever(stop), *writers]
+    for writer in writers:
+        writer.start()
+    views = [VIEWS_BY_NAME["inventory"], VIEWS_BY_NAME["pending-errors"]]
+    try:
+        first = make_rebuilder(local_dynamo.client, stack.store, tmp_path, views=views, settle_seconds=30)
+        plan, _ = first.plan()
+        result = first.run(plan, switch=True)
+        assert result.comparison.equal, [str(d) for d in result.comparison.differences]
+        assert result.switched == {"inventory": "v2", "inventory-returns": "v2", "pending-errors": "v2"}
+
+        second = make_rebuilder(local_dynamo.client, stack.store, tmp_path, views=views, settle_seconds=30)
+        plan, _ = second.plan()
+        fill = second._fill
+
+        def fill_then_corrupt(progress, **kwargs):  # a live row goes wrong while its stream is quiet
+            fill(progress, **kwargs)
+            local_dynamo.client.update_item(TableName="test-inventory-v2", Key={"sku": {"S": "QUIET"}},
+                                            UpdateExpression="SET physical = :p",
+                                            ExpressionAttributeValues={":p": {"N": "4"}})
+
+        second._fill = fill_then_corrupt
+        again = second.run(plan, switch=True)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+    assert [(d.family, d.key, d.kind) for d in again.comparison.differences] == [
+        ("inventory", ("QUIET",), DIFFERENT)]
+    assert again.switched is None
+    span = appended[-1] - appended[0]
+    assert len(appended) / span >= 10, f"{len(appended)} appends in {span:.1f} s"

@@ -45,7 +45,10 @@ def test_the_template_shape():
     assert shape.event_indexes == 2  # by-type-time, by-correlation (KEYS_ONLY)
     assert shape.indexes["delivery-status"] == {"by-message": True, "by-status": True, "by-sender": True}
     assert shape.indexes["inventory"] == {}
-    assert set(shape.memory_mb.values()) == {512} and all(shape.arm64.values())
+    assert {shape.memory_mb[name] for name in shape.triggered} == {512} and all(shape.arm64.values())
+    # the rebuild's functions run only when its state machine starts them: no daily cold starts
+    assert "RebuildSegmentFunction" in shape.memory_mb and "RebuildSegmentFunction" not in shape.triggered
+    assert "StreamFailuresFunction" in shape.triggered
     assert (shape.batch_size["ProjectorFunction"], shape.batch_size["ReactorFunction"],
             shape.batch_size["DeliveryWorkerFunction"], shape.batch_size["IngestFunction"]) == (100, 25, 5, 1)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 
 import pytest
 from cloudevents.core.formats.json import JSONFormat
@@ -14,7 +15,17 @@ from events.envelope import GENESIS_HASH, StoredEvent
 from events.items import chained_item, from_item
 from processors.operations.progress import Progress, render
 from projections.audit_trail import trail
-from projections.comparison import DIFFERENT, EXTRA, MISSING, Comparison, TableRule, compare_family, digest_rows
+from projections.comparison import (
+    DIFFERENT,
+    EXTRA,
+    MISSING,
+    Comparison,
+    TableRule,
+    compare_family,
+    compare_settled,
+    digest_rows,
+    unsettled_streams,
+)
 from projections.inventory import InventoryProjection
 from projections.pending_errors import PendingErrorsProjection
 from projections.rate_limit import RateLimiter
@@ -116,6 +127,24 @@ def test_comparison_ignores_batching_stamps_and_expired_rows_but_nothing_else():
     assert [d.kind for d in missing.differences] == [MISSING, EXTRA] and len(missing.in_flight) == 2
 
 
+def test_rows_are_compared_only_where_both_sides_stand_at_one_version_of_their_stream():
+    rule = TableRule("sku", category="sku")
+    returns = TableRule("sku", "returned_at", category="sku")  # extras: owned by key, no stamp
+    live = {"inventory": digest_rows([{"sku": "A", "on_hand": 5, "stream_id": "sku:A", "stream_version": 6},
+                                      {"sku": "B", "on_hand": 1, "stream_id": "sku:B", "stream_version": 2}], rule, 0),
+            "returns": digest_rows([{"sku": "A", "returned_at": "t#5", "quantity": 1}], returns, 0)}
+    rebuilt = {"inventory": digest_rows([{"sku": "A", "on_hand": 7, "stream_id": "sku:A", "stream_version": 7},
+                                         {"sku": "B", "on_hand": 9, "stream_id": "sku:B", "stream_version": 2}],
+                                        rule, 0),
+               "returns": digest_rows([{"sku": "A", "returned_at": "t#5", "quantity": 1},
+                                       {"sku": "A", "returned_at": "t#7", "quantity": 2}], returns, 0)}
+    unsettled = unsettled_streams(live, rebuilt)
+    assert unsettled == {"sku:A": (6, 7)}  # live behind on A: not a difference, a wait
+    result = compare_settled(live, rebuilt, set(unsettled), Comparison())
+    assert [(d.family, d.key, d.kind) for d in result.differences] == [("inventory", ("B",), DIFFERENT)]
+    assert result.rows == {"inventory": 1, "returns": 0}
+
+
 def test_trail_says_what_each_event_changed_in_the_view():
     events = [from_item(i) for i in ORDER]
     changes = [c for _, c in trail(PendingErrorsProjection, events)]
@@ -176,3 +205,23 @@ def test_progress_bar_on_a_terminal_and_plain_lines_otherwise():
         progress.finish()
     assert plain.getvalue().count("\n") == 3 and "\r" not in plain.getvalue()
     assert "\r\x1b[K[" in tty.getvalue() and "100%" in tty.getvalue()
+
+
+def test_scale_estimate_is_bound_by_the_slowest_of_workers_and_table_quotas():
+    from projections.rebuild_plan import TABLE_WRITE_QUOTA, assumed, scale_estimate
+
+    log = assumed(100_000_000)  # streams of 10 events, 1.5 rows each, 500 B events
+    few = scale_estimate(log, mode="aws", workers=4, worker_events_per_second=10_000, compare_rows_per_second=1e9)
+    assert few.bound == "workers" and few.fill_seconds == 100_000_000 / 40_000
+    many = scale_estimate(log, mode="aws", workers=1000, worker_events_per_second=10_000,
+                          compare_rows_per_second=1e9)
+    assert many.bound == "write quota"
+    assert many.fill_seconds == pytest.approx(log.rows / TABLE_WRITE_QUOTA)
+    cold = scale_estimate(log, mode="aws", workers=1000, worker_events_per_second=10_000,
+                          compare_rows_per_second=1e9, warm_tables=False)
+    assert cold.fill_seconds == pytest.approx(10 * many.fill_seconds)  # 4,000 vs 40,000 writes/s
+    assert any("new tables start at 4,000 writes/s" in line for line in cold.assumptions)
+    slow_compare = scale_estimate(log, mode="aws", workers=64, worker_events_per_second=10_000,
+                                  compare_rows_per_second=1_000)
+    assert any(line.startswith("LIMIT: the compare step") for line in slow_compare.assumptions)
+    assert few.cost_usd > 0 and few.read_units == math.ceil(log.read_units / 2)

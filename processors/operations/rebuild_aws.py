@@ -1,0 +1,103 @@
+"""`dynafold rebuild --on-aws`: start the rebuild state machine (template.yaml RebuildStateMachine)
+and follow it; `dynafold rebuild status` reattaches to the last one started from here.
+
+The execution runs on AWS whatever happens to this process: Ctrl-C stops following, never the
+execution. Progress comes from the Distributed Map run's item counts (segments done of all), turned
+into events with the log's size, so the bar shows events/s and an ETA like a local rebuild.
+https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeMapRun.html
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from events.errors import DynafoldError
+from processors.operations.progress import Progress
+from projections.comparison import TableRule
+
+STATE_MACHINE_ENV = "DYNAFOLD_REBUILD_STATE_MACHINE"
+SLICE_SECONDS = 840.0  # a segment worker's budget per invocation: inside Lambda's 900 s, with margin
+
+
+@dataclass(frozen=True)
+class AwsOptions:
+    segments: int = 64
+    max_concurrency: int = 64
+    settle_seconds: float = 120.0
+    max_write_rate: float | None = None  # items/s for the whole rebuild (split across the concurrent workers)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.segments <= 10_000:
+            raise DynafoldError(f"--segments must be 1..10000 on AWS, got {self.segments}")
+        if not 1 <= self.max_concurrency <= 10_000:  # the Distributed Map's own limit
+            raise DynafoldError(f"--max-concurrency must be 1..10000, got {self.max_concurrency}")
+
+
+def execution_input(views: Sequence[str], targets: Mapping[str, str], rules: Mapping[str, TableRule],
+                    options: AwsOptions, *, switch: bool) -> dict[str, Any]:
+    """What RebuildStateMachine reads (statemachine/rebuild.asl.json: every `$.name` it selects)."""
+    concurrent = min(options.segments, options.max_concurrency)
+    return {
+        "views": list(views), "targets": dict(targets),
+        "rules": {family: {"key_attr": r.key_attr, "sort_attr": r.sort_attr, "ttl_attr": r.ttl_attr,
+                           "category": r.category} for family, r in rules.items()},
+        "segments": list(range(options.segments)), "total_segments": options.segments,
+        "max_concurrency": options.max_concurrency, "budget_seconds": SLICE_SECONDS,
+        "max_write_rate": options.max_write_rate / concurrent if options.max_write_rate else None,
+        "settle_seconds": options.settle_seconds, "switch": switch,
+    }
+
+
+def state_file(state_dir: Path, prefix: str) -> Path:
+    return state_dir / "rebuilds" / f"{prefix}aws-execution.json"
+
+
+def start(sfn: Any, state_machine: str, payload: Mapping[str, Any], state_dir: Path, prefix: str,
+          total_events: int) -> str:
+    name = f"rebuild-{'-'.join(payload['views'])}-{int(time.time())}"[:80]
+    arn: str = sfn.start_execution(stateMachineArn=state_machine, name=name, input=json.dumps(payload))["executionArn"]
+    path = state_file(state_dir, prefix)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"execution_arn": arn, "total_events": total_events, "views": payload["views"],
+                                "targets": payload["targets"]}, indent=2))
+    return arn
+
+
+def last_started(state_dir: Path, prefix: str) -> dict[str, Any]:
+    path = state_file(state_dir, prefix)
+    if not path.exists():
+        raise DynafoldError("no rebuild was started on AWS from here (see `dynafold rebuild VIEW --on-aws`)")
+    return dict(json.loads(path.read_text()))
+
+
+def segment_counts(sfn: Any, execution_arn: str) -> tuple[int, int]:
+    """(segments done, segments in all) of the execution's map run; (0, 0) before it starts."""
+    runs = sfn.list_map_runs(executionArn=execution_arn).get("mapRuns", [])
+    if not runs:
+        return 0, 0
+    counts = sfn.describe_map_run(mapRunArn=runs[0]["mapRunArn"])["itemCounts"]
+    return int(counts.get("succeeded", 0)), int(counts.get("total", 0))
+
+
+def follow(sfn: Any, execution_arn: str, total_events: int, bar: Progress, *, poll: float = 5.0,
+           sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
+    """Poll until the execution ends; returns {status, output (the compare step's verdict) or error}."""
+    shown = 0
+    while True:
+        described = sfn.describe_execution(executionArn=execution_arn)
+        done, total = segment_counts(sfn, execution_arn)
+        reached = total_events * done // total if total else 0
+        if reached > shown:
+            bar.advance(reached - shown)
+            shown = reached
+        if described["status"] != "RUNNING":
+            bar.finish()
+            output = json.loads(described.get("output") or "null")
+            return {"status": described["status"], "output": output,
+                    "error": described.get("error"), "cause": described.get("cause")}
+        sleep(poll)
