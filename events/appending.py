@@ -29,6 +29,7 @@ from events.envelope import (
 from events.errors import (
     EventTooLarge,
     IdempotencyKeyReused,
+    InvalidAppend,
     InvalidEventData,
     InvalidExpectedVersion,
     InvalidStreamId,
@@ -45,6 +46,11 @@ ExpectedVersion = int | Literal["no_stream", "any"]
 # Every log keeps these limits, so what the in-memory log accepts DynamoDB accepts too.
 MAX_TRANSACTION_ITEMS = 100
 MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
+# Key attributes of the event table and its indexes (template.yaml: the table's stream/version,
+# by-type-time's type/time, by-correlation's correlation_id/time) and DynamoDB's limits on their values
+# (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Constraints.html#limits-partition-sort-keys):
+# checked here, so every log refuses what DynamoDB would, before anything is written.
+KEY_LIMITS = {"stream": 2048, "type": 2048, "correlation_id": 2048, "time": 1024}
 HEAD_KEY_PREFIX = "#head:"  # idempotency-table key of a stream's recorded head; refused as a caller's key
 IDEMPOTENCY_TTL = timedelta(days=30)
 
@@ -153,6 +159,10 @@ def link(stream: str, prepared: Sequence[StoredEvent], base: int, prev_hash: str
     items = []
     for offset, event in enumerate(prepared, start=1):
         item = chained_item(stream, base + offset, event, prev_hash)
+        for name, limit in KEY_LIMITS.items():
+            length = len(item[name]["S"].encode("utf-8"))
+            if length > limit:
+                raise InvalidAppend(stream, f"{name} is {length} bytes; a key value may have at most {limit}")
         size = item_size(item)
         if size > MAX_ITEM_BYTES:
             raise EventTooLarge(stream, size, MAX_ITEM_BYTES)

@@ -16,7 +16,6 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from events import catalogue
 from events.appending import (
     ANY,
     HEAD_KEY_PREFIX,
@@ -43,10 +42,11 @@ from events.appending import (
     request_hash,
     streams_request_hash,
 )
-from events.chain import ChainReport, RecordedHead, verify_items, verify_log
-from events.envelope import GENESIS_HASH, NewEvent, PlannedAppend, RecordedEvent, StoredEvent
-from events.errors import InvalidAppend, InvalidExpectedVersion, StreamContended, VersionConflict
-from events.items import Item, from_item
+from events.chain import RecordedHead
+from events.envelope import GENESIS_HASH, NewEvent, PlannedAppend, StoredEvent
+from events.errors import InvalidAppend, StreamContended, VersionConflict
+from events.items import Item
+from events.ports import DerivedReads, ScanPage
 from events.scan import parallel_scan
 
 # The pure parts of an append live in events.appending (shared with the in-memory log); they are
@@ -71,7 +71,7 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class EventStore:
+class EventStore(DerivedReads):
     """Append to and read from the event table.
 
     ``client`` is a low-level boto3 DynamoDB client. Heads of streams this process has written or
@@ -144,7 +144,7 @@ class EventStore:
             if isinstance(outcome, AppendResult):
                 return outcome
             if outcome == "written":
-                self._remember(stream, result.last_version, items[-1]["hash"]["S"])
+                self._saw_head(stream, result.last_version, items[-1]["hash"]["S"])
                 return result
             if outcome == "conflict" and expected != ANY:
                 raise VersionConflict(stream, expected_version, self.stream_version(stream))
@@ -175,7 +175,7 @@ class EventStore:
         ).get("Item")
         if item is None:
             raise VersionConflict(stream, expected, self.stream_version(stream))
-        self._remember(stream, expected, item["hash"]["S"])
+        self._saw_head(stream, expected, item["hash"]["S"])
         return expected, item["hash"]["S"]
 
     def _write(
@@ -294,7 +294,7 @@ class EventStore:
                 _time.sleep(min(pause, self._contention_timeout - waited))
                 continue
             for stream, version, head_hash in heads:
-                self._remember(stream, version, head_hash)
+                self._saw_head(stream, version, head_hash)
             return results
 
     def recorded_streams(self, key: str) -> list[AppendResult] | None:
@@ -324,7 +324,7 @@ class EventStore:
         with self._hashes_lock:
             return self._hashes.get((stream, version))
 
-    def _remember(self, stream: str, version: int, digest: str) -> None:
+    def _saw_head(self, stream: str, version: int, digest: str) -> None:
         with self._hashes_lock:
             self._hashes[(stream, version)] = digest
             self._hashes.move_to_end((stream, version))
@@ -345,7 +345,7 @@ class EventStore:
         if not items:
             return None
         version, digest = int(items[0]["version"]["N"]), items[0]["hash"]["S"]
-        self._remember(stream, version, digest)
+        self._saw_head(stream, version, digest)
         return version, digest
 
     def stream_version(self, stream: str) -> int:
@@ -376,29 +376,6 @@ class EventStore:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def read_stream(
-        self, stream: str, from_version: int = 1, to_version: int | None = None
-    ) -> list[RecordedEvent]:
-        """One stream's events in version order, old versions upcast to the current models."""
-        catalogue.stream_category(stream)
-        if from_version < 1:
-            raise InvalidExpectedVersion(f"from_version must be >= 1, got {from_version}")
-        events = [from_item(item) for item in self.read_items(stream, from_version, to_version)]
-        if events:
-            self._remember(stream, events[-1].version, events[-1].hash)
-        return events
-
-    def scan_items(self, segments: int = 4, page_size: int | None = None) -> Iterator[Item]:
-        """Every stored item by parallel scan; within a stream, items come in version order.
-
-        DynamoDB splits scan segments by partition key, so one stream lives in one segment and a
-        segment returns a partition's items contiguously in sort-key order. That is relied on and
-        checked: a stream seen again after another one started is reported, not silently misordered.
-        """
-        for _, page in self.scan_pages(segments, page_size=page_size):
-            if page is not None:
-                yield from page
-
     def scan_pages(
         self,
         total_segments: int,
@@ -406,9 +383,14 @@ class EventStore:
         *,
         page_size: int | None = None,
         keys_only: bool = False,
-    ) -> Iterator[tuple[int, list[Item] | None]]:
+    ) -> Iterator[ScanPage]:
         """(segment, page) of a parallel scan, ``(segment, None)`` when a segment is finished (a
-        rebuild records finished segments to resume from). ``keys_only`` reads just (stream, version)."""
+        rebuild records finished segments to resume from). ``keys_only`` reads just (stream, version).
+
+        DynamoDB splits scan segments by partition key, so one stream lives in one segment and a
+        segment returns a partition's items contiguously in sort-key order. That is relied on and
+        checked: a stream seen again after another one started is reported, not silently misordered.
+        """
         request: dict[str, Any] = {"TableName": self.events_table}
         if page_size:
             request["Limit"] = page_size
@@ -421,11 +403,6 @@ class EventStore:
             if page is not None:
                 _checked_contiguous(page, seen.setdefault(segment, set()), last, segment)
             yield segment, page
-
-    def read_all(self, segments: int = 4) -> Iterator[RecordedEvent]:
-        """Every event, each stream's in version order (streams interleave), for replay."""
-        for item in self.scan_items(segments):
-            yield from_item(item)
 
     # ----------------------------------------------------------------- audit
 
@@ -451,19 +428,6 @@ class EventStore:
             for item in page or ():
                 heads[item["stream"]["S"]] = recorded_head(item)
         return heads
-
-    def verify_stream(self, stream: str) -> ChainReport:
-        """The stream's chain, checked against its recorded head (read first: an append meanwhile
-        only makes the log longer than the head, never shorter)."""
-        head = self.recorded_head(stream)
-        return verify_items(stream, self.read_items(stream), head)
-
-    def verify_log(self, segments: int = 4) -> Iterator[ChainReport]:
-        """A report per stream of the whole log, each checked against its recorded head; streams
-        with a head and no events left are reported as truncated."""
-        heads = self.recorded_heads(segments)
-        return verify_log(self.scan_items(segments), heads)
-
 
 def _checked_contiguous(items: list[Item], seen: set[str], last: dict[int, str | None], segment: int) -> None:
     for item in items:
