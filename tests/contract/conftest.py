@@ -8,7 +8,7 @@ change or remove stored items behind the store's back (to prove verification not
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -20,7 +20,12 @@ from events.items import Item
 from events.memory import InMemoryEventLog
 from events.ports import EventLog
 from events.store import EventStore
+from processors.local.tables import local_tables, view_keys
 from processors.operations.tables import TableNames, create_tables
+from projections.memory import InMemoryViewRows
+from projections.view import Row
+from projections.view_store import ViewStore
+from projections.view_store import from_item as row_from_item
 
 FIXED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 # DynamoDB retries an "any" append on a stream whose head is ahead of its events until this bound.
@@ -86,3 +91,37 @@ def dynamo_tables(request: pytest.FixtureRequest, engine: str) -> tuple[Any, Tab
 @pytest.fixture
 def log(harness: Harness) -> EventLog:
     return harness.log
+
+
+# ------------------------------------------------------------------ view rows
+
+class MemoryRows:
+    engine = "memory"
+
+    def __init__(self) -> None:
+        self.rows = InMemoryViewRows(view_keys())
+
+    def stored(self, family: str) -> list[Row]:
+        return self.rows.rows(family)
+
+
+class DynamoRows:
+    def __init__(self, engine: str, client: Any, views: Mapping[str, str]) -> None:
+        self.engine, self.client, self.views = engine, client, views
+        self.rows = ViewStore(client, views)
+
+    def stored(self, family: str) -> list[Row]:
+        items = self.client.scan(TableName=self.views[family], ConsistentRead=True)["Items"]
+        return sorted(map(row_from_item, items), key=repr)
+
+
+RowsHarness = MemoryRows | DynamoRows
+
+
+@pytest.fixture(params=BACKENDS)
+def rows_harness(request: pytest.FixtureRequest) -> RowsHarness:
+    if request.param == "memory":
+        return MemoryRows()
+    client, names = dynamo_tables(request, request.param)
+    prefix = names.events.removesuffix("events")
+    return DynamoRows(request.param, client, local_tables(prefix, versions={}).views)
