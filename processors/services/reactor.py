@@ -24,14 +24,15 @@ from events.alerts import AlertRaised
 from events.envelope import NewEvent, RecordedEvent
 from events.errors import VersionConflict
 from events.items import from_item
-from events.store import ANY, NO_STREAM, EventStore
+from events.ports import EventLog
+from events.store import ANY, NO_STREAM
 from processors.telemetry.emf import count_by
 from processors.telemetry.lambda_batch import partial_batch_handler
 from projections.alert_rules import AlertSettings
 from projections.reaction import Append, RaiseAlert, Reaction, Rule
 from projections.registry import REACTOR_RULES
 from projections.view import View
-from projections.view_store import ViewStore
+from projections.ports import ViewRows
 from processors.services.state_reader import state_at
 
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "dynafold")
@@ -44,7 +45,7 @@ metrics = Metrics(namespace=NAMESPACE, service="reactor")
 class Reactor:
     """Runs the reactor's rules (``REACTOR_RULES``) on each event and carries out their effects."""
 
-    def __init__(self, store: EventStore, views: ViewStore, settings: AlertSettings,
+    def __init__(self, store: EventLog, views: ViewRows, settings: AlertSettings,
                  storefront_url: str | None = None,
                  dispatch: Callable[[RecordedEvent], None] | None = None,
                  rules: tuple[Rule, ...] = REACTOR_RULES) -> None:

@@ -196,7 +196,7 @@ def test_one_transaction_is_the_limit_of_several_streams(harness: Harness) -> No
 # ------------------------------------------------------------------ scans
 
 def _history(log: EventLog) -> dict[str, int]:
-    sizes = {}
+    sizes: dict[str, int] = {}
     for n in range(12):
         stream = f"sku:S{n % 5}"
         log.append(stream, [buffer(sku=f"S{n % 5}", value=n)] * (1 + n % 3))

@@ -53,7 +53,8 @@ def save(rows: Any, p: PendingSave[Any]) -> int:
 
 
 def test_nothing_stored_loads_as_the_initial_state_at_version_0(rows_harness: RowsHarness) -> None:
-    for view, key in ((InventoryProjection, "A"), (PendingErrorsProjection, "o1")):
+    cases: list[tuple[View[Any], str]] = [(InventoryProjection, "A"), (PendingErrorsProjection, "o1")]
+    for view, key in cases:
         loaded = rows_harness.rows.load(view, key)
         assert (loaded.version, dict(loaded.rows), loaded.unfinished) == (0, {}, False)
         assert loaded.state == view.initial(key)
