@@ -23,10 +23,8 @@ from events.appending import (
     IDEMPOTENCY_TTL,
     AppendResult,
     ExpectedVersion,
-    check_count,
     check_expected,
     check_plans,
-    check_stored,
     guard_item,
     guard_result,
     guard_results,
@@ -40,7 +38,7 @@ from events.appending import (
     streams_request_hash,
 )
 from events.chain import RecordedHead
-from events.envelope import GENESIS_HASH, NewEvent, PlannedAppend, StoredEvent
+from events.envelope import GENESIS_HASH, PlannedAppend, StoredEvent
 from events.errors import StreamContended, VersionConflict
 from events.items import Item
 from events.ports import DerivedReads, ScanPage
@@ -66,28 +64,6 @@ class InMemoryEventLog(DerivedReads):
         self.heads: dict[str, Item] = {}  # stream -> recorded head item
 
     # ----------------------------------------------------------------- append
-
-    def append(
-        self,
-        stream: str,
-        events: Sequence[NewEvent],
-        expected_version: ExpectedVersion = ANY,
-        idempotency_key: str | None = None,
-    ) -> AppendResult:
-        prepared = prepare(stream, events, idempotency_key, self._clock())
-        return self._append_prepared(stream, prepared, expected_version, idempotency_key)
-
-    def append_stored(
-        self,
-        stream: str,
-        events: Sequence[StoredEvent],
-        expected_version: ExpectedVersion = ANY,
-        idempotency_key: str | None = None,
-    ) -> AppendResult:
-        check_count(events, idempotency_key)
-        for event in events:
-            check_stored(stream, event)
-        return self._append_prepared(stream, list(events), expected_version, idempotency_key)
 
     def _append_prepared(
         self, stream: str, prepared: list[StoredEvent], expected_version: ExpectedVersion, key: str | None

@@ -10,11 +10,12 @@ heads) are written once, in ``DerivedReads``, so the two logs decode, scan and v
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from typing import Protocol
 
 from events import catalogue
-from events.appending import ANY, AppendResult, ExpectedVersion
+from events.appending import ANY, AppendResult, ExpectedVersion, check_count, check_stored, prepare
 from events.chain import ChainReport, RecordedHead, verify_items, verify_log
 from events.envelope import NewEvent, PlannedAppend, RecordedEvent, StoredEvent
 from events.errors import InvalidExpectedVersion
@@ -97,10 +98,45 @@ class EventLog(Protocol):
 
 
 class DerivedReads:
-    """``read_stream``, ``scan_items``, ``read_all`` and the audits, from a log's primitive reads.
+    """What every log derives from its primitives, written once: ``append`` and ``append_stored``
+    (prepared and checked by ``events.appending``) from ``_append_prepared``; ``read_stream``,
+    ``scan_items``, ``read_all`` and the audits from ``read_items``, ``scan_pages`` and the
+    recorded heads. ``_saw_head`` lets a log remember a head it read (the DynamoDB store caches
+    head hashes)."""
 
-    A subclass provides ``read_items``, ``scan_pages``, ``recorded_head`` and ``recorded_heads``;
-    ``_saw_head`` lets a log remember a head it read (the DynamoDB store caches head hashes)."""
+    _clock: Callable[[], datetime]
+
+    def append(
+        self,
+        stream: str,
+        events: Sequence[NewEvent],
+        expected_version: ExpectedVersion = ANY,
+        idempotency_key: str | None = None,
+    ) -> AppendResult:
+        """Append events to one stream atomically; see DESIGN.md correctness rules 1-4."""
+        prepared = prepare(stream, events, idempotency_key, self._clock())
+        return self._append_prepared(stream, prepared, expected_version, idempotency_key)
+
+    def append_stored(
+        self,
+        stream: str,
+        events: Sequence[StoredEvent],
+        expected_version: ExpectedVersion = ANY,
+        idempotency_key: str | None = None,
+    ) -> AppendResult:
+        """Append events exactly as another log stored them (an import): id, stored type, data
+        text, time, source, correlation and causation are kept byte for byte; only the versions
+        and chain links are this log's. The data must still decode (upcasting old types) and
+        each type must belong in the stream's category."""
+        check_count(events, idempotency_key)
+        for event in events:
+            check_stored(stream, event)
+        return self._append_prepared(stream, list(events), expected_version, idempotency_key)
+
+    def _append_prepared(
+        self, stream: str, prepared: list[StoredEvent], expected_version: ExpectedVersion, key: str | None
+    ) -> AppendResult:
+        raise NotImplementedError
 
     def read_items(self, stream: str, from_version: int = 1, to_version: int | None = None) -> Iterator[Item]:
         raise NotImplementedError

@@ -25,7 +25,6 @@ from events.appending import (
     NO_STREAM,
     AppendResult,
     ExpectedVersion,
-    check_count,
     check_expected,
     check_plans,
     check_stored,
@@ -43,7 +42,7 @@ from events.appending import (
     streams_request_hash,
 )
 from events.chain import RecordedHead
-from events.envelope import GENESIS_HASH, NewEvent, PlannedAppend, StoredEvent
+from events.envelope import GENESIS_HASH, PlannedAppend, StoredEvent
 from events.errors import InvalidAppend, StreamContended, VersionConflict
 from events.items import Item
 from events.ports import DerivedReads, ScanPage
@@ -101,37 +100,10 @@ class EventStore(DerivedReads):
 
     # ----------------------------------------------------------------- append
 
-    def append(
-        self,
-        stream: str,
-        events: Sequence[NewEvent],
-        expected_version: ExpectedVersion = ANY,
-        idempotency_key: str | None = None,
-    ) -> AppendResult:
-        """Append events to one stream atomically; see DESIGN.md correctness rules 1-4."""
-        return self._append_prepared(stream, prepare(stream, events, idempotency_key, self._clock()),
-                                     expected_version, idempotency_key)
-
-    def append_stored(
-        self,
-        stream: str,
-        events: Sequence[StoredEvent],
-        expected_version: ExpectedVersion = ANY,
-        idempotency_key: str | None = None,
-    ) -> AppendResult:
-        """Append events exactly as another log stored them (an import): id, stored type, data
-        text, time, source, correlation and causation are kept byte for byte; only the versions
-        and chain links are this store's. The data must still decode (upcasting old types) and
-        each type must belong in the stream's category."""
-        check_count(events, idempotency_key)
-        for event in events:
-            check_stored(stream, event)
-        return self._append_prepared(stream, list(events), expected_version, idempotency_key)
-
     def _append_prepared(
-        self, stream: str, prepared: list[StoredEvent], expected_version: ExpectedVersion, idempotency_key: str | None
+        self, stream: str, prepared: list[StoredEvent], expected_version: ExpectedVersion, key: str | None
     ) -> AppendResult:
-        digest = request_hash(stream, prepared) if idempotency_key else ""
+        digest = request_hash(stream, prepared) if key else ""
         expected = check_expected(expected_version)
         started = _time.monotonic()
         attempt = 0
@@ -140,7 +112,7 @@ class EventStore(DerivedReads):
             base_version, prev_hash = self._base(stream, expected)
             items = link(stream, prepared, base_version, prev_hash)
             result = linked_result(stream, prepared, base_version)
-            outcome = self._write(items, idempotency_key, digest, result)
+            outcome = self._write(items, key, digest, result)
             if isinstance(outcome, AppendResult):
                 return outcome
             if outcome == "written":
