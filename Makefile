@@ -16,9 +16,9 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed $(SAM_VENV)/.installed engine asl-validator
 	$(BIN)/python -m pytest -q
 
-# Unit tests only: no engine, no SAM tooling.
+# Unit tests only: no engine, no SAM tooling (the contract and property tests on the in-memory ports and moto).
 test-fast: $(VENV)/.installed
-	$(BIN)/python -m pytest -q tests/unit
+	$(BIN)/python -m pytest -q -m "not integration and not sam and not long" tests/unit tests/contract tests/property
 
 bench: $(VENV)/.installed engine
 	$(BIN)/python -m benchmarks

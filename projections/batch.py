@@ -18,7 +18,7 @@ from typing import Any
 
 from events.envelope import RecordedEvent
 from projections.view import View, stream_key
-from projections.view_store import PARTIQL_BATCH, Loaded, PendingSave, StaleView, ViewStore
+from projections.ports import PARTIQL_BATCH, Loaded, PendingSave, StaleView, ViewRows
 
 ReadMissing = Callable[[str, int, int], list[RecordedEvent]]  # (stream, from, to) inclusive
 _STALE_RETRIES = 3
@@ -76,7 +76,7 @@ class BatchOutcome:
 class BatchProjector:
     def __init__(
         self,
-        store: ViewStore,
+        store: ViewRows,
         read_missing: ReadMissing,
         views: Sequence[View[Any]],
         *,

@@ -15,29 +15,37 @@ projector folds the committed events again from the log and writes what differs.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from projections.view import HEAD_SORT_KEY, STREAM_ATTR, VERSION_ATTR, Row, View, head_row, stored_row
+from projections.ports import (
+    PARTIQL_BATCH,
+    PENDING_TOKEN_ATTR,
+    PENDING_VERSION_ATTR,
+    Loaded,
+    PendingSave,
+    Put,
+    StaleView,
+    batchable,
+    change_of,
+    loaded_rows,
+    loaded_single,
+)
+from projections.view import VERSION_ATTR, Row, View, stored_row
+
+# Loaded, PendingSave, StaleView and PARTIQL_BATCH are the port's (projections.ports); re-exported
+# for the callers that import them from here.
+__all__ = ["PARTIQL_BATCH", "Loaded", "PendingSave", "StaleView", "ViewStore", "from_item", "to_attribute", "to_item"]
 
 S = TypeVar("S")
 _serializer, _deserializer = TypeSerializer(), TypeDeserializer()
-PARTIQL_BATCH = 25  # BatchExecuteStatement's limit
-_PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _STALE_CODES = {"ConditionalCheckFailed", "DuplicateItem"}
 MAX_TRANSACTION_ITEMS = 100
-PENDING_VERSION_ATTR, PENDING_TOKEN_ATTR = "pending_version", "pending_token"  # an unfinished change's head
-
-
-class StaleView(Exception):
-    """The rows moved on since they were loaded (a concurrent or retried invocation)."""
 
 
 def to_attribute(value: Any) -> dict[str, Any]:
@@ -73,40 +81,6 @@ def to_item(row: Mapping[str, Any]) -> dict[str, Any]:
     return {name: to_attribute(value) for name, value in row.items() if value is not None}
 
 
-@dataclass(frozen=True)
-class Loaded(Generic[S]):
-    """A stream's stored rows, the state they stand for and the version it reflects.
-
-    ``head_version`` is what the head row says (what a write must find there); it differs from
-    ``version`` only while a multi-transaction change is unfinished: then the rows are a mix of
-    two versions and stand for no state, so ``state`` is the initial one at ``version`` 0."""
-
-    state: S
-    version: int
-    rows: Mapping[str | None, Row]
-    head_version: int | None = None
-
-    @property
-    def stored_version(self) -> int:
-        return self.version if self.head_version is None else self.head_version
-
-    @property
-    def unfinished(self) -> bool:
-        return self.head_version is not None and self.head_version != self.version
-
-
-@dataclass(frozen=True)
-class PendingSave(Generic[S]):
-    """One stream's folded state, to be written at ``version`` on top of what was ``loaded``."""
-
-    view: View[S]
-    stream: str
-    key: str
-    loaded: Loaded[S]
-    state: S
-    version: int
-
-
 class ViewStore:
     """Rows of every view, by table family -> physical table name (the active versions)."""
 
@@ -123,19 +97,8 @@ class ViewStore:
             item = self._client.get_item(
                 TableName=table, Key={view.key_attr: {"S": key}}, ConsistentRead=True
             ).get("Item")
-            return self._single(view, key, item)
-        stored_rows: dict[str | None, Row] = {}
-        version, unfinished = 0, False
-        for item in self._query_all(table, view.key_attr, key):
-            row = from_item(item)
-            sort_key = row[view.sort_attr]
-            if sort_key == HEAD_SORT_KEY:
-                version, unfinished = int(row[VERSION_ATTR]), PENDING_VERSION_ATTR in row
-            else:
-                stored_rows[sort_key] = _strip(view, row)
-        if unfinished:  # a mix of two versions: no state to fold onto (see the module docstring)
-            return Loaded(view.initial(key), 0, stored_rows, head_version=version)
-        return Loaded(view.load(key, stored_rows), version, stored_rows)
+            return loaded_single(view, key, None if item is None else from_item(item))
+        return loaded_rows(view, key, map(from_item, self._query_all(table, view.key_attr, key)))
 
     def load_many(self, view: View[S], keys: list[str]) -> dict[str, Loaded[S]]:
         """Load many single-row streams with BatchGetItem: one request per 100 keys, not one each."""
@@ -151,13 +114,7 @@ class ViewStore:
                 for item in page["Responses"].get(table, []):
                     found[item[view.key_attr]["S"]] = item
                 request = page.get("UnprocessedKeys") or {}
-        return {key: self._single(view, key, found.get(key)) for key in keys}
-
-    @staticmethod
-    def _single(view: View[S], key: str, item: dict[str, Any] | None) -> Loaded[S]:
-        stored = {} if item is None else {None: _strip(view, from_item(item))}
-        version = 0 if item is None else int(item[VERSION_ATTR]["N"])
-        return Loaded(view.load(key, stored), version, stored)
+        return {key: loaded_single(view, key, None if key not in found else from_item(found[key])) for key in keys}
 
     def _query_all(self, table: str, key_attr: str, key: str) -> list[dict[str, Any]]:
         kwargs: dict[str, Any] = {
@@ -213,29 +170,18 @@ class ViewStore:
 
     def _writes(self, save: PendingSave[Any]) -> list[dict[str, Any]]:
         """The guarded writes of one stream: its head (or single row) conditional on the version read."""
-        view, key, loaded = save.view, save.key, save.loaded
-        table = self._tables[view.table]
-        new_rows = view.rows(save.state)
-        guard = self._guard(view, loaded.stored_version)
-        writes: list[dict[str, Any]] = []
-        if view.sort_attr is None:
-            row = new_rows.get(None)
-            if row is None:
-                return []
-            item = stored_row(view, key, None, row, save.stream, save.version)
-            writes.append({"Put": {"TableName": table, "Item": to_item(item), **guard}})
-        else:
-            head = head_row(view, key, save.stream, save.version)
-            writes.append({"Put": {"TableName": table, "Item": to_item(head), **guard}})
-            for sort_key, row in new_rows.items():
-                if loaded.rows.get(sort_key) != _without_none(row):
-                    item = stored_row(view, key, sort_key, row, save.stream, save.version)
-                    writes.append({"Put": {"TableName": table, "Item": to_item(item)}})
-            for sort_key in loaded.rows.keys() - new_rows.keys():
-                writes.append({"Delete": {"TableName": table, "Key": {
-                    view.key_attr: {"S": key}, view.sort_attr: to_attribute(sort_key)}}})
-        for extra in view.extras(save.state):
-            writes.append({"Put": {"TableName": self._tables[extra.table], "Item": to_item(extra.item)}})
+        change = change_of(save)
+        if change is None:
+            return []
+        writes: list[dict[str, Any]] = [{"Put": {"TableName": self._tables[change.guarded.family],
+                                                 "Item": to_item(change.guarded.row),
+                                                 **self._guard(save.view, change.read_version)}}]
+        for write in change.rest:
+            if isinstance(write, Put):
+                writes.append({"Put": {"TableName": self._tables[write.family], "Item": to_item(write.row)}})
+            else:
+                writes.append({"Delete": {"TableName": self._tables[write.family],
+                                          "Key": {name: to_attribute(value) for name, value in write.key.items()}}})
         return writes
 
     def save_grouped(self, saves: Sequence[PendingSave[Any]]) -> dict[str, int | Exception]:
@@ -284,12 +230,7 @@ class ViewStore:
             return error
 
     def batchable(self, save: PendingSave[Any]) -> bool:
-        """A single-row view's one conditional write, with nothing else that must land with it."""
-        view = save.view
-        if view.sort_attr is not None or None not in view.rows(save.state) or view.extras(save.state):
-            return False
-        names = (*view.rows(save.state)[None], *save.loaded.rows.get(None, {}), view.key_attr)
-        return all(_PLAIN_NAME.match(name) for name in names)  # spelt into the statement: no quoting games
+        return batchable(save)
 
     def save_batched(self, saves: Sequence[PendingSave[Any]]) -> dict[str, int | Exception]:
         """Write many streams' single rows with BatchExecuteStatement, 25 conditional statements a call.
@@ -309,13 +250,13 @@ class ViewStore:
                 outcome.update({save.stream: error for save in chunk})
                 continue
             for save, response in zip(chunk, responses):
-                error = response.get("Error")
-                if error is None:
+                failure = response.get("Error")
+                if failure is None:
                     outcome[save.stream] = 1
-                elif error.get("Code") in _STALE_CODES:
+                elif failure.get("Code") in _STALE_CODES:
                     outcome[save.stream] = StaleView()
                 else:
-                    outcome[save.stream] = RuntimeError(f"{error.get('Code')}: {error.get('Message')}")
+                    outcome[save.stream] = RuntimeError(f"{failure.get('Code')}: {failure.get('Message')}")
         return outcome
 
     def _statement(self, save: PendingSave[Any]) -> dict[str, Any]:
@@ -362,14 +303,3 @@ class ViewStore:
                 if "ConditionalCheckFailed" in reasons or "TransactionConflict" in reasons:
                     raise StaleView() from error
             raise
-
-
-def _strip(view: View[Any], row: Row) -> Row:
-    return {
-        name: value for name, value in row.items()
-        if name not in (view.key_attr, view.sort_attr, STREAM_ATTR, VERSION_ATTR)
-    }
-
-
-def _without_none(row: Row) -> Row:
-    return {name: value for name, value in row.items() if value is not None}

@@ -8,7 +8,8 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from events.envelope import PlannedAppend
-from events.store import ANY, AppendResult, EventStore, ExpectedVersion
+from events.ports import EventLog
+from events.store import ANY, AppendResult, ExpectedVersion
 from processors.api.http import check_key_bytes
 from processors.api.telemetry import SERVICE, logger, metrics
 from processors.telemetry.emf import count_by
@@ -25,7 +26,7 @@ def answer(result: AppendResult) -> dict[str, Any]:
     }
 
 
-def append_planned(store: EventStore, plan: PlannedAppend, expected: ExpectedVersion = ANY) -> dict[str, Any]:
+def append_planned(store: EventLog, plan: PlannedAppend, expected: ExpectedVersion = ANY) -> dict[str, Any]:
     # Both are partition keys (events, idempotency): DynamoDB counts them in UTF-8 bytes.
     check_key_bytes("stream id", plan.stream)
     if plan.idempotency_key is not None:
@@ -42,7 +43,7 @@ def append_planned(store: EventStore, plan: PlannedAppend, expected: ExpectedVer
     return answer(result)
 
 
-def append_atomically(store: EventStore, plans: list[PlannedAppend], key: str) -> list[dict[str, Any]]:
+def append_atomically(store: EventLog, plans: list[PlannedAppend], key: str) -> list[dict[str, Any]]:
     """Several streams' appends as one transaction under one key (a webhook's whole decision)."""
     if not plans:
         return []

@@ -10,10 +10,12 @@ from typing import Any
 
 from events.order_rules import Rule, rule_set
 from events.shopify_items import shopify_id
+from events.ports import EventLog
 from events.store import EventStore
 from processors.adapters.outbound import Resolver, TargetPolicy, system_resolver
 from processors.adapters.secrets import Secrets
 from projections.queries import ViewQueries
+from projections.ports import ViewRows
 from projections.view_store import ViewStore
 
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
@@ -41,8 +43,8 @@ class ApiSettings:
 
 @dataclass(frozen=True)
 class ApiDeps:
-    store: EventStore
-    views: ViewStore
+    store: EventLog
+    views: ViewRows
     queries: ViewQueries
     secrets: Secrets
     settings: ApiSettings = field(default_factory=ApiSettings)

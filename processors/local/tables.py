@@ -24,6 +24,14 @@ def template_view_versions() -> dict[str, str]:
     return versions
 
 
+def view_keys() -> dict[str, tuple[str, ...]]:
+    """family -> its key attributes (partition key, then sort key if any), as template.yaml defines
+    the family's tables: what an in-memory view store (projections.memory) keys rows by."""
+    definitions = table_definitions()
+    return {family: tuple(key["AttributeName"] for key in definitions[f"{family}-{version}"].properties["KeySchema"])
+            for family, version in template_view_versions().items()}
+
+
 def local_tables(prefix: str, versions: Mapping[str, str] | None = None,
                  settings: Path = LOCAL_SETTINGS) -> Tables:
     """Local names from a prefix. Without ``versions``, the views follow the local settings file

@@ -10,13 +10,14 @@ from __future__ import annotations
 from events.alerts import AlertRaised
 from events.envelope import NewEvent, RecordedEvent
 from events.errors import VersionConflict
-from events.store import NO_STREAM, EventStore
+from events.ports import EventLog
+from events.store import NO_STREAM
 from processors.telemetry.emf import count_by
 
 ALERT_RAISED = "dynafold.alerts.raised.v1"
 
 
-def append_alert(store: EventStore, alert: AlertRaised, service: str, cause: RecordedEvent | None = None) -> bool:
+def append_alert(store: EventLog, alert: AlertRaised, service: str, cause: RecordedEvent | None = None) -> bool:
     """Append the alert once; True when this call raised it, False when it already was.
 
     ``service`` is the raising function (the event's source and the metric's service dimension)."""

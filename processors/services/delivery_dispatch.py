@@ -16,7 +16,8 @@ from __future__ import annotations
 from events.deliveries import DeadLettered, DeliveryAttempted, MessageReceived, RetryScheduled, TargetDisabled
 from events.delivery_policy import TARGET_DISABLED, disables_target, target_stream
 from events.envelope import NewEvent, RecordedEvent
-from events.store import ANY, EventStore
+from events.ports import EventLog
+from events.store import ANY
 from processors.adapters.clock import Clock
 from processors.adapters.dead_letters import DeadLetterSink, dead_letter_message
 from processors.adapters.delivery_queue import DeliveryJob, DeliveryQueue
@@ -27,7 +28,7 @@ logger = make_logger("reactor", child=True)
 
 
 class DeliveryDispatch:
-    def __init__(self, store: EventStore, queue: DeliveryQueue, dead_letters: DeadLetterSink, clock: Clock) -> None:
+    def __init__(self, store: EventLog, queue: DeliveryQueue, dead_letters: DeadLetterSink, clock: Clock) -> None:
         self._store = store
         self._queue = queue
         self._dead_letters = dead_letters

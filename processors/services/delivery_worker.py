@@ -46,7 +46,7 @@ from events.delivery_policy import (
 )
 from events.envelope import RecordedEvent, canonical_json, parse_time
 from events.errors import IdempotencyKeyReused, VersionConflict
-from events.store import EventStore
+from events.ports import EventLog
 from processors.telemetry.logs import make_logger
 from processors.adapters import webhook_http
 from processors.adapters.clock import SYSTEM_CLOCK, Clock
@@ -119,7 +119,7 @@ class DeliveryWorker:
     """``random_fraction``, ``resolve``, ``send`` and ``tls`` are seams for tests (seeded jitter, a
     resolver naming a test host, the HTTP adapter, a context trusting a test certificate)."""
 
-    store: EventStore
+    store: EventLog
     queue: DeliveryQueue
     settings: DeliverySettings
     clock: Clock = SYSTEM_CLOCK

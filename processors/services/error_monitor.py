@@ -24,7 +24,8 @@ from events.envelope import NewEvent
 from events.errors import VersionConflict
 from events.order_rules import Rule, rule_set, validate_order
 from events.orders import NotificationClaimed, NotificationFailed, OrderErrorsNotified
-from events.store import ANY, EventStore
+from events.ports import EventLog
+from events.store import ANY
 from processors.telemetry.logs import make_logger
 from processors.adapters.mailers import MailUnconfigured, Mailer
 from processors.adapters.order_sources import OrderSource
@@ -62,7 +63,7 @@ class MonitorSettings:
 
 
 class ErrorMonitor:
-    def __init__(self, store: EventStore, queries: ViewQueries, orders: OrderSource, mailer: Mailer | MailUnconfigured,
+    def __init__(self, store: EventLog, queries: ViewQueries, orders: OrderSource, mailer: Mailer | MailUnconfigured,
                  settings: MonitorSettings = MonitorSettings(),
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         self._store = store

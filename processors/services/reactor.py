@@ -23,13 +23,14 @@ from processors.telemetry.logs import make_logger
 from events.alerts import AlertRaised
 from events.envelope import RecordedEvent
 from events.items import from_item
-from events.store import ANY, EventStore
+from events.ports import EventLog
+from events.store import ANY
 from processors.telemetry.lambda_batch import partial_batch_handler
 from projections.alert_rules import AlertSettings
 from projections.reaction import Append, RaiseAlert, Reaction, Rule
 from projections.registry import REACTOR_RULES
 from projections.view import View
-from projections.view_store import ViewStore
+from projections.ports import ViewRows
 from processors.services.alerts import append_alert
 from processors.services.state_reader import state_at
 
@@ -44,7 +45,7 @@ metrics = Metrics(namespace=NAMESPACE, service="reactor")
 class Reactor:
     """Runs the reactor's rules (``REACTOR_RULES``) on each event and carries out their effects."""
 
-    def __init__(self, store: EventStore, views: ViewStore, settings: AlertSettings,
+    def __init__(self, store: EventLog, views: ViewRows, settings: AlertSettings,
                  storefront_url: str | None = None,
                  dispatch: Callable[[RecordedEvent], None] | None = None,
                  rules: tuple[Rule, ...] = REACTOR_RULES) -> None:

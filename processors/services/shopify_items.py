@@ -18,17 +18,18 @@ from events.envelope import PlannedAppend
 from events.errors import DynafoldError
 from events.shopify import mapping_change
 from events.shopify_items import ItemMapped, MapSource, current_sku, item_stream
-from events.store import NO_STREAM, EventStore
+from events.ports import EventLog
+from events.store import NO_STREAM
 
 ItemRow = tuple[str, str | None, str | None]  # inventory item id, SKU (None: names none), variant id
 MAX_IMPORT_ROWS = 10_000
 
 
-def sku_for(store: EventStore, inventory_item_id: str) -> str | None:
+def sku_for(store: EventLog, inventory_item_id: str) -> str | None:
     return current_sku(store.read_stream(item_stream(inventory_item_id)))
 
 
-def changes(store: EventStore, rows: Sequence[ItemRow], source: MapSource, correlation_id: str) -> list[PlannedAppend]:
+def changes(store: EventLog, rows: Sequence[ItemRow], source: MapSource, correlation_id: str) -> list[PlannedAppend]:
     """The appends that make each item name its SKU (none for items that already do)."""
     plans = []
     for item_id, sku, variant_id in dict.fromkeys(rows):
@@ -38,7 +39,7 @@ def changes(store: EventStore, rows: Sequence[ItemRow], source: MapSource, corre
     return plans
 
 
-def set_items(store: EventStore, rows: Sequence[ItemRow], source: MapSource, correlation_id: str) -> list[dict[str, Any]]:
+def set_items(store: EventLog, rows: Sequence[ItemRow], source: MapSource, correlation_id: str) -> list[dict[str, Any]]:
     """Map items one stream at a time (each conditional on the version read), for operators."""
     answers = []
     for item_id, sku, variant_id in rows:

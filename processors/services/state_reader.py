@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from events.store import EventStore
+from events.ports import EventLog
 from projections.view import View, stream_key
-from projections.view_store import ViewStore
+from projections.ports import ViewRows
 
 S = TypeVar("S")
 
 
-def state_at(store: EventStore, views: ViewStore, view: View[S], stream: str,
+def state_at(store: EventLog, views: ViewRows, view: View[S], stream: str,
              version: int | None = None) -> tuple[S, int]:
     """(state, version) right after ``version`` (None: the stream's latest event)."""
     key = stream_key(stream)

@@ -24,7 +24,7 @@ from processors.adapters.outbound import Resolver, system_resolver
 from processors.wiring.config import Tables
 
 if TYPE_CHECKING:  # the collaborators' types; imported where built so each function loads only its own
-    from events.store import EventStore
+    from events.ports import EventLog
     from processors.adapters.dead_letters import DeadLetterSink
     from processors.adapters.delivery_queue import DeliveryQueue
     from processors.adapters.mailers import MailUnconfigured, Mailer
@@ -40,7 +40,7 @@ if TYPE_CHECKING:  # the collaborators' types; imported where built so each func
     from projections.alert_rules import AlertSettings
     from projections.batch import BatchProjector
     from projections.queries import ViewQueries
-    from projections.view_store import ViewStore
+    from projections.ports import ViewRows
 
 Handler = Callable[[dict[str, Any], Any], Any]
 FUNCTIONS = ("projector", "reactor", "ingest", "error-monitor", "delivery-worker", "stream-failures",
@@ -115,7 +115,7 @@ class Root:
         return self.adapters.secrets()
 
     @cached_property
-    def store(self) -> EventStore:
+    def store(self) -> EventLog:
         from events.store import EventStore
 
         tables = self.adapters.tables
@@ -123,7 +123,7 @@ class Root:
         return EventStore(self.client, tables.events, tables.idempotency, clock=self.adapters.clock.now)
 
     @cached_property
-    def views(self) -> ViewStore:
+    def views(self) -> ViewRows:
         from projections.view_store import ViewStore
 
         return ViewStore(self.client, self.adapters.tables.views)

@@ -8,7 +8,6 @@ import pytest
 
 from events.envelope import NewEvent
 from events.items import from_item as event_from_item
-from processors.wiring.config import Tables
 from projections.batch import BatchProjector, Entry
 from projections.registry import VIEWS
 from projections.view_store import ViewStore, from_item
@@ -176,7 +175,7 @@ def test_a_change_bigger_than_one_transaction_survives_a_failure_between_any_two
     """A transient error between any two transactions of a multi-transaction change loses nothing:
     the redelivery completes it, and the view equals a clean fold, at every step of the history."""
     store = local_dynamo.store()
-    tables = Tables.local("test-", versions={})
+    tables = local_tables("test-", versions={})
     table = tables.views["pending-errors"]
     counting = FailingTransaction(local_dynamo.client)
     clean = BatchProjector(ViewStore(counting, tables.views), store.read_stream, VIEWS)

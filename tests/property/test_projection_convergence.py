@@ -1,33 +1,40 @@
 """Rule 5 of DESIGN.md, tested: under any delivery order, duplication or partial failure with
 retries, every view equals a straight fold of the history.
 
-The history is appended to the real event table (so gap filling reads real events), then
-delivered to the projector the way a misbehaving event source mapping could: per-stream order
-kept or broken, records duplicated, batches failing part-way and redelivered from the lowest
-failed sequence number.
+The history is appended to an event log (so gap filling reads real events), then delivered to
+the projector the way a misbehaving event source mapping could: per-stream order kept or broken,
+records duplicated, batches failing part-way and redelivered from the lowest failed sequence
+number. It runs on the in-memory ports (a unit test, many examples) and, fewer examples, on
+DynamoDB Local (integration): the contract tests (tests/contract/) hold both to one behaviour.
 """
 
 from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from events.envelope import NewEvent
+from events.items import from_item
+from events.memory import InMemoryEventLog
+from events.ports import EventLog
 from events.store import EventStore
 from processors.adapters.aws import dynamodb_client
+from processors.local.tables import local_tables, view_keys
 from processors.operations.tables import TableNames, create_tables
-from events.items import from_item
-from processors.wiring.config import Tables
 from projections.batch import BatchProjector, Entry
+from projections.memory import InMemoryViewRows
+from projections.ports import StaleView, ViewRows
 from projections.registry import VIEWS, view_for_stream
-from projections.view import stream_key
-from projections.view_store import StaleView, ViewStore, from_item as row_from_item
-from processors.local.tables import local_tables
+from projections.view import Row, stream_key
+from projections.view_store import ViewStore
+from projections.view_store import from_item as row_from_item
 
 # Recent: pending-error rows carry a 7-day TTL that DynamoDB Local enforces in the background.
 T0 = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1)
@@ -83,17 +90,19 @@ deliveries = st.fixed_dictionaries({
 })
 
 
-class FlakyViewStore(ViewStore):
-    """Fails some saves as if the invocation died before its write landed."""
+class Flaky:
+    """View rows that fail some saves as if the invocation died before its write landed."""
 
-    def __init__(self, client, tables, rng: random.Random, rate: float) -> None:
-        super().__init__(client, tables)
-        self._rng, self._rate = rng, rate
+    def __init__(self, rows: ViewRows, rng: random.Random, rate: float) -> None:
+        self._rows, self._rng, self._rate = rows, rng, rate
 
     def save(self, *args, **kwargs):
         if self._rng.random() < self._rate:
             raise StaleView() if self._rng.random() < 0.5 else TimeoutError("injected")
-        return super().save(*args, **kwargs)
+        return self._rows.save(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._rows, name)
 
 
 def _append_history(store, history) -> None:
@@ -122,16 +131,34 @@ def _deliver(projector: BatchProjector, entries: list[Entry], batch_size: int) -
     raise AssertionError("delivery did not converge")
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None)
 @given(history=histories, delivery=deliveries)
-def test_views_equal_a_straight_fold_under_any_delivery(dynamodb_local, history, delivery):
+def test_views_equal_a_straight_fold_under_any_delivery(history, delivery):
+    rows = InMemoryViewRows(view_keys())
+    _converges(InMemoryEventLog(), rows, history, delivery,
+               lambda sku: [r for r in rows.rows("inventory-returns") if r["sku"] == sku])
+
+
+@pytest.mark.integration
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(history=histories, delivery=deliveries)
+def test_views_equal_a_straight_fold_under_any_delivery_on_dynamodb_local(dynamodb_local, history, delivery):
     # A fresh database per example: DynamoDB Local slows down as stream tables accumulate.
     client = dynamodb_client(dynamodb_local.endpoint_url, access_key="p" + uuid.uuid4().hex[:15])
     create_tables(client, TableNames.with_prefix("p-"))
     tables = local_tables("p-", versions={})
-    store = EventStore(client, tables.events, tables.idempotency)
-    _append_history(store, history)
 
+    def returns_of(sku: str) -> list[Row]:
+        items = client.query(TableName=tables.views["inventory-returns"], KeyConditionExpression="sku = :s",
+                             ExpressionAttributeValues={":s": {"S": sku}}, ConsistentRead=True)["Items"]
+        return [row_from_item(item) for item in items]
+
+    _converges(EventStore(client, tables.events, tables.idempotency), ViewStore(client, tables.views),
+               history, delivery, returns_of)
+
+
+def _converges(store: EventLog, rows: ViewRows, history, delivery, returns_of: Callable[[str], list[Row]]) -> None:
+    _append_history(store, history)
     items = list(store.scan_items(segments=1))
     by_stream: dict[str, list] = {}
     for item in items:
@@ -158,22 +185,18 @@ def test_views_equal_a_straight_fold_under_any_delivery(dynamodb_local, history,
             duplicated.append(entry)
     entries = [Entry(str(1000 + i), e.stream, e.event) for i, e in enumerate(duplicated)]
 
-    views = FlakyViewStore(client, tables.views, rng, delivery["failure_rate"])
-    projector = BatchProjector(views, lambda s, a, b: store.read_stream(s, a, b), VIEWS, max_workers=4)
+    projector = BatchProjector(Flaky(rows, rng, delivery["failure_rate"]), store.read_stream, VIEWS, max_workers=4)
     _deliver(projector, entries, delivery["batch_size"])
 
-    plain = ViewStore(client, tables.views)
     for stream, events in by_stream.items():
         view = view_for_stream(stream)
         expected = view.fold(stream_key(stream), events)
-        loaded = plain.load(view, stream_key(stream))
+        loaded = rows.load(view, stream_key(stream))
         assert loaded.version == events[-1].version, stream
         assert dict(loaded.rows) == {k: {n: v for n, v in row.items() if v is not None}
                                      for k, row in view.rows(expected).items()}, stream
         if stream.startswith("sku:"):
-            returns = client.query(
-                TableName=tables.views["inventory-returns"], KeyConditionExpression="sku = :s",
-                ExpressionAttributeValues={":s": {"S": stream_key(stream)}}, ConsistentRead=True)["Items"]
+            returns = returns_of(stream_key(stream))
             expected_returns = [e for e in events if e.type.endswith("return_recorded.v1")]
             assert len(returns) == len(expected_returns)
-            assert [row_from_item(r)["event_id"] for r in returns] == [e.id for e in expected_returns]
+            assert [r["event_id"] for r in returns] == [e.id for e in expected_returns]

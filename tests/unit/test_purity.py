@@ -23,7 +23,6 @@ DYNAMODB_MODULES = frozenset({
     "events.scan",  # parallel scans of the event table
     "projections.view_store",  # conditional writes of one stream's rows
     "projections.view_tables",  # bulk writes and scans of whole view tables (rebuilds)
-    "projections.batch",  # the batch projector: loads and saves through the view store
     "projections.queries",  # ViewQueries: the views' questions read over DynamoDB
 })
 FORBIDDEN_ROOTS = ("boto3", "botocore", "processors")

@@ -1,0 +1,127 @@
+"""One contract, every implementation: each test here runs against the in-memory port (always),
+moto (unit speed) and DynamoDB Local (marked ``integration``), the way the ``eventsourcing``
+library runs one recorder test case against every store. A difference is a defect of one of them.
+
+A harness wraps each implementation with what only a test may do: count the stored events, and
+change or remove stored items behind the store's back (to prove verification notices).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from events.items import Item
+from events.memory import InMemoryEventLog
+from events.ports import EventLog
+from events.store import EventStore
+from processors.local.tables import local_tables, view_keys
+from processors.operations.tables import TableNames, create_tables
+from projections.memory import InMemoryViewRows
+from projections.view import Row
+from projections.view_store import ViewStore
+from projections.view_store import from_item as row_from_item
+
+FIXED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+# DynamoDB retries an "any" append on a stream whose head is ahead of its events until this bound.
+CONTENTION = timedelta(milliseconds=200)
+BACKENDS = ["memory", "moto", pytest.param("local", marks=pytest.mark.integration)]
+
+
+class MemoryLog:
+    def __init__(self) -> None:
+        self.log = InMemoryEventLog(clock=lambda: FIXED)
+
+    def count(self) -> int:
+        return sum(map(len, self.log.items.values()))
+
+    def put_raw(self, item: Item) -> None:
+        self.log.items.setdefault(item["stream"]["S"], {})[int(item["version"]["N"])] = item
+
+    def delete_raw(self, stream: str, version: int) -> None:
+        del self.log.items[stream][version]
+
+
+class DynamoLog:
+    def __init__(self, client: Any, names: TableNames) -> None:
+        self.client, self.table = client, names.events
+        self.log = EventStore(client, names.events, names.idempotency, clock=lambda: FIXED,
+                              contention_timeout=CONTENTION)
+
+    def count(self) -> int:
+        return int(self.client.scan(TableName=self.table, Select="COUNT", ConsistentRead=True)["Count"])
+
+    def put_raw(self, item: Item) -> None:
+        self.client.put_item(TableName=self.table, Item=item)
+
+    def delete_raw(self, stream: str, version: int) -> None:
+        self.client.delete_item(TableName=self.table, Key={"stream": {"S": stream}, "version": {"N": str(version)}})
+
+
+Harness = MemoryLog | DynamoLog
+
+
+@pytest.fixture(params=BACKENDS)
+def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
+    if request.param == "memory":
+        yield MemoryLog()
+        return
+    yield DynamoLog(*dynamo_tables(request, request.param))
+
+
+def dynamo_tables(request: pytest.FixtureRequest, engine: str) -> tuple[Any, TableNames]:
+    """A client and fresh tables on ``engine``: moto (stopped at teardown) or a fresh DynamoDB Local database."""
+    if engine == "local":
+        local = request.getfixturevalue("local_dynamo")
+        return local.client, local.names
+    mock = mock_aws()
+    mock.start()
+    request.addfinalizer(mock.stop)
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    names = TableNames.with_prefix("contract-")
+    create_tables(client, names)
+    return client, names
+
+
+@pytest.fixture
+def log(harness: Harness) -> EventLog:
+    return harness.log
+
+
+# ------------------------------------------------------------------ view rows
+
+class MemoryRows:
+    engine = "memory"
+
+    def __init__(self) -> None:
+        self.rows = InMemoryViewRows(view_keys())
+
+    def stored(self, family: str) -> list[Row]:
+        return self.rows.rows(family)
+
+
+class DynamoRows:
+    def __init__(self, engine: str, client: Any, views: Mapping[str, str]) -> None:
+        self.engine, self.client, self.views = engine, client, views
+        self.rows = ViewStore(client, views)
+
+    def stored(self, family: str) -> list[Row]:
+        items = self.client.scan(TableName=self.views[family], ConsistentRead=True)["Items"]
+        return sorted(map(row_from_item, items), key=repr)
+
+
+RowsHarness = MemoryRows | DynamoRows
+
+
+@pytest.fixture(params=BACKENDS)
+def rows_harness(request: pytest.FixtureRequest) -> RowsHarness:
+    if request.param == "memory":
+        return MemoryRows()
+    client, names = dynamo_tables(request, request.param)
+    prefix = names.events.removesuffix("events")
+    return DynamoRows(request.param, client, local_tables(prefix, versions={}).views)
