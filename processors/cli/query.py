@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from projections.queries import (
 from processors.local.tables import local_tables
+from projections.queries import (
     ALERT_SEVERITIES,
     DELIVERY_STATUSES,
     InvalidQuery,
