@@ -71,3 +71,6 @@ build-%Function:
 	cp -r events projections "$(ARTIFACTS_DIR)/"
 	cp -r processors/__init__.py $(addprefix processors/,$(LAMBDA_PACKAGES)) "$(ARTIFACTS_DIR)/processors/"
 	find "$(ARTIFACTS_DIR)" -name __pycache__ -type d -prune -exec rm -rf {} +
+
+print-python:
+	@echo $(PYTHON)
