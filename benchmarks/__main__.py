@@ -23,7 +23,8 @@ def main() -> None:
                         help=f"which to run ({', '.join(BENCHMARKS)}; default all)")
     parser.add_argument("--endpoint-url")
     parser.add_argument("--rebuild-events", type=int, default=rebuild.EVENTS,
-                        help=f"history size of the rebuild benchmark (default {rebuild.EVENTS:,}; e.g. 10000 to try quickly)")
+                        help=f"history size of the rebuild benchmark "
+                             f"(default {rebuild.EVENTS:,}; e.g. 10000 to try quickly)")
     args = parser.parse_args()
     unknown = [name for name in args.names if name not in BENCHMARKS]
     if unknown:

@@ -156,7 +156,7 @@ class EventStore:
                 return result
             if outcome == "conflict" and expected != ANY:
                 raise VersionConflict(stream, expected_version, self.stream_version(stream))
-            _time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))  # a race: let the winner finish
+            _time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))  # noqa: S311 - jitter: a race, let the winner finish
         raise VersionConflict(stream, expected_version, self.stream_version(stream))
 
     def _prepare(self, stream: str, events: Sequence[NewEvent], key: str | None) -> list[StoredEvent]:

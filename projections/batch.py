@@ -140,7 +140,7 @@ class BatchProjector:
             view = self._views[category]
             try:
                 loaded = self._store.load_many(view, [stream_key(s) for s in streams])
-            except Exception:  # noqa: BLE001 - per-stream loads below will surface a real problem
+            except Exception:  # noqa: BLE001, S112 - per-stream loads below will surface a real problem
                 continue
             prefetched.update({s: loaded[stream_key(s)] for s in streams})
         return prefetched

@@ -358,7 +358,8 @@ class ViewQueries:
         item = self._client.get_item(TableName=self.table("inventory"), Key={"sku": _s(sku)}).get("Item")
         return None if item is None else InventoryItem.from_row(from_item(item))
 
-    def inventory_page(self, limit: int = 100, start_token: str | None = None) -> tuple[list[InventoryItem], str | None]:
+    def inventory_page(self, limit: int = 100,
+                       start_token: str | None = None) -> tuple[list[InventoryItem], str | None]:
         """One page of all SKUs (a bounded Scan, in no particular order) and the token for the next.
 
         The token is None when there is nothing more.

@@ -251,7 +251,7 @@ class ViewStore:
             except ClientError as error:
                 outcome.update({save.stream: error for save in chunk})
                 continue
-            for save, response in zip(chunk, responses):
+            for save, response in zip(chunk, responses, strict=True):  # one response per statement, in order
                 error = response.get("Error")
                 if error is None:
                     outcome[save.stream] = 1
@@ -279,7 +279,8 @@ class ViewStore:
     @staticmethod
     def _guard(view: View[Any], read_version: int) -> dict[str, Any]:
         if read_version == 0:
-            return {"ConditionExpression": "attribute_not_exists(#k)", "ExpressionAttributeNames": {"#k": view.key_attr}}
+            return {"ConditionExpression": "attribute_not_exists(#k)",
+                    "ExpressionAttributeNames": {"#k": view.key_attr}}
         return {
             "ConditionExpression": "#v = :v",
             "ExpressionAttributeNames": {"#v": VERSION_ATTR},

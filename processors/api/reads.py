@@ -43,7 +43,8 @@ def pending_errors(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
         cutoff = deps.clock() - parse_duration(older_than)
     except InvalidQuery as error:
         raise ApiError(400, f"older_than: {error}") from None
-    return HttpResponse(200, {"cutoff": time_bound(cutoff), "errors": _rows(deps.queries.pending_errors_detected_before(cutoff))})
+    return HttpResponse(200, {"cutoff": time_bound(cutoff),
+                              "errors": _rows(deps.queries.pending_errors_detected_before(cutoff))})
 
 
 def message_status(request: HttpRequest, deps: ApiDeps) -> HttpResponse:

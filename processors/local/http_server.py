@@ -69,7 +69,7 @@ def _request_handler(handler: Handler, function_name: str) -> type[BaseHTTPReque
             context = LambdaContext.local(function_name, 30, event["requestContext"]["requestId"])
             self._reply(handler(event, context))
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve  # noqa: N815 - http.server's naming
 
         def _reply(self, response: dict[str, Any]) -> None:
             raw = response.get("body") or ""

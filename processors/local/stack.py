@@ -146,7 +146,7 @@ class LocalStack:
         while not stop.wait(0.5):
             try:
                 self.run_due_deliveries()
-            except Exception:  # noqa: BLE001 - the poller must outlive one bad turn; the jobs stay queued
+            except Exception:  # the poller must outlive one bad turn; the jobs stay queued
                 logger.exception("delivery poll failed")
 
     def raise_failure_alerts(self) -> int:

@@ -366,7 +366,7 @@ class StreamRunner:
         while not stop_event.is_set():
             try:
                 self.run_once()
-            except Exception:  # noqa: BLE001 - keep polling like the managed poller does
+            except Exception:  # keep polling like the managed poller does
                 logger.exception("%s: poll of %s failed", self.name, self.table_name)
             stop_event.wait(self.settings.poll_interval)
 

@@ -11,22 +11,17 @@ import json
 import os
 from collections import OrderedDict
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from processors.telemetry.logs import make_logger
 from events.alerts import AlertRaised
 from events.envelope import NewEvent, RecordedEvent
 from events.errors import VersionConflict
-from events.items import from_item
 from events.store import ANY, NO_STREAM, EventStore
 from processors.telemetry.emf import count_by
-from processors.telemetry.lambda_batch import partial_batch_handler
 from projections.alert_rules import AlertSettings, alerts_for
 from projections.broadcast_rules import plan_broadcast
 from projections.inventory import InventoryProjection, InventoryState

@@ -8,7 +8,6 @@ import pytest
 
 from events.envelope import NewEvent
 from events.items import from_item as event_from_item
-from processors.wiring.config import Tables
 from projections.batch import BatchProjector, Entry
 from projections.registry import VIEWS
 from projections.view_store import ViewStore, from_item

@@ -15,7 +15,6 @@ import pytest
 
 from events.envelope import format_time
 from processors.cli.main import main
-from processors.wiring.config import Tables
 from projections.queries import (
     Alert,
     DeliveryStatus,

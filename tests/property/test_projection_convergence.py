@@ -22,7 +22,6 @@ from events.store import EventStore
 from processors.adapters.aws import dynamodb_client
 from processors.operations.tables import TableNames, create_tables
 from events.items import from_item
-from processors.wiring.config import Tables
 from projections.batch import BatchProjector, Entry
 from projections.registry import VIEWS, view_for_stream
 from projections.view import stream_key
@@ -148,7 +147,7 @@ def test_views_equal_a_straight_fold_under_any_delivery(dynamodb_local, history,
         positions = {}
         for stream, events in by_stream.items():
             slots = [i for i, e in enumerate(entries) if e.stream == stream]
-            for slot, event in zip(slots, events):
+            for slot, event in zip(slots, events, strict=True):
                 positions[slot] = Entry("", stream, event)
         entries = [positions[i] for i in range(len(entries))]
     duplicated = []
@@ -159,7 +158,7 @@ def test_views_equal_a_straight_fold_under_any_delivery(dynamodb_local, history,
     entries = [Entry(str(1000 + i), e.stream, e.event) for i, e in enumerate(duplicated)]
 
     views = FlakyViewStore(client, tables.views, rng, delivery["failure_rate"])
-    projector = BatchProjector(views, lambda s, a, b: store.read_stream(s, a, b), VIEWS, max_workers=4)
+    projector = BatchProjector(views, store.read_stream, VIEWS, max_workers=4)
     _deliver(projector, entries, delivery["batch_size"])
 
     plain = ViewStore(client, tables.views)

@@ -81,13 +81,13 @@ def test_replay_writes_what_live_processing_writes_for_the_whole_history_in_one_
         def put_item(self, **request):
             written.append((request["TableName"], request["Item"]))
 
-        def transact_write_items(self, TransactItems):
+        def transact_write_items(self, TransactItems):  # noqa: N803 - boto3 names
             written.extend((w["Put"]["TableName"], w["Put"]["Item"]) for w in TransactItems)
 
     tables = {"pending-errors": "pending-errors", "inventory": "inventory", "inventory-returns": "inventory-returns"}
     views = {"order": PendingErrorsProjection, "sku": InventoryProjection}
     replayed = list(replay(ORDER + SKU, views))
-    for stream_rows, items in zip(replayed, (ORDER, SKU)):
+    for stream_rows, items in zip(replayed, (ORDER, SKU), strict=True):
         view = views[stream_rows.stream.split(":")[0]]
         events = [from_item(i) for i in items]
         key = stream_rows.stream.split(":", 1)[1]

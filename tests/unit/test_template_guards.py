@@ -148,7 +148,7 @@ def test_tables_still_load_for_the_local_stack():
 
 def guard_policy_name() -> str:
     [name] = [n for n, p in MANAGED_POLICIES.items()
-              if EVENT_MUTATIONS <= actions_on(statements(props(p)["PolicyDocument"]), "EventsTable", "Deny")]
+              if actions_on(statements(props(p)["PolicyDocument"]), "EventsTable", "Deny") >= EVENT_MUTATIONS]
     return name
 
 
