@@ -30,7 +30,8 @@ class StaleView(Exception):
 
 
 def to_attribute(value: Any) -> dict[str, Any]:
-    return _serializer.serialize(_for_dynamodb(value))
+    attribute: dict[str, Any] = _serializer.serialize(_for_dynamodb(value))  # boto3 is untyped
+    return attribute
 
 
 def _for_dynamodb(value: Any) -> Any:
@@ -127,7 +128,7 @@ class ViewStore:
 
     @staticmethod
     def _single(view: View[S], key: str, item: dict[str, Any] | None) -> Loaded[S]:
-        stored = {} if item is None else {None: _strip(view, from_item(item))}
+        stored: dict[str | None, Row] = {} if item is None else {None: _strip(view, from_item(item))}
         version = 0 if item is None else int(item[VERSION_ATTR]["N"])
         return Loaded(view.load(key, stored), version, stored)
 
@@ -252,13 +253,13 @@ class ViewStore:
                 outcome.update({save.stream: error for save in chunk})
                 continue
             for save, response in zip(chunk, responses, strict=True):  # one response per statement, in order
-                error = response.get("Error")
-                if error is None:
+                failure = response.get("Error")
+                if failure is None:
                     outcome[save.stream] = 1
-                elif error.get("Code") in _STALE_CODES:
+                elif failure.get("Code") in _STALE_CODES:
                     outcome[save.stream] = StaleView()
                 else:
-                    outcome[save.stream] = RuntimeError(f"{error.get('Code')}: {error.get('Message')}")
+                    outcome[save.stream] = RuntimeError(f"{failure.get('Code')}: {failure.get('Message')}")
         return outcome
 
     def _statement(self, save: PendingSave[Any]) -> dict[str, Any]:

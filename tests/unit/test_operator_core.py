@@ -9,7 +9,7 @@ import json
 import pytest
 from cloudevents.core.formats.json import JSONFormat
 
-from events.cloudevent import NotExportable, from_line, to_line
+from events.cloudevent import InvalidCloudEvent, NotExportable, from_line, to_line
 from events.envelope import GENESIS_HASH, StoredEvent
 from events.items import chained_item, from_item
 from processors.operations.progress import Progress, render
@@ -138,6 +138,13 @@ def test_cloudevent_lines_are_sdk_fixed_points_and_give_back_the_stored_form():
         item["type"]["S"], item["data"]["S"], item["time"]["S"], item["id"]["S"])
     with pytest.raises(NotExportable):
         to_line({**item, "data": {"S": '{"sku": "A", "physical": 10}'}})  # not canonical: would not import unchanged
+
+
+def test_a_cloudevents_0_3_line_is_refused_with_a_reason():
+    line = json.dumps({"specversion": "0.3", "id": "e1", "source": "urn:x", "type": "dynafold.inventory.count_recorded.v1",
+                       "subject": "sku:A", "time": T, "datacontenttype": "application/json", "data": {"sku": "A"}})
+    with pytest.raises(InvalidCloudEvent, match=r"only CloudEvents 1\.0"):
+        from_line(line)
 
 
 def test_rate_limiter_spreads_units_over_time():
