@@ -26,12 +26,15 @@ class OrderValidated(EventData):
     order: dict[str, Any] = Field(default_factory=dict, description="the order as validated")
 
 
+NotificationChannel = Literal["email", "sns", "outbox"]  # how the one email went out
+
+
 class OrderErrorsNotified(EventData):
     """The one email for these errors was sent; they leave the pending view."""
 
     order_id: str = Field(min_length=1)
     error_hashes: tuple[str, ...] = Field(min_length=1)
-    channel: Literal["email", "sns", "outbox"] = "email"
+    channel: NotificationChannel = "email"
     message_ref: str | None = Field(default=None, description="provider's id of the sent message")
     notification_id: str | None = Field(default=None, description="the claim this send completed")
 

@@ -11,18 +11,19 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from events.envelope import format_time
+from events.orders import NotificationChannel
 from processors.adapters.files import append_line, read_json_lines
 
 
 class Mailer(Protocol):
-    channel: str  # as recorded in `errors notified`: "email" or "outbox"
+    channel: NotificationChannel  # as recorded in `errors notified`
 
     def send(self, subject: str, body: str) -> str:
         """Send to the configured recipients; returns the provider's message id. Raises on failure."""
 
 
 class OutboxMailer:
-    channel = "outbox"
+    channel: NotificationChannel = "outbox"
 
     def __init__(self, path: Path, recipients: Sequence[str] = ("orders@localhost",)) -> None:
         self.path = path
@@ -41,7 +42,7 @@ def read_outbox(path: Path) -> list[dict[str, Any]]:
 
 
 class SesMailer:
-    channel = "email"
+    channel: NotificationChannel = "email"
 
     def __init__(self, client: Any, sender: str, recipients: Sequence[str]) -> None:
         self._client = client

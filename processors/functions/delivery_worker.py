@@ -6,7 +6,6 @@ root), emits metrics and one log line per job; failed jobs are batch item failur
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -15,7 +14,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from processors.adapters.delivery_queue import DeliveryJob
 from processors.services.delivery_worker import DeliveryWorker, JobResult, logger, metrics
-from processors.telemetry.lambda_batch import partial_batch_handler
+from processors.telemetry.lambda_batch import Handler, partial_batch_handler
 from processors.wiring.aws import lambda_handler
 
 
@@ -24,9 +23,8 @@ def emit_metrics(result: JobResult) -> None:
     if result.http is not None:
         metrics.add_metric("DeliveryAttempts", MetricUnit.Count, 1)
         metrics.add_metric("DeliveryLatency", MetricUnit.Milliseconds, result.http.response_time_ms)
-    if not result.recorded:
+    if not result.recorded or result.decision is None:  # recorded implies a decision
         return
-    assert result.decision is not None
     if result.decision.classification.success:
         metrics.add_metric("DeliveriesSucceeded", MetricUnit.Count, 1)
     else:
@@ -52,7 +50,7 @@ def _log(job: DeliveryJob, result: JobResult) -> None:
     logger.info("delivery job done", extra=fields)
 
 
-def make_handler(worker: DeliveryWorker) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+def make_handler(worker: DeliveryWorker) -> Handler:
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
     def record_handler(record: SQSRecord) -> None:

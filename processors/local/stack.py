@@ -59,13 +59,13 @@ class LocalStack:
         self.client = dynamodb_client(self.endpoint_url, access_key=self.access_key)
         self.delivery_queue = LocalDeliveryQueue(self.state_dir / "delivery-jobs.json", self.clock)
         self.dead_letters = LocalDeadLetters(self.state_dir / "delivery-dlq.jsonl")
-        self.secrets = self.secrets or Secrets(os.environ)
+        secrets = self.secrets = self.secrets or Secrets(os.environ)
         adapters = Adapters(
             dynamodb=lambda: self.client, tables=self.tables,
             delivery_queue=lambda: self.delivery_queue, dead_letters=lambda: self.dead_letters,
             mailer=lambda: OutboxMailer(self.state_dir / "outbox.jsonl"),
             order_source=lambda secrets: order_source_from_env(os.environ, secrets),
-            secrets=lambda: self.secrets, clock=self.clock, resolve=self.resolve,
+            secrets=lambda: secrets, clock=self.clock, resolve=self.resolve,
             random_fraction=self.random_fraction)
         # The very root Lambda uses; only the adapters above and these settings are the stack's own.
         self.root = Root(adapters, self._settings)

@@ -611,9 +611,10 @@ class StreamRunner:
             return _Outcome(len(batch))
         positions = {sequence_number(record): index for index, record in enumerate(batch)}
         identifiers = [item.get("itemIdentifier") if isinstance(item, Mapping) else None for item in failures]
-        if any(identifier not in positions for identifier in identifiers):
+        known = [identifier for identifier in identifiers if isinstance(identifier, str) and identifier in positions]
+        if len(known) != len(identifiers):
             return _Outcome(0, f"invalid batchItemFailures {identifiers!r}")
-        lowest = min(identifiers, key=int)
+        lowest = min(known, key=int)
         return _Outcome(positions[lowest], f"batchItemFailures from {lowest}")
 
     def _note_failure(self, shard: _Shard, head: str) -> int:
@@ -682,7 +683,8 @@ class StreamRunner:
         return function_arn(self.function_name, self._region)
 
     def _require_checkpoints(self) -> Checkpoints:
-        assert self._checkpoints is not None, "run_once loads the checkpoints first"
+        if self._checkpoints is None:  # a programming error: run_once() loads them first
+            raise RuntimeError(f"{self.name}: checkpoints read before run_once() loaded them")
         return self._checkpoints
 
 

@@ -89,6 +89,7 @@ class WebhookReceiver:
         self._arrivals: dict[str, int] = {}
         self._changed = threading.Condition()
         self._stopping = threading.Event()
+        self._host = host  # the name we bound; server_address types its host as str | bytes
         self._server = _Server((host, port), _handler_for(self))
         if tls is not None:
             self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
@@ -123,7 +124,7 @@ class WebhookReceiver:
 
     def url(self, path: str, host: str | None = None) -> str:
         """The URL of a path; ``host`` names the server differently (e.g. for a TLS certificate's name)."""
-        return f"{self._scheme}://{host or self._server.server_address[0]}:{self.port}{path}"
+        return f"{self._scheme}://{host or self._host}:{self.port}{path}"
 
     def script(self, path: str, *replies: Reply) -> None:
         if not replies:

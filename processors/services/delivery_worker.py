@@ -132,7 +132,8 @@ class DeliveryWorker:
 
     def _attempt(self, attempt: int, received: RecordedEvent) -> tuple[Decision, HttpOutcome | None]:
         message = received.data
-        assert isinstance(message, MessageReceived)
+        if not isinstance(message, MessageReceived):  # the job fails; SQS retries, then dead-letters it
+            raise ValueError(f"{received.stream}: starts with {received.type}, not a received message")
         disabled = disabled_by(self.store.read_stream(target_stream(message.target_url)))
         if disabled is not None:
             return decide_refusal(attempt, f"TARGET_DISABLED: {disabled.reason}", self.clock.now()), None

@@ -101,7 +101,8 @@ class ErrorMonitor:
                 version = self._append(stream, "dynafold.orders.validated.v1", plan.revalidated, version).last_version
             if not plan.notify:
                 return "resolved"
-            assert plan.notification_id is not None
+            if plan.notification_id is None:  # plan_notification names the notification it plans
+                raise ValueError(f"order {order_id}: a notification planned without an id")
             claim = NotificationClaimed(order_id=order_id, notification_id=plan.notification_id,
                                         error_hashes=tuple(e.error_hash for e in plan.notify), attempt=plan.attempt,
                                         lease_seconds=max(1, int(self._settings.lease.total_seconds())))
