@@ -18,6 +18,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from benchmarks.common import Bench, engine, fresh, report
 from benchmarks.projector import _delivery, _order, _sku
@@ -45,7 +46,8 @@ def history_items(events: int, per_stream: int, seed: int = 5) -> list[dict]:
     """Chained items of a mixed history: SKUs, orders and deliveries, ``per_stream`` events each."""
     rng = random.Random(seed)  # noqa: S311 - a reproducible workload, not a secret
     start = datetime.now(timezone.utc) - timedelta(hours=2)  # recent: pending-error rows keep their TTL
-    items, n = [], 0
+    items: list[dict[str, Any]] = []
+    n = 0
     while len(items) < events:
         kind = rng.choice(["sku", "sku", "order", "delivery"])
         stream = {"sku": f"sku:S{n}", "order": f"order:O{n}", "delivery": f"delivery:u{n % 9}:m{n}"}[kind]
