@@ -8,12 +8,12 @@ BIN := $(VENV)/bin
 export DYNAFOLD_SAM_VENV := $(abspath $(SAM_VENV))
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: print-python run test test-fast bench lint lock sam-build clean engine asl-validator
+.PHONY: print-python run test test-fast bench lint lock static sam-build clean engine asl-validator
 
 run: $(VENV)/.installed
 	$(BIN)/dynafold demo
 
-test: $(VENV)/.installed $(SAM_VENV)/.installed engine asl-validator
+test: $(VENV)/.installed $(SAM_VENV)/.installed engine asl-validator static
 	$(BIN)/python -m pytest -q
 
 # Unit tests only: no engine, no SAM tooling (the contract and property tests on the in-memory ports and moto).
@@ -23,7 +23,12 @@ test-fast: $(VENV)/.installed
 bench: $(VENV)/.installed engine
 	$(BIN)/python -m benchmarks
 
-lint: $(SAM_VENV)/.installed
+# ruff and mypy (settings in pyproject.toml): a lint or type error fails `make test` before pytest runs.
+static: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+lint: $(SAM_VENV)/.installed static
 	$(SAM_VENV)/bin/cfn-lint template.yaml
 	$(SAM_VENV)/bin/sam validate --lint --region us-east-1
 
@@ -61,7 +66,7 @@ lock: $(VENV)/.installed
 		--generate-hashes --custom-compile-command "make lock" -o requirements.lock
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .hypothesis
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .hypothesis .mypy_cache .ruff_cache
 
 # `sam build` (BuildMethod: makefile) calls build-<LogicalId> with ARTIFACTS_DIR. The dependencies
 # are built once, into the layer, for the Lambda runtime (python3.13, arm64); a function ships only

@@ -47,7 +47,7 @@ def interleaved_medians(operations: list[Callable[[int], None]], runs: list[int]
     samples: list[list[float]] = [[] for _ in operations]
     counters = [0] * len(operations)
     for _ in range(rounds):
-        for index, (operation, total) in enumerate(zip(operations, runs)):
+        for index, (operation, total) in enumerate(zip(operations, runs, strict=True)):
             for _ in range(max(1, total // rounds)):
                 started = time.perf_counter()
                 operation(counters[index])

@@ -64,7 +64,8 @@ def verify_items(stream: str, items: Iterable[Item], head: RecordedHead | None =
             return ChainReport(stream, count, prev_hash, BrokenLink(stream, expected_version, problem))
         if item["prev_hash"]["S"] != prev_hash:
             return ChainReport(
-                stream, count, prev_hash, BrokenLink(stream, version, "prev_hash does not match the previous event's hash")
+                stream, count, prev_hash,
+                BrokenLink(stream, version, "prev_hash does not match the previous event's hash")
             )
         if recompute_hash(item) != item["hash"]["S"]:
             return ChainReport(

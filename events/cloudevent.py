@@ -66,7 +66,8 @@ def read_line(line: str) -> CloudEvent:
         event = _FORMAT.read(None, line)
     except (BaseCloudEventException, ValueError, TypeError) as error:
         raise InvalidCloudEvent(f"not a CloudEvents JSON event: {error}") from None
-    assert isinstance(event, CloudEvent)
+    if not isinstance(event, CloudEvent):  # the SDK picks the class by specversion (0.3 reads too)
+        raise InvalidCloudEvent(f"specversion {event.get_specversion()!r}: only CloudEvents 1.0 is imported")
     return event
 
 

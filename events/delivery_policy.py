@@ -266,8 +266,7 @@ def decide_attempt(attempt: int, outcome: HttpOutcome, policy: RetryPolicy, now:
         error=None if verdict.success else outcome.error,
     )
     first = _event(ATTEMPTED, attempted, now)
-    if verdict.success:
-        assert outcome.status_code is not None
+    if verdict.success and outcome.status_code is not None:  # success is only ever a 2xx status
         succeeded = DeliverySucceeded(attempt=attempt, status_code=outcome.status_code,
                                       response_time_ms=attempted.response_time_ms)
         return Decision((first, _event(SUCCEEDED, succeeded, now)), "succeeded", verdict)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, AliasPath, BaseModel, ConfigDict, Field
 
@@ -66,8 +66,8 @@ def error_hash(rule: str, subject: Mapping[str, Any]) -> str:
 
 
 def _error(rule: str, subject: Mapping[str, Any], message: str, details: Mapping[str, Any],
-           severity: str = "error") -> OrderError:
-    return OrderError(error_hash=error_hash(rule, subject), rule=rule, severity=severity,  # type: ignore[arg-type]
+           severity: Literal["error", "warning"] = "error") -> OrderError:
+    return OrderError(error_hash=error_hash(rule, subject), rule=rule, severity=severity,
                       message=message, details=dict(details))
 
 

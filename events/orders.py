@@ -26,6 +26,9 @@ class OrderValidated(EventData):
     order: dict[str, Any] = Field(default_factory=dict, description="the order as validated")
 
 
+NotificationChannel = Literal["email", "sns", "outbox", "alert"]  # how the one notice went out ("alert": no email configured)
+
+
 class OrderErrorsNotified(EventData):
     """The one email for these errors was sent; they leave the pending view."""
 
@@ -33,7 +36,7 @@ class OrderErrorsNotified(EventData):
     error_hashes: tuple[str, ...] = Field(min_length=1)
     # "alert": no email settings, the notice was a notification_unconfigured alert (message_ref = its
     # alert id). A new value only widens the type, so every event recorded before still validates.
-    channel: Literal["email", "sns", "outbox", "alert"] = "email"
+    channel: NotificationChannel = "email"
     message_ref: str | None = Field(default=None, description="provider's id of the sent message")
     notification_id: str | None = Field(default=None, description="the claim this send completed")
 

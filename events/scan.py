@@ -6,6 +6,7 @@ read a table the same way. Pages of one segment arrive in that segment's order.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Iterator, Sequence
@@ -45,7 +46,7 @@ def parallel_scan(
                     return
                 pages.put((segment, page))
             pages.put((segment, None))
-        except BaseException as error:  # surfaced in the consuming thread
+        except BaseException as error:  # noqa: BLE001 - surfaced in the consuming thread
             pages.put(error)
 
     threads = [threading.Thread(target=read, args=(s,), daemon=True, name=f"scan-{s}") for s in wanted]
@@ -63,7 +64,5 @@ def parallel_scan(
     finally:
         stop.set()  # a consumer that stops early releases the readers
         while any(t.is_alive() for t in threads):
-            try:
+            with contextlib.suppress(queue.Empty):
                 pages.get(timeout=0.05)
-            except queue.Empty:
-                pass

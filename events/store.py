@@ -51,8 +51,17 @@ from events.scan import parallel_scan
 # The pure parts of an append live in events.appending (shared with the in-memory log); they are
 # re-exported here for the callers that import them from the store.
 __all__ = [
-    "ANY", "NO_STREAM", "HEAD_KEY_PREFIX", "MAX_TRANSACTION_BYTES", "MAX_TRANSACTION_ITEMS", "AppendResult",
-    "EventStore", "ExpectedVersion", "check_stored", "parse_expected_version", "utcnow",
+    "ANY",
+    "HEAD_KEY_PREFIX",
+    "MAX_TRANSACTION_BYTES",
+    "MAX_TRANSACTION_ITEMS",
+    "NO_STREAM",
+    "AppendResult",
+    "EventStore",
+    "ExpectedVersion",
+    "check_stored",
+    "parse_expected_version",
+    "utcnow",
 ]
 
 _HEAD_CACHE_SIZE = 10_000

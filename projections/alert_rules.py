@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from events.alerts import AlertRaised
+from events.alerts import AlertRaised, AlertType, Severity
 from events.deliveries import DeadLettered
 from events.envelope import RecordedEvent
 from events.inventory import ReturnRecorded
@@ -35,7 +35,8 @@ def alert_id(alert_type: str, cause_event_id: str) -> str:
     return str(uuid.uuid5(_ALERT_NAMESPACE, f"{alert_type}:{cause_event_id}"))
 
 
-def _alert(alert_type: str, severity: str, event: RecordedEvent, message: str, sku: str | None = None) -> AlertRaised:
+def _alert(alert_type: AlertType, severity: Severity, event: RecordedEvent, message: str,
+           sku: str | None = None) -> AlertRaised:
     return AlertRaised(
         alert_id=alert_id(alert_type, event.id), alert_type=alert_type, severity=severity,
         subject=event.stream, sku=sku, message=message, cause_event_id=event.id,

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from events.envelope import RecordedEvent
@@ -106,7 +107,7 @@ class BatchProjector:
         # Requests in parallel: a statement batch per 25 single rows, one shared transaction per
         # group of multi-item changes.
         chunks: list[Callable[[], dict[str, int | Exception]]] = [
-            (lambda chunk=batchable[i:i + PARTIQL_BATCH]: self._store.save_batched(chunk))
+            partial(self._store.save_batched, batchable[i:i + PARTIQL_BATCH])
             for i in range(0, len(batchable), PARTIQL_BATCH)]
         if grouped:
             chunks.append(lambda: self._store.save_grouped(grouped))
@@ -120,8 +121,11 @@ class BatchProjector:
 
     def _settle(self, folded: "_Folded", outcome: int | Exception | None) -> StreamResult:
         result = folded.result
-        if folded.save is None or isinstance(outcome, int):
-            result.rows_written = outcome or 0
+        if isinstance(outcome, int):
+            result.rows_written = outcome
+            return result
+        if folded.save is None:  # nothing to write, so no outcome
+            result.rows_written = 0
             return result
         if isinstance(outcome, StaleView):  # someone else moved the rows on: the careful path
             return self._project_stream(result.stream, folded.entries)
@@ -140,7 +144,7 @@ class BatchProjector:
             view = self._views[category]
             try:
                 loaded = self._store.load_many(view, [stream_key(s) for s in streams])
-            except Exception:  # noqa: BLE001 - per-stream loads below will surface a real problem
+            except Exception:  # noqa: BLE001, S112 - per-stream loads below will surface a real problem
                 continue
             prefetched.update({s: loaded[stream_key(s)] for s in streams})
         return prefetched
@@ -203,7 +207,8 @@ class BatchProjector:
 
         for entry in entries:
             event = entry.event
-            assert event is not None
+            if event is None:  # _usable() cuts the batch before the first undecodable record
+                raise ValueError(f"{stream}: record {entry.sequence_number} reached the fold undecoded")
             if event.version <= version:
                 duplicates += 1
                 continue

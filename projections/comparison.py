@@ -121,7 +121,8 @@ def compare_family(family: str, live: Mapping[RowKey, RowDigest], rebuilt: Mappi
         if before is not None and after is not None and before.hash == after.hash:
             continue
         kind = MISSING if after is None else EXTRA if before is None else DIFFERENT
-        into.differences.append(Difference(family, key, kind, before and before.version, after and after.version))
+        into.differences.append(Difference(family, key, kind, None if before is None else before.version,
+                                                None if after is None else after.version))
     return into
 
 

@@ -49,7 +49,8 @@ MAX_TRANSACTION_ITEMS = 100
 
 
 def to_attribute(value: Any) -> dict[str, Any]:
-    return _serializer.serialize(_for_dynamodb(value))
+    attribute: dict[str, Any] = _serializer.serialize(_for_dynamodb(value))  # boto3 is untyped
+    return attribute
 
 
 def _for_dynamodb(value: Any) -> Any:

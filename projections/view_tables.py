@@ -94,14 +94,15 @@ class BulkWriter:
                 request = response.get("UnprocessedItems") or {}
                 if request:  # throttled: back off, then send only what was not written
                     attempt += 1
-                    time.sleep(min(_MAX_BACKOFF, 0.05 * 2 ** attempt) * random.uniform(0.5, 1.0))
+                    time.sleep(min(_MAX_BACKOFF, 0.05 * 2 ** attempt) * random.uniform(0.5, 1.0))  # noqa: S311 - jitter
             with self._lock:
                 self.written += len(batch)
         finally:
             self._slots.release()
 
 
-def scan_items(client: Any, table: str, segments: int = 4, attributes: tuple[str, ...] = ()) -> Iterator[dict[str, Any]]:
+def scan_items(client: Any, table: str, segments: int = 4,
+               attributes: tuple[str, ...] = ()) -> Iterator[dict[str, Any]]:
     """Every item of a table (low-level form) by parallel scan, in no particular order; only
     ``attributes`` when given."""
     request: dict[str, Any] = {"TableName": table}

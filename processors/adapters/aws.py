@@ -51,7 +51,7 @@ def _client(service: str, endpoint_url: str | None, access_key: str | None, **op
         kwargs["endpoint_url"] = endpoint
         if access_key or not os.environ.get("AWS_ACCESS_KEY_ID"):
             kwargs["aws_access_key_id"] = access_key or LOCAL_ACCESS_KEY
-            kwargs["aws_secret_access_key"] = "local"
+            kwargs["aws_secret_access_key"] = "local"  # noqa: S105 - DynamoDB Local takes any credentials
     # A session per client: the default session caches the first credentials it saw.
     return boto3.session.Session().client(service, **kwargs)
 

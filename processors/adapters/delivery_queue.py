@@ -8,23 +8,14 @@ and a dead-letter file for jobs that keep failing (SQS's redrive policy).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import threading
-import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from events import catalogue
-from events.envelope import format_time, parse_time
 from events.errors import DynafoldError
-from processors.adapters.clock import Clock
 
 SQS_MAX_DELAY_SECONDS = 900
 SQS_MAX_BATCH = 10

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Protocol
 
-from events.envelope import format_time
+from events.orders import NotificationChannel
 
 
 class Mailer(Protocol):
@@ -22,7 +18,7 @@ class Mailer(Protocol):
 
 
 class SesMailer:
-    channel = "email"
+    channel: NotificationChannel = "email"
 
     def __init__(self, client: Any, sender: str, recipients: Sequence[str]) -> None:
         self._client = client

@@ -49,7 +49,7 @@ class InflowApiOrderSource:
             raise RuntimeError("the InFlow API key is not configured (DYNAFOLD_INFLOW_API_KEY[_PARAM])")
         url = (f"{self._base}/{urllib.parse.quote(self._company, safe='')}/sales-orders/"
                f"{urllib.parse.quote(order_id, safe='')}?include=lines.product")
-        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}",
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}",  # noqa: S310 - fixed https base
                                                        "Accept": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310 - fixed https base

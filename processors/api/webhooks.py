@@ -6,7 +6,6 @@ delivery id as idempotency key, so a retried webhook appends nothing and gets th
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from typing import Any
 

@@ -82,7 +82,8 @@ def cmd_stream(ctx: "Context", args: argparse.Namespace) -> int:
 
     events = ctx.store().read_stream(args.stream)
     changed = trail(view_for_stream(args.stream), events)
-    rows = [{**row, "changed": "; ".join(changes)} for row, (_, changes) in zip(_audit_rows(events), changed)]
+    rows = [{**row, "changed": "; ".join(changes)}
+            for row, (_, changes) in zip(_audit_rows(events), changed, strict=True)]
     emit([{**e.to_json(), "changed": changes} for e, changes in changed], as_json=ctx.as_json,
          human=table(rows, ["version", "time", "type", "source", "correlation", "causation", "changed"],
                      max_width=100))
@@ -168,7 +169,7 @@ def cmd_export(ctx: "Context", args: argparse.Namespace) -> int:
     if args.output and Path(args.output).exists() and not args.overwrite:
         raise DynafoldError(f"{args.output} exists: choose another file or pass --overwrite")
     types = [args.type] if args.type else catalogue.stored_types()
-    out: TextIO = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    out: TextIO = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115 - closed below
     count = 0
     try:
         for item in _exported_items(ctx, types, args.start, args.end):

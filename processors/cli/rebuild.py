@@ -329,7 +329,8 @@ def register(sub: Any, command: Callable[..., argparse.ArgumentParser], common: 
                    help="local processes running the segment worker (default 1)")
     p.add_argument("--max-write-rate", type=_positive_rate, default=None, metavar="ITEMS_PER_S",
                    help="cap on rows written per second (default: no cap)")
-    p.add_argument("--dry-run", action="store_true", help="estimate events, streams, rows, units and time; change nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="estimate events, streams, rows, units and time; change nothing")
     p.add_argument("--switch", action="store_true", help="make the rebuilt tables active when they compare equal")
     p.add_argument("--restart", action="store_true", help="start afresh instead of resuming an interrupted rebuild")
     p.add_argument("--on-aws", action="store_true",

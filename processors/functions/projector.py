@@ -15,11 +15,13 @@ from typing import Any
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from events.envelope import RecordedEvent
 from processors.telemetry.emf import count_by
 from events.items import from_item
+from processors.telemetry.lambda_batch import Handler
 from processors.telemetry.logs import make_logger
 from processors.wiring.aws import lambda_handler
 from projections.batch import BatchOutcome, BatchProjector, Entry, lag_ms
@@ -48,7 +50,7 @@ class StreamOrderedBatchProcessor(BatchProcessor):
         entries, by_sequence = [], {}
         for raw in self.records:
             record = DynamoDBRecord(raw)
-            sequence = record.dynamodb.sequence_number
+            sequence: str = raw["dynamodb"]["SequenceNumber"]  # always present on a stream record
             by_sequence[sequence] = record
             keys = raw["dynamodb"].get("Keys", {})
             stream = keys.get("stream", {}).get("S", "?")
@@ -91,22 +93,24 @@ def emit_metrics(outcome: BatchOutcome, now: datetime) -> None:
             metrics.add_metric("ProjectionLag", MetricUnit.Milliseconds, lag)
 
 
-def make_handler(projector: BatchProjector) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+def make_handler(projector: BatchProjector) -> Handler:
     @logger.inject_lambda_context(clear_state=True)
     @metrics.log_metrics
-    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
         processor = StreamOrderedBatchProcessor(projector.project)
         with processor(records=event.get("Records", []), handler=decode_record):
             processor.process()
-        assert processor.outcome is not None
-        live = [e for s in processor.outcome.streams for e in s.live]
+        outcome = processor.outcome
+        if outcome is None:  # process() always sets it: a failure here is a bug, and fails the whole batch
+            raise RuntimeError("the batch processor returned without projecting the batch")
+        live = [e for s in outcome.streams for e in s.live]
         if live:
             logger.set_correlation_id(live[0].id)
-        emit_metrics(processor.outcome, datetime.now(timezone.utc))
+        emit_metrics(outcome, datetime.now(timezone.utc))
         logger.info("batch projected", extra={
             "records": len(event.get("Records", [])),
             "event_ids": [e.id for e in live][:50],
-            "failed": processor.outcome.failed_sequence_numbers,
+            "failed": outcome.failed_sequence_numbers,
         })
         return processor.response()
 

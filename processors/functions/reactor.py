@@ -6,7 +6,6 @@ builds. Every effect is an append keyed by its cause, so redelivered records cha
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
@@ -14,11 +13,11 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 
 from events.items import from_item
 from processors.services.reactor import Reactor, logger, metrics
-from processors.telemetry.lambda_batch import partial_batch_handler
+from processors.telemetry.lambda_batch import Handler, partial_batch_handler
 from processors.wiring.aws import lambda_handler
 
 
-def make_handler(reactor: Reactor) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+def make_handler(reactor: Reactor) -> Handler:
     processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
 
     def record_handler(record: DynamoDBRecord) -> None:

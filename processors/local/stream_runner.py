@@ -406,7 +406,7 @@ class StreamRunner:
         while not stop_event.is_set():
             try:
                 self.run_once()
-            except Exception:  # noqa: BLE001 - keep polling like the managed poller does
+            except Exception:  # keep polling like the managed poller does
                 logger.exception("%s: poll of %s failed", self.name, self.table_name)
             stop_event.wait(self.settings.poll_interval)
 
@@ -665,9 +665,10 @@ class StreamRunner:
             return _Outcome(len(batch))
         positions = {sequence_number(record): index for index, record in enumerate(batch)}
         identifiers = [item.get("itemIdentifier") if isinstance(item, Mapping) else None for item in failures]
-        if any(identifier not in positions for identifier in identifiers):
+        known = [identifier for identifier in identifiers if isinstance(identifier, str) and identifier in positions]
+        if len(known) != len(identifiers):
             return _Outcome(0, f"invalid batchItemFailures {identifiers!r}")
-        lowest = min(identifiers, key=int)
+        lowest = min(known, key=int)
         return _Outcome(positions[lowest], f"batchItemFailures from {lowest}")
 
     def _note_failure(self, shard: _Shard, head: str, outcome: _Outcome) -> int:
@@ -728,7 +729,8 @@ class StreamRunner:
         return function_arn(self.function_name, self._region)
 
     def _require_checkpoints(self) -> Checkpoints:
-        assert self._checkpoints is not None, "run_once loads the checkpoints first"
+        if self._checkpoints is None:  # a programming error: run_once() loads them first
+            raise RuntimeError(f"{self.name}: checkpoints read before run_once() loaded them")
         return self._checkpoints
 
 

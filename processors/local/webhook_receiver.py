@@ -93,6 +93,7 @@ class WebhookReceiver:
         self._arrivals: dict[str, int] = {}
         self._changed = threading.Condition()
         self._stopping = threading.Event()
+        self._host = host  # the name we bound; server_address types its host as str | bytes
         self._server = _Server((host, port), _handler_for(self))
         if tls is not None:
             self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
@@ -127,7 +128,7 @@ class WebhookReceiver:
 
     def url(self, path: str, host: str | None = None) -> str:
         """The URL of a path; ``host`` names the server differently (e.g. for a TLS certificate's name)."""
-        return f"{self._scheme}://{host or self._server.server_address[0]}:{self.port}{path}"
+        return f"{self._scheme}://{host or self._host}:{self.port}{path}"
 
     def script(self, path: str, *replies: Reply) -> None:
         if not replies:
@@ -182,7 +183,7 @@ def _handler_for(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:  # http.server's naming
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             headers = {name.lower(): value for name, value in self.headers.items()}
             path = self.path

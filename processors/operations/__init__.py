@@ -1,1 +1,2 @@
-"""Operator tools that run beside the system (never shipped to Lambda): rebuild, table creation from the template, reports."""
+"""Operator tools that run beside the system (never shipped to Lambda): rebuild, table creation
+from the template, reports."""

@@ -21,14 +21,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from functools import lru_cache
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 
 from aws_lambda_powertools import Metrics
-from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from events.deliveries import MessageReceived
 from events.delivery_policy import (
@@ -51,7 +47,6 @@ from processors.telemetry.logs import make_logger
 from processors.adapters import webhook_http
 from processors.adapters.clock import SYSTEM_CLOCK, Clock
 from processors.adapters.delivery_queue import DeliveryJob, DeliveryQueue, InvalidDeliveryJob
-from processors.telemetry.lambda_batch import partial_batch_handler
 from processors.adapters.outbound import Resolver, TargetPolicy, TargetRefused, check_target, system_resolver
 from processors.adapters.secrets import Secrets
 from processors.adapters.webhook_signing import signed_headers, signing_key
@@ -146,7 +141,8 @@ class DeliveryWorker:
 
     def _attempt(self, attempt: int, received: RecordedEvent) -> tuple[Decision, HttpOutcome | None]:
         message = received.data
-        assert isinstance(message, MessageReceived)
+        if not isinstance(message, MessageReceived):  # the job fails; SQS retries, then dead-letters it
+            raise ValueError(f"{received.stream}: starts with {received.type}, not a received message")
         disabled = disabled_by(self.store.read_stream(target_stream(message.target_url)))
         if disabled is not None:
             return decide_refusal(attempt, f"TARGET_DISABLED: {disabled.reason}", self.clock.now()), None

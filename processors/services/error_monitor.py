@@ -14,7 +14,6 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools import Metrics
@@ -81,7 +80,7 @@ class ErrorMonitor:
         for order_id in due:
             try:
                 outcomes[self.check_order(order_id, now)] += 1
-            except Exception:  # noqa: BLE001 - one order's trouble must not starve the others
+            except Exception:  # one order's trouble must not starve the others
                 logger.exception("order check failed; retried next run", extra={"order_id": order_id})
                 outcomes["failed"] += 1
         return outcomes
@@ -107,7 +106,8 @@ class ErrorMonitor:
                 version = self._append(stream, "dynafold.orders.validated.v1", plan.revalidated, version).last_version
             if not plan.notify:
                 return "resolved"
-            assert plan.notification_id is not None
+            if plan.notification_id is None:  # plan_notification names the notification it plans
+                raise ValueError(f"order {order_id}: a notification planned without an id")
             claim = NotificationClaimed(order_id=order_id, notification_id=plan.notification_id,
                                         error_hashes=tuple(e.error_hash for e in plan.notify), attempt=plan.attempt,
                                         lease_seconds=max(1, int(self._settings.lease.total_seconds())))

@@ -7,25 +7,19 @@ reactor never runs during one.
 
 from __future__ import annotations
 
-import json
 import os
 from collections import OrderedDict
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from processors.telemetry.logs import make_logger
 from events.alerts import AlertRaised
 from events.envelope import RecordedEvent
-from events.items import from_item
 from events.ports import EventLog
 from events.store import ANY
-from processors.telemetry.lambda_batch import partial_batch_handler
 from projections.alert_rules import AlertSettings
 from projections.reaction import Append, RaiseAlert, Reaction, Rule
 from projections.registry import REACTOR_RULES

@@ -177,7 +177,7 @@ class StreamFailures:
                 if len(within) < len(records):
                     break
                 iterator = page.get("NextShardIterator")
-        except Exception as error:  # noqa: BLE001 - only "no longer there" is expected; the rest is raised
+        except Exception as error:
             code = error_code(error)
             if code not in GONE:
                 raise

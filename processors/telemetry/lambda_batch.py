@@ -8,8 +8,9 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BasePartialBatchProcessor, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+Handler = Callable[[dict[str, Any], Any], PartialItemFailureResponse]
 
 
 def partial_batch_handler(processor: BasePartialBatchProcessor, record_handler: Callable[[Any], None],
@@ -19,7 +20,7 @@ def partial_batch_handler(processor: BasePartialBatchProcessor, record_handler: 
 
     @logger.inject_lambda_context(clear_state=True)
     @metrics.log_metrics
-    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
         metrics.add_metric(records_metric, MetricUnit.Count, len(event.get("Records", [])))
         return process_partial_response(event=event, record_handler=record_handler, processor=processor,
                                         context=context)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from processors.wiring.root import Adapters, Root, Settings
@@ -59,7 +59,7 @@ def aws_root(env: Mapping[str, str] = os.environ) -> Root:
     return root
 
 
-@lru_cache(maxsize=None)
+@cache
 def lambda_handler(function: str) -> Any:
     """One handler per function per container, built on the first invocation."""
     return aws_root().handler(function)

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import overload
 
 from events.deliveries import DeadLettered, DeliveryAttempted, DeliverySucceeded, MessageReceived, RetryScheduled
 from events.envelope import RecordedEvent, format_time
@@ -36,6 +37,12 @@ STATUSES = (PENDING, SUCCESS, FAILED, RETRY_SCHEDULED, MAX_RETRIES_EXCEEDED)
 Number = int | float
 
 
+@overload
+def _number(value: Number) -> Number: ...
+@overload
+def _number(value: None) -> None: ...
+@overload
+def _number(value: Number | None) -> Number | None: ...
 def _number(value: Number | None) -> Number | None:
     """A number exactly as the view table gives it back (integral values as int)."""
     if value is None or isinstance(value, int):
@@ -130,11 +137,11 @@ def apply(state: DeliveryStatus, event: RecordedEvent) -> DeliveryStatus:
         return replace(state, status=RETRY_SCHEDULED, next_retry_at=next_retry_at,
                        retry_history=(*state.retry_history, entry), updated_at=at)
     if isinstance(data, DeliverySucceeded):
-        confirmed = state.last_result is not None and state.last_result.success
-        result = state.last_result if confirmed else AttemptResult(
+        confirmed = state.last_result if state.last_result is not None and state.last_result.success else None
+        result = confirmed if confirmed is not None else AttemptResult(
             True, "SUCCESS", data.status_code, _number(data.response_time_ms), None, at)
         return replace(state, status=SUCCESS, attempts=max(state.attempts, data.attempt), last_result=result,
-                       last_attempt_at=state.last_attempt_at if confirmed else at,
+                       last_attempt_at=state.last_attempt_at if confirmed is not None else at,
                        delivered_at=state.delivered_at or at, next_retry_at=None, updated_at=at)
     if isinstance(data, DeadLettered):
         status = MAX_RETRIES_EXCEEDED if data.reason == MAX_RETRIES_EXCEEDED else FAILED

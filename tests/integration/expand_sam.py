@@ -15,9 +15,9 @@ from typing import Any
 
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
-from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader  # noqa: E402
-from samtranslator.translator.transform import transform  # noqa: E402
-from samtranslator.yaml_helper import yaml_parse  # noqa: E402
+from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
 
 # What `sam package` would put there: the translator accepts only S3 locations for code.
 PACKAGED = "s3://dynafold-offline-expansion/artifact.zip"

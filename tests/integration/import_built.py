@@ -31,7 +31,7 @@ class ArmStandIn(importlib.abc.MetaPathFinder):
         self.host_site = host_site
         self.substituted: list[str] = []
 
-    def find_spec(self, fullname, path=None, target=None):  # noqa: ANN001 - importlib protocol
+    def find_spec(self, fullname, path=None, target=None):  # importlib protocol
         if LAMBDA_EXTENSION in importlib.machinery.EXTENSION_SUFFIXES:
             return None  # an arm64 host loads the artifact's own builds
         leaf = fullname.rpartition(".")[2]
@@ -56,7 +56,7 @@ def record_compilations(roots: list[Path]) -> list[str]:
     compiled: list[str] = []
     compile_source = importlib.machinery.SourceFileLoader.source_to_code
 
-    def source_to_code(self, data, path, *args, **kwargs):  # noqa: ANN001, ANN202 - importlib's signature
+    def source_to_code(self, data, path, *args, **kwargs):
         resolved = Path(path).resolve()
         if any(root in resolved.parents for root in roots):
             compiled.append(str(resolved))
@@ -98,7 +98,7 @@ def main() -> int:
     report["substituted"] = stand_in.substituted
     report["outside"] = sorted(
         name for name, module in list(sys.modules.items())
-        if getattr(module, "__file__", None) and name not in stand_in.substituted + ["__main__", "__mp_main__"]
+        if getattr(module, "__file__", None) and name not in [*stand_in.substituted, "__main__", "__mp_main__"]
         and not any(root in Path(module.__file__).resolve().parents for root in allowed)
     )
     report["from_function"] = sorted({n.partition(".")[0] for n, m in list(sys.modules.items())

@@ -54,7 +54,7 @@ def test_append_then_read_as_json(cli):
     (["query", "pending-errors", "--older-than", "\u0661\u0662m"], 2, "invalid duration"),
 ])
 def test_bad_input_is_one_line_and_changes_nothing(cli, local_dynamo, argv, code, fragment):
-    got, out, err = cli(*argv)
+    got, _out, err = cli(*argv)
     assert got == code
     assert fragment in err and len(err.strip().splitlines()) == 1
     assert local_dynamo.client.scan(TableName=local_dynamo.names.events, Select="COUNT")["Count"] == 0

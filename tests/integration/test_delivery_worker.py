@@ -19,7 +19,6 @@ from events.delivery_policy import RetryPolicy, target_stream
 from events.envelope import NewEvent
 from events.store import NO_STREAM
 from processors.adapters.clock import ManualClock
-from processors.wiring.config import Tables
 from processors.adapters.delivery_queue import DeliveryJob
 from processors.local.queues import LocalMessage
 from processors.functions.delivery_worker import make_handler
@@ -124,7 +123,7 @@ def test_a_target_that_recovers_is_retried_with_backoff_and_ends_delivered(stack
     # Each retry went out when it was due, not before: the clock only moved to the due times.
     attempted = [e for e in stack.store.read_stream(stream) if e.type.endswith("attempted.v1")]
     scheduled = [e for e in stack.store.read_stream(stream) if e.type.endswith("retry_scheduled.v1")]
-    assert all(a.time >= s.data.next_retry_at for s, a in zip(scheduled, attempted[1:]))
+    assert all(a.time >= s.data.next_retry_at for s, a in zip(scheduled, attempted[1:], strict=True))
 
     requests = receiver.received("/flaky")
     assert len(requests) == 3 and all(r.signature_valid for r in requests)

@@ -9,7 +9,6 @@ import pytest
 
 from events.envelope import NewEvent
 from events.order_rules import Order, validate_order
-from processors.wiring.config import Tables
 from processors.services.error_monitor import ErrorMonitor, MonitorSettings
 from processors.local.stack import LocalStack
 from processors.local.outbox import OutboxMailer, read_outbox

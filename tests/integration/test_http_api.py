@@ -13,11 +13,9 @@ from typing import Any
 
 import pytest
 
-from events.envelope import NewEvent
 from processors.api.app import make_handler
 from processors.api.deps import ApiDeps, ApiSettings
 from processors.local.api_client import ApiClient
-from processors.wiring.config import Tables
 from processors.local.http_server import LocalApiServer
 from processors.local.stack import LocalStack
 from processors.adapters.outbound import system_resolver

@@ -28,7 +28,6 @@ from processors.api.app import ROUTES, Route, make_handler, public
 from processors.api.auth import require_api_key, verify_inflow, verify_shopify
 from processors.api.deps import ApiDeps, ApiSettings
 from processors.local.stream_runner import LambdaContext
-from processors.wiring.config import Tables
 from processors.adapters.secrets import Secrets
 
 SHOPIFY, INFLOW, ADMIN = "shpss_fuzz", "inflow-fuzz", "admin-fuzz"

@@ -8,7 +8,7 @@ from processors.adapters.aws import dynamodb_client
 
 
 class _NotDynamo(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - http.server's naming
+    def do_GET(self):  # http.server's naming
         self.send_response(400)
         self.end_headers()
 

@@ -10,7 +10,6 @@ import pytest
 
 from events.envelope import NewEvent
 from processors.functions import projector as projector_module
-from processors.wiring.config import Tables
 from processors.local.stack import LocalStack
 from tests.integration.sample_history import sample_history
 from processors.local.stream_runner import LambdaContext, StreamRunner, StreamSettings

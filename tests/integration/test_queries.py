@@ -15,7 +15,6 @@ import pytest
 
 from events.envelope import format_time
 from processors.cli.main import main
-from processors.wiring.config import Tables
 from projections.alerts import Alert
 from projections.delivery_status import AttemptResult, DeliveryStatus, RetryEntry
 from projections.inventory import InventoryItem, InventoryReturn

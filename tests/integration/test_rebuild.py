@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 
 from events.envelope import NewEvent
 from processors.adapters.aws import dynamodb_client
-from processors.wiring.config import Tables
 from processors.local.stack import LocalStack
 from processors.operations.progress import Progress
 from processors.operations.rebuild import RebuildOptions, Rebuilder

@@ -18,7 +18,6 @@ from dataclasses import replace
 from processors.api.deps import ApiSettings
 from processors.local.api_client import ApiClient
 from processors.adapters.clock import ManualClock
-from processors.wiring.config import Tables
 from processors.services.delivery_worker import DeliverySettings
 from processors.local.services import LocalApi
 from processors.local.stack import LocalStack

@@ -175,7 +175,7 @@ def _converges(store: EventLog, rows: ViewRows, history, delivery, returns_of: C
         positions = {}
         for stream, events in by_stream.items():
             slots = [i for i, e in enumerate(entries) if e.stream == stream]
-            for slot, event in zip(slots, events):
+            for slot, event in zip(slots, events, strict=True):
                 positions[slot] = Entry("", stream, event)
         entries = [positions[i] for i in range(len(entries))]
     duplicated = []

@@ -17,7 +17,7 @@ def test_every_type_is_versioned_and_has_a_schema():
 
 
 def test_unknown_type_is_rejected():
-    with pytest.raises(UnknownEventType, match="dynafold.inventory.teleported.v1"):
+    with pytest.raises(UnknownEventType, match=r"dynafold\.inventory\.teleported\.v1"):
         catalogue.validate("dynafold.inventory.teleported.v1", {"sku": "A"})
 
 

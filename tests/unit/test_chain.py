@@ -10,7 +10,7 @@ def _chain(n):
             "stream": {"S": "sku:A"}, "version": {"N": str(version)}, "id": {"S": f"e{version}"},
             "type": {"S": "dynafold.inventory.buffer_set.v1"}, "source": {"S": "urn:test"},
             "time": {"S": f"2026-01-01T00:00:0{version}.000000Z"},
-            "data": {"S": '{"buffer":%d,"sku":"A"}' % version},
+            "data": {"S": f'{{"buffer":{version},"sku":"A"}}'},
             "correlation_id": {"S": "c"}, "prev_hash": {"S": prev},
         }
         item["hash"] = {"S": recompute_hash(item)}

@@ -536,7 +536,7 @@ def view_history(draw: Any, name: str) -> tuple[str, list[RecordedEvent], list[i
     datas = draw(st.lists(events, max_size=12))
     gaps = draw(st.lists(st.integers(0, 10**9), min_size=len(datas), max_size=len(datas)))  # microseconds
     at, recorded_events = T0, []
-    for version, (data, gap) in enumerate(zip(datas, gaps), 1):
+    for version, (data, gap) in enumerate(zip(datas, gaps, strict=True), 1):
         at += timedelta(microseconds=gap)
         recorded_events.append(recorded(stream, version, data, at))
     cuts = draw(st.lists(st.integers(0, len(datas)), max_size=4, unique=True))

@@ -10,7 +10,7 @@ import math
 import pytest
 from cloudevents.core.formats.json import JSONFormat
 
-from events.cloudevent import NotExportable, from_line, to_line
+from events.cloudevent import InvalidCloudEvent, NotExportable, from_line, to_line
 from events.envelope import GENESIS_HASH, StoredEvent
 from events.items import chained_item, from_item
 from processors.operations.progress import Progress, render
@@ -92,13 +92,13 @@ def test_replay_writes_what_live_processing_writes_for_the_whole_history_in_one_
         def put_item(self, **request):
             written.append((request["TableName"], request["Item"]))
 
-        def transact_write_items(self, TransactItems):
+        def transact_write_items(self, TransactItems):  # noqa: N803 - boto3 names
             written.extend((w["Put"]["TableName"], w["Put"]["Item"]) for w in TransactItems)
 
     tables = {"pending-errors": "pending-errors", "inventory": "inventory", "inventory-returns": "inventory-returns"}
     views = {"order": PendingErrorsProjection, "sku": InventoryProjection}
     replayed = list(replay(ORDER + SKU, views))
-    for stream_rows, items in zip(replayed, (ORDER, SKU)):
+    for stream_rows, items in zip(replayed, (ORDER, SKU), strict=True):
         view = views[stream_rows.stream.split(":")[0]]
         events = [from_item(i) for i in items]
         key = stream_rows.stream.split(":", 1)[1]
@@ -180,6 +180,13 @@ def test_cloudevent_lines_are_sdk_fixed_points_and_give_back_the_stored_form():
         item["type"]["S"], item["data"]["S"], item["time"]["S"], item["id"]["S"])
     with pytest.raises(NotExportable):
         to_line({**item, "data": {"S": '{"sku": "A", "physical": 10}'}})  # not canonical: would not import unchanged
+
+
+def test_a_cloudevents_0_3_line_is_refused_with_a_reason():
+    line = json.dumps({"specversion": "0.3", "id": "e1", "source": "urn:x", "type": "dynafold.inventory.count_recorded.v1",
+                       "subject": "sku:A", "time": T, "datacontenttype": "application/json", "data": {"sku": "A"}})
+    with pytest.raises(InvalidCloudEvent, match=r"only CloudEvents 1\.0"):
+        from_line(line)
 
 
 def test_rate_limiter_spreads_units_over_time():

@@ -53,7 +53,7 @@ def graph(obj: Any, path: str, out: dict[str, str], depth: int = 0) -> dict[str,
         return out
     fields = vars(obj) if hasattr(obj, "__dict__") else {}
     for name, value in sorted(fields.items()):
-        if name.startswith("__") or callable(value) and not hasattr(value, "__dict__"):
+        if name.startswith("__") or (callable(value) and not hasattr(value, "__dict__")):
             continue
         graph(value, f"{path}.{name.lstrip('_')}", out, depth + 1)
     return out
