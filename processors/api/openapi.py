@@ -30,8 +30,9 @@ _SECURITY = {  # each route's auth function -> its security scheme
                                  "description": "the admin API key"}),
     verify_shopify: ("ShopifyHmac", {"type": "apiKey", "in": "header", "name": "X-Shopify-Hmac-Sha256",
                                      "description": "base64 HMAC-SHA256 of the raw body with the app secret"}),
-    verify_inflow: ("InflowSignature", {"type": "apiKey", "in": "header", "name": "X-Inflow-Signature",
-                                        "description": "sha256=<hex HMAC-SHA256 of the raw body with the shared secret>"}),
+    verify_inflow: ("InflowSignature", {
+        "type": "apiKey", "in": "header", "name": "X-Inflow-Signature",
+        "description": "sha256=<hex HMAC-SHA256 of the raw body with the shared secret>"}),
 }
 _ERROR_REF = {"$ref": "#/components/schemas/Error"}
 

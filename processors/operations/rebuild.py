@@ -164,7 +164,7 @@ class Rebuilder:
         self._versions = versions
         self._state_dir = state_dir
         self.options = options
-        self._progress = progress or (lambda total: Progress(total))
+        self._progress = progress or Progress
         self._lock = threading.Lock()
 
     @property
