@@ -208,7 +208,7 @@ def scale_estimate(base: Estimate, *, mode: str, workers: int, worker_events_per
             + base.write_units / 1e6 * PRICE_PER_MILLION_WRITES)
     if mode == "aws":
         cost += (workers * fill + compare) * WORKER_MEMORY_GB * PRICE_PER_GB_SECOND
-    assumptions = (
+    assumptions: tuple[str, ...] = (
         f"one worker folds {worker_events_per_second:,.0f} events/s ("
         + ("measured by `make bench` on one core, fold only; a Lambda worker has one vCPU at 1,769 MB"
            if mode == "aws" else "measured here, DynamoDB Local") + ")",
