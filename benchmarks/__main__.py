@@ -28,7 +28,8 @@ def main() -> None:
                         help=f"which to run ({', '.join([*BENCHMARKS, *OFFLINE])}; default all)")
     parser.add_argument("--endpoint-url")
     parser.add_argument("--rebuild-events", type=int, default=rebuild.EVENTS,
-                        help=f"history size of the rebuild benchmark (default {rebuild.EVENTS:,}; e.g. 10000 to try quickly)")
+                        help=f"history size of the rebuild benchmark (default {rebuild.EVENTS:,}; "
+                             "e.g. 10000 to try quickly)")
     parser.add_argument("--build-dir", default=str(cold_import.DEFAULT_BUILD),
                         help="the `sam build` output the cold-import benchmark zips (default .aws-sam/build)")
     args = parser.parse_args()

@@ -55,7 +55,9 @@ class InMemoryEventLog(DerivedReads):
     an attacker (or an operator) changing the log behind the store's back.
     """
 
-    def __init__(self, *, clock: Callable[[], datetime] = _utcnow, idempotency_ttl: timedelta = IDEMPOTENCY_TTL) -> None:
+    def __init__(
+        self, *, clock: Callable[[], datetime] = _utcnow, idempotency_ttl: timedelta = IDEMPOTENCY_TTL
+    ) -> None:
         self._clock = clock
         self._idempotency_ttl = idempotency_ttl
         self._lock = threading.RLock()
@@ -93,7 +95,7 @@ class InMemoryEventLog(DerivedReads):
                 original(idempotency_key, digest, guard)  # raises if the key named another request
                 return guard_results(guard)
             linked = [self._linked(stream, events, self._version(stream), ANY) for stream, events in prepared]
-            for (stream, _), (items, result) in zip(prepared, linked):
+            for (stream, _), (items, result) in zip(prepared, linked, strict=True):
                 self._write(stream, items, result)
             results = [result for _, result in linked]
             self.guards[idempotency_key] = guard_item(idempotency_key, digest, results, self._clock(),

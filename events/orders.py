@@ -26,7 +26,8 @@ class OrderValidated(EventData):
     order: dict[str, Any] = Field(default_factory=dict, description="the order as validated")
 
 
-NotificationChannel = Literal["email", "sns", "outbox", "alert"]  # how the one notice went out ("alert": no email configured)
+# how the one notice went out ("alert": no email configured)
+NotificationChannel = Literal["email", "sns", "outbox", "alert"]
 
 
 class OrderErrorsNotified(EventData):

@@ -134,7 +134,7 @@ class EventStore(DerivedReads):
             waited = _time.monotonic() - started
             if waited >= self._contention_timeout:
                 raise StreamContended(stream, waited, attempt)
-            pause = random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** min(attempt, 16)))
+            pause = random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** min(attempt, 16)))  # noqa: S311 jitter, not security
             _time.sleep(min(pause, self._contention_timeout - waited))
 
     def _base(self, stream: str, expected: int | Literal["any"]) -> tuple[int, str]:
@@ -271,7 +271,7 @@ class EventStore(DerivedReads):
                 waited = _time.monotonic() - started
                 if waited >= self._contention_timeout:
                     raise StreamContended(streams[0], waited, attempt) from None
-                pause = random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** min(attempt, 16)))
+                pause = random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** min(attempt, 16)))  # noqa: S311 jitter, not security
                 _time.sleep(min(pause, self._contention_timeout - waited))
                 continue
             for stream, version, head_hash in heads:

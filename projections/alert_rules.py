@@ -53,7 +53,7 @@ def notification_unconfigured_alert(stream: str, notification_id: str, subject: 
 
 
 def _return_damaged(reaction: Reaction) -> list[RaiseAlert]:
-    event, data = reaction.event, reaction.event.data
+    event, data = reaction.event, reaction.data_as(ReturnRecorded)
     if data.disposition == "SELLABLE":
         return []
     return [RaiseAlert(_alert("return_damaged", "warning", event,
@@ -72,14 +72,14 @@ def _stock_low(reaction: Reaction) -> list[RaiseAlert]:
 
 
 def _delivery_dead_lettered(reaction: Reaction) -> list[RaiseAlert]:
-    event, data = reaction.event, reaction.event.data
+    event, data = reaction.event, reaction.data_as(DeadLettered)
     return [RaiseAlert(_alert("delivery_dead_lettered", "critical", event,
                               f"delivery {event.stream.split(':', 1)[1]} dead-lettered after {data.attempts} "
                               f"attempts: {data.reason}"))]
 
 
 def _order_errors_notified(reaction: Reaction) -> list[RaiseAlert]:
-    event, data = reaction.event, reaction.event.data
+    event, data = reaction.event, reaction.data_as(OrderErrorsNotified)
     if data.channel == "alert":
         return []  # the notice itself was an alert (notification_unconfigured): saying so twice is noise
     return [RaiseAlert(_alert("order_errors_notified", "info", event,
@@ -89,7 +89,7 @@ def _order_errors_notified(reaction: Reaction) -> list[RaiseAlert]:
 def _unmapped_item(reaction: Reaction) -> list[RaiseAlert]:
     """One alert per item, not per webhook: the id derives from the item, so later updates of the
     same unmapped item find it raised (the reactor appends it once)."""
-    event, data = reaction.event, reaction.event.data
+    event, data = reaction.event, reaction.data_as(UnmappedLevelReceived)
     return [RaiseAlert(AlertRaised(
         alert_id=alert_id("unmapped_item", data.inventory_item_id), alert_type="unmapped_item",
         severity="warning", subject=event.stream, cause_event_id=event.id,

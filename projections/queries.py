@@ -51,7 +51,9 @@ class DynamoReader:
                 return
             kwargs["ExclusiveStartKey"] = last
 
-    def scan(self, family: str, limit: int, start: Mapping[str, Any] | None) -> tuple[list[Row], Mapping[str, Any] | None]:
+    def scan(
+        self, family: str, limit: int, start: Mapping[str, Any] | None
+    ) -> tuple[list[Row], Mapping[str, Any] | None]:
         kwargs: dict[str, Any] = {"TableName": self.table(family), "Limit": limit}
         if start:
             kwargs["ExclusiveStartKey"] = start

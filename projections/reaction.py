@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from events.alerts import AlertRaised
 from events.envelope import PlannedAppend, RecordedEvent
@@ -21,6 +21,8 @@ from projections.view import View
 
 if TYPE_CHECKING:
     from projections.alert_rules import AlertSettings
+
+D = TypeVar("D", bound=EventData)
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,14 @@ class Reaction:
     storefront_url: str | None = None
     before: Any = None  # the rule's view state right before the event (None when it asked for no view)
     after: Any = None  # ... and right after it
+
+    def data_as(self, kind: type[D]) -> D:
+        """The event's data as the type the rule declared in ``event_types`` (typed for the rule's
+        body). Rules run only on events they react to, so another type is a wiring bug."""
+        data = self.event.data
+        if not isinstance(data, kind):
+            raise TypeError(f"rule for {kind.__name__} given {type(data).__name__} ({self.event.stream})")
+        return data
 
 
 @dataclass(frozen=True)

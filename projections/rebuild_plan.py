@@ -150,8 +150,8 @@ NEW_TABLE_READS, NEW_TABLE_WRITES = 12_000, 4_000
 # per GB-second. https://aws.amazon.com/dynamodb/pricing/on-demand/ https://aws.amazon.com/lambda/pricing/
 PRICE_PER_MILLION_READS, PRICE_PER_MILLION_WRITES, PRICE_PER_GB_SECOND = 0.125, 0.625, 0.0000133334
 WORKER_MEMORY_GB = 1.769  # template.yaml RebuildSegmentFunction: one vCPU
-SCAN_ITEMS_PER_S_PER_SEGMENT = 20_000.0
-COMPARE_STEP_SECONDS = 840.0  # RebuildCompareFunction's Timeout (900 s) less the safety margin  # one Scan page (1 MB) in ~50 ms per segment, at ~500 B an event
+SCAN_ITEMS_PER_S_PER_SEGMENT = 20_000.0  # one Scan page (1 MB) in ~50 ms per segment, at ~500 B an event
+COMPARE_STEP_SECONDS = 840.0  # RebuildCompareFunction's Timeout (900 s) less the safety margin
 
 
 @dataclass(frozen=True)
@@ -204,10 +204,11 @@ def scale_estimate(base: Estimate, *, mode: str, workers: int, worker_events_per
     rate = caps[bound]
     fill = base.events / rate if rate > 0 else 0.0
     compare = 2 * base.rows / compare_rows_per_second if compare_rows_per_second > 0 else 0.0
-    cost = (read_units + 2 * base.rows) / 1e6 * PRICE_PER_MILLION_READS + base.write_units / 1e6 * PRICE_PER_MILLION_WRITES
+    cost = ((read_units + 2 * base.rows) / 1e6 * PRICE_PER_MILLION_READS
+            + base.write_units / 1e6 * PRICE_PER_MILLION_WRITES)
     if mode == "aws":
         cost += (workers * fill + compare) * WORKER_MEMORY_GB * PRICE_PER_GB_SECOND
-    assumptions = (
+    assumptions: tuple[str, ...] = (
         f"one worker folds {worker_events_per_second:,.0f} events/s ("
         + ("measured by `make bench` on one core, fold only; a Lambda worker has one vCPU at 1,769 MB"
            if mode == "aws" else "measured here, DynamoDB Local") + ")",

@@ -48,7 +48,9 @@ class Reader(Protocol):
         """Every row of one Query (KeyConditionExpression, IndexName, ...; no TableName), all pages."""
         ...
 
-    def scan(self, family: str, limit: int, start: Mapping[str, Any] | None) -> tuple[list[Row], Mapping[str, Any] | None]:
+    def scan(
+        self, family: str, limit: int, start: Mapping[str, Any] | None
+    ) -> tuple[list[Row], Mapping[str, Any] | None]:
         """One Scan page of at most ``limit`` items and its LastEvaluatedKey (None at the end)."""
         ...
 

@@ -98,7 +98,7 @@ def _decode(hint: Any, value: Any) -> Any:
         return _decode(options[0], value) if len(options) == 1 else value
     if origin is tuple and isinstance(value, (list, tuple)):
         return tuple(_decode(args[0], v) for v in value)
-    if dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
         nested = _hints(hint)
         return hint(**{f.name: _decode(nested[f.name], value[f.name])
                        for f in dataclasses.fields(hint) if f.name in value})

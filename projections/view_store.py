@@ -250,7 +250,7 @@ class ViewStore:
             except ClientError as error:
                 outcome.update({save.stream: error for save in chunk})
                 continue
-            for save, response in zip(chunk, responses):
+            for save, response in zip(chunk, responses, strict=True):  # one response per statement, in order
                 failure = response.get("Error")
                 if failure is None:
                     outcome[save.stream] = 1
@@ -289,7 +289,8 @@ class ViewStore:
 
     def _write(self, writes: list[dict[str, Any]]) -> None:
         """One request: a put, or a transaction of up to 100 items."""
-        assert len(writes) <= MAX_TRANSACTION_ITEMS
+        if len(writes) > MAX_TRANSACTION_ITEMS:  # callers split first; DynamoDB would refuse the request
+            raise ValueError(f"{len(writes)} writes in one transaction (at most {MAX_TRANSACTION_ITEMS})")
         try:
             if len(writes) == 1:
                 self._client.put_item(**writes[0]["Put"])

@@ -11,7 +11,7 @@ from events.orders import NotificationChannel
 
 
 class Mailer(Protocol):
-    channel: str  # as recorded in `errors notified`: "email" or "outbox" ("alert": MailUnconfigured)
+    channel: NotificationChannel  # as recorded in `errors notified`: "email" or "outbox" ("alert": MailUnconfigured)
 
     def send(self, subject: str, body: str) -> str:
         """Send to the configured recipients; returns the provider's message id. Raises on failure."""

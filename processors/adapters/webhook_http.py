@@ -8,6 +8,7 @@ followed (``http.client`` never follows them). Standard library only.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
 import ssl
@@ -64,10 +65,8 @@ class _Deadline:
         self.expired = True
         sock = self._connection.sock
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):  # already closed or never connected: nothing to cut
                 sock.shutdown(socket.SHUT_RDWR)  # not close(): the owner closes, no descriptor reuse race
-            except OSError:
-                pass
 
     def __enter__(self) -> "_Deadline":
         self._timer.start()

@@ -88,7 +88,8 @@ def _openapi(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
 _LIMIT = Param("limit", "page size, 1-1000 (default 100)", {"type": "integer", "minimum": 1, "maximum": 1000})
 _NEXT = Param("next", "the continuation token from the previous page's `next`")
 _IDEMPOTENCY = Param("Idempotency-Key", "1-200 characters; a retry with the same key appends nothing and "
-                                        "gets the original answer", {"type": "string", "minLength": 1, "maxLength": 200})
+                                        "gets the original answer",
+                     {"type": "string", "minLength": 1, "maxLength": 200})
 _APPENDED = {200: "appended (or deduplicated: the original answer)"}
 
 ROUTES: tuple[Route, ...] = (

@@ -19,19 +19,20 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from processors.api.app import MAX_PATH_PARAM_BYTES, ROUTES, Route, public
+from processors.api.app import MAX_PATH_PARAM_BYTES, ROUTES, Auth, Route, public
 from processors.api.auth import require_api_key, verify_inflow, verify_shopify
 from processors.api.deps import DEFAULT_MAX_BODY_BYTES
 
 TITLE = "dynafold HTTP API"
 VERSION = "1"
-_SECURITY = {  # each route's auth function -> its security scheme
+_SECURITY: dict[Auth, tuple[str, dict[str, str]]] = {  # each route's auth function -> its security scheme
     require_api_key: ("ApiKey", {"type": "apiKey", "in": "header", "name": "X-Api-Key",
                                  "description": "the admin API key"}),
     verify_shopify: ("ShopifyHmac", {"type": "apiKey", "in": "header", "name": "X-Shopify-Hmac-Sha256",
                                      "description": "base64 HMAC-SHA256 of the raw body with the app secret"}),
-    verify_inflow: ("InflowSignature", {"type": "apiKey", "in": "header", "name": "X-Inflow-Signature",
-                                        "description": "sha256=<hex HMAC-SHA256 of the raw body with the shared secret>"}),
+    verify_inflow: ("InflowSignature", {
+        "type": "apiKey", "in": "header", "name": "X-Inflow-Signature",
+        "description": "sha256=<hex HMAC-SHA256 of the raw body with the shared secret>"}),
 }
 _ERROR_REF = {"$ref": "#/components/schemas/Error"}
 

@@ -16,7 +16,8 @@ from events.envelope import NewEvent, PlannedAppend, RecordedEvent
 from events.order_rules import Order, inflow_validation, validate_order
 from events.orders import OrderValidated
 from events.shopify_items import MapSource
-from events.store import ANY, MAX_TRANSACTION_ITEMS, NO_STREAM, VersionConflict
+from events.errors import VersionConflict
+from events.store import ANY, MAX_TRANSACTION_ITEMS, NO_STREAM
 from processors.api.appends import answer, append_atomically, append_planned
 from processors.api.http import check_key_bytes
 from processors.api.deps import ApiDeps

@@ -20,6 +20,7 @@ from projections.queries import ViewQueries
 from projections.registry import UNITS
 from projections import unit as _unit
 from projections.unit import Command, InvalidQuery, ViewUnit
+from projections.view import ViewRow
 
 if TYPE_CHECKING:
     from processors.cli.main import Context
@@ -52,12 +53,15 @@ def _handler(unit: ViewUnit, command: Command) -> Callable[["Context", argparse.
         from processors.cli.output import emit, table
 
         answer = command.run(_queries(ctx).of(unit), vars(args), datetime.now(timezone.utc))
-        if answer.single:
-            found = [] if answer.found is None else [answer.found]
-            data: Any = None if answer.found is None else answer.found.to_dict()  # type: ignore[union-attr]
+        found: list[ViewRow]
+        if answer.found is None:
+            found = []
+        elif isinstance(answer.found, ViewRow):  # single answers carry one row, the others a sequence
+            found = [answer.found]
         else:
-            found = list(answer.found)  # type: ignore[arg-type]
-            data = [row.to_dict() for row in found]
+            found = list(answer.found)
+        data: Any = ((found[0].to_dict() if found else None) if answer.single
+                     else [row.to_dict() for row in found])
         cells = command.cells or (lambda row: row.to_dict())
         human = table([cells(row) for row in found], command.columns, max_width=60)
         if answer.footer and found:

@@ -6,7 +6,6 @@ root), emits metrics and one log line per job; failed jobs are batch item failur
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -15,7 +14,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from processors.adapters.delivery_queue import DeliveryJob
 from processors.services.delivery_worker import DeliveryWorker, JobResult, logger, metrics
-from processors.telemetry.lambda_batch import partial_batch_handler
+from processors.telemetry.lambda_batch import Handler, partial_batch_handler
 from processors.wiring.aws import lambda_handler
 
 
@@ -55,7 +54,7 @@ class NotStarted(Exception):
     """The invocation has too little time left for one more job; it goes back to the queue."""
 
 
-def make_handler(worker: DeliveryWorker) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+def make_handler(worker: DeliveryWorker) -> Handler:
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     budget_ms = worker.settings.job_budget_seconds * 1000
 

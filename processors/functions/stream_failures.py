@@ -8,7 +8,6 @@ cannot be handled is a batch item failure: SQS retries it, then moves it to its 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -16,11 +15,11 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from processors.services.stream_failures import StreamFailures, logger, metrics, parse_failure_record
-from processors.telemetry.lambda_batch import partial_batch_handler
+from processors.telemetry.lambda_batch import Handler, partial_batch_handler
 from processors.wiring.aws import lambda_handler
 
 
-def make_handler(service: StreamFailures) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+def make_handler(service: StreamFailures) -> Handler:
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
     def record_handler(record: SQSRecord) -> None:

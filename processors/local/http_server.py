@@ -73,8 +73,9 @@ def _request_handler(handler: Handler, function_name: str) -> type[BaseHTTPReque
             self._reply(handler(event, context))
 
         # HEAD and OPTIONS too: API Gateway's catch-all route hands them to the function like any
-        # method, so the router answers (404, or 405 with Allow), not this server.
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
+        # method, so the router answers (404, or 405 with Allow), not this server. The names are
+        # http.server's contract (BaseHTTPRequestHandler dispatches to do_<METHOD>).
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve  # noqa: N815
 
         def _refuse(self, status: int, reason: str) -> None:
             self._reply({"statusCode": status, "headers": {"content-type": "application/json"},

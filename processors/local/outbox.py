@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from events.envelope import format_time
+from events.orders import NotificationChannel
 from processors.local.files import append_line, read_json_lines
 
 
 class OutboxMailer:
-    channel = "outbox"
+    channel: NotificationChannel = "outbox"
 
     def __init__(self, path: Path, recipients: Sequence[str] = ("orders@localhost",)) -> None:
         self.path = path

@@ -67,7 +67,9 @@ class LocalSqsQueue:
     def receive(self, max_messages: int = SQS_MAX_BATCH) -> list[LocalMessage]:
         now = self._clock.now()
         with self._lock:
-            messages, taken, kept = self._load(), [], []
+            messages = self._load()
+            taken: list[LocalMessage] = []
+            kept: list[LocalMessage] = []
             for message in messages:
                 if len(taken) < max_messages and parse_time(message.visible_at) <= now:
                     if message.receives >= self._max_receives:

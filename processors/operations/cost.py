@@ -253,7 +253,8 @@ def estimate(shape: Shape, assumptions: Assumptions) -> Estimate:
         trickle += _lambda_usd(shape, function, n, n, load)
     result.per_million_busy.append(Line("Lambda, full batches", "projector, reactor, ingest, delivery worker", busy))
     result.trickle_lambda = Line("Lambda, one record per invocation", "every stream record invokes alone", trickle)
-    result.per_million_busy.append(Line("HTTP API", f"{http:.2f} requests/event", http * million * PRICES["http_api_request"].usd))
+    result.per_million_busy.append(Line("HTTP API", f"{http:.2f} requests/event",
+                                        http * million * PRICES["http_api_request"].usd))
     sends = _weighted(mix, lambda e: e.sqs_sends)
     # A job is received in a batch (one ReceiveMessage per batch) and deleted (one request per batch).
     sqs_requests = sends + 2 * jobs / shape.batch_size["DeliveryWorkerFunction"]
@@ -282,7 +283,8 @@ def estimate(shape: Shape, assumptions: Assumptions) -> Estimate:
              assumptions.sqs_idle_receives_per_month * PRICES["sqs_request"].usd),
         Line("Error monitor (every 5 min)", "8,640 invocations",
              _lambda_usd(shape, "ErrorMonitorFunction", 8640, 0, assumptions.load["ErrorMonitorFunction"])),
-        Line("Custom metrics", f"{assumptions.custom_metrics} series", assumptions.custom_metrics * PRICES["custom_metric"].usd),
+        Line("Custom metrics", f"{assumptions.custom_metrics} series",
+             assumptions.custom_metrics * PRICES["custom_metric"].usd),
         Line("Alarms", f"{shape.alarms} alarms", shape.alarms * PRICES["alarm"].usd),
         Line("Dashboard", f"{assumptions.dashboards}", assumptions.dashboards * PRICES["dashboard"].usd),
     ]
@@ -297,7 +299,8 @@ def _mean(values: Any) -> float:
 # The seeds' traffic, webhook-fed, in steady state: every kind of event the log holds, derived
 # ones included (the reactor's broadcasts and alerts, the worker's delivery outcomes).
 DEFAULT_MIX = (
-    EventClass("InFlow order validated", 0.20, "pending-errors", "update", {"by-first-detected": "same"}, via_http=True),
+    EventClass("InFlow order validated", 0.20, "pending-errors", "update", {"by-first-detected": "same"},
+               via_http=True),
     EventClass("Shopify stock change", 0.30, "inventory", "update", {}, via_http=True, reactor_reads=2.0),
     EventClass("stock broadcast (reactor)", 0.10, "inventory", "update", {}, sqs_sends=1.0),
     EventClass("message received (POST /messages)", 0.10, "delivery-status", "insert",
@@ -323,7 +326,8 @@ DEFAULT_ASSUMPTIONS = Assumptions(mix=DEFAULT_MIX, load=DEFAULT_LOAD)
 
 def as_dict(result: Estimate, events_per_second: float) -> dict[str, Any]:
     return {
-        "per_million_events": {line.item: {"units": line.units, "usd": round(line.usd, 4)} for line in result.per_million_busy},
+        "per_million_events": {line.item: {"units": line.units, "usd": round(line.usd, 4)}
+                               for line in result.per_million_busy},
         "per_million_events_trickle_lambda": round(result.trickle_lambda.usd, 4) if result.trickle_lambda else None,
         "total_per_million_busy": round(result.per_million(), 4),
         "total_per_million_trickle": round(result.per_million(trickle=True), 4),

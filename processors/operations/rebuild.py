@@ -164,7 +164,7 @@ class Rebuilder:
         self._versions = versions
         self._state_dir = state_dir
         self.options = options
-        self._progress = progress or (lambda total: Progress(total))
+        self._progress = progress or Progress
         self._lock = threading.Lock()
 
     @property
@@ -250,10 +250,11 @@ class Rebuilder:
                                progress.total_segments, start_key, guarded, options.slice_seconds,
                                options.page_size, rate)
 
-        if options.workers > 1 and self._client_factory is None:
-            raise DynafoldError("--workers > 1 needs an endpoint the worker processes can connect to")
         pool: Executor
+        run: Callable[[dict[str, Any]], dict[str, Any]]
         if options.workers > 1:
+            if self._client_factory is None:
+                raise DynafoldError("--workers > 1 needs an endpoint the worker processes can connect to")
             pool = ProcessPoolExecutor(max_workers=options.workers, mp_context=multiprocessing.get_context("spawn"))
             run = partial(run_slice, self._client_factory, self._store.events_table)
         else:

@@ -137,7 +137,8 @@ def _not_applied(client: Any, name: str, request: Mapping[str, Any]) -> list[str
     table = client.describe_table(TableName=name)["Table"]
     missing = []
     sse = request.get("SSESpecification") or {}
-    if sse.get("Enabled") and (table.get("SSEDescription") or {}).get("Status") not in ("ENABLED", "ENABLING", "UPDATING"):
+    sse_status = (table.get("SSEDescription") or {}).get("Status")
+    if sse.get("Enabled") and sse_status not in ("ENABLED", "ENABLING", "UPDATING"):
         missing.append("encryption with the KMS key (SSEDescription absent)")
     if "DeletionProtectionEnabled" in request and \
             bool(table.get("DeletionProtectionEnabled")) != request["DeletionProtectionEnabled"]:

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from events.errors import DynafoldError
 from events.items import from_item
 from events.scan import parallel_scan
-from events.store import EventStore
+from events.ports import EventLog
 from projections.batch import BatchProjector, Entry
 from projections.comparison import (
     Comparison,
@@ -38,7 +38,7 @@ from projections.comparison import (
     stream_versions,
     unsettled_streams,
 )
-from projections.view import View, stream_key
+from projections.view import Row, View, stream_key
 from projections.view_store import ViewStore
 from projections.view_store import from_item as row_from_item
 
@@ -54,7 +54,7 @@ class Settled:
 
 
 class RebuildComparer:
-    def __init__(self, client: Any, store: EventStore, views: Sequence[View[Any]], live: Mapping[str, str],
+    def __init__(self, client: Any, store: EventLog, views: Sequence[View[Any]], live: Mapping[str, str],
                  targets: Mapping[str, str], rules: Mapping[str, TableRule], *, segments: int = 4,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
                  now_epoch: Callable[[], int] = lambda: int(time.time())) -> None:
@@ -148,7 +148,7 @@ class RebuildComparer:
         """The rows of just these streams, by key (a strongly consistent query per stream and family)."""
         digests: dict[str, dict[RowKey, RowDigest]] = {}
         for family, rule in self._rules.items():
-            rows = []
+            rows: list[Row] = []
             for stream in streams:
                 if stream.split(":", 1)[0] != rule.category:
                     continue
@@ -180,7 +180,7 @@ class CompareStep:
     """The state machine's compare step over a JSON input (see template.yaml RebuildStateMachine):
     views, live and target tables (family -> table), table rules, settle seconds, switch."""
 
-    def __init__(self, client: Any, store: EventStore, active: Callable[[], Mapping[str, str]],
+    def __init__(self, client: Any, store: EventLog, active: Callable[[], Mapping[str, str]],
                  versions: Callable[[], VersionsWriter]) -> None:
         self._client = client
         self._store = store

@@ -41,7 +41,7 @@ def changes(store: EventLog, rows: Sequence[ItemRow], source: MapSource, correla
 
 def set_items(store: EventLog, rows: Sequence[ItemRow], source: MapSource, correlation_id: str) -> list[dict[str, Any]]:
     """Map items one stream at a time (each conditional on the version read), for operators."""
-    answers = []
+    answers: list[dict[str, Any]] = []
     for item_id, sku, variant_id in rows:
         events = store.read_stream(item_stream(item_id))
         plan = mapping_change(item_id, sku, variant_id, source, current_sku(events), correlation_id)
@@ -58,8 +58,8 @@ def checked_row(raw: Any, where: str) -> ItemRow:
     if not isinstance(raw, dict):
         raise DynafoldError(f"{where}: expected an object with inventory_item_id and sku")
     try:
-        mapped = ItemMapped(inventory_item_id=raw.get("inventory_item_id"), sku=raw.get("sku"),
-                            variant_id=raw.get("variant_id") or None, source="import")
+        mapped = ItemMapped.model_validate({"inventory_item_id": raw.get("inventory_item_id"), "sku": raw.get("sku"),
+                                            "variant_id": raw.get("variant_id") or None, "source": "import"})
     except ValidationError as error:
         problem = error.errors()[0]
         field = ".".join(str(part) for part in problem["loc"]) or "row"

@@ -7,7 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from projections.alerts.fold import SEVERITIES, UNREAD, Alert
-from projections.unit import Answer, Arg, Command, Filter, InvalidQuery, Reader, Route, Section, choice, flag, key_query, rows, s
+from projections.unit import (
+    Answer, Arg, Command, Filter, InvalidQuery, Reader, Route, Section, choice, flag, key_query, rows, s,
+)
 
 FAMILY = "alerts"
 

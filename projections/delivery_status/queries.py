@@ -91,7 +91,8 @@ def _get_message(q: DeliveryQueries, path: Mapping[str, str], params: Mapping[st
 
 def _all_deliveries(q: DeliveryQueries) -> list[dict[str, Any]]:
     found = [row for status in STATUSES for row in q.by_status(status)]
-    return rows(sorted(found, key=lambda d: d.delivery_id))
+    found.sort(key=lambda d: d.delivery_id)
+    return rows(found)
 
 
 COMMANDS = (

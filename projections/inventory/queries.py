@@ -67,7 +67,8 @@ def _cells(row: InventoryItem) -> dict[str, Any]:
 def _cmd_inventory(q: InventoryQueries, args: Mapping[str, Any], now: datetime) -> Answer:
     if args["sku"] is not None:
         return Answer(q.item(args["sku"]), single=True)
-    return Answer(sorted(q.all(args["page_size"]), key=lambda r: r.sku))
+    items = sorted(q.all(args["page_size"]), key=lambda r: r.sku)
+    return Answer(items)
 
 
 def _cmd_returns(q: InventoryQueries, args: Mapping[str, Any], now: datetime) -> Answer:

@@ -267,7 +267,7 @@ def test_the_same_events_are_stored_with_the_same_hashes_everywhere(log: EventLo
 
 def test_verify_finds_an_item_changed_behind_the_store(harness: Harness) -> None:
     harness.log.append("sku:A", [buffer(value=1), buffer(value=2), buffer(value=3)], NO_STREAM)
-    item = list(harness.log.read_items("sku:A", 2, 2))[0]
+    item = next(iter(harness.log.read_items("sku:A", 2, 2)))
     harness.put_raw({**item, "data": {"S": '{"buffer":200,"sku":"A"}'}})
     report = harness.log.verify_stream("sku:A")
     assert report.broken is not None and (report.broken.stream, report.broken.version) == ("sku:A", 2)

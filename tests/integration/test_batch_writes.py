@@ -162,10 +162,11 @@ def _rows(client, table, order_id):
 
 
 def _clean_fold(store, stream, version):
-    from projections.pending_errors import PendingErrorsProjection as view
+    from projections.pending_errors import PendingErrorsProjection
     from projections.view import full_rows
     from projections.view_store import to_item
 
+    view = PendingErrorsProjection
     events = store.read_stream(stream, 1, version)
     rows = full_rows(view, stream, version, view.fold(stream.split(":", 1)[1], events))
     return {row["error_hash"]: from_item(to_item(row)) for family, row in rows if family == view.table}

@@ -111,7 +111,7 @@ class Worker:
 
 
 def job_record(message_id: str, n: int) -> dict[str, Any]:
-    body = ('{"stream": "delivery:s1:m%d", "attempt": 1, "cause_event_id": "e%d"}' % (n, n))
+    body = f'{{"stream": "delivery:s1:m{n}", "attempt": 1, "cause_event_id": "e{n}"}}'
     return {"messageId": message_id, "receiptHandle": "r", "body": body, "attributes": {}, "messageAttributes": {},
             "md5OfBody": "", "eventSource": "aws:sqs", "awsRegion": "us-east-1",
             "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:jobs"}

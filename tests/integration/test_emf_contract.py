@@ -71,7 +71,7 @@ def wanted_by_template(template: dict[str, Any]) -> list[tuple[str, str, dict[st
             elif line[0] == NAMESPACE:
                 values = [v for v in line[2:] if not isinstance(v, dict)]
                 wanted.append((f"dashboard {widget['properties']['title']!r}", line[1],
-                               dict(zip(values[::2], values[1::2]))))
+                               dict(zip(values[::2], values[1::2], strict=True))))
     return wanted
 
 

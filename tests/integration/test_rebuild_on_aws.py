@@ -84,7 +84,7 @@ class FakeStepFunctions:
         return {"executionArn": "arn:aws:states:us-east-1:123456789012:execution:stack-rebuild:x"}
 
     def describe_execution(self, executionArn):
-        done, status = self.steps[min(self.polls, len(self.steps) - 1)]
+        _, status = self.steps[min(self.polls, len(self.steps) - 1)]
         self.polls += 1
         if status == "INTERRUPT":
             raise KeyboardInterrupt

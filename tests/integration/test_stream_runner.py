@@ -332,7 +332,7 @@ class ScriptedStreams:
         self.trimmed_before: dict[str, int] = {}
         self.calls: list[str] = []
 
-    def describe_stream(self, StreamArn, ExclusiveStartShardId=None):  # noqa: N803 - boto3 names
+    def describe_stream(self, StreamArn, ExclusiveStartShardId=None):
         start = 0 if ExclusiveStartShardId is None else [s["id"] for s in self.shards].index(ExclusiveStartShardId) + 1
         page = self.shards[start:start + self.page_size]
         description = {"StreamArn": StreamArn, "Shards": [self._describe(s) for s in page]}
@@ -348,7 +348,7 @@ class ScriptedStreams:
             described["SequenceNumberRange"]["EndingSequenceNumber"] = "9" * 21
         return described
 
-    def get_shard_iterator(self, StreamArn, ShardId, ShardIteratorType, SequenceNumber=None):  # noqa: N803
+    def get_shard_iterator(self, StreamArn, ShardId, ShardIteratorType, SequenceNumber=None):
         shard = self._shard(ShardId)
         self.calls.append(f"iterator {ShardId} {ShardIteratorType}")
         index = 0
@@ -359,7 +359,7 @@ class ScriptedStreams:
         index = max(index, self.trimmed_before.get(ShardId, 0))
         return {"ShardIterator": f"{ShardId}|{index}"}
 
-    def get_records(self, ShardIterator, Limit=1000):  # noqa: N803
+    def get_records(self, ShardIterator, Limit=1000):
         shard_id, index = ShardIterator.split("|")
         if self.expire_next:
             self.expire_next -= 1
@@ -380,7 +380,7 @@ class ScriptedTable:
     class meta:  # noqa: N801 - mirrors boto3's client.meta
         region_name = "us-east-1"
 
-    def describe_table(self, TableName):  # noqa: N803
+    def describe_table(self, TableName):
         return {"Table": {"TableName": TableName, "LatestStreamArn": ScriptedStreams.ARN}}
 
 

@@ -127,3 +127,16 @@ def test_the_reactor_iterates_its_rules():
     assert reactor.react(recorded("delivery:u:m", DeadLettered(attempts=1, reason="X"))) == [alert]
     assert reactor.react(recorded("order:o", OrderErrorsNotified(order_id="o", error_hashes=("h",)))) == []
     assert appended == [(f"alert:{alert.alert_id}", f"alert:{alert.alert_id}")]
+
+
+def test_a_rule_given_an_event_it_does_not_react_to_fails_loudly():
+    """Reaction.data_as types a rule's data without assert: another event type is a wiring bug,
+    reported as a TypeError naming both types (not an AttributeError deep in the rule)."""
+    import pytest
+
+    from projections.reaction import Reaction
+
+    event = recorded("sku:A", StockAdjusted(sku="A", delta=-1, reason="order"))
+    assert Reaction(event, SETTINGS).data_as(StockAdjusted) is event.data
+    with pytest.raises(TypeError, match="ReturnRecorded given StockAdjusted"):
+        Reaction(event, SETTINGS).data_as(ReturnRecorded)

@@ -55,7 +55,7 @@ def test_the_document_is_valid_openapi_3_and_names_every_route_with_its_auth():
 
 
 def test_get_openapi_json_is_served_without_credentials():
-    status, headers, body = _get("/openapi.json")
+    status, _, body = _get("/openapi.json")
     assert status == 200 and body == document()
     assert json.loads(json.dumps(body)) == json.loads(render())
 

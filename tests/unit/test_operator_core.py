@@ -92,7 +92,7 @@ def test_replay_writes_what_live_processing_writes_for_the_whole_history_in_one_
         def put_item(self, **request):
             written.append((request["TableName"], request["Item"]))
 
-        def transact_write_items(self, TransactItems):  # noqa: N803 - boto3 names
+        def transact_write_items(self, TransactItems):
             written.extend((w["Put"]["TableName"], w["Put"]["Item"]) for w in TransactItems)
 
     tables = {"pending-errors": "pending-errors", "inventory": "inventory", "inventory-returns": "inventory-returns"}

@@ -99,7 +99,7 @@ def test_every_fixture_names_its_source():
 
 def test_real_order_and_refund_bodies_parse():
     from tests.shopify_fixtures import payload
-    appends, skipped = order_created(OrderCreated.model_validate(payload("orders/create")), "wh")
+    appends, _ = order_created(OrderCreated.model_validate(payload("orders/create")), "wh")
     assert [a.stream for a in appends] == ["sku:IPOD2008BLACK", "sku:IPOD2008GREEN", "sku:IPOD2008RED"]
     [black, green], _ = refund_created(RefundCreated.model_validate(payload("refunds/create")), "wh")
     assert black.events[0].data.restocked and green.stream == "sku:IPOD2008GREEN"

@@ -55,7 +55,7 @@ class Streams:
     def __init__(self, records: list[dict[str, Any]], trimmed: bool = False) -> None:
         self.records, self.trimmed, self.calls = records, trimmed, []
 
-    def get_shard_iterator(self, StreamArn, ShardId, ShardIteratorType, SequenceNumber):  # noqa: N803 - boto3 names
+    def get_shard_iterator(self, StreamArn, ShardId, ShardIteratorType, SequenceNumber):
         self.calls.append((ShardIteratorType, SequenceNumber))
         if self.trimmed:
             raise ClientError({"Error": {"Code": "TrimmedDataAccessException", "Message": "trimmed"}},
@@ -63,7 +63,7 @@ class Streams:
         index = next(i for i, r in enumerate(self.records) if int(r["dynamodb"]["SequenceNumber"]) >= int(SequenceNumber))
         return {"ShardIterator": str(index)}
 
-    def get_records(self, ShardIterator, Limit):  # noqa: N803
+    def get_records(self, ShardIterator, Limit):
         index = int(ShardIterator)
         return {"Records": self.records[index:index + 1], "NextShardIterator": str(index + 1)}
 
