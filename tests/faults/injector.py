@@ -230,3 +230,47 @@ class CrashBoundary:
             except Crash as crash:
                 raise RuntimeError(f"Runtime.ExitError: {function_name} died: {crash}") from None
         return invoke
+
+
+def sqs_error(fault: Fault) -> BaseException:
+    """What SendMessage answers when SQS fails (common errors: InternalFailure 500,
+    ServiceUnavailable 503, ThrottlingException 400; https://docs.aws.amazon.com/AWSSimpleQueueService/
+    latest/APIReference/CommonErrors.html), or a read timeout."""
+    if fault.kind == "timeout":
+        return ReadTimeoutError(endpoint_url="https://sqs.us-east-1.amazonaws.com")
+    status = {"InternalFailure": 500, "ServiceUnavailable": 503, "ThrottlingException": 400}[fault.kind]
+    return ClientError({"Error": {"Code": fault.kind, "Message": f"injected {fault.kind}"},
+                        "ResponseMetadata": {"HTTPStatusCode": status}}, "SendMessage")
+
+
+def ses_error(fault: Fault) -> BaseException:
+    """What SES SendEmail answers when it fails (Throttling "Maximum sending rate exceeded.", or a
+    service error), or a read timeout: after=True is "the email went out, the answer was lost"."""
+    if fault.kind == "timeout":
+        return ReadTimeoutError(endpoint_url="https://email.us-east-1.amazonaws.com")
+    messages = {"Throttling": "Maximum sending rate exceeded.", "ServiceUnavailable": "Service unavailable"}
+    return ClientError({"Error": {"Code": fault.kind, "Message": messages[fault.kind]},
+                        "ResponseMetadata": {"HTTPStatusCode": 400 if fault.kind == "Throttling" else 503}},
+                       "SendEmail")
+
+
+def faulty_post(plan: FaultPlan, post: Callable[..., Any]) -> Callable[..., Any]:
+    """The webhook POST (``webhook_http.post``'s signature) through the plan. ``timeout`` after the
+    call: the request reached the target and was answered, but the sender gave up first (what a slow
+    network makes of a delivered webhook); ``reset`` after: the connection dropped once sent; a
+    ``crash`` kills the worker with the request out."""
+    from events.delivery_policy import HttpOutcome
+
+    def send(target: Any, body: bytes, headers: Mapping[str, str], timeout: float, tls: Any = None) -> Any:
+        fault = plan.next("http_post", {})
+        if fault is None:
+            return post(target, body, headers, timeout, tls)
+        if fault.after:
+            post(target, body, headers, timeout, tls)
+        if fault.kind == "timeout":
+            return HttpOutcome(None, timeout * 1000.0, error=f"timed out after {timeout:g}s (injected)",
+                               failure="timeout")
+        if fault.kind == "crash":
+            raise Crash("injected crash around the webhook POST")
+        raise ConnectionResetError(104, "Connection reset by peer (injected)")
+    return send
