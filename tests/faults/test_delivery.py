@@ -106,7 +106,8 @@ def test_each_webhook_delivered_at_least_once_and_never_beyond_its_recorded_atte
     run(local_dynamo, tmp_path, monkeypatch, FaultPlan.seeded(seed, rate=0.12, budget=BUDGET, faults=mixed_faults))
 
 
-@pytest.mark.parametrize("fault", [Fault("timeout", after=True), Fault("crash", after=True)])
+@pytest.mark.parametrize("fault", [pytest.param(Fault("timeout", after=True), marks=pytest.mark.long),
+                                   Fault("crash", after=True)])
 def test_every_webhook_request_faulted_once(local_dynamo, tmp_path, monkeypatch, fault):
     """The first request to each target times out (or the worker dies) after the target got it."""
     """With ``crash`` this failed before the local stack treated a raising SQS-fed handler as Lambda

@@ -153,7 +153,7 @@ def run_crash_enumeration(local_dynamo, tmp_path, monkeypatch, sample: int | Non
 
 
 def test_a_crash_after_any_call_of_the_consumers_converges_sample(local_dynamo, tmp_path, monkeypatch):
-    run_crash_enumeration(local_dynamo, tmp_path, monkeypatch, sample=int(os.environ.get("DYNAFOLD_CRASH_SAMPLE", "3")))
+    run_crash_enumeration(local_dynamo, tmp_path, monkeypatch, sample=int(os.environ.get("DYNAFOLD_CRASH_SAMPLE", "2")))
 
 
 @pytest.mark.long
