@@ -36,10 +36,22 @@ class LocalDynamo:
     def new_client(self) -> Any:
         return dynamodb_client(self.endpoint_url, access_key=self.access_key)
 
+    def fresh(self) -> "LocalDynamo":
+        """Another empty database on the same engine (a test that needs several clean starts)."""
+        return new_database(self.endpoint_url)
+
+
+def new_database(endpoint_url: str) -> LocalDynamo:
+    access_key = "t" + uuid.uuid4().hex[:19]
+    client = dynamodb_client(endpoint_url, access_key=access_key)
+    names = TableNames.with_prefix("test-")
+    create_tables(client, names)
+    return LocalDynamo(endpoint_url, access_key, client, names)
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if "/integration/" in str(item.fspath):
+        if "/integration/" in str(item.fspath) or "/faults/" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
 
 
@@ -56,8 +68,4 @@ def dynamodb_local() -> Iterator[LocalEngine]:
 
 @pytest.fixture
 def local_dynamo(dynamodb_local: LocalEngine) -> LocalDynamo:
-    access_key = "t" + uuid.uuid4().hex[:19]
-    client = dynamodb_client(dynamodb_local.endpoint_url, access_key=access_key)
-    names = TableNames.with_prefix("test-")
-    create_tables(client, names)
-    return LocalDynamo(dynamodb_local.endpoint_url, access_key, client, names)
+    return new_database(dynamodb_local.endpoint_url)
