@@ -76,6 +76,8 @@ _CATALOGUE: tuple[EventType, ...] = (
               "The available count was pushed to the storefront with a tx id."),
     EventType("inventory.shopify_level", 1, inventory.ShopifyLevelReported, "sku",
               "Shopify reported an inventory level (available at one location) for the SKU's item."),
+    EventType("inventory.shopify_push", 1, inventory.ShopifyPushPlanned, "sku",
+              "Shopify's available at a location is set to our count (inventorySetQuantities, compare-and-set)."),
     EventType("shopify.item_mapped", 1, shopify_items.ItemMapped, "shopifyitem",
               "A Shopify inventory item (and variant) is known to be this SKU."),
     EventType("shopify.item_unmapped", 1, shopify_items.ItemUnmapped, "shopifyitem",

@@ -30,6 +30,9 @@ class StockAdjusted(EventData):
     reason: Literal["order", "restock", "correction", "unspecified"] = "unspecified"
     tx_id: str | None = None
     order_id: str | None = None
+    applied_by_shopify: bool = Field(default=False, description=(
+        "Shopify already applied this change to its own level (its order): the level it shows moves "
+        "with it, so it is not drift and needs no push"))
 
 
 class BufferSet(EventData):
@@ -43,6 +46,9 @@ class ReturnRecorded(EventData):
     disposition: Disposition
     order_id: str | None = None
     restocked: bool = Field(description="sellable returns go back on the shelf")
+    applied_by_shopify: bool = Field(default=False, description=(
+        "Shopify restocked the quantity at its own location (refund restock_type return/cancel/"
+        "legacy_restock): its level already went up by it"))
 
 
 class StockBroadcast(EventData):
@@ -62,3 +68,19 @@ class ShopifyLevelReported(EventData):
     available: int | None = Field(description="negative when oversold; null when Shopify does not track the item")
     updated_at: str = Field(min_length=1, max_length=64, description="Shopify's time of the level, orders levels")
     counted: bool = Field(description="whether the location is one of the configured counted locations")
+
+
+class ShopifyPushPlanned(EventData):
+    """We set Shopify's ``available`` at one location (GraphQL Admin ``inventorySetQuantities``,
+    compare-and-set against ``compare_quantity``) so that Shopify shows ``total`` over the counted
+    locations: our available count, the truth (seed 004). Decided by the reactor
+    (projections/shopify_sync.py), carried out once per ``push_id`` by the reactor's push effect."""
+
+    sku: str = Field(min_length=1)
+    push_id: str = Field(min_length=1, max_length=64)
+    inventory_item_id: str = Field(min_length=1, max_length=30)
+    location_id: str = Field(min_length=1, max_length=30)
+    quantity: int = Field(ge=0, le=1_000_000_000)
+    compare_quantity: int | None = Field(description="the level we believe Shopify holds there now")
+    total: int = Field(description="what Shopify should show over the counted locations after the push")
+    drift: int | None = Field(default=None, description="shown - expected, when a drift caused the push")

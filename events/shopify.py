@@ -134,7 +134,8 @@ def order_created(order: OrderCreated, event_key: str) -> tuple[list[PlannedAppe
             skipped.append(f"line_items[{index}]: no sku")
     appends = [
         PlannedAppend(f"sku:{sku}", (_event("dynafold.inventory.stock_adjusted.v2", StockAdjusted(
-            sku=sku, delta=-quantity, reason="order", tx_id=f"shopify-order-{order.id}", order_id=str(order.id)),
+            sku=sku, delta=-quantity, reason="order", tx_id=f"shopify-order-{order.id}", order_id=str(order.id),
+            applied_by_shopify=True),
             event_key),))
         for sku, quantity in sorted(sold.items()) if quantity > 0
     ]
@@ -145,6 +146,13 @@ def disposition_of(line: RefundLineItem) -> Disposition:
     if line.disposition is not None:
         return line.disposition
     return "UNSELLABLE" if line.restock_type == "no_restock" else "SELLABLE"
+
+
+def shopify_restocked(line: RefundLineItem) -> bool:
+    """Whether Shopify put the refunded quantity back into its own available count: restock types
+    return, cancel and legacy_restock restock (REST Refund resource, restock_type:
+    https://shopify.dev/docs/api/admin-rest/latest/resources/refund); no_restock (or none) does not."""
+    return line.restock_type in ("return", "cancel", "legacy_restock")
 
 
 def refund_created(refund: RefundCreated, event_key: str) -> tuple[list[PlannedAppend], list[str]]:
@@ -159,7 +167,7 @@ def refund_created(refund: RefundCreated, event_key: str) -> tuple[list[PlannedA
         disposition = disposition_of(line)
         returns[sku].append(_event("dynafold.inventory.return_recorded.v1", ReturnRecorded(
             sku=sku, quantity=line.quantity, disposition=disposition, order_id=str(refund.order_id),
-            restocked=disposition == "SELLABLE"), event_key))
+            restocked=disposition == "SELLABLE", applied_by_shopify=shopify_restocked(line)), event_key))
     appends = [PlannedAppend(f"sku:{sku}", tuple(events)) for sku, events in sorted(returns.items())]
     return appends, skipped
 

@@ -21,6 +21,7 @@ from projections.view import View
 
 if TYPE_CHECKING:
     from projections.alert_rules import AlertSettings
+    from projections.shopify_sync import ShopifySyncSettings
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Reaction:
     storefront_url: str | None = None
     before: Any = None  # the rule's view state right before the event (None when it asked for no view)
     after: Any = None  # ... and right after it
+    shopify: "ShopifySyncSettings | None" = None  # None: no Shopify push configured
 
 
 @dataclass(frozen=True)

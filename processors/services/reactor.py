@@ -30,6 +30,7 @@ from processors.telemetry.lambda_batch import partial_batch_handler
 from projections.alert_rules import AlertSettings
 from projections.reaction import Append, RaiseAlert, Reaction, Rule
 from projections.registry import REACTOR_RULES
+from projections.shopify_sync import ShopifySyncSettings
 from projections.view import View
 from projections.view_store import ViewStore
 from processors.services.state_reader import state_at
@@ -47,13 +48,15 @@ class Reactor:
     def __init__(self, store: EventStore, views: ViewStore, settings: AlertSettings,
                  storefront_url: str | None = None,
                  dispatch: Callable[[RecordedEvent], None] | None = None,
-                 rules: tuple[Rule, ...] = REACTOR_RULES) -> None:
+                 rules: tuple[Rule, ...] = REACTOR_RULES,
+                 shopify: ShopifySyncSettings | None = None) -> None:
         self._store = store
         self._views = views
         self._settings = settings
         self._storefront_url = storefront_url
         self._dispatch = dispatch  # the delivery rule (processors/services/delivery_dispatch.py)
         self._rules = rules
+        self._shopify = shopify  # None: Shopify pushes are not configured
         # (view, stream, version) -> the stream's state right after that version. Events never change,
         # so an entry never goes stale: a batch's consecutive events of one stream read the tables once.
         self._states: OrderedDict[tuple[str, str, int], Any] = OrderedDict()
@@ -64,12 +67,12 @@ class Reactor:
         for rule in self._rules:
             if not rule.reacts_to(event):
                 continue
-            reaction = Reaction(event, self._settings, self._storefront_url)
+            reaction = Reaction(event, self._settings, self._storefront_url, shopify=self._shopify)
             if rule.view is not None:
                 if rule.view.name not in around:
                     around[rule.view.name] = self._around(rule.view, event)
                 before, after = around[rule.view.name]
-                reaction = Reaction(event, self._settings, self._storefront_url, before, after)
+                reaction = Reaction(event, self._settings, self._storefront_url, before, after, self._shopify)
             for effect in rule.plan(reaction):
                 if isinstance(effect, RaiseAlert):
                     self.raise_alert(effect.alert, cause=event)

@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # the collaborators' types; imported where built so each func
     from projections.alert_rules import AlertSettings
     from projections.batch import BatchProjector
     from projections.queries import ViewQueries
+    from projections.shopify_sync import ShopifySyncSettings
     from projections.view_store import ViewStore
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -69,16 +70,18 @@ class Settings:
     monitor: MonitorSettings
     api: ApiSettings
     storefront_url: str | None = None
+    shopify_sync: ShopifySyncSettings | None = None  # None: no pushes to Shopify
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ, secrets: Secrets | None = None) -> "Settings":
         from processors.api.deps import ApiSettings
         from processors.services.delivery_worker import DeliverySettings
         from processors.services.error_monitor import MonitorSettings
+        from projections.shopify_sync import ShopifySyncSettings
 
         return cls(alert_settings_from_env(env), DeliverySettings.from_env(env, secrets),
                    MonitorSettings.from_env(env), ApiSettings.from_env(env),
-                   env.get("DYNAFOLD_STOREFRONT_URL") or None)
+                   env.get("DYNAFOLD_STOREFRONT_URL") or None, ShopifySyncSettings.from_env(env))
 
 
 def alert_settings_from_env(env: Mapping[str, str] = os.environ) -> AlertSettings:
@@ -143,7 +146,8 @@ class Root:
 
         dispatch = DeliveryDispatch(self.store, self.adapters.delivery_queue(), self.adapters.dead_letters(),
                                     self.adapters.clock)
-        return Reactor(self.store, self.views, self.settings.alerts, self.settings.storefront_url, dispatch=dispatch)
+        return Reactor(self.store, self.views, self.settings.alerts, self.settings.storefront_url, dispatch=dispatch,
+                       shopify=self.settings.shopify_sync)
 
     @cached_property
     def delivery_worker(self) -> DeliveryWorker:

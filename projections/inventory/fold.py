@@ -1,6 +1,12 @@
 """The inventory view (seed 004): one row per SKU, plus its returns history.
 
 available = max(0, physical - buffer) is what the storefront may sell.
+
+Shopify (issue 11 §4): our physical count is the truth; Shopify's levels are what it shows. What
+it *should* show is our last push's total plus the changes Shopify applied itself since (its
+orders, its restocking refunds): ``shopify_expected``. Every term is a sum or a latest-by-time
+value, so the row does not depend on the order Shopify's webhooks arrive in
+(tests/property/test_shopify_sync_convergence.py).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from events.inventory import (
     PhysicalCountSet,
     ReturnRecorded,
     ShopifyLevelReported,
+    ShopifyPushPlanned,
     StockAdjusted,
     StockBroadcast,
 )
@@ -37,6 +44,20 @@ class LocationLevel:
     available: int | None  # negative: oversold; None: Shopify does not track the item
     updated_at: str  # UTC, one spelling, so it orders as text
     counted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LastPush:
+    """Our latest push to Shopify: it set ``quantity`` at ``location_id`` so that Shopify shows
+    ``total`` over the counted locations, when Shopify's own changes summed to ``applied``."""
+
+    push_id: str
+    inventory_item_id: str
+    location_id: str
+    quantity: int
+    total: int
+    applied: int
+    time: str
 
 
 def _newer(level: LocationLevel) -> tuple[str, bool, int]:
@@ -72,9 +93,12 @@ class InventoryItem(ViewRow):
     last_broadcast: LastBroadcast | None = None
     updated_at: str | None = None
     shopify_levels: tuple[LocationLevel, ...] = ()  # one per location, sorted by location id
+    shopify_item_id: str | None = None  # Shopify's inventory item of this SKU, as its levels name it
+    shopify_applied: int = 0  # the changes Shopify applied to its own level itself (orders -, restocks +)
+    last_push: LastPush | None = None
     new_returns: tuple[Extra, ...] = field(default=(), repr=False, metadata=NOT_STORED)
 
-    derived = ("available", "shopify_available")
+    derived = ("available", "shopify_available", "shopify_expected")
 
     @property
     def available(self) -> int:
@@ -85,6 +109,17 @@ class InventoryItem(ViewRow):
         """What Shopify shows over the counted locations (summed); None before any counted level."""
         counted = [level.available for level in self.shopify_levels if level.counted and level.available is not None]
         return sum(counted) if counted else None
+
+    @property
+    def shopify_expected(self) -> int | None:
+        """What Shopify should show over the counted locations: our last push's total plus what
+        Shopify changed itself since. None before our first push."""
+        if self.last_push is None:
+            return None
+        return self.last_push.total + self.shopify_applied - self.last_push.applied
+
+    def level_at(self, location_id: str) -> LocationLevel | None:
+        return next((level for level in self.shopify_levels if level.location_id == location_id), None)
 
     def with_level(self, level: LocationLevel) -> InventoryItem:
         """Keep the newer level of a location (see ``_newer``); levels never change the count."""
@@ -105,7 +140,8 @@ def apply(state: InventoryItem, event: RecordedEvent) -> InventoryItem:
     if isinstance(data, PhysicalCountSet):
         return replace(state, physical=data.physical, updated_at=at)
     if isinstance(data, StockAdjusted):
-        return replace(state, physical=state.physical + data.delta, updated_at=at)
+        applied = state.shopify_applied + (data.delta if data.applied_by_shopify else 0)
+        return replace(state, physical=state.physical + data.delta, shopify_applied=applied, updated_at=at)
     if isinstance(data, BufferSet):
         return replace(state, buffer=data.buffer, updated_at=at)
     if isinstance(data, ReturnRecorded):
@@ -120,10 +156,16 @@ def apply(state: InventoryItem, event: RecordedEvent) -> InventoryItem:
             event_id=event.id,
         ).to_row())
         physical = state.physical + (data.quantity if data.restocked else 0)
-        return replace(state, physical=physical, updated_at=at, new_returns=(*state.new_returns, returned))
+        applied = state.shopify_applied + (data.quantity if data.applied_by_shopify else 0)
+        return replace(state, physical=physical, shopify_applied=applied, updated_at=at,
+                       new_returns=(*state.new_returns, returned))
     if isinstance(data, ShopifyLevelReported):
         level = LocationLevel(data.location_id, data.available, data.updated_at, data.counted)
-        return replace(state.with_level(level), updated_at=at)
+        return replace(state.with_level(level), shopify_item_id=data.inventory_item_id, updated_at=at)
+    if isinstance(data, ShopifyPushPlanned):
+        push = LastPush(data.push_id, data.inventory_item_id, data.location_id, data.quantity, data.total,
+                        state.shopify_applied, at)
+        return replace(state, last_push=push, updated_at=at)
     if isinstance(data, StockBroadcast):
         return replace(state, last_broadcast=LastBroadcast(data.count, data.tx_id, at), updated_at=at)
     return state

@@ -1,0 +1,162 @@
+"""Shopify sync (seed 004, issue 11 §4-5): the pure decisions of what Shopify should show and when to push.
+
+Our physical count is the truth. After a push Shopify should show the push's total plus the
+changes it applied itself since (orders, restocking refunds): ``InventoryItem.shopify_expected``.
+
+- A level update (``inventory_levels/update``) that only echoes our own push -- same inventory
+  item, same location, the pushed value, Shopify's time close to the push's -- is ignored: Shopify
+  carries no id of ours, so the echo is recognised by value, item, location and time.
+- Otherwise the level Shopify shows (summed over the counted locations) is compared with what it
+  should show: equal -> no change; different -> a ``sync_drift`` alert and a corrective push of
+  our available count. Levels never change the physical count, so nothing is counted twice.
+- Any other change of our available count (stock take, buffer, a change Shopify did not apply
+  itself) that leaves Shopify expected to show something else is pushed, without an alert.
+
+A push sets the push location's ``available`` so that the counted total equals ours (the other
+counted locations keep what Shopify reports for them), compare-and-set against the level we last
+saw there. The push id derives from the cause event, so a re-run reactor plans the same push and
+its idempotency key makes it land once; the executor (processors/services/shopify_push.py) acts
+once per push id.
+
+Nothing is pushed before Shopify has reported a level of the SKU at the push location: only a
+level names the inventory item and the value to compare against.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from events.alerts import AlertRaised
+from events.envelope import NewEvent, PlannedAppend, RecordedEvent, parse_time
+from events.inventory import ShopifyLevelReported, ShopifyPushPlanned
+from projections.alert_rules import alert_id
+from projections.inventory import InventoryItem, InventoryProjection
+from projections.reaction import Append, Effect, RaiseAlert, Reaction, Rule
+
+SOURCE = "urn:dynafold:reactor"
+PUSH_TYPE = "dynafold.inventory.shopify_push.v1"
+_PUSH_NAMESPACE = uuid.UUID("8d3f2a61-4b7c-4e2d-9f10-6a5b4c3d2e1f")
+# Shopify's clock and ours differ a little; an echo's updated_at is Shopify's time of our mutation.
+ECHO_CLOCK_SKEW = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class ShopifySyncSettings:
+    """``push_location``: the Shopify location id whose ``available`` our pushes set (it must be a
+    counted location). ``echo_window``: how long after a push a level of the pushed value is taken
+    for its echo."""
+
+    push_location: str
+    echo_window: timedelta = timedelta(minutes=30)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "ShopifySyncSettings | None":
+        """DYNAFOLD_SHOPIFY_PUSH_LOCATION (a Shopify location id; unset: no pushes), which must be one
+        of DYNAFOLD_SHOPIFY_LOCATIONS when those are set; DYNAFOLD_SHOPIFY_ECHO_WINDOW_SECONDS."""
+        location = env.get("DYNAFOLD_SHOPIFY_PUSH_LOCATION", "").strip()
+        if not location:
+            return None
+        if not location.isdigit():
+            raise ValueError(f"DYNAFOLD_SHOPIFY_PUSH_LOCATION must be a Shopify location id (digits), not {location!r}")
+        counted = {part.strip() for part in env.get("DYNAFOLD_SHOPIFY_LOCATIONS", "").split(",") if part.strip()}
+        if counted and location not in counted:
+            raise ValueError(f"DYNAFOLD_SHOPIFY_PUSH_LOCATION {location} is not one of DYNAFOLD_SHOPIFY_LOCATIONS: "
+                             "a push there would not change what Shopify shows over the counted locations")
+        window = int(env.get("DYNAFOLD_SHOPIFY_ECHO_WINDOW_SECONDS", "1800"))
+        if window <= 0:
+            raise ValueError("DYNAFOLD_SHOPIFY_ECHO_WINDOW_SECONDS must be positive")
+        return cls(location, timedelta(seconds=window))
+
+
+@dataclass(frozen=True)
+class SyncDecision:
+    """What to do about a SKU now: a push (with the drift that caused it, if any), or nothing."""
+
+    push: ShopifyPushPlanned | None = None
+    echo: bool = False
+
+    @property
+    def drift(self) -> int | None:
+        return self.push.drift if self.push is not None else None
+
+
+def push_id_for(cause_event_id: str) -> str:
+    return "push-" + str(uuid.uuid5(_PUSH_NAMESPACE, cause_event_id))
+
+
+def push_key(push_id: str) -> str:
+    return f"shopify-push:{push_id}"
+
+
+def is_echo(state: InventoryItem, level: ShopifyLevelReported, settings: ShopifySyncSettings) -> bool:
+    """The level Shopify reports after, and because of, our last push: same item and location, the
+    value we set, Shopify's time within the echo window of the push's time."""
+    push = state.last_push
+    if push is None or level.available != push.quantity:
+        return False
+    if (level.inventory_item_id, level.location_id) != (push.inventory_item_id, push.location_id):
+        return False
+    pushed_at, level_at = parse_time(push.time), parse_time(level.updated_at)
+    return pushed_at - ECHO_CLOCK_SKEW <= level_at <= pushed_at + settings.echo_window
+
+
+def _push(state: InventoryItem, settings: ShopifySyncSettings, cause_id: str, drift: int | None) -> ShopifyPushPlanned | None:
+    here = state.level_at(settings.push_location)
+    if state.shopify_item_id is None or here is None or here.available is None:
+        return None  # no level there yet (or Shopify does not track the item there): nothing to compare with
+    others = sum(level.available for level in state.shopify_levels
+                 if level.counted and level.available is not None and level.location_id != settings.push_location)
+    quantity = max(0, state.available - others)
+    return ShopifyPushPlanned(sku=state.sku, push_id=push_id_for(cause_id), inventory_item_id=state.shopify_item_id,
+                              location_id=settings.push_location, quantity=quantity, compare_quantity=here.available,
+                              total=quantity + others, drift=drift)
+
+
+def decide(cause: RecordedEvent, after: InventoryItem, settings: ShopifySyncSettings) -> SyncDecision:
+    """What ``cause`` (already folded into ``after``) asks of Shopify. Pure."""
+    data = cause.data
+    if isinstance(data, ShopifyPushPlanned):
+        return SyncDecision()
+    expected = after.shopify_expected
+    if isinstance(data, ShopifyLevelReported):
+        if not data.counted:
+            return SyncDecision()
+        if is_echo(after, data, settings):
+            return SyncDecision(echo=True)
+        shown = after.shopify_available
+        if shown is None:
+            return SyncDecision()
+        if expected is not None and shown != expected:
+            return SyncDecision(_push(after, settings, cause.id, drift=shown - expected))
+        return SyncDecision(_push(after, settings, cause.id, None) if shown != after.available else None)
+    target = expected if expected is not None else after.shopify_available
+    if target is None or target == after.available:
+        return SyncDecision()
+    return SyncDecision(_push(after, settings, cause.id, None))
+
+
+def _sync(reaction: Reaction) -> list[Effect]:
+    settings = reaction.shopify
+    if settings is None:
+        return []
+    decision = decide(reaction.event, reaction.after, settings)
+    push = decision.push
+    if push is None:
+        return []
+    event = reaction.event
+    planned = NewEvent(PUSH_TYPE, push, source=SOURCE, correlation_id=event.correlation_id, causation_id=event.id)
+    effects: list[Effect] = [Append(PlannedAppend(event.stream, (planned,), push_key(push.push_id)), "ShopifyPushes")]
+    if push.drift is not None:
+        effects.append(RaiseAlert(AlertRaised(
+            alert_id=alert_id("sync_drift", event.id), alert_type="sync_drift", severity="warning",
+            subject=event.stream, sku=push.sku, cause_event_id=event.id,
+            message=(f"{push.sku}: Shopify shows {reaction.after.shopify_available} "
+                     f"but should show {reaction.after.shopify_expected} (drift {push.drift:+d}); "
+                     f"setting location {push.location_id} to {push.quantity} so it shows {push.total}"))))
+    return effects
+
+
+RULES: tuple[Rule, ...] = (Rule("shopify_sync", _sync, view=InventoryProjection),)

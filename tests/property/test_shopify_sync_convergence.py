@@ -1,0 +1,101 @@
+"""Issue 11 §4, tested: the inventory view and the Shopify sync decision do not depend on the order
+Shopify's webhooks arrive in (pure fold + rule, in memory).
+
+Shopify's side is simulated: after our push it holds N at the push location; then a sequence of
+its own changes -- orders (it sells), refunds (restocking or not) and a merchant's manual edits --
+each followed by the ``inventory_levels/update`` Shopify sends, timed in Shopify's order. We get
+every webhook, shuffled. Whatever the order: the same row, physical = N + our deltas (levels never
+count), and the same final decision: no drift without a manual edit, exactly the edit's drift with one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel
+
+from events.envelope import RecordedEvent, format_time
+from events.inventory import PhysicalCountSet, ReturnRecorded, ShopifyLevelReported, ShopifyPushPlanned, StockAdjusted
+from projections.inventory import InventoryItem, InventoryProjection
+from projections.shopify_sync import ShopifySyncSettings, decide
+from tests.unit.test_folds import recorded
+
+T0 = datetime(2025, 11, 11, 10, tzinfo=timezone.utc)
+ITEM, HERE, ELSEWHERE = "808950810", "487838322", "905684977"
+SETTINGS = ShopifySyncSettings(push_location=HERE)
+
+change = st.one_of(
+    st.tuples(st.just("order"), st.integers(1, 5)),
+    st.tuples(st.just("refund"), st.integers(1, 3), st.booleans()),
+    st.tuples(st.just("edit"), st.integers(0, 60)),
+)
+
+
+def level(available: int, at: datetime, location: str = HERE) -> ShopifyLevelReported:
+    return ShopifyLevelReported(sku="P", inventory_item_id=ITEM, location_id=location, available=available,
+                                updated_at=format_time(at), counted=True)
+
+
+def shopify_history(start: int, changes: list[tuple]) -> tuple[list[BaseModel], int, int | None]:
+    """Our webhooks for Shopify's changes (in Shopify's order), our deltas' sum, and Shopify's level
+    right after its last manual edit minus what it should have shown then (None: no edit)."""
+    shown, expected, ours, drift, webhooks = start, start, 0, None, []
+    for index, step in enumerate(changes):
+        at = T0 + timedelta(minutes=1, seconds=index)
+        if step[0] == "order":
+            shown, expected, ours = shown - step[1], expected - step[1], ours - step[1]
+            webhooks.append(StockAdjusted(sku="P", delta=-step[1], reason="order", tx_id=f"shopify-order-{index}",
+                                          order_id=str(index), applied_by_shopify=True))
+        elif step[0] == "refund":
+            quantity, restock = step[1], step[2]
+            if restock:
+                shown, expected = shown + quantity, expected + quantity
+            ours += quantity if restock else 0
+            webhooks.append(ReturnRecorded(sku="P", quantity=quantity, disposition="SELLABLE" if restock else "DAMAGED",
+                                           order_id=str(index), restocked=restock, applied_by_shopify=restock))
+        else:
+            # A merchant who sets exactly the value we pushed, within the echo window, looks like
+            # our echo: Shopify's payload has nothing else to tell them apart (value, item,
+            # location, time), so such an edit is not drift we can see.
+            shown = step[1] if step[1] != start else step[1] + 61
+        drift = (shown - expected) if step[0] == "edit" or drift is not None else None
+        webhooks.append(level(shown, at))
+    return webhooks, ours, (shown - expected) if drift is not None else None
+
+
+def fold(webhooks: list[BaseModel], start: int) -> tuple[InventoryItem, list[RecordedEvent]]:
+    # Shopify held `start` here and 7 elsewhere; our push set this location to start - 7 (total:
+    # our count), and Shopify echoed it.
+    before = [PhysicalCountSet(sku="P", physical=start, source="count"), level(start, T0),
+              level(7, T0, ELSEWHERE),
+              ShopifyPushPlanned(sku="P", push_id="push-0", inventory_item_id=ITEM, location_id=HERE,
+                                 quantity=start - 7, compare_quantity=start, total=start),
+              level(start - 7, T0 + timedelta(seconds=30))]
+    events = [recorded("sku:P", version, data, T0 + timedelta(seconds=version))
+              for version, data in enumerate([*before, *webhooks], 1)]
+    return InventoryProjection.fold("P", events), events
+
+
+@settings(max_examples=60, deadline=None)
+@given(start=st.integers(10, 40), changes=st.lists(change, max_size=8), data=st.data())
+def test_the_view_and_the_decision_converge_under_any_webhook_order(start, changes, data) -> None:
+    webhooks, ours, drift = shopify_history(start - 7, changes)  # Shopify's level here after our push
+    shuffled = data.draw(st.permutations(webhooks))
+    straight, _ = fold(webhooks, start)
+    state, events = fold(list(shuffled), start)
+
+    assert state.to_row() == straight.to_row()
+    assert state.physical == start + ours  # Shopify's levels never count into the truth
+    assert state.shopify_available == state.level_at(HERE).available + 7
+    assert state.shopify_expected == start + sum(
+        (w.delta if isinstance(w, StockAdjusted) else w.quantity if w.applied_by_shopify else 0)
+        for w in webhooks if isinstance(w, (StockAdjusted, ReturnRecorded)))
+    here = [event for event in events if isinstance(event.data, ShopifyLevelReported)
+            and event.data.location_id == HERE]
+    newest = max(here, key=lambda event: event.data.updated_at)
+    decision = decide(newest, state, SETTINGS)
+    assert decision.drift == (drift or None)
+    if decision.push is not None:  # the correction makes Shopify show our count over the counted locations
+        assert decision.push.total == max(state.available, 7) and decision.push.compare_quantity == state.level_at(HERE).available

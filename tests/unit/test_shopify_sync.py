@@ -1,0 +1,82 @@
+"""Issue 11 §4: what Shopify should show, echoes, drift and corrective pushes (the pure rule)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from events.alerts import AlertRaised
+from events.inventory import BufferSet, PhysicalCountSet, ShopifyLevelReported, ShopifyPushPlanned, StockAdjusted
+from events.envelope import format_time
+from projections.alert_rules import AlertSettings
+from projections.inventory import InventoryProjection
+from projections.reaction import Append, RaiseAlert, Reaction
+from projections.shopify_sync import RULES, ShopifySyncSettings, push_id_for, push_key
+from tests.unit.test_folds import T0, history
+
+HERE = "487838322"
+SETTINGS = ShopifySyncSettings(push_location=HERE)
+m = timedelta(minutes=1)
+
+
+def level(available: int, at: timedelta) -> ShopifyLevelReported:
+    return ShopifyLevelReported(sku="P", inventory_item_id="808950810", location_id=HERE, available=available,
+                                updated_at=format_time(T0 + at), counted=True)
+
+
+def effects(steps, settings=SETTINGS):
+    """The rule's effects for the last step, after folding the others."""
+    events = history("sku:P", steps)
+    before = InventoryProjection.fold("P", events[:-1])
+    after = InventoryProjection.apply(before, events[-1])
+    return list(RULES[0].plan(Reaction(events[-1], AlertSettings(), before=before, after=after, shopify=settings))), events
+
+
+def pushed(quantity: int, compare: int, total: int | None = None) -> ShopifyPushPlanned:
+    return ShopifyPushPlanned(sku="P", push_id="push-0", inventory_item_id="808950810", location_id=HERE,
+                              quantity=quantity, compare_quantity=compare, total=quantity if total is None else total)
+
+
+def test_nothing_is_pushed_before_shopify_reported_a_level_or_without_a_push_location():
+    assert effects([(0 * m, PhysicalCountSet(sku="P", physical=10))])[0] == []
+    steps = [(0 * m, PhysicalCountSet(sku="P", physical=10)), (1 * m, level(4, 1 * m))]
+    assert effects(steps, settings=None)[0] == []
+
+
+def test_a_first_level_that_differs_from_our_count_is_set_without_a_drift_alert():
+    found, events = effects([(0 * m, PhysicalCountSet(sku="P", physical=10)), (1 * m, level(4, 1 * m))])
+    assert [type(effect) for effect in found] == [Append]
+    plan = found[0].plan
+    push = plan.events[0].data
+    assert (push.quantity, push.compare_quantity, push.total, push.drift) == (10, 4, 10, None)
+    assert plan.stream == "sku:P" and plan.idempotency_key == push_key(push_id_for(events[-1].id))
+
+
+def test_an_echo_of_our_push_is_ignored_even_when_an_order_came_in_between():
+    base = [(0 * m, PhysicalCountSet(sku="P", physical=10)), (1 * m, level(4, 1 * m)), (2 * m, pushed(10, 4)),
+            (3 * m, StockAdjusted(sku="P", delta=-1, reason="order", applied_by_shopify=True))]
+    assert effects(base)[0] == []  # Shopify sold it itself: expected 9, available 9
+    assert effects([*base, (4 * m, level(10, 2 * m + timedelta(seconds=5)))])[0] == []  # the echo
+    assert effects([*base, (4 * m, level(9, 3 * m))])[0] == []  # Shopify's level after its sale
+
+
+def test_a_manual_edit_in_shopify_raises_sync_drift_and_is_corrected():
+    base = [(0 * m, PhysicalCountSet(sku="P", physical=10)), (1 * m, level(4, 1 * m)), (2 * m, pushed(10, 4))]
+    found, events = effects([*base, (60 * m, level(25, 60 * m))])
+    append, alert = found
+    assert isinstance(append, Append) and isinstance(alert, RaiseAlert)
+    push = append.plan.events[0].data
+    assert (push.quantity, push.compare_quantity, push.drift) == (10, 25, 15)
+    assert isinstance(alert.alert, AlertRaised) and alert.alert.alert_type == "sync_drift"
+    assert "drift +15" in alert.alert.message
+    # The same edit reported twice (a redelivery under another webhook id) plans the same push id
+    # per cause; the count itself never moves with a level.
+    assert InventoryProjection.fold("P", events).physical == 10
+
+
+def test_our_own_changes_are_pushed_without_an_alert():
+    base = [(0 * m, PhysicalCountSet(sku="P", physical=10)), (1 * m, level(4, 1 * m)), (2 * m, pushed(10, 4)),
+            (3 * m, level(10, 2 * m))]
+    found, _ = effects([*base, (4 * m, BufferSet(sku="P", buffer=3))])
+    assert [type(effect) for effect in found] == [Append]
+    assert (found[0].plan.events[0].data.quantity, found[0].plan.events[0].data.compare_quantity) == (7, 10)
+    assert effects([*base, (4 * m, pushed(7, 10))])[0] == []  # a push never causes a push
