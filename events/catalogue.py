@@ -78,6 +78,8 @@ _CATALOGUE: tuple[EventType, ...] = (
               "Shopify reported an inventory level (available at one location) for the SKU's item."),
     EventType("inventory.shopify_push", 1, inventory.ShopifyPushPlanned, "sku",
               "Shopify's available at a location is set to our count (inventorySetQuantities, compare-and-set)."),
+    EventType("inventory.shopify_push_settled", 1, inventory.ShopifyPushSettled, "sku",
+              "A push to Shopify was applied (with the quantity Shopify now holds), found applied, or failed."),
     EventType("shopify.item_mapped", 1, shopify_items.ItemMapped, "shopifyitem",
               "A Shopify inventory item (and variant) is known to be this SKU."),
     EventType("shopify.item_unmapped", 1, shopify_items.ItemUnmapped, "shopifyitem",

@@ -84,3 +84,16 @@ class ShopifyPushPlanned(EventData):
     compare_quantity: int | None = Field(description="the level we believe Shopify holds there now")
     total: int = Field(description="what Shopify should show over the counted locations after the push")
     drift: int | None = Field(default=None, description="shown - expected, when a drift caused the push")
+
+
+class ShopifyPushSettled(EventData):
+    """What became of a push: ``applied`` (Shopify now holds ``quantity`` there; after a compare
+    mismatch the push is re-decided, so it may differ from the planned one), ``already_applied``
+    (Shopify held it: a repeated push) or ``failed`` (refused, or still throttled; ``detail`` says)."""
+
+    sku: str = Field(min_length=1)
+    push_id: str = Field(min_length=1, max_length=64)
+    outcome: Literal["applied", "already_applied", "failed"]
+    quantity: int | None = None
+    attempts: int = Field(ge=0)
+    detail: str = Field(default="", max_length=1000)

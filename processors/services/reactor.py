@@ -49,7 +49,8 @@ class Reactor:
                  storefront_url: str | None = None,
                  dispatch: Callable[[RecordedEvent], None] | None = None,
                  rules: tuple[Rule, ...] = REACTOR_RULES,
-                 shopify: ShopifySyncSettings | None = None) -> None:
+                 shopify: ShopifySyncSettings | None = None,
+                 shopify_push: Callable[[RecordedEvent], Any] | None = None) -> None:
         self._store = store
         self._views = views
         self._settings = settings
@@ -57,6 +58,7 @@ class Reactor:
         self._dispatch = dispatch  # the delivery rule (processors/services/delivery_dispatch.py)
         self._rules = rules
         self._shopify = shopify  # None: Shopify pushes are not configured
+        self._shopify_push = shopify_push  # carries out planned pushes (processors/services/shopify_push.py)
         # (view, stream, version) -> the stream's state right after that version. Events never change,
         # so an entry never goes stale: a batch's consecutive events of one stream read the tables once.
         self._states: OrderedDict[tuple[str, str, int], Any] = OrderedDict()
@@ -81,6 +83,8 @@ class Reactor:
                     self._append(effect)
         if self._dispatch is not None:
             self._dispatch(event)
+        if self._shopify_push is not None:
+            self._shopify_push(event)
         return raised
 
     def _append(self, effect: Append) -> None:

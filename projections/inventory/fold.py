@@ -21,6 +21,7 @@ from events.inventory import (
     ReturnRecorded,
     ShopifyLevelReported,
     ShopifyPushPlanned,
+    ShopifyPushSettled,
     StockAdjusted,
     StockBroadcast,
 )
@@ -166,6 +167,12 @@ def apply(state: InventoryItem, event: RecordedEvent) -> InventoryItem:
         push = LastPush(data.push_id, data.inventory_item_id, data.location_id, data.quantity, data.total,
                         state.shopify_applied, at)
         return replace(state, last_push=push, updated_at=at)
+    if isinstance(data, ShopifyPushSettled):
+        push = state.last_push
+        if push is not None and push.push_id == data.push_id and data.quantity is not None:
+            # the value Shopify now holds there (re-decided after a compare mismatch): its echo carries it
+            return replace(state, last_push=replace(push, quantity=data.quantity), updated_at=at)
+        return replace(state, updated_at=at)
     if isinstance(data, StockBroadcast):
         return replace(state, last_broadcast=LastBroadcast(data.count, data.tx_id, at), updated_at=at)
     return state

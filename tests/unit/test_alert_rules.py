@@ -67,7 +67,8 @@ def test_each_rule_declares_what_it_reacts_to():
     from projections.registry import REACTOR_RULES
 
     assert [rule.name for rule in REACTOR_RULES] == [
-        "stock_broadcast", "shopify_sync", "return_damaged", "stock_low", "unmapped_item", "delivery_dead_lettered",
+        "stock_broadcast", "shopify_sync", "return_damaged", "stock_low", "unmapped_item", "sync_failed",
+        "delivery_dead_lettered",
         "order_errors_notified"]
     assert all(rule.event_types or rule.view is not None for rule in REACTOR_RULES)
     reacting = lambda event: [rule.name for rule in REACTOR_RULES if rule.reacts_to(event)]  # noqa: E731
