@@ -33,6 +33,8 @@ class StockAdjusted(EventData):
     applied_by_shopify: bool = Field(default=False, description=(
         "Shopify already applied this change to its own level (its order): the level it shows moves "
         "with it, so it is not drift and needs no push"))
+    occurred_at: str | None = Field(default=None, max_length=64, description=(
+        "Shopify's time of the change (the order's created_at, UTC), when Shopify made it"))
 
 
 class BufferSet(EventData):
@@ -49,6 +51,8 @@ class ReturnRecorded(EventData):
     applied_by_shopify: bool = Field(default=False, description=(
         "Shopify restocked the quantity at its own location (refund restock_type return/cancel/"
         "legacy_restock): its level already went up by it"))
+    occurred_at: str | None = Field(default=None, max_length=64, description=(
+        "Shopify's time of the refund (its created_at, UTC), when it came from Shopify"))
 
 
 class StockBroadcast(EventData):

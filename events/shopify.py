@@ -58,6 +58,7 @@ class LineItem(_Payload):
 class OrderCreated(_Payload):
     id: int | str
     name: str | None = None
+    created_at: AwareDatetime | None = None
     line_items: tuple[LineItem, ...] = Field(default=(), max_length=MAX_LINES)
 
 
@@ -75,6 +76,7 @@ class RefundLineItem(_Payload):
 class RefundCreated(_Payload):
     id: int | str
     order_id: int | str
+    created_at: AwareDatetime | None = None
     refund_line_items: tuple[RefundLineItem, ...] = Field(default=(), max_length=MAX_LINES)
 
 
@@ -123,6 +125,10 @@ def _event(event_type: str, data: BaseModel, correlation_id: str) -> NewEvent:
     return NewEvent(event_type, data, source=SOURCE, correlation_id=correlation_id)
 
 
+def _time(moment: datetime | None) -> str | None:
+    return format_time(moment) if moment is not None else None
+
+
 def order_created(order: OrderCreated, event_key: str) -> tuple[list[PlannedAppend], list[str]]:
     """Stock leaves per SKU. Returns the appends and the lines skipped (no SKU)."""
     sold: dict[Sku, int] = defaultdict(int)
@@ -135,7 +141,7 @@ def order_created(order: OrderCreated, event_key: str) -> tuple[list[PlannedAppe
     appends = [
         PlannedAppend(f"sku:{sku}", (_event("dynafold.inventory.stock_adjusted.v2", StockAdjusted(
             sku=sku, delta=-quantity, reason="order", tx_id=f"shopify-order-{order.id}", order_id=str(order.id),
-            applied_by_shopify=True),
+            applied_by_shopify=True, occurred_at=_time(order.created_at)),
             event_key),))
         for sku, quantity in sorted(sold.items()) if quantity > 0
     ]
@@ -167,7 +173,8 @@ def refund_created(refund: RefundCreated, event_key: str) -> tuple[list[PlannedA
         disposition = disposition_of(line)
         returns[sku].append(_event("dynafold.inventory.return_recorded.v1", ReturnRecorded(
             sku=sku, quantity=line.quantity, disposition=disposition, order_id=str(refund.order_id),
-            restocked=disposition == "SELLABLE", applied_by_shopify=shopify_restocked(line)), event_key))
+            restocked=disposition == "SELLABLE", applied_by_shopify=shopify_restocked(line),
+            occurred_at=_time(refund.created_at)), event_key))
     appends = [PlannedAppend(f"sku:{sku}", tuple(events)) for sku, events in sorted(returns.items())]
     return appends, skipped
 

@@ -165,12 +165,3 @@ def read_level_answer(status: int, body: Any, retry_after: str | None = None) ->
         if quantity.get("name") == "available":
             return Level(int(quantity["quantity"]))
     return Level(None)
-
-
-def next_quantity(quantity: int, compare_quantity: int | None, current: int) -> int:
-    """The quantity to set after a compare mismatch. Shopify moved from what we compared against to
-    ``current`` since we looked: a sale or refund it applied itself (whose webhook we will count)
-    or a merchant's edit (which the next level update shows as drift). Either way the movement is
-    kept, not overwritten, so a sale is never counted back into Shopify's stock."""
-    moved = current - compare_quantity if compare_quantity is not None else 0
-    return max(0, quantity + moved)

@@ -4,13 +4,18 @@ Our physical count is the truth. After a push Shopify should show the push's tot
 changes it applied itself since (orders, restocking refunds): ``InventoryItem.shopify_expected``.
 
 - A level update (``inventory_levels/update``) that only echoes our own push -- same inventory
-  item, same location, the pushed value, Shopify's time close to the push's -- is ignored: Shopify
-  carries no id of ours, so the echo is recognised by value, item, location and time.
+  item, same location, the pushed value, Shopify's time close to the push's -- is no drift and
+  raises nothing: Shopify carries no id of ours, so the echo is recognised by value, item,
+  location and time. (If an order we counted since makes Shopify's expected level differ, it is
+  reconciled by a compare-and-set push without an alert.)
 - Otherwise the level Shopify shows (summed over the counted locations) is compared with what it
   should show: equal -> no change; different -> a ``sync_drift`` alert and a corrective push of
   our available count. Levels never change the physical count, so nothing is counted twice.
 - Any other change of our available count (stock take, buffer, a change Shopify did not apply
   itself) that leaves Shopify expected to show something else is pushed, without an alert.
+- A change Shopify applied itself (order, restocking refund) that Shopify's last level does not
+  reflect, made around or before our last push (our set may have overwritten it), is re-pushed
+  without an alert (``_overwritten``).
 
 A push sets the push location's ``available`` so that the counted total equals ours (the other
 counted locations keep what Shopify reports for them), compare-and-set against the level we last
@@ -31,7 +36,7 @@ from datetime import timedelta
 
 from events.alerts import AlertRaised
 from events.envelope import NewEvent, PlannedAppend, RecordedEvent, parse_time
-from events.inventory import ShopifyLevelReported, ShopifyPushPlanned
+from events.inventory import ReturnRecorded, ShopifyLevelReported, ShopifyPushPlanned, StockAdjusted
 from projections.alert_rules import alert_id
 from projections.inventory import InventoryItem, InventoryProjection
 from projections.reaction import Append, Effect, RaiseAlert, Reaction, Rule
@@ -124,18 +129,42 @@ def decide(cause: RecordedEvent, after: InventoryItem, settings: ShopifySyncSett
     if isinstance(data, ShopifyLevelReported):
         if not data.counted:
             return SyncDecision()
-        if is_echo(after, data, settings):
-            return SyncDecision(echo=True)
         shown = after.shopify_available
+        if is_echo(after, data, settings):
+            # Our own push coming back: never drift, never an alert. Still reconciled (no alert)
+            # when Shopify should now show something else -- an order we counted after the push
+            # that Shopify had applied before our set overwrote it -- so that case converges too;
+            # when Shopify applied the sale after our set, compare-and-set finds it done.
+            reconcile = expected is not None and shown is not None and shown != expected
+            return SyncDecision(_push(after, settings, cause.id, None) if reconcile else None, echo=True)
         if shown is None:
             return SyncDecision()
         if expected is not None and shown != expected:
             return SyncDecision(_push(after, settings, cause.id, drift=shown - expected))
         return SyncDecision(_push(after, settings, cause.id, None) if shown != after.available else None)
+    if _overwritten(data, after, expected):
+        return SyncDecision(_push(after, settings, cause.id, None))
     target = expected if expected is not None else after.shopify_available
     if target is None or target == after.available:
         return SyncDecision()
     return SyncDecision(_push(after, settings, cause.id, None))
+
+
+def _overwritten(data: object, after: InventoryItem, expected: int | None) -> bool:
+    """A change Shopify applied itself (a sale, a restock) arrives while Shopify shows something
+    else than it should. Normally its own level update is on its way and will match. But when the
+    change happened before (or around) our last push, our compare-and-set may have overwritten it
+    and no level update will come: push (compare-and-set, so if Shopify did apply it after our
+    set, the push finds the value there and does nothing). A change well after the push waits for
+    its level update. No alert either way: this is not a change made behind our back."""
+    if not isinstance(data, (StockAdjusted, ReturnRecorded)) or not data.applied_by_shopify:
+        return False
+    shown, push = after.shopify_available, after.last_push
+    if shown is None or expected is None or shown == expected or push is None:
+        return False
+    if data.occurred_at is None:
+        return True
+    return parse_time(data.occurred_at) <= parse_time(push.time) + ECHO_CLOCK_SKEW
 
 
 def _sync(reaction: Reaction) -> list[Effect]:

@@ -2,14 +2,14 @@
 
 ``projections/shopify_sync.py`` decides a push (``shopify push`` on the SKU's stream); when the
 reactor sees that event it calls this effect, which sets the level with ``inventorySetQuantities``
-(compare-and-set). On a compare mismatch it reads the level and decides again
-(``events.shopify_admin.next_quantity``); the outcome is appended as ``shopify push settled``
+(compare-and-set). On a compare mismatch it reads the level and decides again: done if Shopify
+holds our value, else set it over the level read; the outcome is appended as ``shopify push settled``
 under a key per push, so a redelivered record finds the push settled and sends nothing.
 Rebuilds read the table, not the stream, so they never push.
 
 Left open: a crash after Shopify applied the push but before the outcome was appended sends it
 again; compare-and-set then finds Shopify holding our value (``already_applied``) unless a sale
-moved it in between, in which case the movement is kept as with any mismatch.
+moved it in between, which is then overwritten and re-pushed as any overwritten sale is.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from events.envelope import NewEvent, RecordedEvent
 from events.inventory import ShopifyPushPlanned, ShopifyPushSettled
-from events.shopify_admin import Applied, CompareStale, Level, Refused, next_quantity
+from events.shopify_admin import Applied, CompareStale, Level, Refused
 from events.store import ANY, EventStore
 from processors.adapters.shopify_admin import ShopifyAdminClient
 from processors.telemetry.logs import make_logger
@@ -74,7 +74,11 @@ class ShopifyPusher:
                 return settled("failed", attempt, f"the item is not stocked at location {push.location_id}")
             if level.available == quantity:
                 return settled("already_applied", attempt, value=quantity)
-            quantity, compare = next_quantity(quantity, compare, level.available), level.available
+            # Shopify moved since we looked (a sale, a refund, an edit): our count is the truth, so
+            # set it over the level now there. A sale overwritten this way comes back as its
+            # orders/create webhook, which lowers our count and (made before this push) is pushed
+            # again (projections/shopify_sync.py ``_overwritten``), so it is never lost.
+            compare = level.available
         return settled("failed", MAX_ROUNDS, f"Shopify's level kept changing under {MAX_ROUNDS} compare-and-sets")
 
 

@@ -170,8 +170,11 @@ def apply(state: InventoryItem, event: RecordedEvent) -> InventoryItem:
     if isinstance(data, ShopifyPushSettled):
         push = state.last_push
         if push is not None and push.push_id == data.push_id and data.quantity is not None:
-            # the value Shopify now holds there (re-decided after a compare mismatch): its echo carries it
-            return replace(state, last_push=replace(push, quantity=data.quantity), updated_at=at)
+            # What Shopify holds there now, as of the settling: a level observation of our own, so
+            # level updates Shopify sent before our set (older updated_at) no longer count.
+            known = state.level_at(push.location_id)
+            observed = LocationLevel(push.location_id, data.quantity, at, known.counted if known else True)
+            return replace(state.with_level(observed), last_push=replace(push, quantity=data.quantity), updated_at=at)
         return replace(state, updated_at=at)
     if isinstance(data, StockBroadcast):
         return replace(state, last_broadcast=LastBroadcast(data.count, data.tx_id, at), updated_at=at)

@@ -4,10 +4,13 @@ Shopify's webhooks come from the stand-in as Shopify sends them (real body shape
 pushes go to it through the GraphQL Admin API. The story: Shopify shows 4 where we count 10 ->
 one push (no alert); its echo is ignored; a merchant's manual edit to 25 is drift -> one
 sync_drift alert and one correction back to 10, whose echo is ignored too; a sale in Shopify with
-its orders/create webhook changes the count once and needs no push.
+its orders/create webhook changes the count once (made right after our push, it is re-pushed in
+case our set overwrote it; compare-and-set finds Shopify already right).
 """
 
 from __future__ import annotations
+
+from datetime import datetime, timezone
 
 from processors.adapters.secrets import Secrets
 from processors.adapters.shopify_admin import ShopifyAdminSettings
@@ -55,7 +58,10 @@ def test_echoes_are_ignored_and_a_manual_edit_is_drift_corrected_once(local_dyna
             assert settle() == [200, 200]  # the edit, then the echo of the correction
             assert shop.levels[(ITEM, HERE)] == 10
 
-            order = {**payload("orders/create"), "line_items": [{"sku": "SKU-1", "quantity": 2}]}
+            # A sale in Shopify right after our correction: its order could have been overwritten by
+            # our set, so it is pushed again -- compare-and-set finds Shopify already there.
+            order = {**payload("orders/create"), "line_items": [{"sku": "SKU-1", "quantity": 2}],
+                     "created_at": datetime.now(timezone.utc).isoformat()}
             shop.sell(ITEM, HERE, 2)
             assert api.shopify("orders/create", order, "wh-order-1", event_id="ev-order-1")[0] == 200
             assert settle() == [200]  # Shopify's level after its sale: what it should show
@@ -65,8 +71,10 @@ def test_echoes_are_ignored_and_a_manual_edit_is_drift_corrected_once(local_dyna
     types = [e.type.split(".")[2] for e in stack.store.read_stream("sku:SKU-1")]
     assert types == ["physical_count_set", "shopify_level", "shopify_push", "shopify_push_settled", "shopify_level",
                      "shopify_level", "shopify_push", "shopify_push_settled", "shopify_level",
-                     "stock_adjusted", "shopify_level"]
+                     "stock_adjusted", "shopify_push", "shopify_push_settled", "shopify_level"]
     assert len(drift_alerts) == 1 and "drift +15" in drift_alerts[0]["message"]
     assert (item["physical"], item["available"], item["shopify_available"], item["shopify_expected"]) == (8, 8, 8, 8)
     sets = [c["variables"]["input"]["quantities"][0] for c in shop.calls if "inventorySetQuantities(" in c["query"]]
-    assert [(s["quantity"], s["compareQuantity"]) for s in sets] == [(10, 4), (10, 25)]
+    assert [(s["quantity"], s["compareQuantity"]) for s in sets] == [(10, 4), (10, 25), (8, 10)]
+    outcomes = [e.data.outcome for e in stack.store.read_stream("sku:SKU-1") if e.type.endswith("push_settled.v1")]
+    assert outcomes == ["applied", "applied", "already_applied"]

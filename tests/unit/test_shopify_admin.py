@@ -16,7 +16,6 @@ from events.shopify_admin import (
     Level,
     Refused,
     Throttled,
-    next_quantity,
     read_level_answer,
     read_set_answer,
 )
@@ -100,12 +99,6 @@ def test_answers_are_read_as_shopify_documents_them():
         {"code": "ITEM_NOT_STOCKED_AT_LOCATION", "field": ["input"], "message": "no"}]}}}), Refused)
 
 
-def test_after_a_mismatch_shopifys_own_movement_is_kept_not_overwritten():
-    assert next_quantity(10, compare_quantity=4, current=3) == 9  # a sale of 1 since we looked
-    assert next_quantity(10, compare_quantity=4, current=25) == 31  # an edit: drift, seen in its webhook
-    assert next_quantity(1, compare_quantity=4, current=0) == 0
-
-
 @dataclass
 class FakeStore:
     appended: list[tuple[str, list[Any], str | None]] = field(default_factory=list)
@@ -127,10 +120,10 @@ def test_the_push_effect_sets_once_and_re_decides_on_a_mismatch(shop):
     store = FakeStore()
     admin, _ = client(shop)
     pusher = ShopifyPusher(store, lambda: admin)  # type: ignore[arg-type]
-    shop.sell(ITEM, HERE, 1)  # Shopify sold one after we looked (4 -> 3)
+    shop.sell(ITEM, HERE, 1)  # Shopify sold one after we looked (4 -> 3): read, set over it
     settled = pusher(planned(10, 4))
-    assert settled is not None and (settled.outcome, settled.quantity, settled.attempts) == ("applied", 9, 2)
-    assert shop.levels[(ITEM, HERE)] == 9
+    assert settled is not None and (settled.outcome, settled.quantity, settled.attempts) == ("applied", 10, 2)
+    assert shop.levels[(ITEM, HERE)] == 10
     assert store.appended[0][2] == settled_key("push-1")
     assert pusher(planned(10, 4)) is None  # redelivered: settled before, nothing sent
     assert len([c for c in shop.calls if "inventorySetQuantities(" in c["query"]]) == 2

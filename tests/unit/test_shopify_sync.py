@@ -51,12 +51,23 @@ def test_a_first_level_that_differs_from_our_count_is_set_without_a_drift_alert(
     assert plan.stream == "sku:P" and plan.idempotency_key == push_key(push_id_for(events[-1].id))
 
 
-def test_an_echo_of_our_push_is_ignored_even_when_an_order_came_in_between():
+def test_an_echo_of_our_push_is_never_drift():
+    sale = StockAdjusted(sku="P", delta=-1, reason="order", applied_by_shopify=True,
+                         occurred_at=format_time(T0 + 10 * m))
     base = [(0 * m, PhysicalCountSet(sku="P", physical=10)), (1 * m, level(4, 1 * m)), (2 * m, pushed(10, 4)),
-            (3 * m, StockAdjusted(sku="P", delta=-1, reason="order", applied_by_shopify=True))]
-    assert effects(base)[0] == []  # Shopify sold it itself: expected 9, available 9
-    assert effects([*base, (4 * m, level(10, 2 * m + timedelta(seconds=5)))])[0] == []  # the echo
+            (11 * m, sale)]
+    assert effects(base)[0] == []  # Shopify sold it itself, well after our push: its level update will say 9
     assert effects([*base, (4 * m, level(9, 3 * m))])[0] == []  # Shopify's level after its sale
+    # The echo of our push (10) arrives after the order we counted: no drift, no alert; since
+    # Shopify should show 9, a compare-and-set push reconciles it (if Shopify applied the sale
+    # after our set, it finds 9 there and does nothing).
+    found, _ = effects([*base, (12 * m, level(10, 2 * m + timedelta(seconds=5)))])
+    assert [type(effect) for effect in found] == [Append]
+    push = found[0].plan.events[0].data
+    assert (push.quantity, push.compare_quantity, push.drift) == (9, 10, None)
+    echo_alone = [(0 * m, PhysicalCountSet(sku="P", physical=10)), (1 * m, level(4, 1 * m)), (2 * m, pushed(10, 4)),
+                  (4 * m, level(10, 2 * m + timedelta(seconds=5)))]
+    assert effects(echo_alone)[0] == []
 
 
 def test_a_manual_edit_in_shopify_raises_sync_drift_and_is_corrected():
@@ -80,3 +91,13 @@ def test_our_own_changes_are_pushed_without_an_alert():
     assert [type(effect) for effect in found] == [Append]
     assert (found[0].plan.events[0].data.quantity, found[0].plan.events[0].data.compare_quantity) == (7, 10)
     assert effects([*base, (4 * m, pushed(7, 10))])[0] == []  # a push never causes a push
+
+
+def test_a_sale_made_around_our_push_is_pushed_again_since_our_set_may_have_overwritten_it():
+    base = [(0 * m, PhysicalCountSet(sku="P", physical=10)), (1 * m, level(4, 1 * m)), (2 * m, pushed(10, 4)),
+            (3 * m, level(10, 2 * m))]
+    for occurred in (format_time(T0 + 1 * m), None):  # before the push, or Shopify's time unknown
+        sale = StockAdjusted(sku="P", delta=-1, reason="order", applied_by_shopify=True, occurred_at=occurred)
+        found, _ = effects([*base, (5 * m, sale)])
+        push = found[0].plan.events[0].data
+        assert (push.quantity, push.compare_quantity, push.drift) == (9, 10, None) and len(found) == 1
