@@ -180,11 +180,17 @@ def refund_created(refund: RefundCreated, event_key: str) -> tuple[list[PlannedA
 
 
 def level_reported(update: InventoryLevelUpdated, sku: str | None, counted: bool, event_key: str,
-                   received_at: datetime) -> PlannedAppend:
+                   received_at: datetime, triggered_at: datetime | None = None) -> PlannedAppend:
     """The level on the item's SKU, or (no SKU known yet) kept in the item's own stream.
 
-    ``received_at`` (the webhook's X-Shopify-Triggered-At) stands in when a body has no updated_at."""
-    updated_at = format_time(update.updated_at or received_at)  # one spelling (UTC), so times order as text
+    ``received_at`` (the webhook's X-Shopify-Triggered-At, else our time of receipt) stands in when a
+    body has no updated_at. ``triggered_at`` (X-Shopify-Triggered-At) refines updated_at when it
+    falls in its second: Shopify's updated_at has whole seconds, so two changes in one second (our
+    push, then a merchant's edit) would otherwise tie."""
+    moment = update.updated_at or received_at
+    if update.updated_at is not None and triggered_at is not None and _same_second(update.updated_at, triggered_at):
+        moment = triggered_at
+    updated_at = format_time(moment)  # one spelling (UTC), so times order as text
     if sku is None:
         unmapped = UnmappedLevelReceived(inventory_item_id=update.inventory_item_id, location_id=update.location_id,
                                          available=update.available, updated_at=updated_at, event_key=event_key)
@@ -193,6 +199,10 @@ def level_reported(update: InventoryLevelUpdated, sku: str | None, counted: bool
     level = ShopifyLevelReported(sku=sku, inventory_item_id=update.inventory_item_id, location_id=update.location_id,
                                  available=update.available, updated_at=updated_at, counted=counted)
     return PlannedAppend(f"sku:{sku}", (_event("dynafold.inventory.shopify_level.v1", level, event_key),))
+
+
+def _same_second(updated_at: datetime, triggered_at: datetime) -> bool:
+    return updated_at.microsecond == 0 and format_time(updated_at)[:19] == format_time(triggered_at)[:19]
 
 
 def learned_items(payload: _Payload) -> tuple[list[tuple[str, str | None, str | None]], list[str]]:

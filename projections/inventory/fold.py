@@ -45,6 +45,7 @@ class LocationLevel:
     available: int | None  # negative: oversold; None: Shopify does not track the item
     updated_at: str  # UTC, one spelling, so it orders as text
     counted: bool
+    ours: bool = False  # our own observation (a settled push), not a level Shopify reported
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +62,17 @@ class LastPush:
     time: str
 
 
-def _newer(level: LocationLevel) -> tuple[str, bool, int]:
-    """The later updated_at wins, then the larger value: the result does not depend on the order
-    Shopify's webhooks arrive in."""
-    return level.updated_at, level.available is not None, level.available or 0
+def _newer(level: LocationLevel) -> tuple[str, bool, bool, int]:
+    """The later updated_at wins; at the same time Shopify's report beats our own observation
+    (Shopify's times have whole seconds, so its report of a change in the second of our push may
+    be the later one), then the larger value: the result does not depend on the order Shopify's
+    webhooks arrive in."""
+    return level.updated_at, not level.ours, level.available is not None, level.available or 0
+
+
+def _whole_second(at: str) -> str:
+    """``...T12:21:36.123456Z`` -> ``...T12:21:36.000000Z``: our time at Shopify's precision."""
+    return at[:19] + ".000000Z"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -173,7 +181,8 @@ def apply(state: InventoryItem, event: RecordedEvent) -> InventoryItem:
             # What Shopify holds there now, as of the settling: a level observation of our own, so
             # level updates Shopify sent before our set (older updated_at) no longer count.
             known = state.level_at(push.location_id)
-            observed = LocationLevel(push.location_id, data.quantity, at, known.counted if known else True)
+            observed = LocationLevel(push.location_id, data.quantity, _whole_second(at),
+                                     known.counted if known else True, ours=True)
             return replace(state.with_level(observed), last_push=replace(push, quantity=data.quantity), updated_at=at)
         return replace(state, updated_at=at)
     if isinstance(data, StockBroadcast):

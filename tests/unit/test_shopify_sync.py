@@ -101,3 +101,19 @@ def test_a_sale_made_around_our_push_is_pushed_again_since_our_set_may_have_over
         found, _ = effects([*base, (5 * m, sale)])
         push = found[0].plan.events[0].data
         assert (push.quantity, push.compare_quantity, push.drift) == (9, 10, None) and len(found) == 1
+
+
+def test_a_merchant_edit_in_the_second_of_our_push_is_not_hidden_by_it():
+    """Shopify's updated_at has whole seconds: an edit reported for the second our push settled in
+    must still count (found by the demo: the edit was taken for older than our push and ignored)."""
+    from events.inventory import ShopifyPushSettled
+
+    settled_at = 3 * m + timedelta(microseconds=400_000)
+    steps = [(0 * m, PhysicalCountSet(sku="P", physical=10)), (1 * m, level(4, 1 * m)), (2 * m, pushed(10, 4)),
+             (settled_at, ShopifyPushSettled(sku="P", push_id="push-0", outcome="applied", quantity=10, attempts=1)),
+             (4 * m, level(30, 3 * m))]  # Shopify's time of the edit: the same second, without its fraction
+    found, events = effects(steps)
+    assert InventoryProjection.fold("P", events).shopify_available == 30
+    assert [type(effect) for effect in found] == [Append, RaiseAlert]
+    older = [*steps[:-1], (4 * m, level(30, 2 * m + timedelta(seconds=59)))]  # reported before our set: stale
+    assert InventoryProjection.fold("P", history("sku:P", older)).shopify_available == 10
