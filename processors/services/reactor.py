@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from processors.telemetry.logs import make_logger
 from events.alerts import AlertRaised
 from events.envelope import NewEvent, RecordedEvent
-from events.errors import VersionConflict
+from events.errors import IdempotencyKeyReused, VersionConflict
 from events.items import from_item
 from events.store import ANY, NO_STREAM, EventStore
 from processors.telemetry.emf import count_by
@@ -103,6 +103,10 @@ class Reactor:
                                         idempotency_key=f"alert:{alert.alert_id}")
         except VersionConflict:
             return False  # raised before and its idempotency guard has expired: still raised once
+        except IdempotencyKeyReused:
+            # An alert whose id names its subject, not one cause (unmapped_item: one per item), raised
+            # before by another cause: the same alert, already raised. Not a failed record.
+            return False
         if result.deduplicated:
             return False
         count_by("AlertsRaised", "reactor", {"severity": alert.severity})
