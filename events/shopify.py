@@ -209,7 +209,8 @@ def learned_items(payload: _Payload) -> tuple[list[tuple[str, str | None, str | 
     """(inventory item id, SKU or None, variant id) a products/inventory_items webhook teaches,
     and what it could not use. A SKU of None means the item names no SKU (deleted, or blank)."""
     if isinstance(payload, Product):
-        found, skipped = [], []
+        found: list[tuple[str, str | None, str | None]] = []
+        skipped: list[str] = []
         for index, variant in enumerate(payload.variants):
             if variant.inventory_item_id is None:
                 skipped.append(f"variants[{index}]: no inventory_item_id")

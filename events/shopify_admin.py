@@ -67,7 +67,8 @@ def set_request(push_id: str, inventory_item_id: str, location_id: str, quantity
 
 
 def level_request(inventory_item_id: str, location_id: str) -> dict[str, Any]:
-    return {"query": READ_LEVEL, "variables": {"item": item_gid(inventory_item_id), "location": location_gid(location_id)}}
+    variables = {"item": item_gid(inventory_item_id), "location": location_gid(location_id)}
+    return {"query": READ_LEVEL, "variables": variables}
 
 
 @dataclass(frozen=True)

@@ -108,7 +108,8 @@ def is_echo(state: InventoryItem, level: ShopifyLevelReported, settings: Shopify
     return pushed_at - ECHO_CLOCK_SKEW <= level_at <= pushed_at + settings.echo_window
 
 
-def _push(state: InventoryItem, settings: ShopifySyncSettings, cause_id: str, drift: int | None) -> ShopifyPushPlanned | None:
+def _push(state: InventoryItem, settings: ShopifySyncSettings, cause_id: str,
+          drift: int | None) -> ShopifyPushPlanned | None:
     here = state.level_at(settings.push_location)
     if state.shopify_item_id is None or here is None or here.available is None:
         return None  # no level there yet (or Shopify does not track the item there): nothing to compare with

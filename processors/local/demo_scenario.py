@@ -115,7 +115,7 @@ def echo_storefront(api: ApiClient, receiver: WebhookReceiver) -> Iterator[str]:
 SHOPIFY_SKU, SHOPIFY_ITEM, SHOPIFY_LOCATION = "PROD-003", "39072856", "905684977"
 
 
-def shopify_story(api: ApiClient, shop: ShopifyStandIn, settle: Callable[[], None]) -> Iterator[str]:
+def shopify_story(api: ApiClient, shop: ShopifyStandIn, settle: Callable[[], object]) -> Iterator[str]:
     """Shopify shows 0 where we count 12: one push. Its inventory_levels/update echo (real shape:
     item, location, available, updated_at; none of our ids) is recognised and ignored. A merchant
     then types 30 in Shopify's admin: sync_drift, and the count is set back to 12 (compare-and-set)."""

@@ -132,7 +132,8 @@ class ShopifyStandIn:
             return 401, {}, {"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}
         with self._lock:
             if self._limited:
-                return 429, {"Retry-After": self._limited.pop(0)}, {"errors": "Exceeded 2 calls per second for api client."}
+                limited = {"errors": "Exceeded 2 calls per second for api client."}
+                return 429, {"Retry-After": self._limited.pop(0)}, limited
             if self._throttled:
                 self._throttled -= 1
                 return 200, {}, {"errors": [{"message": "Throttled", "extensions": {
@@ -161,14 +162,16 @@ class ShopifyStandIn:
 
         if given.get("name") != "available":
             return {"inventorySetQuantities": {"inventoryAdjustmentGroup": None, "userErrors": [
-                {"code": "INVALID_NAME", "field": ["input", "name"], "message": "The quantity name must be either 'available' or 'on_hand'."}]}}
+                {"code": "INVALID_NAME", "field": ["input", "name"],
+                 "message": "The quantity name must be either 'available' or 'on_hand'."}]}}
         changes, writes = [], []
         for index, row in enumerate(given.get("quantities") or []):
             item, location = _id(row.get("inventoryItemId"), "InventoryItem"), _id(row.get("locationId"), "Location")
             if item is None or not any(key[0] == item for key in self.levels):
                 return failed("INVALID_INVENTORY_ITEM", "The specified inventory item could not be found.", index)
             if location is None or (item, location) not in self.levels:
-                return failed("ITEM_NOT_STOCKED_AT_LOCATION", "The specified inventory item is not stocked at the location.", index)
+                return failed("ITEM_NOT_STOCKED_AT_LOCATION",
+                              "The specified inventory item is not stocked at the location.", index)
             quantity = row.get("quantity")
             if not isinstance(quantity, int) or quantity < 0:
                 return failed("INVALID_QUANTITY_NEGATIVE", "The quantity can't be negative.", index)
@@ -203,7 +206,7 @@ class ShopifyStandIn:
         if self._server is None:
             raise RuntimeError("the stand-in is not serving (use it as a context manager)")
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def __enter__(self) -> "ShopifyStandIn":
         stand_in = self

@@ -15,6 +15,7 @@ moved it in between, which is then overwritten and re-pushed as any overwritten 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 from events.envelope import NewEvent, RecordedEvent
 from events.inventory import ShopifyPushPlanned, ShopifyPushSettled
@@ -27,6 +28,7 @@ SOURCE = "urn:dynafold:reactor"
 SETTLED_TYPE = "dynafold.inventory.shopify_push_settled.v1"
 MAX_ROUNDS = 3  # compare mismatches re-decided before giving up (Shopify keeps moving under us)
 logger = make_logger("reactor", child=True)
+Outcome = Literal["applied", "already_applied", "failed"]
 
 
 def settled_key(push_id: str) -> str:
@@ -57,8 +59,8 @@ class ShopifyPusher:
         client = self._client()
         quantity, compare = push.quantity, push.compare_quantity
 
-        def settled(outcome: str, attempts: int, detail: str = "", value: int | None = None) -> ShopifyPushSettled:
-            return ShopifyPushSettled(sku=push.sku, push_id=push.push_id, outcome=outcome,  # type: ignore[arg-type]
+        def settled(outcome: Outcome, attempts: int, detail: str = "", value: int | None = None) -> ShopifyPushSettled:
+            return ShopifyPushSettled(sku=push.sku, push_id=push.push_id, outcome=outcome,
                                       quantity=value, attempts=attempts, detail=detail)
 
         for attempt in range(1, MAX_ROUNDS + 1):

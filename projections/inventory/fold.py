@@ -176,14 +176,14 @@ def apply(state: InventoryItem, event: RecordedEvent) -> InventoryItem:
                         state.shopify_applied, at)
         return replace(state, last_push=push, updated_at=at)
     if isinstance(data, ShopifyPushSettled):
-        push = state.last_push
-        if push is not None and push.push_id == data.push_id and data.quantity is not None:
+        last = state.last_push
+        if last is not None and last.push_id == data.push_id and data.quantity is not None:
             # What Shopify holds there now, as of the settling: a level observation of our own, so
             # level updates Shopify sent before our set (older updated_at) no longer count.
-            known = state.level_at(push.location_id)
-            observed = LocationLevel(push.location_id, data.quantity, _whole_second(at),
+            known = state.level_at(last.location_id)
+            observed = LocationLevel(last.location_id, data.quantity, _whole_second(at),
                                      known.counted if known else True, ours=True)
-            return replace(state.with_level(observed), last_push=replace(push, quantity=data.quantity), updated_at=at)
+            return replace(state.with_level(observed), last_push=replace(last, quantity=data.quantity), updated_at=at)
         return replace(state, updated_at=at)
     if isinstance(data, StockBroadcast):
         return replace(state, last_broadcast=LastBroadcast(data.count, data.tx_id, at), updated_at=at)

@@ -101,7 +101,9 @@ def test_the_view_and_the_decision_converge_under_any_webhook_order(start, chang
     else:  # corrected; an alert unless Shopify's last level is the value we pushed (then it reads as our echo)
         assert decision.push is not None and (decision.drift == drift or decision.echo)
     if decision.push is not None:  # the correction makes Shopify show our count over the counted locations
-        assert decision.push.total == max(state.available, 7) and decision.push.compare_quantity == state.level_at(HERE).available
+        here_now = state.level_at(HERE)
+        assert decision.push.total == max(state.available, 7)
+        assert here_now is not None and decision.push.compare_quantity == here_now.available
 
 
 # ----------------------------------------------------------------------------- the whole loop

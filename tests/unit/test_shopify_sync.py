@@ -28,7 +28,8 @@ def effects(steps, settings=SETTINGS):
     events = history("sku:P", steps)
     before = InventoryProjection.fold("P", events[:-1])
     after = InventoryProjection.apply(before, events[-1])
-    return list(RULES[0].plan(Reaction(events[-1], AlertSettings(), before=before, after=after, shopify=settings))), events
+    reaction = Reaction(events[-1], AlertSettings(), before=before, after=after, shopify=settings)
+    return list(RULES[0].plan(reaction)), events
 
 
 def pushed(quantity: int, compare: int, total: int | None = None) -> ShopifyPushPlanned:
