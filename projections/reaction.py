@@ -51,7 +51,14 @@ class Append:
     metric: str | None = None
 
 
-Effect = RaiseAlert | Append
+@dataclass(frozen=True)
+class Count:
+    """Count something the rule noticed that changes nothing (e.g. an echo of our own push ignored)."""
+
+    metric: str
+
+
+Effect = RaiseAlert | Append | Count
 
 
 @dataclass(frozen=True)

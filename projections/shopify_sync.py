@@ -39,7 +39,7 @@ from events.envelope import NewEvent, PlannedAppend, RecordedEvent, parse_time
 from events.inventory import ReturnRecorded, ShopifyLevelReported, ShopifyPushPlanned, StockAdjusted
 from projections.alert_rules import alert_id
 from projections.inventory import InventoryItem, InventoryProjection
-from projections.reaction import Append, Effect, RaiseAlert, Reaction, Rule
+from projections.reaction import Append, Count, Effect, RaiseAlert, Reaction, Rule
 
 SOURCE = "urn:dynafold:reactor"
 PUSH_TYPE = "dynafold.inventory.shopify_push.v1"
@@ -174,11 +174,12 @@ def _sync(reaction: Reaction) -> list[Effect]:
         return []
     decision = decide(reaction.event, reaction.after, settings)
     push = decision.push
+    effects: list[Effect] = [Count("ShopifyEchoesIgnored")] if decision.echo else []
     if push is None:
-        return []
+        return effects
     event = reaction.event
     planned = NewEvent(PUSH_TYPE, push, source=SOURCE, correlation_id=event.correlation_id, causation_id=event.id)
-    effects: list[Effect] = [Append(PlannedAppend(event.stream, (planned,), push_key(push.push_id)), "ShopifyPushes")]
+    effects.append(Append(PlannedAppend(event.stream, (planned,), push_key(push.push_id)), "ShopifyPushes"))
     if push.drift is not None:
         effects.append(RaiseAlert(AlertRaised(
             alert_id=alert_id("sync_drift", event.id), alert_type="sync_drift", severity="warning",

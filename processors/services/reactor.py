@@ -28,7 +28,7 @@ from events.store import ANY, NO_STREAM, EventStore
 from processors.telemetry.emf import count_by
 from processors.telemetry.lambda_batch import partial_batch_handler
 from projections.alert_rules import AlertSettings
-from projections.reaction import Append, RaiseAlert, Reaction, Rule
+from projections.reaction import Append, Count, RaiseAlert, Reaction, Rule
 from projections.registry import REACTOR_RULES
 from projections.shopify_sync import ShopifySyncSettings
 from projections.view import View
@@ -81,6 +81,8 @@ class Reactor:
                     raised.append(effect.alert)
                 elif isinstance(effect, Append):
                     self._append(effect)
+                elif isinstance(effect, Count):
+                    metrics.add_metric(effect.metric, MetricUnit.Count, 1)
         if self._dispatch is not None:
             self._dispatch(event)
         if self._shopify_push is not None:

@@ -9,7 +9,7 @@ from events.inventory import BufferSet, PhysicalCountSet, ShopifyLevelReported, 
 from events.envelope import format_time
 from projections.alert_rules import AlertSettings
 from projections.inventory import InventoryProjection
-from projections.reaction import Append, RaiseAlert, Reaction
+from projections.reaction import Append, Count, RaiseAlert, Reaction
 from projections.shopify_sync import RULES, ShopifySyncSettings, push_id_for, push_key
 from tests.unit.test_folds import T0, history
 
@@ -63,12 +63,13 @@ def test_an_echo_of_our_push_is_never_drift():
     # Shopify should show 9, a compare-and-set push reconciles it (if Shopify applied the sale
     # after our set, it finds 9 there and does nothing).
     found, _ = effects([*base, (12 * m, level(10, 2 * m + timedelta(seconds=5)))])
-    assert [type(effect) for effect in found] == [Append]
+    assert [type(effect) for effect in found] == [Count, Append]
+    found = found[1:]
     push = found[0].plan.events[0].data
     assert (push.quantity, push.compare_quantity, push.drift) == (9, 10, None)
     echo_alone = [(0 * m, PhysicalCountSet(sku="P", physical=10)), (1 * m, level(4, 1 * m)), (2 * m, pushed(10, 4)),
                   (4 * m, level(10, 2 * m + timedelta(seconds=5)))]
-    assert effects(echo_alone)[0] == []
+    assert effects(echo_alone)[0] == [Count("ShopifyEchoesIgnored")]
 
 
 def test_a_manual_edit_in_shopify_raises_sync_drift_and_is_corrected():
