@@ -135,3 +135,23 @@ def test_a_push_found_applied_or_refused_is_settled_so(shop):
     assert ShopifyPusher(FakeStore(), lambda: admin)(planned(10, 4)).outcome == "already_applied"  # type: ignore
     failed = ShopifyPusher(FakeStore(), lambda: client(shop, token="bad")[0])(planned(10, 4))  # type: ignore
     assert failed.outcome == "failed" and failed.detail == "HTTP 401"
+
+
+def test_configuration_is_checked_at_start():
+    from projections.shopify_sync import ShopifySyncSettings
+
+    assert ShopifyAdminSettings.from_env({}) is None
+    settings = ShopifyAdminSettings.from_env({"DYNAFOLD_SHOPIFY_SHOP": "demo.myshopify.com"})
+    assert settings is not None
+    assert settings.endpoint == "https://demo.myshopify.com/admin/api/2025-10/graphql.json"
+    for bad in ({"DYNAFOLD_SHOPIFY_SHOP": "demo.example.com"},
+                {"DYNAFOLD_SHOPIFY_ADMIN_URL": "http://shop.example.com"},  # plain http off loopback
+                {"DYNAFOLD_SHOPIFY_SHOP": "demo.myshopify.com", "DYNAFOLD_SHOPIFY_API_VERSION": "2026-04"}):
+        with pytest.raises(ValueError):
+            ShopifyAdminSettings.from_env(bad)
+    assert ShopifySyncSettings.from_env({}) is None
+    assert ShopifySyncSettings.from_env({"DYNAFOLD_SHOPIFY_PUSH_LOCATION": HERE}).push_location == HERE
+    with pytest.raises(ValueError, match="not one of"):
+        ShopifySyncSettings.from_env({"DYNAFOLD_SHOPIFY_PUSH_LOCATION": HERE, "DYNAFOLD_SHOPIFY_LOCATIONS": "1,2"})
+    with pytest.raises(ValueError):
+        ShopifySyncSettings.from_env({"DYNAFOLD_SHOPIFY_PUSH_LOCATION": "gid://shopify/Location/1"})
