@@ -36,7 +36,13 @@ from datetime import timedelta
 
 from events.alerts import AlertRaised
 from events.envelope import NewEvent, PlannedAppend, RecordedEvent, parse_time
-from events.inventory import ReturnRecorded, ShopifyLevelReported, ShopifyPushPlanned, StockAdjusted
+from events.inventory import (
+    ReturnRecorded,
+    ShopifyLevelReported,
+    ShopifyPushPlanned,
+    ShopifyPushSettled,
+    StockAdjusted,
+)
 from projections.alert_rules import alert_id
 from projections.inventory import InventoryItem, InventoryProjection
 from projections.reaction import Append, Count, Effect, RaiseAlert, Reaction, Rule
@@ -124,8 +130,8 @@ def _push(state: InventoryItem, settings: ShopifySyncSettings, cause_id: str,
 def decide(cause: RecordedEvent, after: InventoryItem, settings: ShopifySyncSettings) -> SyncDecision:
     """What ``cause`` (already folded into ``after``) asks of Shopify. Pure."""
     data = cause.data
-    if isinstance(data, ShopifyPushPlanned):
-        return SyncDecision()
+    if isinstance(data, (ShopifyPushPlanned, ShopifyPushSettled)):
+        return SyncDecision()  # our own pushes never cause pushes
     expected = after.shopify_expected
     if isinstance(data, ShopifyLevelReported):
         if not data.counted:
@@ -136,19 +142,29 @@ def decide(cause: RecordedEvent, after: InventoryItem, settings: ShopifySyncSett
             # when Shopify should now show something else -- an order we counted after the push
             # that Shopify had applied before our set overwrote it -- so that case converges too;
             # when Shopify applied the sale after our set, compare-and-set finds it done.
+            # (Pushed even when it sets what Shopify already shows: the push re-anchors what Shopify
+            # should show, which would otherwise stay off and turn later levels into false drift.)
             reconcile = expected is not None and shown is not None and shown != expected
             return SyncDecision(_push(after, settings, cause.id, None) if reconcile else None, echo=True)
         if shown is None:
             return SyncDecision()
         if expected is not None and shown != expected:
             return SyncDecision(_push(after, settings, cause.id, drift=shown - expected))
-        return SyncDecision(_push(after, settings, cause.id, None) if shown != after.available else None)
-    if _overwritten(data, after, expected):
+        return SyncDecision(_changing(_push(after, settings, cause.id, None), shown))
+    if _overwritten(data, after, expected):  # pushed as the echo above, for the same reason
         return SyncDecision(_push(after, settings, cause.id, None))
     target = expected if expected is not None else after.shopify_available
-    if target is None or target == after.available:
+    if target is None:
         return SyncDecision()
-    return SyncDecision(_push(after, settings, cause.id, None))
+    return SyncDecision(_changing(_push(after, settings, cause.id, None), target))
+
+
+def _changing(push: ShopifyPushPlanned | None, shows: int | None) -> ShopifyPushPlanned | None:
+    """The push, unless Shopify already shows (or should show) what it would make it show. Compared
+    with the push's total, not our available count: when the other counted locations hold more
+    than we have, the push location goes to 0 and the total stays above it -- pushing again would
+    never end."""
+    return push if push is not None and push.total != shows else None
 
 
 def _overwritten(data: object, after: InventoryItem, expected: int | None) -> bool:

@@ -119,3 +119,21 @@ def test_a_merchant_edit_in_the_second_of_our_push_is_not_hidden_by_it():
     assert [type(effect) for effect in found] == [Append, RaiseAlert]
     older = [*steps[:-1], (4 * m, level(30, 2 * m + timedelta(seconds=59)))]  # reported before our set: stale
     assert InventoryProjection.fold("P", history("sku:P", older)).shopify_available == 10
+
+
+def test_when_other_locations_hold_more_than_we_have_one_push_sets_ours_to_zero_and_it_ends_there():
+    """Found in review: the decision compared Shopify with our available count, which a push cannot
+    reach when the other counted locations hold more; every settled push then planned another."""
+    from events.inventory import ShopifyPushSettled
+
+    elsewhere = ShopifyLevelReported(sku="P", inventory_item_id="808950810", location_id="1", available=8,
+                                     updated_at=format_time(T0), counted=True)
+    base = [(0 * m, PhysicalCountSet(sku="P", physical=5)), (1 * m, elsewhere), (2 * m, level(4, 2 * m))]
+    found, _ = effects(base)
+    push = found[0].plan.events[0].data
+    assert (push.quantity, push.total) == (0, 8)  # the most a push here can do
+    settled = ShopifyPushSettled(sku="P", push_id="push-0", outcome="applied", quantity=0, attempts=1)
+    after = [*base, (3 * m, pushed(0, 4, total=8)), (4 * m, settled)]
+    assert effects(after)[0] == []
+    assert effects([*after, (5 * m, level(0, 4 * m))])[0] == [Count("ShopifyEchoesIgnored")]
+    assert effects([*after, (5 * m, BufferSet(sku="P", buffer=1))])[0] == []  # still nothing a push could change
