@@ -88,6 +88,8 @@ class ShopifyPushPlanned(EventData):
     compare_quantity: int | None = Field(description="the level we believe Shopify holds there now")
     total: int = Field(description="what Shopify should show over the counted locations after the push")
     drift: int | None = Field(default=None, description="shown - expected, when a drift caused the push")
+    drift_at: str | None = Field(default=None, max_length=64,
+                                 description="Shopify's time of the level that showed the drift")
 
 
 class ShopifyPushSettled(EventData):

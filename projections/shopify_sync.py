@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-from events.alerts import AlertRaised
+from events.alerts import AlertRaised, AlertRead
 from events.envelope import NewEvent, PlannedAppend, RecordedEvent, parse_time
 from events.inventory import (
     ReturnRecorded,
@@ -115,7 +115,7 @@ def is_echo(state: InventoryItem, level: ShopifyLevelReported, settings: Shopify
 
 
 def _push(state: InventoryItem, settings: ShopifySyncSettings, cause_id: str,
-          drift: int | None) -> ShopifyPushPlanned | None:
+          drift: int | None, drift_at: str | None = None) -> ShopifyPushPlanned | None:
     here = state.level_at(settings.push_location)
     if state.shopify_item_id is None or here is None or here.available is None:
         return None  # no level there yet (or Shopify does not track the item there): nothing to compare with
@@ -124,7 +124,7 @@ def _push(state: InventoryItem, settings: ShopifySyncSettings, cause_id: str,
     quantity = max(0, state.available - others)
     return ShopifyPushPlanned(sku=state.sku, push_id=push_id_for(cause_id), inventory_item_id=state.shopify_item_id,
                               location_id=settings.push_location, quantity=quantity, compare_quantity=here.available,
-                              total=quantity + others, drift=drift)
+                              total=quantity + others, drift=drift, drift_at=drift_at)
 
 
 def decide(cause: RecordedEvent, after: InventoryItem, settings: ShopifySyncSettings) -> SyncDecision:
@@ -149,7 +149,7 @@ def decide(cause: RecordedEvent, after: InventoryItem, settings: ShopifySyncSett
         if shown is None:
             return SyncDecision()
         if expected is not None and shown != expected:
-            return SyncDecision(_push(after, settings, cause.id, drift=shown - expected))
+            return SyncDecision(_push(after, settings, cause.id, drift=shown - expected, drift_at=data.updated_at))
         return SyncDecision(_changing(_push(after, settings, cause.id, None), shown))
     if _overwritten(data, after, expected):  # pushed as the echo above, for the same reason
         return SyncDecision(_push(after, settings, cause.id, None))
@@ -191,6 +191,7 @@ def _sync(reaction: Reaction) -> list[Effect]:
     decision = decide(reaction.event, reaction.after, settings)
     push = decision.push
     effects: list[Effect] = [Count("ShopifyEchoesIgnored")] if decision.echo else []
+    effects.extend(_close_explained_drift(reaction))
     if push is None:
         return effects
     event = reaction.event
@@ -203,6 +204,26 @@ def _sync(reaction: Reaction) -> list[Effect]:
             message=(f"{push.sku}: Shopify shows {reaction.after.shopify_available} "
                      f"but should show {reaction.after.shopify_expected} (drift {push.drift:+d}); "
                      f"setting location {push.location_id} to {push.quantity} so it shows {push.total}"))))
+    return effects
+
+
+def _close_explained_drift(reaction: Reaction) -> list[Effect]:
+    """A level that overtook the webhook of a sale (or refund) Shopify made before it looks like
+    drift: it is corrected at once (compare-and-set) and alerted. When the overtaken webhooks arrive
+    and explain all of it, the alert is marked read, with the reason -- so which drift alerts stay
+    unread does not depend on the order Shopify's webhooks arrived in."""
+    still_open = {drift.cause_id for drift in reaction.before.open_drifts if drift.left}
+    effects: list[Effect] = []
+    for drift in reaction.after.open_drifts:
+        if drift.left or drift.cause_id not in still_open:
+            continue
+        closed = alert_id("sync_drift", drift.cause_id)
+        read = AlertRead(alert_id=closed, read_by=f"dynafold: explained by Shopify's own change {reaction.event.id}, "
+                                                  "reported after the level")
+        new = NewEvent("dynafold.alerts.read.v1", read, source=SOURCE, correlation_id=reaction.event.correlation_id,
+                       causation_id=reaction.event.id)
+        effects.append(Append(PlannedAppend(f"alert:{closed}", (new,), f"drift-explained:{closed}"),
+                              "ShopifyDriftsExplained"))
     return effects
 
 

@@ -62,6 +62,21 @@ class LastPush:
     time: str
 
 
+@dataclass(frozen=True, slots=True)
+class OpenDrift:
+    """A drift we alerted on, until Shopify changes reported late explain all of it (``left`` 0):
+    a sale made after the push that set what Shopify should show (``anchor_at``) and before the
+    level that showed the drift (``drift_at``) was missing from what we expected."""
+
+    cause_id: str  # the level event: the sync_drift alert's id derives from it
+    drift_at: str
+    anchor_at: str | None
+    left: int
+
+
+MAX_OPEN_DRIFTS = 5
+
+
 def _newer(level: LocationLevel) -> tuple[str, bool, bool, int]:
     """The later updated_at wins; at the same time Shopify's report beats our own observation
     (Shopify's times have whole seconds, so its report of a change in the second of our push may
@@ -105,6 +120,7 @@ class InventoryItem(ViewRow):
     shopify_item_id: str | None = None  # Shopify's inventory item of this SKU, as its levels name it
     shopify_applied: int = 0  # the changes Shopify applied to its own level itself (orders -, restocks +)
     last_push: LastPush | None = None
+    open_drifts: tuple[OpenDrift, ...] = ()
     new_returns: tuple[Extra, ...] = field(default=(), repr=False, metadata=NOT_STORED)
 
     derived = ("available", "shopify_available", "shopify_expected")
@@ -130,6 +146,19 @@ class InventoryItem(ViewRow):
     def level_at(self, location_id: str) -> LocationLevel | None:
         return next((level for level in self.shopify_levels if level.location_id == location_id), None)
 
+    def explained(self, change: StockAdjusted | ReturnRecorded, delta: int) -> InventoryItem:
+        """A change Shopify made itself between a drift's anchor push and the level that showed the
+        drift, reported only now (its webhook was overtaken by the level's): that much of the drift
+        was no drift."""
+        occurred = change.occurred_at
+        if not self.open_drifts or not change.applied_by_shopify or occurred is None:
+            return self
+        return replace(self, open_drifts=tuple(
+            replace(drift, left=drift.left - delta)
+            if drift.left and (drift.anchor_at is None or drift.anchor_at < occurred) and occurred <= drift.drift_at
+            else drift
+            for drift in self.open_drifts))
+
     def with_level(self, level: LocationLevel) -> InventoryItem:
         """Keep the newer level of a location (see ``_newer``); levels never change the count."""
         levels = {known.location_id: known for known in self.shopify_levels}
@@ -150,7 +179,8 @@ def apply(state: InventoryItem, event: RecordedEvent) -> InventoryItem:
         return replace(state, physical=data.physical, updated_at=at)
     if isinstance(data, StockAdjusted):
         applied = state.shopify_applied + (data.delta if data.applied_by_shopify else 0)
-        return replace(state, physical=state.physical + data.delta, shopify_applied=applied, updated_at=at)
+        return replace(state.explained(data, data.delta), physical=state.physical + data.delta,
+                       shopify_applied=applied, updated_at=at)
     if isinstance(data, BufferSet):
         return replace(state, buffer=data.buffer, updated_at=at)
     if isinstance(data, ReturnRecorded):
@@ -166,15 +196,19 @@ def apply(state: InventoryItem, event: RecordedEvent) -> InventoryItem:
         ).to_row())
         physical = state.physical + (data.quantity if data.restocked else 0)
         applied = state.shopify_applied + (data.quantity if data.applied_by_shopify else 0)
-        return replace(state, physical=physical, shopify_applied=applied, updated_at=at,
-                       new_returns=(*state.new_returns, returned))
+        return replace(state.explained(data, data.quantity), physical=physical, shopify_applied=applied,
+                       updated_at=at, new_returns=(*state.new_returns, returned))
     if isinstance(data, ShopifyLevelReported):
         level = LocationLevel(data.location_id, data.available, data.updated_at, data.counted)
         return replace(state.with_level(level), shopify_item_id=data.inventory_item_id, updated_at=at)
     if isinstance(data, ShopifyPushPlanned):
         push = LastPush(data.push_id, data.inventory_item_id, data.location_id, data.quantity, data.total,
                         state.shopify_applied, at)
-        return replace(state, last_push=push, updated_at=at)
+        drifts = tuple(drift for drift in state.open_drifts if drift.left)
+        if data.drift and data.drift_at and event.causation_id:
+            anchor = state.last_push.time if state.last_push else None
+            drifts = (*drifts, OpenDrift(event.causation_id, data.drift_at, anchor, data.drift))[-MAX_OPEN_DRIFTS:]
+        return replace(state, last_push=push, open_drifts=drifts, updated_at=at)
     if isinstance(data, ShopifyPushSettled):
         last = state.last_push
         if last is not None and last.push_id == data.push_id and data.quantity is not None:

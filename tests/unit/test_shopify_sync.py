@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from events.alerts import AlertRaised
@@ -11,7 +12,7 @@ from projections.alert_rules import AlertSettings
 from projections.inventory import InventoryProjection
 from projections.reaction import Append, Count, RaiseAlert, Reaction
 from projections.shopify_sync import RULES, ShopifySyncSettings, push_id_for, push_key
-from tests.unit.test_folds import T0, history
+from tests.unit.test_folds import T0, history, recorded
 
 HERE = "487838322"
 SETTINGS = ShopifySyncSettings(push_location=HERE)
@@ -137,3 +138,32 @@ def test_when_other_locations_hold_more_than_we_have_one_push_sets_ours_to_zero_
     assert effects(after)[0] == []
     assert effects([*after, (5 * m, level(0, 4 * m))])[0] == [Count("ShopifyEchoesIgnored")]
     assert effects([*after, (5 * m, BufferSet(sku="P", buffer=1))])[0] == []  # still nothing a push could change
+
+
+def test_a_drift_alert_is_closed_when_the_sale_that_explains_it_arrives_late():
+    """Shopify sells one (its level 9 says so), but the orders/create webhook comes after the level:
+    drift -1, alerted and corrected at once; when the order arrives it explains all of it, and the
+    alert is marked read with the reason. A merchant's edit is never explained that way."""
+    from events.alerts import AlertRead
+
+    base = [(0 * m, PhysicalCountSet(sku="P", physical=10)), (1 * m, level(4, 1 * m)), (2 * m, pushed(10, 4)),
+            (3 * m, level(10, 2 * m))]
+    found, events = effects([*base, (5 * m, level(9, 4 * m))])
+    drift_push = found[0].plan.events[0].data
+    alert = found[1].alert
+    assert (drift_push.drift, alert.alert_type) == (-1, "sync_drift")
+    planned = recorded("sku:P", 6, drift_push, T0 + 6 * m)
+    planned = replace(planned, causation_id=events[-1].id)
+    sale = StockAdjusted(sku="P", delta=-1, reason="order", applied_by_shopify=True,
+                         occurred_at=format_time(T0 + 3 * m + timedelta(seconds=30)))
+    state = InventoryProjection.fold("P", [*events, planned])
+    after_sale = InventoryProjection.apply(state, recorded("sku:P", 7, sale, T0 + 7 * m))
+    closing = RULES[0].plan(Reaction(recorded("sku:P", 7, sale, T0 + 7 * m), AlertSettings(), before=state,
+                                     after=after_sale, shopify=SETTINGS))
+    reads = [e.plan.events[0].data for e in closing if isinstance(e, Append) and isinstance(e.plan.events[0].data,
+                                                                                            AlertRead)]
+    assert [read.alert_id for read in reads] == [alert.alert_id] and "explained" in (reads[0].read_by or "")
+    # a sale from before the push the drift was measured against explains nothing
+    old_sale = StockAdjusted(sku="P", delta=-1, reason="order", applied_by_shopify=True,
+                             occurred_at=format_time(T0 + 1 * m))
+    assert InventoryProjection.apply(state, recorded("sku:P", 7, old_sale, T0 + 7 * m)).open_drifts == state.open_drifts
