@@ -58,6 +58,7 @@ class LineItem(_Payload):
 class OrderCreated(_Payload):
     id: int | str
     name: str | None = None
+    created_at: AwareDatetime | None = None
     line_items: tuple[LineItem, ...] = Field(default=(), max_length=MAX_LINES)
 
 
@@ -75,6 +76,7 @@ class RefundLineItem(_Payload):
 class RefundCreated(_Payload):
     id: int | str
     order_id: int | str
+    created_at: AwareDatetime | None = None
     refund_line_items: tuple[RefundLineItem, ...] = Field(default=(), max_length=MAX_LINES)
 
 
@@ -123,6 +125,10 @@ def _event(event_type: str, data: BaseModel, correlation_id: str) -> NewEvent:
     return NewEvent(event_type, data, source=SOURCE, correlation_id=correlation_id)
 
 
+def _time(moment: datetime | None) -> str | None:
+    return format_time(moment) if moment is not None else None
+
+
 def order_created(order: OrderCreated, event_key: str) -> tuple[list[PlannedAppend], list[str]]:
     """Stock leaves per SKU. Returns the appends and the lines skipped (no SKU)."""
     sold: dict[Sku, int] = defaultdict(int)
@@ -134,7 +140,8 @@ def order_created(order: OrderCreated, event_key: str) -> tuple[list[PlannedAppe
             skipped.append(f"line_items[{index}]: no sku")
     appends = [
         PlannedAppend(f"sku:{sku}", (_event("dynafold.inventory.stock_adjusted.v2", StockAdjusted(
-            sku=sku, delta=-quantity, reason="order", tx_id=f"shopify-order-{order.id}", order_id=str(order.id)),
+            sku=sku, delta=-quantity, reason="order", tx_id=f"shopify-order-{order.id}", order_id=str(order.id),
+            applied_by_shopify=True, occurred_at=_time(order.created_at)),
             event_key),))
         for sku, quantity in sorted(sold.items()) if quantity > 0
     ]
@@ -145,6 +152,13 @@ def disposition_of(line: RefundLineItem) -> Disposition:
     if line.disposition is not None:
         return line.disposition
     return "UNSELLABLE" if line.restock_type == "no_restock" else "SELLABLE"
+
+
+def shopify_restocked(line: RefundLineItem) -> bool:
+    """Whether Shopify put the refunded quantity back into its own available count: restock types
+    return, cancel and legacy_restock restock (REST Refund resource, restock_type:
+    https://shopify.dev/docs/api/admin-rest/latest/resources/refund); no_restock (or none) does not."""
+    return line.restock_type in ("return", "cancel", "legacy_restock")
 
 
 def refund_created(refund: RefundCreated, event_key: str) -> tuple[list[PlannedAppend], list[str]]:
@@ -159,17 +173,24 @@ def refund_created(refund: RefundCreated, event_key: str) -> tuple[list[PlannedA
         disposition = disposition_of(line)
         returns[sku].append(_event("dynafold.inventory.return_recorded.v1", ReturnRecorded(
             sku=sku, quantity=line.quantity, disposition=disposition, order_id=str(refund.order_id),
-            restocked=disposition == "SELLABLE"), event_key))
+            restocked=disposition == "SELLABLE", applied_by_shopify=shopify_restocked(line),
+            occurred_at=_time(refund.created_at)), event_key))
     appends = [PlannedAppend(f"sku:{sku}", tuple(events)) for sku, events in sorted(returns.items())]
     return appends, skipped
 
 
 def level_reported(update: InventoryLevelUpdated, sku: str | None, counted: bool, event_key: str,
-                   received_at: datetime) -> PlannedAppend:
+                   received_at: datetime, triggered_at: datetime | None = None) -> PlannedAppend:
     """The level on the item's SKU, or (no SKU known yet) kept in the item's own stream.
 
-    ``received_at`` (the webhook's X-Shopify-Triggered-At) stands in when a body has no updated_at."""
-    updated_at = format_time(update.updated_at or received_at)  # one spelling (UTC), so times order as text
+    ``received_at`` (the webhook's X-Shopify-Triggered-At, else our time of receipt) stands in when a
+    body has no updated_at. ``triggered_at`` (X-Shopify-Triggered-At) refines updated_at when it
+    falls in its second: Shopify's updated_at has whole seconds, so two changes in one second (our
+    push, then a merchant's edit) would otherwise tie."""
+    moment = update.updated_at or received_at
+    if update.updated_at is not None and triggered_at is not None and _same_second(update.updated_at, triggered_at):
+        moment = triggered_at
+    updated_at = format_time(moment)  # one spelling (UTC), so times order as text
     if sku is None:
         unmapped = UnmappedLevelReceived(inventory_item_id=update.inventory_item_id, location_id=update.location_id,
                                          available=update.available, updated_at=updated_at, event_key=event_key)
@@ -178,6 +199,10 @@ def level_reported(update: InventoryLevelUpdated, sku: str | None, counted: bool
     level = ShopifyLevelReported(sku=sku, inventory_item_id=update.inventory_item_id, location_id=update.location_id,
                                  available=update.available, updated_at=updated_at, counted=counted)
     return PlannedAppend(f"sku:{sku}", (_event("dynafold.inventory.shopify_level.v1", level, event_key),))
+
+
+def _same_second(updated_at: datetime, triggered_at: datetime) -> bool:
+    return updated_at.microsecond == 0 and format_time(updated_at)[:19] == format_time(triggered_at)[:19]
 
 
 def learned_items(payload: _Payload) -> tuple[list[tuple[str, str | None, str | None]], list[str]]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from events.alerts import AlertRaised, AlertType, Severity
 from events.deliveries import DeadLettered
 from events.envelope import RecordedEvent
-from events.inventory import ReturnRecorded
+from events.inventory import ReturnRecorded, ShopifyPushSettled
 from events.orders import OrderErrorsNotified
 from events.shopify_items import UnmappedLevelReceived
 from projections.inventory import InventoryItem, InventoryProjection
@@ -97,10 +97,20 @@ def _unmapped_item(reaction: Reaction) -> list[RaiseAlert]:
                  "but not compared; map it (PUT /shopify/items/{id} or `dynafold shopify map`)")))]
 
 
+def _push_failed(reaction: Reaction) -> list[RaiseAlert]:
+    event, data = reaction.event, reaction.data_as(ShopifyPushSettled)
+    if data.outcome != "failed":
+        return []
+    return [RaiseAlert(_alert("sync_failed", "critical", event,
+                              f"{data.sku}: push {data.push_id} to Shopify failed after {data.attempts} "
+                              f"attempt(s): {data.detail}", sku=data.sku))]
+
+
 RULES: tuple[Rule, ...] = (
     Rule("return_damaged", _return_damaged, event_types=(ReturnRecorded,)),
     Rule("stock_low", _stock_low, view=InventoryProjection),
     Rule("unmapped_item", _unmapped_item, event_types=(UnmappedLevelReceived,)),
+    Rule("sync_failed", _push_failed, event_types=(ShopifyPushSettled,)),
     Rule("delivery_dead_lettered", _delivery_dead_lettered, event_types=(DeadLettered,)),
     Rule("order_errors_notified", _order_errors_notified, event_types=(OrderErrorsNotified,)),
 )

@@ -21,6 +21,7 @@ from projections.view import View
 
 if TYPE_CHECKING:
     from projections.alert_rules import AlertSettings
+    from projections.shopify_sync import ShopifySyncSettings
 
 D = TypeVar("D", bound=EventData)
 
@@ -34,6 +35,7 @@ class Reaction:
     storefront_url: str | None = None
     before: Any = None  # the rule's view state right before the event (None when it asked for no view)
     after: Any = None  # ... and right after it
+    shopify: "ShopifySyncSettings | None" = None  # None: no Shopify push configured
 
     def data_as(self, kind: type[D]) -> D:
         """The event's data as the type the rule declared in ``event_types`` (typed for the rule's
@@ -59,7 +61,14 @@ class Append:
     metric: str | None = None
 
 
-Effect = RaiseAlert | Append
+@dataclass(frozen=True)
+class Count:
+    """Count something the rule noticed that changes nothing (e.g. an echo of our own push ignored)."""
+
+    metric: str
+
+
+Effect = RaiseAlert | Append | Count
 
 
 @dataclass(frozen=True)

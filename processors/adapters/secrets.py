@@ -22,6 +22,7 @@ ROLES = {
     "signing": "DYNAFOLD_SIGNING_SECRET",  # outbound webhooks, whsec_...
     "admin_api_key": "DYNAFOLD_ADMIN_API_KEY",
     "inflow_api_key": "DYNAFOLD_INFLOW_API_KEY",  # the error monitor re-reads orders from InFlow
+    "shopify_admin_token": "DYNAFOLD_SHOPIFY_ADMIN_TOKEN",  # the app's Admin API access token (pushes)
 }
 _PARAMETER_MAX_AGE_SECONDS = 300
 

@@ -126,8 +126,8 @@ def _decide(topic: str, payload: Any, event_key: str, request: HttpRequest,
         sku = shopify_items.sku_for(deps.store, payload.inventory_item_id)
         locations = deps.settings.shopify_locations
         counted = not locations or payload.location_id in locations
-        received = _triggered_at(request) or deps.clock()
-        plan = shopify.level_reported(payload, sku, counted, event_key, received)
+        triggered = _triggered_at(request)
+        plan = shopify.level_reported(payload, sku, counted, event_key, triggered or deps.clock(), triggered)
         return [plan], [], [] if sku is not None else [payload.inventory_item_id]
     source: MapSource = "products" if topic.startswith("products/") else "inventory_items"
     rows, skipped = shopify.learned_items(payload)

@@ -2,7 +2,8 @@
 
 DynamoDB Local with the template's tables; the HTTP API on a loopback port; the projector,
 reactor and delivery worker on the real stream and queue; a scripted webhook receiver standing
-in for the message targets and the storefront; the error monitor. The seeds' scenarios go in as
+in for the message targets and the storefront; a local Shopify (its GraphQL Admin API and its
+signed webhooks, processors/local/shopify_admin.py); the error monitor. The seeds' scenarios go in as
 HTTP requests, the stack runs until it is idle (retry delays are skipped on a fast-forward clock, as is the
 30-minute grace period before the monitor runs), and the demo ends with the four views, the one
 email, the dead-letter queue, and whether every hash chain holds.
@@ -34,7 +35,11 @@ def run_demo(ctx: Any) -> int:
     from processors.adapters.aws import resolve_endpoint
     from processors.adapters.clock import FastForwardClock
     from processors.services.delivery_worker import DeliverySettings
-    from processors.local.demo_scenario import echo_storefront, script_receiver, send_traffic
+    from processors.local.demo_scenario import SHOPIFY_LOCATION, echo_storefront, script_receiver, send_traffic, \
+        shopify_story
+    from processors.local.shopify_admin import ShopifyStandIn
+    from processors.adapters.shopify_admin import ShopifyAdminSettings
+    from projections.shopify_sync import ShopifySyncSettings
     from processors.services.error_monitor import MonitorSettings
     from processors.local.lambda_logs import lambda_logs
     from processors.local.engine import LocalEngine
@@ -61,19 +66,26 @@ def run_demo(ctx: Any) -> int:
         logs = stack.enter_context(lambda_logs(Path(".dynafold") / "logs",
                                                (*local_stack.LOGGER_NAMES, *local_services.LOGGER_NAMES)))
         secrets = Secrets.of(shopify=random_secrets.token_urlsafe(24), inflow=random_secrets.token_urlsafe(24),
-                             signing=new_secret(os.urandom(32)), admin_api_key=random_secrets.token_urlsafe(24))
+                             signing=new_secret(os.urandom(32)), admin_api_key=random_secrets.token_urlsafe(24),
+                             shopify_admin_token=random_secrets.token_urlsafe(24))
         loopback = TargetPolicy(allow_http=True, allow_networks=(ipaddress.ip_network("127.0.0.1/32"),))
         clock = FastForwardClock()
         # The worker signs with the fast-forwarded clock: the receiver checks timestamps against it.
         receiver = stack.enter_context(WebhookReceiver(secrets.get("signing") or "",
                                                        clock=lambda: clock.now().timestamp()))
         targets = script_receiver(receiver)
+        # The local Shopify: its Admin API takes our pushes, its webhooks come back signed.
+        shop = stack.enter_context(ShopifyStandIn(token=secrets.get("shopify_admin_token") or "",
+                                                  app_secret=secrets.get("shopify") or "", clock=clock.now))
         local = local_stack.LocalStack(
             ctx.endpoint_url, ctx.view_tables(), state_dir, logs=logs, storefront_url=targets["storefront"],
-            clock=clock, delivery=replace(DeliverySettings(), targets=loopback, signing_secret=secrets.get("signing")))
+            clock=clock, delivery=replace(DeliverySettings(), targets=loopback, signing_secret=secrets.get("signing")),
+            secrets=secrets, shopify_sync=ShopifySyncSettings(push_location=SHOPIFY_LOCATION),
+            shopify_admin=ShopifyAdminSettings(shop.url))
         server = stack.enter_context(
             local_services.LocalApi(local, secrets, ApiSettings(targets=loopback), logs=logs).serve())
         api = ApiClient(server.url, secrets)
+        shop.webhook_url = f"{server.url}/webhooks/shopify"
         say(f"HTTP API on {server.url}; webhook targets and the storefront on {receiver.url('/')}")
 
         for line in send_traffic(api, targets):
@@ -83,6 +95,8 @@ def run_demo(ctx: Any) -> int:
         for line in echo_storefront(api, receiver):
             say(line)
         local.drain(wait_for_deliveries=True)
+        for line in shopify_story(api, shop, lambda: local.drain(wait_for_deliveries=True)):
+            say(line)
 
         clock.advance(GRACE_PASSED.total_seconds())
         monitor = local_services.LocalMonitor(local, state_dir / "outbox.jsonl", logs=logs, clock=clock.now,
@@ -101,6 +115,8 @@ def run_demo(ctx: Any) -> int:
             "dead_letters": local.dead_letters.read(),
             "webhooks_received": {path: len(receiver.received(path))
                                   for path in ("/orders-hook", "/down", "/storefront")},
+            "shopify": {"levels": {f"{item}@{location}": level for (item, location), level in shop.levels.items()},
+                        "set_quantities_calls": sum("inventorySetQuantities(" in c["query"] for c in shop.calls)},
             "streams": len(chains),
             "chains_ok": not broken,
         }

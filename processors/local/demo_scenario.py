@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from processors.local.api_client import Answer, ApiClient
+from processors.local.shopify_admin import ShopifyStandIn
 from processors.local.webhook_receiver import Reply, WebhookReceiver
 
 ORDER_A = {"salesOrderId": "6ce880f5-47cd-4979-87ce-e5b5fa6af1f4", "orderNumber": "SO-000019",
@@ -108,3 +109,39 @@ def echo_storefront(api: ApiClient, receiver: WebhookReceiver) -> Iterator[str]:
         yield _line(f"storefront echo of {pushed['sku']}={pushed['available']}",
                     api.shopify("inventory_levels/update", echo, f"wh-echo-{index}", event_id=f"ev-echo-{index}"),
                     _appended)
+
+
+# The Shopify story (issue 11): one SKU kept in sync through the Admin API with the local Shopify.
+SHOPIFY_SKU, SHOPIFY_ITEM, SHOPIFY_LOCATION = "PROD-003", "39072856", "905684977"
+
+
+def shopify_story(api: ApiClient, shop: ShopifyStandIn, settle: Callable[[], object]) -> Iterator[str]:
+    """Shopify shows 0 where we count 12: one push. Its inventory_levels/update echo (real shape:
+    item, location, available, updated_at; none of our ids) is recognised and ignored. A merchant
+    then types 30 in Shopify's admin: sync_drift, and the count is set back to 12 (compare-and-set)."""
+
+    def deliver(label: str) -> Iterator[str]:
+        for _ in range(4):  # Shopify's webhooks, then what dynafold did about them, until both are quiet
+            pending = [webhook.json() for webhook in shop.pending]
+            if not pending:
+                return
+            for body, status in zip(pending, shop.deliver(), strict=True):
+                yield (f"  {label}: Shopify inventory_levels/update item {body['inventory_item_id']} "
+                       f"available={body['available']} -> HTTP {status}")
+            settle()
+            label = "echo of our push"
+
+    yield f"Shopify (the local stand-in, GraphQL Admin API at {shop.url}):"
+    yield _line(f"PUT /shopify/items/{SHOPIFY_ITEM} {SHOPIFY_SKU}",
+                api.admin("PUT", f"/shopify/items/{SHOPIFY_ITEM}", {"sku": SHOPIFY_SKU}))
+    yield _line(f"PUT /inventory/{SHOPIFY_SKU}/count 12",
+                api.admin("PUT", f"/inventory/{SHOPIFY_SKU}/count", {"physical": 12}), _appended)
+    settle()
+    shop.merchant_sets(SHOPIFY_ITEM, SHOPIFY_LOCATION, 0)
+    yield from deliver("Shopify reports 0 (we count 12)")
+    yield f"  Shopify now shows {shop.levels[(SHOPIFY_ITEM, SHOPIFY_LOCATION)]}; the echo changed nothing"
+    shop.merchant_sets(SHOPIFY_ITEM, SHOPIFY_LOCATION, 30)
+    yield from deliver("a merchant sets 30 in Shopify's admin")
+    calls = [call for call in shop.calls if "inventorySetQuantities(" in call["query"]]
+    yield (f"  Shopify now shows {shop.levels[(SHOPIFY_ITEM, SHOPIFY_LOCATION)]} after "
+           f"{len(calls)} inventorySetQuantities call(s); see the sync_drift alert below")

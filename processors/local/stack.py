@@ -25,6 +25,7 @@ from processors.adapters.aws import dynamodb_client, streams_client
 from processors.local.outbox import OutboxMailer
 from processors.adapters.order_sources import order_source_from_env
 from processors.adapters.secrets import Secrets
+from processors.adapters.shopify_admin import ShopifyAdminSettings
 from processors.wiring.root import Adapters, Root, Settings
 from processors.adapters.clock import SYSTEM_CLOCK, Clock
 from processors.wiring.config import Tables
@@ -40,6 +41,7 @@ from processors.local.stream_runner import (
     timeout_from_template,
 )
 from projections.alert_rules import AlertSettings
+from projections.shopify_sync import ShopifySyncSettings
 
 CONSUMERS = {"projector": "ProjectorFunction", "reactor": "ReactorFunction"}
 # The SQS-fed functions: handler name -> the template's function (its Timeout) and its local queue.
@@ -65,6 +67,8 @@ class LocalStack:
     random_fraction: Callable[[], float] = field(default_factory=lambda: random.SystemRandom().random)
     resolve: Resolver = system_resolver
     secrets: Secrets | None = None  # default: from the environment
+    shopify_sync: ShopifySyncSettings | None = None  # default: from the environment
+    shopify_admin: ShopifyAdminSettings | None = None  # default: from the environment (the stand-in's URL)
 
     def __post_init__(self) -> None:
         self.client = dynamodb_client(self.endpoint_url, access_key=self.access_key)
@@ -108,7 +112,9 @@ class LocalStack:
         settings = Settings.from_env(os.environ, self.secrets)
         return replace(settings, alerts=self.alert_settings or settings.alerts,
                        delivery=self.delivery or settings.delivery,
-                       storefront_url=self.storefront_url)
+                       storefront_url=self.storefront_url,
+                       shopify_sync=self.shopify_sync or settings.shopify_sync,
+                       shopify_admin=self.shopify_admin or settings.shopify_admin)
 
     def drain(self, timeout: float = 120.0, *, wait_for_deliveries: bool = False) -> int:
         """Run both consumers and the due delivery jobs until nothing is left (each feeds the others).

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from events.alerts import AlertRaised
 from events.envelope import NewEvent, RecordedEvent
-from events.errors import VersionConflict
+from events.errors import IdempotencyKeyReused, VersionConflict
 from events.ports import EventLog
 from events.store import NO_STREAM
 from processors.telemetry.emf import count_by
@@ -28,6 +28,10 @@ def append_alert(store: EventLog, alert: AlertRaised, service: str, cause: Recor
         result = store.append(f"alert:{alert.alert_id}", [new], NO_STREAM, idempotency_key=f"alert:{alert.alert_id}")
     except VersionConflict:
         return False  # raised before and its idempotency guard has expired: still raised once
+    except IdempotencyKeyReused:
+        # An alert whose id names its subject, not one cause (unmapped_item: one per item), raised
+        # before by another cause: the same alert, already raised. Not a failed record.
+        return False
     if result.deduplicated:
         return False
     count_by("AlertsRaised", service, {"severity": alert.severity})

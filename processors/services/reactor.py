@@ -21,8 +21,9 @@ from events.envelope import RecordedEvent
 from events.ports import EventLog
 from events.store import ANY
 from projections.alert_rules import AlertSettings
-from projections.reaction import Append, RaiseAlert, Reaction, Rule
+from projections.reaction import Append, Count, RaiseAlert, Reaction, Rule
 from projections.registry import REACTOR_RULES
+from projections.shopify_sync import ShopifySyncSettings
 from projections.view import View
 from projections.ports import ViewRows
 from processors.services.alerts import append_alert
@@ -42,13 +43,17 @@ class Reactor:
     def __init__(self, store: EventLog, views: ViewRows, settings: AlertSettings,
                  storefront_url: str | None = None,
                  dispatch: Callable[[RecordedEvent], None] | None = None,
-                 rules: tuple[Rule, ...] = REACTOR_RULES) -> None:
+                 rules: tuple[Rule, ...] = REACTOR_RULES,
+                 shopify: ShopifySyncSettings | None = None,
+                 shopify_push: Callable[[RecordedEvent], Any] | None = None) -> None:
         self._store = store
         self._views = views
         self._settings = settings
         self._storefront_url = storefront_url
         self._dispatch = dispatch  # the delivery rule (processors/services/delivery_dispatch.py)
         self._rules = rules
+        self._shopify = shopify  # None: Shopify pushes are not configured
+        self._shopify_push = shopify_push  # carries out planned pushes (processors/services/shopify_push.py)
         # (view, stream, version) -> the stream's state right after that version. Events never change,
         # so an entry never goes stale: a batch's consecutive events of one stream read the tables once.
         self._states: OrderedDict[tuple[str, str, int], Any] = OrderedDict()
@@ -59,20 +64,24 @@ class Reactor:
         for rule in self._rules:
             if not rule.reacts_to(event):
                 continue
-            reaction = Reaction(event, self._settings, self._storefront_url)
+            reaction = Reaction(event, self._settings, self._storefront_url, shopify=self._shopify)
             if rule.view is not None:
                 if rule.view.name not in around:
                     around[rule.view.name] = self._around(rule.view, event)
                 before, after = around[rule.view.name]
-                reaction = Reaction(event, self._settings, self._storefront_url, before, after)
+                reaction = Reaction(event, self._settings, self._storefront_url, before, after, self._shopify)
             for effect in rule.plan(reaction):
                 if isinstance(effect, RaiseAlert):
                     self.raise_alert(effect.alert, cause=event)
                     raised.append(effect.alert)
                 elif isinstance(effect, Append):
                     self._append(effect)
+                elif isinstance(effect, Count):
+                    metrics.add_metric(effect.metric, MetricUnit.Count, 1)
         if self._dispatch is not None:
             self._dispatch(event)
+        if self._shopify_push is not None:
+            self._shopify_push(event)
         return raised
 
     def _append(self, effect: Append) -> None:

@@ -34,13 +34,16 @@ if TYPE_CHECKING:  # the collaborators' types; imported where built so each func
     from processors.services.delivery_worker import DeliverySettings, DeliveryWorker
     from processors.services.error_monitor import ErrorMonitor, MonitorSettings
     from processors.services.reactor import Reactor
-    from processors.services.stream_failures import StreamFailures
+    from processors.adapters.shopify_admin import ShopifyAdminClient, ShopifyAdminSettings
     from processors.services.rebuild_compare import CompareStep
     from processors.services.rebuild_segment import SegmentWorker
+    from processors.services.shopify_push import ShopifyPusher
+    from processors.services.stream_failures import StreamFailures
     from projections.alert_rules import AlertSettings
     from projections.batch import BatchProjector
-    from projections.queries import ViewQueries
     from projections.ports import ViewRows
+    from projections.queries import ViewQueries
+    from projections.shopify_sync import ShopifySyncSettings
 
 Handler = Callable[[dict[str, Any], Any], Any]
 FUNCTIONS = ("projector", "reactor", "ingest", "error-monitor", "delivery-worker", "stream-failures",
@@ -74,16 +77,21 @@ class Settings:
     monitor: MonitorSettings
     api: ApiSettings
     storefront_url: str | None = None
+    shopify_sync: ShopifySyncSettings | None = None  # None: no pushes to Shopify
+    shopify_admin: ShopifyAdminSettings | None = None  # where pushes go (None: planned, never sent)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ, secrets: Secrets | None = None) -> "Settings":
         from processors.api.deps import ApiSettings
         from processors.services.delivery_worker import DeliverySettings
         from processors.services.error_monitor import MonitorSettings
+        from processors.adapters.shopify_admin import ShopifyAdminSettings
+        from projections.shopify_sync import ShopifySyncSettings
 
         return cls(alert_settings_from_env(env), DeliverySettings.from_env(env, secrets),
                    MonitorSettings.from_env(env), ApiSettings.from_env(env),
-                   env.get("DYNAFOLD_STOREFRONT_URL") or None)
+                   env.get("DYNAFOLD_STOREFRONT_URL") or None, ShopifySyncSettings.from_env(env),
+                   ShopifyAdminSettings.from_env(env))
 
 
 def alert_settings_from_env(env: Mapping[str, str] = os.environ) -> AlertSettings:
@@ -148,7 +156,28 @@ class Root:
 
         dispatch = DeliveryDispatch(self.store, self.adapters.delivery_queue(), self.adapters.dead_letters(),
                                     self.adapters.clock)
-        return Reactor(self.store, self.views, self.settings.alerts, self.settings.storefront_url, dispatch=dispatch)
+        return Reactor(self.store, self.views, self.settings.alerts, self.settings.storefront_url, dispatch=dispatch,
+                       shopify=self.settings.shopify_sync, shopify_push=self.shopify_pusher)
+
+    @cached_property
+    def shopify_pusher(self) -> ShopifyPusher | None:
+        """The push effect, when the Admin API is configured (DYNAFOLD_SHOPIFY_SHOP or _ADMIN_URL)."""
+        from processors.services.shopify_push import ShopifyPusher
+
+        if self.settings.shopify_admin is None:
+            return None
+        return ShopifyPusher(self.store, lambda: self.shopify_admin)
+
+    @cached_property
+    def shopify_admin(self) -> ShopifyAdminClient:
+        from processors.adapters.shopify_admin import ShopifyAdminClient, ShopifyUnavailable
+
+        settings, token = self.settings.shopify_admin, self.secrets.get("shopify_admin_token")
+        if settings is None or not token:
+            # No token: nothing is sent unauthenticated; the record is retried until one is configured.
+            raise ShopifyUnavailable(
+                "the Shopify Admin API access token (DYNAFOLD_SHOPIFY_ADMIN_TOKEN[_PARAM]) is not set")
+        return ShopifyAdminClient(settings, token)
 
     @cached_property
     def delivery_worker(self) -> DeliveryWorker:

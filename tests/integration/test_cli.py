@@ -81,12 +81,16 @@ def test_demo_drives_the_seeds_through_http_and_ends_with_the_views_the_email_an
     assert (deliveries["user123:msg-0002"]["status"], deliveries["user123:msg-0002"]["attempts"]) == (
         "MAX_RETRIES_EXCEEDED", 4)
     assert [d["reason"] for d in summary["dead_letters"]] == ["MAX_RETRIES_EXCEEDED"]
-    assert summary["webhooks_received"] == {"/orders-hook": 2, "/down": 4, "/storefront": 5}
+    assert summary["webhooks_received"] == {"/orders-hook": 2, "/down": 4, "/storefront": 6}
     inventory = {i["sku"]: (i["available"], i["broadcast"]) for i in views["inventory"]}
-    assert inventory == {"PROD-001": (43, 43), "PROD-002": (3, 3)}  # the storefront has the latest counts
+    # the storefront has the latest counts
+    assert inventory == {"PROD-001": (43, 43), "PROD-002": (3, 3), "PROD-003": (12, 12)}
+    # The local Shopify: pushed 12 over its 0, ignored the echo; a merchant's 30 was drift, set back
+    # to 12 (two inventorySetQuantities calls, one sync_drift alert below).
+    assert summary["shopify"] == {"levels": {"39072856@905684977": 12}, "set_quantities_calls": 2}
     assert [r["disposition"] for r in views["returns"]] == ["DAMAGED"]
     assert sorted(a["alert_type"] for a in views["alerts"]) == [
-        "delivery_dead_lettered", "order_errors_notified", "return_damaged", "stock_low"]
+        "delivery_dead_lettered", "order_errors_notified", "return_damaged", "stock_low", "sync_drift"]
     emf = [json.loads(line) for line in (tmp_path / ".dynafold/logs/dynafold-ingest.log").read_text().splitlines()
            if line.startswith('{"_aws"')]
     assert any("EventsAppended" in blob for blob in emf)

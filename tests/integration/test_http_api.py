@@ -181,10 +181,12 @@ def test_level_updates_find_their_sku_through_the_item_map_learned_from_products
                access_key=local_dynamo.access_key).drain()
     row = api.admin("GET", "/inventory/IPOD2008PINK")[1]
     assert row["shopify_levels"] == [{"location_id": "487838322", "available": -2,
-                                      "updated_at": "2023-01-03T17:21:36.000000Z", "counted": True}]
+                                      "updated_at": "2023-01-03T17:21:36.000000Z", "counted": True, "ours": False}]
     assert row["physical"] == 0  # a level never changes our count: the count is the truth
     alerts = [a for a in api.admin("GET", "/alerts")[1]["alerts"] if a["alert_type"] == "unmapped_item"]
     assert len(alerts) == 1  # one per item, not one per webhook
+    # ... and the later updates of the item find it raised: no reactor record failed over it
+    assert [a for a in api.admin("GET", "/alerts")[1]["alerts"] if a["alert_type"] == "record_failed"] == []
 
 
 def test_inventory_items_webhooks_and_operators_set_the_map(api):

@@ -81,14 +81,15 @@ def test_each_rule_declares_what_it_reacts_to():
     from projections.registry import REACTOR_RULES
 
     assert [rule.name for rule in REACTOR_RULES] == [
-        "stock_broadcast", "return_damaged", "stock_low", "unmapped_item", "delivery_dead_lettered",
+        "stock_broadcast", "shopify_sync", "return_damaged", "stock_low", "unmapped_item", "sync_failed",
+        "delivery_dead_lettered",
         "order_errors_notified"]
     assert all(rule.event_types or rule.view is not None for rule in REACTOR_RULES)
     reacting = lambda event: [rule.name for rule in REACTOR_RULES if rule.reacts_to(event)]  # noqa: E731
     assert reacting(recorded("sku:A", StockAdjusted(sku="A", delta=-1, reason="order"))) == [
-        "stock_broadcast", "stock_low"]
+        "stock_broadcast", "shopify_sync", "stock_low"]
     assert reacting(recorded("sku:A", ReturnRecorded(sku="A", quantity=1, disposition="DAMAGED", restocked=False))) == [
-        "stock_broadcast", "return_damaged", "stock_low"]
+        "stock_broadcast", "shopify_sync", "return_damaged", "stock_low"]
     assert reacting(recorded("delivery:u:m", DeadLettered(attempts=4, reason="X"))) == ["delivery_dead_lettered"]
     assert reacting(recorded("order:o", OrderErrorsNotified(order_id="o", error_hashes=("h",)))) == [
         "order_errors_notified"]

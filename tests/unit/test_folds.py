@@ -374,6 +374,8 @@ def test_inventory_count_adjust_buffer_return_broadcast():
         "physical": 50, "buffer": 5, "available": 45,
         "last_broadcast": {"count": 45, "tx_id": "tx-1", "time": t(5 * m)},
         "updated_at": t(5 * m), "shopify_available": None, "shopify_levels": [],
+        "shopify_item_id": None, "shopify_applied": 0, "last_push": None, "shopify_expected": None,
+        "open_drifts": [],
     }}
     assert view.extras(state) == (
         Extra(RETURNS_TABLE, {"sku": "PROD-001", "returned_at": f"{t(3 * m)}#{format_sequence(4)}",

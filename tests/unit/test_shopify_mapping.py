@@ -52,6 +52,13 @@ def test_a_real_level_update_names_no_sku_and_is_kept_on_the_item_until_mapped()
     counted = level_reported(update, "IPOD2008PINK", True, "ev", NOW).events[0].data
     assert (counted.sku, counted.location_id, counted.updated_at) == (
         "IPOD2008PINK", "487838322", "2023-01-03T17:21:36.000000Z")  # Shopify's -05:00 time, in UTC
+    # X-Shopify-Triggered-At in updated_at's second refines it (two changes in one second stay
+    # ordered); one from another second does not.
+    triggered = datetime(2023, 1, 3, 17, 21, 36, 877041, tzinfo=timezone.utc)
+    refined = level_reported(update, "IPOD2008PINK", True, "ev", NOW, triggered).events[0].data
+    assert refined.updated_at == "2023-01-03T17:21:36.877041Z"
+    later = level_reported(update, "IPOD2008PINK", True, "ev", NOW, NOW).events[0].data
+    assert later.updated_at == "2023-01-03T17:21:36.000000Z"
 
 
 @pytest.mark.parametrize("available, expected", [(-3, -3), (None, None), ("12", 12)])
