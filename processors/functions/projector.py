@@ -56,7 +56,8 @@ def project_records(records: list[dict[str, Any]],
     """Decode every record, fold the whole batch once, and name the records not applied.
 
     An undecodable record is poison: reported with its error, it never blocks other streams."""
-    entries, sequences = [], {}
+    entries: list[Entry] = []
+    sequences: dict[str, None] = {}
     for raw in records:
         sequence: str = raw["dynamodb"]["SequenceNumber"]  # always present on a stream record
         sequences[sequence] = None  # the records' order, each sequence number once
