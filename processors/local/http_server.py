@@ -50,6 +50,8 @@ def api_gateway_event(method: str, target: str, headers: dict[str, str], body: b
 
 
 def _request_handler(handler: Handler, function_name: str) -> type[BaseHTTPRequestHandler]:
+    invocation = threading.Lock()
+
     class ApiRequestHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "dynafold-local-api"
@@ -70,7 +72,12 @@ def _request_handler(handler: Handler, function_name: str) -> type[BaseHTTPReque
                 headers[key] = f"{headers[key]},{value}" if key in headers else value
             event = api_gateway_event(self.command, self.path, headers, body, self.client_address[0])
             context = LambdaContext.local(function_name, 30, event["requestContext"]["requestId"])
-            self._reply(handler(event, context))
+            # Connections are accepted at once (a thread each), but one execution environment runs
+            # one invocation at a time, as on Lambda: the handler's module state (Powertools'
+            # metrics and logger) is never shared by two requests in flight.
+            with invocation:
+                response = handler(event, context)
+            self._reply(response)
 
         # HEAD and OPTIONS too: API Gateway's catch-all route hands them to the function like any
         # method, so the router answers (404, or 405 with Allow), not this server. The names are

@@ -254,22 +254,22 @@ def test_under_continuous_traffic_the_rebuild_proves_equal_and_switches_and_stil
     stop = threading.Event()
     appended: list[float] = []
 
-    def traffic(part: int) -> None:  # three writers, each paced at 8 appends/s
+    def traffic(part: int) -> None:  # six writers, each paced at 4 appends/s (each append waits for its answer)
         store = local_dynamo.store()
         i, due = 0, time.monotonic()
         while not stop.wait(max(0.0, due - time.monotonic())):
-            due += 1 / 8
-            if part < 2:
-                sku = f"S{(i * 2 + part) % 12}"
+            due += 1 / 4
+            if part < 4:
+                sku = f"S{(i * 4 + part) % 12}"
                 store.append(f"sku:{sku}", [NewEvent("dynafold.inventory.stock_adjusted.v2",
                                                      {"sku": sku, "delta": 1, "reason": "restock"})])
             else:
-                order = f"o{i % 4}"
+                order = f"o{(i * 2 + part) % 4}"
                 store.append(f"order:{order}", [order_event(order, i, i % 8)])
             appended.append(time.monotonic())
             i += 1
 
-    writers = [threading.Thread(target=traffic, args=(part,)) for part in range(3)]
+    writers = [threading.Thread(target=traffic, args=(part,)) for part in range(6)]
     threads = [*stack.run_forever(stop), *writers]
     for writer in writers:
         writer.start()
