@@ -1,4 +1,4 @@
-"""Every view, by name and by the stream category it folds (one view per category); the reactor's rules.
+"""Every view, by name and by the stream category it folds (one view per category).
 
 One line per view: its package's ``UNIT`` carries the fold (with its table family), its row type,
 its queries, its `dynafold query` commands, its HTTP read routes and its report sections.
@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from projections import alert_rules, alerts, broadcast_rules, delivery_status, inventory, pending_errors, shopify_sync
-from projections.reaction import Rule
+from projections import alerts, delivery_status, inventory, pending_errors
 from projections.unit import ViewUnit
 from projections.view import View
 
@@ -23,8 +22,6 @@ UNITS: tuple[ViewUnit, ...] = (
 VIEWS: tuple[View[Any], ...] = tuple(unit.view for unit in UNITS)
 VIEWS_BY_NAME: Mapping[str, View[Any]] = {view.name: view for view in VIEWS}
 UNITS_BY_NAME: Mapping[str, ViewUnit] = {unit.name: unit for unit in UNITS}
-# The reactor's rules, in the order it applies them to each event (pushes before the alerts).
-REACTOR_RULES: tuple[Rule, ...] = (*broadcast_rules.RULES, *shopify_sync.RULES, *alert_rules.RULES)
 
 _BY_CATEGORY: Mapping[str, View[Any]] = {view.category: view for view in VIEWS}
 

@@ -22,7 +22,7 @@ from events.ports import EventLog
 from events.store import ANY
 from projections.alert_rules import AlertSettings
 from projections.reaction import Append, Count, RaiseAlert, Reaction, Rule
-from projections.registry import REACTOR_RULES
+from projections.reactor_rules import REACTOR_RULES
 from projections.shopify_sync import ShopifySyncSettings
 from projections.view import View
 from projections.ports import ViewRows

@@ -78,7 +78,7 @@ def test_the_same_cause_always_gives_the_same_alert():
 # ----------------------------------------------------------------------------- the reactor's rule registry
 
 def test_each_rule_declares_what_it_reacts_to():
-    from projections.registry import REACTOR_RULES
+    from projections.reactor_rules import REACTOR_RULES
 
     assert [rule.name for rule in REACTOR_RULES] == [
         "stock_broadcast", "shopify_sync", "return_damaged", "stock_low", "unmapped_item", "sync_failed",

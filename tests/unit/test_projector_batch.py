@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -48,4 +49,17 @@ def test_importing_the_projector_leaves_out_powertools_batch_and_asyncio():
               "print(json.dumps(sorted(m for m in sys.modules if m == 'asyncio'\n"
               "    or m.startswith(('aws_lambda_powertools.utilities.batch', 'aws_lambda_powertools.utilities.data_classes')))))")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout) == []
+
+
+def test_building_the_projector_leaves_out_the_reactors_rules():
+    """The projector folds and never reacts: the reactor's rule modules stay off its cold start
+    (its import and the first invocation's build by the composition root)."""
+    script = ("import sys, json, processors.functions.projector\n"
+              "from processors.wiring.aws import aws_root\n"
+              "aws_root({'EVENTS_TABLE': 'e', 'IDEMPOTENCY_TABLE': 'i', 'AWS_DEFAULT_REGION': 'us-east-1'}).projector\n"
+              "print(json.dumps(sorted(m for m in sys.modules if m.startswith('projections.') and m.endswith(\n"
+              "    ('alert_rules', 'broadcast_rules', 'shopify_sync', 'reactor_rules')))))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                          env={**os.environ, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"})
     assert json.loads(done.stdout) == []
