@@ -25,9 +25,16 @@ answers ``errors: [{message: "Throttled", extensions: {code: "THROTTLED"}}]`` wi
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
+
+from events.delivery_policy import parse_retry_after
+
+_DELAY_SECONDS = re.compile(r"[0-9]+")  # Retry-After's delay-seconds: read without a clock
+_NO_CLOCK = datetime(1970, 1, 1, tzinfo=timezone.utc)  # delay-seconds never look at it
 
 DEFAULT_API_VERSION = "2025-10"
 SUPPORTED_VERSIONS = ("2024-10", "2025-01", "2025-04", "2025-07", "2025-10")
@@ -117,13 +124,16 @@ def _wait_for(body: Mapping[str, Any], default: float) -> float:
     return max(0.0, math.ceil(missing / rate * 10) / 10) if rate > 0 else default
 
 
-def _errors(status: int, body: Any, retry_after: str | None) -> Refused | Throttled | None:
+def _errors(status: int, body: Any, retry_after: str | None, now: datetime | None) -> Refused | Throttled | None:
     """The answer when the call as a whole failed (HTTP error or top-level GraphQL errors), else None."""
     if status == 429:
-        try:
-            return Throttled(max(0.0, float(retry_after or "1")))
-        except ValueError:
-            return Throttled(1.0)
+        # The project's one Retry-After reading (RFC 9110: ASCII delay-seconds or an HTTP-date, never
+        # raising). A date is read against the caller's clock; without one, or for a header that is
+        # neither form, 1 s.
+        seconds = None
+        if retry_after is not None and (now is not None or _DELAY_SECONDS.fullmatch(retry_after.strip(" \t"))):
+            seconds = parse_retry_after(retry_after, now or _NO_CLOCK)
+        return Throttled(1.0 if seconds is None else seconds)
     if status >= 500:
         return Throttled(1.0)  # Shopify's side: retried like a throttle, bounded by the caller
     if status != 200 or not isinstance(body, Mapping):
@@ -138,8 +148,8 @@ def _errors(status: int, body: Any, retry_after: str | None) -> Refused | Thrott
     return None
 
 
-def read_set_answer(status: int, body: Any, retry_after: str | None = None) -> SetAnswer:
-    failed = _errors(status, body, retry_after)
+def read_set_answer(status: int, body: Any, retry_after: str | None = None, now: datetime | None = None) -> SetAnswer:
+    failed = _errors(status, body, retry_after, now)
     if failed is not None:
         return failed
     payload = ((body.get("data") or {}).get("inventorySetQuantities")) or {}
@@ -152,8 +162,9 @@ def read_set_answer(status: int, body: Any, retry_after: str | None = None) -> S
     return Refused("; ".join(f"{error.get('code')}: {error.get('message')}" for error in user_errors)[:500])
 
 
-def read_level_answer(status: int, body: Any, retry_after: str | None = None) -> LevelAnswer:
-    failed = _errors(status, body, retry_after)
+def read_level_answer(status: int, body: Any, retry_after: str | None = None,
+                      now: datetime | None = None) -> LevelAnswer:
+    failed = _errors(status, body, retry_after, now)
     if failed is not None:
         return failed
     item = (body.get("data") or {}).get("inventoryItem")

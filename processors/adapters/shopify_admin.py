@@ -11,6 +11,7 @@ raises ``ShopifyUnavailable``: the reactor's record is then retried by the strea
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 import os
 import time
 import urllib.error
@@ -109,13 +110,15 @@ class ShopifyAdminClient:
     def available_at(self, inventory_item_id: str, location_id: str) -> LevelAnswer:
         return self._call(level_request(inventory_item_id, location_id), read_level_answer)
 
-    def _call(self, request: dict[str, Any], read: Callable[[int, Any, str | None], Any]) -> Any:
+    def _call(self, request: dict[str, Any], read: Callable[[int, Any, str | None, datetime], Any]) -> Any:
         body = json.dumps(request).encode("utf-8")
         headers = {"Content-Type": "application/json", "Accept": "application/json",
                    "X-Shopify-Access-Token": self.token}
         waited = 0.0
         for attempt in range(self.settings.max_tries):
-            answer = read(*self.post(self.settings.endpoint, body, headers, self.settings.timeout_seconds))
+            posted = self.post(self.settings.endpoint, body, headers, self.settings.timeout_seconds)
+            status, parsed, retry_after = posted
+            answer = read(status, parsed, retry_after, datetime.now(timezone.utc))
             if not isinstance(answer, Throttled):
                 return answer
             needed = max(answer.seconds, 0.25 * 2 ** attempt)  # Shopify's hint, at least an exponential step

@@ -3,6 +3,8 @@ the pure reading of Shopify's answers, and the push effect's compare-and-set re-
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,6 +95,11 @@ def test_answers_are_read_as_shopify_documents_them():
                      "maximumAvailable": 1000.0, "currentlyAvailable": 666, "restoreRate": 50.0}}}}
     assert read_set_answer(200, throttled) == Throttled(1.8)
     assert read_set_answer(429, None, "3") == Throttled(3.0)
+    # Retry-After read as RFC 9110 says, by the project's one parser: no float() of anything
+    assert read_set_answer(429, None, "1e400") == Throttled(1.0)
+    assert read_set_answer(429, None, "nan") == Throttled(1.0)
+    now = datetime(2026, 10, 21, 7, 27, 30, tzinfo=timezone.utc)
+    assert read_set_answer(429, None, "Wed, 21 Oct 2026 07:28:00 GMT", now) == Throttled(30.0)
     assert read_level_answer(200, {"data": {"inventoryItem": {"inventoryLevel": {"quantities": [
         {"name": "available", "quantity": -2}]}}}}) == Level(-2)
     assert isinstance(read_set_answer(200, {"data": {"inventorySetQuantities": {"userErrors": [
