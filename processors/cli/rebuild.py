@@ -81,7 +81,8 @@ def _follow_on_aws(ctx: "Context", args: argparse.Namespace, execution_arn: str,
     if ended["status"] != "SUCCEEDED":
         emit(payload, as_json=ctx.as_json, human=f"{ended['status']}: {ended['error']}: {ended['cause']}")
         return 1
-    lines = [f"caught up {verdict.get('caught_up', 0):,} events"]
+    carried = sum((verdict.get("after_switch") or {}).get("caught_up") or [])
+    lines = [f"caught up {verdict.get('caught_up', 0) + carried:,} events"]
     compared = ", ".join(f"{f} {n:,}" for f, n in (verdict.get("rows_compared") or {}).items())
     if verdict.get("equal"):
         lines.append(f"EQUAL: rebuilt rows match the live rows ({compared})")
@@ -117,8 +118,8 @@ def cmd_rebuild_on_aws(ctx: "Context", args: argparse.Namespace, rebuilder: Any)
     client = ctx.client()
     for family, table in plan.targets.items():
         create_copy(client, template_base(family), table)
-    payload = execution_input(plan.views, plan.targets, {f: table_rule(f) for f in plan.targets}, options,
-                              switch=args.switch)
+    payload = execution_input(plan.views, rebuilder.live_tables, plan.targets,
+                              {f: table_rule(f) for f in plan.targets}, options, switch=args.switch)
     total = table_stats(client, ctx.store().events_table)["items"]
     arn = start(_sfn(), state_machine, payload, Path(args.state_dir), ctx.table_prefix, total)
     if not ctx.as_json:

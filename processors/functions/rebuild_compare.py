@@ -1,10 +1,10 @@
-"""RebuildCompareFunction: the rebuild state machine's last step — catch up, compare, (optionally) switch.
+"""RebuildCompareFunction: the rebuild state machine's comparison steps (``services.rebuild_compare.CompareStep``).
 
-Thin: runs ``services.rebuild_compare.RebuildComparer`` (the proof a local rebuild runs too) on
-the tables the execution filled. The settle wait is cut to the invocation's remaining time. On
-``switch`` and an EQUAL verdict it writes the new versions to the SSM parameter the functions read
-(``VIEW_VERSIONS_PARAMETER``), then compares once more: what the live projector wrote into the old
-tables while the switch took effect is caught up into the new ones.
+Thin: ``compare`` proves one scan segment of the view tables (the compare map runs one per
+segment, with the comparer a local rebuild runs too), ``verdict`` sums the segments and switches
+on EQUAL by writing the SSM parameter the functions read (``VIEW_VERSIONS_PARAMETER``), and
+``catch_up`` carries one segment over after the switch. A segment's settle wait is cut to the
+invocation's remaining time.
 """
 
 from __future__ import annotations

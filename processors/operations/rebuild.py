@@ -168,6 +168,11 @@ class Rebuilder:
         self._lock = threading.Lock()
 
     @property
+    def live_tables(self) -> dict[str, str]:
+        """family -> the active table of each family this rebuild fills."""
+        return {family: self._live[family] for family in self.families}
+
+    @property
     def families(self) -> list[str]:
         return [family for view in self._views for family in view.families]
 

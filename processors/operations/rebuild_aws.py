@@ -18,10 +18,16 @@ from typing import Any
 
 from events.errors import DynafoldError
 from processors.operations.progress import Progress
+from processors.services.rebuild_compare import MAX_AWS_SEGMENTS
 from projections.comparison import TableRule
 
 STATE_MACHINE_ENV = "DYNAFOLD_REBUILD_STATE_MACHINE"
 SLICE_SECONDS = 840.0  # a segment worker's budget per invocation: inside Lambda's 900 s, with margin
+# Between the switch and the last catch-up: functions read the active versions through a 30 s cache
+# (adapters.view_versions.SsmVersions max_age) and a projector invocation that read the old ones may
+# run to its 60 s timeout (template.yaml Globals) after a 1 s batching window; then no function
+# writes the old tables any more.
+SWITCH_WAIT_SECONDS = 30 + 60 + 1 + 29
 
 
 @dataclass(frozen=True)
@@ -32,24 +38,24 @@ class AwsOptions:
     max_write_rate: float | None = None  # items/s for the whole rebuild (split across the concurrent workers)
 
     def __post_init__(self) -> None:
-        if not 1 <= self.segments <= 10_000:
-            raise DynafoldError(f"--segments must be 1..10000 on AWS, got {self.segments}")
+        if not 1 <= self.segments <= MAX_AWS_SEGMENTS:  # the compare map's answers pass inline to the verdict
+            raise DynafoldError(f"--segments must be 1..{MAX_AWS_SEGMENTS} on AWS, got {self.segments}")
         if not 1 <= self.max_concurrency <= 10_000:  # the Distributed Map's own limit
             raise DynafoldError(f"--max-concurrency must be 1..10000, got {self.max_concurrency}")
 
 
-def execution_input(views: Sequence[str], targets: Mapping[str, str], rules: Mapping[str, TableRule],
-                    options: AwsOptions, *, switch: bool) -> dict[str, Any]:
+def execution_input(views: Sequence[str], live: Mapping[str, str], targets: Mapping[str, str],
+                    rules: Mapping[str, TableRule], options: AwsOptions, *, switch: bool) -> dict[str, Any]:
     """What RebuildStateMachine reads (statemachine/rebuild.asl.json: every `$.name` it selects)."""
     concurrent = min(options.segments, options.max_concurrency)
     return {
-        "views": list(views), "targets": dict(targets),
+        "views": list(views), "live": {family: live[family] for family in targets}, "targets": dict(targets),
         "rules": {family: {"key_attr": r.key_attr, "sort_attr": r.sort_attr, "ttl_attr": r.ttl_attr,
                            "category": r.category} for family, r in rules.items()},
         "segments": list(range(options.segments)), "total_segments": options.segments,
         "max_concurrency": options.max_concurrency, "budget_seconds": SLICE_SECONDS,
         "max_write_rate": options.max_write_rate / concurrent if options.max_write_rate else None,
-        "settle_seconds": options.settle_seconds, "switch": switch,
+        "settle_seconds": options.settle_seconds, "switch": switch, "switch_wait_seconds": SWITCH_WAIT_SECONDS,
     }
 
 

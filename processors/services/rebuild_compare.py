@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from events.errors import DynafoldError
 from events.items import from_item
-from events.scan import parallel_scan
+from events.scan import scan_segment
 from events.ports import EventLog
 from projections.batch import BatchProjector, Entry
 from projections.comparison import (
@@ -34,7 +34,6 @@ from projections.comparison import (
     TableRule,
     compare_settled,
     digest_rows,
-    only_streams,
     stream_versions,
     unsettled_streams,
 )
@@ -71,44 +70,85 @@ class RebuildComparer:
 
     # ------------------------------------------------------------------ compare
 
-    def compare(self, settle_seconds: float, poll_seconds: float = 0.5) -> Settled:
-        """Compare every stream at a common version, waiting at most ``settle_seconds`` for them to settle."""
+    def compare(self, settle_seconds: float, poll_seconds: float = 0.5,
+                segments: Sequence[int] | None = None) -> Settled:
+        """Compare the rows of the given scan segments (all by default) at a common version per
+        stream, waiting at most ``settle_seconds`` for the streams that stand apart to settle.
+
+        Each family's table is scanned segment by segment, both sides alike (the rows of a stream in
+        one table share a partition key, so one segment holds them all). A stream whose rows are
+        identical on both sides is done; any other is *suspect* and compared again with strongly
+        consistent queries of just its rows, at a common version (``_settle``). A suspect belongs to
+        the segment that holds its live rows or, when it has none, to the one that holds its rebuilt
+        rows: the segments of one comparison, run in one process or in many Lambdas, compare every
+        row once, whether or not the two tables place a key in the same segment."""
         now = self._now_epoch()
-        live = self._scan_digests(self._live, now)
-        rebuilt = self._scan_digests(self._targets, now)
-        unsettled = unsettled_streams(live, rebuilt)
         settled = Settled(Comparison())
-        compare_settled(live, rebuilt, set(unsettled), settled.comparison)
-        if settle_seconds <= 0:  # as the tables stand: no catch-up, no waiting
-            apart = set(unsettled)
-            compare_settled(only_streams(live, apart), only_streams(rebuilt, apart), set(), settled.comparison)
-            return settled
-        deadline = self._clock() + settle_seconds
-        waited: set[str] = set()
-        while unsettled:
-            streams = set(unsettled)
-            live = self._stream_digests(self._live, streams, now)  # the live side first: the version to reach
-            rebuilt = self._stream_digests(self._targets, streams, now)
-            live_at, rebuilt_at = stream_versions(live), stream_versions(rebuilt)
-            behind = {s: (rebuilt_at.get(s, 0), live_at.get(s, 0)) for s in streams
-                      if live_at.get(s, 0) > rebuilt_at.get(s, 0)}
+        suspects = self._suspects(segments, now, settled.comparison)
+        if any(suspects.values()):
+            self._settle(suspects, settle_seconds, poll_seconds, now, settled)
+        return settled
+
+    def catch_up_segments(self, segments: Sequence[int] | None = None) -> Settled:
+        """Once, without waiting or a verdict: apply to the rebuilt side what the live side has
+        applied beyond it, in the given segments. After a switch, the old tables get what projectors
+        still holding the old versions applied, and this carries it over."""
+        now = self._now_epoch()
+        settled = Settled(Comparison())
+        suspects = self._suspects(segments, now, Comparison())
+        pending = set().union(*suspects.values())
+        if pending:
+            live_at = stream_versions(self._stream_digests(self._live, pending, now))
+            rebuilt_at = stream_versions(self._stream_digests(self._targets, pending, now))
+            behind = _behind(pending, live_at, rebuilt_at)
             if behind:
+                settled.caught_up = self.catch_up_streams(behind, settled.failed_streams)
+        return settled
+
+    def _suspects(self, segments: Sequence[int] | None, now: int, comparison: Comparison) -> dict[str, set[str]]:
+        """family -> streams of these segments whose rows differ between the sides (owned here);
+        the rows of the other streams are counted in ``comparison`` as compared and equal."""
+        suspects: dict[str, set[str]] = {}
+        for family, rule in self._rules.items():
+            comparison.rows.setdefault(family, 0)
+            mine = suspects.setdefault(family, set())
+            for segment in range(self._segments) if segments is None else segments:
+                live = _by_stream(self._segment_digests(self._live[family], rule, segment, now))
+                rebuilt = _by_stream(self._segment_digests(self._targets[family], rule, segment, now))
+                for stream, rows in live.items():
+                    if _same_rows(rows, rebuilt.get(stream, {})):
+                        comparison.rows[family] += len(rows)
+                    else:
+                        mine.add(stream)
+                mine.update(self._without_live_rows(family, rule, [s for s in rebuilt if s not in live], now))
+        return suspects
+
+    def _settle(self, suspects: Mapping[str, set[str]], settle_seconds: float, poll_seconds: float, now: int,
+                settled: Settled) -> None:
+        """Compare the suspects' rows at a common version per stream: where the live side is ahead,
+        catch the rebuilt side up to exactly that version; where the rebuilt side is ahead, give the
+        live projector until ``settle_seconds`` to pass it. Streams still apart then are compared as
+        they stand (``settle_seconds`` <= 0: at once, without catching up)."""
+        pending: set[str] = set().union(*suspects.values())
+        deadline = self._clock() + max(0.0, settle_seconds)
+        waited: set[str] = set()
+        while pending:
+            live = self._stream_digests(self._live, pending, now)  # the live side first: the version to reach
+            rebuilt = self._stream_digests(self._targets, pending, now)
+            live_at, rebuilt_at = stream_versions(live), stream_versions(rebuilt)
+            behind = _behind(pending, live_at, rebuilt_at)
+            if behind and settle_seconds > 0:
                 settled.caught_up += self.catch_up_streams(behind, settled.failed_streams)
                 rebuilt = self._merge(rebuilt, self._stream_digests(self._targets, set(behind), now), set(behind))
-            unsettled = unsettled_streams(live, rebuilt)
-            waited.update(s for s, (live_v, rebuilt_v) in unsettled.items() if rebuilt_v > live_v)
-            now_settled = streams - set(unsettled)
-            last_turn = self._clock() >= deadline
-            if last_turn:  # the bound passed: what is still apart is compared as it stands
-                now_settled = streams
-            compare_settled(only_streams(live, now_settled), only_streams(rebuilt, now_settled), set(),
-                            settled.comparison)
-            if last_turn:
-                break
-            if unsettled:
+            apart = unsettled_streams(live, rebuilt)
+            waited.update(s for s, (live_v, rebuilt_v) in apart.items() if rebuilt_v > live_v)
+            last_turn = settle_seconds <= 0 or self._clock() >= deadline
+            done = pending if last_turn else pending - set(apart)
+            compare_settled(_owned(live, suspects, done), _owned(rebuilt, suspects, done), set(), settled.comparison)
+            pending -= done
+            if pending:
                 self._sleep(poll_seconds)
         settled.waited_for_live = len(waited)
-        return settled
 
     # ------------------------------------------------------------------ catch up
 
@@ -135,35 +175,42 @@ class RebuildComparer:
 
     # ------------------------------------------------------------------ reads
 
-    def _scan_digests(self, tables: Mapping[str, str], now: int) -> dict[str, dict[RowKey, RowDigest]]:
-        digests = {}
-        for family, rule in self._rules.items():
-            pages = parallel_scan(self._client, {"TableName": tables[family]}, self._segments)
-            rows = (row_from_item(item) for _, page in pages if page for item in page)
-            digests[family] = digest_rows(rows, rule, now)
-        return digests
+    def _segment_digests(self, table: str, rule: TableRule, segment: int, now: int) -> dict[RowKey, RowDigest]:
+        pages = scan_segment(self._client, {"TableName": table}, segment, self._segments)
+        return digest_rows((row_from_item(item) for page in pages for item in page), rule, now)
+
+    def _without_live_rows(self, family: str, rule: TableRule, streams: Iterable[str], now: int) -> set[str]:
+        """Those of ``streams`` (seen in a rebuilt segment only) that have no live row in ``family``:
+        they belong to this segment. The others belong to the segment holding their live rows."""
+        owned = set()
+        for stream in streams:
+            if not self._query_rows(self._live[family], rule, stream, now):
+                owned.add(stream)
+        return owned
 
     def _stream_digests(self, tables: Mapping[str, str], streams: Iterable[str],
                         now: int) -> dict[str, dict[RowKey, RowDigest]]:
         """The rows of just these streams, by key (a strongly consistent query per stream and family)."""
         digests: dict[str, dict[RowKey, RowDigest]] = {}
         for family, rule in self._rules.items():
-            rows: list[Row] = []
-            for stream in streams:
-                if stream.split(":", 1)[0] != rule.category:
-                    continue
-                request: dict[str, Any] = {
-                    "TableName": tables[family], "KeyConditionExpression": "#k = :k", "ConsistentRead": True,
-                    "ExpressionAttributeNames": {"#k": rule.key_attr},
-                    "ExpressionAttributeValues": {":k": {"S": stream_key(stream)}}}
-                while True:
-                    page = self._client.query(**request)
-                    rows.extend(row_from_item(item) for item in page.get("Items", ()))
-                    if "LastEvaluatedKey" not in page:
-                        break
-                    request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            rows = [row for stream in streams if stream.split(":", 1)[0] == rule.category
+                    for row in self._query_rows(tables[family], rule, stream, now)]
             digests[family] = digest_rows(rows, rule, now)
         return digests
+
+    def _query_rows(self, table: str, rule: TableRule, stream: str, now: int) -> list[Row]:
+        """The unexpired rows of a stream's partition in one table, read strongly consistently."""
+        request: dict[str, Any] = {
+            "TableName": table, "KeyConditionExpression": "#k = :k", "ConsistentRead": True,
+            "ExpressionAttributeNames": {"#k": rule.key_attr},
+            "ExpressionAttributeValues": {":k": {"S": stream_key(stream)}}}
+        rows: list[Row] = []
+        while True:
+            page = self._client.query(**request)
+            rows.extend(row for row in map(row_from_item, page.get("Items", ())) if not rule.expired(row, now))
+            if "LastEvaluatedKey" not in page:
+                return rows
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     @staticmethod
     def _merge(digests: FamilyDigests, fresh: FamilyDigests, streams: set[str]) -> dict[str, dict[RowKey, RowDigest]]:
@@ -172,13 +219,56 @@ class RebuildComparer:
                 for family, rows in digests.items()}
 
 
+def _behind(streams: Iterable[str], live_at: Mapping[str, int],
+            rebuilt_at: Mapping[str, int]) -> dict[str, tuple[int, int]]:
+    """stream -> (rebuilt version, live version) where the live side has applied more."""
+    return {s: (rebuilt_at.get(s, 0), live_at[s]) for s in streams if live_at.get(s, 0) > rebuilt_at.get(s, 0)}
+
+
+def _by_stream(digests: Mapping[RowKey, RowDigest]) -> dict[str, dict[RowKey, RowDigest]]:
+    streams: dict[str, dict[RowKey, RowDigest]] = {}
+    for key, digest in digests.items():
+        streams.setdefault(digest.stream, {})[key] = digest
+    return streams
+
+
+def _same_rows(live: Mapping[RowKey, RowDigest], rebuilt: Mapping[RowKey, RowDigest]) -> bool:
+    """The same keys with the same hashes (a hash covers what the comparison compares, see
+    ``TableRule.compared``: the version of a head or single row, not a non-head row's batch stamp)."""
+    return live.keys() == rebuilt.keys() and all(rebuilt[key].hash == digest.hash for key, digest in live.items())
+
+
+def _owned(digests: FamilyDigests, suspects: Mapping[str, set[str]], streams: set[str]) -> FamilyDigests:
+    """Per family, the rows of ``streams`` that this comparison owns there."""
+    return {family: {k: d for k, d in rows.items() if d.stream in streams and d.stream in suspects.get(family, ())}
+            for family, rows in digests.items()}
+
+
 class VersionsWriter(Protocol):
     def write(self, changes: Mapping[str, str]) -> dict[str, str]: ...
 
 
+# A segment's answer travels inside the Distributed Map's result array to the verdict step, and
+# Step Functions caps a state's input and output at 256 KiB: a segment says its counts and its first
+# difference and failure only (each at most this long), which keeps MAX_AWS_SEGMENTS answers well
+# inside the cap (tests/unit/test_rebuild_compare_step.py measures the largest answer).
+# https://docs.aws.amazon.com/step-functions/latest/dg/limits-overview.html#service-limits-task-executions
+SHOWN_PER_SEGMENT = 120
+MAX_AWS_SEGMENTS = 256
+
+
 class CompareStep:
-    """The state machine's compare step over a JSON input (see template.yaml RebuildStateMachine):
-    views, live and target tables (family -> table), table rules, settle seconds, switch."""
+    """The state machine's comparison steps over a JSON input (statemachine/rebuild.asl.json):
+
+    - ``compare``: one scan segment of every view table, at a common version per stream (the
+      Distributed Map runs one per segment, so the proof scales with the fill);
+    - ``verdict``: sums the segments' answers and, with ``switch`` and EQUAL, writes the new
+      versions to the parameter every function reads;
+    - ``catch_up``: after a switch (and the functions' version cache), one segment once more: what
+      projectors still holding the old versions applied to the old tables is applied to the new.
+
+    Every step names the live tables it started from (``live``); ``compare`` refuses to run when
+    they are no longer the active ones, and no step writes into an active table."""
 
     def __init__(self, client: Any, store: EventLog, active: Callable[[], Mapping[str, str]],
                  versions: Callable[[], VersionsWriter]) -> None:
@@ -188,27 +278,69 @@ class CompareStep:
         self._versions = versions
 
     def run(self, event: Mapping[str, Any], remaining_ms: int | None = None) -> dict[str, Any]:
-        from processors.services.rebuild_segment import LAMBDA_SAFETY_SECONDS, active_overlap, views_named
+        step = event.get("step")
+        if step == "compare":
+            return self._compare(event, remaining_ms)
+        if step == "catch_up":
+            return self._catch_up(event)
+        if step == "verdict":
+            return self._verdict(event)
+        raise ValueError(f"unknown rebuild step {step!r} (compare, verdict or catch_up)")
+
+    def _comparer(self, event: Mapping[str, Any], *, live_must_be_active: bool) -> RebuildComparer:
+        from processors.services.rebuild_segment import active_overlap, views_named
 
         targets: dict[str, str] = dict(event["targets"])
-        live = {family: self._active()[family] for family in targets}
-        overlap = active_overlap(targets, live)
-        if overlap:
-            raise ValueError(f"refusing to compare into active tables {overlap}")
+        live: dict[str, str] = dict(event["live"])
+        if set(live) != set(targets):
+            raise ValueError(f"live {sorted(live)} and targets {sorted(targets)} name different families")
+        active = self._active()
+        if active_overlap(targets, {f: active[f] for f in targets}):
+            raise ValueError(f"refusing to write into active tables {active_overlap(targets, active)}")
+        if live_must_be_active and any(active[family] != table for family, table in live.items()):
+            raise ValueError(f"the active tables changed since the rebuild started: {live} -> "
+                             f"{ {f: active[f] for f in live} }")
         views = list(views_named(event["views"]).values())
         rules = {family: TableRule(**rule) for family, rule in event["rules"].items()}
+        return RebuildComparer(self._client, self._store, views, live, targets, rules,
+                               segments=int(event["total_segments"]))
+
+    def _compare(self, event: Mapping[str, Any], remaining_ms: int | None) -> dict[str, Any]:
+        from processors.services.rebuild_segment import LAMBDA_SAFETY_SECONDS
+
         settle = float(event.get("settle_seconds", 60.0))
-        if remaining_ms is not None:  # half the time left for each of the (at most) two comparisons
-            settle = max(0.0, min(settle, (remaining_ms / 1000.0 - LAMBDA_SAFETY_SECONDS) / 2 - 30.0))
-        comparer = RebuildComparer(self._client, self._store, views, live, targets, rules,
-                                   segments=int(event.get("total_segments", 4)))
-        settled = comparer.compare(settle)
-        comparison = settled.comparison
+        if remaining_ms is not None:  # the scan of the segment comes first: leave it half the time
+            settle = max(0.0, min(settle, (remaining_ms / 1000.0 - LAMBDA_SAFETY_SECONDS) / 2))
+        segment = int(event["segment"])
+        settled = self._comparer(event, live_must_be_active=True).compare(settle, segments=[segment])
+        differences = settled.comparison.differences
+        return {"segment": segment, "rows": sum(settled.comparison.rows.values()),
+                "rows_by_family": settled.comparison.rows, "differences": len(differences),
+                "first": str(differences[0])[:SHOWN_PER_SEGMENT] if differences else None,
+                "caught_up": settled.caught_up, "failed": len(settled.failed_streams),
+                "first_failed": settled.failed_streams[0][:SHOWN_PER_SEGMENT] if settled.failed_streams else None}
+
+    def _catch_up(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        segment = int(event["segment"])
+        settled = self._comparer(event, live_must_be_active=False).catch_up_segments([segment])
+        return {"segment": segment, "caught_up": settled.caught_up, "failed": len(settled.failed_streams)}
+
+    def _verdict(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """The segments' answers summed; the switch when asked for and EQUAL."""
+        answers: list[Mapping[str, Any]] = list(event["segments"])
+        rows: dict[str, int] = {}
+        for answer in answers:
+            for family, count in (answer.get("rows_by_family") or {}).items():
+                rows[family] = rows.get(family, 0) + int(count)
+        difference_count = sum(int(a["differences"]) for a in answers)
+        equal = difference_count == 0  # a stream that no longer decodes has its rows reported missing
         switched = None
-        if event.get("switch") and comparison.equal:
+        if event.get("switch") and equal:
+            targets: dict[str, str] = dict(event["targets"])
             switched = self._versions().write({family: table.rsplit("-", 1)[1] for family, table in targets.items()})
-            settled.caught_up += comparer.compare(settle).caught_up
-        return {"equal": comparison.equal, "rows_compared": comparison.rows, "caught_up": settled.caught_up,
-                "differences": [str(d) for d in comparison.differences[:100]],
-                "difference_count": len(comparison.differences), "failed_streams": settled.failed_streams[:100],
+        return {"equal": equal, "rows_compared": rows, "caught_up": sum(int(a["caught_up"]) for a in answers),
+                "difference_count": difference_count,
+                "differences": [a["first"] for a in answers if a.get("first")][:100],
+                "failed_count": sum(int(a["failed"]) for a in answers),
+                "failed_streams": [a["first_failed"] for a in answers if a.get("first_failed")][:100],
                 "switched": switched}

@@ -46,7 +46,7 @@ def test_asl_validator_accepts_the_definition_and_has_teeth(tmp_path):
 def test_the_map_loops_each_segment_until_done_with_retries_and_a_concurrency_parameter():
     fill = definition()["States"]["FillSegments"]
     assert fill["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
-    assert fill["MaxConcurrencyPath"] == "$.max_concurrency" and fill["Next"] == "CatchUpCompareSwitch"
+    assert fill["MaxConcurrencyPath"] == "$.max_concurrency" and fill["Next"] == "CompareSegments"
     inner = fill["ItemProcessor"]["States"]
     assert inner["SegmentDone"]["Choices"] == [{"Variable": "$.done", "BooleanEquals": False, "Next": "FoldSlice"}]
     throttles = inner["FoldSlice"]["Retry"][0]["ErrorEquals"]
@@ -61,11 +61,13 @@ def test_the_cli_input_carries_every_field_the_definition_selects():
     from processors.operations.rebuild_aws import AwsOptions, execution_input
 
     families = VIEWS_BY_NAME["inventory"].families
-    payload = execution_input(["inventory"], {f: f"stack-{f}-v2" for f in families},
+    payload = execution_input(["inventory"], {f: f"stack-{f}-v1" for f in families},
+                              {f: f"stack-{f}-v2" for f in families},
                               {f: table_rule(f) for f in families}, AwsOptions(segments=8, max_concurrency=4),
                               switch=True)
     text = DEFINITION.read_text()
-    top_level = {m for m in re.findall(r'"\$\.(\w+)"', text)} - {"done", "Payload", "totals"}
+    produced = {"done", "Payload", "totals", "compared", "result", "after_switch"}  # states' own results
+    top_level = {m for m in re.findall(r'"\$\.(\w+)"', text)} - produced
     inner = {"segment", "start_key", "guard"}  # built per item by ItemSelector / returned by the worker
     assert top_level - inner <= set(payload), top_level - inner - set(payload)
     assert payload["segments"] == list(range(8)) and payload["rules"]["inventory"]["category"] == "sku"
