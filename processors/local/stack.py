@@ -29,6 +29,7 @@ from processors.adapters.shopify_admin import ShopifyAdminSettings
 from processors.wiring.root import Adapters, Root, Settings
 from processors.adapters.clock import SYSTEM_CLOCK, Clock
 from processors.wiring.config import Tables
+from processors.adapters.view_versions import LocalVersions
 from processors.adapters.delivery_queue import SQS_MAX_BATCH
 from processors.local.queues import LocalDeadLetters, LocalSqsQueue
 from processors.local.lambda_logs import LambdaLogRouter
@@ -87,6 +88,7 @@ class LocalStack:
             mailer=lambda: OutboxMailer(self.state_dir / "outbox.jsonl"),
             order_source=lambda secrets: order_source_from_env(os.environ, secrets),
             secrets=lambda: secrets, streams=lambda: streams, clock=self.clock, resolve=self.resolve,
+            view_versions=lambda: LocalVersions(self.state_dir / "views.json"),
             random_fraction=self.random_fraction)
         # The very root Lambda uses; only the adapters above and these settings are the stack's own.
         self.root = Root(adapters, self._settings)

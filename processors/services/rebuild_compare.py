@@ -287,19 +287,24 @@ class CompareStep:
             return self._verdict(event)
         raise ValueError(f"unknown rebuild step {step!r} (compare, verdict or catch_up)")
 
-    def _comparer(self, event: Mapping[str, Any], *, live_must_be_active: bool) -> RebuildComparer:
-        from processors.services.rebuild_segment import active_overlap, views_named
+    def _comparer(self, event: Mapping[str, Any], *, switched: bool) -> RebuildComparer:
+        """Before the switch the live tables must be the active ones and the targets not; after it
+        (``catch_up``), the other way round: no step writes into tables it does not fill."""
+        from processors.services.rebuild_segment import views_named
 
         targets: dict[str, str] = dict(event["targets"])
         live: dict[str, str] = dict(event["live"])
         if set(live) != set(targets):
             raise ValueError(f"live {sorted(live)} and targets {sorted(targets)} name different families")
         active = self._active()
-        if active_overlap(targets, {f: active[f] for f in targets}):
-            raise ValueError(f"refusing to write into active tables {active_overlap(targets, active)}")
-        if live_must_be_active and any(active[family] != table for family, table in live.items()):
-            raise ValueError(f"the active tables changed since the rebuild started: {live} -> "
-                             f"{ {f: active[f] for f in live} }")
+        now = {family: active[family] for family in targets}
+        in_use = sorted(set(targets.values()) & set(now.values()))
+        if not switched and in_use:
+            raise ValueError(f"refusing to write into active tables {in_use}")
+        if not switched and now != live:
+            raise ValueError(f"the active tables changed since the rebuild started: {live} -> {now}")
+        if switched and now != targets:
+            raise ValueError(f"catch_up runs after the switch, but the active tables are {now}, not {targets}")
         views = list(views_named(event["views"]).values())
         rules = {family: TableRule(**rule) for family, rule in event["rules"].items()}
         return RebuildComparer(self._client, self._store, views, live, targets, rules,
@@ -312,7 +317,7 @@ class CompareStep:
         if remaining_ms is not None:  # the scan of the segment comes first: leave it half the time
             settle = max(0.0, min(settle, (remaining_ms / 1000.0 - LAMBDA_SAFETY_SECONDS) / 2))
         segment = int(event["segment"])
-        settled = self._comparer(event, live_must_be_active=True).compare(settle, segments=[segment])
+        settled = self._comparer(event, switched=False).compare(settle, segments=[segment])
         differences = settled.comparison.differences
         return {"segment": segment, "rows": sum(settled.comparison.rows.values()),
                 "rows_by_family": settled.comparison.rows, "differences": len(differences),
@@ -322,7 +327,7 @@ class CompareStep:
 
     def _catch_up(self, event: Mapping[str, Any]) -> dict[str, Any]:
         segment = int(event["segment"])
-        settled = self._comparer(event, live_must_be_active=False).catch_up_segments([segment])
+        settled = self._comparer(event, switched=True).catch_up_segments([segment])
         return {"segment": segment, "caught_up": settled.caught_up, "failed": len(settled.failed_streams)}
 
     def _verdict(self, event: Mapping[str, Any]) -> dict[str, Any]:

@@ -48,9 +48,15 @@ def aws_adapters(env: Mapping[str, str] = os.environ) -> Adapters:
 
         return streams_client()
 
+    def view_versions() -> Any:
+        from processors.adapters.view_versions import PARAMETER_ENV, SsmVersions
+
+        # The parameter every function reads its active versions from (template.yaml Globals).
+        return SsmVersions(env[PARAMETER_ENV])
+
     return Adapters(dynamodb=dynamodb_client, tables=Tables.from_env(env), delivery_queue=delivery_queue,
                     dead_letters=dead_letters, mailer=mailer, order_source=order_source, secrets=secrets,
-                    streams=streams)
+                    streams=streams, view_versions=view_versions)
 
 
 def aws_root(env: Mapping[str, str] = os.environ) -> Root:

@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # the collaborators' types; imported where built so each func
     from processors.services.error_monitor import ErrorMonitor, MonitorSettings
     from processors.services.reactor import Reactor
     from processors.adapters.shopify_admin import ShopifyAdminClient, ShopifyAdminSettings
-    from processors.services.rebuild_compare import CompareStep
+    from processors.services.rebuild_compare import CompareStep, VersionsWriter
     from processors.services.rebuild_segment import SegmentWorker
     from processors.services.shopify_push import ShopifyPusher
     from processors.services.stream_failures import StreamFailures
@@ -63,6 +63,7 @@ class Adapters:
     order_source: Callable[[Secrets], OrderSource]
     secrets: Callable[[], Secrets]
     streams: Callable[[], Any]  # the DynamoDB Streams client (the failure consumer reads failed batches back)
+    view_versions: Callable[[], VersionsWriter]  # where a rebuild's switch writes the active versions
     clock: Clock = SYSTEM_CLOCK
     resolve: Resolver = system_resolver
     random_fraction: Callable[[], float] = field(default_factory=lambda: random.SystemRandom().random)
@@ -223,12 +224,10 @@ class Root:
 
     @cached_property
     def rebuild_compare_step(self) -> CompareStep:
-        from processors.adapters.view_versions import PARAMETER_ENV, SsmVersions
         from processors.services.rebuild_compare import CompareStep
 
-        # The parameter every function reads its active versions from (template.yaml Globals).
         return CompareStep(self.client, self.store, lambda: dict(self.adapters.tables.views),
-                           lambda: SsmVersions(os.environ[PARAMETER_ENV]))
+                           self.adapters.view_versions)
 
     def handler(self, function: str) -> Handler:
         """The Lambda handler of one function (see FUNCTIONS), over this root's collaborators."""
