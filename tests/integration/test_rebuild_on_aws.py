@@ -153,3 +153,39 @@ def test_dry_run_plans_both_modes_with_its_assumptions_and_changes_nothing(cli, 
     code, out, _ = cli("rebuild", "inventory", "--dry-run", "--workers", "2")
     assert code == 0 and "locally, 2 worker processes" in out and "assuming:" in out and "nothing was changed" in out
     assert sorted(local_dynamo.client.list_tables()["TableNames"]) == before
+
+
+def test_dry_run_states_the_pre_warm_it_will_do_and_its_charge(cli):
+    code, out, _ = cli("rebuild", "all", "--dry-run", "--on-aws", "--assume-events", "100000000")
+    assert code == 0 and "tables   pre-warmed to 40,000 writes/s" in out
+    # 12 tables and indexes (every view family's table and its GSIs), each 36,000 above the 4,000 default
+    assert "+ pre-warm (432,000 write units/s raised once)" in out and "charged once" in out
+    code, out, _ = cli("rebuild", "all", "--dry-run", "--on-aws", "--assume-events", "100000000",
+                       "--warm-writes", "0")
+    assert code == 0 and "tables   not pre-warmed" in out and "pre-warm (" not in out
+    assert "new tables start at 4,000 writes/s (not pre-warmed: --warm-writes 0)" in out
+    code, out, _ = cli("rebuild", "inventory", "--dry-run")  # this (empty) log: nothing worth pre-warming
+    assert code == 0 and "tables   not pre-warmed" in out
+
+
+def test_a_copy_is_still_created_where_warm_throughput_is_ignored_and_the_warning_names_it(local_dynamo):
+    from processors.operations.tables import create_copy
+
+    warnings: list[str] = []
+    assert create_copy(local_dynamo.client, "alerts-v1", "test-alerts-v2", warm_writes=8_000,
+                       warn=warnings.append)
+    assert local_dynamo.client.describe_table(TableName="test-alerts-v2")["Table"]["TableStatus"] == "ACTIVE"
+    [warning] = warnings  # DynamoDB Local accepts WarmThroughput and describes none
+    assert warning.startswith("warning: test-alerts-v2: not applied on this engine: ")
+    assert "point-in-time recovery" in warning and "warm throughput 8,000 writes/s (DescribeTable shows none)" in warning
+
+
+def test_rebuild_with_warm_writes_creates_warns_and_refuses_bad_values(cli, local_dynamo):
+    before = sorted(local_dynamo.client.list_tables()["TableNames"])
+    for bad in ("100", "50000", "-1"):  # below the default, above DescribeLimits' table quota, negative
+        code, _, err = cli("rebuild", "inventory", "--warm-writes", bad)
+        assert code == 2 and "--warm-writes" in err, err
+    assert sorted(local_dynamo.client.list_tables()["TableNames"]) == before
+    code, out, err = cli("rebuild", "inventory", "--warm-writes", "8000")
+    assert code == 0 and "created test-inventory-v2 (pre-warmed to 8,000 writes/s)" in out
+    assert "test-inventory-v2: not applied on this engine:" in err and "warm throughput 8,000 writes/s" in err
