@@ -89,7 +89,9 @@ def _follow_on_aws(ctx: "Context", args: argparse.Namespace, execution_arn: str,
     verdict = ended["output"] or {}
     payload = {"execution_arn": execution_arn, **ended}
     if ended["status"] != "SUCCEEDED":
-        emit(payload, as_json=ctx.as_json, human=f"{ended['status']}: {ended['error']}: {ended['cause']}")
+        # DescribeExecution's error and cause are optional (an execution stopped by hand has neither).
+        emit(payload, as_json=ctx.as_json,
+             human=": ".join(part for part in (ended["status"], ended["error"], ended["cause"]) if part))
         return 1
     lines = [f"caught up {verdict.get('caught_up', 0):,} events"]
     compared = ", ".join(f"{f} {n:,}" for f, n in (verdict.get("rows_compared") or {}).items())

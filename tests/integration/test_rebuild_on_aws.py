@@ -224,6 +224,37 @@ def test_status_reports_a_failed_execution_with_its_error_and_cause(cli, monkeyp
     sfn.stubber.assert_no_pending_responses()
 
 
+def test_status_says_an_aborted_execution_without_inventing_an_error(cli, monkeypatch, tmp_path):
+    # DescribeExecution's error and cause are optional: an execution stopped from the console has none.
+    from processors.operations.rebuild_aws import start
+
+    sfn = StubbedStepFunctions()
+    monkeypatch.setattr(rebuild_cli, "_sfn", lambda: sfn.client)
+    sfn.start()
+    start(sfn.client, MACHINE_ARN, {"views": ["inventory"], "targets": {}}, tmp_path / ".dynafold", "test-", 800)
+    sfn.poll("ABORTED", 2)
+    code, out, _ = cli("rebuild", "status", "--poll-seconds", "0")
+    assert code == 1 and "ABORTED" in out and "None" not in out
+
+
+def test_status_keeps_following_an_execution_pending_redrive(cli, monkeypatch, tmp_path):
+    # A redriven execution keeps its ARN and passes through PENDING_REDRIVE back to RUNNING
+    # (https://docs.aws.amazon.com/step-functions/latest/apireference/API_RedriveExecution.html;
+    # ExecutionStatus in API_DescribeExecution.html): it has not ended, so the CLI keeps following.
+    from processors.operations.rebuild_aws import start
+
+    sfn = StubbedStepFunctions()
+    monkeypatch.setattr(rebuild_cli, "_sfn", lambda: sfn.client)
+    sfn.start()
+    start(sfn.client, MACHINE_ARN, {"views": ["inventory"], "targets": {}}, tmp_path / ".dynafold", "test-", 800)
+    sfn.poll("PENDING_REDRIVE", 5)
+    sfn.poll("RUNNING", 7)
+    sfn.succeeded()
+    code, out, _ = cli("rebuild", "status", "--poll-seconds", "0")
+    assert code == 0 and "EQUAL" in out
+    sfn.stubber.assert_no_pending_responses()
+
+
 def test_on_aws_without_a_state_machine_is_one_clear_line_and_changes_nothing(cli, monkeypatch):
     monkeypatch.delenv("DYNAFOLD_REBUILD_STATE_MACHINE", raising=False)
     code, _, err = cli("rebuild", "inventory", "--on-aws")
