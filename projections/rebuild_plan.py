@@ -146,6 +146,18 @@ class RebuildProgress:
 # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/on-demand-capacity-mode.html
 TABLE_READ_QUOTA, TABLE_WRITE_QUOTA = 40_000, 40_000
 NEW_TABLE_READS, NEW_TABLE_WRITES = 12_000, 4_000
+# Pre-warming (CreateTable's WarmThroughput, on the table and on each of its global secondary
+# indexes, which start at the same defaults and throttle the table's writes through back-pressure)
+# lets a new table take its peak at once; it is charged once, for the units raised above the
+# defaults, at the "Warm throughput" rate of the pricing page (that rate is not in our cost: it was
+# not available to us; the dry run prints the units instead). Values are capped by the table quota.
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/warm-throughput.html
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/create-table-warm-throughput.html
+# https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_WarmThroughput.html
+# https://aws.amazon.com/dynamodb/pricing/on-demand/
+# A fill that writes for less than this long at the cold rate is not worth pre-warming: the table
+# would finish (and adapt: on-demand doubles its previous peak within 30 minutes) before it mattered.
+PREWARM_MIN_SECONDS = 300.0
 # us-east-1 on-demand and Lambda (arm64) prices, USD: per million read / write request units,
 # per GB-second. https://aws.amazon.com/dynamodb/pricing/on-demand/ https://aws.amazon.com/lambda/pricing/
 PRICE_PER_MILLION_READS, PRICE_PER_MILLION_WRITES, PRICE_PER_GB_SECOND = 0.125, 0.625, 0.0000133334
@@ -169,6 +181,8 @@ class ScaleEstimate:
     bound: str  # what limits the fill: "workers", "read quota", "write quota"
     cost_usd: float
     assumptions: tuple[str, ...]
+    warm_writes: int = 0  # WarmThroughput.WriteUnitsPerSecond of the new tables; 0: not pre-warmed
+    prewarm_units: int = 0  # write units/s raised above the default, over every table and index warmed
 
     @property
     def seconds(self) -> float:
@@ -180,22 +194,41 @@ class ScaleEstimate:
                 "worker_events_per_second": round(self.worker_events_per_second),
                 "fill_seconds": round(self.fill_seconds, 1), "compare_seconds": round(self.compare_seconds, 1),
                 "seconds": round(self.seconds, 1), "bound": self.bound, "cost_usd": round(self.cost_usd, 2),
+                "warm_writes": self.warm_writes, "prewarm_units": self.prewarm_units,
                 "assumptions": list(self.assumptions)}
 
 
+def warm_writes_for(write_units: int, write_rate: float, quota: int = TABLE_WRITE_QUOTA) -> int:
+    """WarmThroughput.WriteUnitsPerSecond for a rebuild's new tables: the rate the fill will write
+    (``write_rate`` write units/s), rounded up to a thousand and capped by the table ``quota``; 0
+    (leave them at the on-demand default) when the default already takes that rate or when the
+    fill's ``write_units`` take under PREWARM_MIN_SECONDS even at the default rate."""
+    if write_rate <= NEW_TABLE_WRITES or write_units <= NEW_TABLE_WRITES * PREWARM_MIN_SECONDS:
+        return 0
+    return min(quota, math.ceil(write_rate / 1000) * 1000)
+
+
 def scale_estimate(base: Estimate, *, mode: str, workers: int, worker_events_per_second: float,
-                   compare_rows_per_second: float, warm_tables: bool = True,
-                   max_write_rate: float | None = None) -> ScaleEstimate:
+                   compare_rows_per_second: float, warm_writes: int | None = None, warm_targets: int = 1,
+                   write_quota: int = TABLE_WRITE_QUOTA, max_write_rate: float | None = None) -> ScaleEstimate:
     """Time and cost of a rebuild of ``base`` with ``workers`` segment workers each folding
     ``worker_events_per_second`` (measured), capped by the tables' on-demand throughput: the log is
     scanned once with eventually consistent reads (half a read unit per 4 KB), every row is written
-    once; the compare step reads both sides' rows once more."""
+    once; the compare step reads both sides' rows once more.
+
+    ``warm_writes`` is what the new tables are pre-warmed to (None: what the fill will write, see
+    warm_writes_for; 0: not pre-warmed); ``warm_targets`` counts the tables and indexes it applies to."""
     events_per_unit = max(1.0, base.events / base.read_units) if base.read_units else 8.0
     read_units = math.ceil(base.read_units / 2)  # eventually consistent Scan
     write_per_row = base.write_units / base.rows if base.rows else 1.0
     rows_per_event = base.rows / base.events if base.events else 0.0
     wanted = workers * worker_events_per_second
-    writes_cap = TABLE_WRITE_QUOTA if warm_tables else NEW_TABLE_WRITES
+    write_rate = wanted * rows_per_event * write_per_row  # write units/s the workers would drive
+    if max_write_rate:
+        write_rate = min(write_rate, max_write_rate * write_per_row)
+    if warm_writes is None:
+        warm_writes = warm_writes_for(base.write_units, write_rate, write_quota)
+    writes_cap = min(write_quota, max(NEW_TABLE_WRITES, warm_writes))
     if max_write_rate:
         writes_cap = min(writes_cap, int(max_write_rate))
     caps = {"workers": wanted, "read quota": TABLE_READ_QUOTA * events_per_unit * 2,
@@ -208,15 +241,27 @@ def scale_estimate(base: Estimate, *, mode: str, workers: int, worker_events_per
             + base.write_units / 1e6 * PRICE_PER_MILLION_WRITES)
     if mode == "aws":
         cost += (workers * fill + compare) * WORKER_MEMORY_GB * PRICE_PER_GB_SECOND
+    prewarm_units = max(0, warm_writes - NEW_TABLE_WRITES) * warm_targets
+    if warm_writes:
+        warm_line = (f"new table versions pre-warmed to {warm_writes:,} writes/s (CreateTable WarmThroughput on "
+                     f"{warm_targets} tables and indexes; reads stay at the {NEW_TABLE_READS:,}/s default, the "
+                     f"compare reads slower): charged once for {prewarm_units:,} write units/s above the "
+                     f"{NEW_TABLE_WRITES:,} default at the pricing page's warm throughput rate, not in the cost "
+                     "above; --warm-writes 0 turns it off")
+    else:
+        warm_line = (f"new tables start at {NEW_TABLE_WRITES:,} writes/s (not pre-warmed: "
+                     + ("--warm-writes 0)" if write_rate > NEW_TABLE_WRITES
+                        and base.write_units > NEW_TABLE_WRITES * PREWARM_MIN_SECONDS
+                        else f"the fill needs no more, or writes for under {PREWARM_MIN_SECONDS / 60:.0f} "
+                             "minutes at that rate)"))
     assumptions: tuple[str, ...] = (
         f"one worker folds {worker_events_per_second:,.0f} events/s ("
         + ("measured by `make bench` on one core, fold only; a Lambda worker has one vCPU at 1,769 MB"
            if mode == "aws" else "measured here, DynamoDB Local") + ")",
         f"{workers} workers at once" + (" (Distributed Map MaxConcurrency; segments >= concurrency)" if mode == "aws"
                                         else " (local processes)"),
-        f"on-demand table quota {TABLE_READ_QUOTA:,} read / {TABLE_WRITE_QUOTA:,} write units per second (defaults)",
-        "new table versions created with warm throughput at the write quota" if warm_tables
-        else f"new tables start at {NEW_TABLE_WRITES:,} writes/s (no warm throughput)",
+        f"on-demand table quota {TABLE_READ_QUOTA:,} read / {write_quota:,} write units per second",
+        warm_line,
         "the log is read once with eventually consistent Scan; each row written once; the compare "
         f"step reads both sides once at {compare_rows_per_second:,.0f} rows/s",
         "prices: us-east-1 on-demand and Lambda arm64 (USD)",
@@ -226,7 +271,8 @@ def scale_estimate(base: Estimate, *, mode: str, workers: int, worker_events_per
                         f"{2 * base.rows:,} rows need ~{compare:,.0f} s, so it would time out: compare "
                         "in the segment workers instead (not built yet)",)
     return ScaleEstimate(mode, workers, base.events, base.streams, base.rows, read_units, base.write_units,
-                         worker_events_per_second, fill, compare, bound, cost, assumptions)
+                         worker_events_per_second, fill, compare, bound, cost, assumptions, warm_writes,
+                         prewarm_units)
 
 
 def assumed(events: int, *, events_per_stream: float = 10.0, rows_per_stream: float = 1.5,

@@ -37,6 +37,16 @@ def _positive_rate(text: str) -> float:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
 def _versions_config(args: argparse.Namespace) -> Any:
     parameter = args.versions_parameter or os.environ.get(PARAMETER_ENV)
     return SsmVersions(parameter) if parameter else LocalVersions(Path(args.state_dir) / "views.json")
@@ -79,7 +89,9 @@ def _follow_on_aws(ctx: "Context", args: argparse.Namespace, execution_arn: str,
     verdict = ended["output"] or {}
     payload = {"execution_arn": execution_arn, **ended}
     if ended["status"] != "SUCCEEDED":
-        emit(payload, as_json=ctx.as_json, human=f"{ended['status']}: {ended['error']}: {ended['cause']}")
+        # DescribeExecution's error and cause are optional (an execution stopped by hand has neither).
+        emit(payload, as_json=ctx.as_json,
+             human=": ".join(part for part in (ended["status"], ended["error"], ended["cause"]) if part))
         return 1
     carried = sum((verdict.get("after_switch") or {}).get("caught_up") or [])
     lines = [f"caught up {verdict.get('caught_up', 0) + carried:,} events"]
@@ -116,8 +128,12 @@ def cmd_rebuild_on_aws(ctx: "Context", args: argparse.Namespace, rebuilder: Any)
                          max_write_rate=args.max_write_rate)
     plan, _ = rebuilder.plan(restart=True)  # an execution is its own checkpoint: no local progress to resume
     client = ctx.client()
+    warm = rebuilder.plan_scale(on_aws=True, workers=min(options.segments, options.max_concurrency)).warm_writes
     for family, table in plan.targets.items():
-        create_copy(client, template_base(family), table)
+        # The copy gets the live table's (the stack's) tags, as a local rebuild's does.
+        if create_copy(client, template_base(family), table, tags_from=rebuilder.live_tables[family],
+                       warm_writes=warm, warn=_say(ctx)):
+            _say(ctx)(f"created {table}" + (f" (pre-warmed to {warm:,} writes/s)" if warm else ""))
     payload = execution_input(plan.views, rebuilder.live_tables, plan.targets,
                               {f: table_rule(f) for f in plan.targets}, options, switch=args.switch)
     total = table_stats(client, ctx.store().events_table)["items"]
@@ -131,13 +147,12 @@ def cmd_rebuild_on_aws(ctx: "Context", args: argparse.Namespace, rebuilder: Any)
 def _dry_run(ctx: "Context", args: argparse.Namespace, rebuilder: Any) -> int:
     """The estimate for the chosen mode (local --workers N, or --on-aws --max-concurrency M)."""
     from processors.cli.output import emit
-    from processors.operations.rebuild import scale_plan
     from projections.rebuild_plan import assumed
 
     plan, resumed = rebuilder.plan(restart=args.restart)
     base = assumed(args.assume_events) if args.assume_events else rebuilder.estimate()
     workers = min(args.segments or 64, args.max_concurrency) if args.on_aws else rebuilder.options.workers
-    guess = scale_plan(base, on_aws=args.on_aws, workers=workers, max_write_rate=args.max_write_rate)
+    guess = rebuilder.plan_scale(base, on_aws=args.on_aws, workers=workers)
     payload = {"dry_run": True, "views": plan.views, "targets": plan.targets, "resumes": resumed,
                "assumed_log": bool(args.assume_events), **guess.to_dict()}
     where = (f"on AWS, {workers} segment workers at once (Distributed Map)" if args.on_aws
@@ -150,7 +165,10 @@ def _dry_run(ctx: "Context", args: argparse.Namespace, rebuilder: Any) -> int:
         f"  rows     ~{guess.rows:,}",
         f"  reads    ~{guess.read_units:,} read units (one eventually consistent scan of the log)",
         f"  writes   ~{guess.write_units:,} write units",
-        f"  cost     ~${guess.cost_usd:,.2f}",
+        f"  cost     ~${guess.cost_usd:,.2f}" + (f" + pre-warm ({guess.prewarm_units:,} write units/s raised once)"
+                                                  if guess.prewarm_units else ""),
+        "  tables   " + (f"pre-warmed to {guess.warm_writes:,} writes/s" if guess.warm_writes
+                         else "not pre-warmed (on-demand default, 4,000 writes/s)"),
         f"  time     ~{format_seconds(guess.seconds)} (fill {format_seconds(guess.fill_seconds)}, bound by "
         f"{guess.bound}; compare {format_seconds(guess.compare_seconds)})",
         "  assuming:",
@@ -159,6 +177,16 @@ def _dry_run(ctx: "Context", args: argparse.Namespace, rebuilder: Any) -> int:
     ])
     emit(payload, as_json=ctx.as_json, human=human)
     return 0
+
+
+def _say(ctx: "Context") -> Callable[[str], None]:
+    def say(line: str) -> None:
+        if line.startswith("warning: "):  # e.g. protection the engine could not apply: shown even with --json
+            print(line, file=sys.stderr, flush=True)
+        elif not ctx.as_json:
+            print(line, flush=True)
+
+    return say
 
 
 def format_seconds(seconds: float) -> str:
@@ -180,7 +208,7 @@ def cmd_rebuild(ctx: "Context", args: argparse.Namespace) -> int:
         return cmd_rebuild_status(ctx, args)
     views = _views(args.view)
     options = RebuildOptions(segments=max(args.segments or 4, args.workers), workers=args.workers,
-                             max_write_rate=args.max_write_rate)
+                             max_write_rate=args.max_write_rate, warm_writes=args.warm_writes)
     versions = _versions_config(args)
     rebuilder = Rebuilder(ctx.client(), ctx.store(), prefix=ctx.table_prefix, views=views,
                           live_tables=_live_tables(ctx, versions), versions=versions,
@@ -192,12 +220,7 @@ def cmd_rebuild(ctx: "Context", args: argparse.Namespace) -> int:
     if args.on_aws:
         return cmd_rebuild_on_aws(ctx, args, rebuilder)
     plan, resumed = rebuilder.plan(restart=args.restart)
-    def say(line: str) -> None:
-        if line.startswith("warning: "):  # e.g. protection the engine could not apply: shown even with --json
-            print(line, file=sys.stderr, flush=True)
-        elif not ctx.as_json:
-            print(line, flush=True)
-
+    say = _say(ctx)
     say(f"rebuilding {', '.join(plan.views)} from the event log into {', '.join(plan.targets.values())}")
     result = rebuilder.run(plan, resumed=resumed, switch=args.switch, say=say)
     comparison = result.comparison
@@ -330,6 +353,11 @@ def register(sub: Any, command: Callable[..., argparse.ArgumentParser], common: 
                    help="local processes running the segment worker (default 1)")
     p.add_argument("--max-write-rate", type=_positive_rate, default=None, metavar="ITEMS_PER_S",
                    help="cap on rows written per second (default: no cap)")
+    p.add_argument("--warm-writes", type=_non_negative_int, default=None, metavar="UNITS_PER_S",
+                   help="pre-warm the new tables and their indexes to this many write units/s (CreateTable "
+                        "WarmThroughput, charged once; 0: off). Default: what the rebuild will write, within "
+                        "the table quota, when that is more than a new table's 4,000/s for over 5 minutes; "
+                        "--dry-run shows it")
     p.add_argument("--dry-run", action="store_true",
                    help="estimate events, streams, rows, units and time; change nothing")
     p.add_argument("--switch", action="store_true", help="make the rebuilt tables active when they compare equal")

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from botocore.exceptions import ClientError
+
 from events.errors import DynafoldError
 from events.store import EventStore
 from processors.operations.progress import Progress
@@ -37,7 +39,9 @@ from processors.operations.template import local_table_name, table_definitions
 from processors.services.rebuild_compare import RebuildComparer, Settled
 from projections.comparison import Comparison, TableRule
 from projections.rebuild_plan import (
+    NEW_TABLE_WRITES,
     SCAN_ITEMS_PER_S_PER_SEGMENT,
+    TABLE_WRITE_QUOTA,
     Estimate,
     LogStats,
     RebuildProgress,
@@ -61,15 +65,43 @@ FOLD_EVENTS_PER_SECOND_ONE_CORE = 4_200.0
 COMPARE_ROWS_PER_SECOND = 5_000.0
 
 
-def scale_plan(base: Estimate, *, on_aws: bool, workers: int, max_write_rate: float | None = None) -> ScaleEstimate:
-    """The dry run's estimate of a run with ``workers`` (local processes, or map concurrency on AWS)."""
+def scale_plan(base: Estimate, *, on_aws: bool, workers: int, max_write_rate: float | None = None,
+               warm_writes: int | None = None, warm_targets: int = 1,
+               write_quota: int = TABLE_WRITE_QUOTA) -> ScaleEstimate:
+    """The dry run's estimate of a run with ``workers`` (local processes, or map concurrency on AWS);
+    ``warm_writes`` None pre-warms the new tables to what that run will write (see scale_estimate)."""
     if on_aws:  # a worker scans its own segment: the slower of its scan and its fold
-        per_worker = min(FOLD_EVENTS_PER_SECOND_ONE_CORE, SCAN_ITEMS_PER_S_PER_SEGMENT)
-        return scale_estimate(base, mode="aws", workers=workers, worker_events_per_second=per_worker,
-                              compare_rows_per_second=COMPARE_ROWS_PER_SECOND, max_write_rate=max_write_rate)
-    return scale_estimate(base, mode="local", workers=workers, worker_events_per_second=LOCAL_WORKER_EVENTS_PER_SECOND,
-                          compare_rows_per_second=COMPARE_ROWS_PER_SECOND, warm_tables=True,
-                          max_write_rate=max_write_rate)
+        mode, per_worker = "aws", min(FOLD_EVENTS_PER_SECOND_ONE_CORE, SCAN_ITEMS_PER_S_PER_SEGMENT)
+    else:
+        mode, per_worker = "local", LOCAL_WORKER_EVENTS_PER_SECOND
+    return scale_estimate(base, mode=mode, workers=workers, worker_events_per_second=per_worker,
+                          compare_rows_per_second=COMPARE_ROWS_PER_SECOND, warm_writes=warm_writes,
+                          warm_targets=warm_targets, write_quota=write_quota, max_write_rate=max_write_rate)
+
+
+def warm_targets(families: Sequence[str]) -> int:
+    """Tables and global secondary indexes a rebuild of ``families`` creates (each is pre-warmed)."""
+    definitions = [table_definitions()[template_base(family)].properties for family in families]
+    return sum(1 + len(props.get("GlobalSecondaryIndexes", [])) for props in definitions)
+
+
+def table_write_quota(client: Any) -> int:
+    """The account's per-table write quota (DescribeLimits' TableMaxWriteCapacityUnits, raised quotas
+    included); the default when the caller may not ask.
+    https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_DescribeLimits.html"""
+    try:
+        return int(client.describe_limits()["TableMaxWriteCapacityUnits"])
+    except ClientError:
+        return TABLE_WRITE_QUOTA
+
+
+def check_warm_writes(warm_writes: int | None, quota: int) -> None:
+    """--warm-writes: 0 (off), or between the on-demand default and the table quota."""
+    if warm_writes is None or warm_writes == 0:
+        return
+    if not NEW_TABLE_WRITES <= warm_writes <= quota:
+        raise DynafoldError(f"--warm-writes must be 0 (off) or {NEW_TABLE_WRITES:,}..{quota:,} (the on-demand "
+                            f"default..the table write quota), got {warm_writes:,}")
 
 
 class VersionsConfig(Protocol):
@@ -85,6 +117,7 @@ class RebuildOptions:
     slice_seconds: float = 30.0  # a worker's budget per call: the progress file moves on this often
     page_size: int | None = None
     max_write_rate: float | None = None
+    warm_writes: int | None = None  # pre-warm the new tables: None = to what the fill will write, 0 = off
     settle_seconds: float = 60.0  # the bound on waiting for the live projector to pass a rebuilt stream
     poll_seconds: float = 0.5
 
@@ -215,16 +248,28 @@ class Rebuilder:
         return estimate(LogStats(log["items"], log["bytes"], len(sample), sampled), live,
                         events_per_second=ASSUMED_EVENTS_PER_SECOND, max_write_rate=self.options.max_write_rate)
 
+    def plan_scale(self, base: Estimate | None = None, *, on_aws: bool = False,
+                   workers: int | None = None) -> ScaleEstimate:
+        """The estimate of this rebuild at scale, with what its new tables are pre-warmed to."""
+        quota = table_write_quota(self._client)
+        check_warm_writes(self.options.warm_writes, quota)
+        return scale_plan(self.estimate() if base is None else base, on_aws=on_aws,
+                          workers=self.options.workers if workers is None else workers,
+                          max_write_rate=self.options.max_write_rate, warm_writes=self.options.warm_writes,
+                          warm_targets=warm_targets(self.families), write_quota=quota)
+
     # ------------------------------------------------------------------ run
 
     def run(self, progress: RebuildProgress, *, resumed: bool = False, switch: bool = False,
             say: Callable[[str], None] = lambda line: None) -> RebuildResult:
         started = time.monotonic()
+        warm = 0 if resumed else self.plan_scale().warm_writes  # a resumed run's tables exist already
         for family, table in progress.targets.items():
-            # The copy gets the template's protection and the live table's (the stack's) tags;
-            # what the engine cannot apply is said, not skipped silently.
-            if create_copy(self._client, template_base(family), table, tags_from=self._live.get(family), warn=say):
-                say(f"created {table}")
+            # The copy gets the template's protection, the live table's (the stack's) tags and the
+            # warm throughput this fill needs; what the engine cannot apply is said, not skipped silently.
+            if create_copy(self._client, template_base(family), table, tags_from=self._live.get(family),
+                           warm_writes=warm, warn=say):
+                say(f"created {table}" + (f" (pre-warmed to {warm:,} writes/s)" if warm else ""))
         self._save(progress)
         if resumed:
             say(f"resuming: {len(progress.done_segments)} of {progress.total_segments} segments already done")

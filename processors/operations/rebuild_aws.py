@@ -22,6 +22,11 @@ from processors.services.rebuild_compare import MAX_AWS_SEGMENTS
 from projections.comparison import TableRule
 
 STATE_MACHINE_ENV = "DYNAFOLD_REBUILD_STATE_MACHINE"
+# ExecutionStatus values of an execution that has not ended: a redriven execution keeps its ARN and
+# goes PENDING_REDRIVE -> RUNNING, so following (and `rebuild status`) goes on through a redrive.
+# https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html
+# https://docs.aws.amazon.com/step-functions/latest/apireference/API_RedriveExecution.html
+IN_PROGRESS = frozenset({"RUNNING", "PENDING_REDRIVE"})
 SLICE_SECONDS = 840.0  # a segment worker's budget per invocation: inside Lambda's 900 s, with margin
 # Between the switch and the last catch-up: functions read the active versions through a 30 s cache
 # (adapters.view_versions.SsmVersions max_age) and a projector invocation that read the old ones may
@@ -101,7 +106,7 @@ def follow(sfn: Any, execution_arn: str, total_events: int, bar: Progress, *, po
         if reached > shown:
             bar.advance(reached - shown)
             shown = reached
-        if described["status"] != "RUNNING":
+        if described["status"] not in IN_PROGRESS:
             bar.finish()
             output = json.loads(described.get("output") or "null")
             return {"status": described["status"], "output": output,

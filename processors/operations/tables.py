@@ -11,6 +11,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from processors.operations.template import TableDefinition, local_table_name, table_definitions
+from projections.rebuild_plan import NEW_TABLE_WRITES
 
 DEFAULT_PREFIX = "dynafold-"
 
@@ -63,31 +64,57 @@ def create_tables(client: Any, names: TableNames, *, only: set[str] | None = Non
 
 
 def create_copy(client: Any, base_name: str, table_name: str, *, tags_from: str | None = None,
-                warn: Warn = _logger.warning) -> bool:
+                warm_writes: int = 0, warn: Warn = _logger.warning) -> bool:
     """Create ``table_name`` with the template definition of ``base_name`` (a view's next version:
     same keys, indexes, TTL, encryption, PITR and deletion protection as the deployed one) and wait
     for it. ``tags_from`` names the live table whose tags (the stack's, as CloudFormation propagated
-    them) the copy gets. False when it already exists."""
+    them) the copy gets; ``warm_writes`` > 0 pre-warms it and its indexes to that many write units
+    per second (see with_warm_throughput). False when it already exists."""
     try:
         client.describe_table(TableName=table_name)
         return False
     except client.exceptions.ResourceNotFoundException:
         pass
     tags = _copyable_tags(client, tags_from, warn) if tags_from else []
-    _create(client, table_definitions()[base_name], table_name, tags, warn)
+    _create(client, table_definitions()[base_name], table_name, tags, warn, warm_writes)
     return True
 
 
+def with_warm_throughput(request: Mapping[str, Any], writes: int) -> dict[str, Any]:
+    """The CreateTable ``request`` pre-warmed to ``writes`` write units per second (0: unchanged).
+
+    WarmThroughput is CreateTable's, and each GlobalSecondaryIndex's too: an index starts at the same
+    on-demand default (4,000 writes/s) and a throttled index throttles the table's writes, so every
+    index gets the table's value. Reads are left at the default (12,000/s): the rebuild reads its
+    new tables only to compare them, slower than that. Values below the default are refused by
+    DynamoDB, hence the floor. Charged once, for the units raised.
+    https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_CreateTable.html (WarmThroughput)
+    https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_GlobalSecondaryIndex.html
+    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/warm-throughput.html"""
+    warmed = dict(request)
+    if writes <= 0:
+        return warmed
+    if writes < NEW_TABLE_WRITES:
+        raise ValueError(f"warm throughput {writes} is below the on-demand default {NEW_TABLE_WRITES}")
+    warm = {"WriteUnitsPerSecond": writes}
+    warmed["WarmThroughput"] = warm
+    if request.get("GlobalSecondaryIndexes"):
+        warmed["GlobalSecondaryIndexes"] = [{**index, "WarmThroughput": warm}
+                                            for index in request["GlobalSecondaryIndexes"]]
+    return warmed
+
+
 def _create(client: Any, definition: TableDefinition, name: str, tags: Sequence[Mapping[str, str]],
-            warn: Warn) -> bool:
+            warn: Warn, warm_writes: int = 0) -> bool:
     """Create the table as CloudFormation would; False if it was created concurrently.
 
     CloudFormation's AWS::DynamoDB::Table handler sets keys, indexes, stream, SSE, deletion
     protection and tags in CreateTable, then TTL and PITR once the table is ACTIVE; so does this,
     through the same API calls. Where the engine refuses or ignores one (DynamoDB Local has no PITR
     and no tagging, and accepts but ignores SSESpecification), one warning line names what was not
-    applied: a local copy is less protected than AWS's, never silently."""
-    request = definition.create_table_kwargs(name, tags)
+    applied: a local copy is less protected than AWS's, never silently. So is warm throughput
+    (DynamoDB Local accepts WarmThroughput and ignores it: DescribeTable shows none)."""
+    request = with_warm_throughput(definition.create_table_kwargs(name, tags), warm_writes)
     try:
         client.create_table(**request)
     except client.exceptions.ResourceInUseException:
@@ -143,6 +170,16 @@ def _not_applied(client: Any, name: str, request: Mapping[str, Any]) -> list[str
     if "DeletionProtectionEnabled" in request and \
             bool(table.get("DeletionProtectionEnabled")) != request["DeletionProtectionEnabled"]:
         missing.append("deletion protection")
+    warm = (request.get("WarmThroughput") or {}).get("WriteUnitsPerSecond")
+    if warm:
+        # DescribeTable reports each table's and index's warm throughput (TableWarmThroughputDescription,
+        # GlobalSecondaryIndexWarmThroughputDescription); an engine without it reports none.
+        shown = [(table.get("WarmThroughput") or {}).get("WriteUnitsPerSecond", 0)] + [
+            (index.get("WarmThroughput") or {}).get("WriteUnitsPerSecond", 0)
+            for index in table.get("GlobalSecondaryIndexes", [])]
+        if min(shown) < warm:
+            missing.append(f"warm throughput {warm:,} writes/s (DescribeTable shows "
+                           f"{'none' if not any(shown) else f'{min(shown):,}'})")
     wanted = {tag["Key"]: tag["Value"] for tag in request.get("Tags", [])}
     if wanted:
         present = _tags(client, table["TableArn"])

@@ -1,13 +1,17 @@
 """The rebuild state machine: its definition validated by Amazon States Language tooling
 (asl-validator), its contract with the code (every field it reads and passes), and the CLI that
-starts and follows an execution (a recording Step Functions stub: executions are AWS's to run)."""
+starts and follows an execution (a real boto3 Step Functions client under botocore's Stubber:
+executions are AWS's to run, but every request and answer has the API model's shape)."""
 
 from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 
+import boto3
 import pytest
+from botocore.stub import ANY, Stubber
 
 from processors.cli import rebuild as rebuild_cli
 from processors.cli.main import main
@@ -73,35 +77,100 @@ def test_the_cli_input_carries_every_field_the_definition_selects():
     assert payload["segments"] == list(range(8)) and payload["rules"]["inventory"]["category"] == "sku"
 
 
-class FakeStepFunctions:
-    """start/describe/list_map_runs/describe_map_run as Step Functions answers them (API reference shapes)."""
+EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:stack-rebuild:x"
+MACHINE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:stack-rebuild"
+MAP_RUN = "arn:aws:states:us-east-1:123456789012:mapRun:stack-rebuild/FillSegments:y"
+STARTED = datetime(2026, 11, 28, tzinfo=UTC)
+VERDICT = {"equal": True, "rows_compared": {"inventory": 3}, "caught_up": 2, "differences": [],
+           "difference_count": 0, "switched": None}
 
-    def __init__(self, steps: list[tuple[int, str]]) -> None:
-        self.steps = steps  # (segments succeeded, status) per poll
+
+def counts(done: int, total: int) -> dict[str, int]:
+    """MapRunItemCounts: every member the API reference marks required (resultsWritten included)."""
+    return {"pending": 0, "running": total - done, "succeeded": done, "failed": 0, "timedOut": 0,
+            "aborted": 0, "total": total, "resultsWritten": 0}
+
+
+class StubbedStepFunctions:
+    """A real boto3 Step Functions client answered by botocore's Stubber: every request we make is
+    validated against AWS's service model (required parameters, types) and matched to the expected
+    parameters, and every answer queued here is validated against the operation's response shape, so
+    the code is tested against the API's real fields, not a hand-written imitation of them.
+    Shapes: https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html,
+    API_DescribeExecution.html, API_ListMapRuns.html, API_DescribeMapRun.html (itemCounts is a
+    MapRunItemCounts: API_MapRunItemCounts.html)."""
+
+    def __init__(self) -> None:
+        self.client = boto3.client("stepfunctions", region_name="us-east-1", aws_access_key_id="stub",
+                                   aws_secret_access_key="stub")
+        self.stubber = Stubber(self.client)
         self.started: list[dict] = []
-        self.polls = 0
+        self._interrupt_at: int | None = None
+        self._describes = 0
+        events = self.client.meta.events
+        events.register("provide-client-params.sfn.StartExecution",
+                        lambda params, **_: self.started.append(dict(params)))
+        events.register("provide-client-params.sfn.DescribeExecution", self._maybe_interrupt)
+        self.stubber.activate()
 
-    def start_execution(self, **request):
-        self.started.append(request)
-        return {"executionArn": "arn:aws:states:us-east-1:123456789012:execution:stack-rebuild:x"}
+    def _maybe_interrupt(self, **_: object) -> None:
+        self._describes += 1
+        if self._describes == self._interrupt_at:
+            raise KeyboardInterrupt  # the operator's Ctrl-C while the CLI is polling
 
-    def describe_execution(self, executionArn):
-        _, status = self.steps[min(self.polls, len(self.steps) - 1)]
-        self.polls += 1
-        if status == "INTERRUPT":
-            raise KeyboardInterrupt
-        answer = {"executionArn": executionArn, "status": status}
-        if status == "SUCCEEDED":
-            answer["output"] = json.dumps({"equal": True, "rows_compared": {"inventory": 3}, "caught_up": 2,
-                                           "differences": [], "difference_count": 0, "switched": None})
-        return answer
+    def interrupt_at_poll(self, number: int) -> None:
+        self._interrupt_at = self._describes + number
 
-    def list_map_runs(self, executionArn):
-        return {"mapRuns": [{"mapRunArn": "arn:aws:states:us-east-1:123456789012:mapRun:stack-rebuild/x:y"}]}
+    def start(self) -> None:
+        self.stubber.add_response("start_execution", {"executionArn": EXECUTION, "startDate": STARTED},
+                                  {"stateMachineArn": MACHINE_ARN, "name": ANY, "input": ANY})
 
-    def describe_map_run(self, mapRunArn):
-        done, _ = self.steps[min(self.polls - 1, len(self.steps) - 1)]
-        return {"itemCounts": {"succeeded": done, "total": 8, "running": 8 - done}}
+    def poll(self, status: str, done: int | None = None, total: int = 8, **described: str) -> None:
+        """One round of follow(): DescribeExecution, then ListMapRuns (and DescribeMapRun once it exists)."""
+        self.stubber.add_response("describe_execution", {"executionArn": EXECUTION, "stateMachineArn": MACHINE_ARN,
+                                                         "status": status, "startDate": STARTED, **described},
+                                  {"executionArn": EXECUTION})
+        if done is None:  # the Distributed Map has not started yet
+            self.stubber.add_response("list_map_runs", {"mapRuns": []}, {"executionArn": EXECUTION})
+            return
+        self.stubber.add_response("list_map_runs", {"mapRuns": [{
+            "executionArn": EXECUTION, "mapRunArn": MAP_RUN, "stateMachineArn": f"{MACHINE_ARN}/FillSegments",
+            "startDate": STARTED}]}, {"executionArn": EXECUTION})
+        self.stubber.add_response("describe_map_run", {
+            "mapRunArn": MAP_RUN, "executionArn": EXECUTION, "status": "RUNNING" if done < total else "SUCCEEDED",
+            "startDate": STARTED, "maxConcurrency": 4, "toleratedFailurePercentage": 0.0,
+            "toleratedFailureCount": 0, "itemCounts": counts(done, total), "executionCounts": counts(done, total)},
+            {"mapRunArn": MAP_RUN})
+
+    def succeeded(self, done: int = 8) -> None:
+        self.poll("SUCCEEDED", done, output=json.dumps(VERDICT))
+
+
+class RecordingBar:
+    def __init__(self) -> None:
+        self.advances: list[int] = []
+        self.finished = False
+
+    def advance(self, count: int) -> None:
+        self.advances.append(count)
+
+    def finish(self) -> None:
+        self.finished = True
+
+
+def test_the_bar_advances_by_the_map_runs_succeeded_items_until_the_execution_ends():
+    from processors.operations.rebuild_aws import follow
+
+    sfn = StubbedStepFunctions()
+    sfn.poll("RUNNING")
+    sfn.poll("RUNNING", 2)
+    sfn.poll("RUNNING", 6)
+    sfn.succeeded()
+    bar = RecordingBar()
+    ended = follow(sfn.client, EXECUTION, 800, bar, poll=0, sleep=lambda _: None)
+    assert bar.advances == [200, 400, 200] and bar.finished
+    assert ended["status"] == "SUCCEEDED" and ended["output"] == VERDICT
+    sfn.stubber.assert_no_pending_responses()
 
 
 @pytest.fixture
@@ -119,21 +188,73 @@ def cli(local_dynamo, monkeypatch, capsys, tmp_path):
 
 
 def test_on_aws_starts_an_execution_follows_it_and_ctrl_c_leaves_it_running_for_status(cli, monkeypatch):
-    interrupted = FakeStepFunctions([(0, "RUNNING"), (3, "INTERRUPT")])
-    monkeypatch.setattr(rebuild_cli, "_sfn", lambda: interrupted)
+    sfn = StubbedStepFunctions()
+    monkeypatch.setattr(rebuild_cli, "_sfn", lambda: sfn.client)
+    sfn.start()
+    sfn.poll("RUNNING")
+    sfn.interrupt_at_poll(2)
     code, out, _ = cli("rebuild", "inventory", "--on-aws", "--segments", "8", "--max-concurrency", "4",
-                       "--state-machine", "arn:aws:states:us-east-1:123456789012:stateMachine:stack-rebuild",
-                       "--poll-seconds", "0")
+                       "--state-machine", MACHINE_ARN, "--poll-seconds", "0")
     assert code == 0 and "keeps running on AWS" in out and "dynafold rebuild status" in out
-    [started] = interrupted.started
+    sfn.stubber.assert_no_pending_responses()  # started once, polled once, then Ctrl-C: nothing stopped
+    [started] = sfn.started
+    assert started["stateMachineArn"] == MACHINE_ARN and started["name"].startswith("rebuild-inventory-")
     payload = json.loads(started["input"])
     assert payload["targets"] == {"inventory": "test-inventory-v2", "inventory-returns": "test-inventory-returns-v2"}
     assert (payload["total_segments"], payload["max_concurrency"], payload["switch"]) == (8, 4, False)
 
-    finished = FakeStepFunctions([(6, "RUNNING"), (8, "SUCCEEDED")])
-    monkeypatch.setattr(rebuild_cli, "_sfn", lambda: finished)
+    reattached = StubbedStepFunctions()
+    monkeypatch.setattr(rebuild_cli, "_sfn", lambda: reattached.client)
+    reattached.poll("RUNNING", 6)
+    reattached.succeeded()
     code, out, _ = cli("rebuild", "status", "--poll-seconds", "0")
-    assert code == 0 and "EQUAL" in out and not finished.started  # reattached, nothing started
+    assert code == 0 and "EQUAL" in out and not reattached.started  # reattached, nothing started
+    reattached.stubber.assert_no_pending_responses()
+
+
+def test_status_reports_a_failed_execution_with_its_error_and_cause(cli, monkeypatch, tmp_path):
+    from processors.operations.rebuild_aws import start
+
+    sfn = StubbedStepFunctions()
+    monkeypatch.setattr(rebuild_cli, "_sfn", lambda: sfn.client)
+    sfn.start()
+    start(sfn.client, MACHINE_ARN, {"views": ["inventory"], "targets": {}}, tmp_path / ".dynafold", "test-", 800)
+    sfn.poll("RUNNING", 3)
+    sfn.poll("FAILED", 5, error="States.TaskFailed", cause="segment 5: AccessDeniedException")
+    code, out, _ = cli("rebuild", "status", "--poll-seconds", "0")
+    assert code == 1 and "FAILED: States.TaskFailed: segment 5: AccessDeniedException" in out
+    sfn.stubber.assert_no_pending_responses()
+
+
+def test_status_says_an_aborted_execution_without_inventing_an_error(cli, monkeypatch, tmp_path):
+    # DescribeExecution's error and cause are optional: an execution stopped from the console has none.
+    from processors.operations.rebuild_aws import start
+
+    sfn = StubbedStepFunctions()
+    monkeypatch.setattr(rebuild_cli, "_sfn", lambda: sfn.client)
+    sfn.start()
+    start(sfn.client, MACHINE_ARN, {"views": ["inventory"], "targets": {}}, tmp_path / ".dynafold", "test-", 800)
+    sfn.poll("ABORTED", 2)
+    code, out, _ = cli("rebuild", "status", "--poll-seconds", "0")
+    assert code == 1 and "ABORTED" in out and "None" not in out
+
+
+def test_status_keeps_following_an_execution_pending_redrive(cli, monkeypatch, tmp_path):
+    # A redriven execution keeps its ARN and passes through PENDING_REDRIVE back to RUNNING
+    # (https://docs.aws.amazon.com/step-functions/latest/apireference/API_RedriveExecution.html;
+    # ExecutionStatus in API_DescribeExecution.html): it has not ended, so the CLI keeps following.
+    from processors.operations.rebuild_aws import start
+
+    sfn = StubbedStepFunctions()
+    monkeypatch.setattr(rebuild_cli, "_sfn", lambda: sfn.client)
+    sfn.start()
+    start(sfn.client, MACHINE_ARN, {"views": ["inventory"], "targets": {}}, tmp_path / ".dynafold", "test-", 800)
+    sfn.poll("PENDING_REDRIVE", 5)
+    sfn.poll("RUNNING", 7)
+    sfn.succeeded()
+    code, out, _ = cli("rebuild", "status", "--poll-seconds", "0")
+    assert code == 0 and "EQUAL" in out
+    sfn.stubber.assert_no_pending_responses()
 
 
 def test_on_aws_without_a_state_machine_is_one_clear_line_and_changes_nothing(cli, monkeypatch):
@@ -155,3 +276,39 @@ def test_dry_run_plans_both_modes_with_its_assumptions_and_changes_nothing(cli, 
     code, out, _ = cli("rebuild", "inventory", "--dry-run", "--workers", "2")
     assert code == 0 and "locally, 2 worker processes" in out and "assuming:" in out and "nothing was changed" in out
     assert sorted(local_dynamo.client.list_tables()["TableNames"]) == before
+
+
+def test_dry_run_states_the_pre_warm_it_will_do_and_its_charge(cli):
+    code, out, _ = cli("rebuild", "all", "--dry-run", "--on-aws", "--assume-events", "100000000")
+    assert code == 0 and "tables   pre-warmed to 40,000 writes/s" in out
+    # 12 tables and indexes (every view family's table and its GSIs), each 36,000 above the 4,000 default
+    assert "+ pre-warm (432,000 write units/s raised once)" in out and "charged once" in out
+    code, out, _ = cli("rebuild", "all", "--dry-run", "--on-aws", "--assume-events", "100000000",
+                       "--warm-writes", "0")
+    assert code == 0 and "tables   not pre-warmed" in out and "pre-warm (" not in out
+    assert "new tables start at 4,000 writes/s (not pre-warmed: --warm-writes 0)" in out
+    code, out, _ = cli("rebuild", "inventory", "--dry-run")  # this (empty) log: nothing worth pre-warming
+    assert code == 0 and "tables   not pre-warmed" in out
+
+
+def test_a_copy_is_still_created_where_warm_throughput_is_ignored_and_the_warning_names_it(local_dynamo):
+    from processors.operations.tables import create_copy
+
+    warnings: list[str] = []
+    assert create_copy(local_dynamo.client, "alerts-v1", "test-alerts-v2", warm_writes=8_000,
+                       warn=warnings.append)
+    assert local_dynamo.client.describe_table(TableName="test-alerts-v2")["Table"]["TableStatus"] == "ACTIVE"
+    [warning] = warnings  # DynamoDB Local accepts WarmThroughput and describes none
+    assert warning.startswith("warning: test-alerts-v2: not applied on this engine: ")
+    assert "point-in-time recovery" in warning and "warm throughput 8,000 writes/s (DescribeTable shows none)" in warning
+
+
+def test_rebuild_with_warm_writes_creates_warns_and_refuses_bad_values(cli, local_dynamo):
+    before = sorted(local_dynamo.client.list_tables()["TableNames"])
+    for bad in ("100", "50000", "-1"):  # below the default, above DescribeLimits' table quota, negative
+        code, _, err = cli("rebuild", "inventory", "--warm-writes", bad)
+        assert code == 2 and "--warm-writes" in err, err
+    assert sorted(local_dynamo.client.list_tables()["TableNames"]) == before
+    code, out, err = cli("rebuild", "inventory", "--warm-writes", "8000")
+    assert code == 0 and "created test-inventory-v2 (pre-warmed to 8,000 writes/s)" in out
+    assert "test-inventory-v2: not applied on this engine:" in err and "warm throughput 8,000 writes/s" in err

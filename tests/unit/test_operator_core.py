@@ -225,7 +225,7 @@ def test_scale_estimate_is_bound_by_the_slowest_of_workers_and_table_quotas():
     assert many.bound == "write quota"
     assert many.fill_seconds == pytest.approx(log.rows / TABLE_WRITE_QUOTA)
     cold = scale_estimate(log, mode="aws", workers=1000, worker_events_per_second=10_000,
-                          compare_rows_per_second=1e9, warm_tables=False)
+                          compare_rows_per_second=1e9, warm_writes=0)
     assert cold.fill_seconds == pytest.approx(10 * many.fill_seconds)  # 4,000 vs 40,000 writes/s
     assert any("new tables start at 4,000 writes/s" in line for line in cold.assumptions)
     slow_compare = scale_estimate(log, mode="aws", workers=64, worker_events_per_second=10_000,
