@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,7 +71,9 @@ def state_file(state_dir: Path, prefix: str) -> Path:
 
 def start(sfn: Any, state_machine: str, payload: Mapping[str, Any], state_dir: Path, prefix: str,
           total_events: int) -> str:
-    name = f"rebuild-{'-'.join(payload['views'])}-{int(time.time())}"[:80]
+    # Unique per start (two in one second must not collide: StartExecution refuses a name already
+    # used), the unique part first so the 80-character limit only ever cuts the views' names.
+    name = f"rebuild-{int(time.time())}-{uuid.uuid4().hex[:8]}-{'-'.join(payload['views'])}"[:80]
     arn: str = sfn.start_execution(stateMachineArn=state_machine, name=name, input=json.dumps(payload))["executionArn"]
     path = state_file(state_dir, prefix)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,11 +90,22 @@ def last_started(state_dir: Path, prefix: str) -> dict[str, Any]:
 
 
 def segment_counts(sfn: Any, execution_arn: str) -> tuple[int, int]:
-    """(segments done, segments in all) of the execution's map run; (0, 0) before it starts."""
-    runs = sfn.list_map_runs(executionArn=execution_arn).get("mapRuns", [])
+    """(segments folded, segments in all) of the execution's fill; (0, 0) before it starts.
+
+    An execution runs up to three map runs (fill, compare, catch-up after a switch). ListMapRuns
+    promises no order and pages with nextToken, so the fill is the run that started first."""
+    runs: list[dict[str, Any]] = []
+    request = {"executionArn": execution_arn}
+    while True:
+        page = sfn.list_map_runs(**request)
+        runs.extend(page.get("mapRuns", []))
+        if not page.get("nextToken"):
+            break
+        request = {"executionArn": execution_arn, "nextToken": page["nextToken"]}
     if not runs:
         return 0, 0
-    counts = sfn.describe_map_run(mapRunArn=runs[0]["mapRunArn"])["itemCounts"]
+    fill = min(runs, key=lambda run: run["startDate"])
+    counts = sfn.describe_map_run(mapRunArn=fill["mapRunArn"])["itemCounts"]
     return int(counts.get("succeeded", 0)), int(counts.get("total", 0))
 
 

@@ -173,6 +173,42 @@ def test_the_bar_advances_by_the_map_runs_succeeded_items_until_the_execution_en
     sfn.stubber.assert_no_pending_responses()
 
 
+def test_the_bar_follows_the_fill_when_the_compare_and_catch_up_map_runs_are_listed_first_and_paged():
+    from datetime import timedelta
+
+    from processors.operations.rebuild_aws import segment_counts
+
+    sfn = StubbedStepFunctions()
+    later = [{"executionArn": EXECUTION, "mapRunArn": MAP_RUN.replace("FillSegments", state),
+              "stateMachineArn": f"{MACHINE_ARN}/{state}", "startDate": STARTED + timedelta(minutes=minutes)}
+             for state, minutes in (("CatchUpSegments", 9), ("CompareSegments", 6))]
+    sfn.stubber.add_response("list_map_runs", {"mapRuns": later, "nextToken": "page-2"},
+                             {"executionArn": EXECUTION})
+    sfn.stubber.add_response("list_map_runs", {"mapRuns": [{
+        "executionArn": EXECUTION, "mapRunArn": MAP_RUN, "stateMachineArn": f"{MACHINE_ARN}/FillSegments",
+        "startDate": STARTED}]}, {"executionArn": EXECUTION, "nextToken": "page-2"})
+    sfn.stubber.add_response("describe_map_run", {
+        "mapRunArn": MAP_RUN, "executionArn": EXECUTION, "status": "SUCCEEDED", "startDate": STARTED,
+        "maxConcurrency": 4, "toleratedFailurePercentage": 0.0, "toleratedFailureCount": 0,
+        "itemCounts": counts(8, 8), "executionCounts": counts(8, 8)}, {"mapRunArn": MAP_RUN})
+    assert segment_counts(sfn.client, EXECUTION) == (8, 8)
+    sfn.stubber.assert_no_pending_responses()
+
+
+def test_two_starts_in_the_same_second_get_different_execution_names(tmp_path, monkeypatch):
+    from processors.operations import rebuild_aws
+
+    monkeypatch.setattr(rebuild_aws.time, "time", lambda: 1_795_000_000.0)
+    sfn = StubbedStepFunctions()
+    sfn.start()
+    sfn.start()
+    views = ["inventory", "pending-errors", "delivery-status", "alerts"]
+    for _ in range(2):
+        rebuild_aws.start(sfn.client, MACHINE_ARN, {"views": views, "targets": {}}, tmp_path, "p-", 10)
+    first, second = (started["name"] for started in sfn.started)
+    assert first != second and len(first) <= 80 and re.fullmatch(r"[A-Za-z0-9_-]+", first)
+
+
 @pytest.fixture
 def cli(local_dynamo, monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", local_dynamo.access_key)
@@ -198,7 +234,8 @@ def test_on_aws_starts_an_execution_follows_it_and_ctrl_c_leaves_it_running_for_
     assert code == 0 and "keeps running on AWS" in out and "dynafold rebuild status" in out
     sfn.stubber.assert_no_pending_responses()  # started once, polled once, then Ctrl-C: nothing stopped
     [started] = sfn.started
-    assert started["stateMachineArn"] == MACHINE_ARN and started["name"].startswith("rebuild-inventory-")
+    assert started["stateMachineArn"] == MACHINE_ARN
+    assert re.fullmatch(r"rebuild-\d+-[0-9a-f]{8}-inventory", started["name"])
     payload = json.loads(started["input"])
     assert payload["targets"] == {"inventory": "test-inventory-v2", "inventory-returns": "test-inventory-returns-v2"}
     assert (payload["total_segments"], payload["max_concurrency"], payload["switch"]) == (8, 4, False)
