@@ -164,6 +164,12 @@ PRICE_PER_MILLION_READS, PRICE_PER_MILLION_WRITES, PRICE_PER_GB_SECOND = 0.125, 
 WORKER_MEMORY_GB = 1.769  # template.yaml RebuildSegmentFunction: one vCPU
 SCAN_ITEMS_PER_S_PER_SEGMENT = 20_000.0  # one Scan page (1 MB) in ~50 ms per segment, at ~500 B an event
 COMPARE_STEP_SECONDS = 840.0  # RebuildCompareFunction's Timeout (900 s) less the safety margin
+# After a switch on AWS the state machine waits this long, then runs the compare map once more to
+# carry over what the old tables got meanwhile: functions read the active versions through a 30 s
+# cache (adapters.view_versions.SsmVersions max_age) and a projector invocation that read the old
+# ones may run to its 60 s timeout (template.yaml Globals) after a 1 s batching window; 29 s spare.
+# An integer: the state machine's Wait state takes whole seconds (SecondsPath).
+SWITCH_WAIT_SECONDS = 30 + 60 + 1 + 29
 
 
 @dataclass(frozen=True)
@@ -177,22 +183,24 @@ class ScaleEstimate:
     write_units: int
     worker_events_per_second: float
     fill_seconds: float
-    compare_seconds: float
+    compare_seconds: float  # every segment compared, both sides scanned (the compare map on AWS)
     bound: str  # what limits the fill: "workers", "read quota", "write quota"
     cost_usd: float
     assumptions: tuple[str, ...]
     warm_writes: int = 0  # WarmThroughput.WriteUnitsPerSecond of the new tables; 0: not pre-warmed
     prewarm_units: int = 0  # write units/s raised above the default, over every table and index warmed
+    switch_seconds: float = 0.0  # with --switch on AWS: the wait for version caches and the carry-over map
 
     @property
     def seconds(self) -> float:
-        return self.fill_seconds + self.compare_seconds
+        return self.fill_seconds + self.compare_seconds + self.switch_seconds
 
     def to_dict(self) -> dict[str, Any]:
         return {"mode": self.mode, "workers": self.workers, "events": self.events, "streams": self.streams,
                 "rows": self.rows, "read_units": self.read_units, "write_units": self.write_units,
                 "worker_events_per_second": round(self.worker_events_per_second),
                 "fill_seconds": round(self.fill_seconds, 1), "compare_seconds": round(self.compare_seconds, 1),
+                "switch_seconds": round(self.switch_seconds, 1),
                 "seconds": round(self.seconds, 1), "bound": self.bound, "cost_usd": round(self.cost_usd, 2),
                 "warm_writes": self.warm_writes, "prewarm_units": self.prewarm_units,
                 "assumptions": list(self.assumptions)}
@@ -210,11 +218,14 @@ def warm_writes_for(write_units: int, write_rate: float, quota: int = TABLE_WRIT
 
 def scale_estimate(base: Estimate, *, mode: str, workers: int, worker_events_per_second: float,
                    compare_rows_per_second: float, warm_writes: int | None = None, warm_targets: int = 1,
-                   write_quota: int = TABLE_WRITE_QUOTA, max_write_rate: float | None = None) -> ScaleEstimate:
+                   write_quota: int = TABLE_WRITE_QUOTA, max_write_rate: float | None = None,
+                   segments: int | None = None, switch: bool = True) -> ScaleEstimate:
     """Time and cost of a rebuild of ``base`` with ``workers`` segment workers each folding
     ``worker_events_per_second`` (measured), capped by the tables' on-demand throughput: the log is
     scanned once with eventually consistent reads (half a read unit per 4 KB), every row is written
-    once; the compare step reads both sides' rows once more.
+    once; the comparison scans both sides' rows once more, segment by segment, each worker at
+    ``compare_rows_per_second`` (on AWS the compare map runs ``workers`` segments at once; locally one
+    process compares them all); on AWS a switch adds the wait for version caches and a second pass.
 
     ``warm_writes`` is what the new tables are pre-warmed to (None: what the fill will write, see
     warm_writes_for; 0: not pre-warmed); ``warm_targets`` counts the tables and indexes it applies to."""
@@ -236,11 +247,15 @@ def scale_estimate(base: Estimate, *, mode: str, workers: int, worker_events_per
     bound = min(caps, key=lambda name: caps[name])
     rate = caps[bound]
     fill = base.events / rate if rate > 0 else 0.0
-    compare = 2 * base.rows / compare_rows_per_second if compare_rows_per_second > 0 else 0.0
-    cost = ((read_units + 2 * base.rows) / 1e6 * PRICE_PER_MILLION_READS
+    comparing = workers if mode == "aws" else 1
+    compare_work = 2 * base.rows / compare_rows_per_second if compare_rows_per_second > 0 else 0.0  # worker-s
+    compare = compare_work / comparing
+    passes = 2 if mode == "aws" and switch else 1
+    switch_seconds = SWITCH_WAIT_SECONDS + compare if passes == 2 else 0.0
+    cost = ((read_units + passes * 2 * base.rows) / 1e6 * PRICE_PER_MILLION_READS
             + base.write_units / 1e6 * PRICE_PER_MILLION_WRITES)
     if mode == "aws":
-        cost += (workers * fill + compare) * WORKER_MEMORY_GB * PRICE_PER_GB_SECOND
+        cost += (workers * fill + passes * compare_work) * WORKER_MEMORY_GB * PRICE_PER_GB_SECOND
     prewarm_units = max(0, warm_writes - NEW_TABLE_WRITES) * warm_targets
     if warm_writes:
         warm_line = (f"new table versions pre-warmed to {warm_writes:,} writes/s (CreateTable WarmThroughput on "
@@ -262,17 +277,24 @@ def scale_estimate(base: Estimate, *, mode: str, workers: int, worker_events_per
                                         else " (local processes)"),
         f"on-demand table quota {TABLE_READ_QUOTA:,} read / {write_quota:,} write units per second",
         warm_line,
-        "the log is read once with eventually consistent Scan; each row written once; the compare "
-        f"step reads both sides once at {compare_rows_per_second:,.0f} rows/s",
+        "the log is read once with eventually consistent Scan; each row written once; the comparison "
+        f"scans both sides segment by segment, {compare_rows_per_second:,.0f} rows/s per worker "
+        + (f"({workers} segments at once: the compare map)" if mode == "aws" else "(one process)"),
+        (f"with --switch: a {SWITCH_WAIT_SECONDS:.0f} s wait for the functions' version caches, then the "
+         "comparison's pass once more to carry over what the old tables got meanwhile" if passes == 2
+         else "no switch: no carry-over pass" if mode == "aws" else "the switch is local: no cache to wait for"),
+        "under live traffic the comparison may wait up to --settle-seconds more for the live projector",
         "prices: us-east-1 on-demand and Lambda arm64 (USD)",
     )
-    if mode == "aws" and compare > COMPARE_STEP_SECONDS:
-        assumptions += (f"LIMIT: the compare step is one Lambda invocation (<= {COMPARE_STEP_SECONDS:.0f} s); "
-                        f"{2 * base.rows:,} rows need ~{compare:,.0f} s, so it would time out: compare "
-                        "in the segment workers instead (not built yet)",)
+    if mode == "aws" and segments:
+        per_child = compare_work / segments
+        if per_child > COMPARE_STEP_SECONDS:
+            needed = math.ceil(compare_work / COMPARE_STEP_SECONDS)
+            assumptions += (f"LIMIT: one segment's comparison needs ~{per_child:,.0f} s, more than one Lambda "
+                            f"invocation ({COMPARE_STEP_SECONDS:.0f} s): use --segments {needed} or more",)
     return ScaleEstimate(mode, workers, base.events, base.streams, base.rows, read_units, base.write_units,
                          worker_events_per_second, fill, compare, bound, cost, assumptions, warm_writes,
-                         prewarm_units)
+                         prewarm_units, switch_seconds)
 
 
 def assumed(events: int, *, events_per_stream: float = 10.0, rows_per_stream: float = 1.5,

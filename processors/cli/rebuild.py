@@ -152,7 +152,8 @@ def _dry_run(ctx: "Context", args: argparse.Namespace, rebuilder: Any) -> int:
     plan, resumed = rebuilder.plan(restart=args.restart)
     base = assumed(args.assume_events) if args.assume_events else rebuilder.estimate()
     workers = min(args.segments or 64, args.max_concurrency) if args.on_aws else rebuilder.options.workers
-    guess = rebuilder.plan_scale(base, on_aws=args.on_aws, workers=workers)
+    guess = rebuilder.plan_scale(base, on_aws=args.on_aws, workers=workers,
+                                 segments=(args.segments or 64) if args.on_aws else None, switch=args.switch)
     payload = {"dry_run": True, "views": plan.views, "targets": plan.targets, "resumes": resumed,
                "assumed_log": bool(args.assume_events), **guess.to_dict()}
     where = (f"on AWS, {workers} segment workers at once (Distributed Map)" if args.on_aws
@@ -170,7 +171,8 @@ def _dry_run(ctx: "Context", args: argparse.Namespace, rebuilder: Any) -> int:
         "  tables   " + (f"pre-warmed to {guess.warm_writes:,} writes/s" if guess.warm_writes
                          else "not pre-warmed (on-demand default, 4,000 writes/s)"),
         f"  time     ~{format_seconds(guess.seconds)} (fill {format_seconds(guess.fill_seconds)}, bound by "
-        f"{guess.bound}; compare {format_seconds(guess.compare_seconds)})",
+        f"{guess.bound}; compare {format_seconds(guess.compare_seconds)}"
+        + (f"; switch and carry-over {format_seconds(guess.switch_seconds)})" if guess.switch_seconds else ")"),
         "  assuming:",
         *(f"    - {line}" for line in guess.assumptions),
         "nothing was changed",

@@ -67,7 +67,8 @@ COMPARE_ROWS_PER_SECOND = 5_000.0
 
 def scale_plan(base: Estimate, *, on_aws: bool, workers: int, max_write_rate: float | None = None,
                warm_writes: int | None = None, warm_targets: int = 1,
-               write_quota: int = TABLE_WRITE_QUOTA) -> ScaleEstimate:
+               write_quota: int = TABLE_WRITE_QUOTA, segments: int | None = None,
+               switch: bool = True) -> ScaleEstimate:
     """The dry run's estimate of a run with ``workers`` (local processes, or map concurrency on AWS);
     ``warm_writes`` None pre-warms the new tables to what that run will write (see scale_estimate)."""
     if on_aws:  # a worker scans its own segment: the slower of its scan and its fold
@@ -76,7 +77,8 @@ def scale_plan(base: Estimate, *, on_aws: bool, workers: int, max_write_rate: fl
         mode, per_worker = "local", LOCAL_WORKER_EVENTS_PER_SECOND
     return scale_estimate(base, mode=mode, workers=workers, worker_events_per_second=per_worker,
                           compare_rows_per_second=COMPARE_ROWS_PER_SECOND, warm_writes=warm_writes,
-                          warm_targets=warm_targets, write_quota=write_quota, max_write_rate=max_write_rate)
+                          warm_targets=warm_targets, write_quota=write_quota, max_write_rate=max_write_rate,
+                          segments=segments, switch=switch)
 
 
 def warm_targets(families: Sequence[str]) -> int:
@@ -248,15 +250,16 @@ class Rebuilder:
         return estimate(LogStats(log["items"], log["bytes"], len(sample), sampled), live,
                         events_per_second=ASSUMED_EVENTS_PER_SECOND, max_write_rate=self.options.max_write_rate)
 
-    def plan_scale(self, base: Estimate | None = None, *, on_aws: bool = False,
-                   workers: int | None = None) -> ScaleEstimate:
+    def plan_scale(self, base: Estimate | None = None, *, on_aws: bool = False, workers: int | None = None,
+                   segments: int | None = None, switch: bool = True) -> ScaleEstimate:
         """The estimate of this rebuild at scale, with what its new tables are pre-warmed to."""
         quota = table_write_quota(self._client)
         check_warm_writes(self.options.warm_writes, quota)
         return scale_plan(self.estimate() if base is None else base, on_aws=on_aws,
                           workers=self.options.workers if workers is None else workers,
                           max_write_rate=self.options.max_write_rate, warm_writes=self.options.warm_writes,
-                          warm_targets=warm_targets(self.families), write_quota=quota)
+                          warm_targets=warm_targets(self.families), write_quota=quota, segments=segments,
+                          switch=switch)
 
     # ------------------------------------------------------------------ run
 

@@ -21,6 +21,7 @@ from events.errors import DynafoldError
 from processors.operations.progress import Progress
 from processors.services.rebuild_compare import MAX_AWS_SEGMENTS
 from projections.comparison import TableRule
+from projections.rebuild_plan import SWITCH_WAIT_SECONDS
 
 STATE_MACHINE_ENV = "DYNAFOLD_REBUILD_STATE_MACHINE"
 # ExecutionStatus values of an execution that has not ended: a redriven execution keeps its ARN and
@@ -29,11 +30,6 @@ STATE_MACHINE_ENV = "DYNAFOLD_REBUILD_STATE_MACHINE"
 # https://docs.aws.amazon.com/step-functions/latest/apireference/API_RedriveExecution.html
 IN_PROGRESS = frozenset({"RUNNING", "PENDING_REDRIVE"})
 SLICE_SECONDS = 840.0  # a segment worker's budget per invocation: inside Lambda's 900 s, with margin
-# Between the switch and the last catch-up: functions read the active versions through a 30 s cache
-# (adapters.view_versions.SsmVersions max_age) and a projector invocation that read the old ones may
-# run to its 60 s timeout (template.yaml Globals) after a 1 s batching window; then no function
-# writes the old tables any more.
-SWITCH_WAIT_SECONDS = 30 + 60 + 1 + 29
 
 
 @dataclass(frozen=True)

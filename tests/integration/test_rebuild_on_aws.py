@@ -310,6 +310,16 @@ def test_dry_run_plans_both_modes_with_its_assumptions_and_changes_nothing(cli, 
     assert code == 0 and plan["mode"] == "aws" and plan["workers"] == 64  # min(segments 64, concurrency)
     assert plan["events"] == 100_000_000 and plan["fill_seconds"] <= 900 and plan["bound"] == "write quota"
     assert any("40,000" in line for line in plan["assumptions"])
+    # The goal on paper: 100M events in <= 15 minutes, compared segment by segment, not switched
+    assert plan["seconds"] <= 15 * 60 and plan["switch_seconds"] == 0, plan
+    assert not any(line.startswith("LIMIT") for line in plan["assumptions"])
+    code, out, _ = cli("rebuild", "all", "--dry-run", "--on-aws", "--assume-events", "100000000", "--switch",
+                       "--json")
+    switched = json.loads(out)
+    assert switched["switch_seconds"] >= 120 and switched["seconds"] <= 15 * 60, switched
+    code, out, _ = cli("rebuild", "all", "--dry-run", "--on-aws", "--assume-events", "1000000000", "--segments",
+                       "8", "--max-concurrency", "8")
+    assert code == 0 and "LIMIT: one segment's comparison needs" in out and "use --segments" in out
     code, out, _ = cli("rebuild", "inventory", "--dry-run", "--workers", "2")
     assert code == 0 and "locally, 2 worker processes" in out and "assuming:" in out and "nothing was changed" in out
     assert sorted(local_dynamo.client.list_tables()["TableNames"]) == before

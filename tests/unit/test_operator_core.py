@@ -228,7 +228,23 @@ def test_scale_estimate_is_bound_by_the_slowest_of_workers_and_table_quotas():
                           compare_rows_per_second=1e9, warm_writes=0)
     assert cold.fill_seconds == pytest.approx(10 * many.fill_seconds)  # 4,000 vs 40,000 writes/s
     assert any("new tables start at 4,000 writes/s" in line for line in cold.assumptions)
-    slow_compare = scale_estimate(log, mode="aws", workers=64, worker_events_per_second=10_000,
-                                  compare_rows_per_second=1_000)
-    assert any(line.startswith("LIMIT: the compare step") for line in slow_compare.assumptions)
+    # The comparison runs a segment per worker: time falls with concurrency; a switch adds the wait
+    # and a second pass; a segment too big for one invocation is named with the segments it needs.
+    one = scale_estimate(log, mode="aws", workers=1, worker_events_per_second=10_000, compare_rows_per_second=5_000,
+                         switch=False)
+    wide = scale_estimate(log, mode="aws", workers=64, worker_events_per_second=10_000,
+                          compare_rows_per_second=5_000, segments=64, switch=False)
+    assert one.compare_seconds == pytest.approx(2 * log.rows / 5_000) == pytest.approx(64 * wide.compare_seconds)
+    assert wide.switch_seconds == 0 and not any(line.startswith("LIMIT") for line in wide.assumptions)
+    switched = scale_estimate(log, mode="aws", workers=64, worker_events_per_second=10_000,
+                              compare_rows_per_second=5_000, segments=64)
+    assert switched.switch_seconds == pytest.approx(120 + wide.compare_seconds)
+    assert switched.cost_usd > wide.cost_usd
+    slow_compare = scale_estimate(log, mode="aws", workers=8, worker_events_per_second=10_000,
+                                  compare_rows_per_second=1_000, segments=8)
+    assert any(line.startswith("LIMIT: one segment's comparison needs") and "--segments 36 or more" in line
+               for line in slow_compare.assumptions)
+    local = scale_estimate(log, mode="local", workers=4, worker_events_per_second=1_000,
+                           compare_rows_per_second=5_000)
+    assert local.compare_seconds == one.compare_seconds and local.switch_seconds == 0
     assert few.cost_usd > 0 and few.read_units == math.ceil(log.read_units / 2)

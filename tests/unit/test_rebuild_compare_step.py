@@ -74,3 +74,20 @@ def test_the_largest_segment_answers_of_the_most_segments_fit_the_inline_map_res
              "first": longest, "caught_up": 10**12, "failed": 10**12, "first_failed": longest}
     results = json.dumps([worst] * MAX_AWS_SEGMENTS)
     assert len(results.encode()) < STATE_PAYLOAD_LIMIT
+
+
+def test_the_wait_after_a_switch_outlasts_every_way_a_function_can_still_write_the_old_tables():
+    """The version cache, then a projector invocation that read the old versions, run to its timeout."""
+    import inspect
+
+    from processors.adapters.view_versions import SsmVersions
+    from processors.operations.template import load_template
+    from projections.rebuild_plan import SWITCH_WAIT_SECONDS
+
+    template = load_template()
+    projector = template["Resources"]["ProjectorFunction"]["Properties"]
+    timeout = projector.get("Timeout", template["Globals"]["Function"]["Timeout"])
+    [window] = [event["Properties"].get("MaximumBatchingWindowInSeconds", 0)
+                for event in projector["Events"].values()]
+    cache = inspect.signature(SsmVersions).parameters["max_age"].default
+    assert isinstance(SWITCH_WAIT_SECONDS, int) and cache + window + timeout < SWITCH_WAIT_SECONDS
