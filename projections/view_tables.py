@@ -10,10 +10,11 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from events.errors import DynafoldError
 from events.scan import parallel_scan
 from projections.rate_limit import RateLimiter
 from projections.view import Row
@@ -21,6 +22,13 @@ from projections.view_store import to_item
 
 BATCH_WRITE_LIMIT = 25
 _MAX_BACKOFF = 2.0
+# Retries of UnprocessedItems that write nothing at all before the writer gives up and raises
+# (about 15 s of backoff): a table that keeps refusing every item must not hang a rebuild.
+MAX_STALLED_ATTEMPTS = 10
+
+
+class UnwrittenItems(DynafoldError):
+    """BatchWriteItem kept returning items unprocessed: the rebuild stops rather than lose them."""
 
 
 class BulkWriter:
@@ -31,8 +39,10 @@ class BulkWriter:
     """
 
     def __init__(self, client: Any, *, workers: int = 4, max_rate: float | None = None,
-                 limiter: RateLimiter | None = None, pool: ThreadPoolExecutor | None = None) -> None:
+                 limiter: RateLimiter | None = None, pool: ThreadPoolExecutor | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self._client = client
+        self._sleep = sleep
         # Writers of several producers may share one pool, so no thread idles while another has work.
         self._own_pool = pool is None
         self._pool = pool or ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bulk-writer")
@@ -79,7 +89,12 @@ class BulkWriter:
     def _submit(self) -> None:
         batch, self._pending = self._pending, []
         self._slots.acquire()
-        self._futures = [f for f in self._futures if not f.done() or f.exception() is not None]
+        # A failed batch stops the producer at its next batch instead of after the whole segment.
+        failed = next((f for f in self._futures if f.done() and f.exception() is not None), None)
+        if failed is not None:
+            self._slots.release()
+            failed.result()
+        self._futures = [f for f in self._futures if not f.done()]
         self._futures.append(self._pool.submit(self._write, batch))
 
     def _write(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
@@ -88,17 +103,26 @@ class BulkWriter:
             request: dict[str, list[dict[str, Any]]] = {}
             for table, item in batch:
                 request.setdefault(table, []).append({"PutRequest": {"Item": item}})
-            attempt = 0
+            attempt = stalled = 0
             while request:
+                sent = _count(request)
                 response = self._client.batch_write_item(RequestItems=request)
                 request = response.get("UnprocessedItems") or {}
                 if request:  # throttled: back off, then send only what was not written
+                    stalled = stalled + 1 if _count(request) >= sent else 0
+                    if stalled >= MAX_STALLED_ATTEMPTS:
+                        raise UnwrittenItems(f"{_count(request)} items still unprocessed after {stalled} "
+                                             "BatchWriteItem attempts that wrote nothing")
                     attempt += 1
-                    time.sleep(min(_MAX_BACKOFF, 0.05 * 2 ** attempt) * random.uniform(0.5, 1.0))  # noqa: S311 - jitter
+                    self._sleep(min(_MAX_BACKOFF, 0.05 * 2 ** attempt) * random.uniform(0.5, 1.0))  # noqa: S311 - jitter
             with self._lock:
                 self.written += len(batch)
         finally:
             self._slots.release()
+
+
+def _count(request: Mapping[str, list[Any]]) -> int:
+    return sum(len(requests) for requests in request.values())
 
 
 def scan_items(client: Any, table: str, segments: int = 4,

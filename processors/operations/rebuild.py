@@ -174,13 +174,15 @@ def rebuilds_filling(state_dir: Path, table: str) -> list[tuple[Path, dict[str, 
 
 
 @lru_cache(maxsize=4)
-def _process_worker(client_factory: Callable[[], Any], events_table: str) -> SegmentWorker:
-    return SegmentWorker(client_factory(), events_table)
+def _process_worker(client_factory: Callable[[], Any], events_table: str, writers: int) -> SegmentWorker:
+    return SegmentWorker(client_factory(), events_table, writers=writers)
 
 
-def run_slice(client_factory: Callable[[], Any], events_table: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """One slice in a worker process: one client and worker per process, reused for its slices."""
-    return _process_worker(client_factory, events_table).run(SegmentTask.from_json(payload)).to_json()
+def run_slice(client_factory: Callable[[], Any], events_table: str, writers: int,
+              payload: dict[str, Any]) -> dict[str, Any]:
+    """One slice in a worker process: one client and worker per process, reused for its slices;
+    ``writers`` BatchWriteItem threads, as in a one-process run."""
+    return _process_worker(client_factory, events_table, writers).run(SegmentTask.from_json(payload)).to_json()
 
 
 class Rebuilder:
@@ -309,7 +311,7 @@ class Rebuilder:
             if self._client_factory is None:
                 raise DynafoldError("--workers > 1 needs an endpoint the worker processes can connect to")
             pool = ProcessPoolExecutor(max_workers=options.workers, mp_context=multiprocessing.get_context("spawn"))
-            run = partial(run_slice, self._client_factory, self._store.events_table)
+            run = partial(run_slice, self._client_factory, self._store.events_table, options.writers_per_segment)
         else:
             pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rebuild-segment")
             worker = SegmentWorker(self._client, self._store.events_table, writers=options.writers_per_segment)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,15 +136,21 @@ class SegmentWorker:
         scan_from = task.start_key
         open_stream: list[Item] = []  # the items of the stream being read, which may span pages
         limiter = RateLimiter(task.max_write_rate, time.monotonic, time.sleep)
-        with BulkWriter(self._client, workers=self._writers, limiter=limiter) as writer:
+        # The next page is read while this one folds and writes: the engine's scan time overlaps the
+        # fold instead of leaving the writers idle at every page.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="segment-scan") as reader, \
+                BulkWriter(self._client, workers=self._writers, limiter=limiter) as writer:
+            next_page = reader.submit(self._scan, request, scan_from)
             while True:
-                page = self._client.scan(**request, **({"ExclusiveStartKey": scan_from} if scan_from else {}))
+                page = next_page.result()
+                scan_from = page.get("LastEvaluatedKey")
+                if scan_from is not None:
+                    next_page = reader.submit(self._scan, request, scan_from)
                 for item in page.get("Items", ()):
                     if open_stream and item["stream"]["S"] != open_stream[0]["stream"]["S"]:
                         self._finish(open_stream, views, task, writer, result)
                         open_stream = []
                     open_stream.append(item)
-                scan_from = page.get("LastEvaluatedKey")
                 if scan_from is None:  # the segment's end closes its last stream
                     if open_stream:
                         self._finish(open_stream, views, task, writer, result)
@@ -153,6 +160,10 @@ class SegmentWorker:
                 if self._clock() >= deadline and result.next_key != task.start_key:
                     break
         return result  # the writer flushed on leaving the block: next_key's rows are all written
+
+    def _scan(self, request: Mapping[str, Any], start_key: dict[str, Any] | None) -> dict[str, Any]:
+        page: dict[str, Any] = self._client.scan(**request, **({"ExclusiveStartKey": start_key} if start_key else {}))
+        return page
 
     def _finish(self, items: list[Item], views: Mapping[str, View[Any]], task: SegmentTask, writer: BulkWriter,
                 result: SegmentResult) -> None:

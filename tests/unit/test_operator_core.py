@@ -248,3 +248,25 @@ def test_scale_estimate_is_bound_by_the_slowest_of_workers_and_table_quotas():
                            compare_rows_per_second=5_000)
     assert local.compare_seconds == one.compare_seconds and local.switch_seconds == 0
     assert few.cost_usd > 0 and few.read_units == math.ceil(log.read_units / 2)
+
+
+def test_a_worker_process_writes_with_the_rebuilds_writer_threads(monkeypatch):
+    """--workers N used to give each process the SegmentWorker's default writers, not the option's."""
+    from processors.operations import rebuild
+    from processors.services.rebuild_segment import SegmentResult, SegmentTask
+
+    made: list[int] = []
+
+    class Worker:
+        def __init__(self, client, events_table, *, writers=4):
+            made.append(writers)
+
+        def run(self, task):
+            return SegmentResult(task.segment, None, True)
+
+    monkeypatch.setattr(rebuild, "SegmentWorker", Worker)
+    rebuild._process_worker.cache_clear()
+    task = SegmentTask(("inventory",), {"inventory": "t-v2"}, 0, 1).to_json()
+    assert rebuild.run_slice(object, "events", 7, task)["done"]
+    assert made == [7]
+    rebuild._process_worker.cache_clear()
