@@ -5,8 +5,10 @@ batch_write_item items/s (the same rows, from as many threads as the measured re
 on an engine warmed up for writes; the mean of a measurement before and one after the rebuilds);
 log read rate (scan + decode) >= 0.5x a
 raw parallel scan's items/s (same segments); the end-to-end rebuild events/s with 1, 2 and 4
-segment-worker processes; and the pure fold rate of one core (scan and writes left out), the
-per-worker figure `dynafold rebuild --dry-run` plans an AWS run with.
+segment-worker processes; the pure fold rate of one core (scan and writes left out), the
+per-worker figure `dynafold rebuild --dry-run` plans an AWS run with; and the comparison of one
+segment (both sides scanned and digested, what one compare-map child does) with the digest alone
+on one core, the per-worker compare figure of the dry run.
 
 The history is loaded fast but honestly: valid hash-chained event items (the store's own
 ``chained_item``) written with BatchWriteItem instead of one transaction per append.
@@ -35,13 +37,16 @@ from processors.operations.progress import Progress
 from functools import partial
 
 from processors.adapters.aws import dynamodb_client
-from processors.operations.rebuild import RebuildOptions, Rebuilder, template_base
+from processors.operations.rebuild import RebuildOptions, Rebuilder, table_rule, template_base
+from processors.services.rebuild_compare import RebuildComparer
+from projections.comparison import digest_rows
+from projections.view_store import from_item as row_from_item
 from processors.operations.tables import create_copy
 from processors.adapters.view_versions import LocalVersions
 from projections.registry import VIEWS
 from projections.replay import replay
 from projections.view_store import to_item
-from projections.view_tables import BulkWriter
+from projections.view_tables import BulkWriter, scan_items
 from processors.local.tables import local_tables
 
 EVENTS = 100_000
@@ -166,6 +171,8 @@ def run(endpoint_url: str, events: int = EVENTS) -> dict[str, float]:
         result = rebuilder.run(plan)  # the live views are empty here: the verdict is not the point
         runs[workers] = (plan, result)
     raw_after = _raw_batch_write_per_s(bench, rows, WRITERS_PER_SEGMENT, "-after")
+    # Two rebuilds of the same log are equal tables: one stands in for the live side.
+    compare_rate, digest_rate, compared_equal = _compare_per_s(bench, store, runs[2][0].targets, runs[1][0].targets)
     raw_write = (raw_before + raw_after) / 2
     plan, result = runs[1]
     rows_per_s = plan.rows / result.fill_seconds
@@ -176,6 +183,8 @@ def run(endpoint_url: str, events: int = EVENTS) -> dict[str, float]:
         "rebuild_rows_per_s": rows_per_s,
         "write_ratio": rows_per_s / raw_write, "fill_events_per_s": plan.events / result.fill_seconds,
         "fold_events_per_s_one_core": fold_rate,
+        "compare_rows_per_s_one_segment": compare_rate, "digest_rows_per_s_one_core": digest_rate,
+        "compared_equal": float(compared_equal),
         **{f"end_to_end_events_per_s_{n}_workers": p.events / r.seconds for n, (p, r) in runs.items()},
     }
     report(f"rebuild ({len(items):,} events in streams of {PER_STREAM}; {plan.rows:,} rows; "
@@ -189,6 +198,9 @@ def run(endpoint_url: str, events: int = EVENTS) -> dict[str, float]:
         ("rebuild rows written, 1 worker", f"{rows_per_s:,.0f} rows/s (during the fill, reading and folding too)"),
         ("rebuild rows / raw writes", f"{outcome['write_ratio']:.2f}x   (goal >= 0.7x)"),
         ("fold only (one core, no I/O)", f"{fold_rate:,.0f} events/s  (the per-worker CPU bound on Lambda)"),
+        ("compare one segment (both sides)", f"{compare_rate:,.0f} rows/s  ("
+         + ("EQUAL" if compared_equal else "DIFFERENT: a bug") + ", what one compare-map child does here)"),
+        ("digest only (one core, no I/O)", f"{digest_rate:,.0f} rows/s  (the per-worker compare CPU bound on Lambda)"),
         *((f"end to end, {n} worker{'s' if n > 1 else ''}",
            f"{p.events / r.seconds:,.0f} events/s ({r.seconds:.1f} s; fill {p.rows / r.fill_seconds:,.0f} rows/s, "
            f"{(p.rows / r.fill_seconds) / raw_write:.2f}x raw)") for n, (p, r) in runs.items()),
@@ -196,6 +208,24 @@ def run(endpoint_url: str, events: int = EVENTS) -> dict[str, float]:
                                    "(DynamoDB Local and the workers share this machine's cores)"),
     ])
     return outcome
+
+
+def _compare_per_s(bench: Bench, store: EventStore, live: dict[str, str],
+                   rebuilt: dict[str, str]) -> tuple[float, float, bool]:
+    """(rows/s of one segment's comparison, both sides counted; rows/s of the digest alone on one
+    core; whether every segment compared EQUAL)."""
+    rules = {family: table_rule(family) for family in rebuilt}
+    comparer = RebuildComparer(bench.client, store, VIEWS, live, rebuilt, rules, segments=SEGMENTS)
+    started = time.perf_counter()
+    one = comparer.compare(0.0, segments=[0]).comparison
+    rate = 2 * sum(one.rows.values()) / (time.perf_counter() - started)
+    equal = comparer.compare(0.0).comparison.equal
+    now = int(time.time())
+    items = {family: list(scan_items(bench.client, table, SEGMENTS)) for family, table in rebuilt.items()}
+    started = time.perf_counter()
+    digested = sum(len(digest_rows(map(row_from_item, family_items), rules[family], now))
+                   for family, family_items in items.items())
+    return rate, digested / (time.perf_counter() - started), equal
 
 
 def _fold_per_s(items: list[dict], by_category: dict) -> float:

@@ -17,6 +17,7 @@ step on AWS, so both prove the same thing.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -37,11 +38,12 @@ from projections.comparison import (
     stream_versions,
     unsettled_streams,
 )
-from projections.view import Row, View, stream_key
+from projections.view import HEAD_SORT_KEY, Row, View, stream_key
 from projections.view_store import ViewStore
 from projections.view_store import from_item as row_from_item
 
 _CATCH_UP_BATCH = 100  # the projector's BatchSize in template.yaml
+_QUERY_THREADS = 16  # per-stream queries in flight at once: each is a network round trip
 
 
 @dataclass
@@ -106,9 +108,16 @@ class RebuildComparer:
         return settled
 
     def _suspects(self, segments: Sequence[int] | None, now: int, comparison: Comparison) -> dict[str, set[str]]:
-        """family -> streams of these segments whose rows differ between the sides (owned here);
-        the rows of the other streams are counted in ``comparison`` as compared and equal."""
+        """family -> streams of these segments that must be compared again, row by row (owned here).
+
+        The segment scans are strongly consistent, and a stream's rows in one table share a
+        partition, so a stream seen on both sides of a segment is seen whole on both. It is decided
+        here when its rows are identical (counted as compared), or when, in its view's own table,
+        both sides stand at the same version (its head or single row's stamp, no row newer than
+        it: a partition read across two pages while it changed is not) and differ: the differences
+        are recorded. Anything else is a suspect."""
         suspects: dict[str, set[str]] = {}
+        own_tables = {view.table for view in self._views}  # carry the stream's version stamp
         for family, rule in self._rules.items():
             comparison.rows.setdefault(family, 0)
             mine = suspects.setdefault(family, set())
@@ -116,8 +125,12 @@ class RebuildComparer:
                 live = _by_stream(self._segment_digests(self._live[family], rule, segment, now))
                 rebuilt = _by_stream(self._segment_digests(self._targets[family], rule, segment, now))
                 for stream, rows in live.items():
-                    if _same_rows(rows, rebuilt.get(stream, {})):
+                    theirs = rebuilt.get(stream)
+                    if theirs is not None and _same_rows(rows, theirs):
                         comparison.rows[family] += len(rows)
+                    elif (theirs is not None and family in own_tables
+                          and _whole_version(rows, rule) == _whole_version(theirs, rule) is not None):
+                        compare_settled({family: rows}, {family: theirs}, set(), comparison)
                     else:
                         mine.add(stream)
                 mine.update(self._without_live_rows(family, rule, [s for s in rebuilt if s not in live], now))
@@ -176,27 +189,32 @@ class RebuildComparer:
     # ------------------------------------------------------------------ reads
 
     def _segment_digests(self, table: str, rule: TableRule, segment: int, now: int) -> dict[RowKey, RowDigest]:
-        pages = scan_segment(self._client, {"TableName": table}, segment, self._segments)
+        pages = scan_segment(self._client, {"TableName": table, "ConsistentRead": True}, segment, self._segments)
         return digest_rows((row_from_item(item) for page in pages for item in page), rule, now)
 
-    def _without_live_rows(self, family: str, rule: TableRule, streams: Iterable[str], now: int) -> set[str]:
+    def _without_live_rows(self, family: str, rule: TableRule, streams: Sequence[str], now: int) -> set[str]:
         """Those of ``streams`` (seen in a rebuilt segment only) that have no live row in ``family``:
         they belong to this segment. The others belong to the segment holding their live rows."""
-        owned = set()
-        for stream in streams:
-            if not self._query_rows(self._live[family], rule, stream, now):
-                owned.add(stream)
-        return owned
+        found = self._query_many(self._live[family], rule, streams, now)
+        return {stream for stream in streams if not found[stream]}
 
     def _stream_digests(self, tables: Mapping[str, str], streams: Iterable[str],
                         now: int) -> dict[str, dict[RowKey, RowDigest]]:
         """The rows of just these streams, by key (a strongly consistent query per stream and family)."""
         digests: dict[str, dict[RowKey, RowDigest]] = {}
         for family, rule in self._rules.items():
-            rows = [row for stream in streams if stream.split(":", 1)[0] == rule.category
-                    for row in self._query_rows(tables[family], rule, stream, now)]
-            digests[family] = digest_rows(rows, rule, now)
+            mine = [stream for stream in streams if stream.split(":", 1)[0] == rule.category]
+            found = self._query_many(tables[family], rule, mine, now)
+            digests[family] = digest_rows((row for rows in found.values() for row in rows), rule, now)
         return digests
+
+    def _query_many(self, table: str, rule: TableRule, streams: Sequence[str], now: int) -> dict[str, list[Row]]:
+        """stream -> its rows in ``table``: one query each, run side by side (each waits on the network)."""
+        if len(streams) <= 1:
+            return {stream: self._query_rows(table, rule, stream, now) for stream in streams}
+        with ThreadPoolExecutor(max_workers=min(_QUERY_THREADS, len(streams)), thread_name_prefix="compare") as pool:
+            return dict(zip(streams, pool.map(lambda stream: self._query_rows(table, rule, stream, now), streams),
+                            strict=True))
 
     def _query_rows(self, table: str, rule: TableRule, stream: str, now: int) -> list[Row]:
         """The unexpired rows of a stream's partition in one table, read strongly consistently."""
@@ -223,6 +241,17 @@ def _behind(streams: Iterable[str], live_at: Mapping[str, int],
             rebuilt_at: Mapping[str, int]) -> dict[str, tuple[int, int]]:
     """stream -> (rebuilt version, live version) where the live side has applied more."""
     return {s: (rebuilt_at.get(s, 0), live_at[s]) for s in streams if live_at.get(s, 0) > rebuilt_at.get(s, 0)}
+
+
+def _whole_version(rows: Mapping[RowKey, RowDigest], rule: TableRule) -> int | None:
+    """The version a stream's rows in its view's own table stand at: the single row's stamp, or the
+    head row's when no other row carries a newer one (a newer one: read while the stream moved)."""
+    if rule.sort_attr is None:
+        return next(iter(rows.values())).version if len(rows) == 1 else None
+    head = next((digest for key, digest in rows.items() if key[1] == HEAD_SORT_KEY), None)
+    if head is None or head.version is None:
+        return None
+    return head.version if all((d.version or 0) <= head.version for d in rows.values()) else None
 
 
 def _by_stream(digests: Mapping[RowKey, RowDigest]) -> dict[str, dict[RowKey, RowDigest]]:

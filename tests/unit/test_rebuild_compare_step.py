@@ -91,3 +91,18 @@ def test_the_wait_after_a_switch_outlasts_every_way_a_function_can_still_write_t
                 for event in projector["Events"].values()]
     cache = inspect.signature(SsmVersions).parameters["max_age"].default
     assert isinstance(SWITCH_WAIT_SECONDS, int) and cache + window + timeout < SWITCH_WAIT_SECONDS
+
+
+def test_a_multi_row_stream_stands_at_its_head_rows_version_unless_a_row_was_read_newer_than_it():
+    from processors.services.rebuild_compare import _whole_version
+    from projections.comparison import RowDigest, TableRule
+    from projections.view import HEAD_SORT_KEY
+
+    rule = TableRule("order_id", "error_hash", None, "order")
+    head = (("o1", HEAD_SORT_KEY), RowDigest("h", 5, "order:o1"))
+    assert _whole_version(dict([head, (("o1", "e1"), RowDigest("x", 4, "order:o1"))]), rule) == 5
+    # the partition read across two pages while a batch at v6 rewrote a row: not a settled picture
+    assert _whole_version(dict([head, (("o1", "e1"), RowDigest("x", 6, "order:o1"))]), rule) is None
+    assert _whole_version({("o1", "e1"): RowDigest("x", 4, "order:o1")}, rule) is None  # no head row
+    single = TableRule("sku", None, None, "sku")
+    assert _whole_version({("A",): RowDigest("a", 3, "sku:A")}, single) == 3
