@@ -44,6 +44,9 @@ from projections.view_store import from_item as row_from_item
 
 _CATCH_UP_BATCH = 100  # the projector's BatchSize in template.yaml
 _QUERY_THREADS = 16  # per-stream queries in flight at once: each is a network round trip
+# BatchGetItem takes at most 100 keys; what it leaves unprocessed (throttling) is asked for again.
+# https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html
+_BATCH_GET_KEYS, _BATCH_GET_ATTEMPTS = 100, 10
 
 
 @dataclass
@@ -86,10 +89,26 @@ class RebuildComparer:
         row once, whether or not the two tables place a key in the same segment."""
         now = self._now_epoch()
         settled = Settled(Comparison())
-        suspects = self._suspects(segments, now, settled.comparison)
-        if any(suspects.values()):
-            self._settle(suspects, settle_seconds, poll_seconds, now, settled)
+        seen = self._suspects(segments, now, settled.comparison)
+        if settle_seconds <= 0:  # as the tables stand: what the scans saw is the answer
+            self._as_they_stand(seen, now, settled.comparison)
+        elif any(seen.values()):
+            self._settle({family: set(streams) for family, streams in seen.items()}, settle_seconds, poll_seconds,
+                         now, settled)
         return settled
+
+    def _as_they_stand(self, seen: Mapping[str, Mapping[str, Sides]], now: int, comparison: Comparison) -> None:
+        """Compare the suspects' rows as the scans read them; a side the segment did not show (its
+        rows may sit in another segment of that table) is read with a query."""
+        for family, streams in seen.items():
+            rule = self._rules[family]
+            tables = (self._live[family], self._targets[family])
+            found = [self._query_many(table, rule, [s for s, sides in streams.items() if sides[index] is None], now)
+                     for index, table in enumerate(tables)]
+            for stream, sides in streams.items():
+                live_rows, rebuilt_rows = (rows if rows is not None else digest_rows(found[index][stream], rule, now)
+                                           for index, rows in enumerate(sides))
+                compare_settled({family: live_rows}, {family: rebuilt_rows}, set(), comparison)
 
     def catch_up_segments(self, segments: Sequence[int] | None = None) -> Settled:
         """Once, without waiting or a verdict: apply to the rebuilt side what the live side has
@@ -97,8 +116,8 @@ class RebuildComparer:
         still holding the old versions applied, and this carries it over."""
         now = self._now_epoch()
         settled = Settled(Comparison())
-        suspects = self._suspects(segments, now, Comparison())
-        pending = set().union(*suspects.values())
+        seen = self._suspects(segments, now, Comparison())
+        pending: set[str] = set().union(*(set(streams) for streams in seen.values()))
         if pending:
             live_at = stream_versions(self._stream_digests(self._live, pending, now))
             rebuilt_at = stream_versions(self._stream_digests(self._targets, pending, now))
@@ -107,8 +126,10 @@ class RebuildComparer:
                 settled.caught_up = self.catch_up_streams(behind, settled.failed_streams)
         return settled
 
-    def _suspects(self, segments: Sequence[int] | None, now: int, comparison: Comparison) -> dict[str, set[str]]:
-        """family -> streams of these segments that must be compared again, row by row (owned here).
+    def _suspects(self, segments: Sequence[int] | None, now: int,
+                  comparison: Comparison) -> dict[str, dict[str, Sides]]:
+        """family -> stream -> (its live rows, its rebuilt rows) as the segment scans read them (None:
+        not in this segment), for the streams of these segments that must be looked at again (owned here).
 
         The segment scans are strongly consistent, and a stream's rows in one table share a
         partition, so a stream seen on both sides of a segment is seen whole on both. It is decided
@@ -116,11 +137,11 @@ class RebuildComparer:
         both sides stand at the same version (its head or single row's stamp, no row newer than
         it: a partition read across two pages while it changed is not) and differ: the differences
         are recorded. Anything else is a suspect."""
-        suspects: dict[str, set[str]] = {}
+        suspects: dict[str, dict[str, Sides]] = {}
         own_tables = {view.table for view in self._views}  # carry the stream's version stamp
         for family, rule in self._rules.items():
             comparison.rows.setdefault(family, 0)
-            mine = suspects.setdefault(family, set())
+            mine = suspects.setdefault(family, {})
             for segment in range(self._segments) if segments is None else segments:
                 live = _by_stream(self._segment_digests(self._live[family], rule, segment, now))
                 rebuilt = _by_stream(self._segment_digests(self._targets[family], rule, segment, now))
@@ -132,8 +153,10 @@ class RebuildComparer:
                           and _whole_version(rows, rule) == _whole_version(theirs, rule) is not None):
                         compare_settled({family: rows}, {family: theirs}, set(), comparison)
                     else:
-                        mine.add(stream)
-                mine.update(self._without_live_rows(family, rule, [s for s in rebuilt if s not in live], now))
+                        mine[stream] = (rows, theirs)
+                only_rebuilt = [stream for stream in rebuilt if stream not in live]
+                for stream in self._without_live_rows(family, rule, only_rebuilt, now):
+                    mine[stream] = ({}, rebuilt[stream])
         return suspects
 
     def _settle(self, suspects: Mapping[str, set[str]], settle_seconds: float, poll_seconds: float, now: int,
@@ -195,8 +218,33 @@ class RebuildComparer:
     def _without_live_rows(self, family: str, rule: TableRule, streams: Sequence[str], now: int) -> set[str]:
         """Those of ``streams`` (seen in a rebuilt segment only) that have no live row in ``family``:
         they belong to this segment. The others belong to the segment holding their live rows."""
+        if rule.sort_attr is None:  # one row per stream: look its key up, a hundred at a time
+            return set(streams) - self._single_rows_present(self._live[family], rule, streams, now)
         found = self._query_many(self._live[family], rule, streams, now)
         return {stream for stream in streams if not found[stream]}
+
+    def _single_rows_present(self, table: str, rule: TableRule, streams: Sequence[str], now: int) -> set[str]:
+        """Those of ``streams`` whose (unexpired) row is in a single-row table (BatchGetItem, consistent)."""
+        by_key = {stream_key(stream): stream for stream in streams}
+        names = {"#k": rule.key_attr, **({"#t": rule.ttl_attr} if rule.ttl_attr else {})}
+        present: set[str] = set()
+        keys = list(by_key)
+        for first in range(0, len(keys), _BATCH_GET_KEYS):
+            request: dict[str, Any] = {table: {
+                "Keys": [{rule.key_attr: {"S": key}} for key in keys[first:first + _BATCH_GET_KEYS]],
+                "ConsistentRead": True, "ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}}
+            for attempt in range(_BATCH_GET_ATTEMPTS):
+                answer = self._client.batch_get_item(RequestItems=request)
+                for row in map(row_from_item, answer.get("Responses", {}).get(table, ())):
+                    if not rule.expired(row, now):
+                        present.add(by_key[str(row[rule.key_attr])])
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                self._sleep(min(1.0, 0.05 * 2 ** attempt))  # throttled: back off, then ask for the rest
+            else:
+                raise RuntimeError(f"{table}: keys still unprocessed after {_BATCH_GET_ATTEMPTS} attempts")
+        return present
 
     def _stream_digests(self, tables: Mapping[str, str], streams: Iterable[str],
                         now: int) -> dict[str, dict[RowKey, RowDigest]]:
@@ -241,6 +289,9 @@ def _behind(streams: Iterable[str], live_at: Mapping[str, int],
             rebuilt_at: Mapping[str, int]) -> dict[str, tuple[int, int]]:
     """stream -> (rebuilt version, live version) where the live side has applied more."""
     return {s: (rebuilt_at.get(s, 0), live_at[s]) for s in streams if live_at.get(s, 0) > rebuilt_at.get(s, 0)}
+
+
+Sides = tuple[dict[RowKey, RowDigest] | None, dict[RowKey, RowDigest] | None]  # (live, rebuilt); None: unseen
 
 
 def _whole_version(rows: Mapping[RowKey, RowDigest], rule: TableRule) -> int | None:
