@@ -44,14 +44,21 @@ class ShiftedSegments:
 
 
 @pytest.fixture
-def rebuilt(local_dynamo, tmp_path):
-    """Live views from the history, a rebuild of them (equal), then both sides damaged."""
+def equal(local_dynamo, tmp_path):
+    """Live views from the history and a rebuild of them, proven equal: (stack, rebuilder, plan)."""
     stack = make_stack(local_dynamo.endpoint_url, local_dynamo.access_key, tmp_path)
     append_history(stack.store, HISTORY)
     stack.drain()
     rebuilder = make_rebuilder(local_dynamo.client, stack.store, tmp_path, views=VIEWS, segments=SEGMENTS)
     plan, _ = rebuilder.plan()
     assert rebuilder.run(plan).comparison.equal
+    return stack, rebuilder, plan
+
+
+@pytest.fixture
+def rebuilt(equal, local_dynamo):
+    """The equal rebuild, then both sides damaged."""
+    stack, rebuilder, plan = equal
     client, live, targets = local_dynamo.client, rebuilder.live_tables, plan.targets
     client.update_item(TableName=live["inventory"], Key={"sku": {"S": "A"}}, UpdateExpression="SET physical = :p",
                        ExpressionAttributeValues={":p": {"N": "99"}})
@@ -99,13 +106,8 @@ def test_tables_that_place_keys_in_different_segments_compare_the_same(rebuilt, 
         assert sorted(shifted[0]) == sorted(aligned[0]) and shifted[1] == aligned[1]
 
 
-def test_a_segment_catches_its_streams_up_to_the_live_version_and_proves_them_equal(local_dynamo, tmp_path):
-    stack = make_stack(local_dynamo.endpoint_url, local_dynamo.access_key, tmp_path)
-    append_history(stack.store, HISTORY)
-    stack.drain()
-    rebuilder = make_rebuilder(local_dynamo.client, stack.store, tmp_path, views=VIEWS, segments=SEGMENTS)
-    plan, _ = rebuilder.plan()
-    assert rebuilder.run(plan).comparison.equal
+def test_a_segment_catches_its_streams_up_to_the_live_version_and_proves_them_equal(equal, local_dynamo):
+    stack, rebuilder, plan = equal
     for sku in "AE":  # appended after the rebuild and applied live: the rebuilt side is behind
         stack.store.append(f"sku:{sku}", [NewEvent("dynafold.inventory.stock_adjusted.v2",
                                                    {"sku": sku, "delta": 3, "reason": "restock"})])
@@ -133,13 +135,8 @@ class CountingQueries:
         return getattr(self._client, name)
 
 
-def test_streams_seen_whole_on_both_sides_are_decided_from_the_scans_without_a_query(local_dynamo, tmp_path):
-    stack = make_stack(local_dynamo.endpoint_url, local_dynamo.access_key, tmp_path)
-    append_history(stack.store, HISTORY)
-    stack.drain()
-    rebuilder = make_rebuilder(local_dynamo.client, stack.store, tmp_path, views=VIEWS, segments=SEGMENTS)
-    plan, _ = rebuilder.plan()
-    assert rebuilder.run(plan).comparison.equal
+def test_streams_seen_whole_on_both_sides_are_decided_from_the_scans_without_a_query(equal, local_dynamo):
+    _, rebuilder, plan = equal
     local_dynamo.client.update_item(TableName=rebuilder.live_tables["inventory"], Key={"sku": {"S": "A"}},
                                     UpdateExpression="SET physical = :p", ExpressionAttributeValues={":p": {"N": "99"}})
     counting = CountingQueries(local_dynamo.client)
