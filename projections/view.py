@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Generic, Self, TypeVar
 from events.envelope import RecordedEvent
 
 S = TypeVar("S")
+R = TypeVar("R", bound="ViewRow")
 Row = dict[str, Any]
 HEAD_SORT_KEY = "#"  # the head row of multi-row views; queries never return it
 STREAM_ATTR, VERSION_ATTR = "stream_id", "stream_version"  # every row's owner and the version it reflects
@@ -181,6 +182,25 @@ class View(Generic[S]):
         for event in events:
             current = self.apply(current, event)
         return current
+
+
+def single_row_view(*, name: str, table: str, category: str, key_attr: str, row_type: type[R],
+                    initial: Callable[[str], R], apply: Callable[[R, RecordedEvent], R],
+                    shown: Callable[[R], bool], extras: Callable[[R], tuple[Extra, ...]] = lambda state: (),
+                    extra_tables: tuple[str, ...] = ()) -> View[R]:
+    """A view with one row per stream (no sort key) whose state *is* its row type: the row is the
+    state's stored attributes once ``shown`` (nothing before: a read of an alert never raised
+    writes nothing), and a stored row loads back into the state with its key."""
+
+    def rows(state: R) -> Mapping[str | None, Row]:
+        return {None: state.attributes(key_attr)} if shown(state) else {}
+
+    def load(key: str, stored: Mapping[str | None, Row]) -> R:
+        row = stored.get(None)
+        return initial(key) if row is None else row_type.from_row({**row, key_attr: key})
+
+    return View(name=name, table=table, category=category, key_attr=key_attr, sort_attr=None, initial=initial,
+                apply=apply, rows=rows, load=load, extras=extras, extra_tables=extra_tables)
 
 
 def stream_key(stream: str) -> str:

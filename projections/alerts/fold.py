@@ -11,12 +11,11 @@ that was never raised is ignored (there is no row to mark).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from events.alerts import AlertRaised, AlertRead
 from events.envelope import RecordedEvent, format_time
-from projections.view import Row, View, ViewRow
+from projections.view import View, ViewRow, single_row_view
 
 UNREAD = "UNREAD"
 SEVERITIES = ("info", "warning", "critical")
@@ -69,23 +68,13 @@ def apply(state: Alert, event: RecordedEvent) -> Alert:
     return state
 
 
-def rows(state: Alert) -> Mapping[str | None, Row]:
-    return {} if state.time is None else {None: state.attributes("alert_id")}
-
-
-def load(alert_id: str, stored: Mapping[str | None, Row]) -> Alert:
-    row = stored.get(None)
-    return initial(alert_id) if row is None else Alert.from_row({**row, "alert_id": alert_id})
-
-
-AlertsProjection: View[Alert] = View(
+AlertsProjection: View[Alert] = single_row_view(
     name="alerts",
     table="alerts",
     category="alert",
     key_attr="alert_id",
-    sort_attr=None,
+    row_type=Alert,
     initial=initial,
     apply=apply,
-    rows=rows,
-    load=load,
+    shown=lambda state: state.time is not None,
 )

@@ -21,14 +21,13 @@ sort key of the ``by-status`` index, so "retries due before T" is one range quer
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import overload
 
 from events.deliveries import DeadLettered, DeliveryAttempted, DeliverySucceeded, MessageReceived, RetryScheduled
 from events.envelope import RecordedEvent, format_time
-from projections.view import Row, View, ViewRow
+from projections.view import View, ViewRow, single_row_view
 
 PENDING, FAILED, RETRY_SCHEDULED, SUCCESS = "PENDING", "FAILED", "RETRY_SCHEDULED", "SUCCESS"
 MAX_RETRIES_EXCEEDED = "MAX_RETRIES_EXCEEDED"
@@ -150,23 +149,13 @@ def apply(state: DeliveryStatus, event: RecordedEvent) -> DeliveryStatus:
     return state
 
 
-def rows(state: DeliveryStatus) -> Mapping[str | None, Row]:
-    return {} if state.updated_at is None else {None: state.attributes("delivery_id")}
-
-
-def load(delivery_id: str, stored: Mapping[str | None, Row]) -> DeliveryStatus:
-    row = stored.get(None)
-    return initial(delivery_id) if row is None else DeliveryStatus.from_row({**row, "delivery_id": delivery_id})
-
-
-DeliveryStatusProjection: View[DeliveryStatus] = View(
+DeliveryStatusProjection: View[DeliveryStatus] = single_row_view(
     name="delivery-status",
     table="delivery-status",
     category="delivery",
     key_attr="delivery_id",
-    sort_attr=None,
+    row_type=DeliveryStatus,
     initial=initial,
     apply=apply,
-    rows=rows,
-    load=load,
+    shown=lambda state: state.updated_at is not None,
 )

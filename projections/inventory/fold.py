@@ -11,7 +11,6 @@ value, so the row does not depend on the order Shopify's webhooks arrive in
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from events.envelope import RecordedEvent, format_sequence, format_time
@@ -25,7 +24,7 @@ from events.inventory import (
     StockAdjusted,
     StockBroadcast,
 )
-from projections.view import NOT_STORED, Extra, Row, View, ViewRow
+from projections.view import NOT_STORED, Extra, View, ViewRow, single_row_view
 
 RETURNS_TABLE = "inventory-returns"
 
@@ -224,25 +223,15 @@ def apply(state: InventoryItem, event: RecordedEvent) -> InventoryItem:
     return state
 
 
-def rows(state: InventoryItem) -> Mapping[str | None, Row]:
-    return {} if state.updated_at is None else {None: state.attributes("sku")}
-
-
-def load(sku: str, stored: Mapping[str | None, Row]) -> InventoryItem:
-    row = stored.get(None)
-    return initial(sku) if row is None else InventoryItem.from_row({**row, "sku": sku})
-
-
-InventoryProjection: View[InventoryItem] = View(
+InventoryProjection: View[InventoryItem] = single_row_view(
     name="inventory",
     table="inventory",
     category="sku",
     key_attr="sku",
-    sort_attr=None,
+    row_type=InventoryItem,
     initial=initial,
     apply=apply,
-    rows=rows,
-    load=load,
+    shown=lambda state: state.updated_at is not None,
     extras=lambda state: state.new_returns,
     extra_tables=(RETURNS_TABLE,),
 )
