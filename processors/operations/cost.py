@@ -44,7 +44,7 @@ PRICES: dict[str, Price] = {
     "logs_ingest_gb": Price(0.50, "GB ingested", "https://aws.amazon.com/cloudwatch/pricing/"),
     "xray_trace": Price(5.00e-6, "trace recorded", "https://aws.amazon.com/xray/pricing/"),
     "custom_metric": Price(0.30, "metric-month", "https://aws.amazon.com/cloudwatch/pricing/"),
-    "alarm": Price(0.10, "standard alarm-month", "https://aws.amazon.com/cloudwatch/pricing/"),
+    "alarm": Price(0.10, "standard alarm metric-month", "https://aws.amazon.com/cloudwatch/pricing/"),
     "dashboard": Price(3.00, "dashboard-month", "https://aws.amazon.com/cloudwatch/pricing/"),
 }
 
@@ -138,7 +138,9 @@ def shape_from_template(template: Mapping[str, Any]) -> Shape:
         batch[name] = int(sizes[0]) if sizes else 1
         if props.get("Events"):
             triggered.add(name)
-    alarms = sum(1 for r in resources.values() if r.get("Type") == "AWS::CloudWatch::Alarm")
+    # CloudWatch charges per alarm *metric*: a metric math alarm is billed for each metric it reads.
+    alarms = sum(max(1, sum(1 for m in r["Properties"].get("Metrics", ()) if "MetricStat" in m))
+                 for r in resources.values() if r.get("Type") == "AWS::CloudWatch::Alarm")
     return Shape(indexes, event_indexes, memory, arm64, batch, tables, alarms, frozenset(triggered))
 
 
@@ -285,7 +287,7 @@ def estimate(shape: Shape, assumptions: Assumptions) -> Estimate:
              _lambda_usd(shape, "ErrorMonitorFunction", 8640, 0, assumptions.load["ErrorMonitorFunction"])),
         Line("Custom metrics", f"{assumptions.custom_metrics} series",
              assumptions.custom_metrics * PRICES["custom_metric"].usd),
-        Line("Alarms", f"{shape.alarms} alarms", shape.alarms * PRICES["alarm"].usd),
+        Line("Alarms", f"{shape.alarms} alarm metrics", shape.alarms * PRICES["alarm"].usd),
         Line("Dashboard", f"{assumptions.dashboards}", assumptions.dashboards * PRICES["dashboard"].usd),
     ]
     return result

@@ -140,3 +140,12 @@ def test_cost_command(capsys):
     assert main(["cost", "--rate", "0"]) == 2
     err = capsys.readouterr().err
     assert "events per second" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_metric_math_alarm_is_billed_for_each_metric_it_reads():
+    """CloudWatch prices alarms per alarm metric (https://aws.amazon.com/cloudwatch/pricing/)."""
+    alarm = {"Type": "AWS::CloudWatch::Alarm", "Properties": {"MetricName": "Errors", "Namespace": "AWS/Lambda"}}
+    math_alarm = {"Type": "AWS::CloudWatch::Alarm", "Properties": {"Metrics": [
+        {"Id": "a", "MetricStat": {}}, {"Id": "b", "MetricStat": {}}, {"Id": "e", "Expression": "a + b"}]}}
+    shape = shape_from_template({"Resources": {"One": alarm, "Two": math_alarm}})
+    assert shape.alarms == 3

@@ -290,11 +290,12 @@ def test_every_dead_letter_and_failure_queue_alarms_on_its_first_message():
         assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold"), queue
 
 
-# Alarms whose silence is the failure they watch for: a heartbeat that stopped, and a stream
-# reader's IteratorAge, which Lambda only reports while it invokes the function - a disabled or
-# stalled mapping sends nothing at all. Every other alarm counts a bad thing that happened (errors,
-# throttles, failed records, queued messages), so no data means none happened.
-MISSING_DATA_BREACHES = {"ErrorMonitorNotRunningAlarm", "ProjectorIteratorAgeAlarm", "ReactorIteratorAgeAlarm"}
+# Alarms whose silence is the failure they watch for: a heartbeat that stopped. Every other alarm
+# counts a bad thing that happened (errors, throttles, failed records, queued messages, events
+# appended that no reader was invoked for), so no data means none happened. A stream reader's
+# IteratorAge is silent on an idle stack too, so its silence alone is not a failure (issue: an idle
+# stack paged every 15 minutes); the reader's Stalled alarm tells a stopped mapping from an idle one.
+MISSING_DATA_BREACHES = {"ErrorMonitorNotRunningAlarm"}
 
 
 def test_every_alarm_notifies_the_alarm_topic_and_email_is_optional():
@@ -307,13 +308,38 @@ def test_every_alarm_notifies_the_alarm_topic_and_email_is_optional():
 
 
 @pytest.mark.parametrize("function", STREAM_READERS)
-def test_a_silent_stream_reader_alarms(function):
-    """No IteratorAge at all means no invocation: disabled, stalled, or an idle stream. Three silent
-    periods (15 min) before ALARM keep a short lull quiet; a dead mapping still pages."""
-    [alarm] = [a for a in alarms_on("AWS/Lambda", "IteratorAge") if dimension(a, "FunctionName") == Tag("Ref", function)]
-    assert alarm["TreatMissingData"] == "breaching"
-    assert alarm["EvaluationPeriods"] * alarm["Period"] >= 900 and alarm.get("DatapointsToAlarm", alarm["EvaluationPeriods"]) == alarm["EvaluationPeriods"]
+def test_a_stream_reader_not_invoked_while_events_are_appended_alarms_and_an_idle_stack_stays_quiet(function):
+    """Lambda reports IteratorAge only when it invokes: a stopped mapping and an idle stream both
+    look like silence there. The Stalled alarm compares the event table's writes with the reader's
+    invocations, so it pages for the one and not for the other."""
+    [iterator_age] = [a for a in alarms_on("AWS/Lambda", "IteratorAge")
+                      if dimension(a, "FunctionName") == Tag("Ref", function)]
+    assert iterator_age["TreatMissingData"] == "notBreaching"
+    stalled = props(RESOURCES[f"{function.removesuffix('Function')}StalledAlarm"])
+    by_id = {m["Id"]: m for m in stalled["Metrics"]}
+    appended, invoked = by_id["appended"]["MetricStat"], by_id["invoked"]["MetricStat"]
+    assert (appended["Metric"]["Namespace"], appended["Metric"]["MetricName"], appended["Stat"]) == \
+        ("AWS/DynamoDB", "ConsumedWriteCapacityUnits", "Sum")
+    assert appended["Metric"]["Dimensions"] == [{"Name": "TableName", "Value": Tag("Ref", "EventsTable")}]
+    assert (invoked["Metric"]["MetricName"], invoked["Stat"]) == ("Invocations", "Sum")
+    assert invoked["Metric"]["Dimensions"] == [{"Name": "FunctionName", "Value": Tag("Ref", function)}]
+    [returned] = [m for m in stalled["Metrics"] if m["ReturnData"]]
+    assert returned["Expression"] == "IF(FILL(appended, 0) > 0 AND FILL(invoked, 0) == 0, 1, 0)"
 
+    def evaluate(appended: float | None, invoked: float | None) -> int:
+        # The expression's meaning, with FILL turning "no data" into 0.
+        return 1 if (appended or 0) > 0 and (invoked or 0) == 0 else 0
+
+    def alarms(windows: list[tuple[float | None, float | None]]) -> bool:
+        """ALARM after these 5-minute windows: DatapointsToAlarm of the last EvaluationPeriods breach."""
+        last = windows[-stalled["EvaluationPeriods"]:]
+        return sum(evaluate(*w) >= stalled["Threshold"] for w in last) >= stalled["DatapointsToAlarm"]
+
+    assert not alarms([(None, None)] * 3)  # idle: nothing appended, nothing invoked
+    assert not alarms([(40, 3)] * 3)  # busy and processed
+    assert not alarms([(None, None), (1, None), (None, 1)])  # one append at a window's end, invoked just after
+    assert alarms([(40, 3), (40, None), (40, None)])  # appends keep coming, the mapping stopped
+    assert stalled["TreatMissingData"] == "notBreaching" and Tag("Ref", "AlarmTopic") in stalled["AlarmActions"]
 
 
 def test_seed_003_thresholds():
