@@ -85,11 +85,14 @@ def last_started(state_dir: Path, prefix: str) -> dict[str, Any]:
     return dict(json.loads(path.read_text()))
 
 
-def segment_counts(sfn: Any, execution_arn: str) -> tuple[int, int]:
-    """(segments folded, segments in all) of the execution's fill; (0, 0) before it starts.
+# What each of an execution's map runs does, in the order they start (statemachine/rebuild.asl.json).
+PHASES = ("filling", "comparing", "carrying over after the switch")
 
-    An execution runs up to three map runs (fill, compare, catch-up after a switch). ListMapRuns
-    promises no order and pages with nextToken, so the fill is the run that started first."""
+
+def map_run_counts(sfn: Any, execution_arn: str) -> list[tuple[int, int]]:
+    """(items succeeded, items in all) of each of the execution's map runs, in the order they
+    started: the fill, the comparison, the carry-over after a switch. ListMapRuns promises no order
+    and pages with nextToken."""
     runs: list[dict[str, Any]] = []
     request = {"executionArn": execution_arn}
     while True:
@@ -98,24 +101,30 @@ def segment_counts(sfn: Any, execution_arn: str) -> tuple[int, int]:
         if not page.get("nextToken"):
             break
         request = {"executionArn": execution_arn, "nextToken": page["nextToken"]}
-    if not runs:
-        return 0, 0
-    fill = min(runs, key=lambda run: run["startDate"])
-    counts = sfn.describe_map_run(mapRunArn=fill["mapRunArn"])["itemCounts"]
-    return int(counts.get("succeeded", 0)), int(counts.get("total", 0))
+    counts = []
+    for run in sorted(runs, key=lambda run: run["startDate"]):
+        items = sfn.describe_map_run(mapRunArn=run["mapRunArn"])["itemCounts"]
+        counts.append((int(items.get("succeeded", 0)), int(items.get("total", 0))))
+    return counts
 
 
 def follow(sfn: Any, execution_arn: str, total_events: int, bar: Progress, *, poll: float = 5.0,
            sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
     """Poll until the execution ends; returns {status, output (the compare step's verdict) or error}."""
     shown = 0
+    phases: dict[int, tuple[int, int]] = {}  # what was said of the later map runs
     while True:
         described = sfn.describe_execution(executionArn=execution_arn)
-        done, total = segment_counts(sfn, execution_arn)
+        counts = map_run_counts(sfn, execution_arn)
+        done, total = counts[0] if counts else (0, 0)
         reached = total_events * done // total if total else 0
         if reached > shown:
             bar.advance(reached - shown)
             shown = reached
+        for index, progress in enumerate(counts[1:], start=1):  # the bar is the fill's; the rest are said
+            if phases.get(index) != progress:
+                phases[index] = progress
+                bar.say(f"{PHASES[min(index, len(PHASES) - 1)]}: {progress[0]}/{progress[1]} segments")
         if described["status"] not in IN_PROGRESS:
             bar.finish()
             output = json.loads(described.get("output") or "null")

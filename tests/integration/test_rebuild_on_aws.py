@@ -149,7 +149,11 @@ class StubbedStepFunctions:
 class RecordingBar:
     def __init__(self) -> None:
         self.advances: list[int] = []
+        self.said: list[str] = []
         self.finished = False
+
+    def say(self, line: str) -> None:
+        self.said.append(line)
 
     def advance(self, count: int) -> None:
         self.advances.append(count)
@@ -173,25 +177,32 @@ def test_the_bar_advances_by_the_map_runs_succeeded_items_until_the_execution_en
     sfn.stubber.assert_no_pending_responses()
 
 
-def test_the_bar_follows_the_fill_when_the_compare_and_catch_up_map_runs_are_listed_first_and_paged():
+def test_the_bar_follows_the_fill_and_the_later_map_runs_are_said_though_listed_first_and_paged():
     from datetime import timedelta
 
-    from processors.operations.rebuild_aws import segment_counts
+    from processors.operations.rebuild_aws import follow
 
     sfn = StubbedStepFunctions()
-    later = [{"executionArn": EXECUTION, "mapRunArn": MAP_RUN.replace("FillSegments", state),
-              "stateMachineArn": f"{MACHINE_ARN}/{state}", "startDate": STARTED + timedelta(minutes=minutes)}
-             for state, minutes in (("CatchUpSegments", 9), ("CompareSegments", 6))]
-    sfn.stubber.add_response("list_map_runs", {"mapRuns": later, "nextToken": "page-2"},
-                             {"executionArn": EXECUTION})
-    sfn.stubber.add_response("list_map_runs", {"mapRuns": [{
-        "executionArn": EXECUTION, "mapRunArn": MAP_RUN, "stateMachineArn": f"{MACHINE_ARN}/FillSegments",
-        "startDate": STARTED}]}, {"executionArn": EXECUTION, "nextToken": "page-2"})
-    sfn.stubber.add_response("describe_map_run", {
-        "mapRunArn": MAP_RUN, "executionArn": EXECUTION, "status": "SUCCEEDED", "startDate": STARTED,
-        "maxConcurrency": 4, "toleratedFailurePercentage": 0.0, "toleratedFailureCount": 0,
-        "itemCounts": counts(8, 8), "executionCounts": counts(8, 8)}, {"mapRunArn": MAP_RUN})
-    assert segment_counts(sfn.client, EXECUTION) == (8, 8)
+    runs = {state: {"executionArn": EXECUTION, "mapRunArn": MAP_RUN.replace("FillSegments", state),
+                    "stateMachineArn": f"{MACHINE_ARN}/{state}", "startDate": STARTED + timedelta(minutes=minutes)}
+            for state, minutes in (("FillSegments", 0), ("CompareSegments", 6), ("CatchUpSegments", 9))}
+    sfn.stubber.add_response("describe_execution", {"executionArn": EXECUTION, "stateMachineArn": MACHINE_ARN,
+                                                    "status": "SUCCEEDED", "startDate": STARTED,
+                                                    "output": json.dumps(VERDICT)}, {"executionArn": EXECUTION})
+    sfn.stubber.add_response("list_map_runs", {"mapRuns": [runs["CatchUpSegments"], runs["CompareSegments"]],
+                                               "nextToken": "page-2"}, {"executionArn": EXECUTION})
+    sfn.stubber.add_response("list_map_runs", {"mapRuns": [runs["FillSegments"]]},
+                             {"executionArn": EXECUTION, "nextToken": "page-2"})
+    for state, done in (("FillSegments", 8), ("CompareSegments", 8), ("CatchUpSegments", 5)):
+        sfn.stubber.add_response("describe_map_run", {
+            "mapRunArn": runs[state]["mapRunArn"], "executionArn": EXECUTION, "status": "RUNNING",
+            "startDate": runs[state]["startDate"], "maxConcurrency": 4, "toleratedFailurePercentage": 0.0,
+            "toleratedFailureCount": 0, "itemCounts": counts(done, 8), "executionCounts": counts(done, 8)},
+            {"mapRunArn": runs[state]["mapRunArn"]})
+    bar = RecordingBar()
+    follow(sfn.client, EXECUTION, 800, bar, poll=0, sleep=lambda _: None)
+    assert bar.advances == [800]  # the fill's 8 of 8, not the carry-over's 5 of 8
+    assert bar.said == ["comparing: 8/8 segments", "carrying over after the switch: 5/8 segments"]
     sfn.stubber.assert_no_pending_responses()
 
 
