@@ -50,8 +50,8 @@ from projections.rebuild_plan import (
     next_version,
     scale_estimate,
 )
-from projections.view import STREAM_ATTR, VERSION_ATTR, View
-from projections.view_tables import scan_items, table_stats
+from projections.view import View
+from projections.view_tables import table_stats
 
 # A dry run's time estimate when nothing has been measured: DynamoDB Local on a small machine
 # (see `make bench`); on AWS, on-demand tables go faster.
@@ -198,7 +198,6 @@ class Rebuilder:
         self._store = store
         self._prefix = prefix
         self._views = list(views)
-        self._by_category = {view.category: view for view in self._views}
         self._live = live_tables
         self._versions = versions
         self._state_dir = state_dir
@@ -343,29 +342,12 @@ class Rebuilder:
     # ------------------------------------------------------------------ catch up
 
     def catch_up(self, progress: RebuildProgress) -> int:
-        """Apply events appended since the rebuilt rows were written; returns events applied."""
-        heads: dict[str, int] = {}
-        for _, page in self._store.scan_pages(progress.total_segments, keys_only=True):
-            for item in page or ():
-                stream = item["stream"]["S"]
-                if stream.split(":", 1)[0] in self._by_category:
-                    heads[stream] = max(heads.get(stream, 0), int(item["version"]["N"]))
-        rebuilt = self._rebuilt_versions(progress)
-        moved = {s: rebuilt.get(s, 0) for s in heads if heads[s] > rebuilt.get(s, 0)}
-        if not moved:
-            return 0
-        return self._comparer(progress).catch_up_streams(
-            {stream: (have, heads[stream]) for stream, have in moved.items()}, progress.failed_streams)
-
-    def _rebuilt_versions(self, progress: RebuildProgress) -> dict[str, int]:
-        versions: dict[str, int] = {}
-        for view in self._views:
-            table = progress.targets[view.table]
-            for item in scan_items(self._client, table, progress.total_segments, (STREAM_ATTR, VERSION_ATTR)):
-                if STREAM_ATTR in item and VERSION_ATTR in item:
-                    stream, version = item[STREAM_ATTR]["S"], int(item[VERSION_ATTR]["N"])
-                    versions[stream] = max(versions.get(stream, 0), version)
-        return versions
+        """Apply to the new tables what the live ones have applied beyond them; returns events
+        applied. The same pass the state machine runs after a switch on AWS (``catch_up_segments``):
+        what live processing wrote to the old tables while the switch took effect is carried over."""
+        settled = self._comparer(progress).catch_up_segments()
+        progress.failed_streams.extend(f for f in settled.failed_streams if f not in progress.failed_streams)
+        return settled.caught_up
 
     # ------------------------------------------------------------------ compare
 

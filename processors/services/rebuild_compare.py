@@ -370,7 +370,7 @@ class CompareStep:
     def _comparer(self, event: Mapping[str, Any], *, switched: bool) -> RebuildComparer:
         """Before the switch the live tables must be the active ones and the targets not; after it
         (``catch_up``), the other way round: no step writes into tables it does not fill."""
-        from processors.services.rebuild_segment import views_named
+        from processors.services.rebuild_segment import active_overlap, views_named
 
         targets: dict[str, str] = dict(event["targets"])
         live: dict[str, str] = dict(event["live"])
@@ -378,7 +378,7 @@ class CompareStep:
             raise ValueError(f"live {sorted(live)} and targets {sorted(targets)} name different families")
         active = self._active()
         now = {family: active[family] for family in targets}
-        in_use = sorted(set(targets.values()) & set(now.values()))
+        in_use = active_overlap(targets, now)
         if not switched and in_use:
             raise ValueError(f"refusing to write into active tables {in_use}")
         if not switched and now != live:
