@@ -32,9 +32,11 @@ def with_version(table_name: str, version: str) -> str:
 class ActiveViewTables(Mapping[str, str]):
     """family -> physical table name: the deployed (template) names, moved to the active versions."""
 
-    def __init__(self, deployed: Mapping[str, str], versions: Callable[[], Mapping[str, str]]) -> None:
+    def __init__(self, deployed: Mapping[str, str], versions: Callable[[], Mapping[str, str]],
+                 source: Any = None) -> None:
         self._deployed = dict(deployed)
         self._versions = versions
+        self.source = source  # where a switch writes what ``versions`` reads (LocalVersions, SsmVersions)
 
     def __getitem__(self, family: str) -> str:
         name = self._deployed[family]

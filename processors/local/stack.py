@@ -88,7 +88,7 @@ class LocalStack:
             mailer=lambda: OutboxMailer(self.state_dir / "outbox.jsonl"),
             order_source=lambda secrets: order_source_from_env(os.environ, secrets),
             secrets=lambda: secrets, streams=lambda: streams, clock=self.clock, resolve=self.resolve,
-            view_versions=lambda: LocalVersions(self.state_dir / "views.json"),
+            view_versions=self._view_versions,
             random_fraction=self.random_fraction)
         # The very root Lambda uses; only the adapters above and these settings are the stack's own.
         self.root = Root(adapters, self._settings)
@@ -117,6 +117,13 @@ class LocalStack:
                        storefront_url=self.storefront_url,
                        shopify_sync=self.shopify_sync or settings.shopify_sync,
                        shopify_admin=self.shopify_admin or settings.shopify_admin)
+
+    def _view_versions(self) -> LocalVersions:
+        """Where a rebuild's switch writes: the very file these tables follow (as on AWS, where the
+        functions read and the compare step writes one SSM parameter); tables pinned to versions
+        follow no file, so a switch is recorded beside the stack's state."""
+        source = getattr(self.tables.views, "source", None)
+        return source if isinstance(source, LocalVersions) else LocalVersions(self.state_dir / "views.json")
 
     def drain(self, timeout: float = 120.0, *, wait_for_deliveries: bool = False) -> int:
         """Run both consumers and the due delivery jobs until nothing is left (each feeds the others).

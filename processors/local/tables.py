@@ -40,7 +40,8 @@ def local_tables(prefix: str, versions: Mapping[str, str] | None = None,
     names = {family: local_table_name(prefix, f"{family}-{version}") for family, version in deployed.items()}
     views: Mapping[str, str]
     if versions is None:
-        views = ActiveViewTables(names, LocalVersions(settings).read)
+        source = LocalVersions(settings)
+        views = ActiveViewTables(names, source.read, source=source)
     else:
         views = {family: local_table_name(prefix, f"{family}-{versions.get(family, version)}")
                  for family, version in deployed.items()}

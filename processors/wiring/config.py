@@ -28,7 +28,8 @@ class Tables:
         views: Mapping[str, str] = json.loads(env.get("VIEW_TABLES", "{}"))
         parameter = env.get(PARAMETER_ENV)
         if parameter:
-            views = ActiveViewTables(views, SsmVersions(parameter).read)
+            source = SsmVersions(parameter)
+            views = ActiveViewTables(views, source.read, source=source)
         return cls(env["EVENTS_TABLE"], env["IDEMPOTENCY_TABLE"], views)
 
     def to_env(self) -> dict[str, str]:

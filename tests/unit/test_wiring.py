@@ -88,3 +88,13 @@ def test_both_sides_build_every_function_handler(both):
 def test_an_unknown_function_is_refused_by_name(both):
     with pytest.raises(ValueError, match="unknown function 'nope'"):
         both[0].handler("nope")
+
+
+def test_a_switch_written_through_the_root_is_read_by_the_tables_it_switches(tmp_path):
+    """On AWS the functions read, and the compare step writes, one SSM parameter; locally the
+    switch must land in the very file the stack's tables follow, wherever that is."""
+    tables = local_tables("dynafold-", settings=tmp_path / "elsewhere" / "views.json")
+    stack = LocalStack("http://127.0.0.1:9", tables, tmp_path / "state")
+    assert tables.views["inventory"] == "dynafold-inventory-v1"
+    stack.root.adapters.view_versions().write({"inventory": "v2"})
+    assert tables.views["inventory"] == "dynafold-inventory-v2"
