@@ -160,3 +160,46 @@ def compare_settled(live: FamilyDigests, rebuilt: FamilyDigests, unsettled: set[
         compare_family(family, mine_live, mine_rebuilt, into)
         into.rows[family] += counted
     return into
+
+
+# ---------------------------------------------------------------------------- by scan segment
+# A segment of a view table holds whole partitions, so the comparison of one segment sees each
+# stream's rows in that table whole, on each side it reads (services.rebuild_compare).
+
+def behind_streams(streams: Iterable[str], live_at: Mapping[str, int],
+            rebuilt_at: Mapping[str, int]) -> dict[str, tuple[int, int]]:
+    """stream -> (rebuilt version, live version) where the live side has applied more."""
+    return {s: (rebuilt_at.get(s, 0), live_at[s]) for s in streams if live_at.get(s, 0) > rebuilt_at.get(s, 0)}
+
+
+Sides = tuple[dict[RowKey, RowDigest] | None, dict[RowKey, RowDigest] | None]  # (live, rebuilt); None: unseen
+
+
+def whole_version(rows: Mapping[RowKey, RowDigest], rule: TableRule) -> int | None:
+    """The version a stream's rows in its view's own table stand at: the single row's stamp, or the
+    head row's when no other row carries a newer one (a newer one: read while the stream moved)."""
+    if rule.sort_attr is None:
+        return next(iter(rows.values())).version if len(rows) == 1 else None
+    head = next((digest for key, digest in rows.items() if key[1] == HEAD_SORT_KEY), None)
+    if head is None or head.version is None:
+        return None
+    return head.version if all((d.version or 0) <= head.version for d in rows.values()) else None
+
+
+def by_stream(digests: Mapping[RowKey, RowDigest]) -> dict[str, dict[RowKey, RowDigest]]:
+    streams: dict[str, dict[RowKey, RowDigest]] = {}
+    for key, digest in digests.items():
+        streams.setdefault(digest.stream, {})[key] = digest
+    return streams
+
+
+def same_rows(live: Mapping[RowKey, RowDigest], rebuilt: Mapping[RowKey, RowDigest]) -> bool:
+    """The same keys with the same hashes (a hash covers what the comparison compares, see
+    ``TableRule.compared``: the version of a head or single row, not a non-head row's batch stamp)."""
+    return live.keys() == rebuilt.keys() and all(rebuilt[key].hash == digest.hash for key, digest in live.items())
+
+
+def owned_rows(digests: FamilyDigests, suspects: Mapping[str, set[str]], streams: set[str]) -> FamilyDigests:
+    """Per family, the rows of ``streams`` that this comparison owns there."""
+    return {family: {k: d for k, d in rows.items() if d.stream in streams and d.stream in suspects.get(family, ())}
+            for family, rows in digests.items()}

@@ -33,12 +33,18 @@ from projections.comparison import (
     RowDigest,
     RowKey,
     TableRule,
+    Sides,
+    behind_streams,
+    by_stream,
     compare_settled,
     digest_rows,
+    owned_rows,
+    same_rows,
+    whole_version,
     stream_versions,
     unsettled_streams,
 )
-from projections.view import HEAD_SORT_KEY, Row, View, stream_key
+from projections.view import Row, View, stream_key
 from projections.view_store import ViewStore
 from projections.view_store import from_item as row_from_item
 
@@ -121,7 +127,7 @@ class RebuildComparer:
         if pending:
             live_at = stream_versions(self._stream_digests(self._live, pending, now))
             rebuilt_at = stream_versions(self._stream_digests(self._targets, pending, now))
-            behind = _behind(pending, live_at, rebuilt_at)
+            behind = behind_streams(pending, live_at, rebuilt_at)
             if behind:
                 settled.caught_up = self.catch_up_streams(behind, settled.failed_streams)
         return settled
@@ -143,14 +149,14 @@ class RebuildComparer:
             comparison.rows.setdefault(family, 0)
             mine = suspects.setdefault(family, {})
             for segment in range(self._segments) if segments is None else segments:
-                live = _by_stream(self._segment_digests(self._live[family], rule, segment, now))
-                rebuilt = _by_stream(self._segment_digests(self._targets[family], rule, segment, now))
+                live = by_stream(self._segment_digests(self._live[family], rule, segment, now))
+                rebuilt = by_stream(self._segment_digests(self._targets[family], rule, segment, now))
                 for stream, rows in live.items():
                     theirs = rebuilt.get(stream)
-                    if theirs is not None and _same_rows(rows, theirs):
+                    if theirs is not None and same_rows(rows, theirs):
                         comparison.rows[family] += len(rows)
                     elif (theirs is not None and family in own_tables
-                          and _whole_version(rows, rule) == _whole_version(theirs, rule) is not None):
+                          and whole_version(rows, rule) == whole_version(theirs, rule) is not None):
                         compare_settled({family: rows}, {family: theirs}, set(), comparison)
                     else:
                         mine[stream] = (rows, theirs)
@@ -172,7 +178,7 @@ class RebuildComparer:
             live = self._stream_digests(self._live, pending, now)  # the live side first: the version to reach
             rebuilt = self._stream_digests(self._targets, pending, now)
             live_at, rebuilt_at = stream_versions(live), stream_versions(rebuilt)
-            behind = _behind(pending, live_at, rebuilt_at)
+            behind = behind_streams(pending, live_at, rebuilt_at)
             if behind and settle_seconds > 0:
                 settled.caught_up += self.catch_up_streams(behind, settled.failed_streams)
                 rebuilt = self._merge(rebuilt, self._stream_digests(self._targets, set(behind), now), set(behind))
@@ -180,7 +186,8 @@ class RebuildComparer:
             waited.update(s for s, (live_v, rebuilt_v) in apart.items() if rebuilt_v > live_v)
             last_turn = settle_seconds <= 0 or self._clock() >= deadline
             done = pending if last_turn else pending - set(apart)
-            compare_settled(_owned(live, suspects, done), _owned(rebuilt, suspects, done), set(), settled.comparison)
+            compare_settled(owned_rows(live, suspects, done), owned_rows(rebuilt, suspects, done), set(),
+                            settled.comparison)
             pending -= done
             if pending:
                 self._sleep(poll_seconds)
@@ -283,45 +290,6 @@ class RebuildComparer:
         """``digests`` with the rows of ``streams`` replaced by ``fresh`` ones (rows may have gone)."""
         return {family: {**{k: d for k, d in rows.items() if d.stream not in streams}, **fresh.get(family, {})}
                 for family, rows in digests.items()}
-
-
-def _behind(streams: Iterable[str], live_at: Mapping[str, int],
-            rebuilt_at: Mapping[str, int]) -> dict[str, tuple[int, int]]:
-    """stream -> (rebuilt version, live version) where the live side has applied more."""
-    return {s: (rebuilt_at.get(s, 0), live_at[s]) for s in streams if live_at.get(s, 0) > rebuilt_at.get(s, 0)}
-
-
-Sides = tuple[dict[RowKey, RowDigest] | None, dict[RowKey, RowDigest] | None]  # (live, rebuilt); None: unseen
-
-
-def _whole_version(rows: Mapping[RowKey, RowDigest], rule: TableRule) -> int | None:
-    """The version a stream's rows in its view's own table stand at: the single row's stamp, or the
-    head row's when no other row carries a newer one (a newer one: read while the stream moved)."""
-    if rule.sort_attr is None:
-        return next(iter(rows.values())).version if len(rows) == 1 else None
-    head = next((digest for key, digest in rows.items() if key[1] == HEAD_SORT_KEY), None)
-    if head is None or head.version is None:
-        return None
-    return head.version if all((d.version or 0) <= head.version for d in rows.values()) else None
-
-
-def _by_stream(digests: Mapping[RowKey, RowDigest]) -> dict[str, dict[RowKey, RowDigest]]:
-    streams: dict[str, dict[RowKey, RowDigest]] = {}
-    for key, digest in digests.items():
-        streams.setdefault(digest.stream, {})[key] = digest
-    return streams
-
-
-def _same_rows(live: Mapping[RowKey, RowDigest], rebuilt: Mapping[RowKey, RowDigest]) -> bool:
-    """The same keys with the same hashes (a hash covers what the comparison compares, see
-    ``TableRule.compared``: the version of a head or single row, not a non-head row's batch stamp)."""
-    return live.keys() == rebuilt.keys() and all(rebuilt[key].hash == digest.hash for key, digest in live.items())
-
-
-def _owned(digests: FamilyDigests, suspects: Mapping[str, set[str]], streams: set[str]) -> FamilyDigests:
-    """Per family, the rows of ``streams`` that this comparison owns there."""
-    return {family: {k: d for k, d in rows.items() if d.stream in streams and d.stream in suspects.get(family, ())}
-            for family, rows in digests.items()}
 
 
 class VersionsWriter(Protocol):

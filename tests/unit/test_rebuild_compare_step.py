@@ -94,7 +94,7 @@ def test_the_wait_after_a_switch_outlasts_every_way_a_function_can_still_write_t
 
 
 def test_a_multi_row_stream_stands_at_its_head_rows_version_unless_a_row_was_read_newer_than_it():
-    from processors.services.rebuild_compare import _whole_version
+    from projections.comparison import whole_version as _whole_version
     from projections.comparison import RowDigest, TableRule
     from projections.view import HEAD_SORT_KEY
 
