@@ -12,16 +12,14 @@ import argparse
 import dataclasses
 import heapq
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 from events import catalogue
 from events.errors import DynafoldError
-from processors.cli.query import moment
+from processors.cli.context import AddCommand, Context, moment
 
-if TYPE_CHECKING:
-    from processors.cli.main import Context
 
 EARLIEST, LATEST = "0001-01-01T00:00:00.000000Z", "9999-12-31T23:59:59.999999Z"
 _SHOWN_PROBLEMS = 20
@@ -239,7 +237,7 @@ def cmd_check_history(ctx: "Context", args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- registration
 
-def register(sub: Any, command: Callable[..., argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+def register(sub: Any, command: AddCommand, common: argparse.ArgumentParser) -> None:
     """Add `dynafold audit ...` and `dynafold check-history` (``command`` is build_parser's helper)."""
     audit = sub.add_parser("audit", help="review the event log: streams, searches, traces, chains, export/import",
                            parents=[common])

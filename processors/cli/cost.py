@@ -7,12 +7,10 @@ sizes) and the default traffic mix; `--markdown` prints the README's table, `--j
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+from processors.cli.context import AddCommand, Context
 
-if TYPE_CHECKING:
-    from processors.cli.main import Context
 
 
 def _rate(text: str) -> float:
@@ -66,7 +64,7 @@ def _human(result: Any, rate: float) -> str:
     ])
 
 
-def register(sub: Any, command: Callable[..., argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+def register(sub: Any, command: AddCommand, common: argparse.ArgumentParser) -> None:
     """Add `dynafold cost` to the CLI (``command`` is build_parser's helper)."""
     p = command("cost", cmd_cost, "cost per million events and per month at a rate, from template.yaml")
     p.add_argument("--rate", type=_rate, default=None, help="events per second for the monthly figure (default 1)")

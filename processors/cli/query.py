@@ -10,42 +10,22 @@ argument prints one line and exits 2.
 from __future__ import annotations
 
 import argparse
-import functools
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from processors.local.tables import local_tables
 from projections.queries import ViewQueries
 from projections.registry import UNITS
-from projections import unit as _unit
-from projections.unit import Command, InvalidQuery, ViewUnit
+from projections.unit import Command, ViewUnit
 from projections.view import ViewRow
+from processors.cli.context import AddCommand, Context, argument_type
 
-if TYPE_CHECKING:
-    from processors.cli.main import Context
 
 
 def _queries(ctx: "Context") -> ViewQueries:
 
     return ViewQueries(ctx.client(), local_tables(ctx.table_prefix).views)
-
-
-def _argument_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    """A view's parser as an argparse type: its InvalidQuery becomes argparse's one-line usage error."""
-    @functools.wraps(parse)
-    def convert(text: str) -> Any:
-        try:
-            return parse(text)
-        except InvalidQuery as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
-
-    return convert
-
-
-# Argument types the other commands share (the rebuild's --segments, the audit's times).
-positive_int = _argument_type(_unit.positive_int)
-moment = _argument_type(_unit.moment)
 
 
 def _handler(unit: ViewUnit, command: Command) -> Callable[["Context", argparse.Namespace], int]:
@@ -83,7 +63,7 @@ def cmd_all(ctx: "Context", args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- registration
 
-def register(sub: Any, command: Callable[..., argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+def register(sub: Any, command: AddCommand, common: argparse.ArgumentParser) -> None:
     """Add `dynafold query <question> ...` to the CLI (``command`` is build_parser's helper)."""
     query = sub.add_parser("query", help=f"ask the views ({', '.join(unit.name for unit in UNITS)})",
                            description="ask the views; tables by default, --json for scripts",
@@ -98,7 +78,7 @@ def register(sub: Any, command: Callable[..., argparse.ArgumentParser], common: 
             for arg in question.args:
                 options = dict(arg.options)
                 if "type" in options:
-                    options["type"] = _argument_type(options["type"])
+                    options["type"] = argument_type(options["type"])
                 if arg.group is not None and arg.group not in groups:
                     groups[arg.group] = p.add_mutually_exclusive_group()
                 target = p if arg.group is None else groups[arg.group]

@@ -13,17 +13,14 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from events.errors import DynafoldError
-from processors.cli.query import positive_int
 from processors.adapters.view_versions import PARAMETER_ENV, LocalVersions, SsmVersions
 from processors.local.tables import local_tables
+from processors.cli.context import DEFAULT_STATE_DIR, AddCommand, Context, positive_int
 
-if TYPE_CHECKING:
-    from processors.cli.main import Context
 
-DEFAULT_STATE_DIR = Path(".dynafold")
 _SHOWN_DIFFERENCES = 20
 
 
@@ -147,7 +144,7 @@ def cmd_rebuild_on_aws(ctx: "Context", args: argparse.Namespace, rebuilder: Any)
 def _dry_run(ctx: "Context", args: argparse.Namespace, rebuilder: Any) -> int:
     """The estimate for the chosen mode (local --workers N, or --on-aws --max-concurrency M)."""
     from processors.cli.output import emit
-    from projections.rebuild_plan import assumed
+    from projections.rebuild.plan import assumed
 
     plan, resumed = rebuilder.plan(restart=args.restart)
     base = assumed(args.assume_events) if args.assume_events else rebuilder.estimate()
@@ -267,7 +264,7 @@ def _family_tables(ctx: "Context", args: argparse.Namespace) -> tuple[Any, dict[
 def cmd_views_list(ctx: "Context", args: argparse.Namespace) -> int:
     from processors.cli.output import emit, table
     from processors.operations.template import local_table_name
-    from projections.rebuild_plan import existing_versions
+    from projections.rebuild.plan import existing_versions
     from projections.view_tables import table_stats
 
     _, active, names = _family_tables(ctx, args)
@@ -284,7 +281,7 @@ def cmd_views_list(ctx: "Context", args: argparse.Namespace) -> int:
 
 def _family_version(ctx: "Context", args: argparse.Namespace) -> tuple[Any, dict[str, str], str]:
     from processors.operations.template import local_table_name
-    from projections.rebuild_plan import version_number
+    from projections.rebuild.plan import version_number
 
     versions, active, names = _family_tables(ctx, args)
     if args.family not in active:
@@ -340,7 +337,7 @@ def _settings(parser: argparse.ArgumentParser) -> None:
                              "without it the local settings file)")
 
 
-def register(sub: Any, command: Callable[..., argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+def register(sub: Any, command: AddCommand, common: argparse.ArgumentParser) -> None:
     """Add `dynafold rebuild` and `dynafold views ...` (``command`` is build_parser's helper)."""
     p = command("rebuild", cmd_rebuild, "rebuild a view (or all) from the event log into fresh tables, "
                                         "prove it equal to the live one, optionally switch "

@@ -7,16 +7,14 @@ shop had before dynafold was installed (e.g. from an export of its variants).
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from events.errors import DynafoldError
 from events.shopify_items import current_sku, current_variant, item_stream
 from processors.services.shopify_items import checked_row, parse_import, set_items
+from processors.cli.context import AddCommand, Context
 
-if TYPE_CHECKING:
-    from processors.cli.main import Context
 
 
 def cmd_map(ctx: "Context", args: argparse.Namespace) -> int:
@@ -58,7 +56,7 @@ def cmd_item(ctx: "Context", args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: Any, command: Callable[..., argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+def register(sub: Any, command: AddCommand, common: argparse.ArgumentParser) -> None:
     shopify = sub.add_parser("shopify", help="the Shopify inventory item -> SKU map", parents=[common])
     actions = shopify.add_subparsers(dest="shopify_command", required=True, parser_class=type(shopify))
     p = command("map", cmd_map, "say which SKU a Shopify inventory item is", actions)

@@ -8,8 +8,7 @@ version it read. Nothing is ever changed in place.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from events.delivery_policy import TARGET_ENABLED, disabled_by, target_stream
@@ -17,9 +16,8 @@ from events.deliveries import TargetEnabled
 from events.envelope import NewEvent
 from events.errors import DynafoldError
 from events.store import NO_STREAM
+from processors.cli.context import AddCommand, Context
 
-if TYPE_CHECKING:
-    from processors.cli.main import Context
 
 SOURCE = "urn:dynafold:cli"
 
@@ -64,7 +62,7 @@ def cmd_enable(ctx: "Context", args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: Any, command: Callable[..., argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+def register(sub: Any, command: AddCommand, common: argparse.ArgumentParser) -> None:
     """Add `dynafold targets status|enable URL` to the CLI (``command`` is build_parser's helper)."""
     targets = sub.add_parser("targets", help="webhook targets disabled after 410 Gone", parents=[common])
     actions = targets.add_subparsers(dest="targets_command", required=True, parser_class=type(targets))
