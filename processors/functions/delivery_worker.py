@@ -1,92 +1,18 @@
-"""DeliveryWorkerFunction (SQS-fed): one webhook attempt per job, its outcome recorded as an event.
+"""DeliveryWorkerFunction: the Lambda entry point (template.yaml's Handler).
 
-Thin: decodes the job, runs ``services.delivery_worker.DeliveryWorker`` (built by the composition
-root), emits metrics and one log line per job; failed jobs are batch item failures SQS retries.
+The composition root builds the handler once per container (processors/wiring/aws.py) from
+``processors.handlers.delivery_worker`` and the services it wires; nothing else happens here.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
-from processors.adapters.delivery_queue import DeliveryJob
-from processors.services.delivery_worker import DeliveryWorker, JobResult, logger, metrics
-from processors.telemetry.lambda_batch import Handler, partial_batch_handler
+from processors.handlers import delivery_worker as _shape  # noqa: F401 -- loaded at init, not on the first invocation
 from processors.wiring.aws import lambda_handler
 
 
-def emit_metrics(result: JobResult) -> None:
-    """Dimensions stay low-cardinality (service only): never the target, sender or message."""
-    if result.http is not None:
-        metrics.add_metric("DeliveryAttempts", MetricUnit.Count, 1)
-        metrics.add_metric("DeliveryLatency", MetricUnit.Milliseconds, result.http.response_time_ms)
-    if not result.recorded or result.decision is None:  # recorded implies a decision
-        return
-    if result.decision.classification.success:
-        metrics.add_metric("DeliveriesSucceeded", MetricUnit.Count, 1)
-    else:
-        metrics.add_metric("DeliveriesFailed", MetricUnit.Count, 1)
-    if result.outcome == "retry_scheduled":
-        metrics.add_metric("RetriesScheduled", MetricUnit.Count, 1)
-    if result.outcome == "dead_lettered":
-        metrics.add_metric("DeliveriesDeadLettered", MetricUnit.Count, 1)
-
-
-def _log(job: DeliveryJob, result: JobResult) -> None:
-    fields: dict[str, Any] = {"delivery_stream": job.stream, "attempt": job.attempt, "outcome": result.outcome}
-    if result.detail:
-        fields["detail"] = result.detail
-    if result.decision is not None:
-        fields["category"] = result.decision.classification.category
-        if result.decision.backoff is not None:
-            fields["retry_delay_seconds"] = result.decision.backoff.delay_seconds
-    if result.http is not None:
-        fields.update(status_code=result.http.status_code, response_time_ms=result.http.response_time_ms)
-    if result.target_host:
-        fields["target_host"] = result.target_host
-    logger.info("delivery job done", extra=fields)
-
-
-class NotStarted(Exception):
-    """The invocation has too little time left for one more job; it goes back to the queue."""
-
-
-def make_handler(worker: DeliveryWorker) -> Handler:
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    budget_ms = worker.settings.job_budget_seconds * 1000
-
-    def record_handler(record: SQSRecord, lambda_context: Any = None) -> None:
-        # Jobs run one after another: one that cannot finish before the function's timeout is not
-        # started, and is reported as a batch item failure, so SQS hands it out again after the
-        # visibility timeout, instead of Lambda killing the invocation and the whole batch coming
-        # back (and, after maxReceiveCount, landing in the DLQ without a dead-letter event).
-        if lambda_context is not None and lambda_context.get_remaining_time_in_millis() < budget_ms:
-            logger.warning("delivery job not started: too little time left", extra={
-                "message_id": record.message_id,
-                "remaining_ms": lambda_context.get_remaining_time_in_millis(), "job_budget_ms": budget_ms})
-            metrics.add_metric("DeliveryJobsPostponed", MetricUnit.Count, 1)
-            raise NotStarted(record.message_id)
-        job = None
-        try:
-            job = DeliveryJob.from_body(record.body)
-            logger.set_correlation_id(job.cause_event_id)
-            result = worker.run(job)
-        except Exception as error:
-            # Reported as a batch item failure: SQS retries it, then moves it to the job DLQ.
-            # Messages of dynafold's errors never carry secrets or payloads.
-            logger.error("delivery job failed", extra={
-                "message_id": record.message_id, "delivery_stream": job.stream if job else None,
-                "attempt": job.attempt if job else None, "error": f"{type(error).__name__}: {error}"})
-            raise
-        emit_metrics(result)
-        _log(job, result)
-
-    return partial_batch_handler(processor, record_handler, logger, metrics, "DeliveryJobs")
-
-
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """The Lambda entry point (DeliveryWorkerFunction), fed by the delivery job queue."""
-    return lambda_handler("delivery-worker")(event, context)
+    """The Lambda entry point (DeliveryWorkerFunction)."""
+    result: dict[str, Any] = lambda_handler("delivery-worker")(event, context)
+    return result

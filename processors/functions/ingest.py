@@ -1,16 +1,15 @@
 """IngestFunction: the HTTP API (API Gateway HTTP API, payload 2.0) — webhooks, messages, admin and reads.
 
-The routes live in ``processors.api``; the composition root builds their dependencies.
+The routes live in ``processors.api``; the composition root builds their dependencies and the
+handler (``processors.api.app.make_handler``) once per container.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from processors.api.app import make_handler  # the routes load at init, not on the first request
+from processors.api import app as _app  # noqa: F401 -- the routes load at init, not on the first request
 from processors.wiring.aws import lambda_handler
-
-__all__ = ["handler", "make_handler"]
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any
 from processors.api.app import make_handler as make_api_handler
 from processors.api.deps import ApiSettings
 from processors.services.error_monitor import MonitorSettings
-from processors.functions.error_monitor import make_handler as make_monitor_handler
+from processors.handlers.error_monitor import make_handler as make_monitor_handler
 from processors.local.lambda_logs import LambdaLogRouter
 from processors.local.http_server import LocalApiServer
 from processors.local.outbox import OutboxMailer

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from processors.functions import projector
+from processors.handlers import projector
 from processors.services import delivery_worker, reactor, stream_failures
 from processors.adapters.aws import dynamodb_client, streams_client
 from processors.local.outbox import OutboxMailer
@@ -41,8 +41,8 @@ from processors.local.stream_runner import (
     settings_from_template,
     timeout_from_template,
 )
-from projections.alert_rules import AlertSettings
-from projections.shopify_sync import ShopifySyncSettings
+from projections.reactor.settings import AlertSettings
+from projections.reactor.settings import ShopifySyncSettings
 
 CONSUMERS = {"projector": "ProjectorFunction", "reactor": "ReactorFunction"}
 # The SQS-fed functions: handler name -> the template's function (its Timeout) and its local queue.

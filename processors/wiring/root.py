@@ -39,11 +39,11 @@ if TYPE_CHECKING:  # the collaborators' types; imported where built so each func
     from processors.services.rebuild_segment import SegmentWorker
     from processors.services.shopify_push import ShopifyPusher
     from processors.services.stream_failures import StreamFailures
-    from projections.alert_rules import AlertSettings
+    from projections.reactor.settings import AlertSettings
     from projections.batch import BatchProjector
     from projections.ports import ViewRows
     from projections.queries import ViewQueries
-    from projections.shopify_sync import ShopifySyncSettings
+    from projections.reactor.settings import ShopifySyncSettings
 
 Handler = Callable[[dict[str, Any], Any], Any]
 FUNCTIONS = ("projector", "reactor", "ingest", "error-monitor", "delivery-worker", "stream-failures",
@@ -87,7 +87,7 @@ class Settings:
         from processors.services.delivery_worker import DeliverySettings
         from processors.services.error_monitor import MonitorSettings
         from processors.adapters.shopify_admin import ShopifyAdminSettings
-        from projections.shopify_sync import ShopifySyncSettings
+        from projections.reactor.settings import ShopifySyncSettings
 
         return cls(alert_settings_from_env(env), DeliverySettings.from_env(env, secrets),
                    MonitorSettings.from_env(env), ApiSettings.from_env(env),
@@ -96,7 +96,7 @@ class Settings:
 
 
 def alert_settings_from_env(env: Mapping[str, str] = os.environ) -> AlertSettings:
-    from projections.alert_rules import AlertSettings
+    from projections.reactor.settings import AlertSettings
 
     return AlertSettings(
         low_stock_threshold=int(env.get("DYNAFOLD_LOW_STOCK_THRESHOLD", "5")),
@@ -232,35 +232,35 @@ class Root:
     def handler(self, function: str) -> Handler:
         """The Lambda handler of one function (see FUNCTIONS), over this root's collaborators."""
         if function == "projector":
-            from processors.functions import projector
+            from processors.handlers import projector
 
             return projector.make_handler(self.projector)
         if function == "reactor":
-            from processors.functions import reactor
+            from processors.handlers import reactor
 
             return reactor.make_handler(self.reactor)
         if function == "ingest":
-            from processors.functions import ingest
+            from processors.api.app import make_handler
 
-            return ingest.make_handler(self.api_deps)
+            return make_handler(self.api_deps)
         if function == "error-monitor":
-            from processors.functions import error_monitor
+            from processors.handlers import error_monitor
 
             return error_monitor.make_handler(self.error_monitor)
         if function == "delivery-worker":
-            from processors.functions import delivery_worker
+            from processors.handlers import delivery_worker
 
             return delivery_worker.make_handler(self.delivery_worker)
         if function == "stream-failures":
-            from processors.functions import stream_failures
+            from processors.handlers import stream_failures
 
             return stream_failures.make_handler(self.stream_failures)
         if function == "rebuild-segment":
-            from processors.functions import rebuild_segment
+            from processors.handlers import rebuild_segment
 
             return rebuild_segment.make_handler(self.rebuild_segment_worker)
         if function == "rebuild-compare":
-            from processors.functions import rebuild_compare
+            from processors.handlers import rebuild_compare
 
             return rebuild_compare.make_handler(self.rebuild_compare_step)
         raise ValueError(f"unknown function {function!r}; expected one of {', '.join(FUNCTIONS)}")

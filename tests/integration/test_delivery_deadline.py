@@ -17,7 +17,7 @@ import pytest
 
 from processors.adapters.outbound import ResolvedTarget
 from processors.adapters.webhook_http import post
-from processors.functions import delivery_worker as function
+from processors.handlers import delivery_worker as function
 from processors.local.stream_runner import LambdaContext
 from processors.services.delivery_worker import DeliverySettings
 

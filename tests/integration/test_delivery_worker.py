@@ -21,7 +21,7 @@ from events.store import NO_STREAM
 from processors.adapters.clock import ManualClock
 from processors.adapters.delivery_queue import DeliveryJob
 from processors.local.queues import LocalMessage
-from processors.functions.delivery_worker import make_handler
+from processors.handlers.delivery_worker import make_handler
 from processors.services.delivery_worker import DeliverySettings, DeliveryWorker
 from processors.local.lambda_logs import lambda_logs
 from processors.local.stack import LOGGER_NAMES, LocalStack

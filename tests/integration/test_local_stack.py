@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from events.envelope import NewEvent
-from processors.functions import projector as projector_module
+from processors.handlers import projector as projector_module
 from processors.local.stack import LocalStack
 from tests.integration.sample_history import sample_history
 from processors.local.stream_runner import LambdaContext, StreamRunner, StreamSettings

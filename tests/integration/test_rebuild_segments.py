@@ -8,7 +8,7 @@ from functools import partial
 from types import SimpleNamespace
 
 from processors.adapters.aws import dynamodb_client
-from processors.functions.rebuild_segment import make_handler
+from processors.handlers.rebuild_segment import make_handler
 from processors.operations.rebuild import template_base
 from processors.operations.tables import create_copy
 from processors.services.rebuild_segment import SegmentTask, SegmentWorker

@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PROCESSORS = ROOT / "processors"
 # What `make build-<Name>Function` ships (see LAMBDA_PACKAGES in the Makefile).
-LAMBDA_PACKAGES = ("functions", "services", "api", "adapters", "telemetry", "wiring")
+LAMBDA_PACKAGES = ("functions", "handlers", "services", "api", "adapters", "telemetry", "wiring")
 NOT_ON_LAMBDA = ("processors.local", "processors.cli", "processors.operations")
 
 
@@ -63,3 +63,20 @@ def test_the_template_points_every_function_at_an_entry_point_module():
     handlers = {r["Properties"]["Handler"] for r in resources.values()
                 if r["Type"] == "AWS::Serverless::Function"}
     assert handlers and all(h.startswith("processors.functions.") for h in handlers), handlers
+
+
+def all_modules(*packages: str) -> list[Path]:
+    return sorted(p for package in packages for p in (ROOT / package).rglob("*.py"))
+
+
+@pytest.mark.parametrize("module", all_modules("processors", "events", "projections"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_nothing_imports_the_lambda_entry_points_or_the_cli_main(module):
+    """The entry points ask the composition root for their handler, so the root (and everything it
+    builds from) must not import them back: the handlers' shapes live in processors.handlers. The
+    same one-way rule for the command line: main assembles the command modules, which share
+    processors.cli.context and never import main."""
+    reached = {name for name in imported_modules(module)
+               if name.startswith("processors.functions") or name.startswith("processors.cli.main")}
+    if module.parent.name == "functions":
+        reached -= {"processors.functions"}
+    assert not reached, f"{module.relative_to(ROOT)} imports {sorted(reached)}"

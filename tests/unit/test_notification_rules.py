@@ -109,7 +109,7 @@ def test_the_monitor_handler_runs_only_for_an_eventbridge_schedule(capsys):
     import time
     from collections import Counter
 
-    from processors.functions.error_monitor import make_handler
+    from processors.handlers.error_monitor import make_handler
     from processors.local.stream_runner import LambdaContext
 
     class CountingMonitor:

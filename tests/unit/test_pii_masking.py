@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from processors.functions import projector
+from processors.handlers import projector
 
-from processors.functions import reactor
+from processors.handlers import reactor
 from processors.telemetry.logs import MaskingFormatter, make_logger
 from processors.telemetry.pii import REDACTED, hash_identifier, mask_email, mask_name, mask_phone, mask_pii, scrub_text
 

@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from events.alerts import AlertRaised
-from processors.functions import stream_failures as function
+from processors.handlers import stream_failures as function
 from processors.local.stream_runner import LambdaContext
 from processors.services.stream_failures import (
     InvalidFailureRecord,

@@ -370,10 +370,12 @@ def test_no_successful_delivery_alarm_stays_quiet_when_nothing_is_attempted():
 
 
 def emitting_module(service: str) -> Path | None:
-    """The handler module of the function whose POWERTOOLS_SERVICE_NAME is `service`, if it exists yet."""
+    """The handler's shape (processors/handlers/, where its metrics are emitted) of the function whose
+    POWERTOOLS_SERVICE_NAME is `service`, if it exists yet."""
     for function in FUNCTIONS.values():
         if environment(function).get("POWERTOOLS_SERVICE_NAME") == service:
-            path = ROOT / (props(function)["Handler"].rpartition(".")[0].replace(".", "/") + ".py")
+            entry = props(function)["Handler"].rpartition(".")[0]
+            path = ROOT / (entry.replace("processors.functions.", "processors.handlers.").replace(".", "/") + ".py")
             return path if path.exists() else None
     return None
 
@@ -393,7 +395,8 @@ def test_custom_metric_alarms_watch_what_the_code_emits(service, metric):
     module = emitting_module(service)
     if module is None:
         pytest.skip(f"no function with service {service!r} yet: the alarm waits for it")
-    source = module.read_text(encoding="utf-8")
+    service_module = ROOT / "processors" / "services" / module.name  # where a handler's Metrics may be made
+    source = "\n".join(path.read_text(encoding="utf-8") for path in (module, service_module) if path.exists())
     assert f'"{metric}"' in source, f"{module.name} never emits {metric}"
     assert f'"{service}"' in source, f"{module.name} does not name its service {service!r}"
 
