@@ -39,12 +39,12 @@ from functools import partial
 from processors.adapters.aws import dynamodb_client
 from processors.operations.rebuild import RebuildOptions, Rebuilder, table_rule, template_base
 from processors.services.rebuild_compare import RebuildComparer
-from projections.comparison import digest_rows
+from projections.rebuild.comparison import digest_rows
 from projections.view_store import from_item as row_from_item
 from processors.operations.tables import create_copy
 from processors.adapters.view_versions import LocalVersions
 from projections.registry import VIEWS
-from projections.replay import replay
+from projections.rebuild.replay import replay
 from projections.view_store import to_item
 from projections.view_tables import BulkWriter, scan_items
 from processors.local.tables import local_tables

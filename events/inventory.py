@@ -78,7 +78,7 @@ class ShopifyPushPlanned(EventData):
     """We set Shopify's ``available`` at one location (GraphQL Admin ``inventorySetQuantities``,
     compare-and-set against ``compare_quantity``) so that Shopify shows ``total`` over the counted
     locations: our available count, the truth (seed 004). Decided by the reactor
-    (projections/shopify_sync.py), carried out once per ``push_id`` by the reactor's push effect."""
+    (projections/reactor/rules/shopify_sync.py), carried out once per ``push_id`` by the reactor's push effect."""
 
     sku: str = Field(min_length=1)
     push_id: str = Field(min_length=1, max_length=64)

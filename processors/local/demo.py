@@ -39,7 +39,7 @@ def run_demo(ctx: Any) -> int:
         shopify_story
     from processors.local.shopify_admin import ShopifyStandIn
     from processors.adapters.shopify_admin import ShopifyAdminSettings
-    from projections.shopify_sync import ShopifySyncSettings
+    from projections.reactor.settings import ShopifySyncSettings
     from processors.services.error_monitor import MonitorSettings
     from processors.local.lambda_logs import lambda_logs
     from processors.local.engine import LocalEngine

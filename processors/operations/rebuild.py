@@ -1,7 +1,7 @@
 """Rebuild views from the event log into fresh versioned tables, prove them equal, switch.
 
-The shell around ``projections.replay`` (fold whole streams), ``projections.comparison`` (row
-hashes) and ``projections.rebuild_plan`` (versions, estimate, progress):
+The shell around ``projections.rebuild.replay`` (fold whole streams), ``projections.rebuild.comparison`` (row
+hashes) and ``projections.rebuild.plan`` (versions, estimate, progress):
 
 1. fill ``<family>-v<N+1>`` for every family of the views from a parallel scan of the event
    table, segment by segment, recording finished segments so an interrupted run resumes;
@@ -37,8 +37,8 @@ from processors.services.rebuild_segment import SegmentResult, SegmentTask, Segm
 from processors.operations.tables import create_copy, list_table_names
 from processors.operations.template import local_table_name, table_definitions
 from processors.services.rebuild_compare import RebuildComparer, Settled
-from projections.comparison import Comparison, TableRule
-from projections.rebuild_plan import (
+from projections.rebuild.comparison import Comparison, TableRule
+from projections.rebuild.plan import (
     NEW_TABLE_WRITES,
     SCAN_ITEMS_PER_S_PER_SEGMENT,
     TABLE_WRITE_QUOTA,

@@ -20,8 +20,8 @@ from typing import Any
 from events.errors import DynafoldError
 from processors.operations.progress import Progress
 from processors.services.rebuild_compare import MAX_AWS_SEGMENTS
-from projections.comparison import TableRule
-from projections.rebuild_plan import SWITCH_WAIT_SECONDS
+from projections.rebuild.comparison import TableRule
+from projections.rebuild.plan import SWITCH_WAIT_SECONDS
 
 STATE_MACHINE_ENV = "DYNAFOLD_REBUILD_STATE_MACHINE"
 # ExecutionStatus values of an execution that has not ended: a redriven execution keeps its ARN and

@@ -11,7 +11,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from processors.operations.template import TableDefinition, local_table_name, table_definitions
-from projections.rebuild_plan import NEW_TABLE_WRITES
+from projections.rebuild.plan import NEW_TABLE_WRITES
 
 DEFAULT_PREFIX = "dynafold-"
 

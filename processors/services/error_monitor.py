@@ -29,7 +29,7 @@ from processors.telemetry.logs import make_logger
 from processors.adapters.mailers import MailUnconfigured, Mailer
 from processors.adapters.order_sources import OrderSource
 from processors.services.alerts import append_alert
-from projections.alert_rules import notification_unconfigured_alert
+from projections.reactor.rules.alerts import notification_unconfigured_alert
 from projections.notification_rules import (
     claim_in_progress,
     email_text,

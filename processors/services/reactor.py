@@ -20,10 +20,10 @@ from events.alerts import AlertRaised
 from events.envelope import RecordedEvent
 from events.ports import EventLog
 from events.store import ANY
-from projections.alert_rules import AlertSettings
-from projections.reaction import Append, Count, RaiseAlert, Reaction, Rule
-from projections.reactor_rules import REACTOR_RULES
-from projections.shopify_sync import ShopifySyncSettings
+from projections.reactor.settings import AlertSettings
+from projections.reactor.reaction import Append, Count, RaiseAlert, Reaction, Rule
+from projections.reactor.rules import REACTOR_RULES
+from projections.reactor.settings import ShopifySyncSettings
 from projections.view import View
 from projections.ports import ViewRows
 from processors.services.alerts import append_alert

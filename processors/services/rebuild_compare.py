@@ -3,7 +3,7 @@
 The live projector applies each stream's events some batching window after they are appended, so
 at any moment the live and the rebuilt side stand at different versions of the busiest streams.
 Comparing whole tables as they stand then reports ``live at v6, rebuilt at v7`` forever. Instead
-(``projections.comparison``): every stream is compared at a *common* version. Where the live side
+(``projections.rebuild.comparison``): every stream is compared at a *common* version. Where the live side
 is ahead, the rebuilt side is caught up to exactly that version, through the live projector's own
 batch code (``BatchProjector``) pointed at the new tables; where the rebuilt side is ahead, the live
 projector is given a bounded time to pass it. A row is reported different only when both sides
@@ -27,7 +27,7 @@ from events.items import from_item
 from events.scan import scan_segment
 from events.ports import EventLog
 from projections.batch import BatchProjector, Entry
-from projections.comparison import (
+from projections.rebuild.comparison import (
     Comparison,
     FamilyDigests,
     RowDigest,

@@ -2,7 +2,7 @@
 
 DynamoDB's parallel scan hands every item of one partition key (one stream) to one segment, in
 sort-key (version) order, so a segment folds on its own with the same folds live processing uses
-(``projections.replay``) and its rows go into the new table version with BatchWriteItem
+(``projections.rebuild.replay``) and its rows go into the new table version with BatchWriteItem
 (``BulkWriter``). Nothing is shared between segments, so N workers fill the same tables as one.
 
 A worker runs until its time budget is spent, then stops *between streams*: everything folded so
@@ -27,7 +27,7 @@ from typing import Any
 
 from events.items import Item
 from projections.rate_limit import RateLimiter
-from projections.replay import StreamRows, replay
+from projections.rebuild.replay import StreamRows, replay
 from projections.view import View, stream_key
 from projections.view_tables import BulkWriter
 

@@ -1,6 +1,6 @@
 """The reactor's Shopify push effect (issue 11 §5): carry out a planned push through the Admin API, once.
 
-``projections/shopify_sync.py`` decides a push (``shopify push`` on the SKU's stream); when the
+``projections/reactor/rules/shopify_sync.py`` decides a push (``shopify push`` on the SKU's stream); when the
 reactor sees that event it calls this effect, which sets the level with ``inventorySetQuantities``
 (compare-and-set). On a compare mismatch it reads the level and decides again: done if Shopify
 holds our value, else set it over the level read; the outcome is appended as ``shopify push settled``
@@ -80,7 +80,7 @@ class ShopifyPusher:
             # Shopify moved since we looked (a sale, a refund, an edit): our count is the truth, so
             # set it over the level now there. A sale overwritten this way comes back as its
             # orders/create webhook, which lowers our count and (made before this push) is pushed
-            # again (projections/shopify_sync.py ``_overwritten``), so it is never lost.
+            # again (projections/reactor/rules/shopify_sync.py ``_overwritten``), so it is never lost.
             compare = level.available
         return settled("failed", MAX_ROUNDS, f"Shopify's level kept changing under {MAX_ROUNDS} compare-and-sets")
 

@@ -24,7 +24,7 @@ from events.alerts import AlertRaised
 from events.errors import DynafoldError
 from processors.adapters.aws import error_code
 from processors.telemetry.logs import make_logger
-from projections.alert_rules import alert_id
+from projections.reactor.rules.alerts import alert_id
 
 SERVICE = "stream-failures"
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "dynafold")

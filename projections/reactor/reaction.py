@@ -3,7 +3,7 @@
 A rule declares what it reacts to: the event data types (none = every event) and, when it needs
 the state of a view around the event, that view: it then sees only that view's streams, with the
 stream's state before and after the event (``Reaction.before``/``after``). The reactor
-(processors/functions/reactor.py) loops over ``projections.registry.REACTOR_RULES``: for each
+(processors/services/reactor.py) loops over ``projections.reactor.rules.REACTOR_RULES``: for each
 rule that reacts, it reads the state the rule asked for, calls ``plan`` and carries out what it
 returns. Every effect is idempotent (its id and idempotency key derive from the cause).
 """
@@ -12,16 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from events.alerts import AlertRaised
 from events.envelope import PlannedAppend, RecordedEvent
 from events.schema_base import EventData
+from projections.reactor.settings import AlertSettings, ShopifySyncSettings
 from projections.view import View
-
-if TYPE_CHECKING:
-    from projections.alert_rules import AlertSettings
-    from projections.shopify_sync import ShopifySyncSettings
 
 D = TypeVar("D", bound=EventData)
 
@@ -31,11 +28,11 @@ class Reaction:
     """One event as a rule sees it, with the reactor's settings."""
 
     event: RecordedEvent
-    settings: "AlertSettings"
+    settings: AlertSettings
     storefront_url: str | None = None
     before: Any = None  # the rule's view state right before the event (None when it asked for no view)
     after: Any = None  # ... and right after it
-    shopify: "ShopifySyncSettings | None" = None  # None: no Shopify push configured
+    shopify: ShopifySyncSettings | None = None  # None: no Shopify push configured
 
     def data_as(self, kind: type[D]) -> D:
         """The event's data as the type the rule declared in ``event_types`` (typed for the rule's

@@ -233,7 +233,7 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(cli, local_dynamo, tmp
 def test_views_drop_removes_a_version_s_tables_and_its_rebuild_progress(cli, local_dynamo, tmp_path):
     from processors.operations.rebuild import template_base
     from processors.operations.tables import create_copy, list_table_names
-    from projections.rebuild_plan import RebuildProgress
+    from projections.rebuild.plan import RebuildProgress
 
     targets = {"inventory": "test-inventory-v2", "inventory-returns": "test-inventory-returns-v2"}
     for family, table in targets.items():

@@ -22,7 +22,7 @@ from processors.operations.progress import Progress
 from processors.operations.rebuild import RebuildOptions, Rebuilder
 from processors.operations.tables import TableNames, create_tables
 from processors.adapters.view_versions import LocalVersions
-from projections.comparison import DIFFERENT, EXTRA, MISSING
+from projections.rebuild.comparison import DIFFERENT, EXTRA, MISSING
 from projections.registry import VIEWS, VIEWS_BY_NAME
 from tests.property.test_projection_convergence import T0, delivery_events, order_event, sku_event
 from processors.local.tables import local_tables

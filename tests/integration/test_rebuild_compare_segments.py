@@ -12,7 +12,7 @@ import pytest
 from events.envelope import NewEvent
 from processors.operations.rebuild import table_rule
 from processors.services.rebuild_compare import RebuildComparer
-from projections.comparison import DIFFERENT, EXTRA, MISSING
+from projections.rebuild.comparison import DIFFERENT, EXTRA, MISSING
 from projections.registry import VIEWS_BY_NAME
 from projections.view import HEAD_SORT_KEY
 from tests.integration.test_rebuild import append_history, make_rebuilder, make_stack

@@ -16,7 +16,7 @@ from processors.operations.asl import DEFINITION, substituted
 from processors.operations.rebuild import table_rule, template_base
 from processors.operations.rebuild_aws import AwsOptions, execution_input
 from processors.operations.tables import create_copy
-from projections.comparison import DIFFERENT
+from projections.rebuild.comparison import DIFFERENT
 from projections.registry import VIEWS_BY_NAME
 from tests.integration.test_rebuild import append_history, make_rebuilder, make_stack
 from tests.integration.test_rebuild_compare_segments import HISTORY

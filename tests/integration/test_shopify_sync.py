@@ -20,7 +20,7 @@ from processors.local.services import LocalApi
 from processors.local.shopify_admin import ShopifyStandIn
 from processors.local.stack import LocalStack
 from processors.local.tables import local_tables
-from projections.shopify_sync import ShopifySyncSettings
+from projections.reactor.settings import ShopifySyncSettings
 from tests.shopify_fixtures import payload
 
 ITEM, HERE = "808950810", "487838322"

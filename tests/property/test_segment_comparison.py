@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from processors.operations.rebuild import table_rule
 from processors.services.rebuild_compare import RebuildComparer
-from projections.comparison import Comparison, compare_settled, digest_rows
+from projections.rebuild.comparison import Comparison, compare_settled, digest_rows
 from projections.registry import VIEWS_BY_NAME
 from projections.view import HEAD_SORT_KEY, STREAM_ATTR, VERSION_ATTR
 from projections.view_store import from_item, to_item

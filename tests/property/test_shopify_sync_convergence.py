@@ -19,7 +19,8 @@ from pydantic import BaseModel
 from events.envelope import RecordedEvent, format_time
 from events.inventory import PhysicalCountSet, ReturnRecorded, ShopifyLevelReported, ShopifyPushPlanned, StockAdjusted
 from projections.inventory import InventoryItem, InventoryProjection
-from projections.shopify_sync import ShopifySyncSettings, decide
+from projections.reactor.rules.shopify_sync import decide
+from projections.reactor.settings import ShopifySyncSettings
 from tests.unit.test_folds import recorded
 
 T0 = datetime(2025, 11, 11, 10, tzinfo=timezone.utc)
@@ -139,9 +140,9 @@ class Loop:
         from dataclasses import replace as replace_event
 
         from events.alerts import AlertRead
-        from projections.alert_rules import AlertSettings
-        from projections.reaction import Append, RaiseAlert, Reaction
-        from projections.shopify_sync import RULES
+        from projections.reactor.settings import AlertSettings
+        from projections.reactor.reaction import Append, RaiseAlert, Reaction
+        from projections.reactor.rules.shopify_sync import RULES
 
         event = replace_event(recorded("sku:P", len(self.events) + 1, data, self.tick()), causation_id=causation_id)
         self.events.append(event)

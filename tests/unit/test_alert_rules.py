@@ -4,7 +4,8 @@ from events.deliveries import DeadLettered
 from events.envelope import RecordedEvent
 from events.inventory import ReturnRecorded, StockAdjusted
 from events.orders import OrderErrorsNotified
-from projections.alert_rules import AlertSettings, alert_id, alerts_for, notification_unconfigured_alert
+from projections.reactor.rules.alerts import alert_id, alerts_for, notification_unconfigured_alert
+from projections.reactor.settings import AlertSettings
 from projections.inventory import InventoryItem
 
 AT = datetime(2026, 2, 6, 12, 0, tzinfo=timezone.utc)
@@ -78,7 +79,7 @@ def test_the_same_cause_always_gives_the_same_alert():
 # ----------------------------------------------------------------------------- the reactor's rule registry
 
 def test_each_rule_declares_what_it_reacts_to():
-    from projections.reactor_rules import REACTOR_RULES
+    from projections.reactor.rules import REACTOR_RULES
 
     assert [rule.name for rule in REACTOR_RULES] == [
         "stock_broadcast", "shopify_sync", "return_damaged", "stock_low", "unmapped_item", "sync_failed",
@@ -97,8 +98,8 @@ def test_each_rule_declares_what_it_reacts_to():
 
 
 def test_the_broadcast_rule_plans_appends_only_when_available_changes():
-    from projections.broadcast_rules import RULES
-    from projections.reaction import Append, Reaction
+    from projections.reactor.rules.broadcast import RULES
+    from projections.reactor.reaction import Append, Reaction
 
     [rule] = RULES
     event = recorded("sku:A", StockAdjusted(sku="A", delta=-3, reason="order"))
@@ -113,7 +114,7 @@ def test_the_reactor_iterates_its_rules():
     from types import SimpleNamespace
 
     from processors.services.reactor import Reactor
-    from projections.reaction import RaiseAlert, Rule
+    from projections.reactor.reaction import RaiseAlert, Rule
 
     appended = []
 
@@ -135,7 +136,7 @@ def test_a_rule_given_an_event_it_does_not_react_to_fails_loudly():
     reported as a TypeError naming both types (not an AttributeError deep in the rule)."""
     import pytest
 
-    from projections.reaction import Reaction
+    from projections.reactor.reaction import Reaction
 
     event = recorded("sku:A", StockAdjusted(sku="A", delta=-1, reason="order"))
     assert Reaction(event, SETTINGS).data_as(StockAdjusted) is event.data

@@ -15,7 +15,7 @@ from events.envelope import GENESIS_HASH, StoredEvent
 from events.items import chained_item, from_item
 from processors.operations.progress import Progress, render
 from projections.audit_trail import trail
-from projections.comparison import (
+from projections.rebuild.comparison import (
     DIFFERENT,
     EXTRA,
     MISSING,
@@ -29,8 +29,8 @@ from projections.comparison import (
 from projections.inventory import InventoryProjection
 from projections.pending_errors import PendingErrorsProjection
 from projections.rate_limit import RateLimiter
-from projections.rebuild_plan import InvalidRebuild, LogStats, RebuildProgress, estimate, next_version
-from projections.replay import replay
+from projections.rebuild.plan import InvalidRebuild, LogStats, RebuildProgress, estimate, next_version
+from projections.rebuild.replay import replay
 from projections.view_store import Loaded, ViewStore, to_item
 
 T = "2025-11-11T10:00:00.000000Z"
@@ -215,7 +215,7 @@ def test_progress_bar_on_a_terminal_and_plain_lines_otherwise():
 
 
 def test_scale_estimate_is_bound_by_the_slowest_of_workers_and_table_quotas():
-    from projections.rebuild_plan import TABLE_WRITE_QUOTA, assumed, scale_estimate
+    from projections.rebuild.plan import TABLE_WRITE_QUOTA, assumed, scale_estimate
 
     log = assumed(100_000_000)  # streams of 10 events, 1.5 rows each, 500 B events
     few = scale_estimate(log, mode="aws", workers=4, worker_events_per_second=10_000, compare_rows_per_second=1e9)

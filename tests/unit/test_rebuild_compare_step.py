@@ -82,7 +82,7 @@ def test_the_wait_after_a_switch_outlasts_every_way_a_function_can_still_write_t
 
     from processors.adapters.view_versions import SsmVersions
     from processors.operations.template import load_template
-    from projections.rebuild_plan import SWITCH_WAIT_SECONDS
+    from projections.rebuild.plan import SWITCH_WAIT_SECONDS
 
     template = load_template()
     projector = template["Resources"]["ProjectorFunction"]["Properties"]
@@ -94,8 +94,8 @@ def test_the_wait_after_a_switch_outlasts_every_way_a_function_can_still_write_t
 
 
 def test_a_multi_row_stream_stands_at_its_head_rows_version_unless_a_row_was_read_newer_than_it():
-    from projections.comparison import whole_version as _whole_version
-    from projections.comparison import RowDigest, TableRule
+    from projections.rebuild.comparison import whole_version as _whole_version
+    from projections.rebuild.comparison import RowDigest, TableRule
     from projections.view import HEAD_SORT_KEY
 
     rule = TableRule("order_id", "error_hash", None, "order")

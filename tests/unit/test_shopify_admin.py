@@ -145,7 +145,7 @@ def test_a_push_found_applied_or_refused_is_settled_so(shop):
 
 
 def test_configuration_is_checked_at_start():
-    from projections.shopify_sync import ShopifySyncSettings
+    from projections.reactor.settings import ShopifySyncSettings
 
     assert ShopifyAdminSettings.from_env({}) is None
     settings = ShopifyAdminSettings.from_env({"DYNAFOLD_SHOPIFY_SHOP": "demo.myshopify.com"})

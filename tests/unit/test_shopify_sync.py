@@ -8,10 +8,11 @@ from datetime import timedelta
 from events.alerts import AlertRaised
 from events.inventory import BufferSet, PhysicalCountSet, ShopifyLevelReported, ShopifyPushPlanned, StockAdjusted
 from events.envelope import format_time
-from projections.alert_rules import AlertSettings
+from projections.reactor.settings import AlertSettings
 from projections.inventory import InventoryProjection
-from projections.reaction import Append, Count, RaiseAlert, Reaction
-from projections.shopify_sync import RULES, ShopifySyncSettings, push_id_for, push_key
+from projections.reactor.reaction import Append, Count, RaiseAlert, Reaction
+from projections.reactor.rules.shopify_sync import RULES, push_id_for, push_key
+from projections.reactor.settings import ShopifySyncSettings
 from tests.unit.test_folds import T0, history, recorded
 
 HERE = "487838322"

@@ -20,7 +20,7 @@ from processors.operations.rebuild import check_warm_writes, scale_plan, warm_ta
 from processors.operations.tables import create_copy, with_warm_throughput
 from processors.operations.template import table_definitions
 from events.errors import DynafoldError
-from projections.rebuild_plan import (
+from projections.rebuild.plan import (
     NEW_TABLE_WRITES,
     PREWARM_MIN_SECONDS,
     TABLE_WRITE_QUOTA,

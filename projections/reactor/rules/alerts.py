@@ -7,8 +7,6 @@ cause event id is the append's idempotency key: at-least-once delivery, one aler
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from events.alerts import AlertRaised, AlertType, Severity
 from events.deliveries import DeadLettered
@@ -17,18 +15,10 @@ from events.inventory import ReturnRecorded, ShopifyPushSettled
 from events.orders import OrderErrorsNotified
 from events.shopify_items import UnmappedLevelReceived
 from projections.inventory import InventoryItem, InventoryProjection
-from projections.reaction import RaiseAlert, Reaction, Rule
+from projections.reactor.reaction import RaiseAlert, Reaction, Rule
+from projections.reactor.settings import AlertSettings
 
 _ALERT_NAMESPACE = uuid.UUID("5b0c3c2e-9f5e-4d0e-9a57-2f1d6f0c8a11")
-
-
-@dataclass(frozen=True)
-class AlertSettings:
-    low_stock_threshold: int = 5
-    per_sku_thresholds: Mapping[str, int] = field(default_factory=dict)
-
-    def threshold(self, sku: str) -> int:
-        return self.per_sku_thresholds.get(sku, self.low_stock_threshold)
 
 
 def alert_id(alert_type: str, cause_event_id: str) -> str:

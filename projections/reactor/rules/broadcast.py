@@ -19,7 +19,7 @@ from events.envelope import NewEvent, PlannedAppend, RecordedEvent
 from events.idempotency_keys import broadcast_key, message_key
 from events.inventory import StockBroadcast
 from projections.inventory import InventoryItem, InventoryProjection
-from projections.reaction import Append, Reaction, Rule
+from projections.reactor.reaction import Append, Reaction, Rule
 
 BROADCAST_SENDER = "dynafold-inventory"
 SOURCE = "urn:dynafold:reactor"

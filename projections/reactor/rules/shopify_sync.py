@@ -30,7 +30,6 @@ level names the inventory item and the value to compare against.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -43,43 +42,16 @@ from events.inventory import (
     ShopifyPushSettled,
     StockAdjusted,
 )
-from projections.alert_rules import alert_id
+from projections.reactor.rules.alerts import alert_id
 from projections.inventory import InventoryItem, InventoryProjection
-from projections.reaction import Append, Count, Effect, RaiseAlert, Reaction, Rule
+from projections.reactor.reaction import Append, Count, Effect, RaiseAlert, Reaction, Rule
+from projections.reactor.settings import ShopifySyncSettings
 
 SOURCE = "urn:dynafold:reactor"
 PUSH_TYPE = "dynafold.inventory.shopify_push.v1"
 _PUSH_NAMESPACE = uuid.UUID("8d3f2a61-4b7c-4e2d-9f10-6a5b4c3d2e1f")
 # Shopify's clock and ours differ a little; an echo's updated_at is Shopify's time of our mutation.
 ECHO_CLOCK_SKEW = timedelta(minutes=2)
-
-
-@dataclass(frozen=True)
-class ShopifySyncSettings:
-    """``push_location``: the Shopify location id whose ``available`` our pushes set (it must be a
-    counted location). ``echo_window``: how long after a push a level of the pushed value is taken
-    for its echo."""
-
-    push_location: str
-    echo_window: timedelta = timedelta(minutes=30)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "ShopifySyncSettings | None":
-        """DYNAFOLD_SHOPIFY_PUSH_LOCATION (a Shopify location id; unset: no pushes), which must be one
-        of DYNAFOLD_SHOPIFY_LOCATIONS when those are set; DYNAFOLD_SHOPIFY_ECHO_WINDOW_SECONDS."""
-        location = env.get("DYNAFOLD_SHOPIFY_PUSH_LOCATION", "").strip()
-        if not location:
-            return None
-        if not location.isdigit():
-            raise ValueError(f"DYNAFOLD_SHOPIFY_PUSH_LOCATION must be a Shopify location id (digits), not {location!r}")
-        counted = {part.strip() for part in env.get("DYNAFOLD_SHOPIFY_LOCATIONS", "").split(",") if part.strip()}
-        if counted and location not in counted:
-            raise ValueError(f"DYNAFOLD_SHOPIFY_PUSH_LOCATION {location} is not one of DYNAFOLD_SHOPIFY_LOCATIONS: "
-                             "a push there would not change what Shopify shows over the counted locations")
-        window = int(env.get("DYNAFOLD_SHOPIFY_ECHO_WINDOW_SECONDS", "1800"))
-        if window <= 0:
-            raise ValueError("DYNAFOLD_SHOPIFY_ECHO_WINDOW_SECONDS must be positive")
-        return cls(location, timedelta(seconds=window))
 
 
 @dataclass(frozen=True)
