@@ -87,3 +87,12 @@ class IdempotencyKeyReused(DynafoldError):
             f"idempotency key {key!r} was already used for a different append (other stream, types or data)"
         )
         self.key = key
+
+
+class NotFound(DynafoldError):
+    """What was asked for does not exist (a stream, an event, an order, a SKU, a delivery). Never
+    success: the HTTP API answers 404, the CLI prints one line and exits 4 (EXIT_NOT_FOUND)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"not found: {what}")
+        self.what = what

@@ -24,7 +24,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel
 
 from events import shopify
-from events.errors import DynafoldError, EventTooLarge, IdempotencyKeyReused, StreamContended, VersionConflict
+from events.errors import (
+    DynafoldError,
+    EventTooLarge,
+    IdempotencyKeyReused,
+    NotFound,
+    StreamContended,
+    VersionConflict,
+)
 from events.order_rules import Order
 from processors.api import admin, messages, reads, webhooks
 from processors.api.auth import require_api_key, verify_inflow, verify_shopify
@@ -184,6 +191,8 @@ def dispatch(event: dict[str, Any], deps: ApiDeps) -> tuple[str, HttpResponse]:
         return template, ApiError(409, str(error)).response()
     except EventTooLarge as error:
         return template, ApiError(413, str(error)).response()
+    except NotFound as error:
+        return template, ApiError(404, str(error)).response()
     except StreamContended as error:  # busy, not wrong: the caller (Shopify, ...) retries later
         return template, ApiError(503, str(error)).response()
     except DynafoldError as error:

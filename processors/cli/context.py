@@ -15,7 +15,8 @@ from processors.local.tables import local_tables
 from projections import unit as _unit
 from projections.unit import InvalidQuery
 
-EXIT_OK, EXIT_BAD_INPUT, EXIT_CONFLICT, EXIT_FAILED = 0, 2, 3, 1
+# 0 ok, 1 failed (or found broken), 2 bad input, 3 version conflict, 4 not found (the routes' 404).
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CONFLICT, EXIT_NOT_FOUND = 0, 1, 2, 3, 4
 DEFAULT_STATE_DIR = Path(".dynafold")
 DEFAULT_DATA_DIR = DEFAULT_STATE_DIR / "data"
 

@@ -1,6 +1,7 @@
 """The `dynafold` command line: assembles the command modules' subcommands and runs one.
 
-Exit 0 on success, 1 on failure, 2 on bad input (one line saying what), 3 on a version conflict.
+Exit 0 on success, 1 on failure, 2 on bad input (one line saying what), 3 on a version conflict,
+4 when what was asked for does not exist (the HTTP API's 404).
 Each command group lives in its own module with a ``register`` function; they share
 ``processors.cli.context`` and never import this module.
 """
@@ -12,12 +13,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from events.errors import DynafoldError, VersionConflict
+from events.errors import DynafoldError, NotFound, VersionConflict
 from processors.cli import audit, cost, local, log, query, rebuild, shopify, targets
 from processors.cli.context import (
     EXIT_BAD_INPUT,
     EXIT_CONFLICT,
     EXIT_FAILED,
+    EXIT_NOT_FOUND,
     Context,
     Handler,
     Parser,
@@ -61,6 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VersionConflict as error:
         print(f"dynafold: {error}", file=sys.stderr)
         return EXIT_CONFLICT
+    except NotFound as error:
+        print(f"dynafold: {error}", file=sys.stderr)
+        return EXIT_NOT_FOUND
     except EngineUnavailable as error:
         print(f"dynafold: {error}", file=sys.stderr)
         return EXIT_FAILED

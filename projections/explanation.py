@@ -1,0 +1,51 @@
+"""The shape of an answer to a support question ("why wasn't this order sent?", "did this webhook
+get delivered?", "why does Shopify show 3?"): built by pure functions from a stream's history and
+the views, shown the same way by the CLI (`dynafold explain ...`), the HTTP read routes and the
+console.
+
+An answer is said in words a support engineer understands (``answer``, then ``sections`` of
+sentences, in time order where time matters), and carries the same facts structured for scripts
+(``facts``) and the events it was read from (``event_ids``: its provenance, linkable).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Section:
+    """One part of an answer: a heading and its sentences (each a whole sentence, no markup)."""
+
+    title: str
+    sentences: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"title": self.title, "sentences": list(self.sentences)}
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """``question`` as the support engineer would ask it, about ``subject`` (the stream or id it is
+    about); ``answer`` is the short answer in one or two sentences."""
+
+    question: str
+    subject: str
+    answer: str
+    sections: tuple[Section, ...] = ()
+    facts: Mapping[str, Any] = field(default_factory=dict)  # JSON-ready values only
+    event_ids: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"question": self.question, "subject": self.subject, "answer": self.answer,
+                "sections": [section.to_dict() for section in self.sections], "facts": dict(self.facts),
+                "event_ids": list(self.event_ids)}
+
+    def text(self) -> str:
+        """The answer as plain text for a terminal: the answer, then each section indented."""
+        lines = [self.answer]
+        for section in self.sections:
+            lines += ["", f"{section.title}:", *(f"  {sentence}" for sentence in section.sentences)]
+        return "\n".join(lines)
