@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
+from events.errors import DynafoldError
 from processors.local.tables import local_tables
 from projections import unit as _unit
 from projections.unit import InvalidQuery
@@ -52,6 +53,23 @@ class Context:
 
         names = self.tables()
         return EventStore(self.client(), names.events, names.idempotency)
+
+    def local_endpoint(self) -> str:
+        """The local stack's engine, which commands that run the stack's own code need."""
+        from processors.adapters.aws import resolve_endpoint
+
+        endpoint = resolve_endpoint(self.endpoint_url)
+        if endpoint is None:
+            raise DynafoldError("give --endpoint-url (or AWS_ENDPOINT_URL_DYNAMODB): the local stack's engine, "
+                                "as `dynafold up` prints it")
+        return endpoint
+
+    def root(self, state_dir: Path = DEFAULT_STATE_DIR) -> Any:
+        """The composition root over this context's engine and tables, as the local stack wires it:
+        the CLI answers through the same services the HTTP routes and the console use."""
+        from processors.local.stack import LocalStack
+
+        return LocalStack(self.local_endpoint(), self.view_tables(), state_dir).root
 
 
 Handler = Callable[[Context, argparse.Namespace], int]

@@ -91,7 +91,7 @@ def cmd_monitor_run(ctx: Context, args: argparse.Namespace) -> int:
             raise DynafoldError(f"--now {args.now!r} is not an ISO 8601 time") from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=timezone.utc)
-    stack = LocalStack(_endpoint(ctx), ctx.view_tables(), Path(args.state_dir))
+    stack = LocalStack(ctx.local_endpoint(), ctx.view_tables(), Path(args.state_dir))
     outcomes = LocalMonitor(stack, Path(args.state_dir) / "outbox.jsonl", clock=lambda: moment).run()
     emit(outcomes, as_json=ctx.as_json,
          human=", ".join(f"{k}: {v}" for k, v in sorted(outcomes.items())) or "no order is past its grace period")
@@ -107,16 +107,6 @@ def cmd_outbox(ctx: Context, args: argparse.Namespace) -> int:
                          for m in emails) or "(no emails)"
     emit(emails, as_json=ctx.as_json, human=human)
     return EXIT_OK
-
-
-def _endpoint(ctx: Context) -> str:
-    from processors.adapters.aws import resolve_endpoint
-
-    endpoint = resolve_endpoint(ctx.endpoint_url)
-    if endpoint is None:
-        raise DynafoldError("give --endpoint-url (or AWS_ENDPOINT_URL_DYNAMODB): the local stack's engine, "
-                            "as `dynafold up` prints it")
-    return endpoint
 
 
 def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
