@@ -539,6 +539,14 @@ def test_secret_environment_variables_only_name_parameters(function):
             assert variable.endswith("_PARAM") and refs(value) <= set(secret_parameters()), variable
 
 
+def test_the_shop_parameter_takes_what_the_functions_accept_at_init():
+    """CloudFormation refuses a bad ShopifyShop before deploying; the functions refuse the same values
+    at init (issue 18 §5): one grammar, Shopify's shop domain, in both places."""
+    from processors.adapters.shopify_shop import SHOP_DOMAIN
+
+    assert PARAMETERS["ShopifyShop"]["AllowedPattern"] == f"^$|^{SHOP_DOMAIN.pattern}$"
+
+
 # --- samconfig.toml ------------------------------------------------------------------------------
 
 
