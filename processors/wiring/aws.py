@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-from processors.wiring.root import Adapters, Root, Settings
+from processors.wiring.root import Adapters, Root, Settings, check_startup_settings
 
 
 def aws_adapters(env: Mapping[str, str] = os.environ) -> Adapters:
@@ -69,3 +69,8 @@ def aws_root(env: Mapping[str, str] = os.environ) -> Root:
 def lambda_handler(function: str) -> Any:
     """One handler per function per container, built on the first invocation."""
     return aws_root().handler(function)
+
+
+# At import, i.e. in Lambda's Init phase: a function configured to send the Shopify token elsewhere
+# never starts (the Init error carries the one-line reason), rather than failing at its first record.
+check_startup_settings(os.environ)

@@ -95,6 +95,15 @@ class Settings:
                    ShopifyAdminSettings.from_env(env))
 
 
+def check_startup_settings(env: Mapping[str, str] = os.environ) -> None:
+    """Refuse to start on a setting whose mistake would leak something, before any record is handled:
+    where the Shopify Admin API token goes. Lambda calls this at init (wiring/aws.py, so a bad value
+    fails the function's Init phase with one line), the local stack before it starts anything."""
+    from processors.adapters.shopify_shop import admin_origin_from_env
+
+    admin_origin_from_env(env)
+
+
 def alert_settings_from_env(env: Mapping[str, str] = os.environ) -> AlertSettings:
     from projections.reactor.settings import AlertSettings
 
