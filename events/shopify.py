@@ -16,6 +16,9 @@ keep only the fields dynafold uses; a webhook is Shopify's document, not one of 
 One webhook is one decision (``plan_parts``): everything it causes, across SKUs, is appended in
 one transaction guarded by the webhook's ``X-Shopify-Event-Id``, split into deterministic,
 individually idempotent parts only when it exceeds one transaction.
+
+Every SKU in a payload is checked by the one SKU rule (``events.skus``) while the body is parsed,
+so a webhook with one unusable SKU is refused whole, before anything is appended.
 """
 
 from __future__ import annotations
@@ -38,12 +41,12 @@ from events.shopify_items import (
     UnmappedLevelReceived,
     item_stream,
 )
+from events.skus import OptionalSku
 
 SOURCE = "urn:dynafold:shopify"
 TOPICS = ("orders/create", "refunds/create", "inventory_levels/update", "products/create", "products/update",
           "inventory_items/create", "inventory_items/update", "inventory_items/delete")
 MAX_LINES = 10_000  # far beyond a real order; a larger webhook is split into parts, never refused
-Sku = str
 
 
 class _Payload(BaseModel):
@@ -51,7 +54,7 @@ class _Payload(BaseModel):
 
 
 class LineItem(_Payload):
-    sku: str | None = Field(default=None, max_length=512)
+    sku: OptionalSku = None
     quantity: int = Field(ge=0, le=1_000_000)
 
 
@@ -63,7 +66,7 @@ class OrderCreated(_Payload):
 
 
 class RefundedProduct(_Payload):
-    sku: str | None = Field(default=None, max_length=512)
+    sku: OptionalSku = None
 
 
 class RefundLineItem(_Payload):
@@ -91,7 +94,7 @@ class InventoryLevelUpdated(_Payload):
 
 class Variant(_Payload):
     id: ShopifyId
-    sku: str | None = Field(default=None, max_length=512)
+    sku: OptionalSku = None
     inventory_item_id: ShopifyId | None = None
 
 
@@ -102,7 +105,7 @@ class Product(_Payload):
 
 class InventoryItem(_Payload):
     id: ShopifyId
-    sku: str | None = Field(default=None, max_length=512)
+    sku: OptionalSku = None
 
 
 class InventoryItemDeleted(_Payload):
@@ -131,7 +134,7 @@ def _time(moment: datetime | None) -> str | None:
 
 def order_created(order: OrderCreated, event_key: str) -> tuple[list[PlannedAppend], list[str]]:
     """Stock leaves per SKU. Returns the appends and the lines skipped (no SKU)."""
-    sold: dict[Sku, int] = defaultdict(int)
+    sold: dict[str, int] = defaultdict(int)
     skipped = []
     for index, line in enumerate(order.line_items):
         if line.sku:
@@ -163,7 +166,7 @@ def shopify_restocked(line: RefundLineItem) -> bool:
 
 def refund_created(refund: RefundCreated, event_key: str) -> tuple[list[PlannedAppend], list[str]]:
     """A return per refunded line, grouped into one append per SKU."""
-    returns: dict[Sku, list[NewEvent]] = defaultdict(list)
+    returns: dict[str, list[NewEvent]] = defaultdict(list)
     skipped = []
     for index, line in enumerate(refund.refund_line_items):
         sku = line.line_item.sku

@@ -11,12 +11,15 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from pydantic import ValidationError
+
 from events import shopify
 from events.envelope import NewEvent, PlannedAppend, RecordedEvent
 from events.order_rules import Order, inflow_validation, validate_order
 from events.orders import OrderValidated
 from events.shopify_items import MapSource
 from events.errors import VersionConflict
+from events.schema_base import first_problem
 from events.store import ANY, MAX_TRANSACTION_ITEMS, NO_STREAM
 from processors.api.appends import answer, append_atomically, append_planned
 from processors.api.http import check_key_bytes
@@ -71,7 +74,7 @@ def shopify_webhook(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
     is the same for every delivery of one event (also across subscriptions), the webhook id differs
     per delivery, so the event id is the idempotency key (the webhook id when it is absent).
     A webhook we do not act on is answered 200 (a 4xx makes Shopify retry and, in the end, drop
-    the subscription); a malformed one is a 400 and appends nothing.
+    the subscription); a malformed one, or one naming an unusable SKU, is a 400 and appends nothing.
     """
     topic = request.header("x-shopify-topic") or ""
     event_key = request.header("x-shopify-event-id") or request.header("x-shopify-webhook-id")
@@ -89,7 +92,11 @@ def shopify_webhook(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
         metrics.add_metric(name="AppendsDeduplicated", unit=MetricUnit.Count, value=1)
         return HttpResponse(200, {"topic": topic, "event_key": event_key, "deduplicated": True,
                                   "appended": [answer(result) for result in earlier], "skipped": []})
-    plans, skipped, unmapped = _decide(topic, payload, event_key, request, deps)
+    try:
+        plans, skipped, unmapped = _decide(topic, payload, event_key, request, deps)
+    except ValidationError as error:  # the payload models should have refused it; never a 500 either way
+        name, reason = first_problem(error)
+        raise ApiError(400, f"body: field {name!r}: {reason}", field=name) from None
     if skipped:
         metrics.add_metric(name="ShopifyLinesSkipped", unit=MetricUnit.Count, value=len(skipped))
         logger.warning("shopify lines skipped", extra={"topic": topic, "event_key": event_key, "skipped": skipped})
