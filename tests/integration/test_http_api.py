@@ -141,6 +141,18 @@ def test_one_event_under_two_webhook_ids_decrements_once(api):
     assert api.events() == 3  # three SKUs, once each
 
 
+def test_one_order_under_two_event_ids_decrements_once(api):
+    """Issue 18 §3: two subscriptions to orders/create, a re-registered webhook or a replay deliver
+    one order under other event ids; its effect is keyed by the order."""
+    order = payload("orders/create")
+    first = api.shopify("orders/create", order, "wh-a", event_id="ev-a")[1]
+    status, second = api.shopify("orders/create", order, "wh-b", event_id="ev-b")
+    assert status == 200 and second["deduplicated"]
+    assert [a["event_ids"] for a in second["appended"]] == [a["event_ids"] for a in first["appended"]]
+    assert [e.data.delta for e in api.local_dynamo.store().read_stream("sku:IPOD2008RED")] == [-1]
+    assert api.events() == 3
+
+
 def test_signed_but_unusable_skus_are_400_and_append_nothing(roomy_api):
     """Issue 18 §4: this inventory item was a 500 (its ItemMapped raised), and the item route took a
     SKU whose stream key could never be written (512 x U+1D11E = 2,048 bytes)."""
