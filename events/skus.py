@@ -1,15 +1,19 @@
 """The one rule for a SKU, checked wherever a SKU enters (issue 18 §4). Pure.
 
-A SKU becomes the stream key ``sku:<SKU>`` and, as it is, the partition key of the inventory and
-returns views and of the alerts' by-sku index. A SKU that does not fit those keys would be taken
-once and refused by every later append or row of it, so it is refused where it enters: webhook
-payloads (order lines, refund lines, variants, inventory items), the admin routes (count, buffer,
-items, import) and the CLI's ``shopify map|import``.
+A SKU becomes the stream key ``sku:<SKU>``; as it is, the partition key of the inventory and
+returns views and of the alerts' by-sku index; a path parameter of the count, buffer and read
+routes; and the middle of those routes' idempotency keys (``admin:count:<SKU>:<Idempotency-Key>``).
+A SKU that does not fit all of them would be taken once and then refused by every later append,
+row or request for it, so it is refused where it enters: webhook payloads (order lines, refund
+lines, variants, inventory items), the admin routes (count, buffer, items, import) and the CLI's
+``shopify map|import``.
 
-A usable SKU is not blank, holds no control character (C0, DEL, C1: they cannot be keys, and are
-invisible in every listing), is valid UTF-8 (no lone surrogate), has at most
-``MAX_SKU_CHARS`` characters (the catalogue's stream-key rule) and at most ``MAX_SKU_BYTES``
-bytes in UTF-8 (DynamoDB counts key sizes in bytes: ``sku:`` plus the SKU must fit 2,048).
+A usable SKU is not blank, holds no control character (C0, DEL, C1: they cannot be stream keys, and
+are invisible in every listing), is valid UTF-8 (no lone surrogate), has at most ``MAX_SKU_CHARS``
+characters (the catalogue's stream-key rule) and at most ``MAX_SKU_BYTES`` bytes in UTF-8.
+DynamoDB counts key sizes in bytes (a partition key 2,048, a sort key 1,024): a SKU gets the
+sort-key budget, as every path parameter does (``processors.api.app.MAX_PATH_PARAM_BYTES``), which
+leaves room for the prefix of its stream key and for a 200-character Idempotency-Key beside it.
 
 The stored event models keep their older, looser ``sku`` fields: history written under them must
 still decode (``events.catalogue.decode`` validates on read). The rule applies to new input only.
@@ -23,12 +27,11 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from events.appending import KEY_LIMITS
 from events.catalogue import MAX_STREAM_KEY_CHARS
 
 _PREFIX = "sku:"  # a SKU's stream
 MAX_SKU_CHARS = MAX_STREAM_KEY_CHARS
-MAX_SKU_BYTES = KEY_LIMITS["stream"] - len(_PREFIX.encode("utf-8"))
+MAX_SKU_BYTES = 1024  # tests/unit/test_sku_rule.py derives that it fits every key a SKU becomes part of
 
 
 def is_blank(value: Any) -> bool:
@@ -50,8 +53,8 @@ def sku_problem(sku: str) -> str | None:
     if len(sku) > MAX_SKU_CHARS:
         return f"is {len(sku)} characters; a SKU has at most {MAX_SKU_CHARS}"
     if size > MAX_SKU_BYTES:
-        return (f"is {size} bytes in UTF-8; a SKU has at most {MAX_SKU_BYTES} bytes "
-                f"(its stream key {_PREFIX}<SKU> is a DynamoDB key of at most {KEY_LIMITS['stream']})")
+        return (f"is {size} bytes in UTF-8; a SKU has at most {MAX_SKU_BYTES} "
+                f"(it becomes part of DynamoDB keys, such as its stream {_PREFIX}<SKU>)")
     return None
 
 

@@ -13,7 +13,11 @@ from events.appending import KEY_LIMITS
 from events.errors import DynafoldError
 from events.shopify import PAYLOADS
 from events.skus import MAX_SKU_BYTES, sku_problem
+from events.appending import check_count
+from processors.api import admin
 from processors.api.admin import ItemBody
+from processors.api.app import MAX_PATH_PARAM_BYTES
+from processors.api.http import HttpRequest, check_key_bytes
 from processors.operations.template import table_definitions
 from processors.services.shopify_items import checked_row, parse_import
 from tests.shopify_fixtures import payload
@@ -28,6 +32,7 @@ CLEF = "\U0001d11e"  # 4 bytes in UTF-8
     ("", "blank"), ("   ", "blank"),
     ("\ud800", "lone surrogate"),
     (CLEF * 512, "2048 bytes"),  # 512 characters: the stream's character limit holds, its key bytes do not
+    (CLEF * 257, "1028 bytes"),
     ("x" * 513, "513 characters"),
 ])
 def test_unusable_skus_are_named_with_their_reason(sku, fragment):
@@ -35,7 +40,7 @@ def test_unusable_skus_are_named_with_their_reason(sku, fragment):
     assert problem is not None and fragment in problem
 
 
-@pytest.mark.parametrize("sku", ["IPOD2008PINK", "PROD/9", "123", " padded ", CLEF * 511, "x" * 512, "ü" * 512])
+@pytest.mark.parametrize("sku", ["IPOD2008PINK", "PROD/9", "123", " padded ", CLEF * 256, "x" * 512, "ü" * 512])
 def test_usable_skus_pass_unchanged(sku):
     assert sku_problem(sku) is None
 
@@ -51,9 +56,10 @@ def test_every_sku_the_rule_accepts_makes_a_stream_id_the_store_accepts(sku):
     assert len(stream.encode("utf-8")) <= KEY_LIMITS["stream"]
 
 
-def test_the_rule_fits_every_table_and_index_key_a_sku_lands_in():
+def test_the_rule_fits_every_key_a_sku_lands_in():
     """Derived from template.yaml: wherever an attribute named sku is a key (the views' partition
-    keys, the alerts' by-sku index), the rule's byte limit fits it (2048 a partition key, 1024 a sort key)."""
+    keys, the alerts' by-sku index), the rule's byte limit fits it (2048 a partition key, 1024 a
+    sort key); and the stream key, the admin routes' path parameter and their idempotency keys."""
     limits = {"HASH": 2048, "RANGE": 1024}
     found = []
     for name, table in table_definitions().items():
@@ -62,7 +68,15 @@ def test_the_rule_fits_every_table_and_index_key_a_sku_lands_in():
         found += [(name, key["KeyType"]) for schema in schemas for key in schema if key["AttributeName"] == "sku"]
     assert found, "no table keys by sku: the test would prove nothing"
     assert all(limits[kind] >= MAX_SKU_BYTES for _, kind in found), found
-    assert MAX_SKU_BYTES + len(b"sku:") == KEY_LIMITS["stream"]
+    widest = "\U0001d11e" * (MAX_SKU_BYTES // 4)
+    assert sku_problem(widest) is None and len(f"sku:{widest}".encode()) <= KEY_LIMITS["stream"]
+    assert MAX_SKU_BYTES <= MAX_PATH_PARAM_BYTES  # every SKU can be counted, buffered and read by its path
+    request = HttpRequest("PUT", "/", {"idempotency-key": "\U0001d11e" * 200}, {}, b"")  # the longest key
+    for route in ("count", "buffer"):
+        key = admin._key(request, f"{route}:{widest}")
+        assert key is not None and widest in key
+        check_key_bytes("idempotency key", key)
+        check_count(["event"], key)
 
 
 @pytest.mark.parametrize("topic, path", [
