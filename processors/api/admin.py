@@ -8,6 +8,7 @@ from events.alerts import AlertRead
 from events.envelope import NewEvent, PlannedAppend
 from events.errors import DynafoldError, VersionConflict
 from events.inventory import BufferSet, PhysicalCountSet
+from events.skus import Sku, sku_problem
 from processors.api.appends import append_planned
 from processors.api.deps import ApiDeps
 from processors.api.http import ApiError, HttpRequest, HttpResponse, parse_json
@@ -45,8 +46,17 @@ def _event(request: HttpRequest, event_type: str, data: BaseModel) -> NewEvent:
     return NewEvent(event_type, data, source=SOURCE, correlation_id=request.request_id or None)
 
 
-def set_count(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
+def _sku(request: HttpRequest) -> str:
+    """The path's SKU, refused here if it could never be a stream key (the one SKU rule)."""
     sku = request.path_params["sku"]
+    problem = sku_problem(sku)
+    if problem is not None:
+        raise ApiError(400, f"path parameter 'sku': SKU {problem}", field="sku")
+    return sku
+
+
+def set_count(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
+    sku = _sku(request)
     body = request.parse(CountBody)
     plan = PlannedAppend(f"sku:{sku}", (_event(request, "dynafold.inventory.physical_count_set.v1",
                                                 PhysicalCountSet(sku=sku, physical=body.physical, source="admin")),),
@@ -55,7 +65,7 @@ def set_count(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
 
 
 def set_buffer(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
-    sku = request.path_params["sku"]
+    sku = _sku(request)
     body = request.parse(BufferBody)
     plan = PlannedAppend(f"sku:{sku}", (_event(request, "dynafold.inventory.buffer_set.v1",
                                                 BufferSet(sku=sku, buffer=body.buffer)),),
@@ -83,7 +93,7 @@ def mark_alert_read(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
 
 
 class ItemBody(_Body):
-    sku: str = Field(min_length=1, max_length=512)
+    sku: Sku
     variant_id: int | str | None = None
 
 
