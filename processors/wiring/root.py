@@ -206,7 +206,8 @@ class Root:
         from processors.services.alerts import append_alert
         from processors.services.stream_failures import SERVICE, StreamFailures
 
-        return StreamFailures(self.adapters.streams(), lambda alert: append_alert(self.store, alert, SERVICE))
+        return StreamFailures(self.adapters.streams(),
+                              lambda alert, cause: append_alert(self.store, alert, SERVICE, cause))
 
     @cached_property
     def api_deps(self) -> ApiDeps:
