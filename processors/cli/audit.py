@@ -4,7 +4,8 @@ Audits read the event table and never change it; `audit import` appends into ano
 idempotently (one key per event id), keeping ids, data and times byte for byte, after checking
 the export's own hash chain and that no event it carries differs from one stored with its id.
 `audit verify --file` checks an export offline (see ``events.export_chain`` for what that proves).
-Search and trace are served by the table's indexes (by-type-time, by-correlation), never by a scan.
+Search and trace are served by the table's indexes (by-type-time, by-correlation, by-id), never by a
+scan; trace answers through the composition root's read service, as `GET /trace/{id}` does.
 Exit 0 ok, 1 a broken chain / undecodable event / refused import, 2 bad input (nothing changed).
 """
 
@@ -106,10 +107,12 @@ def cmd_search(ctx: "Context", args: argparse.Namespace) -> int:
 
 
 def cmd_trace(ctx: "Context", args: argparse.Namespace) -> int:
-    index = _index(ctx)
-    items = list(index.all_pages(lambda token: index.by_correlation(args.correlation_id, token=token)))
-    events = sorted(_decoded(items), key=lambda e: (e.time, e.stream, e.version))
-    _print_events(ctx, events)
+    from processors.cli.output import emit
+    from processors.services.event_trace import check_trace_id
+
+    check_trace_id(args.id)  # an empty id is bad input before any table is asked
+    answer = ctx.read_root().event_trace(args.id)  # NotFound: exit 4, as the route's 404
+    emit(answer.to_dict(), as_json=ctx.as_json, human=answer.text())
     return 0
 
 
@@ -366,8 +369,9 @@ def register(sub: Any, command: AddCommand, common: argparse.ArgumentParser) -> 
     p.add_argument("--limit", type=_limit, default=100, help="index entries per page (default 100)")
     p.add_argument("--page-token", default=None, help="continue where the previous page stopped")
 
-    p = command("trace", cmd_trace, "every event one request caused, across streams, in time order", audits)
-    p.add_argument("correlation_id")
+    p = command("trace", cmd_trace, "what an event caused and what caused it (an event id), or what one request "
+                "caused (a correlation id), in time order", audits)
+    p.add_argument("id", help="an event id or a correlation id")
 
     p = command("verify", cmd_verify, "check hash chains and version sequences; name the first broken link", audits)
     p.add_argument("stream", nargs="?", default=None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,22 @@ class Context:
         from processors.local.stack import LocalStack
 
         return LocalStack(self.local_endpoint(), self.view_tables(), state_dir).root
+
+    def aws_root(self) -> Any:
+        """The composition root of the deployed stack whose tables carry this context's prefix
+        (``--table-prefix <stack>-``), built as Lambda builds it, with the caller's AWS credentials."""
+        from processors.local.tables import local_tables
+        from processors.wiring.aws import aws_root
+
+        tables = local_tables(self.table_prefix, versions={})  # the deployed versions, or VIEW_VERSIONS_PARAMETER's
+        return aws_root({**os.environ, **tables.to_env()})
+
+    def read_root(self, state_dir: Path = DEFAULT_STATE_DIR) -> Any:
+        """The root a read command answers from: the local stack's when an engine endpoint is known
+        (--endpoint-url, AWS_ENDPOINT_URL_DYNAMODB), else the deployed stack's on AWS."""
+        from processors.adapters.aws import resolve_endpoint
+
+        return self.root(state_dir) if resolve_endpoint(self.endpoint_url) else self.aws_root()
 
 
 Handler = Callable[[Context, argparse.Namespace], int]

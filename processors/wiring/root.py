@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # the collaborators' types; imported where built so each func
     from processors.adapters.secrets import Secrets
     from processors.api.deps import ApiDeps, ApiSettings
     from processors.services.delivery_worker import DeliverySettings, DeliveryWorker
+    from processors.services.event_trace import EventTrace
     from processors.services.error_monitor import ErrorMonitor, MonitorSettings
     from processors.services.reactor import Reactor
     from processors.adapters.shopify_admin import ShopifyAdminClient, ShopifyAdminSettings
@@ -214,7 +215,15 @@ class Root:
         from processors.api.deps import ApiDeps
 
         return ApiDeps(self.store, self.views, self.queries, self.secrets, self.settings.api,
-                       resolve=self.adapters.resolve, clock=self.adapters.clock.now)
+                       resolve=self.adapters.resolve, clock=self.adapters.clock.now,
+                       event_trace=lambda: self.event_trace)
+
+    @cached_property
+    def event_trace(self) -> EventTrace:
+        """What an event caused and what caused it, or what a request caused (the audit trace)."""
+        from processors.services.event_trace import event_trace
+
+        return event_trace(self.client, self.adapters.tables.events)
 
     @cached_property
     def rebuild_segment_worker(self) -> SegmentWorker:

@@ -97,7 +97,10 @@ def test_search_and_trace_are_served_by_the_indexes_without_a_scan(cli, local_dy
     sample(local_dynamo.store())
     from processors.cli import main as cli_module
 
+    from processors.local import stack as local_stack
+
     monkeypatch.setattr(cli_module.Context, "client", lambda self: NoScan(local_dynamo.client))
+    monkeypatch.setattr(local_stack, "dynamodb_client", lambda *a, **k: NoScan(local_dynamo.client))  # the root's
     code, out, _ = cli("audit", "search", "--type", "dynafold.orders.validated.v1",
                        "--from", "2025-11-11T10:01:00Z", "--to", "2025-11-11T11:00:00Z", "--json")
     assert code == 0, _
@@ -113,10 +116,12 @@ def test_search_and_trace_are_served_by_the_indexes_without_a_scan(cli, local_dy
     assert json.loads(out)["events"][0]["id"] != first["events"][0]["id"]
 
     code, out, _ = cli("audit", "trace", "req-msg-1", "--json")
-    traced = json.loads(out)
+    traced = json.loads(out)["facts"]["events"]
     assert code == 0 and [e["type"].split(".")[2] for e in traced] == [
         "message_received", "attempted", "retry_scheduled", "attempted", "succeeded"]
-    assert {e["subject"] for e in traced} == {"delivery:user123:msg-0001"}
+    assert {e["stream"] for e in traced} == {"delivery:user123:msg-0001"}
+    code, out, _ = cli("audit", "trace", traced[1]["id"], "--json")  # an event id: found by the by-id index
+    assert code == 0 and json.loads(out)["facts"]["matched"] == "event"
 
 
 class NoScan:

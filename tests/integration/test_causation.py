@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -86,3 +88,74 @@ def test_the_monitors_email_traces_back_to_the_inflow_request(demo):
     assert chain[-1].source == webhooks.INFLOW_SOURCE and chain[-1].type == "dynafold.orders.validated.v1"
     assert [e.type.split(".")[2] for e in chain][:2] == ["errors_notified", "notification_claimed"]
     assert {e.correlation_id for e in chain} == {chain[-1].correlation_id}
+
+
+def email_event(database: LocalDynamo) -> RecordedEvent:
+    [email] = [e for e in logged(database) if e.type == "dynafold.orders.errors_notified.v1"]
+    return email
+
+
+def test_audit_trace_of_the_email_names_the_inflow_request_and_what_the_email_caused(demo):
+    database, cli = demo
+    email = email_event(database)
+    code, out, err = cli("audit", "trace", email.id, "--json")
+    assert code == 0, err
+    answer = json.loads(out)
+    events = {e["id"]: e for e in answer["facts"]["events"]}
+    assert answer["facts"]["matched"] == "event" and events[email.id]["relation"] == "asked"
+    causes = [e for e in answer["facts"]["events"] if e["relation"] == "cause"]
+    assert [(e["type"], e["source"]) for e in causes][:1] == [("dynafold.orders.validated.v1", "urn:dynafold:inflow")]
+    assert causes[-1]["type"] == "dynafold.orders.notification_claimed.v1" and email.causation_id == causes[-1]["id"]
+    # What the email caused: the order_errors_notified alert, raised by the reactor.
+    effects = [e for e in answer["facts"]["events"] if e["relation"] == "effect"]
+    assert [e["type"] for e in effects] == ["dynafold.alerts.raised.v1"] and effects[0]["causation_id"] == email.id
+    times = [e["time"] for e in answer["facts"]["events"]]
+    assert times == sorted(times) and [e["depth"] for e in causes] == list(range(len(causes)))
+    assert "which came in from InFlow's webhook" in answer["answer"] and "it caused 1 event." in answer["answer"]
+    code, human, _ = cli("audit", "trace", email.id)
+    assert code == 0 and human.startswith("orders.errors_notified on order:") and "What caused it:" in human
+
+
+def test_audit_trace_of_a_request_is_every_event_it_caused(demo):
+    database, cli = demo
+    email = email_event(database)
+    code, out, _ = cli("audit", "trace", email.correlation_id, "--json")
+    answer = json.loads(out)
+    in_request = sorted(e.id for e in logged(database) if e.correlation_id == email.correlation_id)
+    assert code == 0 and answer["facts"]["matched"] in ("event", "correlation")
+    assert sorted(e["id"] for e in answer["facts"]["events"]) == in_request
+
+
+@pytest.mark.parametrize("asked, code, line", [
+    ("no-such-event", 4, "not found: no event and no request with id 'no-such-event'"),
+    ("", 2, "give an event id or a correlation id"),
+    ("x" * 3000, 2, "an id has at most 2048 bytes"),
+])
+def test_audit_trace_of_an_unknown_or_empty_id_is_one_line_and_its_exit_code(demo, asked, code, line):
+    """Issue 19: an unknown id printed (none) and exited 0; an empty one a DynamoDB ValidationException."""
+    _, cli = demo
+    got, out, err = cli("audit", "trace", asked)
+    [printed] = err.strip().splitlines()
+    assert (got, out) == (code, "") and printed.startswith(f"dynafold: {line}")
+
+
+def test_the_trace_route_answers_from_the_same_read_service_as_the_cli(demo):
+    from processors.adapters.secrets import Secrets
+    from processors.api.app import make_handler
+    from processors.local.api_client import ApiClient
+    from processors.local.http_server import LocalApiServer
+    from processors.local.stack import LocalStack
+    from processors.local.tables import local_tables
+
+    database, cli = demo
+    email = email_event(database)
+    secrets = Secrets.of(admin_api_key="trace-key")
+    stack = LocalStack(database.endpoint_url, local_tables("test-", versions={}), Path(".dynafold"),
+                       access_key=database.access_key, secrets=secrets)
+    with LocalApiServer(make_handler(stack.root.api_deps)) as server:
+        api = ApiClient(server.url, secrets)
+        status, body = api.admin("GET", f"/trace/{email.id}")
+        assert status == 200 and body == json.loads(cli("audit", "trace", email.id, "--json")[1])
+        status, body = api.admin("GET", "/trace/no-such-event")
+        assert status == 404 and body["error"] == "not found: no event and no request with id 'no-such-event'"
+        assert api.call("GET", f"/trace/{email.id}")[0] == 401
