@@ -150,7 +150,8 @@ class ErrorMonitor:
                      ANY, key=f"notified:{nid}", cause=claim)
         metrics.add_metric(name="EmailsSent", unit=MetricUnit.Count, value=1)
         metrics.add_metric(name="PendingErrorsNotified", unit=MetricUnit.Count, value=len(errors))
-        logger.info("errors notified", extra={"order_id": order_id, "errors": len(errors), "message_ref": message_ref})
+        logger.info("errors notified", extra={"order_id": order_id, "errors": len(errors), "message_ref": message_ref,
+                                              "correlation_ids": [claim.correlation_id] if claim else []})
         return "notified"
 
     def _alert_instead(self, stream: str, order_id: str, subject: str, errors: Any, nid: str, reason: str,

@@ -26,6 +26,7 @@ from processors.wiring.config import Tables
 if TYPE_CHECKING:  # the collaborators' types; imported where built so each function loads only its own
     from events.ports import EventLog
     from processors.adapters.dead_letters import DeadLetterSink
+    from processors.adapters.function_logs import FunctionLogs
     from processors.adapters.delivery_queue import DeliveryQueue
     from processors.adapters.mailers import MailUnconfigured, Mailer
     from processors.adapters.order_sources import OrderSource
@@ -65,6 +66,7 @@ class Adapters:
     secrets: Callable[[], Secrets]
     streams: Callable[[], Any]  # the DynamoDB Streams client (the failure consumer reads failed batches back)
     view_versions: Callable[[], VersionsWriter]  # where a rebuild's switch writes the active versions
+    function_logs: Callable[[], FunctionLogs]  # the functions' logs (`dynafold logs`): CloudWatch or local files
     clock: Clock = SYSTEM_CLOCK
     resolve: Resolver = system_resolver
     random_fraction: Callable[[], float] = field(default_factory=lambda: random.SystemRandom().random)
@@ -217,6 +219,11 @@ class Root:
         return ApiDeps(self.store, self.views, self.queries, self.secrets, self.settings.api,
                        resolve=self.adapters.resolve, clock=self.adapters.clock.now,
                        event_trace=lambda: self.event_trace)
+
+    @cached_property
+    def function_logs(self) -> FunctionLogs:
+        """Where the functions' log lines are read (`dynafold logs`)."""
+        return self.adapters.function_logs()
 
     @cached_property
     def event_trace(self) -> EventTrace:

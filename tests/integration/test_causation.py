@@ -159,3 +159,19 @@ def test_the_trace_route_answers_from_the_same_read_service_as_the_cli(demo):
         status, body = api.admin("GET", "/trace/no-such-event")
         assert status == 404 and body["error"] == "not found: no event and no request with id 'no-such-event'"
         assert api.call("GET", f"/trace/{email.id}")[0] == 401
+
+
+def test_dynafold_logs_follows_one_request_across_the_functions_that_handled_it(demo):
+    """Issue 19 §A7: the reactor logged the event id as its correlation_id and the delivery worker
+    its cause's id, so a request could not be followed through the logs."""
+    database, cli = demo
+    [received] = [e for e in logged(database) if e.type == "dynafold.delivery.message_received.v1"
+                  and e.stream == "delivery:user123:msg-0001"]
+    code, out, err = cli("logs", "--since", "1d", "--correlation", received.correlation_id, "--json")
+    assert code == 0, err
+    lines = json.loads(out)
+    assert {"ingest", "projector", "reactor", "delivery-worker"} <= {line["function"] for line in lines}
+    assert all(received.correlation_id in line["line"] for line in lines)
+    assert [line["time"] for line in lines] == sorted(line["time"] for line in lines)
+    code, out, _ = cli("logs", "--since", "1d", "--function", "delivery-worker", "--json")
+    assert code == 0 and {line["function"] for line in json.loads(out)} == {"delivery-worker"}
