@@ -319,6 +319,10 @@ def test_check_history_reports_events_that_no_longer_decode(cli, local_dynamo):
     (["audit", "export", "--from", "2026-01-02T00:00:00Z", "--to", "2026-01-01T00:00:00Z"], "after"),
     (["audit", "import", "missing.jsonl"], "no such file"),
     (["audit", "import", "bad.jsonl"], "bad.jsonl:2"),
+    (["audit", "import", "bad.jsonl", "--heads-digest", "DIGEST"], "--heads-digest"),
+    (["audit", "verify", "--file", "bad.jsonl", "sku:A"], "one of them"),
+    (["audit", "verify", "sku:A", "--partial"], "go with --file"),
+    (["audit", "trace", ""], "give an event id or a correlation id"),
     (["check-history", "--segments", "x"], "segments"),
 ])
 def test_bad_input_is_one_line_exit_2_and_changes_nothing(cli, local_dynamo, tmp_path, argv, fragment):
