@@ -23,22 +23,24 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from events.chain import BrokenLink
 from events.cloudevent import ExportedEvent
 from events.envelope import GENESIS_HASH
 
 
 @dataclass(frozen=True, slots=True)
 class ExportProblem:
+    """A link of the chain the file contradicts or cannot check, and the line it was found on."""
+
     line: int
-    stream: str
-    version: int
-    problem: str
+    link: BrokenLink
 
     def __str__(self) -> str:
-        return f"line {self.line}: {self.stream} v{self.version}: {self.problem}"
+        return f"line {self.line}: {self.link}"
 
     def to_json(self) -> dict[str, object]:
-        return {"line": self.line, "stream": self.stream, "version": self.version, "problem": self.problem}
+        return {"line": self.line, "stream": self.link.stream, "version": self.link.version,
+                "problem": self.link.problem}
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,8 @@ def check_export(lines: Iterable[tuple[int, ExportedEvent]]) -> ExportReport:
             problem = _link_problem(previous, event)
             if problem is not None:
                 kind, text = problem
-                (gaps if kind == "gap" else broken).append(ExportProblem(number, stream, event.version, text))
+                found = ExportProblem(number, BrokenLink(stream, event.version, text))
+                (gaps if kind == "gap" else broken).append(found)
             previous = (number, event)
         last = previous[1] if previous else None
         if last is not None:

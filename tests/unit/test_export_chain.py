@@ -62,7 +62,7 @@ def test_an_edited_line_is_altered_at_its_line_and_version():
     lines[1] = edited(lines[1], buffer=99)
     report = check_export([(n, from_line(line)) for n, line in enumerate(lines, start=1)])
     [problem] = report.broken
-    assert (problem.line, problem.stream, problem.version) == (2, "sku:A", 2) and "altered" in problem.problem
+    assert (problem.line, problem.link.stream, problem.link.version) == (2, "sku:A", 2) and "altered" in problem.link.problem
 
 
 def test_an_edited_line_rehashed_breaks_the_next_link():
@@ -72,14 +72,14 @@ def test_an_edited_line_rehashed_breaks_the_next_link():
     forged_item = chained_item("sku:A", 2, from_line(json.dumps(forged)).stored, items[0]["hash"]["S"])
     lines = [to_line(items[0]), to_line(forged_item), to_line(items[2])]
     [problem] = check_export([(n, from_line(line)) for n, line in enumerate(lines, start=1)]).broken
-    assert (problem.line, problem.version) == (3, 3) and "prevhash" in problem.problem
+    assert (problem.line, problem.link.version) == (3, 3) and "prevhash" in problem.link.problem
 
 
 @pytest.mark.parametrize("keep, gap", [([0, 2], "version 2 not in the file"), ([1, 2], "starts at version 2")])
 def test_a_line_left_out_is_a_gap_the_file_cannot_check(keep, gap):
     items = stream_items("sku:A", 3)
     report = check_export(export([items[i] for i in keep]))
-    assert report.broken == [] and len(report.gaps) == 1 and gap in report.gaps[0].problem
+    assert report.broken == [] and len(report.gaps) == 1 and gap in report.gaps[0].link.problem
 
 
 def test_swapped_duplicated_and_unchained_lines_are_broken():
@@ -88,13 +88,13 @@ def test_swapped_duplicated_and_unchained_lines_are_broken():
     a, b = json.loads(swapped[0]), json.loads(swapped[1])
     a["streamversion"], b["streamversion"] = b["streamversion"], a["streamversion"]
     report = check_export([(1, from_line(json.dumps(b))), (2, from_line(json.dumps(a)))])
-    assert report.broken and all("altered" in p.problem for p in report.broken)  # the version is hashed
+    assert report.broken and all("altered" in p.link.problem for p in report.broken)  # the version is hashed
     twice = check_export(export(items, items[1:]))
-    assert any("appears twice" in p.problem for p in twice.broken)
+    assert any("appears twice" in p.link.problem for p in twice.broken)
     bare = json.loads(to_line(items[0]))
     del bare[HASH], bare[PREV_HASH]
     [problem] = check_export([(1, from_line(json.dumps(bare)))]).broken
-    assert "unverifiable" in problem.problem
+    assert "unverifiable" in problem.link.problem
 
 
 def test_a_cut_tail_or_a_recomputed_chain_changes_only_the_heads_digest():
