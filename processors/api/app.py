@@ -33,7 +33,7 @@ from events.errors import (
     VersionConflict,
 )
 from events.order_rules import Order
-from processors.api import admin, messages, reads, webhooks
+from processors.api import admin, messages, reads, traces, webhooks
 from processors.api.auth import require_api_key, verify_inflow, verify_shopify
 from processors.api.deps import ApiDeps
 from processors.api.http import ApiError, HttpRequest, HttpResponse, check_key_bytes
@@ -146,6 +146,10 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/alerts", reads.alerts, require_api_key, "Alerts, newest first",
           query=(Param("unread", "true or false", {"type": "boolean"}),
                  Param("severity", "only this severity"), Param("sku", "only this SKU's alerts"))),
+    Route("GET", "/trace/{id}", traces.trace, require_api_key,
+          "What an event caused and what caused it (an event id), or what one request caused (a correlation id): "
+          "the events in time order, each with its cause and depth",
+          errors={404: "no event and no request with that id"}),
     Route("GET", "/openapi.json", _openapi, public, "This API's OpenAPI 3 document"),
 )
 _COMPILED = [(route, route.pattern) for route in ROUTES]

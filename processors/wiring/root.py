@@ -26,12 +26,14 @@ from processors.wiring.config import Tables
 if TYPE_CHECKING:  # the collaborators' types; imported where built so each function loads only its own
     from events.ports import EventLog
     from processors.adapters.dead_letters import DeadLetterSink
+    from processors.adapters.function_logs import FunctionLogs
     from processors.adapters.delivery_queue import DeliveryQueue
     from processors.adapters.mailers import MailUnconfigured, Mailer
     from processors.adapters.order_sources import OrderSource
     from processors.adapters.secrets import Secrets
     from processors.api.deps import ApiDeps, ApiSettings
     from processors.services.delivery_worker import DeliverySettings, DeliveryWorker
+    from processors.services.event_trace import EventTrace
     from processors.services.error_monitor import ErrorMonitor, MonitorSettings
     from processors.services.reactor import Reactor
     from processors.adapters.shopify_admin import ShopifyAdminClient, ShopifyAdminSettings
@@ -64,6 +66,7 @@ class Adapters:
     secrets: Callable[[], Secrets]
     streams: Callable[[], Any]  # the DynamoDB Streams client (the failure consumer reads failed batches back)
     view_versions: Callable[[], VersionsWriter]  # where a rebuild's switch writes the active versions
+    function_logs: Callable[[], FunctionLogs]  # the functions' logs (`dynafold logs`): CloudWatch or local files
     clock: Clock = SYSTEM_CLOCK
     resolve: Resolver = system_resolver
     random_fraction: Callable[[], float] = field(default_factory=lambda: random.SystemRandom().random)
@@ -215,14 +218,28 @@ class Root:
         from processors.services.alerts import append_alert
         from processors.services.stream_failures import SERVICE, StreamFailures
 
-        return StreamFailures(self.adapters.streams(), lambda alert: append_alert(self.store, alert, SERVICE))
+        return StreamFailures(self.adapters.streams(),
+                              lambda alert, cause: append_alert(self.store, alert, SERVICE, cause))
 
     @cached_property
     def api_deps(self) -> ApiDeps:
         from processors.api.deps import ApiDeps
 
         return ApiDeps(self.store, self.views, self.queries, self.secrets, self.settings.api,
-                       resolve=self.adapters.resolve, clock=self.adapters.clock.now)
+                       resolve=self.adapters.resolve, clock=self.adapters.clock.now,
+                       event_trace=lambda: self.event_trace)
+
+    @cached_property
+    def function_logs(self) -> FunctionLogs:
+        """Where the functions' log lines are read (`dynafold logs`)."""
+        return self.adapters.function_logs()
+
+    @cached_property
+    def event_trace(self) -> EventTrace:
+        """What an event caused and what caused it, or what a request caused (the audit trace)."""
+        from processors.services.event_trace import event_trace
+
+        return event_trace(self.client, self.adapters.tables.events)
 
     @cached_property
     def rebuild_segment_worker(self) -> SegmentWorker:
