@@ -112,7 +112,7 @@ def prepare(stream: str, events: Sequence[NewEvent], key: str | None, now: datet
     prepared = []
     for event in events:
         spec = catalogue.resolve(event.type)
-        if spec.category != category:
+        if not catalogue.belongs(spec, category):
             raise InvalidStreamId(f"{event.type} belongs in a '{spec.category}:' stream, not {stream!r}")
         data = catalogue.validate(event.type, event.data)
         event_id = event.id or str(uuid.uuid4())
@@ -133,7 +133,7 @@ def check_stored(stream: str, event: StoredEvent) -> None:
     another category, data that no longer decodes, a time that does not parse."""
     category = catalogue.stream_category(stream)
     spec = catalogue.CURRENT[catalogue.type_name(event.type)]
-    if spec.category != category:
+    if not catalogue.belongs(spec, category):
         raise InvalidStreamId(f"{event.type} belongs in a '{spec.category}:' stream, not {stream!r}")
     catalogue.decode(event.type, event.data_text)
     try:

@@ -15,8 +15,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from events import alerts, deliveries, inventory, orders, shopify_items
+from events import alerts, deliveries, inventory, orders, privacy, shopify_items
 from events.errors import InvalidEventData, InvalidStreamId, UnknownEventType
+from events.personal import personal_fields
 from events.schema_base import first_problem
 
 TYPE_PREFIX = "dynafold."
@@ -25,6 +26,7 @@ MAX_STREAM_KEY_CHARS = 512  # the key after "<category>:"; DynamoDB's byte limit
 _STREAM_RE = re.compile(rf"^(?P<category>[a-z]+):(?P<key>[^\x00-\x1f]{{1,{MAX_STREAM_KEY_CHARS}}})$")
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+ANY_CATEGORY = "*"  # a type that may be appended to a stream of any category
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,11 +93,22 @@ _CATALOGUE: tuple[EventType, ...] = (
               "An alert with type and severity was raised."),
     EventType("alerts.read", 1, alerts.AlertRead, "alert",
               "An alert was marked read."),
+    EventType("privacy.subject_forgotten", 1, privacy.SubjectForgotten, privacy.SUBJECT_CATEGORY,
+              "A data subject's key was destroyed: every value sealed with it now reads [erased]."),
+    EventType("privacy.values_erased", 1, privacy.ValuesErased, ANY_CATEGORY,
+              "This stream held values of a forgotten subject: its view rows are refolded from the log."),
+    EventType("privacy.data_requested", 1, privacy.DataRequested, privacy.SUBJECT_CATEGORY,
+              "A data subject's data was requested (Shopify customers/data_request): the operator exports it."),
 )
 
 CURRENT: Mapping[str, EventType] = {t.name: t for t in _CATALOGUE}
 BY_TYPE: Mapping[str, EventType] = {t.type: t for t in _CATALOGUE}
-CATEGORIES: frozenset[str] = frozenset(t.category for t in _CATALOGUE)
+CATEGORIES: frozenset[str] = frozenset(t.category for t in _CATALOGUE) - {ANY_CATEGORY}
+
+
+def belongs(spec: EventType, category: str) -> bool:
+    """Whether events of ``spec`` may be appended to a stream of ``category``."""
+    return spec.category in (category, ANY_CATEGORY)
 
 
 def _stock_adjusted_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
@@ -190,8 +203,9 @@ def json_schemas() -> list[dict[str, Any]]:
     return [
         {
             "type": spec.type,
-            "stream": f"{spec.category}:<key>",
+            "stream": f"{'<any category>' if spec.category == ANY_CATEGORY else spec.category}:<key>",
             "description": spec.description,
+            "personal": {name: list(marker.subjects) for name, marker in personal_fields(spec.model).items()},
             "schema": spec.model.model_json_schema(),
         }
         for spec in _CATALOGUE

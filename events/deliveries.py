@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field
 
+from events.personal import Personal, PersonalDict
 from events.schema_base import EventData
 
 OutcomeCategory = Literal[
@@ -17,7 +18,12 @@ class MessageReceived(EventData):
     sender_id: str = Field(min_length=1)
     message_id: str = Field(min_length=1)
     target_url: str = Field(min_length=1)
-    payload: dict[str, Any] = Field(default_factory=dict)
+    # A sender's message body may say anything about anyone: personal data of the person the
+    # sender names (data_subject), else of the sender's own subject.
+    payload: Annotated[PersonalDict, Personal("sender:{sender_id}:{data_subject}", "sender:{sender_id}")] = Field(
+        default_factory=dict)
+    data_subject: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$",
+                                     description="the sender's pseudonymous id of the person the payload is about")
 
 
 class DeliveryAttempted(EventData):

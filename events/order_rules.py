@@ -51,6 +51,10 @@ class Order(BaseModel):
 
     order_id: str = Field(min_length=1, max_length=200, validation_alias=_alias("order_id", "salesOrderId", "id"))
     order_number: str = Field(default="", max_length=200, validation_alias=_alias("order_number", "orderNumber"))
+    # Whose order (inFlow's customerId): the data subject its remarks belong to. The customer's
+    # name, email and addresses are not kept at all (unknown fields are ignored).
+    customer_id: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$",
+                                    validation_alias=_alias("customer_id", "customerId"))
     remarks: str = Field(default="", validation_alias=_alias("remarks", "orderRemarks"))
     is_return: bool = Field(default=False, validation_alias=_alias("is_return", "isReturn"))
     return_reason: str = Field(default="", validation_alias=_alias("return_reason", "returnReason"))

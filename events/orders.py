@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from events.personal import Personal, PersonalDict
 from events.schema_base import EventData
 
 
@@ -23,7 +24,10 @@ class OrderValidated(EventData):
     order_id: str = Field(min_length=1)
     order_number: str = ""
     errors: tuple[OrderError, ...] = ()
-    order: dict[str, Any] = Field(default_factory=dict, description="the order as validated")
+    # The order as validated: its remarks and return reason are free text about people.
+    order: Annotated[PersonalDict, Personal("inflow-customer:{customer_id}", "inflow-order:{order_id}")] = Field(
+        default_factory=dict, description="the order as validated")
+    customer_id: str | None = Field(default=None, max_length=200, description="InFlow's customerId: whose order")
 
 
 # how the one notice went out ("alert": no email configured)

@@ -18,6 +18,7 @@ from functools import partial
 from typing import Any
 
 from events.envelope import RecordedEvent
+from events.privacy import ValuesErased
 from projections.view import View, stream_key
 from projections.ports import PARTIQL_BATCH, Loaded, PendingSave, StaleView, ViewRows
 
@@ -82,9 +83,13 @@ class BatchProjector:
         views: Sequence[View[Any]],
         *,
         max_workers: int = 8,
+        reveal: Callable[[RecordedEvent], RecordedEvent] | None = None,
     ) -> None:
         self._store = store
         self._read_missing = read_missing
+        # How a view that keeps personal values sees a delivered event: revealed (the value, or
+        # [erased]). Other views never need a key, so their events are folded as stored.
+        self._reveal = reveal
         self._views: Mapping[str, View[Any]] = {view.category: view for view in views}
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="projector")
 
@@ -209,9 +214,13 @@ class BatchProjector:
             event = entry.event
             if event is None:  # _usable() cuts the batch before the first undecodable record
                 raise ValueError(f"{stream}: record {entry.sequence_number} reached the fold undecoded")
+            if view.personal_data and self._reveal is not None:
+                event = self._reveal(event)
             if event.version <= version:
                 duplicates += 1
                 continue
+            if isinstance(event.data, ValuesErased):  # refold: the log now reads [erased] where its values were
+                state, version = self._refold(view, stream, key, event.version - 1), event.version - 1
             if event.version > version + 1:
                 missing = self._read_missing(stream, version + 1, event.version - 1)
                 if [e.version for e in missing] != list(range(version + 1, event.version)):
@@ -228,6 +237,14 @@ class BatchProjector:
         if version > loaded.version:  # (an unfinished change is always rewritten: its rows are a mix)
             return PendingSave(view, stream, key, loaded, state, version)
         return None
+
+
+    def _refold(self, view: View[Any], stream: str, key: str, version: int) -> Any:
+        """The stream's state folded afresh from the log up to ``version`` (as the log reads now)."""
+        events = self._read_missing(stream, 1, version) if version else []
+        if [e.version for e in events] != list(range(1, version + 1)):
+            raise LookupError(f"{stream}: versions 1..{version} not in the log yet")
+        return view.fold(key, events)
 
 
 @dataclass

@@ -95,9 +95,10 @@ def plan_notification(state: OrderNotificationState, order: Mapping[str, object]
     revalidated = None
     # Errors already emailed and still reported are part of the known set: not a change.
     if set(current_by_hash) != set(state.pending.errors) | set(state.pending.notified):
+        customer = order.get("customer_id")
         revalidated = OrderValidated(order_id=state.pending.order_id, order_number=order_number,
                                      errors=tuple(current_by_hash[h] for h in sorted(current_by_hash)),
-                                     order=dict(order))
+                                     order=dict(order), customer_id=customer if isinstance(customer, str) else None)
     expired = expired_errors(state, now, grace)
     still = sorted(set(expired) & set(current_by_hash))
     if not still:

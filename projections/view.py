@@ -170,6 +170,8 @@ class View(Generic[S]):
     extras: Callable[[S], tuple[Extra, ...]] = field(default=lambda state: ())
     extra_tables: tuple[str, ...] = ()  # the table families ``extras`` writes into
     measures: Callable[[S, S], Mapping[str, int]] = field(default=lambda before, after: {})
+    # Its rows keep personal values (events.personal): an erasure refolds its streams' rows.
+    personal_data: bool = False
 
     @property
     def families(self) -> tuple[str, ...]:

@@ -61,6 +61,11 @@ def sqs_client() -> Any:
     return boto3.session.Session().client("sqs", region_name=_region())
 
 
+def kms_client() -> Any:
+    """KMS on AWS: the subjects' data keys are generated and unwrapped by the stack's key."""
+    return boto3.session.Session().client("kms", region_name=_region())
+
+
 def logs_client() -> Any:
     """CloudWatch Logs on AWS, for `dynafold logs --on-aws` (boto3 honours AWS_ENDPOINT_URL_LOGS itself;
     not the DynamoDB endpoint, which is the local engine's)."""

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from events.envelope import RecordedEvent
+from events.personal import revealed
 from events.order_rules import Order
 from events.orders import OrderValidated
 from processors.adapters.secrets import Secrets
@@ -30,7 +31,10 @@ class LogOrderSource:
     def latest(self, order_id: str, history: Sequence[RecordedEvent]) -> Order | None:
         for event in reversed(history):
             if isinstance(event.data, OrderValidated) and event.data.order:
-                return Order.model_validate({"order_id": order_id, **event.data.order})
+                order = revealed(event.data.order)
+                if not isinstance(order, dict):  # its customer was forgotten: nothing to re-validate from
+                    return None
+                return Order.model_validate({"order_id": order_id, **order})
         return None
 
 

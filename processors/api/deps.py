@@ -20,6 +20,7 @@ from projections.view_store import ViewStore
 
 if TYPE_CHECKING:  # built where used: a webhook's cold start never loads the trace
     from processors.services.event_trace import EventTrace
+    from processors.services.personal_data import PersonalData
 
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
 
@@ -54,6 +55,7 @@ class ApiDeps:
     resolve: Resolver = system_resolver
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
     event_trace: Callable[[], EventTrace] | None = None  # the trace read service (GET /trace/{id})
+    personal_data: Callable[[], PersonalData] | None = None  # erasure and exports (privacy routes and webhooks)
 
     @classmethod
     def connect(cls, client: Any, tables: Any, secrets: Secrets, settings: ApiSettings, **kwargs: Any) -> "ApiDeps":

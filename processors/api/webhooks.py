@@ -41,7 +41,7 @@ def inflow_order(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
     errors = validate_order(order, deps.settings.order_rules)
     delivery = request.header("x-inflow-delivery-id")
     validated = OrderValidated(order_id=order.order_id, order_number=order.order_number, errors=errors,
-                               order=order.model_dump(mode="json"))
+                               order=order.model_dump(mode="json"), customer_id=order.customer_id)
     event = NewEvent("dynafold.orders.validated.v1", validated, source=INFLOW_SOURCE,
                      correlation_id=request.request_id or None)
     stream = f"order:{order.order_id}"

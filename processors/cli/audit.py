@@ -68,10 +68,12 @@ def _print_events(ctx: "Context", events: list[Any], footer: str = "") -> None:
     emit([e.to_json() for e in events], as_json=ctx.as_json, human=human + (f"\n{footer}" if footer else ""))
 
 
-def _decoded(items: Iterable[Any]) -> list[Any]:
+def _decoded(ctx: "Context", items: Iterable[Any]) -> list[Any]:
+    """Stored items as people see them: personal values revealed, or [erased]."""
     from events.items import from_item
 
-    return [from_item(item) for item in items]
+    reveal = ctx.store().revealer.reveal
+    return [reveal(from_item(item)) for item in items]
 
 
 # ----------------------------------------------------------------------------- commands
@@ -95,7 +97,7 @@ def cmd_search(ctx: "Context", args: argparse.Namespace) -> int:
     if args.start > args.end:
         raise DynafoldError(f"--from {args.start} is after --to {args.end}")
     page = _index(ctx).by_type(args.type, args.start, args.end, limit=args.limit, token=args.page_token)
-    events = [e for e in _decoded(page.items) if args.source is None or e.source == args.source]
+    events = [e for e in _decoded(ctx, page.items) if args.source is None or e.source == args.source]
     footer = f"more: --page-token {page.next_token}" if page.next_token else ""
     if ctx.as_json:
         from processors.cli.output import emit

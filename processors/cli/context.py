@@ -51,11 +51,26 @@ class Context:
 
         return local_tables(self.table_prefix)
 
-    def store(self) -> Any:
+    def store(self, state_dir: Path = DEFAULT_STATE_DIR) -> Any:
+        """The event log as the functions see it: personal values sealed on append and revealed
+        on read, with the local stack's stand-in for KMS (an engine endpoint is known) or KMS."""
+        from events.sealing import SealingLog
         from events.store import EventStore
 
         names = self.tables()
-        return EventStore(self.client(), names.events, names.idempotency)
+        revealer = self.revealer_factory(state_dir)()
+        return SealingLog(EventStore(self.client(), names.events, names.idempotency), revealer)
+
+    def revealer_factory(self, state_dir: Path = DEFAULT_STATE_DIR) -> Any:
+        """How a command (or a rebuild's worker process) builds its ``Revealer``."""
+        from functools import partial
+
+        from processors.adapters.aws import dynamodb_client, resolve_endpoint
+        from processors.adapters.subject_keys import KMS_STAND_IN, RevealerFactory
+
+        local = resolve_endpoint(self.endpoint_url) is not None
+        return RevealerFactory(partial(dynamodb_client, self.endpoint_url), self.tables()["keys"],
+                               state_dir / KMS_STAND_IN if local else None)
 
     def local_endpoint(self) -> str:
         """The local stack's engine, which commands that run the stack's own code need."""

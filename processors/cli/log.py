@@ -35,8 +35,11 @@ def cmd_types(ctx: Context, args: argparse.Namespace) -> int:
 
     schemas = catalogue.json_schemas()
     rows = [{"type": s["type"], "stream": s["stream"], "fields": ", ".join(s["schema"].get("properties", {})),
+             "personal data (subject)": "; ".join(f"{name} ({' else '.join(subjects)})"
+                                                  for name, subjects in s["personal"].items()),
              "description": s["description"]} for s in schemas]
-    emit(schemas, as_json=ctx.as_json, human=table(rows, ["type", "stream", "fields", "description"], max_width=60))
+    emit(schemas, as_json=ctx.as_json, human=table(rows, ["type", "stream", "fields", "personal data (subject)",
+                                                          "description"], max_width=60))
     return EXIT_OK
 
 

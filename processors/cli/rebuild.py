@@ -209,11 +209,12 @@ def cmd_rebuild(ctx: "Context", args: argparse.Namespace) -> int:
     options = RebuildOptions(segments=max(args.segments or 4, args.workers), workers=args.workers,
                              max_write_rate=args.max_write_rate, warm_writes=args.warm_writes)
     versions = _versions_config(args)
-    rebuilder = Rebuilder(ctx.client(), ctx.store(), prefix=ctx.table_prefix, views=views,
+    rebuilder = Rebuilder(ctx.client(), ctx.store(Path(args.state_dir)), prefix=ctx.table_prefix, views=views,
                           live_tables=_live_tables(ctx, versions), versions=versions,
                           state_dir=Path(args.state_dir), options=options,
                           progress=lambda total: Progress(total, tty=None if not ctx.as_json else False),
-                          client_factory=partial(dynamodb_client, ctx.endpoint_url))
+                          client_factory=partial(dynamodb_client, ctx.endpoint_url),
+                          revealer=ctx.revealer_factory(Path(args.state_dir)))
     if args.dry_run:
         return _dry_run(ctx, args, rebuilder)
     if args.on_aws:

@@ -26,6 +26,7 @@ from processors.local.function_logs import local_function_logs
 from processors.local.outbox import OutboxMailer
 from processors.adapters.order_sources import order_source_from_env
 from processors.adapters.secrets import Secrets
+from processors.adapters.subject_keys import KMS_STAND_IN, LocalKeyWrapper
 from processors.adapters.shopify_admin import ShopifyAdminSettings
 from processors.wiring.root import Adapters, Root, Settings
 from processors.adapters.clock import SYSTEM_CLOCK, Clock
@@ -91,6 +92,7 @@ class LocalStack:
             secrets=lambda: secrets, streams=lambda: streams, clock=self.clock, resolve=self.resolve,
             view_versions=self._view_versions,
             function_logs=lambda: local_function_logs(self.logs.directory if self.logs else self.state_dir / "logs"),
+            key_wrapper=lambda: LocalKeyWrapper(self.state_dir / KMS_STAND_IN),
             random_fraction=self.random_fraction)
         # The very root Lambda uses; only the adapters above and these settings are the stack's own.
         self.root = Root(adapters, self._settings)

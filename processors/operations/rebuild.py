@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from botocore.exceptions import ClientError
 
 from events.errors import DynafoldError
+from events.sealing import Revealer, SealingLog, reveal_of
 from events.store import EventStore
 from processors.operations.progress import Progress
 from processors.services.rebuild_segment import SegmentResult, SegmentTask, SegmentWorker
@@ -176,25 +177,31 @@ def rebuilds_filling(state_dir: Path, table: str) -> list[tuple[Path, dict[str, 
 
 
 @lru_cache(maxsize=4)
-def _process_worker(client_factory: Callable[[], Any], events_table: str, writers: int) -> SegmentWorker:
-    return SegmentWorker(client_factory(), events_table, writers=writers)
+def _process_worker(client_factory: Callable[[], Any], events_table: str, writers: int,
+                    revealer: Callable[[], Revealer] | None) -> SegmentWorker:
+    return SegmentWorker(client_factory(), events_table, writers=writers,
+                         reveal=None if revealer is None else revealer().reveal)
 
 
 def run_slice(client_factory: Callable[[], Any], events_table: str, writers: int,
-              payload: dict[str, Any]) -> dict[str, Any]:
+              revealer: Callable[[], Revealer] | None, payload: dict[str, Any]) -> dict[str, Any]:
     """One slice in a worker process: one client and worker per process, reused for its slices;
-    ``writers`` BatchWriteItem threads, as in a one-process run."""
-    return _process_worker(client_factory, events_table, writers).run(SegmentTask.from_json(payload)).to_json()
+    ``writers`` BatchWriteItem threads, as in a one-process run; personal values revealed with
+    keys the process reads itself (``revealer`` is picklable)."""
+    return _process_worker(client_factory, events_table, writers, revealer).run(
+        SegmentTask.from_json(payload)).to_json()
 
 
 class Rebuilder:
-    def __init__(self, client: Any, store: EventStore, *, prefix: str, views: Sequence[View[Any]],
+    def __init__(self, client: Any, store: EventStore | SealingLog, *, prefix: str, views: Sequence[View[Any]],
                  live_tables: Mapping[str, str], versions: VersionsConfig, state_dir: Path,
                  options: RebuildOptions = RebuildOptions(),
                  progress: Callable[[int | None], Progress] | None = None,
-                 client_factory: Callable[[], Any] | None = None) -> None:
+                 client_factory: Callable[[], Any] | None = None,
+                 revealer: Callable[[], Revealer] | None = None) -> None:
         self._client = client
         self._client_factory = client_factory  # picklable: how worker processes connect
+        self._revealer = revealer  # picklable: how they reveal personal values (as live processing folds them)
         self._store = store
         self._prefix = prefix
         self._views = list(views)
@@ -312,10 +319,12 @@ class Rebuilder:
             if self._client_factory is None:
                 raise DynafoldError("--workers > 1 needs an endpoint the worker processes can connect to")
             pool = ProcessPoolExecutor(max_workers=options.workers, mp_context=multiprocessing.get_context("spawn"))
-            run = partial(run_slice, self._client_factory, self._store.events_table, options.writers_per_segment)
+            run = partial(run_slice, self._client_factory, self._store.events_table, options.writers_per_segment,
+                          self._revealer)
         else:
             pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rebuild-segment")
-            worker = SegmentWorker(self._client, self._store.events_table, writers=options.writers_per_segment)
+            worker = SegmentWorker(self._client, self._store.events_table, writers=options.writers_per_segment,
+                                   reveal=reveal_of(self._store))
             run = lambda payload: worker.run(SegmentTask.from_json(payload)).to_json()  # noqa: E731
         try:
             running: dict[Future[dict[str, Any]], int] = {}

@@ -41,6 +41,7 @@ from events.delivery_policy import (
     target_stream,
 )
 from events.envelope import RecordedEvent, canonical_json, parse_time
+from events.personal import revealed
 from events.errors import IdempotencyKeyReused, VersionConflict
 from events.ports import EventLog
 from processors.telemetry.logs import make_logger
@@ -143,6 +144,10 @@ class DeliveryWorker:
         message = received.data
         if not isinstance(message, MessageReceived):  # the job fails; SQS retries, then dead-letters it
             raise ValueError(f"{received.stream}: starts with {received.type}, not a received message")
+        payload = revealed(message.payload)
+        if not isinstance(payload, dict):  # its data subject was forgotten: there is nothing left to send
+            return decide_refusal(attempt, "PAYLOAD_ERASED: the message's data subject was forgotten",
+                                  self.clock.now()), None
         disabled = disabled_by(self.store.read_stream(target_stream(message.target_url)))
         if disabled is not None:
             return decide_refusal(attempt, f"TARGET_DISABLED: {disabled.reason}", self.clock.now()), None
@@ -151,7 +156,7 @@ class DeliveryWorker:
         except TargetRefused as refused:
             return decide_refusal(attempt, f"TARGET_REFUSED: {refused}", self.clock.now()), None
         key = signing_key(self.settings.signing_secret)  # missing or bad: the job fails, nothing unsigned goes out
-        body = canonical_json(message.payload).encode("utf-8")
+        body = canonical_json(payload).encode("utf-8")
         headers = signed_headers(key, received.id, int(self.clock.now().timestamp()), body)
         started = time.perf_counter()
         try:

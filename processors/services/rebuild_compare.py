@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from events.errors import DynafoldError
 from events.items import from_item
+from events.sealing import reveal_of
 from events.scan import scan_segment
 from events.ports import EventLog
 from projections.batch import BatchProjector, Entry
@@ -208,7 +209,7 @@ class RebuildComparer:
         if not entries:
             return 0
         projector = BatchProjector(ViewStore(self._client, self._targets), self._store.read_stream, self._views,
-                                   max_workers=4)
+                                   max_workers=4, reveal=reveal_of(self._store))
         applied = 0
         for first in range(0, len(entries), _CATCH_UP_BATCH):
             outcome = projector.project(entries[first:first + _CATCH_UP_BATCH])

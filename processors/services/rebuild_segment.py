@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from events.envelope import RecordedEvent
 from events.items import Item
 from projections.rate_limit import RateLimiter
 from projections.rebuild.replay import StreamRows, replay
@@ -114,8 +115,10 @@ class SegmentWorker:
 
     def __init__(self, client: Any, events_table: str, *, writers: int = 4,
                  clock: Callable[[], float] = time.monotonic,
-                 active: Callable[[], Mapping[str, str]] | None = None) -> None:
+                 active: Callable[[], Mapping[str, str]] | None = None,
+                 reveal: Callable[[RecordedEvent], RecordedEvent] | None = None) -> None:
         self._client = client
+        self._reveal = reveal  # personal values as live processing folds them (events.sealing)
         self._active = active  # family -> table in use, never a target
         self._events_table = events_table
         self._writers = writers
@@ -167,7 +170,7 @@ class SegmentWorker:
 
     def _finish(self, items: list[Item], views: Mapping[str, View[Any]], task: SegmentTask, writer: BulkWriter,
                 result: SegmentResult) -> None:
-        for folded in replay(items, views):
+        for folded in replay(items, views, self._reveal):
             result.events += folded.events
             result.streams += 1
             if folded.error:

@@ -56,6 +56,12 @@ def aws_adapters(env: Mapping[str, str] = os.environ,
         # The parameter every function reads its active versions from (template.yaml Globals).
         return SsmVersions(env[PARAMETER_ENV])
 
+    def key_wrapper() -> Any:
+        from processors.adapters.aws import kms_client
+        from processors.adapters.subject_keys import KEY_ID_ENV, KmsKeyWrapper
+
+        return KmsKeyWrapper(kms_client(), env.get(KEY_ID_ENV, ""))
+
     def function_logs() -> Any:
         from processors.adapters.function_logs import cloudwatch_function_logs
 
@@ -63,7 +69,8 @@ def aws_adapters(env: Mapping[str, str] = os.environ,
 
     return Adapters(dynamodb=dynamodb_client, tables=Tables.from_env(env), delivery_queue=delivery_queue,
                     dead_letters=dead_letters, mailer=mailer, order_source=order_source, secrets=secrets,
-                    streams=streams, view_versions=view_versions, function_logs=function_logs)
+                    streams=streams, view_versions=view_versions, function_logs=function_logs,
+                    key_wrapper=key_wrapper)
 
 
 def aws_root(env: Mapping[str, str] = os.environ, log_groups: Callable[[], Mapping[str, str]] | None = None) -> Root:

@@ -24,7 +24,11 @@ from processors.adapters.outbound import Resolver, system_resolver
 from processors.wiring.config import Tables
 
 if TYPE_CHECKING:  # the collaborators' types; imported where built so each function loads only its own
+    from events.keyring import KeyRing
     from events.ports import EventLog
+    from events.sealing import Revealer, SealingLog
+    from processors.adapters.subject_keys import KeyWrapper
+    from processors.services.personal_data import PersonalData
     from processors.adapters.dead_letters import DeadLetterSink
     from processors.adapters.function_logs import FunctionLogs
     from processors.adapters.delivery_queue import DeliveryQueue
@@ -67,6 +71,7 @@ class Adapters:
     streams: Callable[[], Any]  # the DynamoDB Streams client (the failure consumer reads failed batches back)
     view_versions: Callable[[], VersionsWriter]  # where a rebuild's switch writes the active versions
     function_logs: Callable[[], FunctionLogs]  # the functions' logs (`dynafold logs`): CloudWatch or local files
+    key_wrapper: Callable[[], KeyWrapper]  # wraps the subjects' data keys: KMS, or the local stand-in
     clock: Clock = SYSTEM_CLOCK
     resolve: Resolver = system_resolver
     random_fraction: Callable[[], float] = field(default_factory=lambda: random.SystemRandom().random)
@@ -136,12 +141,52 @@ class Root:
         return self.adapters.secrets()
 
     @cached_property
-    def store(self) -> EventLog:
+    def keyring(self) -> KeyRing:
+        """The data subjects' keys this function uses, cached per invocation (see ``handler``)."""
+        from events.keyring import KeyRing
+        from processors.adapters.subject_keys import DynamoDbSubjectKeys
+
+        return KeyRing(DynamoDbSubjectKeys(self.client, self.adapters.tables.keys, self.adapters.key_wrapper()))
+
+    @cached_property
+    def revealer(self) -> Revealer:
+        """Seals personal values and reveals them (or ``[erased]``): the projector, the rebuild, the
+        audit commands and the console show events through it."""
+        from events.sealing import Revealer
+
+        return Revealer(self.keyring)
+
+    @cached_property
+    def log(self) -> EventLog:
+        """The event log as stored: personal values sealed, on reads too."""
         from events.store import EventStore
 
         tables = self.adapters.tables
         # One clock for everything appended, so a fast-forwarded local run stays in causal order.
         return EventStore(self.client, tables.events, tables.idempotency, clock=self.adapters.clock.now)
+
+    @cached_property
+    def store(self) -> SealingLog:
+        """The log every service appends to and reads: personal values sealed on append, revealed on read."""
+        from events.sealing import SealingLog
+
+        return SealingLog(self.log, self.revealer)
+
+    @cached_property
+    def sealing_store(self) -> SealingLog:
+        """The same log for functions that never need a personal value (the reactor): what they
+        append is still sealed, what they read stays sealed, so they need no key to read."""
+        from events.sealing import SealingLog
+
+        return SealingLog(self.log, self.revealer, reveal=False)
+
+    @cached_property
+    def personal_data(self) -> PersonalData:
+        """Erasure (`dynafold forget`, the admin route, Shopify's redact webhooks) and data exports."""
+        from processors.services.personal_data import PersonalData
+        from projections.registry import VIEWS
+
+        return PersonalData(self.store, self.keyring, VIEWS)
 
     @cached_property
     def views(self) -> ViewRows:
@@ -160,17 +205,17 @@ class Root:
         from projections.batch import BatchProjector
         from projections.registry import VIEWS
 
-        return BatchProjector(self.views, self.store.read_stream, VIEWS)
+        return BatchProjector(self.views, self.store.read_stream, VIEWS, reveal=self.revealer.reveal)
 
     @cached_property
     def reactor(self) -> Reactor:
         from processors.services.delivery_dispatch import DeliveryDispatch
         from processors.services.reactor import Reactor
 
-        dispatch = DeliveryDispatch(self.store, self.adapters.delivery_queue(), self.adapters.dead_letters(),
+        dispatch = DeliveryDispatch(self.sealing_store, self.adapters.delivery_queue(), self.adapters.dead_letters(),
                                     self.adapters.clock)
-        return Reactor(self.store, self.views, self.settings.alerts, self.settings.storefront_url, dispatch=dispatch,
-                       shopify=self.settings.shopify_sync, shopify_push=self.shopify_pusher)
+        return Reactor(self.sealing_store, self.views, self.settings.alerts, self.settings.storefront_url,
+                       dispatch=dispatch, shopify=self.settings.shopify_sync, shopify_push=self.shopify_pusher)
 
     @cached_property
     def shopify_pusher(self) -> ShopifyPusher | None:
@@ -179,7 +224,7 @@ class Root:
 
         if self.settings.shopify_admin is None:
             return None
-        return ShopifyPusher(self.store, lambda: self.shopify_admin)
+        return ShopifyPusher(self.sealing_store, lambda: self.shopify_admin)
 
     @cached_property
     def shopify_admin(self) -> ShopifyAdminClient:
@@ -219,7 +264,7 @@ class Root:
         from processors.services.stream_failures import SERVICE, StreamFailures
 
         return StreamFailures(self.adapters.streams(),
-                              lambda alert, cause: append_alert(self.store, alert, SERVICE, cause))
+                              lambda alert, cause: append_alert(self.sealing_store, alert, SERVICE, cause))
 
     @cached_property
     def api_deps(self) -> ApiDeps:
@@ -227,7 +272,7 @@ class Root:
 
         return ApiDeps(self.store, self.views, self.queries, self.secrets, self.settings.api,
                        resolve=self.adapters.resolve, clock=self.adapters.clock.now,
-                       event_trace=lambda: self.event_trace)
+                       event_trace=lambda: self.event_trace, personal_data=lambda: self.personal_data)
 
     @cached_property
     def function_logs(self) -> FunctionLogs:
@@ -246,7 +291,7 @@ class Root:
         from processors.services.rebuild_segment import SegmentWorker
 
         return SegmentWorker(self.client, self.adapters.tables.events,
-                             active=lambda: dict(self.adapters.tables.views))
+                             active=lambda: dict(self.adapters.tables.views), reveal=self.revealer.reveal)
 
     @cached_property
     def rebuild_compare_step(self) -> CompareStep:
@@ -256,7 +301,18 @@ class Root:
                            self.adapters.view_versions)
 
     def handler(self, function: str) -> Handler:
-        """The Lambda handler of one function (see FUNCTIONS), over this root's collaborators."""
+        """The Lambda handler of one function (see FUNCTIONS), over this root's collaborators; every
+        invocation starts with no data key cached (one destroyed meanwhile is never used again)."""
+        handle = self._handler(function)
+
+        def invoke(event: dict[str, Any], context: Any) -> Any:
+            if "keyring" in self.__dict__:
+                self.keyring.begin_invocation()
+            return handle(event, context)
+
+        return invoke
+
+    def _handler(self, function: str) -> Handler:
         if function == "projector":
             from processors.handlers import projector
 

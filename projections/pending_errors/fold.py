@@ -16,7 +16,11 @@ table's TTL: first_detected + 7 days, in epoch seconds. A notified error's row c
 still reported: a TTL would forget it and the next validation would reopen it).
 
 An order without pending or notified errors has no rows, and its state is the initial one: the order number
-is only kept alongside errors, so ``load(rows(state)) == state`` always holds.
+and remarks are only kept alongside errors, so ``load(rows(state)) == state`` always holds.
+
+``remarks`` is the order's remark as last validated (what an operator judges a discount error by):
+personal data of the order's customer, so the view is marked ``personal_data`` and shows
+``[erased]`` once the customer is forgotten.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from typing import Any
 
 from events.envelope import RecordedEvent, format_time
 from events.orders import OrderErrorsNotified, OrderValidated
+from events.personal import ERASED, revealed
 from projections.view import Row, View, ViewRow
 
 PENDING = "PENDING"
@@ -44,6 +49,7 @@ class PendingError(ViewRow):
     order_id: str
     error_hash: str
     order_number: str = ""
+    remarks: str = ""
     rule: str
     severity: str
     message: str
@@ -67,6 +73,7 @@ class PendingError(ViewRow):
 class PendingErrorsState:
     order_id: str
     order_number: str = ""
+    remarks: str = ""
     errors: Mapping[str, PendingError] = field(default_factory=dict)  # error_hash -> error, sorted
     notified: Mapping[str, str] = field(default_factory=dict)  # error_hash -> when emailed; still reported, sorted
 
@@ -75,13 +82,22 @@ def initial(order_id: str) -> PendingErrorsState:
     return PendingErrorsState(order_id=order_id)
 
 
-def _state(order_id: str, order_number: str, errors: Mapping[str, PendingError],
+def _state(order_id: str, order_number: str, remarks: str, errors: Mapping[str, PendingError],
            notified: Mapping[str, str]) -> PendingErrorsState:
     """The one canonical state for these errors: sorted by hash; no errors = the initial state."""
     if not errors and not notified:
         return initial(order_id)
-    return PendingErrorsState(order_id, order_number, {h: errors[h] for h in sorted(errors)},
+    return PendingErrorsState(order_id, order_number, remarks, {h: errors[h] for h in sorted(errors)},
                               {h: notified[h] for h in sorted(notified)})
+
+
+def remarks_of(data: OrderValidated) -> str:
+    """The order's remark, or ``[erased]`` once its customer was forgotten."""
+    order = revealed(data.order)
+    if order == ERASED or not isinstance(order, Mapping):
+        return ERASED
+    remarks = order.get("remarks")
+    return remarks if isinstance(remarks, str) else ""
 
 
 def _plain(value: Any) -> Any:
@@ -102,6 +118,7 @@ def apply(state: PendingErrorsState, event: RecordedEvent) -> PendingErrorsState
     data = event.data
     at = format_time(event.time)
     if isinstance(data, OrderValidated):
+        remarks = remarks_of(data)
         current: dict[str, PendingError] = {}
         # Emailed and still reported: stays notified. Not reported any more: resolved, forgotten.
         notified = {error.error_hash: state.notified[error.error_hash]
@@ -114,6 +131,7 @@ def apply(state: PendingErrorsState, event: RecordedEvent) -> PendingErrorsState
                 order_id=state.order_id,
                 error_hash=error.error_hash,
                 order_number=data.order_number,
+                remarks=remarks,
                 rule=error.rule,
                 severity=error.severity,
                 message=error.message,
@@ -121,11 +139,12 @@ def apply(state: PendingErrorsState, event: RecordedEvent) -> PendingErrorsState
                 first_detected=at if seen is None else seen.first_detected,
                 last_seen=at,
             )
-        return _state(state.order_id, data.order_number, current, notified)
+        return _state(state.order_id, data.order_number, remarks, current, notified)
     if isinstance(data, OrderErrorsNotified):
         sent = set(data.error_hashes) & set(state.errors)
         remaining = {h: e for h, e in state.errors.items() if h not in sent}
-        return _state(state.order_id, state.order_number, remaining, {**state.notified, **{h: at for h in sent}})
+        return _state(state.order_id, state.order_number, state.remarks, remaining,
+                      {**state.notified, **{h: at for h in sent}})
     return state
 
 
@@ -135,7 +154,8 @@ def expires_at(first_detected: str) -> int:
 
 
 def rows(state: PendingErrorsState) -> Mapping[str | None, Row]:
-    notified: dict[str | None, Row] = {error_hash: {"order_number": state.order_number, "notified_at": at}
+    notified: dict[str | None, Row] = {error_hash: {"order_number": state.order_number, "remarks": state.remarks,
+                                                    "notified_at": at}
                                        for error_hash, at in state.notified.items()}
     return notified | {error_hash: error.attributes("order_id", "error_hash")
                        for error_hash, error in state.errors.items()}
@@ -147,13 +167,15 @@ def load(order_id: str, stored: Mapping[str | None, Row]) -> PendingErrorsState:
     errors = {
         str(error_hash): PendingError.from_row({
             **row, "order_id": order_id, "error_hash": str(error_hash),
-            "order_number": row.get("order_number") or "", "details": _plain(row.get("details") or {}),
+            "order_number": row.get("order_number") or "", "remarks": row.get("remarks") or "",
+            "details": _plain(row.get("details") or {}),
         })
         for error_hash, row in stored.items() if error_hash is not None and "notified_at" not in row
     }
     first = min((h for h in stored if h is not None), default=None)
     order_number = "" if first is None else stored[first].get("order_number") or ""
-    return _state(order_id, order_number, errors, notified)
+    remarks = "" if first is None else stored[first].get("remarks") or ""
+    return _state(order_id, order_number, remarks, errors, notified)
 
 
 def measures(before: PendingErrorsState, after: PendingErrorsState) -> dict[str, int]:
@@ -172,4 +194,5 @@ PendingErrorsProjection: View[PendingErrorsState] = View(
     rows=rows,
     load=load,
     measures=measures,
+    personal_data=True,
 )

@@ -28,7 +28,7 @@ SCHEDULED = {"id": "schedule", "source": "aws.events", "detail-type": "Scheduled
 
 NAMES = TableNames.with_prefix("dynafold-")
 ENV = {
-    "EVENTS_TABLE": NAMES.events, "IDEMPOTENCY_TABLE": NAMES.idempotency,
+    "EVENTS_TABLE": NAMES.events, "IDEMPOTENCY_TABLE": NAMES.idempotency, "KEYS_TABLE": NAMES["keys"],
     "VIEW_TABLES": json.dumps({"inventory": NAMES["inventory-v1"], "inventory-returns": NAMES["inventory-returns-v1"],
                                "pending-errors": NAMES["pending-errors-v1"],
                                "delivery-status": NAMES["delivery-status-v1"], "alerts": NAMES["alerts-v1"]}),
@@ -49,7 +49,9 @@ def root(monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     with mock_aws():
         create_tables(boto3.client("dynamodb", region_name="us-east-1"), NAMES)
-        yield aws_root(ENV)
+        # The order's remarks are sealed with a data key that moto's KMS generates and unwraps.
+        key = boto3.client("kms", region_name="us-east-1").create_key()["KeyMetadata"]["KeyId"]
+        yield aws_root({**ENV, "PERSONAL_DATA_KEY_ID": key})
 
 
 def expired_errors(root, order_id: str = "o-1") -> None:

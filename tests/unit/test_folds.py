@@ -123,7 +123,7 @@ def test_pending_error_added_refreshed_resolved_and_notified():
 
     added = rows_of(view, "order-1", events[:1])
     assert added == {"h-disc": {
-        "order_number": "SO-000019", "rule": "Discount Validation", "severity": "error",
+        "order_number": "SO-000019", "remarks": "", "rule": "Discount Validation", "severity": "error",
         "message": "TUK item has 10% discount", "details": {"discount": 10, "line": 2, "sku": "TUK-1"},
         "first_detected": "2025-11-11T10:00:00.000000Z", "last_seen": "2025-11-11T10:00:00.000000Z",
         "pending": "PENDING", "expires_at": _expires(T0),
@@ -145,7 +145,7 @@ def test_pending_error_added_refreshed_resolved_and_notified():
 
     notified = view.fold("order-1", events)
     assert notified.errors == {}  # no longer pending; remembered as emailed while still reported
-    assert dict(view.rows(notified)) == {"h-fee": {"order_number": "SO-000019",
+    assert dict(view.rows(notified)) == {"h-fee": {"order_number": "SO-000019", "remarks": "",
                                                    "notified_at": t(timedelta(minutes=31))}}
 
 
