@@ -18,6 +18,7 @@ AlertType = Literal[
     "unmapped_item",
     "sync_drift",
     "notification_unconfigured",  # an order-error notice given as an alert: no email settings
+    "data_request",  # a data subject's data was requested (Shopify customers/data_request): export it
 ]
 Severity = Literal["info", "warning", "critical"]
 

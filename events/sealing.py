@@ -102,7 +102,11 @@ class SealingLog:
 
     @property
     def events_table(self) -> str:
-        return str(self.log.events_table)
+        """The DynamoDB table of the wrapped store (scans and rebuilds read it directly)."""
+        table = getattr(self.log, "events_table", None)
+        if table is None:
+            raise AttributeError("the wrapped log is not kept in a DynamoDB table")
+        return str(table)
 
     def append(self, stream: str, events: Sequence[NewEvent], expected_version: ExpectedVersion = ANY,
                idempotency_key: str | None = None) -> AppendResult:

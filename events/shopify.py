@@ -12,6 +12,10 @@ keep only the fields dynafold uses; a webhook is Shopify's document, not one of 
   it never changes our physical count, which is the truth. Negative (oversold) and null
   (untracked) levels are recorded as they are.
 - ``products/create|update``, ``inventory_items/create|update|delete``: teach the item -> SKU map.
+- ``customers/data_request``, ``customers/redact``, ``shop/redact``: Shopify's mandatory privacy
+  webhooks (``PRIVACY_PAYLOADS``). dynafold keeps no Shopify customer fields at all (an order is
+  its id and lines); a customer is the data subject ``shopify-customer:<id>``, and the webhooks
+  forget it or ask the operator for an export (``processors.api.privacy``).
 
 One webhook is one decision (``plan_parts``): everything it causes, across SKUs, is appended in
 one transaction guarded by one key, split into deterministic, individually idempotent parts only
@@ -48,7 +52,8 @@ from events.skus import OptionalSku
 
 SOURCE = "urn:dynafold:shopify"
 TOPICS = ("orders/create", "refunds/create", "inventory_levels/update", "products/create", "products/update",
-          "inventory_items/create", "inventory_items/update", "inventory_items/delete")
+          "inventory_items/create", "inventory_items/update", "inventory_items/delete",
+          "customers/data_request", "customers/redact", "shop/redact")
 MAX_LINES = 10_000  # far beyond a real order; a larger webhook is split into parts, never refused
 
 
@@ -115,6 +120,56 @@ class InventoryItemDeleted(_Payload):
     id: ShopifyId
 
 
+class PrivacyCustomer(_Payload):
+    """The customer a privacy webhook is about: only the id is read (email and phone are ignored)."""
+
+    id: ShopifyId | None = None
+
+
+class DataRequestRef(_Payload):
+    id: ShopifyId
+
+
+class CustomerDataRequest(_Payload):
+    """``customers/data_request``: a customer asked the merchant for their data."""
+
+    shop_id: ShopifyId
+    shop_domain: str = Field(min_length=1, max_length=255)
+    customer: PrivacyCustomer
+    orders_requested: tuple[ShopifyId, ...] = Field(default=(), max_length=MAX_LINES)
+    data_request: DataRequestRef
+
+
+class CustomerRedact(_Payload):
+    """``customers/redact``: erase a customer's data."""
+
+    shop_id: ShopifyId
+    shop_domain: str = Field(min_length=1, max_length=255)
+    customer: PrivacyCustomer
+    orders_to_redact: tuple[ShopifyId, ...] = Field(default=(), max_length=MAX_LINES)
+
+
+class ShopRedact(_Payload):
+    """``shop/redact``: 48 hours after the app was uninstalled, erase the shop's data."""
+
+    shop_id: ShopifyId
+    shop_domain: str = Field(min_length=1, max_length=255)
+
+
+CUSTOMER_KIND = "shopify-customer"
+
+
+def customer_subject(customer_id: str) -> str:
+    """The data subject of one of the shop's customers."""
+    return f"{CUSTOMER_KIND}:{customer_id}"
+
+
+PRIVACY_PAYLOADS: Mapping[str, type[_Payload]] = {
+    "customers/data_request": CustomerDataRequest,
+    "customers/redact": CustomerRedact,
+    "shop/redact": ShopRedact,
+}
+
 PAYLOADS: Mapping[str, type[_Payload]] = {
     "orders/create": OrderCreated,
     "refunds/create": RefundCreated,
@@ -124,6 +179,7 @@ PAYLOADS: Mapping[str, type[_Payload]] = {
     "inventory_items/create": InventoryItem,
     "inventory_items/update": InventoryItem,
     "inventory_items/delete": InventoryItemDeleted,
+    **PRIVACY_PAYLOADS,
 }
 
 

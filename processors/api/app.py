@@ -33,7 +33,7 @@ from events.errors import (
     VersionConflict,
 )
 from events.order_rules import Order
-from processors.api import admin, messages, reads, traces, webhooks
+from processors.api import admin, messages, privacy, reads, traces, webhooks
 from processors.api.auth import require_api_key, verify_inflow, verify_shopify
 from processors.api.deps import ApiDeps
 from processors.api.http import ApiError, HttpRequest, HttpResponse, check_key_bytes
@@ -106,7 +106,7 @@ ROUTES: tuple[Route, ...] = (
                                                                  "(else the body's SHA-256)"),),
           ok=_APPENDED),
     Route("POST", "/webhooks/shopify", webhooks.shopify_webhook, verify_shopify,
-          "Shopify webhook (orders, refunds, inventory levels, products and inventory items)",
+          "Shopify webhook (orders, refunds, inventory levels, products, inventory items and the privacy topics)",
           body=tuple(dict.fromkeys(shopify.PAYLOADS.values())),
           headers=(Param("X-Shopify-Topic", "the webhook topic", {"type": "string", "enum": list(shopify.TOPICS)},
                          required=True),
@@ -150,6 +150,12 @@ ROUTES: tuple[Route, ...] = (
           "What an event caused and what caused it (an event id), or what one request caused (a correlation id): "
           "the events in time order, each with its cause and depth",
           errors={404: "no event and no request with that id"}),
+    Route("POST", "/subjects/{subject}/forget", privacy.forget_subject, require_api_key,
+          "Forget a data subject: destroy its key, so its values read [erased] everywhere (`dynafold forget`)",
+          body=(privacy.ForgetBody,), ok={200: "forgotten (or, with dry_run, what would be)"},
+          errors={404: "no personal data is held for that subject"}),
+    Route("GET", "/subjects/{subject}/personal-data", privacy.export_subject, require_api_key,
+          "Every personal value held for a data subject (a data request's export), [erased] once forgotten"),
     Route("GET", "/openapi.json", _openapi, public, "This API's OpenAPI 3 document"),
 )
 _COMPILED = [(route, route.pattern) for route in ROUTES]

@@ -26,6 +26,7 @@ from events.store import ANY, MAX_TRANSACTION_ITEMS, NO_STREAM
 from processors.api.appends import answer, append_atomically, append_planned, check_parts
 from processors.api.deps import ApiDeps
 from processors.api.http import ApiError, HttpRequest, HttpResponse, parse_json
+from processors.api.privacy import shopify_privacy
 from processors.api.telemetry import logger, metrics
 from processors.services import shopify_items
 
@@ -91,6 +92,8 @@ def shopify_webhook(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
         metrics.add_metric(name="ShopifyTopicsIgnored", unit=MetricUnit.Count, value=1)
         return HttpResponse(200, {"topic": topic, "appended": [], "ignored": f"topic {topic!r} is not used"})
     payload = parse_json(shopify.PAYLOADS[topic], request.json())
+    if topic in shopify.PRIVACY_PAYLOADS:
+        return shopify_privacy(topic, payload, event_key, request, deps)
     delivery = shopify_delivery_key(topic, event_key)
     key = shopify.effect_key(topic, payload, event_key)
     # The event's own key first: it also answers deliveries recorded before effects had keys of their own.

@@ -13,6 +13,7 @@ from events.deliveries import DeadLettered
 from events.envelope import RecordedEvent
 from events.inventory import ReturnRecorded, ShopifyPushSettled
 from events.orders import OrderErrorsNotified
+from events.privacy import DataRequested
 from events.shopify_items import UnmappedLevelReceived
 from projections.inventory import InventoryItem, InventoryProjection
 from projections.reactor.reaction import RaiseAlert, Reaction, Rule
@@ -96,6 +97,16 @@ def _push_failed(reaction: Reaction) -> list[RaiseAlert]:
                               f"attempt(s): {data.detail}", sku=data.sku))]
 
 
+def _data_request(reaction: Reaction) -> list[RaiseAlert]:
+    """Someone asked for a subject's data: the operator exports it and gives it to the merchant."""
+    event, data = reaction.event, reaction.data_as(DataRequested)
+    return [RaiseAlert(_alert("data_request", "warning", event,
+                              f"{data.requested_by}: data of {data.subject} requested"
+                              + (f" (request {data.request_ref})" if data.request_ref else "")
+                              + f"; export it with `dynafold personal-data {data.subject}` and send it to the "
+                                "store owner within 30 days"))]
+
+
 RULES: tuple[Rule, ...] = (
     Rule("return_damaged", _return_damaged, event_types=(ReturnRecorded,)),
     Rule("stock_low", _stock_low, view=InventoryProjection),
@@ -103,6 +114,7 @@ RULES: tuple[Rule, ...] = (
     Rule("sync_failed", _push_failed, event_types=(ShopifyPushSettled,)),
     Rule("delivery_dead_lettered", _delivery_dead_lettered, event_types=(DeadLettered,)),
     Rule("order_errors_notified", _order_errors_notified, event_types=(OrderErrorsNotified,)),
+    Rule("data_request", _data_request, event_types=(DataRequested,)),
 )
 
 
