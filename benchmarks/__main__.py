@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import append, cold_import, projector, rebuild
+from benchmarks import append, cold_import, personal_data, projector, rebuild
 from benchmarks.common import engine
 
 # name -> run(endpoint_url, args); add a benchmark by adding a line here.
@@ -15,6 +15,7 @@ BENCHMARKS: dict[str, Callable[[str, argparse.Namespace], Any]] = {
     "append": lambda url, args: append.run(url),
     "projector": lambda url, args: projector.run(url),
     "rebuild": lambda url, args: rebuild.run(url, args.rebuild_events),
+    "personal-data": lambda url, args: personal_data.run(url),
 }
 # name -> run(args): benchmarks that need no engine.
 OFFLINE: dict[str, Callable[[argparse.Namespace], Any]] = {

@@ -84,7 +84,7 @@ def test_each_rule_declares_what_it_reacts_to():
     assert [rule.name for rule in REACTOR_RULES] == [
         "stock_broadcast", "shopify_sync", "return_damaged", "stock_low", "unmapped_item", "sync_failed",
         "delivery_dead_lettered",
-        "order_errors_notified"]
+        "order_errors_notified", "data_request"]
     assert all(rule.event_types or rule.view is not None for rule in REACTOR_RULES)
     reacting = lambda event: [rule.name for rule in REACTOR_RULES if rule.reacts_to(event)]  # noqa: E731
     assert reacting(recorded("sku:A", StockAdjusted(sku="A", delta=-1, reason="order"))) == [

@@ -116,7 +116,7 @@ def test_local_runner_batches_like_the_deployed_mapping(function):
 # --- tables -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("table", sorted(TABLES))
+@pytest.mark.parametrize("table", sorted(set(TABLES) - {"KeysTable"}))
 def test_every_table_is_on_demand_encrypted_and_recoverable(table):
     properties = props(TABLES[table])
     assert properties["BillingMode"] == "PAY_PER_REQUEST"
@@ -138,8 +138,35 @@ def test_ttl_where_rows_are_meant_to_expire():
     assert ttl["PendingErrorsTable"] == {"AttributeName": "expires_at", "Enabled": True}  # seed 000: 7 days
 
 
+def test_the_keys_table_cannot_bring_a_destroyed_key_back():
+    """Deleting a subject's key is the erasure: no point-in-time recovery could restore it, and the
+    table (every live key) survives the stack being deleted or replaced."""
+    keys = TABLES["KeysTable"]
+    assert "PointInTimeRecoverySpecification" not in props(keys)
+    assert (keys["DeletionPolicy"], keys["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert props(keys)["BillingMode"] == "PAY_PER_REQUEST" and props(keys)["SSESpecification"] == {"SSEEnabled": True}
+
+
+def test_only_what_needs_a_subjects_key_may_use_it():
+    """Reveal (read + kms:Decrypt) where personal values are folded, delivered or answered; seal
+    (kms:GenerateDataKey) where they are appended; erase (DeleteItem) only behind the admin key."""
+    granted = {name: {ref for policy in props(f)["Policies"] for ref in refs(policy)} & {
+        "PersonalDataRevealPolicy", "PersonalDataSealPolicy", "PersonalDataErasePolicy"}
+        for name, f in FUNCTIONS.items()}
+    assert granted == {
+        "ProjectorFunction": {"PersonalDataRevealPolicy"},
+        "ReactorFunction": set(),
+        "IngestFunction": {"PersonalDataRevealPolicy", "PersonalDataSealPolicy", "PersonalDataErasePolicy"},
+        "ErrorMonitorFunction": {"PersonalDataRevealPolicy", "PersonalDataSealPolicy"},
+        "DeliveryWorkerFunction": {"PersonalDataRevealPolicy"},
+        "StreamFailuresFunction": set(),
+        "RebuildSegmentFunction": {"PersonalDataRevealPolicy"},
+        "RebuildCompareFunction": {"PersonalDataRevealPolicy"},
+    }
+
+
 def test_tables_still_load_for_the_local_stack():
-    assert set(table_definitions()) == {"events", "idempotency", "inventory-v1", "inventory-returns-v1",
+    assert set(table_definitions()) == {"events", "idempotency", "keys", "inventory-v1", "inventory-returns-v1",
                                         "pending-errors-v1", "delivery-status-v1", "alerts-v1"}
 
 
@@ -231,7 +258,8 @@ def view_families() -> set[str]:
 def test_view_write_permissions_cover_every_version_of_every_family():
     [writer] = [p for p in MANAGED_POLICIES.values() if "dynamodb:PutItem" in
                 {a for s in statements(props(p)["PolicyDocument"]) for a in as_list(s["Action"])}
-                and all("EventsTable" not in refs(s["Resource"]) for s in statements(props(p)["PolicyDocument"]))]
+                and all(not {"EventsTable", "KeysTable"} & refs(s["Resource"])
+                        for s in statements(props(p)["PolicyDocument"]))]
     patterns = [r.value.split(":table/")[1].replace("${AWS::StackName}", "stack")
                 for s in statements(props(writer)["PolicyDocument"]) for r in as_list(s["Resource"])]
     for family in view_families():
