@@ -32,6 +32,10 @@ class MessageSubmission(BaseModel):
     message_id: str = Field(min_length=1, max_length=256, pattern=_ID)
     target_url: str = Field(min_length=1, max_length=2048)
     payload: dict[str, Any]
+    # Whom the payload is about, in the sender's own pseudonymous ids (never a name or an email):
+    # its values are sealed for the data subject sender:<sender_id>:<data_subject>, which
+    # `dynafold forget` erases; without it, for sender:<sender_id>.
+    data_subject: str | None = Field(default=None, min_length=1, max_length=200, pattern=_ID)
 
 
 def submit_message(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
