@@ -130,30 +130,30 @@ class DataRequestRef(_Payload):
     id: ShopifyId
 
 
-class CustomerDataRequest(_Payload):
-    """``customers/data_request``: a customer asked the merchant for their data."""
-
+class _ShopRequest(_Payload):
     shop_id: ShopifyId
     shop_domain: str = Field(min_length=1, max_length=255)
+
+
+class _CustomerRequest(_ShopRequest):
     customer: PrivacyCustomer
+
+
+class CustomerDataRequest(_CustomerRequest):
+    """``customers/data_request``: a customer asked the merchant for their data."""
+
     orders_requested: tuple[ShopifyId, ...] = Field(default=(), max_length=MAX_LINES)
     data_request: DataRequestRef
 
 
-class CustomerRedact(_Payload):
+class CustomerRedact(_CustomerRequest):
     """``customers/redact``: erase a customer's data."""
 
-    shop_id: ShopifyId
-    shop_domain: str = Field(min_length=1, max_length=255)
-    customer: PrivacyCustomer
     orders_to_redact: tuple[ShopifyId, ...] = Field(default=(), max_length=MAX_LINES)
 
 
-class ShopRedact(_Payload):
+class ShopRedact(_ShopRequest):
     """``shop/redact``: 48 hours after the app was uninstalled, erase the shop's data."""
-
-    shop_id: ShopifyId
-    shop_domain: str = Field(min_length=1, max_length=255)
 
 
 CUSTOMER_KIND = "shopify-customer"

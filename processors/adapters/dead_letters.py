@@ -2,8 +2,10 @@
 (``processors.local.queues.LocalDeadLetters``).
 
 The message carries everything needed to look into or re-submit the delivery, including its
-payload (this is a queue for operators, not a log line). Sends are at least once: a consumer
-that must not act twice keys on ``dead_lettered_event_id``.
+payload as the log keeps it: sealed (``sealed:1:...``; `dynafold read <delivery_stream>` reveals
+it), so the queue holds no copy of personal data that an erasure could not reach, and the reactor
+that sends it needs no key. Sends are at least once: a consumer that must not act twice keys on
+``dead_lettered_event_id``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any, Protocol
 
 from events.deliveries import DeadLettered, MessageReceived
 from events.envelope import RecordedEvent, format_time
+from events.personal import Sealed
 from processors.adapters.delivery_queue import SqsQueue
 
 DEAD_LETTER_QUEUE_URL_ENV = "DELIVERY_DEAD_LETTER_QUEUE_URL"
@@ -28,7 +31,7 @@ def dead_letter_message(received: RecordedEvent, dead: RecordedEvent) -> dict[st
         "sender_id": message.sender_id,
         "message_id": message.message_id,
         "target_url": message.target_url,
-        "payload": message.payload,
+        "payload": message.payload.token if isinstance(message.payload, Sealed) else message.payload,
         "attempts": outcome.attempts,
         "reason": outcome.reason,
         "dead_lettered_event_id": dead.id,
