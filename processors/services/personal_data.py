@@ -21,7 +21,7 @@ from typing import Any
 
 from events.appending import ANY, MAX_TRANSACTION_ITEMS, AppendResult
 from events.envelope import CauseRef, NewEvent, PlannedAppend, RecordedEvent, format_time
-from events.errors import DynafoldError, NotFound
+from events.errors import DynafoldError, IdempotencyKeyReused, NotFound
 from events.keyring import KeyRing
 from events.personal import ERASED, Sealed, check_subject, personal_fields
 from events.privacy import DataRequested, Requester, SubjectForgotten, ValuesErased, subject_stream
@@ -127,7 +127,11 @@ class PersonalData:
         event = NewEvent(FORGOTTEN, forgotten, source=SOURCE, correlation_id=correlation_id)
         guard = f"privacy:forget:{subject}:{kid or 'none'}" if request_ref is None else \
             f"privacy:{requested_by}:{request_ref}:{subject}"
-        recorded = self._store.append(subject_stream(subject), [event], ANY, idempotency_key=guard)
+        try:
+            recorded = self._store.append(subject_stream(subject), [event], ANY, idempotency_key=guard)
+        except IdempotencyKeyReused:  # recorded before (another reason, or streams noted since): complete that one
+            recorded = self._store.recorded(guard) or self._store.append(
+                subject_stream(subject), [event], ANY)
         keys.destroy(subject)
         self._keyring.forget(subject)
         cause = CauseRef(recorded.event_ids[0], correlation_id or recorded.event_ids[0])

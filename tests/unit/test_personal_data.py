@@ -172,6 +172,18 @@ def test_forget_dry_run_changes_nothing(world):
     assert world.store.stream_version("subject:inflow-customer:C-42") == 0
 
 
+def test_a_rerun_with_other_words_completes_the_recorded_erasure(world):
+    world.message()
+    key = world.keys.find("sender:acme")
+    world.privacy.forget("sender:acme", "request 1", "cli", dry_run=True)
+    world.store.append("subject:sender:acme", [NewEvent("dynafold.privacy.subject_forgotten.v1", {
+        "subject": "sender:acme", "reason": "request 1", "requested_by": "cli", "key_id": key.kid,
+        "streams": ["delivery:acme:m-1"]})], idempotency_key=f"privacy:forget:sender:acme:{key.kid}")  # then a crash
+    again = world.privacy.forget("sender:acme", "request 1, completed", "cli")
+    assert again.event.deduplicated and world.keys.find("sender:acme") is None
+    assert world.store.stream_version("subject:sender:acme") == 1
+
+
 def test_forgetting_twice_records_once_and_an_unknown_subject_is_not_found(world):
     world.message()
     first = world.privacy.forget("sender:acme", "request", "cli")
