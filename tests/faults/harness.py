@@ -67,6 +67,8 @@ def assert_views_equal_clean_fold(client: Any, stack: LocalStack, by_stream: dic
         view = view_for_stream(stream)
         if view is None:
             continue
+        if view.personal_data:  # folded as the projector folds it: personal values revealed
+            events = [stack.root.revealer.reveal(event) for event in events]
         expected = view.fold(stream_key(stream), events)
         loaded = plain.load(view, stream_key(stream))
         assert loaded.version == events[-1].version, stream

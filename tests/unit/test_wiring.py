@@ -27,8 +27,8 @@ ADAPTER_PAIRS = {
     ("LogOrderSource", "LogOrderSource"),
 }
 OWN = ("events.", "projections.", "processors.")
-COLLABORATORS = ("store", "views", "queries", "projector", "reactor", "delivery_worker", "error_monitor", "api_deps",
-                 "event_trace")
+COLLABORATORS = ("store", "sealing_store", "personal_data", "views", "queries", "projector", "reactor",
+                 "delivery_worker", "error_monitor", "api_deps", "event_trace")
 
 ENV = {
     "EVENTS_TABLE": "dynafold-events", "IDEMPOTENCY_TABLE": "dynafold-idempotency",
