@@ -65,7 +65,7 @@ class LocalApi:
         # The root's own dependencies (the stack's store and clock); only secrets and settings are the caller's.
         base = stack.root.api_deps
         self.deps = replace(base, secrets=secrets, settings=settings or base.settings, **deps)
-        handler = make_api_handler(self.deps)
+        handler = stack.root.per_invocation(make_api_handler(self.deps))  # as the root's "ingest" handler
         self.handler = logs.route(self.function_name, handler) if logs else handler
 
     def serve(self, port: int = 0) -> LocalApiServer:
@@ -82,7 +82,7 @@ class LocalMonitor:
                  settings: MonitorSettings | None = None) -> None:
         self.outbox = outbox
         self.monitor = stack.root.build_error_monitor(OutboxMailer(outbox), clock, settings)
-        handler = make_monitor_handler(self.monitor)
+        handler = stack.root.per_invocation(make_monitor_handler(self.monitor))  # as the root's own
         self._handler = logs.route(self.function_name, handler) if logs else handler
         self._clock = clock
 

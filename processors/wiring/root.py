@@ -303,7 +303,10 @@ class Root:
     def handler(self, function: str) -> Handler:
         """The Lambda handler of one function (see FUNCTIONS), over this root's collaborators; every
         invocation starts with no data key cached (one destroyed meanwhile is never used again)."""
-        handle = self._handler(function)
+        return self.per_invocation(self._handler(function))
+
+    def per_invocation(self, handle: Handler) -> Handler:
+        """``handle`` starting each invocation with no data key cached."""
 
         def invoke(event: dict[str, Any], context: Any) -> Any:
             if "keyring" in self.__dict__:

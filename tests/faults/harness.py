@@ -67,9 +67,9 @@ def assert_views_equal_clean_fold(client: Any, stack: LocalStack, by_stream: dic
         view = view_for_stream(stream)
         if view is None:
             continue
-        if view.personal_data:  # folded as the projector folds it: personal values revealed
-            events = [stack.root.revealer.reveal(event) for event in events]
-        expected = view.fold(stream_key(stream), events)
+        # Folded as the projector folds it: personal values revealed.
+        folded = [stack.root.revealer.reveal(e) for e in events] if view.personal_data else events
+        expected = view.fold(stream_key(stream), folded)
         loaded = plain.load(view, stream_key(stream))
         assert loaded.version == events[-1].version, stream
         assert dict(loaded.rows) == {k: {n: v for n, v in row.items() if v is not None}
