@@ -8,6 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from events.envelope import NewEvent
+from events.sealing import SealingLog
+from events.store import EventStore
 from events.order_rules import Order, validate_order
 from processors.services.error_monitor import ErrorMonitor, MonitorSettings
 from processors.local.stack import LocalStack
@@ -39,8 +41,9 @@ class Harness:
 
     def monitor(self, minutes: float, mailer=None, orders=None, client=None) -> ErrorMonitor:
         client = client or self.local_dynamo.client
-        return ErrorMonitor(self.local_dynamo.store() if client is self.local_dynamo.client else
-                            type(self.stack.store)(client, self.tables.events, self.tables.idempotency),
+        log = self.local_dynamo.store() if client is self.local_dynamo.client else \
+            EventStore(client, self.tables.events, self.tables.idempotency)
+        return ErrorMonitor(SealingLog(log, self.stack.root.revealer),  # orders' remarks revealed, as the root's
                             ViewQueries(client, self.tables.views), orders or LogOrderSource(),
                             mailer or OutboxMailer(self.outbox), MonitorSettings(),
                             clock=lambda: T0 + timedelta(minutes=minutes))
