@@ -50,6 +50,8 @@ class ApiDeps:
     settings: ApiSettings = field(default_factory=ApiSettings)
     resolve: Resolver = system_resolver
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
+    # Built by the composition root on first use (a request that never asks never builds it).
+    status: Callable[[], Any] | None = None  # processors.services.status.StatusService
 
     @classmethod
     def connect(cls, client: Any, tables: Any, secrets: Secrets, settings: ApiSettings, **kwargs: Any) -> "ApiDeps":

@@ -66,10 +66,30 @@ class Context:
 
     def root(self, state_dir: Path = DEFAULT_STATE_DIR) -> Any:
         """The composition root over this context's engine and tables, as the local stack wires it:
-        the CLI answers through the same services the HTTP routes and the console use."""
+        the CLI answers through the same services the HTTP routes and the console use. With no
+        local endpoint (nothing given, none in the environment) it is the AWS root of the stack the
+        table prefix names, with the adapters a deployed function gets."""
+        from processors.adapters.aws import resolve_endpoint
+
+        if resolve_endpoint(self.endpoint_url) is None:
+            from processors.wiring.aws import aws_root
+
+            return aws_root(self.aws_environment())
         from processors.local.stack import LocalStack
 
         return LocalStack(self.local_endpoint(), self.view_tables(), state_dir).root
+
+    def aws_environment(self) -> dict[str, str]:
+        """A deployed function's environment for the stack ``--table-prefix`` names (``dynafold-prod-``:
+        stack ``dynafold-prod``, tables ``dynafold-prod-<table>``, its view-versions parameter), under
+        what the shell sets (``VIEW_VERSIONS_PARAMETER``, ``DYNAFOLD_REBUILD_STATE_MACHINE``,
+        ``STREAM_FAILURE_QUEUE_URL``, ``POWERTOOLS_METRICS_NAMESPACE``: the stack's outputs)."""
+        import os
+
+        stack = self.table_prefix.rstrip("-")
+        derived = {**local_tables(self.table_prefix, versions={}).to_env(),
+                   "VIEW_VERSIONS_PARAMETER": f"/{stack}/view-versions", "DYNAFOLD_STACK_NAME": stack}
+        return {**derived, **os.environ}
 
 
 Handler = Callable[[Context, argparse.Namespace], int]

@@ -54,9 +54,20 @@ def aws_adapters(env: Mapping[str, str] = os.environ) -> Adapters:
         # The parameter every function reads its active versions from (template.yaml Globals).
         return SsmVersions(env[PARAMETER_ENV])
 
+    def health() -> Any:
+        from processors.adapters.aws import cloudwatch_client, stepfunctions_client
+        from processors.adapters.cloudwatch import CloudWatchAlarms, CloudWatchMetrics, MappingPositions
+        from processors.adapters.rebuild_executions import STATE_MACHINE_ENV, StepFunctionsRebuilds
+        from processors.services.status import HealthSources, StatusSettings
+
+        client = cache(cloudwatch_client)  # one client, built on the first status asked for
+        stack = StatusSettings.from_env(env).stack  # every alarm of the stack is named <stack>-...
+        return HealthSources(CloudWatchMetrics(client), CloudWatchAlarms(client, f"{stack}-"), MappingPositions(),
+                             StepFunctionsRebuilds(stepfunctions_client, env.get(STATE_MACHINE_ENV)))
+
     return Adapters(dynamodb=dynamodb_client, tables=Tables.from_env(env), delivery_queue=delivery_queue,
                     dead_letters=dead_letters, mailer=mailer, order_source=order_source, secrets=secrets,
-                    streams=streams, view_versions=view_versions)
+                    streams=streams, view_versions=view_versions, health=health)
 
 
 def aws_root(env: Mapping[str, str] = os.environ) -> Root:

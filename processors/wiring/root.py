@@ -39,6 +39,8 @@ if TYPE_CHECKING:  # the collaborators' types; imported where built so each func
     from processors.services.rebuild_segment import SegmentWorker
     from processors.services.shopify_push import ShopifyPusher
     from processors.services.stream_failures import StreamFailures
+    from processors.services.alert_reads import AlertReads
+    from processors.services.status import HealthSources, StatusService, StatusSettings
     from projections.reactor.settings import AlertSettings
     from projections.batch import BatchProjector
     from projections.ports import ViewRows
@@ -64,6 +66,7 @@ class Adapters:
     secrets: Callable[[], Secrets]
     streams: Callable[[], Any]  # the DynamoDB Streams client (the failure consumer reads failed batches back)
     view_versions: Callable[[], VersionsWriter]  # where a rebuild's switch writes the active versions
+    health: Callable[[], HealthSources]  # what `dynafold status` reads: metrics, alarms, positions, rebuilds
     clock: Clock = SYSTEM_CLOCK
     resolve: Resolver = system_resolver
     random_fraction: Callable[[], float] = field(default_factory=lambda: random.SystemRandom().random)
@@ -80,6 +83,7 @@ class Settings:
     storefront_url: str | None = None
     shopify_sync: ShopifySyncSettings | None = None  # None: no pushes to Shopify
     shopify_admin: ShopifyAdminSettings | None = None  # where pushes go (None: planned, never sent)
+    status: StatusSettings | None = None  # which metrics are the readers' (None: the defaults)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ, secrets: Secrets | None = None) -> "Settings":
@@ -87,12 +91,13 @@ class Settings:
         from processors.services.delivery_worker import DeliverySettings
         from processors.services.error_monitor import MonitorSettings
         from processors.adapters.shopify_admin import ShopifyAdminSettings
+        from processors.services.status import StatusSettings
         from projections.reactor.settings import ShopifySyncSettings
 
         return cls(alert_settings_from_env(env), DeliverySettings.from_env(env, secrets),
                    MonitorSettings.from_env(env), ApiSettings.from_env(env),
                    env.get("DYNAFOLD_STOREFRONT_URL") or None, ShopifySyncSettings.from_env(env),
-                   ShopifyAdminSettings.from_env(env))
+                   ShopifyAdminSettings.from_env(env), StatusSettings.from_env(env))
 
 
 def alert_settings_from_env(env: Mapping[str, str] = os.environ) -> AlertSettings:
@@ -213,7 +218,28 @@ class Root:
         from processors.api.deps import ApiDeps
 
         return ApiDeps(self.store, self.views, self.queries, self.secrets, self.settings.api,
-                       resolve=self.adapters.resolve, clock=self.adapters.clock.now)
+                       resolve=self.adapters.resolve, clock=self.adapters.clock.now,
+                       status=lambda: self.status)
+
+    @cached_property
+    def status(self) -> StatusService:
+        """Is everything caught up and healthy? (`dynafold status`, `GET /status`, the console's Health)"""
+        from processors.services.status import StatusService, StatusSettings
+
+        views = self.adapters.tables.views
+        source = getattr(views, "source", None)  # where a switch is recorded (SSM, views.json)
+        # Metrics are stamped with the wall clock wherever the functions run (EMF), so the status
+        # looks at the last hour of the wall clock even when a local run fast-forwards its own.
+        return StatusService(self.adapters.health(), self.queries, views,
+                             str(source) if source is not None else "the deployed tables",
+                             self.settings.status or StatusSettings())
+
+    @cached_property
+    def alert_reads(self) -> AlertReads:
+        """Marking alerts read (`POST /alerts/{id}/read`, `POST /alerts/read`, `dynafold alerts read`)."""
+        from processors.services.alert_reads import AlertReads
+
+        return AlertReads(self.store, self.queries.alerts)
 
     @cached_property
     def rebuild_segment_worker(self) -> SegmentWorker:
