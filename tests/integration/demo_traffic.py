@@ -9,9 +9,12 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,3 +39,24 @@ def run_demo(endpoint_url: str, directory: Path, prefix: str = "dynafold-") -> D
                           cwd=directory, env=env, capture_output=True, text=True, timeout=240, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     return DemoRun(endpoint_url, access_key, directory, state_dir, json.loads(done.stdout))
+
+
+Cli = Callable[..., tuple[int, str, str]]
+
+
+def demo_cli(demo: DemoRun, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+             *common: str) -> Cli:
+    """`dynafold ...` in this process against the demo's database, from its folder: (exit code, stdout,
+    stderr); ``common`` is added to every command line after the endpoint."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", demo.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
+    monkeypatch.chdir(demo.directory)
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        from processors.cli.main import main
+
+        code = main([*argv, "--endpoint-url", demo.endpoint_url, *common])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

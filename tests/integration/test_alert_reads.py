@@ -10,11 +10,10 @@ import pytest
 
 from processors.adapters.aws import dynamodb_client
 from processors.cli.context import Context
-from processors.cli.main import main
 from processors.local.stack import LocalStack
 from processors.local.stream_runner import LambdaContext
 from processors.local.tables import local_tables
-from tests.integration.demo_traffic import DemoRun, run_demo
+from tests.integration.demo_traffic import DemoRun, demo_cli, run_demo
 
 ALERT_READ = "dynafold.alerts.read.v1"
 
@@ -26,17 +25,8 @@ def demo(dynamodb_local, tmp_path_factory) -> DemoRun:
 
 @pytest.fixture
 def cli(demo, monkeypatch, capsys):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", demo.access_key)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
     monkeypatch.setenv("DYNAFOLD_ADMIN_API_KEY", "alerts-key")
-    monkeypatch.chdir(demo.directory)
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = main([*argv, "--endpoint-url", demo.endpoint_url])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+    return demo_cli(demo, monkeypatch, capsys)
 
 
 @pytest.fixture

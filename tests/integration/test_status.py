@@ -13,11 +13,10 @@ from events.envelope import NewEvent, parse_time
 from events.store import ANY, EventStore
 from processors.adapters.aws import dynamodb_client
 from processors.cli.context import Context
-from processors.cli.main import main
 from processors.local.stack import LocalStack
 from processors.local.stream_runner import LambdaContext
 from processors.local.tables import local_tables
-from tests.integration.demo_traffic import DemoRun, run_demo
+from tests.integration.demo_traffic import DemoRun, demo_cli, run_demo
 
 
 @pytest.fixture(scope="module")
@@ -27,16 +26,7 @@ def demo(dynamodb_local, tmp_path_factory) -> DemoRun:
 
 @pytest.fixture
 def cli(demo, monkeypatch, capsys):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", demo.access_key)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
-    monkeypatch.chdir(demo.directory)
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = main([*argv, "--endpoint-url", demo.endpoint_url, "--state-dir", str(demo.state_dir)])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+    return demo_cli(demo, monkeypatch, capsys, "--state-dir", str(demo.state_dir))
 
 
 def test_status_after_the_demo_names_the_dead_letter_and_its_alarm_and_finds_every_reader_caught_up(cli, demo):

@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 from events.alerts import AlertRaised
+from processors.adapters.rebuild_executions import phase
 from processors.cli.main import main
 from processors.local.stream_runner import LambdaContext
 from processors.local.tables import local_tables
@@ -26,7 +27,6 @@ STACK = "dynafold-prod"
 REGION = "us-east-1"
 QUEUE = f"{STACK}-StreamFailureQueue-AbC123"
 MACHINE = f"arn:aws:states:{REGION}:123456789012:stateMachine:{STACK}-rebuild"
-NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
 
 @pytest.fixture
@@ -50,9 +50,10 @@ def env(monkeypatch):
 
 
 def put(cloudwatch, namespace, name, dimensions, value, minutes_ago, unit="None"):
+    """One datapoint, ``minutes_ago`` before now (the status reads the hour up to its own now)."""
     cloudwatch.put_metric_data(Namespace=namespace, MetricData=[{
         "MetricName": name, "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
-        "Timestamp": NOW - timedelta(minutes=minutes_ago), "Value": value, "Unit": unit}])
+        "Timestamp": datetime.now(timezone.utc) - timedelta(minutes=minutes_ago), "Value": value, "Unit": unit}])
 
 
 @pytest.fixture
@@ -151,3 +152,13 @@ def test_the_route_and_the_cli_answer_from_the_same_service(stack, capsys):
     assert code == 1
     cli = json.loads(out)  # one JSON document on stdout
     assert cli["attention"] == body["attention"] and cli["versions"] == body["versions"]
+
+
+@pytest.mark.parametrize("counts, said", [
+    ([], ("starting", 0, 0)),
+    ([(40, 64)], ("filling", 40, 64)),
+    ([(64, 64), (3, 64)], ("comparing", 3, 64)),
+    ([(64, 64), (64, 64), (10, 64)], ("carrying over after the switch", 10, 64)),
+])
+def test_a_running_rebuild_is_in_the_phase_of_its_latest_map_run(counts, said):
+    assert phase(counts) == said
