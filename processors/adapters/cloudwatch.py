@@ -85,7 +85,7 @@ class MappingPositions:
     """``ReaderPositions`` on AWS: none. Lambda keeps a stream mapping's position to itself; the
     reader's lag is what Lambda reports of it, IteratorAge (read as a metric)."""
 
-    where = "no position: Lambda keeps an event source mapping's position to itself"
+    where = "Lambda's own state (it keeps an event source mapping's position to itself)"
 
     def read(self, now: datetime) -> dict[str, Position]:
         return {}

@@ -188,5 +188,5 @@ class StatusService:
                                  f"({query.namespace} {query.name}, {dimensions})", position,
                                  "no datapoint in the window", unit="failed batch")
         return ReaderReading(reader, series, f"lag metric: {query.namespace} {query.name} of {dimensions}",
-                             position, f"{where}, and no {query.name} in the window: not invoked, so idle or its "
-                             "event source mapping is stopped (the stalled alarm knows which)")
+                             position, f"no position in {where}, and no {query.name} in the window: not invoked, "
+                             "so idle or its event source mapping is stopped (the stalled alarm knows which)")

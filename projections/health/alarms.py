@@ -76,10 +76,11 @@ class AlarmRule:
         if self.treat_missing == "breaching":
             breaching += missing
         shown = ", ".join(f"{value:g}" if value is not None else "no data" for value in values)
+        counted = "; a period without data counts as breaching" if missing and self.treat_missing == "breaching" else ""
         over = (f"{breaching} of the last {self.evaluation_periods} {self.period // 60}-minute period(s) "
-                f"[{shown}] {'were' if breaching != 1 else 'was'} {words} the threshold ({self.threshold:g})")
+                f"[{shown}] breached ({words} the threshold {self.threshold:g}{counted})")
         if breaching >= self.datapoints_to_alarm:
-            return AlarmState(self.name, ALARM, f"{over}; {self.datapoints_to_alarm} make it alarm",
+            return AlarmState(self.name, ALARM, f"{over}; it alarms at {self.datapoints_to_alarm}",
                               now, self.description)
         if not present and self.treat_missing in ("missing", "ignore"):
             return AlarmState(self.name, INSUFFICIENT_DATA, f"no data in the last {self.evaluation_periods} "

@@ -77,8 +77,11 @@ def test_an_alarm_is_in_alarm_when_enough_of_its_last_periods_breach(values, tre
 
 def test_an_alarm_says_why_in_words():
     state = rule().evaluate([0, 1, 2], T0)
-    assert state.reason == ("2 of the last 3 5-minute period(s) [0, 1, 2] were greater than the threshold (0); "
-                            "2 make it alarm")
+    assert state.reason == ("2 of the last 3 5-minute period(s) [0, 1, 2] breached (greater than the threshold 0); "
+                            "it alarms at 2")
+    silent = rule(treat_missing="breaching", evaluation_periods=1, datapoints_to_alarm=1).evaluate([None], T0)
+    assert silent.reason == ("1 of the last 1 5-minute period(s) [no data] breached (greater than the threshold 0; "
+                             "a period without data counts as breaching); it alarms at 1")
     with pytest.raises(ValueError, match="DatapointsToAlarm"):
         rule(datapoints_to_alarm=4)
 

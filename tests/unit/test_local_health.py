@@ -99,7 +99,7 @@ def test_the_templates_alarms_are_evaluated_over_the_local_metrics(tmp_path, ala
     write(tmp_path, "delivery-worker", WORKER_LINE % ms(NOW - timedelta(minutes=2)))
     [dead] = alarms.in_alarm(NOW).in_alarm
     assert dead.name == "dynafold-deliveries-dead-lettered"
-    assert dead.reason.startswith("1 of the last 1 5-minute period(s) [1] was greater than the threshold (0)")
+    assert dead.reason == "1 of the last 1 5-minute period(s) [1] breached (greater than the threshold 0); it alarms at 1"
     assert "exhausted its retries" in dead.description
     assert names(alarms.in_alarm(NOW + timedelta(minutes=4))) == []  # five minutes on, the period has passed
 
