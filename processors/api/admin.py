@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from events.envelope import NewEvent, PlannedAppend
@@ -11,8 +13,10 @@ from processors.api.appends import append_planned, count_appended
 from processors.api.deps import ApiDeps
 from processors.api.http import ApiError, HttpRequest, HttpResponse, parse_json
 from processors.api.telemetry import logger
-from processors.services.alert_reads import ALERT_READ, AlertFilter, AlertReads, ReadOutcome
 from processors.services.shopify_items import MAX_IMPORT_ROWS, ItemRow, checked_row, set_items
+
+if TYPE_CHECKING:  # imported by the alert routes that use them: every other request's cold start skips them
+    from processors.services.alert_reads import AlertReads, ReadOutcome
 
 SOURCE = "urn:dynafold:admin"
 
@@ -64,10 +68,14 @@ def set_buffer(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
 
 
 def _alert_reads(deps: ApiDeps) -> AlertReads:
+    from processors.services.alert_reads import AlertReads
+
     return AlertReads(deps.store, deps.queries.alerts)  # as the composition root builds it for the CLI
 
 
 def _reported(outcome: ReadOutcome, request: HttpRequest) -> ReadOutcome:
+    from processors.services.alert_reads import ALERT_READ
+
     count_appended(ALERT_READ for _ in outcome.newly_read if not outcome.dry_run)
     logger.info("alerts marked read", extra={"alerts": [m.alert_id for m in outcome.newly_read],
                                              "dry_run": outcome.dry_run, "request_id": request.request_id})
@@ -95,6 +103,8 @@ class ReadMatchingBody(_Body):
 
 def mark_alerts_read(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
     """Marks every unread alert matching all the given filters (at least one); already read ones are untouched."""
+    from processors.services.alert_reads import AlertFilter
+
     body = request.parse(ReadMatchingBody)
     where = AlertFilter.of(body.type, body.sku, body.severity, body.before)
     outcome = _alert_reads(deps).mark_matching(where, read_by=body.read_by, source=SOURCE,
