@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from events.envelope import format_time, parse_time
 from projections.alerts.fold import ALERT_TYPES, SEVERITIES, UNREAD, Alert
 from projections.unit import (
     Answer, Arg, Command, Filter, InvalidQuery, Reader, Route, Section, choice, flag, key_query, rows, s, time_bound,
@@ -64,8 +65,8 @@ class AlertQueries:
         found: list[Alert] = []
         low = None if since is None else time_bound(since, "since")
         high = None if before is None else time_bound(before, "before")
-        if low is not None and high is not None:  # one bound in the key condition, the other a filter
-            where.less_than("time", s(high))
+        if low is not None and high is not None and low >= high:
+            return []  # an empty range (DynamoDB refuses a BETWEEN whose bounds are reversed)
         for request in partitions:
             request["ScanIndexForward"] = not newest_first
             _time_range(request, low, high)
@@ -76,16 +77,22 @@ class AlertQueries:
 
 
 def _time_range(request: dict[str, Any], since: str | None, before: str | None) -> None:
-    """Bound the index's sort key (``time``, when the alert was raised) in the key condition."""
+    """Bound the index's sort key (``time``, when the alert was raised) in the key condition: a key
+    attribute cannot be filtered, so an exclusive ``before`` with a ``since`` is BETWEEN since and the
+    microsecond before it (times are stored to the microsecond)."""
     if since is None and before is None:
         return
     request["ExpressionAttributeNames"]["#t"] = "time"
-    if since is not None:
+    values = request["ExpressionAttributeValues"]
+    if since is not None and before is not None:
+        request["KeyConditionExpression"] += " AND #t BETWEEN :since AND :last"
+        values[":since"], values[":last"] = s(since), s(format_time(parse_time(before) - timedelta(microseconds=1)))
+    elif since is not None:
         request["KeyConditionExpression"] += " AND #t >= :since"
-        request["ExpressionAttributeValues"][":since"] = s(since)
+        values[":since"] = s(since)
     else:
         request["KeyConditionExpression"] += " AND #t < :before"
-        request["ExpressionAttributeValues"][":before"] = s(str(before))
+        values[":before"] = s(str(before))
 
 
 def _unread_filter(where: Filter, unread: bool | None) -> None:
