@@ -33,7 +33,7 @@ from events.errors import (
     VersionConflict,
 )
 from events.order_rules import Order
-from processors.api import admin, messages, reads, traces, webhooks
+from processors.api import admin, health, messages, reads, traces, webhooks
 from processors.api.auth import require_api_key, verify_inflow, verify_shopify
 from processors.api.deps import ApiDeps
 from processors.api.http import ApiError, HttpRequest, HttpResponse, check_key_bytes
@@ -123,6 +123,10 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/alerts/{alert_id}/read", admin.mark_alert_read, require_api_key, "Mark an alert read",
           body=(admin.ReadBody,), body_required=False, ok={200: "marked read, or already read"},
           errors={404: "no such alert", 409: "the alert changed meanwhile; retry"}),
+    Route("POST", "/alerts/read", admin.mark_alerts_read, require_api_key,
+          "Mark every unread alert matching the filters read (type, sku, severity, before; at least one)",
+          body=(admin.ReadMatchingBody,), ok={200: "what was marked (or, with dry_run, would be)"},
+          errors={409: "an alert changed meanwhile; retry (nothing is marked twice)"}),
     Route("PUT", "/inventory/{sku}/count", admin.set_count, require_api_key, "Set a SKU's physical count",
           body=(admin.CountBody,), headers=(_IDEMPOTENCY,), ok=_APPENDED, errors={409: "Idempotency-Key reused"}),
     Route("PUT", "/inventory/{sku}/buffer", admin.set_buffer, require_api_key, "Set a SKU's buffer",
@@ -150,6 +154,11 @@ ROUTES: tuple[Route, ...] = (
           "What an event caused and what caused it (an event id), or what one request caused (a correlation id): "
           "the events in time order, each with its cause and depth",
           errors={404: "no event and no request with that id"}),
+    Route("GET", "/status", health.status, require_api_key,
+          "Is everything caught up and healthy? Readers' lag (and its series), failures and dead letters, "
+          "alarms in ALARM, view versions, rebuilds in progress",
+          query=(Param("window", "how far back to look, 5m..24h (default 1h)"),
+                 Param("lag_threshold", "a reader further behind needs attention (default 60s)"))),
     Route("GET", "/openapi.json", _openapi, public, "This API's OpenAPI 3 document"),
 )
 _COMPILED = [(route, route.pattern) for route in ROUTES]

@@ -54,6 +54,8 @@ class ApiDeps:
     resolve: Resolver = system_resolver
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
     event_trace: Callable[[], EventTrace] | None = None  # the trace read service (GET /trace/{id})
+    # Built by the composition root on first use (a request that never asks never builds it).
+    status: Callable[[], Any] | None = None  # processors.services.status.StatusService
 
     @classmethod
     def connect(cls, client: Any, tables: Any, secrets: Secrets, settings: ApiSettings, **kwargs: Any) -> "ApiDeps":

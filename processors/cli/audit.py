@@ -111,7 +111,7 @@ def cmd_trace(ctx: "Context", args: argparse.Namespace) -> int:
     from processors.services.event_trace import check_trace_id
 
     check_trace_id(args.id)  # an empty id is bad input before any table is asked
-    answer = ctx.read_root().event_trace(args.id)  # NotFound: exit 4, as the route's 404
+    answer = ctx.root().event_trace(args.id)  # NotFound: exit 4, as the route's 404
     emit(answer.to_dict(), as_json=ctx.as_json, human=answer.text())
     return 0
 

@@ -73,13 +73,20 @@ def register(sub: Any, command: AddCommand, common: argparse.ArgumentParser) -> 
     command("all", cmd_all, "every view at a glance (what `dynafold demo` ends with)", questions)
     for unit in UNITS:
         for question in unit.commands:
-            p = command(question.name, _handler(unit, question), question.help, questions)
-            groups: dict[str, Any] = {}
-            for arg in question.args:
-                options = dict(arg.options)
-                if "type" in options:
-                    options["type"] = argument_type(options["type"])
-                if arg.group is not None and arg.group not in groups:
-                    groups[arg.group] = p.add_mutually_exclusive_group()
-                target = p if arg.group is None else groups[arg.group]
-                target.add_argument(*arg.flags, **options)
+            add_question(command, unit, question, questions)
+
+
+def add_question(command: AddCommand, unit: ViewUnit, question: Command, parent: Any,
+                 name: str | None = None) -> argparse.ArgumentParser:
+    """One view question as a subcommand of ``parent`` (`query <name>`, or an alias elsewhere)."""
+    p = command(name or question.name, _handler(unit, question), question.help, parent)
+    groups: dict[str, Any] = {}
+    for arg in question.args:
+        options = dict(arg.options)
+        if "type" in options:
+            options["type"] = argument_type(options["type"])
+        if arg.group is not None and arg.group not in groups:
+            groups[arg.group] = p.add_mutually_exclusive_group()
+        target = p if arg.group is None else groups[arg.group]
+        target.add_argument(*arg.flags, **options)
+    return p
