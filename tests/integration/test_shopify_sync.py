@@ -69,11 +69,12 @@ def test_echoes_are_ignored_and_a_manual_edit_is_drift_corrected_once(local_dyna
             item = api.admin("GET", "/inventory/SKU-1")[1]
 
     types = [e.type.split(".")[2] for e in stack.store.read_stream("sku:SKU-1")]
-    assert types == ["physical_count_set", "shopify_level", "shopify_push", "shopify_push_settled", "shopify_level",
+    assert types == ["shopify_item_linked", "physical_count_set", "shopify_level", "shopify_push", "shopify_push_settled", "shopify_level",
                      "shopify_level", "shopify_push", "shopify_push_settled", "shopify_level",
                      "stock_adjusted", "shopify_push", "shopify_push_settled", "shopify_level"]
     assert len(drift_alerts) == 1 and "drift +15" in drift_alerts[0]["message"]
-    assert (item["physical"], item["available"], item["shopify_available"], item["shopify_expected"]) == (8, 8, 8, 8)
+    [listed] = item["shopify_items"]
+    assert (item["physical"], item["available"], listed["shopify_available"], listed["shopify_expected"]) == (8, 8, 8, 8)
     sets = [c["variables"]["input"]["quantities"][0] for c in shop.calls if "inventorySetQuantities(" in c["query"]]
     assert [(s["quantity"], s["compareQuantity"]) for s in sets] == [(10, 4), (10, 25), (8, 10)]
     outcomes = [e.data.outcome for e in stack.store.read_stream("sku:SKU-1") if e.type.endswith("push_settled.v1")]
