@@ -166,6 +166,10 @@ def test_a_sku_shopify_lists_but_never_counted_here_raises_one_uncounted_sku_ale
     assert (alert.alert_type, alert.alert_id, alert.sku) == ("uncounted_sku", alert_id("uncounted_sku", "A"), "A")
     assert "808950810 shows 50" in alert.message and "shopify adopt --sku A" in alert.message
     assert alerts_for(level, SETTINGS, before=_listed(), after=_listed()) == []  # once per SKU
+    from projections.inventory import ListedItem
+
+    mapped_only = InventoryItem(sku="A", updated_at="x", shopify_items=(ListedItem("808950810"),))
+    assert alerts_for(level, SETTINGS, before=InventoryItem(sku="A"), after=mapped_only) == []  # nothing reported yet
     counted = recorded("sku:A", StockAdjusted(sku="A", delta=0))
     [rule] = [rule for rule in RULES if rule.name == "uncounted_sku"]
     [read] = rule.plan(Reaction(counted, SETTINGS, before=_listed(), after=_listed(50, counted=True)))

@@ -66,7 +66,13 @@ def _stock_low(reaction: Reaction) -> list[RaiseAlert]:
 
 
 def _listed_uncounted(state: InventoryItem) -> bool:
+    """Shopify lists it, and it was never counted here: its 0 is no count."""
     return state.uncounted and bool(state.shopify_items)
+
+
+def _reported_uncounted(state: InventoryItem) -> bool:
+    """Shopify reported a level of it, and it was never counted here."""
+    return state.uncounted and any(item.levels for item in state.shopify_items)
 
 
 def _delivery_dead_lettered(reaction: Reaction) -> list[RaiseAlert]:
@@ -96,11 +102,11 @@ def _unmapped_item(reaction: Reaction) -> list[RaiseAlert]:
 
 
 def _uncounted_sku(reaction: Reaction) -> list[Effect]:
-    """One alert per SKU, when Shopify first lists a SKU never counted here (its id derives from the
-    SKU); marked read, with the reason, once the SKU is counted or adopted."""
+    """One alert per SKU, when Shopify first reports a level of a SKU never counted here (its id
+    derives from the SKU); marked read, with the reason, once the SKU is counted or adopted."""
     before, after, event = reaction.before, reaction.after, reaction.event
     raised = alert_id("uncounted_sku", after.sku)
-    if _listed_uncounted(after) and not before.shopify_items:
+    if _reported_uncounted(after) and not _reported_uncounted(before):
         items = ", ".join(f"{item.inventory_item_id} shows {item.available if item.available is not None else '?'}"
                           for item in after.shopify_items)
         return [RaiseAlert(AlertRaised(
@@ -109,7 +115,7 @@ def _uncounted_sku(reaction: Reaction) -> list[Effect]:
             message=(f"{after.sku}: Shopify lists it (item {items}) but it was never counted here: nothing is "
                      f"pushed for it until it is counted (PUT /inventory/{{sku}}/count) or Shopify's level is "
                      f"adopted (`dynafold shopify adopt --sku {after.sku}`)")[:1000]))]
-    if _listed_uncounted(before) and after.counted:
+    if _reported_uncounted(before) and after.counted:
         read = AlertRead(alert_id=raised, read_by=f"dynafold: counted here by {event.id} ({event.type})")
         new = NewEvent("dynafold.alerts.read.v1", read, source=_SOURCE, correlation_id=event.correlation_id,
                        causation_id=event.id)
