@@ -1,8 +1,11 @@
-"""Admin routes (API key): mark an alert read, set a SKU's physical count or buffer."""
+"""Admin routes (API key): mark an alert read, set a SKU's physical count or buffer, map Shopify items, adopt
+Shopify's levels as first counts."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from events.alerts import AlertRead
 from events.envelope import NewEvent, PlannedAppend
@@ -10,7 +13,8 @@ from events.errors import DynafoldError, VersionConflict
 from events.inventory import BufferSet, PhysicalCountSet
 from processors.api.appends import append_planned
 from processors.api.deps import ApiDeps
-from processors.api.http import ApiError, HttpRequest, HttpResponse, parse_json
+from processors.api.http import ApiError, HttpRequest, HttpResponse, check_key_bytes, parse_json
+from processors.services.adoption import MAX_SKUS
 from processors.services.shopify_items import MAX_IMPORT_ROWS, ItemRow, checked_row, set_items
 from projections.alerts import AlertsProjection
 
@@ -115,3 +119,33 @@ def _item_row(raw: dict[str, object], where: str) -> ItemRow:
         return checked_row(raw, where)
     except DynafoldError as error:
         raise ApiError(400, str(error)) from None
+
+
+class AdoptBody(_Body):
+    """``skus`` to adopt (all or none), or ``all`` the uncounted SKUs Shopify lists."""
+
+    skus: list[Annotated[str, Field(min_length=1, max_length=512, pattern=r"^[^\x00-\x1f]+$")]] | None = Field(
+        default=None, min_length=1, max_length=MAX_SKUS)
+    all: bool = False
+    from_items: list[str] = Field(default_factory=list, max_length=MAX_SKUS,
+                                  description="the item to take the count from, for SKUs whose items disagree")
+    dry_run: bool = False
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> "AdoptBody":
+        if (self.skus is None) == (not self.all):
+            raise ValueError("give either skus or all: true")
+        return self
+
+
+def adopt_shopify_levels(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
+    """Record Shopify's level as the first physical count of SKUs never counted here (issue 18 §1)."""
+    body = request.parse(AdoptBody)
+    if deps.adoption is None:
+        raise ApiError(503, "adoption is not wired in this deployment")
+    for index, sku in enumerate(body.skus or ()):
+        check_key_bytes(f"skus[{index}]", f"sku:{sku}")
+    from_items = [_item_row({"inventory_item_id": item, "sku": "-"}, "from_items")[0] for item in body.from_items]
+    report = deps.adoption.adopt(body.skus, f"admin API (request {request.request_id or '-'})", from_items,
+                                 dry_run=body.dry_run)
+    return HttpResponse(200, report.to_dict())

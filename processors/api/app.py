@@ -132,6 +132,11 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/shopify/items", admin.import_shopify_items, require_api_key,
           "Map many Shopify inventory items to SKUs at once, all checked first", body=(admin.ItemsBody,),
           ok=_APPENDED),
+    Route("POST", "/shopify/adopt", admin.adopt_shopify_levels, require_api_key,
+          "Onboarding: record Shopify's level as the first physical count of SKUs never counted here "
+          "(named SKUs all or none; `all`: every uncounted SKU Shopify lists, refusals reported)",
+          body=(admin.AdoptBody,), ok={200: "adopted (or, with dry_run, what would be)"},
+          errors={404: "no such SKU", 409: "a SKU changed while it was being adopted; run again"}),
     Route("GET", "/orders/{order_id}/errors", reads.order_errors, require_api_key, "An order's pending errors"),
     Route("GET", "/pending-errors", reads.pending_errors, require_api_key,
           "Pending order errors, or those older than a duration",

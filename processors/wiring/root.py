@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # the collaborators' types; imported where built so each func
     from processors.adapters.secrets import Secrets
     from processors.api.deps import ApiDeps, ApiSettings
     from processors.services.delivery_worker import DeliverySettings, DeliveryWorker
+    from processors.services.adoption import ShopifyAdoption
     from processors.services.error_monitor import ErrorMonitor, MonitorSettings
     from processors.services.reactor import Reactor
     from processors.adapters.shopify_admin import ShopifyAdminClient, ShopifyAdminSettings
@@ -209,11 +210,19 @@ class Root:
         return StreamFailures(self.adapters.streams(), lambda alert: append_alert(self.store, alert, SERVICE))
 
     @cached_property
+    def shopify_adoption(self) -> ShopifyAdoption:
+        """Onboarding: Shopify's level as the first count of SKUs never counted here (CLI and admin route)."""
+        from processors.services.adoption import ShopifyAdoption
+
+        return ShopifyAdoption(self.store, self.queries)
+
+    @cached_property
     def api_deps(self) -> ApiDeps:
         from processors.api.deps import ApiDeps
 
         return ApiDeps(self.store, self.views, self.queries, self.secrets, self.settings.api,
-                       resolve=self.adapters.resolve, clock=self.adapters.clock.now)
+                       resolve=self.adapters.resolve, clock=self.adapters.clock.now,
+                       adoption=self.shopify_adoption)
 
     @cached_property
     def rebuild_segment_worker(self) -> SegmentWorker:
