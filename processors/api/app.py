@@ -33,7 +33,7 @@ from events.errors import (
     VersionConflict,
 )
 from events.order_rules import Order
-from processors.api import admin, messages, reads, webhooks
+from processors.api import admin, explanations, messages, reads, webhooks
 from processors.api.auth import require_api_key, verify_inflow, verify_shopify
 from processors.api.deps import ApiDeps
 from processors.api.http import ApiError, HttpRequest, HttpResponse, check_key_bytes
@@ -151,6 +151,10 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/alerts", reads.alerts, require_api_key, "Alerts, newest first",
           query=(Param("unread", "true or false", {"type": "boolean"}),
                  Param("severity", "only this severity"), Param("sku", "only this SKU's alerts"))),
+    Route("GET", "/explain/sku/{sku}", explanations.explain_sku, require_api_key,
+          "Why Shopify shows what it shows for a SKU, in sentences: our count, each item's levels as Shopify last "
+          "reported them, the last push and its outcome, echoes, drift (as `dynafold explain sku`)",
+          errors={404: "no such SKU"}),
     Route("GET", "/openapi.json", _openapi, public, "This API's OpenAPI 3 document"),
 )
 _COMPILED = [(route, route.pattern) for route in ROUTES]

@@ -20,6 +20,7 @@ from projections.view_store import ViewStore
 
 if TYPE_CHECKING:
     from processors.services.adoption import ShopifyAdoption
+    from processors.services.explanations import Explanations
 
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
 
@@ -53,13 +54,15 @@ class ApiDeps:
     settings: ApiSettings = field(default_factory=ApiSettings)
     resolve: Resolver = system_resolver
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
-    adoption: ShopifyAdoption | None = None  # the services the root builds (None: not wired)
+    adoption: ShopifyAdoption | None = None  # the read and write services the root builds (None: not wired)
+    explanations: Explanations | None = None
 
     @classmethod
     def connect(cls, client: Any, tables: Any, secrets: Secrets, settings: ApiSettings, **kwargs: Any) -> "ApiDeps":
         """Deps over one DynamoDB client and a ``processors.wiring.config.Tables``."""
         from processors.services.adoption import ShopifyAdoption
+        from processors.services.explanations import Explanations
 
         store, queries = EventStore(client, tables.events, tables.idempotency), ViewQueries(client, tables.views)
         return cls(store, ViewStore(client, tables.views), queries, secrets, settings,
-                   **{"adoption": ShopifyAdoption(store, queries), **kwargs})
+                   **{"adoption": ShopifyAdoption(store, queries), "explanations": Explanations(store, None), **kwargs})

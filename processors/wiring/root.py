@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # the collaborators' types; imported where built so each func
     from processors.services.delivery_worker import DeliverySettings, DeliveryWorker
     from processors.services.adoption import ShopifyAdoption
     from processors.services.error_monitor import ErrorMonitor, MonitorSettings
+    from processors.services.explanations import Explanations
     from processors.services.reactor import Reactor
     from processors.adapters.shopify_admin import ShopifyAdminClient, ShopifyAdminSettings
     from processors.services.rebuild_compare import CompareStep, VersionsWriter
@@ -217,12 +218,19 @@ class Root:
         return ShopifyAdoption(self.store, self.queries)
 
     @cached_property
+    def explanations(self) -> Explanations:
+        """The support questions' answers (`dynafold explain ...` and the /explain routes)."""
+        from processors.services.explanations import Explanations
+
+        return Explanations(self.store, self.settings.shopify_sync)
+
+    @cached_property
     def api_deps(self) -> ApiDeps:
         from processors.api.deps import ApiDeps
 
         return ApiDeps(self.store, self.views, self.queries, self.secrets, self.settings.api,
                        resolve=self.adapters.resolve, clock=self.adapters.clock.now,
-                       adoption=self.shopify_adoption)
+                       adoption=self.shopify_adoption, explanations=self.explanations)
 
     @cached_property
     def rebuild_segment_worker(self) -> SegmentWorker:

@@ -297,6 +297,14 @@ def _settled(state: InventoryItem, data: ShopifyPushSettled, at: str) -> Invento
     return state.with_item(replace(item, last_push=last))
 
 
+def explained_drifts(before: InventoryItem, after: InventoryItem) -> list[str]:
+    """The drifts (their level events' ids) that one event explained all of: Shopify's own change,
+    reported after the level that showed the drift, accounts for what was left of it."""
+    still_open = {drift.cause_id for item in before.shopify_items for drift in item.open_drifts if drift.left}
+    return [drift.cause_id for item in after.shopify_items for drift in item.open_drifts
+            if not drift.left and drift.cause_id in still_open]
+
+
 def initial(sku: str) -> InventoryItem:
     return InventoryItem(sku=sku)
 

@@ -50,7 +50,7 @@ from events.inventory import (
 )
 from projections.reactor.rules.alerts import alert_id
 from projections.inventory import InventoryItem, InventoryProjection, ListedItem
-from projections.inventory.fold import attribution
+from projections.inventory.fold import attribution, explained_drifts
 from projections.reactor.reaction import Append, Count, Effect, RaiseAlert, Reaction, Rule
 from projections.reactor.settings import ShopifySyncSettings
 
@@ -211,12 +211,9 @@ def _close_explained_drift(reaction: Reaction) -> list[Effect]:
     drift: it is corrected at once (compare-and-set) and alerted. When the overtaken webhooks arrive
     and explain all of it, the alert is marked read, with the reason -- so which drift alerts stay
     unread does not depend on the order Shopify's webhooks arrived in."""
-    still_open = {drift.cause_id for item in reaction.before.shopify_items for drift in item.open_drifts if drift.left}
     effects: list[Effect] = []
-    for drift in (drift for item in reaction.after.shopify_items for drift in item.open_drifts):
-        if drift.left or drift.cause_id not in still_open:
-            continue
-        closed = alert_id("sync_drift", drift.cause_id)
+    for cause_id in explained_drifts(reaction.before, reaction.after):
+        closed = alert_id("sync_drift", cause_id)
         read = AlertRead(alert_id=closed, read_by=f"dynafold: explained by Shopify's own change {reaction.event.id}, "
                                                   "reported after the level")
         new = NewEvent("dynafold.alerts.read.v1", read, source=SOURCE, correlation_id=reaction.event.correlation_id,
