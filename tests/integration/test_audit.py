@@ -183,7 +183,8 @@ def test_export_then_import_round_trips_ids_data_and_times_byte_for_byte(cli, lo
     code, out, _ = cli("read", "sku:OLD", "--json", prefix="other-")
     # the v1 event upcast on read to today's version, its newer fields at their defaults
     assert json.loads(out)[0]["data"] == {"sku": "OLD", "delta": -3, "reason": "unspecified", "order_id": None,
-                                          "tx_id": None, "applied_by_shopify": False, "occurred_at": None}
+                                          "tx_id": None, "applied_by_shopify": False, "occurred_at": None,
+                                          "by_variant": {}}
 
 
 def test_check_history_reports_events_that_no_longer_decode(cli, local_dynamo):
