@@ -180,3 +180,34 @@ def test_bulk_imports_are_checked_whole_before_anything_is_mapped():
                                 ("{}", "json", "JSON array"), ("[", "json", "not valid JSON")]:
         with pytest.raises(DynafoldError, match=fragment):
             parse_import(text, fmt)
+
+
+def test_an_operator_map_change_lands_on_the_item_and_its_skus_at_once_and_only_from_the_version_read():
+    from events.errors import VersionConflict
+    from events.memory import InMemoryEventLog
+    from events.shopify import mapping_change
+    from processors.services.shopify_items import set_items
+
+    store = InMemoryEventLog()
+    [first] = set_items(store, [("808950810", "OLD", None)], "admin", "ops")
+    [moved] = set_items(store, [("808950810", "NEW", None)], "admin", "ops")
+    assert first["changed"] and moved["changed"] and moved["version"] == 2
+    assert [e.type.split(".")[-2] for e in store.read_stream("sku:OLD")] == ["shopify_item_linked",
+                                                                             "shopify_item_unlinked"]
+    # Another operator who read the same version and changed the map first: this one is refused.
+    store.append_streams(mapping_change("5", "A", None, "admin", None, None, "other"), "shopify-map:5@0")
+    with pytest.raises(VersionConflict):
+        set_items(StaleRead(store), [("5", "B", None)], "admin", "ops")
+
+
+class StaleRead:
+    """The store as an operator saw it before the other's change: item 5's stream still empty."""
+
+    def __init__(self, store) -> None:
+        self._store = store
+
+    def read_stream(self, stream: str, *args):
+        return [] if stream == "shopifyitem:5" else self._store.read_stream(stream, *args)
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
