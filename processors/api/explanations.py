@@ -1,28 +1,27 @@
 """The support questions' read routes (API key): ``GET /explain/<question>/{subject}``, answered by
 the composition root's read service (processors/services/explanations.py) as `dynafold explain`
-answers them: an ``Explanation`` as JSON (404 when what is asked about does not exist)."""
+answers them: an ``Explanation`` as JSON (404 when what is asked about does not exist).
+
+A question is one small function; the service is imported only when a question is asked, so the
+ingest function's cold start does not pay for the explanations' modules."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from processors.api.deps import ApiDeps
 from processors.api.http import ApiError, HttpRequest, HttpResponse
-from processors.services.explanations import Explanations
-from projections.explanation import Explanation
 
-Route = Callable[[HttpRequest, ApiDeps], HttpResponse]
-
-
-def question(ask: Callable[[Explanations, str], Explanation], parameter: str) -> Route:
-    """The route answering ``ask`` about the path parameter ``parameter``."""
-    def answer(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
-        if deps.explanations is None:
-            raise ApiError(503, "explanations are not wired in this deployment")
-        return HttpResponse(200, ask(deps.explanations, request.path_params[parameter]).to_dict())
-
-    answer.__doc__ = ask.__doc__
-    return answer
+if TYPE_CHECKING:
+    from processors.services.explanations import Explanations
 
 
-explain_sku = question(Explanations.sku, "sku")
+def _service(deps: ApiDeps) -> Explanations:
+    if deps.explanations is None:
+        raise ApiError(503, "explanations are not wired in this deployment")
+    return deps.explanations
+
+
+def explain_sku(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
+    """Why does Shopify show what it shows for this SKU?"""
+    return HttpResponse(200, _service(deps).sku(request.path_params["sku"]).to_dict())
