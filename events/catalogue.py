@@ -21,7 +21,8 @@ from events.schema_base import first_problem
 
 TYPE_PREFIX = "dynafold."
 _TYPE_RE = re.compile(r"^dynafold\.(?P<name>[a-z_]+\.[a-z_]+)\.v(?P<version>[1-9][0-9]*)$")
-_STREAM_RE = re.compile(r"^(?P<category>[a-z]+):(?P<key>[^\x00-\x1f]{1,512})$")
+MAX_STREAM_KEY_CHARS = 512  # the key after "<category>:"; DynamoDB's byte limits are checked on append
+_STREAM_RE = re.compile(rf"^(?P<category>[a-z]+):(?P<key>[^\x00-\x1f]{{1,{MAX_STREAM_KEY_CHARS}}})$")
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 

@@ -17,8 +17,13 @@ keep only the fields dynafold uses; a webhook is Shopify's document, not one of 
   may share a SKU, and each is a listing of its one stock pool.
 
 One webhook is one decision (``plan_parts``): everything it causes, across SKUs, is appended in
-one transaction guarded by the webhook's ``X-Shopify-Event-Id``, split into deterministic,
-individually idempotent parts only when it exceeds one transaction.
+one transaction guarded by one key, split into deterministic, individually idempotent parts only
+when it exceeds one transaction. The key is the effect's (``effect_key``): an order's effect is
+keyed by the order, a refund's by the refund, whatever delivery brought it (two subscriptions to a
+topic, a re-registered webhook, a replay); other topics by the webhook's ``X-Shopify-Event-Id``.
+
+Every SKU in a payload is checked by the one SKU rule (``events.skus``) while the body is parsed,
+so a webhook with one unusable SKU is refused whole, before anything is appended.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from datetime import datetime
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from events.envelope import NewEvent, PlannedAppend, format_time
+from events.idempotency_keys import shopify_delivery_key, shopify_effect_key
 from events.inventory import (
     Disposition,
     ReturnRecorded,
@@ -48,12 +54,12 @@ from events.shopify_items import (
     UnmappedLevelReceived,
     item_stream,
 )
+from events.skus import OptionalSku
 
 SOURCE = "urn:dynafold:shopify"
 TOPICS = ("orders/create", "refunds/create", "inventory_levels/update", "products/create", "products/update",
           "inventory_items/create", "inventory_items/update", "inventory_items/delete")
 MAX_LINES = 10_000  # far beyond a real order; a larger webhook is split into parts, never refused
-Sku = str
 
 
 class _Payload(BaseModel):
@@ -61,20 +67,20 @@ class _Payload(BaseModel):
 
 
 class LineItem(_Payload):
-    sku: str | None = Field(default=None, max_length=512)
+    sku: OptionalSku = None
     quantity: int = Field(ge=0, le=1_000_000)
     variant_id: ShopifyId | None = None
 
 
 class OrderCreated(_Payload):
-    id: int | str
+    id: ShopifyId
     name: str | None = None
     created_at: AwareDatetime | None = None
     line_items: tuple[LineItem, ...] = Field(default=(), max_length=MAX_LINES)
 
 
 class RefundedProduct(_Payload):
-    sku: str | None = Field(default=None, max_length=512)
+    sku: OptionalSku = None
     variant_id: ShopifyId | None = None
 
 
@@ -86,8 +92,8 @@ class RefundLineItem(_Payload):
 
 
 class RefundCreated(_Payload):
-    id: int | str
-    order_id: int | str
+    id: ShopifyId
+    order_id: ShopifyId
     created_at: AwareDatetime | None = None
     refund_line_items: tuple[RefundLineItem, ...] = Field(default=(), max_length=MAX_LINES)
 
@@ -103,7 +109,7 @@ class InventoryLevelUpdated(_Payload):
 
 class Variant(_Payload):
     id: ShopifyId
-    sku: str | None = Field(default=None, max_length=512)
+    sku: OptionalSku = None
     inventory_item_id: ShopifyId | None = None
 
 
@@ -114,7 +120,7 @@ class Product(_Payload):
 
 class InventoryItem(_Payload):
     id: ShopifyId
-    sku: str | None = Field(default=None, max_length=512)
+    sku: OptionalSku = None
 
 
 class InventoryItemDeleted(_Payload):
@@ -143,8 +149,8 @@ def _time(moment: datetime | None) -> str | None:
 
 def order_created(order: OrderCreated, event_key: str) -> tuple[list[PlannedAppend], list[str]]:
     """Stock leaves per SKU. Returns the appends and the lines skipped (no SKU)."""
-    sold: dict[Sku, int] = defaultdict(int)
-    by_variant: dict[Sku, dict[str, int]] = defaultdict(dict)  # which listing of the SKU Shopify sold from
+    sold: dict[str, int] = defaultdict(int)
+    by_variant: dict[str, dict[str, int]] = defaultdict(dict)  # which listing of the SKU Shopify sold from
     skipped = []
     for index, line in enumerate(order.line_items):
         if line.sku:
@@ -179,7 +185,7 @@ def shopify_restocked(line: RefundLineItem) -> bool:
 
 def refund_created(refund: RefundCreated, event_key: str) -> tuple[list[PlannedAppend], list[str]]:
     """A return per refunded line, grouped into one append per SKU."""
-    returns: dict[Sku, list[NewEvent]] = defaultdict(list)
+    returns: dict[str, list[NewEvent]] = defaultdict(list)
     skipped = []
     for index, line in enumerate(refund.refund_line_items):
         sku = line.line_item.sku
@@ -276,13 +282,28 @@ def merged(plans: Sequence[PlannedAppend]) -> list[PlannedAppend]:
     return [PlannedAppend(stream, tuple(stream_events)) for stream, stream_events in events.items()]
 
 
+def effect_key(topic: str, payload: _Payload, event_key: str) -> str:
+    """The key guarding what a webhook causes: an order's stock changes are keyed by the order and a
+    refund's returns by the refund, so the same order or refund delivered under other event ids
+    (two subscriptions to one topic, a re-registered webhook, a replay) has its effect once. The
+    other topics are keyed by the event (``event_key``, X-Shopify-Event-Id): a level is Shopify's
+    state at a time and a mapping is idempotent by the item's current SKU."""
+    if isinstance(payload, OrderCreated):
+        return shopify_effect_key(topic, "order", payload.id)
+    if isinstance(payload, RefundCreated):
+        return shopify_effect_key(topic, "refund", payload.id)
+    return shopify_delivery_key(topic, event_key)
+
+
 def plan_parts(plans: Sequence[PlannedAppend], key: str, capacity: int) -> list[tuple[str, list[PlannedAppend]]]:
     """One webhook's appends as transactions of at most ``capacity`` items, each with its own key.
 
     A stream's share of a transaction costs its events plus its recorded head (one item; see
-    ``events.store``). Deterministic (streams sorted, events kept in order, greedy packing), so a
-    retried webhook plans the same parts under the same keys and only the parts not yet written
-    are appended. One part keeps the webhook's key as it is."""
+    ``events.store``). Deterministic (streams sorted, events kept in order, greedy packing) and
+    independent of the delivery (an event's correlation id is not part of what its key guards), so
+    a retried webhook, or the same order delivered under another event id, plans the same parts
+    under the same keys and only the parts not yet written are appended: a crash between parts is
+    completed, once, by whichever delivery comes next. One part keeps the webhook's key as it is."""
     chunks: list[PlannedAppend] = []
     for plan in sorted(plans, key=lambda p: p.stream):
         events = list(plan.events)

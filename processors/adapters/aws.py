@@ -61,6 +61,12 @@ def sqs_client() -> Any:
     return boto3.session.Session().client("sqs", region_name=_region())
 
 
+def logs_client() -> Any:
+    """CloudWatch Logs on AWS, for `dynafold logs --on-aws` (boto3 honours AWS_ENDPOINT_URL_LOGS itself;
+    not the DynamoDB endpoint, which is the local engine's)."""
+    return boto3.session.Session().client("logs", region_name=_region())
+
+
 def error_code(error: BaseException) -> str | None:
     """The service error code of a botocore ClientError (or anything shaped like one)."""
     response = getattr(error, "response", None)

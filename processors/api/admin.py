@@ -3,17 +3,16 @@ Shopify's levels as first counts."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from events.alerts import AlertRead
 from events.envelope import NewEvent, PlannedAppend
 from events.errors import DynafoldError, VersionConflict
 from events.inventory import BufferSet, PhysicalCountSet
+from events.skus import Sku, sku_problem
 from processors.api.appends import append_planned
 from processors.api.deps import ApiDeps
-from processors.api.http import ApiError, HttpRequest, HttpResponse, check_key_bytes, parse_json
+from processors.api.http import ApiError, HttpRequest, HttpResponse, parse_json
 from processors.services.adoption import MAX_SKUS
 from processors.services.shopify_items import MAX_IMPORT_ROWS, ItemRow, checked_row, set_items
 from projections.alerts import AlertsProjection
@@ -49,8 +48,17 @@ def _event(request: HttpRequest, event_type: str, data: BaseModel) -> NewEvent:
     return NewEvent(event_type, data, source=SOURCE, correlation_id=request.request_id or None)
 
 
-def set_count(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
+def _sku(request: HttpRequest) -> str:
+    """The path's SKU, refused here if it could never be a stream key (the one SKU rule)."""
     sku = request.path_params["sku"]
+    problem = sku_problem(sku)
+    if problem is not None:
+        raise ApiError(400, f"path parameter 'sku': SKU {problem}", field="sku")
+    return sku
+
+
+def set_count(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
+    sku = _sku(request)
     body = request.parse(CountBody)
     plan = PlannedAppend(f"sku:{sku}", (_event(request, "dynafold.inventory.physical_count_set.v1",
                                                 PhysicalCountSet(sku=sku, physical=body.physical, source="admin")),),
@@ -59,7 +67,7 @@ def set_count(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
 
 
 def set_buffer(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
-    sku = request.path_params["sku"]
+    sku = _sku(request)
     body = request.parse(BufferBody)
     plan = PlannedAppend(f"sku:{sku}", (_event(request, "dynafold.inventory.buffer_set.v1",
                                                 BufferSet(sku=sku, buffer=body.buffer)),),
@@ -87,7 +95,7 @@ def mark_alert_read(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
 
 
 class ItemBody(_Body):
-    sku: str = Field(min_length=1, max_length=512)
+    sku: Sku
     variant_id: int | str | None = None
 
 
@@ -124,8 +132,7 @@ def _item_row(raw: dict[str, object], where: str) -> ItemRow:
 class AdoptBody(_Body):
     """``skus`` to adopt (all or none), or ``all`` the uncounted SKUs Shopify lists."""
 
-    skus: list[Annotated[str, Field(min_length=1, max_length=512, pattern=r"^[^\x00-\x1f]+$")]] | None = Field(
-        default=None, min_length=1, max_length=MAX_SKUS)
+    skus: list[Sku] | None = Field(default=None, min_length=1, max_length=MAX_SKUS)
     all: bool = False
     from_items: list[str] = Field(default_factory=list, max_length=MAX_SKUS,
                                   description="the item to take the count from, for SKUs whose items disagree")
@@ -143,9 +150,7 @@ def adopt_shopify_levels(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
     body = request.parse(AdoptBody)
     if deps.adoption is None:
         raise ApiError(503, "adoption is not wired in this deployment")
-    for index, sku in enumerate(body.skus or ()):
-        check_key_bytes(f"skus[{index}]", f"sku:{sku}")
     from_items = [_item_row({"inventory_item_id": item, "sku": "-"}, "from_items")[0] for item in body.from_items]
-    report = deps.adoption.adopt(body.skus, f"admin API (request {request.request_id or '-'})", from_items,
+    report = deps.adoption().adopt(body.skus, f"admin API (request {request.request_id or '-'})", from_items,
                                  dry_run=body.dry_run)
     return HttpResponse(200, report.to_dict())

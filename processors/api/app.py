@@ -33,7 +33,7 @@ from events.errors import (
     VersionConflict,
 )
 from events.order_rules import Order
-from processors.api import admin, explanations, messages, reads, webhooks
+from processors.api import admin, explanations, messages, reads, traces, webhooks
 from processors.api.auth import require_api_key, verify_inflow, verify_shopify
 from processors.api.deps import ApiDeps
 from processors.api.http import ApiError, HttpRequest, HttpResponse, check_key_bytes
@@ -155,6 +155,10 @@ ROUTES: tuple[Route, ...] = (
           "Why Shopify shows what it shows for a SKU, in sentences: our count, each item's levels as Shopify last "
           "reported them, the last push and its outcome, echoes, drift (as `dynafold explain sku`)",
           errors={404: "no such SKU"}),
+    Route("GET", "/trace/{id}", traces.trace, require_api_key,
+          "What an event caused and what caused it (an event id), or what one request caused (a correlation id): "
+          "the events in time order, each with its cause and depth",
+          errors={404: "no event and no request with that id"}),
     Route("GET", "/openapi.json", _openapi, public, "This API's OpenAPI 3 document"),
 )
 _COMPILED = [(route, route.pattern) for route in ROUTES]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from events.envelope import PlannedAppend
 from events.ports import EventLog
+from events.appending import check_appendable
 from events.store import ANY, AppendResult, ExpectedVersion
 from processors.api.http import check_key_bytes
 from processors.api.telemetry import SERVICE, logger, metrics
@@ -59,3 +62,13 @@ def append_atomically(store: EventLog, plans: list[PlannedAppend], key: str) -> 
     logger.info("appended", extra={"key": key, "streams": [r.stream for r in results],
                                    "event_ids": [i for r in results for i in r.event_ids]})
     return [answer(result) for result in results]
+
+
+def check_parts(parts: Sequence[tuple[str, Sequence[PlannedAppend]]], now: datetime) -> None:
+    """Every part of a decision too big for one transaction checked before the first is appended:
+    a bad line in the last part refuses the whole decision, nothing is left half written."""
+    for key, plans in parts:
+        for plan in plans:
+            check_key_bytes("stream id", plan.stream)
+        check_key_bytes("idempotency key", key)
+        check_appendable(plans, key, now)

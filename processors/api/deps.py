@@ -18,8 +18,9 @@ from projections.queries import ViewQueries
 from projections.ports import ViewRows
 from projections.view_store import ViewStore
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # built where used: a webhook's cold start never loads these services
     from processors.services.adoption import ShopifyAdoption
+    from processors.services.event_trace import EventTrace
     from processors.services.explanations import Explanations
 
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
@@ -54,15 +55,19 @@ class ApiDeps:
     settings: ApiSettings = field(default_factory=ApiSettings)
     resolve: Resolver = system_resolver
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
-    adoption: ShopifyAdoption | None = None  # the read and write services the root builds (None: not wired)
-    explanations: Explanations | None = None
+    event_trace: Callable[[], EventTrace] | None = None  # the trace read service (GET /trace/{id})
+    adoption: Callable[[], ShopifyAdoption] | None = None  # onboarding (POST /shopify/adopt)
+    explanations: Callable[[], Explanations] | None = None  # the support questions (GET /explain/...)
 
     @classmethod
     def connect(cls, client: Any, tables: Any, secrets: Secrets, settings: ApiSettings, **kwargs: Any) -> "ApiDeps":
         """Deps over one DynamoDB client and a ``processors.wiring.config.Tables``."""
         from processors.services.adoption import ShopifyAdoption
+        from processors.services.event_trace import event_trace
         from processors.services.explanations import Explanations
 
         store, queries = EventStore(client, tables.events, tables.idempotency), ViewQueries(client, tables.views)
-        return cls(store, ViewStore(client, tables.views), queries, secrets, settings,
-                   **{"adoption": ShopifyAdoption(store, queries), "explanations": Explanations(store, None), **kwargs})
+        built: dict[str, Any] = {"event_trace": lambda: event_trace(client, tables.events),
+                                 "adoption": lambda: ShopifyAdoption(store, queries),
+                                 "explanations": lambda: Explanations(store, None)}
+        return cls(store, ViewStore(client, tables.views), queries, secrets, settings, **{**built, **kwargs})

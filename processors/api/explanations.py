@@ -2,7 +2,7 @@
 the composition root's read service (processors/services/explanations.py) as `dynafold explain`
 answers them: an ``Explanation`` as JSON (404 when what is asked about does not exist).
 
-A question is one small function; the service is imported only when a question is asked, so the
+A question is one small function; the service is built only when a question is asked, so the
 ingest function's cold start does not pay for the explanations' modules."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 def _service(deps: ApiDeps) -> Explanations:
     if deps.explanations is None:
         raise ApiError(503, "explanations are not wired in this deployment")
-    return deps.explanations
+    return deps.explanations()
 
 
 def explain_sku(request: HttpRequest, deps: ApiDeps) -> HttpResponse:

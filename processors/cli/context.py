@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +17,10 @@ from processors.local.tables import local_tables
 from projections import unit as _unit
 from projections.unit import InvalidQuery
 
-# 0 ok, 1 failed (or found broken), 2 bad input, 3 version conflict, 4 not found (the routes' 404).
+# 0 ok, 1 failed (or found broken), 2 bad input, 3 version conflict, 4 not found (the routes' 404),
+# 130 interrupted (Ctrl-C: 128 + SIGINT, as a shell reports it).
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CONFLICT, EXIT_NOT_FOUND = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130
 DEFAULT_STATE_DIR = Path(".dynafold")
 DEFAULT_DATA_DIR = DEFAULT_STATE_DIR / "data"
 
@@ -70,6 +73,25 @@ class Context:
         from processors.local.stack import LocalStack
 
         return LocalStack(self.local_endpoint(), self.view_tables(), state_dir).root
+
+    def aws_root(self) -> Any:
+        """The composition root of the deployed stack whose tables carry this context's prefix
+        (``--table-prefix <stack>-``), built as Lambda builds it, with the caller's AWS credentials."""
+        from processors.local.tables import local_tables
+        from processors.wiring.aws import aws_root
+
+        from processors.operations.template import function_log_groups
+
+        tables = local_tables(self.table_prefix, versions={})  # the deployed versions, or VIEW_VERSIONS_PARAMETER's
+        stack = self.table_prefix.removesuffix("-")  # the template names every table "${AWS::StackName}-<name>"
+        return aws_root({**os.environ, **tables.to_env()}, log_groups=lambda: function_log_groups(stack))
+
+    def read_root(self, state_dir: Path = DEFAULT_STATE_DIR) -> Any:
+        """The root a read command answers from: the local stack's when an engine endpoint is known
+        (--endpoint-url, AWS_ENDPOINT_URL_DYNAMODB), else the deployed stack's on AWS."""
+        from processors.adapters.aws import resolve_endpoint
+
+        return self.root(state_dir) if resolve_endpoint(self.endpoint_url) else self.aws_root()
 
 
 Handler = Callable[[Context, argparse.Namespace], int]

@@ -37,7 +37,9 @@ def cmd_up(ctx: Context, args: argparse.Namespace) -> int:
     from processors.local.lambda_logs import lambda_logs
     from processors.local.engine import LocalEngine
     from processors.operations.tables import create_tables
+    from processors.wiring.root import check_startup_settings
 
+    check_startup_settings(os.environ)  # before the engine starts: a bad setting is one line, exit 2
     state_dir = Path(args.state_dir).resolve()
     engine = LocalEngine(port=args.port, in_memory=args.in_memory,
                          data_dir=None if args.in_memory else Path(args.data_dir).resolve())

@@ -22,6 +22,7 @@ from pathlib import Path
 from processors.handlers import projector
 from processors.services import delivery_worker, reactor, stream_failures
 from processors.adapters.aws import dynamodb_client, streams_client
+from processors.local.function_logs import local_function_logs
 from processors.local.outbox import OutboxMailer
 from processors.adapters.order_sources import order_source_from_env
 from processors.adapters.secrets import Secrets
@@ -89,6 +90,7 @@ class LocalStack:
             order_source=lambda secrets: order_source_from_env(os.environ, secrets),
             secrets=lambda: secrets, streams=lambda: streams, clock=self.clock, resolve=self.resolve,
             view_versions=self._view_versions,
+            function_logs=lambda: local_function_logs(self.logs.directory if self.logs else self.state_dir / "logs"),
             random_fraction=self.random_fraction)
         # The very root Lambda uses; only the adapters above and these settings are the stack's own.
         self.root = Root(adapters, self._settings)

@@ -13,12 +13,13 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from events.envelope import PlannedAppend
 from events.errors import DynafoldError, IdempotencyKeyReused, VersionConflict
 from events.shopify import mapping_change, merged
-from events.shopify_items import ItemMapped, MapSource, current_sku, current_variant, item_stream
+from events.shopify_items import MapSource, ShopifyId, current_sku, current_variant, item_stream
+from events.skus import Sku
 from events.ports import EventLog
 
 ItemRow = tuple[str, str | None, str | None]  # inventory item id, SKU (None: names none), variant id
@@ -62,13 +63,23 @@ def set_items(store: EventLog, rows: Sequence[ItemRow], source: MapSource, corre
     return answers
 
 
+class _Row(BaseModel):
+    """An operator's row: Shopify's ids and a SKU by the one SKU rule (stricter than the stored
+    ``item mapped`` event, whose older entries must still decode)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    inventory_item_id: ShopifyId
+    sku: Sku
+    variant_id: ShopifyId | None = None
+
+
 def checked_row(raw: Any, where: str) -> ItemRow:
-    """One import row ({inventory_item_id, sku, variant_id?}) validated as the event would be."""
+    """One import row ({inventory_item_id, sku, variant_id?}) validated before anything is mapped."""
     if not isinstance(raw, dict):
         raise DynafoldError(f"{where}: expected an object with inventory_item_id and sku")
     try:
-        mapped = ItemMapped.model_validate({"inventory_item_id": raw.get("inventory_item_id"), "sku": raw.get("sku"),
-                                            "variant_id": raw.get("variant_id") or None, "source": "import"})
+        mapped = _Row.model_validate({"inventory_item_id": raw.get("inventory_item_id"), "sku": raw.get("sku"),
+                                      "variant_id": raw.get("variant_id") or None})
     except ValidationError as error:
         problem = error.errors()[0]
         field = ".".join(str(part) for part in problem["loc"]) or "row"

@@ -26,6 +26,7 @@ from processors.wiring.config import Tables
 if TYPE_CHECKING:  # the collaborators' types; imported where built so each function loads only its own
     from events.ports import EventLog
     from processors.adapters.dead_letters import DeadLetterSink
+    from processors.adapters.function_logs import FunctionLogs
     from processors.adapters.delivery_queue import DeliveryQueue
     from processors.adapters.mailers import MailUnconfigured, Mailer
     from processors.adapters.order_sources import OrderSource
@@ -33,6 +34,7 @@ if TYPE_CHECKING:  # the collaborators' types; imported where built so each func
     from processors.api.deps import ApiDeps, ApiSettings
     from processors.services.delivery_worker import DeliverySettings, DeliveryWorker
     from processors.services.adoption import ShopifyAdoption
+    from processors.services.event_trace import EventTrace
     from processors.services.error_monitor import ErrorMonitor, MonitorSettings
     from processors.services.explanations import Explanations
     from processors.services.reactor import Reactor
@@ -66,6 +68,7 @@ class Adapters:
     secrets: Callable[[], Secrets]
     streams: Callable[[], Any]  # the DynamoDB Streams client (the failure consumer reads failed batches back)
     view_versions: Callable[[], VersionsWriter]  # where a rebuild's switch writes the active versions
+    function_logs: Callable[[], FunctionLogs]  # the functions' logs (`dynafold logs`): CloudWatch or local files
     clock: Clock = SYSTEM_CLOCK
     resolve: Resolver = system_resolver
     random_fraction: Callable[[], float] = field(default_factory=lambda: random.SystemRandom().random)
@@ -95,6 +98,15 @@ class Settings:
                    MonitorSettings.from_env(env), ApiSettings.from_env(env),
                    env.get("DYNAFOLD_STOREFRONT_URL") or None, ShopifySyncSettings.from_env(env),
                    ShopifyAdminSettings.from_env(env))
+
+
+def check_startup_settings(env: Mapping[str, str] = os.environ) -> None:
+    """Refuse to start on a setting whose mistake would leak something, before any record is handled:
+    where the Shopify Admin API token goes. Lambda calls this at init (wiring/aws.py, so a bad value
+    fails the function's Init phase with one line), the local stack before it starts anything."""
+    from processors.adapters.shopify_shop import admin_origin_from_env
+
+    admin_origin_from_env(env)
 
 
 def alert_settings_from_env(env: Mapping[str, str] = os.environ) -> AlertSettings:
@@ -208,7 +220,8 @@ class Root:
         from processors.services.alerts import append_alert
         from processors.services.stream_failures import SERVICE, StreamFailures
 
-        return StreamFailures(self.adapters.streams(), lambda alert: append_alert(self.store, alert, SERVICE))
+        return StreamFailures(self.adapters.streams(),
+                              lambda alert, cause: append_alert(self.store, alert, SERVICE, cause))
 
     @cached_property
     def shopify_adoption(self) -> ShopifyAdoption:
@@ -230,7 +243,20 @@ class Root:
 
         return ApiDeps(self.store, self.views, self.queries, self.secrets, self.settings.api,
                        resolve=self.adapters.resolve, clock=self.adapters.clock.now,
-                       adoption=self.shopify_adoption, explanations=self.explanations)
+                       event_trace=lambda: self.event_trace, adoption=lambda: self.shopify_adoption,
+                       explanations=lambda: self.explanations)
+
+    @cached_property
+    def function_logs(self) -> FunctionLogs:
+        """Where the functions' log lines are read (`dynafold logs`)."""
+        return self.adapters.function_logs()
+
+    @cached_property
+    def event_trace(self) -> EventTrace:
+        """What an event caused and what caused it, or what a request caused (the audit trace)."""
+        from processors.services.event_trace import event_trace
+
+        return event_trace(self.client, self.adapters.tables.events)
 
     @cached_property
     def rebuild_segment_worker(self) -> SegmentWorker:

@@ -141,11 +141,35 @@ def test_one_event_under_two_webhook_ids_decrements_once(api):
     assert api.events() == 3  # three SKUs, once each
 
 
+def test_one_order_under_two_event_ids_decrements_once(api):
+    """Issue 18 §3: two subscriptions to orders/create, a re-registered webhook or a replay deliver
+    one order under other event ids; its effect is keyed by the order."""
+    order = payload("orders/create")
+    first = api.shopify("orders/create", order, "wh-a", event_id="ev-a")[1]
+    status, second = api.shopify("orders/create", order, "wh-b", event_id="ev-b")
+    assert status == 200 and second["deduplicated"]
+    assert [a["event_ids"] for a in second["appended"]] == [a["event_ids"] for a in first["appended"]]
+    assert [e.data.delta for e in api.local_dynamo.store().read_stream("sku:IPOD2008RED")] == [-1]
+    assert api.events() == 3
+
+
+def test_signed_but_unusable_skus_are_400_and_append_nothing(roomy_api):
+    """Issue 18 §4: this inventory item was a 500 (its ItemMapped raised), and the item route took a
+    SKU whose stream key could never be written (512 x U+1D11E = 2,048 bytes)."""
+    api = roomy_api
+    status, reply = api.shopify("inventory_items/create", {**payload("inventory_items/create"), "sku": "A\nB"},
+                                "wh-i", event_id="ev-i")
+    assert status == 400 and reply["field"] == "sku" and "control character" in reply["error"]
+    status, reply = api.admin("PUT", "/shopify/items/808950810", {"sku": "\U0001d11e" * 512})
+    assert status == 400 and "2048 bytes" in reply["error"]
+    assert api.events() == 0
+
+
 def test_a_webhook_rejected_on_its_third_line_appends_nothing(api):
     order = {"id": 7, "line_items": [{"sku": "A", "quantity": 1}, {"sku": "B", "quantity": 1},
                                      {"sku": "C\u0001", "quantity": 1}]}
     status, reply = api.shopify("orders/create", order, "wh-bad", event_id="ev-bad")
-    assert status == 400 and "stream" in reply["error"]
+    assert status == 400 and reply["field"] == "line_items.2.sku" and "control character" in reply["error"]
     assert api.events() == 0
 
 

@@ -211,3 +211,36 @@ class StaleRead:
 
     def __getattr__(self, name: str):
         return getattr(self._store, name)
+
+
+def test_every_part_of_a_big_decision_is_checked_before_the_first_is_appended():
+    """Issue 18 §3: a bad stream or event in the last part refuses the decision; nothing is written."""
+    from events.errors import DynafoldError
+    from processors.api.appends import check_parts
+
+    order = OrderCreated.model_validate({"id": 9, "line_items": [{"sku": f"S{n:03}", "quantity": 1}
+                                                                  for n in range(150)]})
+    appends, _ = order_created(order, "ev")
+    good = plan_parts(appends, "k", 99)
+    check_parts(good, NOW)  # fits: four parts
+    for bad in (PlannedAppend("sku:Z\x01", appends[0].events),  # a stream id the catalogue refuses
+                PlannedAppend("sku:ZZZ", (NewEvent("dynafold.inventory.stock_adjusted.v2", {"sku": ""}),))):
+        parts = plan_parts([*appends, bad], "k", 99)
+        assert bad.stream in [plan.stream for plan in parts[-1][1]]  # sorted last: in the last part
+        with pytest.raises(DynafoldError):
+            check_parts(parts, NOW)
+
+
+def test_an_order_or_refund_is_keyed_by_itself_and_no_event_id_spells_its_key():
+    from events.idempotency_keys import shopify_delivery_key
+    from events.shopify import effect_key
+
+    order = OrderCreated.model_validate(payload("orders/create"))
+    refund = RefundCreated.model_validate(payload("refunds/create"))
+    level = InventoryLevelUpdated.model_validate(payload("inventory_levels/update"))
+    assert {effect_key("orders/create", order, event) for event in ("ev-1", "ev-2")} == {
+        "shopify:orders/create#order:450789469"}
+    assert effect_key("refunds/create", refund, "ev-1") == "shopify:refunds/create#refund:509562969"
+    assert effect_key("inventory_levels/update", level, "ev-1") == shopify_delivery_key("inventory_levels/update", "ev-1")
+    for spelt in ("#order:450789469", "order:450789469", ":#order:450789469"):
+        assert shopify_delivery_key("orders/create", spelt) != effect_key("orders/create", order, "ev")

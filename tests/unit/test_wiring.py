@@ -28,7 +28,7 @@ ADAPTER_PAIRS = {
 }
 OWN = ("events.", "projections.", "processors.")
 COLLABORATORS = ("store", "views", "queries", "projector", "reactor", "delivery_worker", "error_monitor", "api_deps",
-                 "shopify_adoption", "explanations")
+                 "event_trace", "shopify_adoption", "explanations")
 
 ENV = {
     "EVENTS_TABLE": "dynafold-events", "IDEMPOTENCY_TABLE": "dynafold-idempotency",
