@@ -1,10 +1,11 @@
-"""Admin routes (API key): mark alerts read (one, or by filter), set a SKU's physical count or buffer."""
+"""Admin routes (API key): mark alerts read (one, or by filter), set a SKU's physical count or buffer, map
+Shopify items, adopt Shopify's levels as first counts."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from events.envelope import NewEvent, PlannedAppend
 from events.errors import DynafoldError
@@ -14,6 +15,7 @@ from processors.api.appends import append_planned, count_appended
 from processors.api.deps import ApiDeps
 from processors.api.http import ApiError, HttpRequest, HttpResponse, parse_json
 from processors.api.telemetry import logger
+from processors.services.adoption import MAX_SKUS
 from processors.services.shopify_items import MAX_IMPORT_ROWS, ItemRow, checked_row, set_items
 
 if TYPE_CHECKING:  # imported by the alert routes that use them: every other request's cold start skips them
@@ -155,3 +157,30 @@ def _item_row(raw: dict[str, object], where: str) -> ItemRow:
         return checked_row(raw, where)
     except DynafoldError as error:
         raise ApiError(400, str(error)) from None
+
+
+class AdoptBody(_Body):
+    """``skus`` to adopt (all or none), or ``all`` the uncounted SKUs Shopify lists."""
+
+    skus: list[Sku] | None = Field(default=None, min_length=1, max_length=MAX_SKUS)
+    all: bool = False
+    from_items: list[str] = Field(default_factory=list, max_length=MAX_SKUS,
+                                  description="the item to take the count from, for SKUs whose items disagree")
+    dry_run: bool = False
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> "AdoptBody":
+        if (self.skus is None) == (not self.all):
+            raise ValueError("give either skus or all: true")
+        return self
+
+
+def adopt_shopify_levels(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
+    """Record Shopify's level as the first physical count of SKUs never counted here (issue 18 §1)."""
+    body = request.parse(AdoptBody)
+    if deps.adoption is None:
+        raise ApiError(503, "adoption is not wired in this deployment")
+    from_items = [_item_row({"inventory_item_id": item, "sku": "-"}, "from_items")[0] for item in body.from_items]
+    report = deps.adoption().adopt(body.skus, f"admin API (request {request.request_id or '-'})", from_items,
+                                 dry_run=body.dry_run)
+    return HttpResponse(200, report.to_dict())

@@ -18,8 +18,10 @@ from projections.queries import ViewQueries
 from projections.ports import ViewRows
 from projections.view_store import ViewStore
 
-if TYPE_CHECKING:  # built where used: a webhook's cold start never loads the trace
+if TYPE_CHECKING:  # built where used: a webhook's cold start never loads these services
+    from processors.services.adoption import ShopifyAdoption
     from processors.services.event_trace import EventTrace
+    from processors.services.explanations import Explanations
 
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
 
@@ -56,12 +58,18 @@ class ApiDeps:
     event_trace: Callable[[], EventTrace] | None = None  # the trace read service (GET /trace/{id})
     # Built by the composition root on first use (a request that never asks never builds it).
     status: Callable[[], Any] | None = None  # processors.services.status.StatusService
+    adoption: Callable[[], ShopifyAdoption] | None = None  # onboarding (POST /shopify/adopt)
+    explanations: Callable[[], Explanations] | None = None  # the support questions (GET /explain/...)
 
     @classmethod
     def connect(cls, client: Any, tables: Any, secrets: Secrets, settings: ApiSettings, **kwargs: Any) -> "ApiDeps":
         """Deps over one DynamoDB client and a ``processors.wiring.config.Tables``."""
+        from processors.services.adoption import ShopifyAdoption
         from processors.services.event_trace import event_trace
+        from processors.services.explanations import Explanations
 
-        return cls(EventStore(client, tables.events, tables.idempotency), ViewStore(client, tables.views),
-                   ViewQueries(client, tables.views), secrets, settings,
-                   event_trace=lambda: event_trace(client, tables.events), **kwargs)
+        store, queries = EventStore(client, tables.events, tables.idempotency), ViewQueries(client, tables.views)
+        built: dict[str, Any] = {"event_trace": lambda: event_trace(client, tables.events),
+                                 "adoption": lambda: ShopifyAdoption(store, queries),
+                                 "explanations": lambda: Explanations(store, None)}
+        return cls(store, ViewStore(client, tables.views), queries, secrets, settings, **{**built, **kwargs})

@@ -14,7 +14,20 @@ from collections.abc import Sequence
 from typing import Any
 
 from events.errors import DynafoldError, NotFound, VersionConflict
-from processors.cli import alerts, audit, cost, function_logs, local, log, query, rebuild, shopify, status, targets
+from processors.cli import (
+    alerts,
+    audit,
+    cost,
+    explain,
+    function_logs,
+    local,
+    log,
+    query,
+    rebuild,
+    shopify,
+    status,
+    targets,
+)
 from processors.cli.context import (
     EXIT_BAD_INPUT,
     EXIT_CONFLICT,
@@ -28,7 +41,7 @@ from processors.cli.context import (
 from processors.local.engine import EngineUnavailable
 
 # In the order `dynafold --help` lists them.
-COMMAND_MODULES = (local, log, function_logs, status, query, alerts, targets, shopify, rebuild, audit, cost)
+COMMAND_MODULES = (local, log, function_logs, status, query, explain, alerts, targets, shopify, rebuild, audit, cost)
 
 
 def build_parser() -> argparse.ArgumentParser:

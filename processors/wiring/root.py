@@ -33,8 +33,10 @@ if TYPE_CHECKING:  # the collaborators' types; imported where built so each func
     from processors.adapters.secrets import Secrets
     from processors.api.deps import ApiDeps, ApiSettings
     from processors.services.delivery_worker import DeliverySettings, DeliveryWorker
+    from processors.services.adoption import ShopifyAdoption
     from processors.services.event_trace import EventTrace
     from processors.services.error_monitor import ErrorMonitor, MonitorSettings
+    from processors.services.explanations import Explanations
     from processors.services.reactor import Reactor
     from processors.adapters.shopify_admin import ShopifyAdminClient, ShopifyAdminSettings
     from processors.services.rebuild_compare import CompareStep, VersionsWriter
@@ -227,12 +229,27 @@ class Root:
                               lambda alert, cause: append_alert(self.store, alert, SERVICE, cause))
 
     @cached_property
+    def shopify_adoption(self) -> ShopifyAdoption:
+        """Onboarding: Shopify's level as the first count of SKUs never counted here (CLI and admin route)."""
+        from processors.services.adoption import ShopifyAdoption
+
+        return ShopifyAdoption(self.store, self.queries)
+
+    @cached_property
+    def explanations(self) -> Explanations:
+        """The support questions' answers (`dynafold explain ...` and the /explain routes)."""
+        from processors.services.explanations import Explanations
+
+        return Explanations(self.store, self.settings.shopify_sync)
+
+    @cached_property
     def api_deps(self) -> ApiDeps:
         from processors.api.deps import ApiDeps
 
         return ApiDeps(self.store, self.views, self.queries, self.secrets, self.settings.api,
                        resolve=self.adapters.resolve, clock=self.adapters.clock.now,
-                       event_trace=lambda: self.event_trace, status=lambda: self.status)
+                       event_trace=lambda: self.event_trace, status=lambda: self.status,
+                       adoption=lambda: self.shopify_adoption, explanations=lambda: self.explanations)
 
     @cached_property
     def function_logs(self) -> FunctionLogs:

@@ -189,7 +189,8 @@ def test_export_then_import_round_trips_ids_data_and_times_byte_for_byte(cli, lo
     code, out, _ = cli("read", "sku:OLD", "--json", prefix="other-")
     # the v1 event upcast on read to today's version, its newer fields at their defaults
     assert json.loads(out)[0]["data"] == {"sku": "OLD", "delta": -3, "reason": "unspecified", "order_id": None,
-                                          "tx_id": None, "applied_by_shopify": False, "occurred_at": None}
+                                          "tx_id": None, "applied_by_shopify": False, "occurred_at": None,
+                                          "by_variant": {}}
 
 
 def _export(cli, name="log.jsonl"):
