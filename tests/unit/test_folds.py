@@ -122,7 +122,8 @@ def test_pending_error_added_refreshed_resolved_and_notified():
     ])
 
     added = rows_of(view, "order-1", events[:1])
-    assert added == {"h-disc": {
+    order_row = {"order_number": "SO-000019", "indexed_number": "SO-000019", "first_validated": t()}
+    assert added == {"@order": order_row, "h-disc": {
         "order_number": "SO-000019", "rule": "Discount Validation", "severity": "error",
         "message": "TUK item has 10% discount", "details": {"discount": 10, "line": 2, "sku": "TUK-1"},
         "first_detected": "2025-11-11T10:00:00.000000Z", "last_seen": "2025-11-11T10:00:00.000000Z",
@@ -131,7 +132,7 @@ def test_pending_error_added_refreshed_resolved_and_notified():
     assert added["h-disc"]["expires_at"] == int(datetime(2025, 11, 18, 10, tzinfo=timezone.utc).timestamp())
 
     refreshed = rows_of(view, "order-1", events[:2])
-    assert set(refreshed) == {"h-disc", "h-fee"}
+    assert set(refreshed) == {"@order", "h-disc", "h-fee"} and refreshed["@order"] == order_row
     assert refreshed["h-disc"]["first_detected"] == t()
     assert refreshed["h-disc"]["last_seen"] == t(timedelta(minutes=25))
     assert refreshed["h-disc"]["message"] == "TUK item has 15% discount"
@@ -140,13 +141,13 @@ def test_pending_error_added_refreshed_resolved_and_notified():
     assert refreshed["h-fee"]["severity"] == "warning"
 
     resolved = rows_of(view, "order-1", events[:3])
-    assert set(resolved) == {"h-fee"}  # no longer reported: auto-cleared
+    assert set(resolved) == {"@order", "h-fee"}  # no longer reported: auto-cleared
     assert resolved["h-fee"]["first_detected"] == t(timedelta(minutes=25))
 
     notified = view.fold("order-1", events)
     assert notified.errors == {}  # no longer pending; remembered as emailed while still reported
-    assert dict(view.rows(notified)) == {"h-fee": {"order_number": "SO-000019",
-                                                   "notified_at": t(timedelta(minutes=31))}}
+    assert dict(view.rows(notified)) == {"@order": order_row, "h-fee": {"order_number": "SO-000019",
+                                                                        "notified_at": t(timedelta(minutes=31))}}
 
 
 def test_pending_errors_of_a_clean_order_and_unknown_notifications_change_nothing():
@@ -155,7 +156,11 @@ def test_pending_errors_of_a_clean_order_and_unknown_notifications_change_nothin
         (timedelta(), OrderValidated(order_id="o2", order_number="SO-2")),
         (timedelta(minutes=1), OrderErrorsNotified(order_id="o2", error_hashes=("nope",))),
     ])
-    assert view.fold("o2", events) == view.initial("o2")
+    clean = view.fold("o2", events)  # no errors, but the order is known: its order row finds it by number
+    assert (clean.errors, clean.notified, clean.order_number, clean.first_validated) == ({}, {}, "SO-2", t())
+    assert dict(view.rows(clean)) == {"@order": {"order_number": "SO-2", "indexed_number": "SO-2",
+                                                 "first_validated": t()}}
+    assert view.load("o2", view.rows(clean)) == clean
     one = history("order:order-1", [(timedelta(), _validated(_discount()))])
     state = view.fold("order-1", one)
     unknown = recorded("order:order-1", 2, OrderErrorsNotified(order_id="order-1", error_hashes=("nope",)),
@@ -176,7 +181,7 @@ def test_a_notified_error_still_reported_stays_notified_and_is_not_pending_again
     state = view.fold("order-1", events[:3])
     assert state.errors == {} and set(state.notified) == {"h-disc"}
     rows = rows_of(view, "order-1", events[:3])
-    assert set(rows) == {"h-disc"} and "pending" not in rows["h-disc"] and "expires_at" not in rows["h-disc"]
+    assert set(rows) == {"@order", "h-disc"} and "pending" not in rows["h-disc"] and "expires_at" not in rows["h-disc"]
     assert view.load("order-1", rows) == state
     later = view.fold("order-1", events)
     assert set(later.errors) == {"h-fee"} and set(later.notified) == {"h-disc"}
@@ -191,7 +196,8 @@ def test_error_fixed_after_notification_and_reintroduced_starts_a_new_grace_peri
         (timedelta(hours=1), _validated()),
         (timedelta(hours=2), _validated(_discount())),
     ])
-    assert view.fold("order-1", events[:3]) == view.initial("order-1")  # fixed: nothing to remember
+    fixed = view.fold("order-1", events[:3])  # fixed: nothing to remember but the order itself
+    assert (fixed.errors, fixed.notified, fixed.order_number) == ({}, {}, "SO-000019")
     rows = rows_of(view, "order-1", events)
     assert rows["h-disc"]["first_detected"] == t(timedelta(hours=2)) and rows["h-disc"]["pending"] == "PENDING"
 
