@@ -23,7 +23,9 @@ from pydantic import BaseModel
 
 from events import catalogue
 from events.alerts import AlertRaised, AlertRead
-from events.deliveries import DeadLettered, DeliveryAttempted, DeliverySucceeded, MessageReceived, RetryScheduled
+from events.deliveries import (
+    DeadLettered, DeliveryAttempted, DeliverySucceeded, MessageReceived, RedriveRequested, RetryScheduled,
+)
 from events.envelope import RecordedEvent, format_sequence, format_time
 from events.inventory import (
     BufferSet,
@@ -274,8 +276,27 @@ def test_delivery_500_retry_503_retry_200():
         "last_result": {"success": True, "category": "SUCCESS", "status_code": 200, "response_time_ms": 80,
                         "error": None, "time": t(6 * s)},
         "delivered_at": t(6 * s), "last_attempt_at": t(6 * s), "dead_letter_reason": None,
-        "created_at": t(), "updated_at": t(7 * s),
+        "round_start": 1, "redriven_at": None, "created_at": t(), "updated_at": t(7 * s),
     })
+
+
+def test_a_redrive_is_a_retry_due_at_once_and_a_dead_letters_redrive_starts_a_new_round():
+    view, key, s = DeliveryStatusProjection, "s1:m1", timedelta(seconds=1)
+    failed = DeliveryAttempted(attempt=4, success=False, category="SERVER_ERROR", retryable=True, status_code=503,
+                               response_time_ms=5)
+    events = history("delivery:s1:m1", [
+        (timedelta(), RECEIVED), (s, failed), (s, DeadLettered(attempts=4, reason="MAX_RETRIES_EXCEEDED")),
+        (10 * s, RedriveRequested(attempt=5, kind="redrive", previous_status="MAX_RETRIES_EXCEEDED",
+                                  dead_letter_reason="MAX_RETRIES_EXCEEDED", requested_by="ops")),
+    ])
+    redriven = view.fold(key, events)
+    assert (redriven.status, redriven.next_retry_at, redriven.due_at, redriven.redriven_at) == (
+        "RETRY_SCHEDULED", t(10 * s), t(10 * s), t(10 * s))
+    assert (redriven.dead_letter_reason, redriven.round_start, redriven.attempts) == (None, 5, 4)
+    assert reload(view, key, redriven) == redriven
+    now = RedriveRequested(attempt=6, kind="retry_now", previous_status="RETRY_SCHEDULED")
+    sooner = view.apply(redriven, recorded("delivery:s1:m1", 5, now, T0 + 20 * s))
+    assert (sooner.next_retry_at, sooner.round_start) == (t(20 * s), 5)  # brought forward, same budget
 
 
 def test_delivery_succeeded_without_a_recorded_successful_attempt():
@@ -506,6 +527,9 @@ delivery_events = st.one_of(
     st.builds(DeliverySucceeded, attempt=ATTEMPT, status_code=st.integers(200, 299), response_time_ms=MONEY),
     st.builds(DeadLettered, attempts=st.integers(0, 4),
               reason=st.sampled_from(["MAX_RETRIES_EXCEEDED", "CLIENT_ERROR", "REFUSED"])),
+    st.builds(RedriveRequested, attempt=st.integers(1, 5), kind=st.sampled_from(["redrive", "retry_now"]),
+              previous_status=st.sampled_from(["MAX_RETRIES_EXCEEDED", "RETRY_SCHEDULED"]),
+              dead_letter_reason=st.none() | st.just("MAX_RETRIES_EXCEEDED"), requested_by=st.none() | st.just("ops")),
 )
 alert_events = st.one_of(
     st.builds(AlertRaised, alert_id=st.just("a1"),
