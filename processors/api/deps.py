@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from events.order_rules import Rule, rule_set
 from events.shopify_items import shopify_id
@@ -17,6 +17,9 @@ from processors.adapters.secrets import Secrets
 from projections.queries import ViewQueries
 from projections.ports import ViewRows
 from projections.view_store import ViewStore
+
+if TYPE_CHECKING:
+    from processors.services.support import Support
 
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
 
@@ -50,9 +53,19 @@ class ApiDeps:
     settings: ApiSettings = field(default_factory=ApiSettings)
     resolve: Resolver = system_resolver
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
+    support: Support | None = None  # the support answers and the redrive (the root always wires them)
 
     @classmethod
     def connect(cls, client: Any, tables: Any, secrets: Secrets, settings: ApiSettings, **kwargs: Any) -> "ApiDeps":
-        """Deps over one DynamoDB client and a ``processors.wiring.config.Tables``."""
-        return cls(EventStore(client, tables.events, tables.idempotency), ViewStore(client, tables.views),
-                   ViewQueries(client, tables.views), secrets, settings, **kwargs)
+        """Deps over one DynamoDB client and a ``processors.wiring.config.Tables``, with the support
+        answers under the default grace period and retry policy."""
+        from processors.services.delivery_worker import DeliverySettings
+        from processors.services.error_monitor import MonitorSettings
+        from processors.services.support import Support
+
+        store, queries = EventStore(client, tables.events, tables.idempotency), ViewQueries(client, tables.views)
+        delivery = DeliverySettings()
+        support = Support.build(store, queries, kwargs.get("clock") or (lambda: datetime.now(timezone.utc)),
+                                grace=MonitorSettings().grace, retry=delivery.retry,
+                                timeout_seconds=delivery.timeout_seconds)
+        return cls(store, ViewStore(client, tables.views), queries, secrets, settings, **{"support": support, **kwargs})

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from events.errors import DynafoldError, NotFound, VersionConflict
-from processors.cli import audit, cost, local, log, query, rebuild, shopify, targets
+from processors.cli import audit, cost, deliveries, explain, local, log, query, rebuild, shopify, targets
 from processors.cli.context import (
     EXIT_BAD_INPUT,
     EXIT_CONFLICT,
@@ -28,7 +28,7 @@ from processors.cli.context import (
 from processors.local.engine import EngineUnavailable
 
 # In the order `dynafold --help` lists them.
-COMMAND_MODULES = (local, log, query, targets, shopify, rebuild, audit, cost)
+COMMAND_MODULES = (local, log, query, explain, deliveries, targets, shopify, rebuild, audit, cost)
 
 
 def build_parser() -> argparse.ArgumentParser:

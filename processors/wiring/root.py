@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # the collaborators' types; imported where built so each func
     from processors.services.rebuild_segment import SegmentWorker
     from processors.services.shopify_push import ShopifyPusher
     from processors.services.stream_failures import StreamFailures
+    from processors.services.support import Support
     from projections.reactor.settings import AlertSettings
     from projections.batch import BatchProjector
     from projections.ports import ViewRows
@@ -209,11 +210,20 @@ class Root:
         return StreamFailures(self.adapters.streams(), lambda alert: append_alert(self.store, alert, SERVICE))
 
     @cached_property
+    def support(self) -> Support:
+        """The support questions' answers and the redrive: what `dynafold explain` and the routes ask."""
+        from processors.services.support import Support
+
+        delivery = self.settings.delivery
+        return Support.build(self.store, self.queries, self.adapters.clock.now, grace=self.settings.monitor.grace,
+                             retry=delivery.retry, timeout_seconds=delivery.timeout_seconds)
+
+    @cached_property
     def api_deps(self) -> ApiDeps:
         from processors.api.deps import ApiDeps
 
         return ApiDeps(self.store, self.views, self.queries, self.secrets, self.settings.api,
-                       resolve=self.adapters.resolve, clock=self.adapters.clock.now)
+                       resolve=self.adapters.resolve, clock=self.adapters.clock.now, support=self.support)
 
     @cached_property
     def rebuild_segment_worker(self) -> SegmentWorker:
