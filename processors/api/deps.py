@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -53,19 +54,24 @@ class ApiDeps:
     settings: ApiSettings = field(default_factory=ApiSettings)
     resolve: Resolver = system_resolver
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
-    support: Support | None = None  # the support answers and the redrive (the root always wires them)
+    # The support answers and the redrive, built on the first request that asks (the root always wires them).
+    support: Callable[[], Support] | None = None
 
     @classmethod
     def connect(cls, client: Any, tables: Any, secrets: Secrets, settings: ApiSettings, **kwargs: Any) -> "ApiDeps":
         """Deps over one DynamoDB client and a ``processors.wiring.config.Tables``, with the support
         answers under the default grace period and retry policy."""
-        from processors.services.delivery_worker import DeliverySettings
-        from processors.services.error_monitor import MonitorSettings
-        from processors.services.support import Support
-
         store, queries = EventStore(client, tables.events, tables.idempotency), ViewQueries(client, tables.views)
-        delivery = DeliverySettings()
-        support = Support.build(store, queries, kwargs.get("clock") or (lambda: datetime.now(timezone.utc)),
-                                grace=MonitorSettings().grace, retry=delivery.retry,
-                                timeout_seconds=delivery.timeout_seconds)
+
+        @functools.cache
+        def support() -> Support:
+            from processors.services.delivery_worker import DeliverySettings
+            from processors.services.error_monitor import MonitorSettings
+            from processors.services.support import Support
+
+            delivery = DeliverySettings()
+            return Support.build(store, queries, kwargs.get("clock") or (lambda: datetime.now(timezone.utc)),
+                                 grace=MonitorSettings().grace, retry=delivery.retry,
+                                 timeout_seconds=delivery.timeout_seconds)
+
         return cls(store, ViewStore(client, tables.views), queries, secrets, settings, **{"support": support, **kwargs})

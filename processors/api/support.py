@@ -8,13 +8,16 @@ the reason, appending nothing.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from processors.api.deps import ApiDeps
 from processors.api.http import ApiError, HttpRequest, HttpResponse, parse_json
-from processors.services.redrive import RedriveRefused
-from processors.services.support import Support
 from projections.unit import moment
+
+if TYPE_CHECKING:  # the services load with the first support request, not at every cold start
+    from processors.services.support import Support
 
 SOURCE = "urn:dynafold:admin"
 _ID = r"^[A-Za-z0-9._~@+-]+$"  # a sender id, as POST /messages accepts it
@@ -41,7 +44,7 @@ class DeadLettersBody(_Body):
 def _support(deps: ApiDeps) -> Support:
     if deps.support is None:
         raise ApiError(503, "the support answers are not wired in this deployment")
-    return deps.support
+    return deps.support()
 
 
 def order_explanation(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
@@ -56,6 +59,8 @@ def delivery_explanation(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
 
 
 def redrive_message(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
+    from processors.services.redrive import RedriveRefused
+
     body = parse_json(RedriveBody, request.json()) if request.body else RedriveBody()
     try:
         done = _support(deps).redrive.redrive(request.path_params["message_id"], sender_id=body.sender_id,

@@ -223,7 +223,7 @@ class Root:
         from processors.api.deps import ApiDeps
 
         return ApiDeps(self.store, self.views, self.queries, self.secrets, self.settings.api,
-                       resolve=self.adapters.resolve, clock=self.adapters.clock.now, support=self.support)
+                       resolve=self.adapters.resolve, clock=self.adapters.clock.now, support=lambda: self.support)
 
     @cached_property
     def rebuild_segment_worker(self) -> SegmentWorker:
