@@ -1,11 +1,20 @@
-"""Whether a delivery may be redriven, and how (projections/delivery_status/redrive.py): pure."""
+"""Whether a delivery may be redriven, and how (projections/delivery_status/redrive.py, pure), and the
+redrive service appending it once when two operators ask at once (processors/services/redrive.py)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
 
 from events import catalogue
 from events.deliveries import TargetDisabled
+from events.delivery_policy import RetryPolicy
+from events.envelope import NewEvent, RecordedEvent
+from events.memory import InMemoryEventLog
+from processors.services.support import Support
 from projections.delivery_status import DeliveryStatus
 from projections.delivery_status.redrive import plan_redrive, redrive_key
 
@@ -54,3 +63,55 @@ def test_a_redrive_waiting_for_its_attempt_is_not_asked_twice():
 
 def test_the_key_names_the_stream_and_the_version_it_was_asked_at():
     assert redrive_key("delivery:s1:m1", 9) == "redrive:delivery:s1:m1@9" != redrive_key("delivery:s1:m1", 10)
+
+
+# ----------------------------------------------------------------------------- the service, on the in-memory log
+
+def _dead_letter(store: InMemoryEventLog) -> str:
+    stream = "delivery:s1:m1"
+    store.append(stream, [
+        NewEvent("dynafold.delivery.message_received.v1", {"sender_id": "s1", "message_id": "m1", "target_url": URL,
+                                                           "payload": {}}),
+        NewEvent("dynafold.delivery.attempted.v1", {"attempt": 1, "success": False, "category": "CLIENT_ERROR",
+                                                    "status_code": 404, "response_time_ms": 3}),
+        NewEvent("dynafold.delivery.dead_lettered.v1", {"attempts": 1, "reason": "PERMANENT_FAILURE: HTTP 404"}),
+    ])
+    return stream
+
+
+def _redriver(store: Any) -> Any:
+    # Delivery ids need no view: the redrive reads the delivery's stream (and its target's).
+    return Support.build(store, None, lambda: datetime.now(timezone.utc), grace=timedelta(minutes=30),
+                         retry=RetryPolicy(), timeout_seconds=10.0).redrive
+
+
+class FirstReadFrom:
+    """The log as a second operator's redrive saw it: its first read of the delivery is ``snapshot``,
+    taken before the first operator's redrive landed."""
+
+    def __init__(self, store: InMemoryEventLog, snapshot: list[RecordedEvent]) -> None:
+        self._store, self._snapshot = store, snapshot
+
+    def read_stream(self, stream: str, *args: Any) -> list[RecordedEvent]:
+        if self._snapshot and stream == self._snapshot[0].stream:
+            snapshot, self._snapshot = self._snapshot, []
+            return snapshot
+        return self._store.read_stream(stream, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+@pytest.mark.parametrize("second_by, deduplicated", [("alice", True), ("bob", False)])
+def test_two_redrives_of_one_dead_letter_asked_at_once_append_one_event(second_by, deduplicated):
+    store = InMemoryEventLog()
+    stream = _dead_letter(store)
+    snapshot = store.read_stream(stream)  # both operators read the dead letter at version 3
+    first = _redriver(store).redrive("s1:m1", requested_by="alice")
+    second = _redriver(FirstReadFrom(store, snapshot)).redrive("s1:m1", requested_by=second_by)
+    assert (first.appended, first.version) == (True, 4)
+    # The same request again: the key (stream@3) gives the original answer. Another requester's: the
+    # key refuses it, and read again the redrive is found waiting for its attempt.
+    assert (second.appended, second.deduplicated, second.plan.outcome) == (
+        False, deduplicated, "redrive" if deduplicated else "already")
+    assert [e.type for e in store.read_stream(stream)].count("dynafold.delivery.redrive_requested.v1") == 1
