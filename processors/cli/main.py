@@ -18,6 +18,7 @@ from processors.cli import (
     alerts,
     audit,
     cost,
+    deliveries,
     explain,
     function_logs,
     local,
@@ -41,7 +42,8 @@ from processors.cli.context import (
 from processors.local.engine import EngineUnavailable
 
 # In the order `dynafold --help` lists them.
-COMMAND_MODULES = (local, log, function_logs, status, query, explain, alerts, targets, shopify, rebuild, audit, cost)
+COMMAND_MODULES = (local, log, function_logs, status, query, explain, deliveries, alerts, targets, shopify, rebuild,
+                   audit, cost)
 
 
 def build_parser() -> argparse.ArgumentParser:
