@@ -21,7 +21,7 @@ def _event(sku: str, i: int) -> NewEvent:
 
 def run(endpoint_url: str, runs: int = RUNS) -> dict[str, float]:
     bench = fresh(endpoint_url)
-    store = EventStore(bench.client, bench.names.events, bench.names.idempotency)
+    store = EventStore.over(bench.client, bench.names)
     client, table = bench.client, bench.names.events
     payload = '{"delta":1,"order_id":null,"reason":"order","sku":"RAW","tx_id":null}'
 

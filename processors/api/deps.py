@@ -54,5 +54,5 @@ class ApiDeps:
     @classmethod
     def connect(cls, client: Any, tables: Any, secrets: Secrets, settings: ApiSettings, **kwargs: Any) -> "ApiDeps":
         """Deps over one DynamoDB client and a ``processors.wiring.config.Tables``."""
-        return cls(EventStore(client, tables.events, tables.idempotency), ViewStore(client, tables.views),
+        return cls(EventStore.over(client, tables), ViewStore(client, tables.views),
                    ViewQueries(client, tables.views), secrets, settings, **kwargs)

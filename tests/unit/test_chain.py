@@ -47,15 +47,28 @@ def test_rehashed_forgery_breaks_the_next_link():
     assert report.broken.version == 3 and "prev_hash" in report.broken.problem
 
 
-def test_a_chain_cut_short_or_replaced_at_its_recorded_head_is_broken():
-    from events.chain import RecordedHead
+def test_a_chain_cut_short_or_replaced_at_a_witness_is_broken():
+    from events.chain import Witness
 
     items = _chain(4)
-    head = RecordedHead(4, items[-1]["hash"]["S"])
-    assert verify_items("sku:A", items, head).ok
-    assert verify_items("sku:A", items, RecordedHead(2, items[1]["hash"]["S"])).ok  # head read before later appends
-    cut = verify_items("sku:A", items[:2], head)
+    sealed = Witness(4, items[-1]["hash"]["S"], "sealed checkpoint")
+    assert verify_items("sku:A", items, [sealed]).ok
+    assert verify_items("sku:A", items, [Witness(2, items[1]["hash"]["S"], "sealed checkpoint")]).ok  # moved on since
+    cut = verify_items("sku:A", items[:2], [sealed])
     assert (cut.broken.version, cut.events) == (3, 2) and "truncated" in cut.broken.problem
-    assert "truncated" in verify_items("sku:A", [], head).broken.problem
-    replaced = verify_items("sku:A", items, RecordedHead(4, "f" * 64))
+    assert "sealed checkpoint recorded version 4" in cut.broken.problem
+    assert "truncated" in verify_items("sku:A", [], [sealed]).broken.problem
+    replaced = verify_items("sku:A", items, [Witness(4, "f" * 64, "sealed checkpoint")])
     assert replaced.broken.version == 4 and "replaced" in replaced.broken.problem
+
+
+def test_the_furthest_witness_names_the_cut_and_a_witness_without_a_hash_counts_its_version():
+    from events.chain import Witness
+
+    items = _chain(4)
+    witnesses = [Witness(2, items[1]["hash"]["S"], "sealed checkpoint"), Witness(4, None, "inventory view")]
+    assert verify_items("sku:A", items, witnesses).ok
+    cut = verify_items("sku:A", items[:3], witnesses)
+    assert cut.broken.version == 4 and "inventory view recorded version 4" in cut.broken.problem
+    swapped = verify_items("sku:A", [*items[:1], {**items[1], "hash": {"S": "e" * 64}}], witnesses)
+    assert swapped.broken.version == 2 and "altered" in swapped.broken.problem

@@ -23,7 +23,7 @@ def store():
         client = boto3.client("dynamodb", region_name="us-east-1")
         names = TableNames.with_prefix("unit-")
         create_tables(client, names)
-        yield EventStore(client, names.events, names.idempotency, clock=lambda: FIXED)
+        yield EventStore.over(client, names, clock=lambda: FIXED)
 
 
 def buffer(sku="A", value=1, **kw):
@@ -55,7 +55,8 @@ class CancelsWith:
 
 def test_a_validation_error_inside_a_transaction_is_bad_input_not_a_conflict(store):
     cancelling = CancelsWith(store._client, "ValidationError", "Item size has exceeded the maximum allowed size")
-    invalid = EventStore(cancelling, store.events_table, store.idempotency_table, clock=lambda: FIXED)
+    invalid = EventStore(cancelling, store.events_table, store.idempotency_table,
+                         store.checkpoints_table, clock=lambda: FIXED)
     with pytest.raises(DynafoldError) as caught:
         invalid.append("sku:A", [buffer(), buffer()], ANY, idempotency_key="wh-big")
     assert not isinstance(caught.value, VersionConflict)
@@ -75,7 +76,8 @@ class RefusesOutright(CancelsWith):
 
 def test_an_input_the_engine_refuses_outright_is_bad_input_not_a_500(store):
     refusing = RefusesOutright(store._client, "ValidationException", "One or more parameter values were invalid")
-    invalid = EventStore(refusing, store.events_table, store.idempotency_table, clock=lambda: FIXED)
+    invalid = EventStore(refusing, store.events_table, store.idempotency_table,
+                         store.checkpoints_table, clock=lambda: FIXED)
     with pytest.raises(InvalidAppend, match="parameter values were invalid"):
         invalid.append("sku:A", [buffer(), buffer()], NO_STREAM)
     assert refusing.calls == 1 and count_items(store) == 0
@@ -84,8 +86,8 @@ def test_an_input_the_engine_refuses_outright_is_bad_input_not_a_500(store):
 def test_a_race_that_never_ends_is_bounded_in_time_and_writes_nothing(store):
     """Retries of a lost race ('any', transaction conflicts) stop at the contention timeout."""
     always = CancelsWith(store._client, "TransactionConflict", "Transaction is ongoing for the item")
-    busy = EventStore(always, store.events_table, store.idempotency_table, clock=lambda: FIXED,
-                      contention_timeout=timedelta(milliseconds=300))
+    busy = EventStore(always, store.events_table, store.idempotency_table, store.checkpoints_table,
+                      clock=lambda: FIXED, contention_timeout=timedelta(milliseconds=300))
     started = time.monotonic()
     with pytest.raises(StreamContended):
         busy.append("sku:A", [buffer(), buffer()], ANY, idempotency_key="wh-busy")
