@@ -240,26 +240,25 @@ def mapping_change(item_id: str, sku: str | None, variant_id: str | None, source
 
 
 def plan_parts(plans: Sequence[PlannedAppend], key: str, capacity: int) -> list[tuple[str, list[PlannedAppend]]]:
-    """One webhook's appends as transactions of at most ``capacity`` items, each with its own key.
+    """One webhook's appends as transactions of at most ``capacity`` events, each with its own key.
 
-    A stream's share of a transaction costs its events plus its recorded head (one item; see
-    ``events.store``). Deterministic (streams sorted, events kept in order, greedy packing), so a
-    retried webhook plans the same parts under the same keys and only the parts not yet written
+    A transaction holds only events (the guard is written before it, on its own; see
+    ``events.appending``). Deterministic (streams sorted, events kept in order, greedy packing), so
+    a retried webhook plans the same parts under the same keys and only the parts not yet written
     are appended. One part keeps the webhook's key as it is."""
     chunks: list[PlannedAppend] = []
     for plan in sorted(plans, key=lambda p: p.stream):
         events = list(plan.events)
-        for start in range(0, len(events), capacity - 1):
-            chunks.append(PlannedAppend(plan.stream, tuple(events[start:start + capacity - 1])))
+        for start in range(0, len(events), capacity):
+            chunks.append(PlannedAppend(plan.stream, tuple(events[start:start + capacity])))
     parts: list[list[PlannedAppend]] = []
     size = capacity
     for chunk in chunks:
-        weight = len(chunk.events) + 1  # its events and the stream's head
-        if size + weight > capacity:
+        if size + len(chunk.events) > capacity:
             parts.append([])
             size = 0
         parts[-1].append(chunk)
-        size += weight
+        size += len(chunk.events)
     if len(parts) == 1:
         return [(key, parts[0])]
     return [(f"{key}#{index}/{len(parts)}", part) for index, part in enumerate(parts, start=1)]

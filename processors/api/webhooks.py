@@ -98,7 +98,7 @@ def shopify_webhook(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
     for plan in plans:  # every part is checked before the first is appended: all or nothing
         check_key_bytes("stream id", plan.stream)
     appended = []
-    for part_key, part in shopify.plan_parts(plans, key, MAX_TRANSACTION_ITEMS - 1):
+    for part_key, part in shopify.plan_parts(plans, key, MAX_TRANSACTION_ITEMS):
         appended.extend(append_atomically(deps.store, part, part_key))
     return HttpResponse(200, {"topic": topic, "event_key": event_key, "deduplicated": False, "appended": appended,
                               "skipped": skipped, "unmapped_items": unmapped})

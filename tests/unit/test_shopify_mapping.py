@@ -88,14 +88,16 @@ def _plan(stream: str, count: int) -> PlannedAppend:
 
 
 def test_a_webhook_fits_one_part_under_its_own_key_else_deterministic_parts():
-    assert plan_parts([_plan("sku:B", 2), _plan("sku:A", 1)], "k", 99) == [
+    assert plan_parts([_plan("sku:B", 2), _plan("sku:A", 1)], "k", 100) == [
         ("k", [_plan("sku:A", 1), _plan("sku:B", 2)])]
-    parts = plan_parts([_plan(f"sku:{n:03}", 1) for n in range(150)], "k", 99)
-    # each stream's share costs its events and its recorded head: 49 one-event streams per 99 items
-    assert [(key, len(part)) for key, part in parts] == [("k#1/4", 49), ("k#2/4", 49), ("k#3/4", 49), ("k#4/4", 3)]
-    assert plan_parts(list(reversed([_plan(f"sku:{n:03}", 1) for n in range(150)])), "k", 99) == parts
-    split = plan_parts([_plan("sku:A", 120)], "k", 99)
-    assert [len(part[0].events) for _, part in split] == [98, 22]
+    parts = plan_parts([_plan(f"sku:{n:03}", 1) for n in range(250)], "k", 100)
+    # a transaction holds only events (no head per stream): 100 one-event streams per part
+    assert [(key, len(part)) for key, part in parts] == [("k#1/3", 100), ("k#2/3", 100), ("k#3/3", 50)]
+    assert plan_parts(list(reversed([_plan(f"sku:{n:03}", 1) for n in range(250)])), "k", 100) == parts
+    split = plan_parts([_plan("sku:A", 120)], "k", 100)
+    assert [len(part[0].events) for _, part in split] == [100, 20]
+    mixed = plan_parts([_plan("sku:A", 60), _plan("sku:B", 50)], "k", 100)
+    assert [[len(p.events) for p in part] for _, part in mixed] == [[60], [50]]
 
 
 def test_every_fixture_names_its_source():
