@@ -34,7 +34,7 @@ from events.errors import (
     InvalidStreamId,
     TooManyEvents,
 )
-from events.items import MAX_ITEM_BYTES, Item, chained_item, item_size
+from events.items import MAX_ITEM_BYTES, Item, chained_item, item_size, utf8_length
 
 NO_STREAM: Literal["no_stream"] = "no_stream"
 ANY: Literal["any"] = "any"
@@ -158,19 +158,21 @@ def check_plans(plans: Sequence[PlannedAppend], key: str) -> None:
 def link(stream: str, prepared: Sequence[StoredEvent], base: int, prev_hash: str) -> list[Item]:
     """The items of ``prepared`` at versions ``base + 1...``, each chained to the one before."""
     items = []
+    total = 0
     for offset, event in enumerate(prepared, start=1):
         item = chained_item(stream, base + offset, event, prev_hash)
         for name, limit in KEY_LIMITS.items():
-            length = len(item[name]["S"].encode("utf-8"))
+            length = utf8_length(item[name]["S"])
             if length > limit:
                 raise InvalidAppend(stream, f"{name} is {length} bytes; a key value may have at most {limit}")
         size = item_size(item)
         if size > MAX_ITEM_BYTES:
             raise EventTooLarge(stream, size, MAX_ITEM_BYTES)
         items.append(item)
+        total += size
         prev_hash = item["hash"]["S"]
-    if len(items) > 1 and sum(map(item_size, items)) > MAX_TRANSACTION_BYTES:
-        raise EventTooLarge(stream, sum(map(item_size, items)), MAX_TRANSACTION_BYTES)
+    if len(items) > 1 and total > MAX_TRANSACTION_BYTES:
+        raise EventTooLarge(stream, total, MAX_TRANSACTION_BYTES)
     return items
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from json.encoder import encode_basestring as _json_string  # a str as json.dumps(ensure_ascii=False) writes it
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -139,18 +140,37 @@ def link_hash(
     causation_id: str | None,
 ) -> str:
     """hash = sha256(prev_hash || canonical bytes of the event): one link of a stream's chain."""
-    canonical = canonical_json(
-        {
-            "causationid": causation_id,
-            "correlationid": correlation_id,
-            "data": data_text,
-            "datacontenttype": DATA_CONTENT_TYPE,
-            "id": event_id,
-            "sequence": format_sequence(version),
-            "source": source,
-            "subject": stream,
-            "time": time_text,
-            "type": stored_type,
-        }
+    return hashlib.sha256(prev_hash.encode("ascii") + canonical_envelope(
+        stream=stream, version=version, event_id=event_id, stored_type=stored_type, source=source,
+        time_text=time_text, data_text=data_text, correlation_id=correlation_id, causation_id=causation_id,
+    ).encode("utf-8")).hexdigest()
+
+
+def canonical_envelope(
+    *,
+    stream: str,
+    version: int,
+    event_id: str,
+    stored_type: str,
+    source: str,
+    time_text: str,
+    data_text: str,
+    correlation_id: str,
+    causation_id: str | None,
+) -> str:
+    """``canonical_json`` of the event's CloudEvents attributes, written out in its key order: the
+    same text (a test holds them equal) for a quarter of the time, as every append hashes each event."""
+    text = _json_string
+    return (
+        '{"causationid":' + ("null" if causation_id is None else text(causation_id))
+        + ',"correlationid":' + text(correlation_id)
+        + ',"data":' + text(data_text)
+        + ',"datacontenttype":' + text(DATA_CONTENT_TYPE)
+        + ',"id":' + text(event_id)
+        + ',"sequence":' + text(format_sequence(version))
+        + ',"source":' + text(source)
+        + ',"subject":' + text(stream)
+        + ',"time":' + text(time_text)
+        + ',"type":' + text(stored_type)
+        + "}"
     )
-    return hashlib.sha256(prev_hash.encode("ascii") + canonical.encode("utf-8")).hexdigest()

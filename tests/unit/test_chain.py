@@ -1,3 +1,6 @@
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from events.chain import verify_items
 from events.envelope import GENESIS_HASH
 from events.items import recompute_hash
@@ -72,3 +75,17 @@ def test_the_furthest_witness_names_the_cut_and_a_witness_without_a_hash_counts_
     assert cut.broken.version == 4 and "inventory view recorded version 4" in cut.broken.problem
     swapped = verify_items("sku:A", [*items[:1], {**items[1], "hash": {"S": "e" * 64}}], witnesses)
     assert swapped.broken.version == 2 and "altered" in swapped.broken.problem
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(st.text(), min_size=8, max_size=8), causation=st.none() | st.text(), version=st.integers(1, 10**12))
+def test_the_written_out_envelope_is_canonical_json_of_its_attributes(values, causation, version):
+    from events.envelope import DATA_CONTENT_TYPE, canonical_envelope, canonical_json, format_sequence
+
+    stream, event_id, stored_type, source, time_text, data_text, correlation_id, _ = values
+    attributes = {"causationid": causation, "correlationid": correlation_id, "data": data_text,
+                  "datacontenttype": DATA_CONTENT_TYPE, "id": event_id, "sequence": format_sequence(version),
+                  "source": source, "subject": stream, "time": time_text, "type": stored_type}
+    assert canonical_envelope(stream=stream, version=version, event_id=event_id, stored_type=stored_type,
+                              source=source, time_text=time_text, data_text=data_text,
+                              correlation_id=correlation_id, causation_id=causation) == canonical_json(attributes)
