@@ -213,8 +213,9 @@ class EventStore(DerivedReads):
                         last = next(i for i in reversed(items) if i["stream"]["S"] == plan.stream)
                         self._saw_head(plan.stream, plan.last_version, last["hash"]["S"])
                     return [plan.result(deduplicated=False) for plan in plans]
-                if outcome == "conflict":  # taken, or written by another caller settling the key: look
-                    continue
+                # "conflict": a version is taken, perhaps by another caller settling the key: look
+                # again after the wait (a log whose versions are not contiguous keeps conflicting,
+                # and the wait is bounded).
             else:  # lost: another event holds a planned version, forever
                 if replan_refused(plans, expected):
                     raise VersionConflict(plans[0].stream, expected_version, self.stream_version(plans[0].stream))
