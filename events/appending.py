@@ -110,6 +110,7 @@ def prepare(stream: str, events: Sequence[NewEvent], key: str | None, now: datet
     """New events as they will be stored: validated, in the stream's category, with ids and times."""
     category = catalogue.stream_category(stream)
     check_count(events, key)
+    now_text = format_time(now)
     prepared = []
     for event in events:
         spec = catalogue.resolve(event.type)
@@ -122,7 +123,7 @@ def prepare(stream: str, events: Sequence[NewEvent], key: str | None, now: datet
             data_text=data_json(data),
             id=event_id,
             source=event.source,
-            time_text=format_time(event.time or now),
+            time_text=now_text if event.time is None else format_time(event.time),
             correlation_id=event.correlation_id or event_id,
             causation_id=event.causation_id,
         ))

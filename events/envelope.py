@@ -22,7 +22,14 @@ SEQUENCE_WIDTH = 20  # zero-padded so `sequence` sorts as a string
 
 
 def canonical_json(value: Any) -> str:
-    """The one JSON spelling used for stored data and hashes: sorted keys, no spaces, UTF-8."""
+    """The one JSON spelling used for stored data and hashes: sorted keys, no spaces, UTF-8.
+
+    CPython writes ASCII-only JSON about three times faster than with ``ensure_ascii=False``, and
+    the two spellings differ only where a character is written as a ``\\u`` escape; without one, the
+    ASCII text is the canonical text (a property test holds them equal)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    if "\\u" not in text:
+        return text
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 

@@ -89,3 +89,18 @@ def test_the_written_out_envelope_is_canonical_json_of_its_attributes(values, ca
     assert canonical_envelope(stream=stream, version=version, event_id=event_id, stored_type=stored_type,
                               source=source, time_text=time_text, data_text=data_text,
                               correlation_id=correlation_id, causation_id=causation) == canonical_json(attributes)
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+                    max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=JSON)
+def test_canonical_json_is_the_sorted_compact_utf8_spelling_whatever_the_characters(value):
+    import json
+
+    from events.envelope import canonical_json
+
+    assert canonical_json(value) == json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
