@@ -78,17 +78,20 @@ def test_the_furthest_witness_names_the_cut_and_a_witness_without_a_hash_counts_
 
 
 @settings(max_examples=200, deadline=None)
-@given(values=st.lists(st.text(), min_size=8, max_size=8), causation=st.none() | st.text(), version=st.integers(1, 10**12))
-def test_the_written_out_envelope_is_canonical_json_of_its_attributes(values, causation, version):
-    from events.envelope import DATA_CONTENT_TYPE, canonical_envelope, canonical_json, format_sequence
+@given(values=st.lists(st.text(), min_size=7, max_size=7), causation=st.none() | st.text(), version=st.integers(1, 10**12))
+def test_a_link_hashes_canonical_json_of_the_events_attributes_whatever_the_characters(values, causation, version):
+    import hashlib
 
-    stream, event_id, stored_type, source, time_text, data_text, correlation_id, _ = values
+    from events.envelope import DATA_CONTENT_TYPE, canonical_json, format_sequence, link_hash
+
+    stream, event_id, stored_type, source, time_text, data_text, correlation_id = values
     attributes = {"causationid": causation, "correlationid": correlation_id, "data": data_text,
                   "datacontenttype": DATA_CONTENT_TYPE, "id": event_id, "sequence": format_sequence(version),
                   "source": source, "subject": stream, "time": time_text, "type": stored_type}
-    assert canonical_envelope(stream=stream, version=version, event_id=event_id, stored_type=stored_type,
-                              source=source, time_text=time_text, data_text=data_text,
-                              correlation_id=correlation_id, causation_id=causation) == canonical_json(attributes)
+    expected = hashlib.sha256(GENESIS_HASH.encode("ascii") + canonical_json(attributes).encode("utf-8")).hexdigest()
+    assert link_hash(prev_hash=GENESIS_HASH, stream=stream, version=version, event_id=event_id,
+                     stored_type=stored_type, source=source, time_text=time_text, data_text=data_text,
+                     correlation_id=correlation_id, causation_id=causation) == expected
 
 
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(),
