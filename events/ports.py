@@ -118,9 +118,9 @@ class EventLog(Protocol):
 class DerivedReads:
     """What every log derives from its primitives, written once: ``append`` and ``append_stored``
     (prepared and checked by ``events.appending``) from ``_append_prepared``; ``read_stream``,
-    ``scan_items``, ``read_all`` and the audits from ``read_items``, ``scan_pages`` and the
-    recorded heads. ``_saw_head`` lets a log remember a head it read (the DynamoDB store caches
-    head hashes)."""
+    ``scan_items``, ``read_all`` and the audits from ``read_items``, ``scan_pages``, the sealed
+    checkpoints and the heads earlier releases recorded. ``_saw_head`` lets a log remember a head
+    it read (the DynamoDB store caches head hashes)."""
 
     _clock: Callable[[], datetime]
 

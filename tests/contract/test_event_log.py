@@ -34,7 +34,7 @@ from events.errors import (
     VersionConflict,
 )
 from events.ports import EventLog
-from events.store import ANY, NO_STREAM
+from events.store import ANY, NO_STREAM, AppendResult
 from tests.contract.conftest import FIXED, Harness, sealing
 
 
@@ -419,3 +419,25 @@ def test_a_multi_stream_plan_left_half_done_is_finished_or_planned_again(harness
     assert [r.event_ids for r in results] == [p.event_ids for p in plans]
     assert log.append_streams([sold("A"), sold("B")], "k") == [replace(r, deduplicated=True) for r in results]
     assert harness.count() == 3
+
+
+def test_a_guard_an_earlier_release_wrote_with_its_events_answers_as_before(harness: Harness) -> None:
+    """Guards written in one transaction with their events (no plan with ids and times) are
+    written by construction: a repeat gets their answer without a look at the log."""
+    log = harness.log
+    first = log.append("sku:A", [buffer(value=7)], NO_STREAM)
+    digest = request_hash("sku:A", prepare("sku:A", [buffer(value=7)], "old-1", FIXED))
+    guard = guard_item("old-1", digest, [plan_at("sku:A", [], 0)], FIXED, IDEMPOTENCY_TTL)
+    del guard["appends"]  # the single-stream guard of earlier releases
+    guard.update({"first_version": {"N": "1"}, "last_version": {"N": "1"},
+                  "event_ids": {"L": [{"S": first.event_ids[0]}]}})
+    harness.put_guard_raw(guard)
+    repeat = log.append("sku:A", [buffer(value=7)], ANY, idempotency_key="old-1")
+    assert (repeat.versions, repeat.event_ids, repeat.deduplicated) == ((1,), first.event_ids, True)
+    assert log.recorded("old-1") == repeat and harness.count() == 1
+    prepared = [(p.stream, prepare(p.stream, p.events, None, FIXED)) for p in (sold("B"),)]
+    multi = guard_item("old-2", streams_request_hash(prepared), [plan_at("sku:B", [], 0)], FIXED, IDEMPOTENCY_TTL)
+    multi["appends"] = {"S": '[["sku:B", 4, 4, ["e-4"]]]'}  # earlier releases: no times
+    harness.put_guard_raw(multi)
+    assert log.append_streams([sold("B")], "old-2") == [AppendResult("sku:B", 4, 4, ("e-4",), True)]
+    assert harness.count() == 1
