@@ -67,7 +67,7 @@ class ApiDeps:
     def connect(cls, client: Any, tables: Any, secrets: Secrets, settings: ApiSettings, **kwargs: Any) -> "ApiDeps":
         """Deps over one DynamoDB client and a ``processors.wiring.config.Tables``, with the support
         answers under the default grace period and retry policy."""
-        store, queries = EventStore(client, tables.events, tables.idempotency), ViewQueries(client, tables.views)
+        store, queries = EventStore.over(client, tables), ViewQueries(client, tables.views)
 
         @functools.cache
         def support() -> Support:

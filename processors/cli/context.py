@@ -47,15 +47,14 @@ class Context:
         return TableNames.with_prefix(self.table_prefix)
 
     def view_tables(self) -> Any:
-        """Event, idempotency and the active view tables (see `dynafold rebuild --switch`)."""
+        """The log's tables and the active view tables (see `dynafold rebuild --switch`)."""
 
         return local_tables(self.table_prefix)
 
     def store(self) -> Any:
         from events.store import EventStore
 
-        names = self.tables()
-        return EventStore(self.client(), names.events, names.idempotency)
+        return EventStore.over(self.client(), self.tables())
 
     def local_endpoint(self) -> str:
         """The local stack's engine, which commands that run the stack's own code need."""

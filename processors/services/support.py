@@ -29,7 +29,7 @@ class Support:
 
     @classmethod
     def build(cls, store: EventLog, queries: ViewQueries, clock: Callable[[], datetime], *, grace: timedelta,
-              retry: RetryPolicy, timeout_seconds: float, shopify: ShopifySyncSettings | None) -> "Support":
+              retry: RetryPolicy, timeout_seconds: float, shopify: ShopifySyncSettings | None = None) -> "Support":
         """Over the root's store and views, with the monitor's grace period, the workers' retry policy and
         the Shopify sync's settings (None: no pushes configured)."""
         deliveries = DeliveryExplainer(store, queries, retry, timeout_seconds, clock)

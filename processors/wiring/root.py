@@ -146,9 +146,8 @@ class Root:
     def store(self) -> EventLog:
         from events.store import EventStore
 
-        tables = self.adapters.tables
         # One clock for everything appended, so a fast-forwarded local run stays in causal order.
-        return EventStore(self.client, tables.events, tables.idempotency, clock=self.adapters.clock.now)
+        return EventStore.over(self.client, self.adapters.tables, clock=self.adapters.clock.now)
 
     @cached_property
     def views(self) -> ViewRows:
@@ -167,7 +166,8 @@ class Root:
         from projections.batch import BatchProjector
         from projections.registry import VIEWS
 
-        return BatchProjector(self.views, self.store.read_stream, VIEWS)
+        # The live projector reads the event table's stream: it seals each stream's checkpoint.
+        return BatchProjector(self.views, self.store.read_stream, VIEWS, seal=self.store.seal)
 
     @cached_property
     def reactor(self) -> Reactor:
