@@ -15,7 +15,7 @@ from pathlib import Path
 from benchmarks.common import engine, fresh, interleaved_medians, report
 from events.envelope import NewEvent
 from events.keyring import KeyRing
-from events.sealing import Revealer, SealingLog
+from events.sealing import Revealer, PersonalDataLog
 from events.store import EventStore
 from processors.adapters.subject_keys import DynamoDbSubjectKeys, LocalKeyWrapper
 from processors.local.tables import local_tables
@@ -44,10 +44,10 @@ def _order(i: int, customers: int) -> tuple[str, NewEvent]:
 
 def run(endpoint_url: str, runs: int = RUNS) -> dict[str, float]:
     bench = fresh(endpoint_url)
-    plain = EventStore(bench.client, bench.names.events, bench.names.idempotency)
+    plain = EventStore.over(bench.client, bench.names)
     wrapper = LocalKeyWrapper(Path(tempfile.mkdtemp()) / "kms-stand-in.key")
     ring = KeyRing(DynamoDbSubjectKeys(bench.client, bench.names["keys"], wrapper))
-    sealed = SealingLog(plain, Revealer(ring))
+    sealed = PersonalDataLog(plain, Revealer(ring))
     result: dict[str, float] = {}
 
     # Appends: a message of one of 10 senders, plain and sealed (keys warm: one invocation of many).

@@ -1,6 +1,6 @@
 """Personal values sealed on append and revealed on read: a layer around any ``EventLog``.
 
-``SealingLog`` seals every personal field (``events.personal``) of what is appended with its
+``PersonalDataLog`` seals every personal field (``events.personal``) of what is appended with its
 subject's key *before* handing the events to the log it wraps, so the log stores, hashes and
 chains only sealed bytes: the hash chain covers the ciphertext, and destroying a key later
 changes nothing stored (``audit verify`` passes before and after an erasure). Its reads reveal
@@ -14,7 +14,7 @@ see; the projector, the rebuild, the audit commands and the console all call it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -22,7 +22,8 @@ from pydantic import BaseModel
 
 from events import catalogue
 from events.appending import ANY, AppendResult, ExpectedVersion
-from events.chain import ChainReport, RecordedHead
+from events.chain import ChainReport, Witness
+from events.checkpoints import Checkpoint
 from events.cipher import open_sealed, seal
 from events.envelope import NewEvent, PlannedAppend, RecordedEvent, StoredEvent, canonical_json
 from events.items import Item
@@ -89,10 +90,10 @@ def _as_stored(event: RecordedEvent) -> RecordedEvent:
 
 def reveal_of(log: object) -> Callable[[RecordedEvent], RecordedEvent] | None:
     """How events stored in ``log`` are revealed (None: a log that seals nothing, e.g. in tests)."""
-    return log.revealer.reveal if isinstance(log, SealingLog) else None
+    return log.revealer.reveal if isinstance(log, PersonalDataLog) else None
 
 
-class SealingLog:
+class PersonalDataLog:
     """An ``EventLog`` whose appends seal personal values and whose event reads reveal them."""
 
     def __init__(self, log: EventLog, revealer: Revealer, *, reveal: bool = True) -> None:
@@ -147,14 +148,24 @@ class SealingLog:
     def recorded_streams(self, key: str) -> list[AppendResult] | None:
         return self.log.recorded_streams(key)
 
-    def recorded_head(self, stream: str) -> RecordedHead | None:
+    def seal(self, checkpoints: Sequence[Checkpoint]) -> dict[str, Exception]:
+        return self.log.seal(checkpoints)  # the chain's checkpoints, not personal values
+
+    def sealed_checkpoint(self, stream: str) -> Checkpoint | None:
+        return self.log.sealed_checkpoint(stream)
+
+    def sealed_checkpoints(self, segments: int = 4) -> dict[str, Checkpoint]:
+        return self.log.sealed_checkpoints(segments)
+
+    def recorded_head(self, stream: str) -> Witness | None:
         return self.log.recorded_head(stream)
 
-    def recorded_heads(self, segments: int = 4) -> dict[str, RecordedHead]:
+    def recorded_heads(self, segments: int = 4) -> dict[str, Witness]:
         return self.log.recorded_heads(segments)
 
-    def verify_stream(self, stream: str) -> ChainReport:
-        return self.log.verify_stream(stream)
+    def verify_stream(self, stream: str, also: Sequence[Witness] = ()) -> ChainReport:
+        return self.log.verify_stream(stream, also)
 
-    def verify_log(self, segments: int = 4) -> Iterator[ChainReport]:
-        return self.log.verify_log(segments)
+    def verify_log(self, segments: int = 4,
+                   also: Mapping[str, Sequence[Witness]] | None = None) -> Iterator[ChainReport]:
+        return self.log.verify_log(segments, also)

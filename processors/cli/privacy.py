@@ -23,7 +23,7 @@ def cmd_forget(ctx: "Context", args: argparse.Namespace) -> int:
     from processors.services.personal_data import valid_subject
 
     valid_subject(args.subject)  # bad input before any table is asked (exit 2)
-    forgotten = ctx.read_root(Path(args.state_dir)).personal_data.forget(
+    forgotten = ctx.root(Path(args.state_dir)).personal_data.forget(
         args.subject, args.reason, "cli", dry_run=args.dry_run)  # NotFound: exit 4
     verb = "would destroy" if forgotten.dry_run else "destroyed"
     key = f"{verb} key {forgotten.key_id}" if forgotten.key_id else "no key left to destroy (already forgotten)"
@@ -43,7 +43,7 @@ def cmd_personal_data(ctx: "Context", args: argparse.Namespace) -> int:
     from processors.services.personal_data import valid_subject
 
     valid_subject(args.subject)
-    export: dict[str, Any] = ctx.read_root(Path(args.state_dir)).personal_data.export(args.subject).to_json()
+    export: dict[str, Any] = ctx.root(Path(args.state_dir)).personal_data.export(args.subject).to_json()
     if args.output:
         Path(args.output).write_text(json.dumps(export, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
         emit({"output": args.output, "values": len(export["values"])}, as_json=ctx.as_json,

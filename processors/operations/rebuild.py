@@ -31,7 +31,7 @@ from typing import Any, Protocol
 from botocore.exceptions import ClientError
 
 from events.errors import DynafoldError
-from events.sealing import Revealer, SealingLog, reveal_of
+from events.sealing import Revealer, PersonalDataLog, reveal_of
 from events.store import EventStore
 from processors.operations.progress import Progress
 from processors.services.rebuild_segment import SegmentResult, SegmentTask, SegmentWorker
@@ -193,7 +193,7 @@ def run_slice(client_factory: Callable[[], Any], events_table: str, writers: int
 
 
 class Rebuilder:
-    def __init__(self, client: Any, store: EventStore | SealingLog, *, prefix: str, views: Sequence[View[Any]],
+    def __init__(self, client: Any, store: EventStore | PersonalDataLog, *, prefix: str, views: Sequence[View[Any]],
                  live_tables: Mapping[str, str], versions: VersionsConfig, state_dir: Path,
                  options: RebuildOptions = RebuildOptions(),
                  progress: Callable[[int | None], Progress] | None = None,

@@ -25,7 +25,7 @@ from events.errors import DynafoldError, IdempotencyKeyReused, NotFound
 from events.keyring import KeyRing
 from events.personal import ERASED, Sealed, check_subject, personal_fields
 from events.privacy import DataRequested, Requester, SubjectForgotten, ValuesErased, subject_stream
-from events.sealing import SealingLog
+from events.sealing import PersonalDataLog
 from events.shopify import plan_parts
 from projections.view import View
 
@@ -93,7 +93,7 @@ class SubjectExport:
 
 
 class PersonalData:
-    def __init__(self, store: SealingLog, keyring: KeyRing, views: Sequence[View[Any]]) -> None:
+    def __init__(self, store: PersonalDataLog, keyring: KeyRing, views: Sequence[View[Any]]) -> None:
         self._store = store
         self._keyring = keyring
         self._personal_categories = frozenset(view.category for view in views if view.personal_data)

@@ -15,12 +15,16 @@ table's TTL: first_detected + 7 days, in epoch seconds. A notified error's row c
 (it is not pending, so it stays out of the index, and it lives exactly as long as the error is
 still reported: a TTL would forget it and the next validation would reopen it).
 
-An order without pending or notified errors has no rows, and its state is the initial one: the order number
-and remarks are only kept alongside errors, so ``load(rows(state)) == state`` always holds.
+Every validated order also has its *order row* (sort key ``@order``): its number and when it was
+first validated. It outlives its errors (no TTL, never deleted), so "why wasn't SO-000777 sent?"
+finds the order by its number after the email went out or the errors were fixed: the order row
+alone carries ``indexed_number``, the key of the sparse ``by-order-number`` index (an empty number
+is not indexed: DynamoDB refuses an empty index key). A never-validated order has no rows, and its
+state is the initial one; ``load(rows(state)) == state`` always holds.
 
-``remarks`` is the order's remark as last validated (what an operator judges a discount error by):
-personal data of the order's customer, so the view is marked ``personal_data`` and shows
-``[erased]`` once the customer is forgotten.
+The order row also keeps the order's ``remarks`` as last validated (what an operator judges a
+discount error by): personal data of the order's customer, so the view is marked
+``personal_data`` and the row shows ``[erased]`` once the customer is forgotten.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ from projections.view import Row, View, ViewRow
 
 PENDING = "PENDING"
 TTL = timedelta(days=7)
+ORDER_ROW = "@order"  # the order row's sort key: error hashes are hex, the head row is "#"
+INDEXED_NUMBER = "indexed_number"  # the by-order-number index's key, on the order row only
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,7 +55,6 @@ class PendingError(ViewRow):
     order_id: str
     error_hash: str
     order_number: str = ""
-    remarks: str = ""
     rule: str
     severity: str
     message: str
@@ -73,22 +78,21 @@ class PendingError(ViewRow):
 class PendingErrorsState:
     order_id: str
     order_number: str = ""
-    remarks: str = ""
     errors: Mapping[str, PendingError] = field(default_factory=dict)  # error_hash -> error, sorted
     notified: Mapping[str, str] = field(default_factory=dict)  # error_hash -> when emailed; still reported, sorted
+    first_validated: str = ""  # when the order was first validated; "" = never (no order row)
+    remarks: str = ""  # the order's remark as last validated, or [erased]
 
 
 def initial(order_id: str) -> PendingErrorsState:
     return PendingErrorsState(order_id=order_id)
 
 
-def _state(order_id: str, order_number: str, remarks: str, errors: Mapping[str, PendingError],
-           notified: Mapping[str, str]) -> PendingErrorsState:
-    """The one canonical state for these errors: sorted by hash; no errors = the initial state."""
-    if not errors and not notified:
-        return initial(order_id)
-    return PendingErrorsState(order_id, order_number, remarks, {h: errors[h] for h in sorted(errors)},
-                              {h: notified[h] for h in sorted(notified)})
+def _state(state: PendingErrorsState, order_number: str, errors: Mapping[str, PendingError],
+           notified: Mapping[str, str], first_validated: str, remarks: str) -> PendingErrorsState:
+    """The one canonical state for these errors: sorted by hash."""
+    return PendingErrorsState(state.order_id, order_number, {h: errors[h] for h in sorted(errors)},
+                              {h: notified[h] for h in sorted(notified)}, first_validated, remarks)
 
 
 def remarks_of(data: OrderValidated) -> str:
@@ -118,7 +122,6 @@ def apply(state: PendingErrorsState, event: RecordedEvent) -> PendingErrorsState
     data = event.data
     at = format_time(event.time)
     if isinstance(data, OrderValidated):
-        remarks = remarks_of(data)
         current: dict[str, PendingError] = {}
         # Emailed and still reported: stays notified. Not reported any more: resolved, forgotten.
         notified = {error.error_hash: state.notified[error.error_hash]
@@ -131,7 +134,6 @@ def apply(state: PendingErrorsState, event: RecordedEvent) -> PendingErrorsState
                 order_id=state.order_id,
                 error_hash=error.error_hash,
                 order_number=data.order_number,
-                remarks=remarks,
                 rule=error.rule,
                 severity=error.severity,
                 message=error.message,
@@ -139,12 +141,14 @@ def apply(state: PendingErrorsState, event: RecordedEvent) -> PendingErrorsState
                 first_detected=at if seen is None else seen.first_detected,
                 last_seen=at,
             )
-        return _state(state.order_id, data.order_number, remarks, current, notified)
+        return _state(state, data.order_number, current, notified, state.first_validated or at, remarks_of(data))
     if isinstance(data, OrderErrorsNotified):
         sent = set(data.error_hashes) & set(state.errors)
+        if not sent:
+            return state
         remaining = {h: e for h, e in state.errors.items() if h not in sent}
-        return _state(state.order_id, state.order_number, state.remarks, remaining,
-                      {**state.notified, **{h: at for h in sent}})
+        return _state(state, state.order_number, remaining, {**state.notified, **{h: at for h in sent}},
+                      state.first_validated, state.remarks)
     return state
 
 
@@ -153,29 +157,36 @@ def expires_at(first_detected: str) -> int:
     return calendar.timegm(moment.utctimetuple())
 
 
+def order_row(state: PendingErrorsState) -> Row:
+    """The order row's attributes: its number (indexed when there is one), first validation and remarks."""
+    row: Row = {"order_number": state.order_number, "first_validated": state.first_validated,
+                "remarks": state.remarks}
+    return row | ({INDEXED_NUMBER: state.order_number} if state.order_number else {})
+
+
 def rows(state: PendingErrorsState) -> Mapping[str | None, Row]:
-    notified: dict[str | None, Row] = {error_hash: {"order_number": state.order_number, "remarks": state.remarks,
-                                                    "notified_at": at}
+    order: dict[str | None, Row] = {ORDER_ROW: order_row(state)} if state.first_validated else {}
+    notified: dict[str | None, Row] = {error_hash: {"order_number": state.order_number, "notified_at": at}
                                        for error_hash, at in state.notified.items()}
-    return notified | {error_hash: error.attributes("order_id", "error_hash")
-                       for error_hash, error in state.errors.items()}
+    return order | notified | {error_hash: error.attributes("order_id", "error_hash")
+                               for error_hash, error in state.errors.items()}
 
 
 def load(order_id: str, stored: Mapping[str | None, Row]) -> PendingErrorsState:
-    notified = {str(error_hash): row["notified_at"] for error_hash, row in stored.items()
-                if error_hash is not None and "notified_at" in row}
+    order = stored.get(ORDER_ROW)
+    hashes = {str(h): row for h, row in stored.items() if h is not None and h != ORDER_ROW}
+    notified = {error_hash: row["notified_at"] for error_hash, row in hashes.items() if "notified_at" in row}
     errors = {
-        str(error_hash): PendingError.from_row({
-            **row, "order_id": order_id, "error_hash": str(error_hash),
-            "order_number": row.get("order_number") or "", "remarks": row.get("remarks") or "",
-            "details": _plain(row.get("details") or {}),
+        error_hash: PendingError.from_row({
+            **row, "order_id": order_id, "error_hash": error_hash,
+            "order_number": row.get("order_number") or "", "details": _plain(row.get("details") or {}),
         })
-        for error_hash, row in stored.items() if error_hash is not None and "notified_at" not in row
+        for error_hash, row in hashes.items() if "notified_at" not in row
     }
-    first = min((h for h in stored if h is not None), default=None)
-    order_number = "" if first is None else stored[first].get("order_number") or ""
-    remarks = "" if first is None else stored[first].get("remarks") or ""
-    return _state(order_id, order_number, remarks, errors, notified)
+    # Rows written before order rows existed: the number is on every error row.
+    first = order if order is not None else hashes[min(hashes)] if hashes else {}
+    return _state(initial(order_id), first.get("order_number") or "", errors, notified,
+                  (order or {}).get("first_validated") or "", (order or {}).get("remarks") or "")
 
 
 def measures(before: PendingErrorsState, after: PendingErrorsState) -> dict[str, int]:

@@ -17,7 +17,7 @@ import pytest
 
 from events.delivery_policy import RetryPolicy, target_stream
 from events.envelope import NewEvent
-from events.sealing import SealingLog
+from events.sealing import PersonalDataLog
 from events.store import NO_STREAM
 from processors.adapters.clock import ManualClock
 from processors.adapters.delivery_queue import DeliveryJob
@@ -248,7 +248,7 @@ def test_two_workers_racing_on_one_job_record_one_attempt(stack, receiver, local
     stream = submit(stack, receiver.url("/race"), "msg-9")
     job = DeliveryJob(stream=stream, attempt=1, cause_event_id="cause-1")
     # Two workers with stores of their own, revealing the sealed payload as the root's does.
-    workers = [DeliveryWorker(SealingLog(local_dynamo.store(), stack.root.revealer), stack.delivery_queue, SETTINGS,
+    workers = [DeliveryWorker(PersonalDataLog(local_dynamo.store(), stack.root.revealer), stack.delivery_queue, SETTINGS,
                               clock=clock) for _ in range(2)]
     results = [None, None]
     threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, workers[i].run(job))) for i in range(2)]

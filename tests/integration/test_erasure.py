@@ -59,8 +59,9 @@ def cli(local_dynamo, *argv: str) -> tuple[int, str]:
 
 
 def pending_rows(stack):
+    """The order's row of the pending-errors view: it keeps the order's remarks."""
     table = stack.tables.views["pending-errors"]
-    return [from_item(i) for i in stack.client.scan(TableName=table)["Items"] if i["error_hash"]["S"] != "#"]
+    return [from_item(i) for i in stack.client.scan(TableName=table)["Items"] if i["error_hash"]["S"] == "@order"]
 
 
 def export_text(local_dynamo, path: Path) -> str:

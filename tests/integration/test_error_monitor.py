@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from events.envelope import NewEvent
-from events.sealing import SealingLog
+from events.sealing import PersonalDataLog
 from events.store import EventStore
 from events.order_rules import Order, validate_order
 from processors.services.error_monitor import ErrorMonitor, MonitorSettings
@@ -43,7 +43,7 @@ class Harness:
         client = client or self.local_dynamo.client
         log = self.local_dynamo.store() if client is self.local_dynamo.client else \
             EventStore(client, self.tables.events, self.tables.idempotency)
-        return ErrorMonitor(SealingLog(log, self.stack.root.revealer),  # orders' remarks revealed, as the root's
+        return ErrorMonitor(PersonalDataLog(log, self.stack.root.revealer),  # orders' remarks revealed, as the root's
                             ViewQueries(client, self.tables.views), orders or LogOrderSource(),
                             mailer or OutboxMailer(self.outbox), MonitorSettings(),
                             clock=lambda: T0 + timedelta(minutes=minutes))
