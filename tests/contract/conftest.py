@@ -18,7 +18,9 @@ import pytest
 from moto import mock_aws
 
 from events.items import Item
+from events.keyring import InMemorySubjectKeys, KeyRing
 from events.memory import InMemoryEventLog
+from events.sealing import PersonalDataLog, Revealer
 from events.ports import EventLog
 from events.store import EventStore
 from processors.local.tables import local_tables, view_keys
@@ -31,7 +33,7 @@ from projections.view_store import from_item as row_from_item
 FIXED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 # DynamoDB retries a lost "any" race until this bound.
 CONTENTION = timedelta(milliseconds=200)
-BACKENDS = ["memory", "moto", pytest.param("local", marks=pytest.mark.integration)]
+BACKENDS = ["memory", "sealed", "moto", pytest.param("local", marks=pytest.mark.integration)]
 
 
 class MemoryLog:
@@ -56,6 +58,33 @@ class MemoryLog:
         self.log.heads[item["stream"]["S"]] = item
 
 
+class SealedMemoryLog(MemoryLog):
+    """The in-memory log behind the personal data layer every function uses (events.sealing): the
+    contract holds the wrapper to the same behaviour; ``items`` are the wrapped log's."""
+
+    engine = "sealed"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = self.log
+        self.log = PersonalDataLog(self.inner, Revealer(KeyRing(InMemorySubjectKeys())))
+
+    def count(self) -> int:
+        return sum(map(len, self.inner.items.values()))
+
+    def put_raw(self, item: Item) -> None:
+        self.inner.items.setdefault(item["stream"]["S"], {})[int(item["version"]["N"])] = item
+
+    def delete_raw(self, stream: str, version: int) -> None:
+        del self.inner.items[stream][version]
+
+    def put_guard_raw(self, item: Item) -> None:
+        self.inner.guards[item["key"]["S"]] = item
+
+    def put_head_raw(self, item: Item) -> None:
+        self.inner.heads[item["stream"]["S"]] = item
+
+
 class DynamoLog:
     def __init__(self, engine: str, client: Any, names: TableNames) -> None:
         self.engine, self.client, self.table, self.idempotency = engine, client, names.events, names.idempotency
@@ -78,13 +107,16 @@ class DynamoLog:
         self.client.put_item(TableName=self.idempotency, Item=item)
 
 
-Harness = MemoryLog | DynamoLog
+Harness = MemoryLog | SealedMemoryLog | DynamoLog
 
 
 @pytest.fixture(params=BACKENDS)
 def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
     if request.param == "memory":
         yield MemoryLog()
+        return
+    if request.param == "sealed":
+        yield SealedMemoryLog()
         return
     yield DynamoLog(request.param, *dynamo_tables(request, request.param))
 
