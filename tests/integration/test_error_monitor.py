@@ -42,7 +42,7 @@ class Harness:
     def monitor(self, minutes: float, mailer=None, orders=None, client=None) -> ErrorMonitor:
         client = client or self.local_dynamo.client
         log = self.local_dynamo.store() if client is self.local_dynamo.client else \
-            EventStore(client, self.tables.events, self.tables.idempotency)
+            EventStore.over(client, self.tables)
         return ErrorMonitor(PersonalDataLog(log, self.stack.root.revealer),  # orders' remarks revealed, as the root's
                             ViewQueries(client, self.tables.views), orders or LogOrderSource(),
                             mailer or OutboxMailer(self.outbox), MonitorSettings(),
