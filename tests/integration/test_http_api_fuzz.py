@@ -122,10 +122,12 @@ def requests(draw: st.DrawFn, route: Route) -> dict[str, Any]:
 
 def _fuzz(local_dynamo: Any, route: Route, examples: int, state_dir: Path) -> None:
     tables = local_tables("test-", versions={})
-    # GET /status reads through the service the composition root builds (here the local stack's, empty).
+    # GET /status and the privacy routes read through the services the composition root builds
+    # (here the local stack's, empty).
     stack = LocalStack(local_dynamo.endpoint_url, tables, state_dir, access_key=local_dynamo.access_key)
     deps = ApiDeps.connect(local_dynamo.client, tables, SECRETS, ApiSettings(max_body_bytes=4096),
-                           resolve=lambda host, port: ["93.184.215.14"], status=lambda: stack.root.status)
+                           resolve=lambda host, port: ["93.184.215.14"], status=lambda: stack.root.status,
+                           personal_data=lambda: stack.root.personal_data)
     handler = make_handler(deps)
     context = LambdaContext.local("dynafold-ingest", 30, "fuzz")
 
