@@ -35,6 +35,9 @@ class ApiSettings:
     order_rules: tuple[Rule, ...] = field(default_factory=rule_set)
     # Shopify location ids whose levels count (summed); empty = every location (issue 11 §3).
     shopify_locations: frozenset[str] = frozenset()
+    # This deployment's shop (`<shop>.myshopify.com`, lower case); "" = not configured. A shop/redact
+    # for another shop erases nothing here.
+    shopify_shop: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "ApiSettings":
@@ -45,6 +48,7 @@ class ApiSettings:
             order_rules=rule_set(disabled),
             shopify_locations=frozenset(shopify_id(part) for part in
                                         env.get("DYNAFOLD_SHOPIFY_LOCATIONS", "").split(",") if part.strip()),
+            shopify_shop=env.get("DYNAFOLD_SHOPIFY_SHOP", "").strip().lower(),
         )
 
 

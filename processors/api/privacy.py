@@ -15,7 +15,6 @@ Shopify answers every privacy webhook with 200 once handled; a 401 for a bad HMA
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -61,7 +60,7 @@ def shopify_privacy(topic: str, payload: Any, event_key: str, request: HttpReque
     correlation = request.request_id or None
     logger.info("shopify privacy webhook", extra={"topic": topic, "event_key": event_key})  # never the payload
     if isinstance(payload, shopify.ShopRedact):
-        configured = os.environ.get("DYNAFOLD_SHOPIFY_SHOP", "").strip().lower()
+        configured = deps.settings.shopify_shop
         if configured and payload.shop_domain.strip().lower() != configured:
             return HttpResponse(200, {"topic": topic, "forgotten": [], "note": "not this deployment's shop: "
                                                                                "nothing of it is held here"})

@@ -223,3 +223,38 @@ def test_keys_are_cached_for_one_invocation_only(world):
     assert world.store.read_stream("delivery:acme:m-1")[0].data.payload != ERASED  # this invocation's cache
     world.ring.begin_invocation()
     assert world.store.read_stream("delivery:acme:m-1")[0].data.payload == ERASED
+
+
+def _redact(world: World, shop: str, topic: str = "shop/redact", event_key: str = "ev-1") -> dict:
+    from events import shopify
+    from processors.adapters.secrets import Secrets
+    from processors.api.deps import ApiDeps, ApiSettings
+    from processors.api.http import HttpRequest
+    from processors.api.privacy import shopify_privacy
+    from tests.shopify_fixtures import payload
+
+    deps = ApiDeps(world.store, world.rows, None, Secrets.of(),  # type: ignore[arg-type]
+                   ApiSettings(shopify_shop=shop), personal_data=lambda: world.privacy)
+    body = shopify.PAYLOADS[topic].model_validate(payload(topic))
+    request = HttpRequest("POST", "/webhooks/shopify", {}, {}, b"", request_id="req-1")
+    return shopify_privacy(topic, body, event_key, request, deps).body
+
+
+def test_shop_redact_forgets_the_shops_customers_and_nothing_of_another_shop(world):
+    world.keys.create("shopify-customer:191167")  # as if a field held a Shopify customer's data
+    world.keys.note_stream("shopify-customer:191167", "subject:shopify-customer:191167")
+    assert _redact(world, "another-shop.myshopify.com")["forgotten"] == []
+    assert world.keys.find("shopify-customer:191167") is not None
+    answer = _redact(world, "johns-apparel.myshopify.com")
+    assert answer["forgotten"] == [{"subject": "shopify-customer:191167", "key_destroyed": True, "streams": 1}]
+    assert world.keys.find("shopify-customer:191167") is None
+    again = _redact(world, "johns-apparel.myshopify.com")  # Shopify's redelivery: recorded once
+    assert again["forgotten"][0]["key_destroyed"] is False
+    assert world.store.stream_version("subject:shopify-customer:191167") == 1
+
+
+def test_customers_redact_reads_only_the_customer_id(world):
+    answer = _redact(world, "", topic="customers/redact")
+    assert answer["forgotten"] == [{"subject": "shopify-customer:191167", "key_destroyed": False, "streams": 0}]
+    stored = json.dumps([item for item in world.log.scan_items()])
+    assert "john@example.com" not in stored and "555-625-1199" not in stored
