@@ -172,7 +172,7 @@ class DynamoRows:
 RowsHarness = MemoryRows | DynamoRows
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=[backend for backend in BACKENDS if backend != "sealed"])  # personal data is the log's
 def rows_harness(request: pytest.FixtureRequest) -> RowsHarness:
     if request.param == "memory":
         return MemoryRows()

@@ -261,7 +261,7 @@ def test_a_worker_process_writes_with_the_rebuilds_writer_threads(monkeypatch):
     made: list[int] = []
 
     class Worker:
-        def __init__(self, client, events_table, *, writers=4):
+        def __init__(self, client, events_table, *, writers=4, reveal=None):
             made.append(writers)
 
         def run(self, task):
@@ -270,6 +270,6 @@ def test_a_worker_process_writes_with_the_rebuilds_writer_threads(monkeypatch):
     monkeypatch.setattr(rebuild, "SegmentWorker", Worker)
     rebuild._process_worker.cache_clear()
     task = SegmentTask(("inventory",), {"inventory": "t-v2"}, 0, 1).to_json()
-    assert rebuild.run_slice(object, "events", 7, task)["done"]
+    assert rebuild.run_slice(object, "events", 7, None, task)["done"]
     assert made == [7]
     rebuild._process_worker.cache_clear()
