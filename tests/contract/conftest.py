@@ -40,49 +40,34 @@ class MemoryLog:
     engine = "memory"
 
     def __init__(self) -> None:
-        self.log = InMemoryEventLog(clock=lambda: FIXED)
+        self.memory = InMemoryEventLog(clock=lambda: FIXED)
+        self.log: EventLog = self.memory
 
     def count(self) -> int:
-        return sum(map(len, self.log.items.values()))
+        return sum(map(len, self.memory.items.values()))
 
     def put_raw(self, item: Item) -> None:
-        self.log.items.setdefault(item["stream"]["S"], {})[int(item["version"]["N"])] = item
+        self.memory.items.setdefault(item["stream"]["S"], {})[int(item["version"]["N"])] = item
 
     def delete_raw(self, stream: str, version: int) -> None:
-        del self.log.items[stream][version]
+        del self.memory.items[stream][version]
 
     def put_guard_raw(self, item: Item) -> None:
-        self.log.guards[item["key"]["S"]] = item
+        self.memory.guards[item["key"]["S"]] = item
 
     def put_head_raw(self, item: Item) -> None:
-        self.log.heads[item["stream"]["S"]] = item
+        self.memory.heads[item["stream"]["S"]] = item
 
 
 class SealedMemoryLog(MemoryLog):
     """The in-memory log behind the personal data layer every function uses (events.sealing): the
-    contract holds the wrapper to the same behaviour; ``items`` are the wrapped log's."""
+    contract holds the wrapper to the same behaviour."""
 
     engine = "sealed"
 
     def __init__(self) -> None:
         super().__init__()
-        self.inner = self.log
-        self.log = PersonalDataLog(self.inner, Revealer(KeyRing(InMemorySubjectKeys())))
-
-    def count(self) -> int:
-        return sum(map(len, self.inner.items.values()))
-
-    def put_raw(self, item: Item) -> None:
-        self.inner.items.setdefault(item["stream"]["S"], {})[int(item["version"]["N"])] = item
-
-    def delete_raw(self, stream: str, version: int) -> None:
-        del self.inner.items[stream][version]
-
-    def put_guard_raw(self, item: Item) -> None:
-        self.inner.guards[item["key"]["S"]] = item
-
-    def put_head_raw(self, item: Item) -> None:
-        self.inner.heads[item["stream"]["S"]] = item
+        self.log = PersonalDataLog(self.memory, Revealer(KeyRing(InMemorySubjectKeys())))
 
 
 class DynamoLog:
