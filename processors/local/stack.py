@@ -105,7 +105,7 @@ class LocalStack:
             order_source=lambda secrets: order_source_from_env(os.environ, secrets),
             secrets=lambda: secrets, streams=lambda: streams, clock=self.clock, resolve=self.resolve,
             view_versions=self._view_versions, health=lambda: self._health(streams),
-            function_logs=lambda: local_function_logs(self.logs.directory if self.logs else self.state_dir / "logs"),
+            function_logs=lambda: local_function_logs(self.logs_dir),
             random_fraction=self.random_fraction)
         # The very root Lambda uses; only the adapters above and these settings are the stack's own.
         self.root = Root(adapters, self._settings)
