@@ -11,14 +11,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import heapq
+import os
 import sys
+import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from events import catalogue
-from events.errors import DynafoldError
-from processors.cli.context import AddCommand, Context, moment
+from events.errors import DynafoldError, NotFound
+from processors.cli.context import AddCommand, Context, Interrupted, existing_stream, moment
 
 
 EARLIEST, LATEST = "0001-01-01T00:00:00.000000Z", "9999-12-31T23:59:59.999999Z"
@@ -78,7 +80,7 @@ def cmd_stream(ctx: "Context", args: argparse.Namespace) -> int:
     from projections.audit_trail import trail
     from projections.registry import view_for_stream
 
-    events = ctx.store().read_stream(args.stream)
+    events = existing_stream(ctx.store().read_stream(args.stream), args.stream)
     changed = trail(view_for_stream(args.stream), events)
     rows = [{**row, "changed": "; ".join(changes)}
             for row, (_, changes) in zip(_audit_rows(events), changed, strict=True)]
@@ -118,6 +120,8 @@ def cmd_verify(ctx: "Context", args: argparse.Namespace) -> int:
     if args.stream is not None:
         catalogue.stream_category(args.stream)
         reports = [store.verify_stream(args.stream)]
+        if not reports[0].events and reports[0].broken is None:  # nothing to verify is not "intact"
+            raise NotFound(f"stream {args.stream!r} (it has no events)")
     else:
         reports = _verify_all(ctx, store, args.segments)
     broken = [r.broken for r in reports if r.broken is not None]
@@ -167,16 +171,30 @@ def cmd_export(ctx: "Context", args: argparse.Namespace) -> int:
     if args.output and Path(args.output).exists() and not args.overwrite:
         raise DynafoldError(f"{args.output} exists: choose another file or pass --overwrite")
     types = [args.type] if args.type else catalogue.stored_types()
-    out: TextIO = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115 - closed below
+    lines = (to_line(item) for item in _exported_items(ctx, types, args.start, args.end))
+    if not args.output:
+        for line in lines:
+            sys.stdout.write(line + "\n")
+        return 0
+    # Into a temporary file beside the target, renamed over it only once every event is written: a
+    # failed export (the stack down, Ctrl-C) leaves no file behind to block the retry.
+    target = Path(args.output)
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent or ".")
     count = 0
     try:
-        for item in _exported_items(ctx, types, args.start, args.end):
-            out.write(to_line(item) + "\n")
-            count += 1
-    finally:
-        if args.output:
-            out.close()
-    if args.output:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            for line in lines:
+                out.write(line + "\n")
+                count += 1
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    if ctx.as_json:
+        from processors.cli.output import emit
+
+        emit({"exported": count, "output": args.output}, as_json=True, human="")
+    else:
         print(f"exported {count} events to {args.output}", file=sys.stderr)
     return 0
 
@@ -202,17 +220,22 @@ def cmd_import(ctx: "Context", args: argparse.Namespace) -> int:
             by_stream.setdefault(stream, []).append((sequence, stored))
     store = ctx.store()
     imported = already = 0
-    for stream, events in by_stream.items():
-        # Dedupe by event id against the stream itself: the idempotency guard expires (30 days),
-        # the log does not, so a re-import after that must still append nothing twice.
-        present = {item["id"]["S"] for item in store.read_items(stream)}
-        for _, stored in sorted(events, key=lambda pair: pair[0]):  # the source log's order
-            if stored.id in present:
-                already += 1
-                continue
-            result = store.append_stored(stream, [stored], idempotency_key=f"import:{stored.id}")
-            already += result.deduplicated
-            imported += not result.deduplicated
+    total = sum(len(events) for events in by_stream.values())
+    try:
+        for stream, events in by_stream.items():
+            # Dedupe by event id against the stream itself: the idempotency guard expires (30 days),
+            # the log does not, so a re-import after that must still append nothing twice.
+            present = {item["id"]["S"] for item in store.read_items(stream)}
+            for _, stored in sorted(events, key=lambda pair: pair[0]):  # the source log's order
+                if stored.id in present:
+                    already += 1
+                    continue
+                result = store.append_stored(stream, [stored], idempotency_key=f"import:{stored.id}")
+                already += result.deduplicated
+                imported += not result.deduplicated
+    except KeyboardInterrupt:  # each event is appended once: the same command skips what is in
+        raise Interrupted(f"event {imported + already:,} of {total:,} from {args.file} ({imported:,} imported "
+                          "so far)") from None
     emit({"imported": imported, "already_present": already, "streams": len(by_stream)}, as_json=ctx.as_json,
          human=f"imported {imported} events into {len(by_stream)} streams ({already} already present)")
     return 0
