@@ -18,6 +18,7 @@ from typing import Literal
 from events import catalogue
 from events.chain import RecordedHead
 from events.envelope import (
+    GENESIS_HASH,
     NewEvent,
     PlannedAppend,
     StoredEvent,
@@ -47,10 +48,10 @@ ExpectedVersion = int | Literal["no_stream", "any"]
 MAX_TRANSACTION_ITEMS = 100
 MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
 # Key attributes of the event table and its indexes (template.yaml: the table's stream/version,
-# by-type-time's type/time, by-correlation's correlation_id/time) and DynamoDB's limits on their values
+# by-type-time's type/time, by-correlation's correlation_id/time, by-id's id) and DynamoDB's limits on their values
 # (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Constraints.html#limits-partition-sort-keys):
 # checked here, so every log refuses what DynamoDB would, before anything is written.
-KEY_LIMITS = {"stream": 2048, "type": 2048, "correlation_id": 2048, "time": 1024}
+KEY_LIMITS = {"stream": 2048, "type": 2048, "correlation_id": 2048, "id": 2048, "time": 1024}
 HEAD_KEY_PREFIX = "#head:"  # idempotency-table key of a stream's recorded head; refused as a caller's key
 IDEMPOTENCY_TTL = timedelta(days=30)
 
@@ -152,6 +153,16 @@ def check_plans(plans: Sequence[PlannedAppend], key: str) -> None:
         raise TooManyEvents(f"{total} items (events, one head per stream and the guard) in one append; "
                             f"the limit is {MAX_TRANSACTION_ITEMS} (one transaction)")
     check_count([event for plan in plans for event in plan.events][:1], key)
+
+
+def check_appendable(plans: Sequence[PlannedAppend], key: str, now: datetime) -> None:
+    """Refuse, before anything is written, what ``append_streams(plans, key)`` would refuse for its
+    input (not for the log's state): the transaction's size, each stream id and category, each
+    event's type and data, key sizes and item sizes. For a decision appended in several parts, so
+    that a bad part refuses the whole decision rather than leaving the parts before it written."""
+    check_plans(plans, key)
+    for plan in plans:
+        link(plan.stream, prepare(plan.stream, plan.events, None, now), 0, GENESIS_HASH)
 
 
 def link(stream: str, prepared: Sequence[StoredEvent], base: int, prev_hash: str) -> list[Item]:

@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
@@ -54,6 +54,26 @@ class NewEvent:
     time: datetime | None = None
     correlation_id: str | None = None
     causation_id: str | None = None
+
+
+class Cause(Protocol):
+    """What a derived event keeps of the event it follows from: that event's id (the derived
+    event's causation) and its correlation (the request both belong to), so a trace leads from a
+    request to everything it caused and back. A ``RecordedEvent`` is one; so is a ``CauseRef``."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def correlation_id(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CauseRef:
+    """A cause known by its id and correlation only (an event just appended, a stream record)."""
+
+    id: str
+    correlation_id: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,8 @@ from projections import unit as _unit
 from projections.unit import InvalidQuery
 
 # 0 ok, 1 failed (or found broken), 2 bad input, 3 conflict (a version conflict, or a rebuild of the
-# view already running), 4 not found (the routes' 404), 130 interrupted (Ctrl-C; run it again to resume).
+# view already running), 4 not found (the routes' 404), 130 interrupted (Ctrl-C: 128 + SIGINT, as a
+# shell reports it; a rebuild or an import resumes when run again).
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CONFLICT, EXIT_NOT_FOUND = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED = 130
 DEFAULT_STATE_DIR = Path(".dynafold")
@@ -54,6 +55,7 @@ class Context:
     table_prefix: str
     as_json: bool
     state_dir: Path = DEFAULT_STATE_DIR
+    state_dir_given: bool = False  # --state-dir on the command line (the demo keeps its state there then)
     _connection: Connection | None = field(default=None, repr=False)
 
     def connection(self) -> Connection:
@@ -148,12 +150,38 @@ class Context:
 
         connection = self.connection()
         return LocalStack(self.local_endpoint(), self.view_tables(), self.run_dir, access_key=connection.access_key,
-                          region=connection.region, **options)
+                          region=connection.region, log_files=self.state_dir / "logs", **options)
 
     def root(self) -> Any:
         """The composition root over this context's engine and tables, as the local stack wires it:
-        the CLI answers through the same services the HTTP routes and the console use."""
+        the CLI answers through the same services the HTTP routes and the console use. With no local
+        engine (nothing given, none in the environment, no local stack running from --state-dir) it
+        is the AWS root of the stack the table prefix names, with the adapters a deployed function gets."""
+        if self.connection().endpoint_url is None:
+            return self.aws_root()
         return self.local_stack().root
+
+    def aws_root(self) -> Any:
+        """The composition root of the deployed stack whose tables carry this context's prefix
+        (``--table-prefix <stack>-``), built as Lambda builds it, with the caller's AWS credentials."""
+        from processors.operations.template import function_log_groups
+        from processors.wiring.aws import aws_root
+
+        stack = self.table_prefix.removesuffix("-")  # the template names every table "${AWS::StackName}-<name>"
+        return aws_root(self.aws_environment(), log_groups=lambda: function_log_groups(stack))
+
+    def aws_environment(self) -> dict[str, str]:
+        """A deployed function's environment for the stack ``--table-prefix`` names (``dynafold-prod-``:
+        stack ``dynafold-prod``, tables ``dynafold-prod-<table>``, its view-versions parameter), under
+        what the shell sets (``VIEW_VERSIONS_PARAMETER``, ``DYNAFOLD_REBUILD_STATE_MACHINE``,
+        ``STREAM_FAILURE_QUEUE_URL``, ``POWERTOOLS_METRICS_NAMESPACE``: the stack's outputs)."""
+
+        from processors.local.tables import local_tables
+
+        stack = self.table_prefix.rstrip("-")
+        derived = {**local_tables(self.table_prefix, versions={}).to_env(),
+                   "VIEW_VERSIONS_PARAMETER": f"/{stack}/view-versions", "DYNAFOLD_STACK_NAME": stack}
+        return {**derived, **os.environ}
 
 
 Handler = Callable[[Context, argparse.Namespace], int]

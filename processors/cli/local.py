@@ -40,7 +40,9 @@ def cmd_up(ctx: Context, args: argparse.Namespace) -> int:
     from processors.local.tables import local_tables, local_versions
     from processors.operations.tables import create_tables
     from processors.services.delivery_worker import DeliverySettings
+    from processors.wiring.root import check_startup_settings
 
+    check_startup_settings(os.environ)  # before the engine starts: a bad setting is one line, exit 2
     state_dir = ctx.state_dir.resolve()
     with owned(state_dir):  # a second `up` on this directory is refused while this one runs
         last = read_record(state_dir)

@@ -18,7 +18,20 @@ from pathlib import Path
 from typing import Any
 
 from events.errors import DynafoldError, NotFound, VersionConflict
-from processors.cli import audit, cost, local, log, query, rebuild, shopify, targets
+from processors.cli import (
+    alerts,
+    audit,
+    cost,
+    explain,
+    function_logs,
+    local,
+    log,
+    query,
+    rebuild,
+    shopify,
+    status,
+    targets,
+)
 from processors.cli.context import (
     DEFAULT_STATE_DIR,
     EXIT_BAD_INPUT,
@@ -37,7 +50,7 @@ from processors.local.stack_record import StackRunning
 from processors.operations.rebuild_lock import RebuildBusy
 
 # In the order `dynafold --help` lists them.
-COMMAND_MODULES = (local, log, query, targets, shopify, rebuild, audit, cost)
+COMMAND_MODULES = (local, log, function_logs, status, query, explain, alerts, targets, shopify, rebuild, audit, cost)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         table_prefix=getattr(args, "table_prefix", None) or "dynafold-",
         as_json=getattr(args, "json", False),
         state_dir=Path(getattr(args, "state_dir", None) or DEFAULT_STATE_DIR),
+        state_dir_given=getattr(args, "state_dir", None) is not None,
     )
     try:
         with _logs_on_stderr():

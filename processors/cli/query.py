@@ -12,7 +12,7 @@ argument prints one line and exits 2.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -73,14 +73,21 @@ def register(sub: Any, command: AddCommand, common: argparse.ArgumentParser) -> 
     command("all", cmd_all, "every view at a glance (what `dynafold demo` ends with)", questions)
     for unit in UNITS:
         for question in unit.commands:
-            p = command(question.name, _handler(unit, question), question.help, questions,
-                        aliases=question.aliases)
-            groups: dict[str, Any] = {}
-            for arg in question.args:
-                options = dict(arg.options)
-                if "type" in options:
-                    options["type"] = argument_type(options["type"])
-                if arg.group is not None and arg.group not in groups:
-                    groups[arg.group] = p.add_mutually_exclusive_group()
-                target = p if arg.group is None else groups[arg.group]
-                target.add_argument(*arg.flags, **options)
+            add_question(command, unit, question, questions, aliases=question.aliases)
+
+
+def add_question(command: AddCommand, unit: ViewUnit, question: Command, parent: Any,
+                 name: str | None = None, aliases: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """One view question as a subcommand of ``parent`` (`query <name>`, or under another name
+    elsewhere); ``aliases`` are its older spellings."""
+    p = command(name or question.name, _handler(unit, question), question.help, parent, aliases=aliases)
+    groups: dict[str, Any] = {}
+    for arg in question.args:
+        options = dict(arg.options)
+        if "type" in options:
+            options["type"] = argument_type(options["type"])
+        if arg.group is not None and arg.group not in groups:
+            groups[arg.group] = p.add_mutually_exclusive_group()
+        target = p if arg.group is None else groups[arg.group]
+        target.add_argument(*arg.flags, **options)
+    return p

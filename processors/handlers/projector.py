@@ -99,11 +99,12 @@ def make_handler(projector: BatchProjector) -> Handler:
         outcome, response = project_records(event.get("Records", []), projector.project)
         live = [e for s in outcome.streams for e in s.live]
         if live:
-            logger.set_correlation_id(live[0].id)
+            logger.set_correlation_id(live[0].correlation_id)
         emit_metrics(outcome, datetime.now(timezone.utc))
         logger.info("batch projected", extra={
             "records": len(event.get("Records", [])),
             "event_ids": [e.id for e in live][:50],
+            "correlation_ids": sorted({e.correlation_id for e in live})[:50],  # the requests the batch served
             "failed": outcome.failed_sequence_numbers,
         })
         return response

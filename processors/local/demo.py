@@ -33,8 +33,11 @@ GRACE_PASSED = timedelta(minutes=31)
 
 
 def run_demo(ctx: Any, *, stay: bool = False) -> int:
-    """The story; with ``stay`` its stack keeps running afterwards (until Ctrl-C), recorded in the
-    state directory as `up` records its own, so the operator tools can be tried on its data."""
+    """The story. Its stack's state (checkpoints, queues, outbox, views.json, logs) is kept in
+    --state-dir when one is given, for `dynafold status --state-dir` to read afterwards, else in a
+    temporary folder (logs in .dynafold/logs). With ``stay`` the stack keeps running afterwards
+    (until Ctrl-C), recorded in --state-dir as `up` records its own, so the operator tools can be
+    tried on its data."""
     from processors.local import services as local_services
     from processors.local import stack as local_stack
     from processors.api.deps import ApiSettings
@@ -65,7 +68,10 @@ def run_demo(ctx: Any, *, stay: bool = False) -> int:
             if ctx.endpoint_url is not None:
                 raise DynafoldError("demo --stay runs on the demo's own engine: leave out --endpoint-url")
             stack.enter_context(owned(ctx.state_dir.resolve()))  # refused while `up` runs there
-        state_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dynafold-demo-")))
+        if ctx.state_dir_given:
+            state_dir = ctx.state_dir.resolve()
+        else:
+            state_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dynafold-demo-")))
         if ctx.endpoint_url is None:
             # Its own engine, whatever the shell or .dynafold say: `make run` runs the same story on
             # any machine, after any operator command (its state, views.json included, is its own).
@@ -75,7 +81,8 @@ def run_demo(ctx: Any, *, stay: bool = False) -> int:
             say(f"started DynamoDB Local on {engine.endpoint_url} (in memory)")
         else:
             refuse_a_running_stack(ctx)
-            versions = ctx.versions()
+            versions = local_versions(state_dir, ctx.client(), ctx.table_prefix) if ctx.state_dir_given \
+                else ctx.versions()
         names = ctx.tables()
         created = create_tables(ctx.client(), names, warn=say)
         say(f"tables from template.yaml: {len(names.names)} ({len(created)} created)")

@@ -98,6 +98,8 @@ def test_conflicts_carry_the_actual_version_and_any_appends_at_the_head(log: Eve
         ("sku:A", [], ANY, TooManyEvents),
         ("sku:A", [buffer()] * 100, ANY, TooManyEvents),  # 99 events and the head fill a transaction
         ("sku:A", [buffer(id="x" * 5000), buffer()], NO_STREAM, DynafoldError),  # a key (correlation id) too long
+        # The by-id index's key: an event id past 2048 bytes (its correlation short).
+        ("sku:A", [buffer(), buffer(id="x" * 2049, correlation_id="c")], NO_STREAM, DynafoldError),
     ],
 )
 def test_bad_input_is_a_typed_error_and_writes_nothing(

@@ -276,6 +276,16 @@ def test_returns_in_time_order(q):
     ({"sku": "P1", "unread": False}, []),
     ({"sku": "P2", "unread": False, "severity": "critical"}, ["a2"]),
     ({"sku": "NOPE"}, []),
+    # When they were raised (issue 19: status's window, mark-read's --before): since inclusive, before exclusive.
+    ({"since": t(2)}, ["a4", "a3", "a2"]),
+    ({"before": t(3)}, ["a2", "a1"]),
+    ({"since": t(2), "before": t(4)}, ["a3", "a2"]),
+    ({"since": t(3), "before": t(3)}, []),  # empty, not refused
+    ({"unread": True, "before": t(3)}, ["a1"]),
+    ({"unread": True, "since": t(1), "before": t(3), "severity": "critical"}, ["a1"]),
+    ({"sku": "P1", "since": t(2)}, ["a3"]),
+    ({"alert_type": "stock_low", "severity": "critical", "since": t(2)}, ["a2"]),
+    ({"alert_type": "sync_drift"}, []),
 ])
 def test_alerts_combine_filters(q, filters, expected):
     rows = q.alerts.find(**filters)
@@ -291,6 +301,10 @@ def test_alert_rows_are_typed(q):
     assert ids(q.alerts.find(newest_first=False), "alert_id") == ["a1", "a2", "a3", "a4"]
     with pytest.raises(InvalidQuery, match="unknown alert severity"):
         q.alerts.find(severity="loud")
+    with pytest.raises(InvalidQuery, match="unknown alert type"):
+        q.alerts.find(alert_type="stock_high")
+    with pytest.raises(InvalidQuery, match="before: expected an ISO 8601 time"):
+        q.alerts.find(before="soon")
 
 
 def test_queries_follow_pagination(local_dynamo, views):

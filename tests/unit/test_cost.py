@@ -42,7 +42,7 @@ def tiny_assumptions(event: EventClass) -> Assumptions:
 
 def test_the_template_shape():
     shape = shape_from_template(load_template())
-    assert shape.event_indexes == 2  # by-type-time, by-correlation (KEYS_ONLY)
+    assert shape.event_indexes == 3  # by-type-time, by-correlation, by-id (KEYS_ONLY)
     assert shape.indexes["delivery-status"] == {"by-message": True, "by-status": True, "by-sender": True}
     assert shape.indexes["inventory"] == {}
     assert {shape.memory_mb[name] for name in shape.triggered} == {512} and all(shape.arm64.values())
@@ -56,9 +56,9 @@ def test_the_template_shape():
 def test_a_delivery_retry_moves_two_index_entries_at_two_writes_each():
     shape = shape_from_template(load_template())
     [retry] = [e for e in DEFAULT_MIX if e.name.startswith("delivery attempt")]
-    # append: event + guard in one transaction = 2 items x 2; two KEYS_ONLY event indexes; the row;
+    # append: event + guard in one transaction = 2 items x 2; three KEYS_ONLY event indexes; the row;
     # by-message updated in place (1), by-status and by-sender moved (2 + 2).
-    assert write_units(retry, shape) == {"append": 4, "event indexes": 2, "view row": 1, "view indexes": 5}
+    assert write_units(retry, shape) == {"append": 4, "event indexes": 3, "view row": 1, "view indexes": 5}
 
 
 def test_an_unchanged_key_costs_nothing_in_a_keys_only_index_and_one_write_in_an_all_index():

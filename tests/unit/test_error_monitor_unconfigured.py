@@ -104,6 +104,18 @@ def test_the_monitor_handler_builds_and_runs_without_email_settings(root, monito
     assert "NotificationEmail" in why.getMessage() and why.levelno == logging.WARNING  # the log says why
 
 
+def test_the_alert_given_instead_and_the_record_of_it_trace_back_to_the_order_validation(root):
+    """Issue 19 §A5: the monitor appended with fresh correlations and no causation, so its notice
+    could not be traced back to the InFlow request."""
+    expired_errors(root)
+    root.handler("error-monitor")(SCHEDULED, context())
+    validated, claimed, notified = root.store.read_stream("order:o-1")
+    [alert] = alerts(root)
+    assert claimed.causation_id == validated.id and notified.causation_id == claimed.id
+    assert alert.causation_id == claimed.id
+    assert {claimed.correlation_id, notified.correlation_id, alert.correlation_id} == {validated.correlation_id}
+
+
 def test_a_second_run_repeats_nothing(root):
     expired_errors(root)
     handler = root.handler("error-monitor")

@@ -29,7 +29,11 @@ from events.inventory import (
     BufferSet,
     PhysicalCountSet,
     ReturnRecorded,
+    ShopifyItemLinked,
+    ShopifyItemUnlinked,
     ShopifyLevelReported,
+    ShopifyPushPlanned,
+    ShopifyPushSettled,
     StockAdjusted,
     StockBroadcast,
 )
@@ -373,9 +377,7 @@ def test_inventory_count_adjust_buffer_return_broadcast():
     assert dict(view.rows(state)) == {None: {
         "physical": 50, "buffer": 5, "available": 45,
         "last_broadcast": {"count": 45, "tx_id": "tx-1", "time": t(5 * m)},
-        "updated_at": t(5 * m), "shopify_available": None, "shopify_levels": [],
-        "shopify_item_id": None, "shopify_applied": 0, "last_push": None, "shopify_expected": None,
-        "open_drifts": [],
+        "updated_at": t(5 * m), "counted": True, "uncounted": False, "shopify_items": [], "unlisted_items": [],
     }}
     assert view.extras(state) == (
         Extra(RETURNS_TABLE, {"sku": "PROD-001", "returned_at": f"{t(3 * m)}#{format_sequence(4)}",
@@ -406,9 +408,66 @@ def test_shopify_levels_are_kept_per_location_newest_first_and_never_change_the_
         (5 * m, level("4", 50, "2024-01-01T00:00:01.000000Z", counted=False)),
     ])
     state = view.fold("P", events)
-    assert (state.physical, state.shopify_available) == (10, 3)
-    assert reload(view, "P", state).shopify_levels == state.shopify_levels
-    assert view.fold("P", [events[0], *reversed(events[1:])]).shopify_levels == state.shopify_levels
+    [item] = state.shopify_items
+    assert (state.physical, item.inventory_item_id, item.available) == (10, "9", 3)
+    assert reload(view, "P", state).shopify_items == state.shopify_items
+    assert view.fold("P", [events[0], *reversed(events[1:])]).shopify_items == state.shopify_items
+
+
+SHARED_SKU = ("1070325021", "1070325022")  # Shopify's own sample: two variants with SKU "123"
+
+
+def shared_level(item: str, available: int, at: str = "2024-01-02T14:00:00.000000Z") -> ShopifyLevelReported:
+    return ShopifyLevelReported(sku="123", inventory_item_id=item, location_id="487838322", available=available,
+                                updated_at=at, counted=True)
+
+
+def test_items_sharing_a_sku_keep_their_own_levels():
+    """Issue 18 §2: the second item's level replaced the first one's (Shopify showed 7 for the SKU,
+    the item id was the last one's), so drift was judged against the wrong item."""
+    first, second = SHARED_SKU
+    events = history("sku:123", [(timedelta(), PhysicalCountSet(sku="123", physical=10)),
+                                 (timedelta(minutes=1), shared_level(first, 9)),
+                                 (timedelta(minutes=2), shared_level(second, 7))])
+    state = InventoryProjection.fold("123", events)
+    assert [(item.inventory_item_id, item.available) for item in state.shopify_items] == [(first, 9), (second, 7)]
+    shown = state.to_dict()["shopify_items"]
+    assert [(row["inventory_item_id"], row["levels"][0]["available"], row["shopify_available"]) for row in shown] == [
+        (first, 9, 9), (second, 7, 7)]
+    assert reload(InventoryProjection, "123", state).shopify_items == state.shopify_items
+
+
+def test_a_sale_is_counted_once_and_moves_only_the_listing_shopify_sold_from():
+    from events.inventory import ShopifyItemLinked, ShopifyItemUnlinked
+
+    first, second = SHARED_SKU
+    sale = StockAdjusted(sku="123", delta=-2, reason="order", applied_by_shopify=True, by_variant={second: -2})
+    events = history("sku:123", [
+        (timedelta(), ShopifyItemLinked(sku="123", inventory_item_id=first, variant_id=first, source="products")),
+        (timedelta(seconds=1), ShopifyItemLinked(sku="123", inventory_item_id=second, variant_id=second,
+                                                 source="products")),
+        (timedelta(minutes=1), PhysicalCountSet(sku="123", physical=10)),
+        (timedelta(minutes=2), sale)])
+    state = InventoryProjection.fold("123", events)
+    assert state.physical == 8 and [item.applied for item in state.shopify_items] == [0, -2]
+    # unmapped: no longer a listing, and a level planned before that comes too late to bring it back
+    gone = InventoryProjection.fold("123", [
+        *events, recorded("sku:123", 5, ShopifyItemUnlinked(sku="123", inventory_item_id=second, source="products"),
+                          T0 + timedelta(minutes=3)),
+        recorded("sku:123", 6, shared_level(second, 3), T0 + timedelta(minutes=4))])
+    assert [item.inventory_item_id for item in gone.shopify_items] == [first] and gone.unlisted_items == (second,)
+
+
+def test_a_sku_is_uncounted_until_counted_or_adopted():
+    from events.inventory import AdoptedLevel, ShopifyCountAdopted
+
+    levels = history("sku:123", [(timedelta(), shared_level(SHARED_SKU[0], 50))])
+    assert InventoryProjection.fold("123", levels).to_row()["uncounted"] is True
+    adopted = ShopifyCountAdopted(sku="123", physical=50, from_item=SHARED_SKU[0], adopted_by="cli:ops", levels=(
+        AdoptedLevel(inventory_item_id=SHARED_SKU[0], location_id="487838322", available=50,
+                     updated_at="2024-01-02T14:00:00.000000Z"),))
+    state = InventoryProjection.fold("123", [*levels, recorded("sku:123", 2, adopted, T0)])
+    assert (state.physical, state.counted, state.to_row()["uncounted"]) == (50, True, False)
 
 
 def test_inventory_available_never_negative_and_legacy_adjustments_fold():
@@ -513,12 +572,28 @@ inventory_events = st.one_of(
               source=st.sampled_from(["admin", "shopify", "count"])),
     st.builds(StockAdjusted, sku=st.just("A"), delta=st.integers(-10, 10),
               reason=st.sampled_from(["order", "restock", "correction", "unspecified"]),
-              tx_id=st.none() | st.just("tx"), order_id=st.none() | st.just("#1")),
+              tx_id=st.none() | st.just("tx"), order_id=st.none() | st.just("#1"), applied_by_shopify=st.booleans(),
+              by_variant=st.sampled_from([{}, {"11": -1}])),
     st.builds(BufferSet, sku=st.just("A"), buffer=st.integers(0, 10)),
     st.builds(ReturnRecorded, sku=st.just("A"), quantity=st.integers(1, 5),
               disposition=st.sampled_from(["SELLABLE", "DAMAGED", "UNSELLABLE", "DEFECTIVE", "MISSING"]),
               order_id=st.none() | st.just("#1"), restocked=st.booleans()),
     st.builds(StockBroadcast, sku=st.just("A"), count=st.integers(0, 100), tx_id=st.sampled_from(["tx-1", "tx-2"])),
+    st.builds(ShopifyLevelReported, sku=st.just("A"), inventory_item_id=st.sampled_from(["1", "2"]),
+              location_id=st.sampled_from(["7", "8"]), available=st.none() | st.integers(-3, 50),
+              updated_at=st.sampled_from(["2025-01-01T00:00:01.000000Z", "2025-01-01T00:00:02.000000Z"]),
+              counted=st.booleans()),
+    st.builds(ShopifyPushPlanned, sku=st.just("A"), push_id=st.sampled_from(["p1", "p2"]),
+              inventory_item_id=st.sampled_from(["1", "2"]), location_id=st.just("7"), quantity=st.integers(0, 50),
+              compare_quantity=st.none() | st.integers(0, 50), total=st.integers(0, 60),
+              drift=st.none() | st.integers(-5, 5), drift_at=st.none() | st.just("2025-01-01T00:00:01.000000Z")),
+    st.builds(ShopifyPushSettled, sku=st.just("A"), push_id=st.sampled_from(["p1", "p2"]),
+              outcome=st.sampled_from(["applied", "already_applied", "failed"]),
+              quantity=st.none() | st.integers(0, 50), attempts=st.integers(1, 3)),
+    st.builds(ShopifyItemLinked, sku=st.just("A"), inventory_item_id=st.sampled_from(["1", "2"]),
+              variant_id=st.none() | st.just("11"), source=st.just("products")),
+    st.builds(ShopifyItemUnlinked, sku=st.just("A"), inventory_item_id=st.sampled_from(["1", "2"]),
+              source=st.just("products")),
 )
 PROPERTY_VIEWS = {
     "pending-errors": ("order:o1", order_events),

@@ -163,10 +163,11 @@ def test_cloudevent_lines_carry_the_stream_version_in_our_own_extension_and_old_
     [item, _] = SKU
     exported = _json.loads(to_line(item))
     assert exported["streamversion"] == "00000000000000000001" and "sequence" not in exported
-    assert from_line(to_line(item))[:2] == ("sku:A", 1)
+    parsed = from_line(to_line(item))
+    assert (parsed.stream, parsed.version) == ("sku:A", 1)
     old = {k: v for k, v in exported.items() if k != "streamversion"} | {"sequence": "00000000000000000001"}
-    stream, version, stored = from_line(_json.dumps(old))
-    assert (stream, version, stored.id) == ("sku:A", 1, item["id"]["S"])
+    parsed = from_line(_json.dumps(old))
+    assert (parsed.stream, parsed.version, parsed.stored.id) == ("sku:A", 1, item["id"]["S"])
 
 
 def test_cloudevent_lines_are_sdk_fixed_points_and_give_back_the_stored_form():
@@ -174,8 +175,9 @@ def test_cloudevent_lines_are_sdk_fixed_points_and_give_back_the_stored_form():
     line = to_line(item)
     fmt = JSONFormat()
     assert fmt.write(fmt.read(None, line)).decode() == line
-    stream, sequence, stored = from_line(line)
-    assert (stream, sequence) == ("sku:A", 1)
+    parsed = from_line(line)
+    stored = parsed.stored
+    assert (parsed.stream, parsed.version) == ("sku:A", 1)
     assert (stored.type, stored.data_text, stored.time_text, stored.id) == (
         item["type"]["S"], item["data"]["S"], item["time"]["S"], item["id"]["S"])
     with pytest.raises(NotExportable):

@@ -26,9 +26,15 @@ ADAPTER_PAIRS = {
     ("SqsDeadLetters", "LocalDeadLetters"),
     ("SesMailer", "OutboxMailer"),
     ("LogOrderSource", "LogOrderSource"),
+    # `dynafold status` (processors/services/status.py): CloudWatch, Step Functions, or the local stack's files.
+    ("CloudWatchMetrics", "EmfMetrics"),
+    ("CloudWatchAlarms", "TemplateAlarms"),
+    ("MappingPositions", "CheckpointPositions"),
+    ("StepFunctionsRebuilds", "LocalRebuilds"),
 }
 OWN = ("events.", "projections.", "processors.")
-COLLABORATORS = ("store", "views", "queries", "projector", "reactor", "delivery_worker", "error_monitor", "api_deps")
+COLLABORATORS = ("store", "views", "queries", "projector", "reactor", "delivery_worker", "error_monitor", "api_deps",
+                 "event_trace", "status", "alert_reads", "shopify_adoption", "explanations")
 
 ENV = {
     "EVENTS_TABLE": "dynafold-events", "IDEMPOTENCY_TABLE": "dynafold-idempotency",
@@ -38,6 +44,8 @@ ENV = {
     "DELIVERY_DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/dead",
     "DYNAFOLD_NOTIFY_EMAIL": "ops@example.com", "DYNAFOLD_SENDER_EMAIL": "dynafold@example.com",
     "DYNAFOLD_LOW_STOCK_THRESHOLD": "7", "DYNAFOLD_MAX_RETRIES": "4",
+    # The local stack's own names for what a stack is called and its failure queue (dynafold-stream-failures).
+    "DYNAFOLD_STACK_NAME": "dynafold", "STREAM_FAILURE_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/dynafold-stream-failures",
 }
 
 
