@@ -61,6 +61,9 @@ _CATALOGUE: tuple[EventType, ...] = (
               "The target acknowledged the message with a 2xx."),
     EventType("delivery.dead_lettered", 1, deliveries.DeadLettered, "delivery",
               "Delivery gave up (MAX_RETRIES_EXCEEDED or a permanent failure)."),
+    EventType("delivery.redrive_requested", 1, deliveries.RedriveRequested, "delivery",
+              "An operator redrove a dead-lettered delivery (a fresh retry budget) or asked a scheduled retry "
+              "to run now."),
     EventType("delivery.target_disabled", 1, deliveries.TargetDisabled, "target",
               "A webhook target answered 410 Gone: later deliveries to it dead-letter without a request."),
     EventType("delivery.target_enabled", 1, deliveries.TargetEnabled, "target",

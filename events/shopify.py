@@ -296,14 +296,19 @@ def effect_key(topic: str, payload: _Payload, event_key: str) -> str:
 
 
 def plan_parts(plans: Sequence[PlannedAppend], key: str, capacity: int) -> list[tuple[str, list[PlannedAppend]]]:
-    """One webhook's appends as transactions of at most ``capacity`` items, each with its own key.
+    """One webhook's appends as transactions, each with its own key.
 
-    A stream's share of a transaction costs its events plus its recorded head (one item; see
-    ``events.store``). Deterministic (streams sorted, events kept in order, greedy packing) and
-    independent of the delivery (an event's correlation id is not part of what its key guards), so
-    a retried webhook, or the same order delivered under another event id, plans the same parts
-    under the same keys and only the parts not yet written are appended: a crash between parts is
-    completed, once, by whichever delivery comes next. One part keeps the webhook's key as it is."""
+    Deterministic (streams sorted, events kept in order, greedy packing) and independent of the
+    delivery (an event's correlation id is not part of what its key guards), so a retried webhook,
+    or the same order delivered under another event id, plans the same parts under the same keys
+    and only the parts not yet written are appended: a crash between parts is completed, once, by
+    whichever delivery comes next. One part keeps the webhook's key as it is.
+
+    The packing is the one earlier releases used, when each stream's share of a transaction also
+    cost its recorded head (one item per stream, ``capacity`` items in all): a transaction now holds
+    only events, so a part could take more, but a webhook half-appended by an earlier release and
+    retried after an upgrade must find its parts under the same keys, or it would append some lines
+    twice. (A part of at most ``capacity`` items is still one valid transaction.)"""
     chunks: list[PlannedAppend] = []
     for plan in sorted(plans, key=lambda p: p.stream):
         events = list(plan.events)
@@ -312,7 +317,7 @@ def plan_parts(plans: Sequence[PlannedAppend], key: str, capacity: int) -> list[
     parts: list[list[PlannedAppend]] = []
     size = capacity
     for chunk in chunks:
-        weight = len(chunk.events) + 1  # its events and the stream's head
+        weight = len(chunk.events) + 1  # its events and, as earlier releases counted, the stream's head
         if size + weight > capacity:
             parts.append([])
             size = 0

@@ -33,7 +33,7 @@ from events.errors import (
     VersionConflict,
 )
 from events.order_rules import Order
-from processors.api import admin, explanations, health, messages, reads, traces, webhooks
+from processors.api import admin, health, messages, reads, support, traces, webhooks
 from processors.api.auth import require_api_key, verify_inflow, verify_shopify
 from processors.api.deps import ApiDeps
 from processors.api.http import ApiError, HttpRequest, HttpResponse, check_key_bytes
@@ -141,7 +141,24 @@ ROUTES: tuple[Route, ...] = (
           "(named SKUs all or none; `all`: every uncounted SKU Shopify lists, refusals reported)",
           body=(admin.AdoptBody,), ok={200: "adopted (or, with dry_run, what would be)"},
           errors={404: "no such SKU", 409: "a SKU changed while it was being adopted; run again"}),
-    Route("GET", "/orders/{order_id}/errors", reads.order_errors, require_api_key, "An order's pending errors"),
+    Route("POST", "/messages/{message_id}/redrive", support.redrive_message, require_api_key,
+          "Redrive a dead-lettered delivery (a fresh retry budget), or run its scheduled retry now",
+          body=(support.RedriveBody,), body_required=False,
+          ok={200: "redriven, already waiting for its attempt, or (dry_run) what would happen"},
+          errors={404: "no such message or delivery",
+                  409: "not redriven: delivered, or its target is disabled (the reason says how to enable it)"}),
+    Route("POST", "/dead-letters/redrive", support.redrive_dead_letters, require_api_key,
+          "Redrive every dead-lettered delivery (optionally since a time); each one's outcome listed",
+          body=(support.DeadLettersBody,), body_required=False),
+    Route("GET", "/orders/{order_id}/errors", reads.order_errors, require_api_key,
+          "An order's pending errors, by order id or InFlow order number", errors={404: "no such order"}),
+    Route("GET", "/orders/{order}/explanation", support.order_explanation, require_api_key,
+          "Why an order was held: each error's detection, grace period and fix, the notification, what is pending",
+          errors={404: "no order with this id or InFlow order number"}),
+    Route("GET", "/messages/{message_id}/explanation", support.delivery_explanation, require_api_key,
+          "Whether a webhook was delivered, when the next retry is, the retries left and when it gives up",
+          query=(Param("sender_id", "the sender, when several used this message id"),),
+          errors={404: "no such message or delivery"}),
     Route("GET", "/pending-errors", reads.pending_errors, require_api_key,
           "Pending order errors, or those older than a duration",
           query=(Param("older_than", "a duration such as 30m, 2h or 7d"),)),
@@ -152,13 +169,13 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/inventory/{sku}", reads.inventory_item, require_api_key, "One SKU's stock",
           errors={404: "no such SKU"}),
     Route("GET", "/inventory/{sku}/returns", reads.inventory_returns, require_api_key, "A SKU's returns"),
-    Route("GET", "/alerts", reads.alerts, require_api_key, "Alerts, newest first",
-          query=(Param("unread", "true or false", {"type": "boolean"}),
-                 Param("severity", "only this severity"), Param("sku", "only this SKU's alerts"))),
-    Route("GET", "/explain/sku/{sku}", explanations.explain_sku, require_api_key,
+    Route("GET", "/inventory/{sku}/explanation", support.sku_explanation, require_api_key,
           "Why Shopify shows what it shows for a SKU, in sentences: our count, each item's levels as Shopify last "
           "reported them, the last push and its outcome, echoes, drift (as `dynafold explain sku`)",
           errors={404: "no such SKU"}),
+    Route("GET", "/alerts", reads.alerts, require_api_key, "Alerts, newest first",
+          query=(Param("unread", "true or false", {"type": "boolean"}),
+                 Param("severity", "only this severity"), Param("sku", "only this SKU's alerts"))),
     Route("GET", "/trace/{id}", traces.trace, require_api_key,
           "What an event caused and what caused it (an event id), or what one request caused (a correlation id): "
           "the events in time order, each with its cause and depth",

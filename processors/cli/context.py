@@ -126,7 +126,7 @@ class Context:
         return local_versions(self.run_dir, self.client(), self.table_prefix)
 
     def view_tables(self) -> Any:
-        """Event, idempotency and the active view tables (see `dynafold rebuild --switch`)."""
+        """The log's tables and the active view tables (see `dynafold rebuild --switch`)."""
         from processors.local.tables import local_tables
 
         return local_tables(self.table_prefix, settings=self.versions())
@@ -134,8 +134,7 @@ class Context:
     def store(self) -> Any:
         from events.store import EventStore
 
-        names = self.tables()
-        return EventStore(self.client(), names.events, names.idempotency)
+        return EventStore.over(self.client(), self.tables())
 
     def local_endpoint(self) -> str:
         """The local stack's engine, which commands that run the stack's own code need."""

@@ -22,6 +22,7 @@ from processors.cli import (
     alerts,
     audit,
     cost,
+    deliveries,
     explain,
     function_logs,
     local,
@@ -50,7 +51,8 @@ from processors.local.stack_record import StackRunning
 from processors.operations.rebuild_lock import RebuildBusy
 
 # In the order `dynafold --help` lists them.
-COMMAND_MODULES = (local, log, function_logs, status, query, explain, alerts, targets, shopify, rebuild, audit, cost)
+COMMAND_MODULES = (local, log, function_logs, status, query, explain, deliveries, alerts, targets, shopify, rebuild,
+                   audit, cost)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,8 +5,9 @@ registry and named as the view or its table family is in `dynafold rebuild` and 
 (older spellings are aliases); `query all` prints every view's report sections.
 
 A lookup of one thing that does not exist (a SKU, a message) prints one line and exits 4, as its
-route answers 404; a list that is empty prints ``(none)`` (``[]`` with --json) and exits 0; a bad
-argument prints one line and exits 2.
+route answers 404; a list that is empty prints ``(none)`` (``[]`` with --json) and exits 0, with a
+line saying why when the view knows (an order with nothing pending); a bad argument prints one line
+and exits 2.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def _handler(unit: ViewUnit, command: Command) -> Callable[["Context", argparse.
                      else [row.to_dict() for row in found])
         cells = command.cells or (lambda row: row.to_dict())
         human = table([cells(row) for row in found], command.columns, max_width=60)
-        if answer.footer and found:
+        if answer.footer:  # e.g. an order that exists with nothing pending: not an unknown order
             human += f"\n{answer.footer}"
         emit(data, as_json=ctx.as_json, human=human)
         return 0

@@ -58,4 +58,5 @@ def local_tables(prefix: str, versions: Mapping[str, str] | None = None,
         chosen = versions or {}
         views = {family: local_table_name(prefix, f"{family}-{chosen.get(family, version)}")
                  for family, version in deployed.items()}
-    return Tables(local_table_name(prefix, "events"), local_table_name(prefix, "idempotency"), views)
+    return Tables(local_table_name(prefix, "events"), local_table_name(prefix, "idempotency"),
+                  local_table_name(prefix, "checkpoints"), views)

@@ -37,6 +37,10 @@ class TableNames:
     def idempotency(self) -> str:
         return self.names["idempotency"]
 
+    @property
+    def checkpoints(self) -> str:
+        return self.names["checkpoints"]
+
 
 def database_identity(client: Any, events_table: str) -> str | None:
     """Which database this is: its events table's ARN and creation time (an engine restarted in

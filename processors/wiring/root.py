@@ -36,7 +36,6 @@ if TYPE_CHECKING:  # the collaborators' types; imported where built so each func
     from processors.services.adoption import ShopifyAdoption
     from processors.services.event_trace import EventTrace
     from processors.services.error_monitor import ErrorMonitor, MonitorSettings
-    from processors.services.explanations import Explanations
     from processors.services.reactor import Reactor
     from processors.adapters.shopify_admin import ShopifyAdminClient, ShopifyAdminSettings
     from processors.services.rebuild_compare import CompareStep, VersionsWriter
@@ -45,6 +44,7 @@ if TYPE_CHECKING:  # the collaborators' types; imported where built so each func
     from processors.services.stream_failures import StreamFailures
     from processors.services.alert_reads import AlertReads
     from processors.services.status import HealthSources, StatusService, StatusSettings
+    from processors.services.support import Support
     from projections.reactor.settings import AlertSettings
     from projections.batch import BatchProjector
     from projections.ports import ViewRows
@@ -146,9 +146,8 @@ class Root:
     def store(self) -> EventLog:
         from events.store import EventStore
 
-        tables = self.adapters.tables
         # One clock for everything appended, so a fast-forwarded local run stays in causal order.
-        return EventStore(self.client, tables.events, tables.idempotency, clock=self.adapters.clock.now)
+        return EventStore.over(self.client, self.adapters.tables, clock=self.adapters.clock.now)
 
     @cached_property
     def views(self) -> ViewRows:
@@ -167,7 +166,8 @@ class Root:
         from projections.batch import BatchProjector
         from projections.registry import VIEWS
 
-        return BatchProjector(self.views, self.store.read_stream, VIEWS)
+        # The live projector reads the event table's stream: it seals each stream's checkpoint.
+        return BatchProjector(self.views, self.store.read_stream, VIEWS, seal=self.store.seal)
 
     @cached_property
     def reactor(self) -> Reactor:
@@ -236,11 +236,14 @@ class Root:
         return ShopifyAdoption(self.store, self.queries)
 
     @cached_property
-    def explanations(self) -> Explanations:
-        """The support questions' answers (`dynafold explain ...` and the /explain routes)."""
-        from processors.services.explanations import Explanations
+    def support(self) -> Support:
+        """The support questions' answers and the redrive: what `dynafold explain` and the routes ask."""
+        from processors.services.support import Support
 
-        return Explanations(self.store, self.settings.shopify_sync)
+        delivery = self.settings.delivery
+        return Support.build(self.store, self.queries, self.adapters.clock.now, grace=self.settings.monitor.grace,
+                             retry=delivery.retry, timeout_seconds=delivery.timeout_seconds,
+                             shopify=self.settings.shopify_sync)
 
     @cached_property
     def api_deps(self) -> ApiDeps:
@@ -249,7 +252,7 @@ class Root:
         return ApiDeps(self.store, self.views, self.queries, self.secrets, self.settings.api,
                        resolve=self.adapters.resolve, clock=self.adapters.clock.now,
                        event_trace=lambda: self.event_trace, status=lambda: self.status,
-                       adoption=lambda: self.shopify_adoption, explanations=lambda: self.explanations)
+                       adoption=lambda: self.shopify_adoption, support=lambda: self.support)
 
     @cached_property
     def function_logs(self) -> FunctionLogs:

@@ -63,8 +63,8 @@ def test_why_shopify_shows_what_it_shows_for_a_sku(demo, local_dynamo, tmp_path)
     secrets = Secrets.of(admin_api_key="support-key")
     with LocalApi(stack, secrets).serve() as server:
         api = ApiClient(server.url, secrets)
-        assert api.admin("GET", f"/explain/sku/{SHOPIFY_SKU}") == (200, answer)  # the same answer
-        status, body = api.admin("GET", "/explain/sku/NOPE")
+        assert api.admin("GET", f"/inventory/{SHOPIFY_SKU}/explanation") == (200, answer)  # the same answer
+        status, body = api.admin("GET", "/inventory/NOPE/explanation")
         assert (status, body["error"]) == (404, "not found: SKU 'NOPE'")
-        assert ApiClient(server.url, Secrets.of(admin_api_key="wrong")).admin("GET", "/explain/sku/X")[0] == 403
+        assert ApiClient(server.url, Secrets.of(admin_api_key="wrong")).admin("GET", "/inventory/X/explanation")[0] == 403
     assert demo("explain", "sku", "NOPE")[0] == 4

@@ -74,6 +74,12 @@ PENDING_ERRORS = [
     pending_error("O1", "bbb", ago(minutes=10), 3),
     {"order_id": "O2", "error_hash": "#", "stream_id": "order:O2", "stream_version": 1},
     pending_error("O2", "ccc", ago(days=1), 1),
+    # O3: emailed and still reported; nothing pending, but the order is known (its order row)
+    {"order_id": "O3", "error_hash": "#", "stream_id": "order:O3", "stream_version": 2},
+    {"order_id": "O3", "error_hash": "@order", "order_number": "SO-3", "indexed_number": "SO-3",
+     "first_validated": ago(hours=3), "stream_id": "order:O3", "stream_version": 1},
+    {"order_id": "O3", "error_hash": "ddd", "order_number": "SO-3", "notified_at": ago(hours=2),
+     "stream_id": "order:O3", "stream_version": 2},
 ]
 
 
@@ -358,8 +364,17 @@ def test_cli_pending_errors(cli):
     lines = out.strip().splitlines()
     assert code == 0 and lines[0].split()[:3] == ["ORDER_ID", "ORDER_NUMBER", "RULE"] and len(lines) == 3
     assert "aaa is wrong" in out and "bbb is wrong" in out
-    code, out, _ = cli("pending-errors", "--order", "nope")
-    assert (code, out.strip()) == (0, "(none)")
+
+
+def test_cli_pending_errors_of_an_order_with_nothing_pending_says_so_and_an_unknown_order_is_not_found(cli):
+    # Issue 19: both printed "(none)" and exited 0, so an emailed order looked like an unknown one.
+    assert cli_json(cli, "pending-errors", "--order", "SO-3") == []
+    code, out, _ = cli("pending-errors", "--order", "SO-3")
+    assert code == 0 and out.splitlines()[0] == "(none)"
+    assert "order SO-3 (O3): nothing pending; 1 error(s) emailed at" in out and "still reported" in out
+    code, out, err = cli("pending-errors", "--order", "nope")
+    assert (code, out) == (4, "") and err.strip() == (
+        "dynafold: not found: order 'nope' (no order has this id or InFlow order number)")
 
 
 def test_cli_delivery(cli):

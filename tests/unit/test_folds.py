@@ -23,7 +23,9 @@ from pydantic import BaseModel
 
 from events import catalogue
 from events.alerts import AlertRaised, AlertRead
-from events.deliveries import DeadLettered, DeliveryAttempted, DeliverySucceeded, MessageReceived, RetryScheduled
+from events.deliveries import (
+    DeadLettered, DeliveryAttempted, DeliverySucceeded, MessageReceived, RedriveRequested, RetryScheduled,
+)
 from events.envelope import RecordedEvent, format_sequence, format_time
 from events.inventory import (
     BufferSet,
@@ -126,7 +128,8 @@ def test_pending_error_added_refreshed_resolved_and_notified():
     ])
 
     added = rows_of(view, "order-1", events[:1])
-    assert added == {"h-disc": {
+    order_row = {"order_number": "SO-000019", "indexed_number": "SO-000019", "first_validated": t()}
+    assert added == {"@order": order_row, "h-disc": {
         "order_number": "SO-000019", "rule": "Discount Validation", "severity": "error",
         "message": "TUK item has 10% discount", "details": {"discount": 10, "line": 2, "sku": "TUK-1"},
         "first_detected": "2025-11-11T10:00:00.000000Z", "last_seen": "2025-11-11T10:00:00.000000Z",
@@ -135,7 +138,7 @@ def test_pending_error_added_refreshed_resolved_and_notified():
     assert added["h-disc"]["expires_at"] == int(datetime(2025, 11, 18, 10, tzinfo=timezone.utc).timestamp())
 
     refreshed = rows_of(view, "order-1", events[:2])
-    assert set(refreshed) == {"h-disc", "h-fee"}
+    assert set(refreshed) == {"@order", "h-disc", "h-fee"} and refreshed["@order"] == order_row
     assert refreshed["h-disc"]["first_detected"] == t()
     assert refreshed["h-disc"]["last_seen"] == t(timedelta(minutes=25))
     assert refreshed["h-disc"]["message"] == "TUK item has 15% discount"
@@ -144,13 +147,13 @@ def test_pending_error_added_refreshed_resolved_and_notified():
     assert refreshed["h-fee"]["severity"] == "warning"
 
     resolved = rows_of(view, "order-1", events[:3])
-    assert set(resolved) == {"h-fee"}  # no longer reported: auto-cleared
+    assert set(resolved) == {"@order", "h-fee"}  # no longer reported: auto-cleared
     assert resolved["h-fee"]["first_detected"] == t(timedelta(minutes=25))
 
     notified = view.fold("order-1", events)
     assert notified.errors == {}  # no longer pending; remembered as emailed while still reported
-    assert dict(view.rows(notified)) == {"h-fee": {"order_number": "SO-000019",
-                                                   "notified_at": t(timedelta(minutes=31))}}
+    assert dict(view.rows(notified)) == {"@order": order_row, "h-fee": {"order_number": "SO-000019",
+                                                                        "notified_at": t(timedelta(minutes=31))}}
 
 
 def test_pending_errors_of_a_clean_order_and_unknown_notifications_change_nothing():
@@ -159,7 +162,11 @@ def test_pending_errors_of_a_clean_order_and_unknown_notifications_change_nothin
         (timedelta(), OrderValidated(order_id="o2", order_number="SO-2")),
         (timedelta(minutes=1), OrderErrorsNotified(order_id="o2", error_hashes=("nope",))),
     ])
-    assert view.fold("o2", events) == view.initial("o2")
+    clean = view.fold("o2", events)  # no errors, but the order is known: its order row finds it by number
+    assert (clean.errors, clean.notified, clean.order_number, clean.first_validated) == ({}, {}, "SO-2", t())
+    assert dict(view.rows(clean)) == {"@order": {"order_number": "SO-2", "indexed_number": "SO-2",
+                                                 "first_validated": t()}}
+    assert view.load("o2", view.rows(clean)) == clean
     one = history("order:order-1", [(timedelta(), _validated(_discount()))])
     state = view.fold("order-1", one)
     unknown = recorded("order:order-1", 2, OrderErrorsNotified(order_id="order-1", error_hashes=("nope",)),
@@ -180,7 +187,7 @@ def test_a_notified_error_still_reported_stays_notified_and_is_not_pending_again
     state = view.fold("order-1", events[:3])
     assert state.errors == {} and set(state.notified) == {"h-disc"}
     rows = rows_of(view, "order-1", events[:3])
-    assert set(rows) == {"h-disc"} and "pending" not in rows["h-disc"] and "expires_at" not in rows["h-disc"]
+    assert set(rows) == {"@order", "h-disc"} and "pending" not in rows["h-disc"] and "expires_at" not in rows["h-disc"]
     assert view.load("order-1", rows) == state
     later = view.fold("order-1", events)
     assert set(later.errors) == {"h-fee"} and set(later.notified) == {"h-disc"}
@@ -195,7 +202,8 @@ def test_error_fixed_after_notification_and_reintroduced_starts_a_new_grace_peri
         (timedelta(hours=1), _validated()),
         (timedelta(hours=2), _validated(_discount())),
     ])
-    assert view.fold("order-1", events[:3]) == view.initial("order-1")  # fixed: nothing to remember
+    fixed = view.fold("order-1", events[:3])  # fixed: nothing to remember but the order itself
+    assert (fixed.errors, fixed.notified, fixed.order_number) == ({}, {}, "SO-000019")
     rows = rows_of(view, "order-1", events)
     assert rows["h-disc"]["first_detected"] == t(timedelta(hours=2)) and rows["h-disc"]["pending"] == "PENDING"
 
@@ -272,8 +280,27 @@ def test_delivery_500_retry_503_retry_200():
         "last_result": {"success": True, "category": "SUCCESS", "status_code": 200, "response_time_ms": 80,
                         "error": None, "time": t(6 * s)},
         "delivered_at": t(6 * s), "last_attempt_at": t(6 * s), "dead_letter_reason": None,
-        "created_at": t(), "updated_at": t(7 * s),
+        "round_start": 1, "redriven_at": None, "created_at": t(), "updated_at": t(7 * s),
     })
+
+
+def test_a_redrive_is_a_retry_due_at_once_and_a_dead_letters_redrive_starts_a_new_round():
+    view, key, s = DeliveryStatusProjection, "s1:m1", timedelta(seconds=1)
+    failed = DeliveryAttempted(attempt=4, success=False, category="SERVER_ERROR", retryable=True, status_code=503,
+                               response_time_ms=5)
+    events = history("delivery:s1:m1", [
+        (timedelta(), RECEIVED), (s, failed), (s, DeadLettered(attempts=4, reason="MAX_RETRIES_EXCEEDED")),
+        (10 * s, RedriveRequested(attempt=5, kind="redrive", previous_status="MAX_RETRIES_EXCEEDED",
+                                  dead_letter_reason="MAX_RETRIES_EXCEEDED", requested_by="ops")),
+    ])
+    redriven = view.fold(key, events)
+    assert (redriven.status, redriven.next_retry_at, redriven.due_at, redriven.redriven_at) == (
+        "RETRY_SCHEDULED", t(10 * s), t(10 * s), t(10 * s))
+    assert (redriven.dead_letter_reason, redriven.round_start, redriven.attempts) == (None, 5, 4)
+    assert reload(view, key, redriven) == redriven
+    now = RedriveRequested(attempt=6, kind="retry_now", previous_status="RETRY_SCHEDULED")
+    sooner = view.apply(redriven, recorded("delivery:s1:m1", 5, now, T0 + 20 * s))
+    assert (sooner.next_retry_at, sooner.round_start) == (t(20 * s), 5)  # brought forward, same budget
 
 
 def test_delivery_succeeded_without_a_recorded_successful_attempt():
@@ -559,6 +586,9 @@ delivery_events = st.one_of(
     st.builds(DeliverySucceeded, attempt=ATTEMPT, status_code=st.integers(200, 299), response_time_ms=MONEY),
     st.builds(DeadLettered, attempts=st.integers(0, 4),
               reason=st.sampled_from(["MAX_RETRIES_EXCEEDED", "CLIENT_ERROR", "REFUSED"])),
+    st.builds(RedriveRequested, attempt=st.integers(1, 5), kind=st.sampled_from(["redrive", "retry_now"]),
+              previous_status=st.sampled_from(["MAX_RETRIES_EXCEEDED", "RETRY_SCHEDULED"]),
+              dead_letter_reason=st.none() | st.just("MAX_RETRIES_EXCEEDED"), requested_by=st.none() | st.just("ops")),
 )
 alert_events = st.one_of(
     st.builds(AlertRaised, alert_id=st.just("a1"),
