@@ -91,7 +91,8 @@ def test_a_reader_behind_is_said_with_what_waits_and_needs_attention(cli, demo, 
     stack = LocalStack(demo.endpoint_url, local_tables("dynafold-", versions={}), demo.state_dir,
                        access_key=demo.access_key)
     # Three events the readers have not seen, the newest two minutes after the last one they applied.
-    store = EventStore(stack.client, stack.tables.events, stack.tables.idempotency, clock=lambda: later)
+    store = EventStore(stack.client, stack.tables.events, stack.tables.idempotency, stack.tables.checkpoints,
+                       clock=lambda: later)
     for physical in (7, 6, 5):
         store.append("sku:STATUS-1", [NewEvent("dynafold.inventory.physical_count_set.v1",
                                                {"sku": "STATUS-1", "physical": physical})], ANY)
