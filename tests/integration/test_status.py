@@ -73,7 +73,7 @@ def test_status_after_the_demo_names_the_dead_letter_and_its_alarm_and_finds_eve
 def test_get_status_answers_what_the_cli_answers(cli, demo, monkeypatch, capsys):
     monkeypatch.setenv("DYNAFOLD_ADMIN_API_KEY", "status-key")
     _, out, _ = cli("status", "--json")
-    root = Context(demo.endpoint_url, "dynafold-", as_json=True).root(demo.state_dir)
+    root = Context(demo.endpoint_url, "dynafold-", as_json=True, state_dir=demo.state_dir).root()
     event = {"version": "2.0", "routeKey": "$default", "rawPath": "/status", "rawQueryString": "",
              "headers": {"x-api-key": "status-key"}, "body": "",
              "requestContext": {"http": {"method": "GET", "path": "/status"}, "requestId": "status-1"}}
