@@ -1,8 +1,8 @@
 """`dynafold forget` and `dynafold personal-data`: erasure and a data subject's export.
 
 Both answer through the composition root's ``PersonalData`` service, the one the admin route and
-Shopify's privacy webhooks use: the local stack's (an engine endpoint is known) or the deployed
-stack's (``--table-prefix <stack>-`` with AWS credentials allowed to use its keys).
+Shopify's privacy webhooks use: the local stack's (the running one, or the engine given) or the
+deployed stack's (``--table-prefix <stack>-`` with AWS credentials allowed to use its keys).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from processors.cli.context import EXIT_OK, DEFAULT_STATE_DIR, AddCommand
+from processors.cli.context import EXIT_OK, AddCommand
 
 if TYPE_CHECKING:
     from processors.cli.context import Context
@@ -23,7 +23,7 @@ def cmd_forget(ctx: "Context", args: argparse.Namespace) -> int:
     from processors.services.personal_data import valid_subject
 
     valid_subject(args.subject)  # bad input before any table is asked (exit 2)
-    forgotten = ctx.root(Path(args.state_dir)).personal_data.forget(
+    forgotten = ctx.root().personal_data.forget(
         args.subject, args.reason, "cli", dry_run=args.dry_run)  # NotFound: exit 4
     verb = "would destroy" if forgotten.dry_run else "destroyed"
     key = f"{verb} key {forgotten.key_id}" if forgotten.key_id else "no key left to destroy (already forgotten)"
@@ -43,7 +43,7 @@ def cmd_personal_data(ctx: "Context", args: argparse.Namespace) -> int:
     from processors.services.personal_data import valid_subject
 
     valid_subject(args.subject)
-    export: dict[str, Any] = ctx.root(Path(args.state_dir)).personal_data.export(args.subject).to_json()
+    export: dict[str, Any] = ctx.root().personal_data.export(args.subject).to_json()
     if args.output:
         Path(args.output).write_text(json.dumps(export, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
         emit({"output": args.output, "values": len(export["values"])}, as_json=ctx.as_json,
@@ -63,10 +63,7 @@ def register(sub: Any, command: AddCommand, common: argparse.ArgumentParser) -> 
     forget.add_argument("subject", help="the data subject, e.g. inflow-customer:C-42 (see `dynafold types`)")
     forget.add_argument("--reason", required=True, help="the request this answers (kept in the log: no personal data)")
     forget.add_argument("--dry-run", action="store_true", help="say what would be destroyed and refolded")
-    forget.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR),
-                        help="the local stack's state (its KMS stand-in)")
     export = command("personal-data", cmd_personal_data, "every personal value held for a data subject "
                                                          "(a data request's export)")
     export.add_argument("subject")
     export.add_argument("--output", default=None, help="write the export (JSON) to this file")
-    export.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR), help="the local stack's state")
