@@ -7,12 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import append, cold_import, projector, rebuild
+from benchmarks import append, cold_import, projector, read, rebuild
 from benchmarks.common import engine
 
 # name -> run(endpoint_url, args); add a benchmark by adding a line here.
 BENCHMARKS: dict[str, Callable[[str, argparse.Namespace], Any]] = {
     "append": lambda url, args: append.run(url),
+    "read": lambda url, args: read.run(url),
     "projector": lambda url, args: projector.run(url),
     "rebuild": lambda url, args: rebuild.run(url, args.rebuild_events),
 }

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
+from events import raw_items
 from events.appending import (
     ANY,
     HEAD_KEY_PREFIX,
@@ -351,7 +352,7 @@ class EventStore(DerivedReads):
             "ConsistentRead": True,
         }
         while True:
-            page = self._client.query(**kwargs)
+            page = raw_items.call(self._client, "query", **kwargs)  # botocore's parse was most of a read
             yield from page["Items"]
             if "LastEvaluatedKey" not in page:
                 return
