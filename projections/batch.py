@@ -132,22 +132,18 @@ class BatchProjector:
         return _failed(result, folded.entries[0], f"{type(outcome).__name__}: {outcome}")
 
     def _prefetch(self, by_stream: Mapping[str, list[Entry]]) -> dict[str, Loaded[Any]]:
-        """Rows of every stream in the batch, read in bulk per view (a failed read just means
-        each stream loads its own rows)."""
-        keys_by_view: dict[str, list[str]] = {}
+        """Rows of every stream in the batch, read in bulk (a failed read just means each stream
+        loads its own rows)."""
+        wanted: dict[View[Any], list[str]] = {}
         for stream in by_stream:
             view = self._views.get(stream.split(":", 1)[0])
-            if view is not None and view.sort_attr is None:
-                keys_by_view.setdefault(view.category, []).append(stream)
-        prefetched: dict[str, Loaded[Any]] = {}
-        for category, streams in keys_by_view.items():
-            view = self._views[category]
-            try:
-                loaded = self._store.load_many(view, [stream_key(s) for s in streams])
-            except Exception:  # noqa: BLE001, S112 - per-stream loads below will surface a real problem
-                continue
-            prefetched.update({s: loaded[stream_key(s)] for s in streams})
-        return prefetched
+            if view is not None:
+                wanted.setdefault(view, []).append(stream_key(stream))
+        try:
+            loaded = self._store.load_many(wanted)
+        except Exception:  # noqa: BLE001 - per-stream loads below will surface a real problem
+            return {}
+        return {f"{view.category}:{key}": loaded[(view.name, key)] for view, keys in wanted.items() for key in keys}
 
     def _fold_stream(self, stream: str, entries: list[Entry], loaded: Loaded[Any] | None) -> "_Folded":
         """Load (unless prefetched) and fold one stream's records; nothing is written yet."""
