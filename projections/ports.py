@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Generic, Protocol, TypeVar
 
 from projections.view import (
@@ -65,6 +66,11 @@ class PendingSave(Generic[S]):
     loaded: Loaded[S]
     state: S
     version: int
+
+    @cached_property
+    def rows(self) -> Mapping[str | None, Row]:
+        """``view.rows(state)``, made once: deciding how to write a save and writing it both ask."""
+        return self.view.rows(self.state)
 
 
 class ViewRows(Protocol):
@@ -178,7 +184,7 @@ class Change:
 def change_of(save: PendingSave[Any]) -> Change | None:
     """The writes of ``save``; None when there is nothing to show (a single-row view with no row)."""
     view, key, loaded = save.view, save.key, save.loaded
-    new_rows = view.rows(save.state)
+    new_rows = save.rows
     rest: list[Put | Delete] = []
     if view.sort_attr is None:
         row = new_rows.get(None)
@@ -201,7 +207,7 @@ def batchable(save: PendingSave[Any]) -> bool:
     """A single-row view's one conditional write, with nothing else that must land with it, whose
     attribute names are plain (a PartiQL statement spells them: no quoting games)."""
     view = save.view
-    if view.sort_attr is not None or None not in view.rows(save.state) or view.extras(save.state):
+    if view.sort_attr is not None or None not in save.rows or view.extras(save.state):
         return False
-    names = (*view.rows(save.state)[None], *save.loaded.rows.get(None, {}), view.key_attr)
+    names = (*save.rows[None], *save.loaded.rows.get(None, {}), view.key_attr)
     return all(_PLAIN_NAME.match(name) for name in names)

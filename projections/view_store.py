@@ -321,7 +321,7 @@ class ViewStore:
 
     def _statement(self, save: PendingSave[Any]) -> dict[str, Any]:
         view, table = save.view, self._tables[save.view.table]
-        item = to_item(stored_row(view, save.key, None, view.rows(save.state)[None], save.stream, save.version))
+        item = to_item(stored_row(view, save.key, None, save.rows[None], save.stream, save.version))
         if save.loaded.version == 0:  # the row must not exist yet: INSERT refuses an existing key
             names = list(item)
             values = ", ".join(f"'{name}': ?" for name in names)
