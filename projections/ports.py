@@ -98,7 +98,7 @@ class ViewRows(Protocol):
         ...
 
     def save_batched(self, saves: Sequence[PendingSave[Any]]) -> dict[str, int | Exception]:
-        """Up to ``PARTIQL_BATCH`` batchable saves: per stream as ``save_grouped``."""
+        """Batchable saves, ``PARTIQL_BATCH`` a request: per stream as ``save_grouped``."""
         ...
 
 

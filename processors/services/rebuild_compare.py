@@ -207,8 +207,7 @@ class RebuildComparer:
                     break
         if not entries:
             return 0
-        projector = BatchProjector(ViewStore(self._client, self._targets), self._store.read_stream, self._views,
-                                   max_workers=4)
+        projector = BatchProjector(ViewStore(self._client, self._targets), self._store.read_stream, self._views)
         applied = 0
         for first in range(0, len(entries), _CATCH_UP_BATCH):
             outcome = projector.project(entries[first:first + _CATCH_UP_BATCH])

@@ -185,7 +185,7 @@ def _converges(store: EventLog, rows: ViewRows, history, delivery, returns_of: C
             duplicated.append(entry)
     entries = [Entry(str(1000 + i), e.stream, e.event) for i, e in enumerate(duplicated)]
 
-    projector = BatchProjector(Flaky(rows, rng, delivery["failure_rate"]), store.read_stream, VIEWS, max_workers=4)
+    projector = BatchProjector(Flaky(rows, rng, delivery["failure_rate"]), store.read_stream, VIEWS)
     _deliver(projector, entries, delivery["batch_size"])
 
     for stream, events in by_stream.items():
