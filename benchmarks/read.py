@@ -1,4 +1,4 @@
-"""Reading one 1,000-event stream against the raw boto3 Query of the same items (issue 21 §2).
+"""`python -m benchmarks read`: one 1,000-event stream read against the raw boto3 Query (issue 21 §2).
 
 Goal: ``EventStore.read_stream`` at >= 1.0x the speed of the raw read.
 
@@ -11,10 +11,9 @@ the baseline. The second baseline decodes the raw read's items into the same eve
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
-from benchmarks.common import engine, fresh, interleaved_medians, report
+from benchmarks.common import fresh, interleaved_medians, report
 from events.envelope import NewEvent
 from events.items import from_item
 from events.store import EventStore
@@ -74,15 +73,3 @@ def run(endpoint_url: str, events: int = EVENTS, runs: int = RUNS) -> dict[str, 
     ])
     return result
 
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--endpoint-url")
-    parser.add_argument("--runs", type=int, default=RUNS)
-    args = parser.parse_args()
-    with engine(args.endpoint_url) as url:
-        run(url, runs=args.runs)
-
-
-if __name__ == "__main__":
-    main()
