@@ -21,6 +21,7 @@ from processors.adapters.aws import dynamodb_client
 
 EVENTS = 1_000
 RUNS = 40
+WARM_UP = 20
 STREAM = "sku:READ"
 
 
@@ -58,7 +59,7 @@ def run(endpoint_url: str, events: int = EVENTS, runs: int = RUNS) -> dict[str, 
 
     if len(store.read_stream(STREAM)) != events or len(_raw_query(plain, table, STREAM)) != events:
         raise RuntimeError("the two reads do not see the same stream")
-    for i in range(5):  # the engine's JVM warms up on the first requests
+    for i in range(WARM_UP):  # the engine's JVM compiles its hot paths over the first requests
         raw(i)
         ours(i)
     raw_s, decoded_s, ours_s = interleaved_medians([raw, raw_decoded, ours], [runs] * 3)
