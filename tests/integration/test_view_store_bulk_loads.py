@@ -102,3 +102,19 @@ def test_a_change_begun_after_the_head_was_read_refuses_the_save(setup: tuple[An
     assert isinstance(grouped["order:o1"], StaleView)
     head = client.get_item(TableName=table, Key=_head_key("o1"), ConsistentRead=True)["Item"]
     assert head[PENDING_TOKEN_ATTR] == {"S": "another writer"}  # the other writer's change is still its own
+
+
+def test_a_head_whose_list_would_be_too_long_lists_nothing_and_is_queried(
+        setup: tuple[Any, ViewStore, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    client, rows, table = setup
+    monkeypatch.setattr("projections.view.ROW_KEYS_MAX_BYTES", 3)  # "a" and "b" fit, "a", "b" and "cd" do not
+    _saved(rows, "short", ("a", "b"))
+    _saved(rows, "long", ("a", "b", "cd"))
+    heads = {order: client.get_item(TableName=table, Key=_head_key(order), ConsistentRead=True)["Item"]
+             for order in ("short", "long")}
+    assert ROW_KEYS_ATTR in heads["short"] and ROW_KEYS_ATTR not in heads["long"]
+    calls = Calls(client)
+    loaded = rows.load_many({VIEW: ["short", "long"]})
+    assert calls.names.count("Query") == 1
+    assert loaded == {(VIEW.name, order): rows.load(VIEW, order) for order in ("short", "long")}
+    assert sorted(k for k in loaded[(VIEW.name, "long")].rows if k) == ["a", "b", "cd"]
