@@ -223,7 +223,7 @@ def _import_seconds(statement: str, runs: int = 5) -> float:
 
 def _history(endpoint_url: str, events: int, per_stream: int) -> tuple[Bench, EventStore, int]:
     bench = fresh(endpoint_url)
-    store = EventStore(bench.client, bench.names.events, bench.names.idempotency)
+    store = EventStore.over(bench.client, bench.names)
     return bench, store, build_history(store, events, per_stream=per_stream)
 
 

@@ -40,7 +40,7 @@ def _raw_query(client: Any, table: str, stream: str) -> list[dict[str, Any]]:
 
 def run(endpoint_url: str, events: int = EVENTS, runs: int = RUNS) -> dict[str, float]:
     bench = fresh(endpoint_url)
-    store = EventStore(bench.client, bench.names.events, bench.names.idempotency)
+    store = EventStore.over(bench.client, bench.names)
     for first in range(0, events, 25):
         store.append(STREAM, [NewEvent("dynafold.inventory.stock_adjusted.v2",
                                        {"sku": "READ", "delta": i % 7 - 3, "reason": "order", "order_id": f"O{i}"})

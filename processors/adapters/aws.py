@@ -39,6 +39,11 @@ def stepfunctions_client(endpoint_url: str | None = None) -> Any:
     return _client("stepfunctions", endpoint_url, None)
 
 
+def cloudwatch_client() -> Any:
+    """CloudWatch on AWS: metrics and alarms for `dynafold status` (boto3 honours AWS_ENDPOINT_URL_CLOUDWATCH)."""
+    return boto3.session.Session().client("cloudwatch", region_name=_region())
+
+
 def streams_client(endpoint_url: str | None = None, *, access_key: str | None = None) -> Any:
     return _client("dynamodbstreams", endpoint_url, access_key)
 

@@ -111,7 +111,7 @@ def cmd_trace(ctx: "Context", args: argparse.Namespace) -> int:
     from processors.services.event_trace import check_trace_id
 
     check_trace_id(args.id)  # an empty id is bad input before any table is asked
-    answer = ctx.read_root().event_trace(args.id)  # NotFound: exit 4, as the route's 404
+    answer = ctx.root().event_trace(args.id)  # NotFound: exit 4, as the route's 404
     emit(answer.to_dict(), as_json=ctx.as_json, human=answer.text())
     return 0
 
@@ -128,7 +128,7 @@ def cmd_verify(ctx: "Context", args: argparse.Namespace) -> int:
     store = ctx.store()
     if args.stream is not None:
         catalogue.stream_category(args.stream)
-        reports = [store.verify_stream(args.stream)]
+        reports = [store.verify_stream(args.stream, _applied_by_view(ctx, args.stream))]
     else:
         reports = _verify_all(ctx, store, args.segments)
     broken = [r.broken for r in reports if r.broken is not None]
@@ -156,11 +156,37 @@ def _verify_all(ctx: "Context", store: Any, segments: int) -> list[Any]:
     total = table_stats(ctx.client(), store.events_table)["items"]
     progress = Progress(total or None, tty=False if ctx.as_json else None)
     reports = []
-    for report in store.verify_log(segments):  # chains, and the heads appends recorded (truncation)
+    # Chains, each against its sealed checkpoint, an earlier release's head and its rows (truncation).
+    for report in store.verify_log(segments, also=_applied_by_views(ctx, segments)):
         reports.append(report)
         progress.advance(max(report.events, 1))
     progress.finish()
     return reports
+
+
+def _applied_by_view(ctx: "Context", stream: str) -> list[Any]:
+    """The version the stream's view rows record as applied, as a witness (events.checkpoints)."""
+    from events.chain import Witness
+    from projections.registry import view_for_stream
+    from projections.view import stream_key
+    from projections.view_store import ViewStore
+
+    view = view_for_stream(stream)
+    if view is None:
+        return []
+    try:
+        loaded = ViewStore(ctx.client(), ctx.view_tables().views).load(view, stream_key(stream))
+    except ctx.client().exceptions.ResourceNotFoundException:  # no view tables here: no such witness
+        return []
+    return [Witness(loaded.stored_version, None, f"{view.name} view")] if loaded.stored_version else []
+
+
+def _applied_by_views(ctx: "Context", segments: int) -> dict[str, list[Any]]:
+    from events.chain import Witness
+    from projections.view_tables import applied_versions
+
+    applied = applied_versions(ctx.client(), dict(ctx.view_tables().views), segments)
+    return {stream: [Witness(version, None, f"{family} view")] for stream, (version, family) in applied.items()}
 
 
 def _exported_items(ctx: "Context", types: list[str], start: str, end: str) -> Iterator[Any]:

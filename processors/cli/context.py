@@ -47,15 +47,14 @@ class Context:
         return TableNames.with_prefix(self.table_prefix)
 
     def view_tables(self) -> Any:
-        """Event, idempotency and the active view tables (see `dynafold rebuild --switch`)."""
+        """The log's tables and the active view tables (see `dynafold rebuild --switch`)."""
 
         return local_tables(self.table_prefix)
 
     def store(self) -> Any:
         from events.store import EventStore
 
-        names = self.tables()
-        return EventStore(self.client(), names.events, names.idempotency)
+        return EventStore.over(self.client(), self.tables())
 
     def local_endpoint(self) -> str:
         """The local stack's engine, which commands that run the stack's own code need."""
@@ -69,7 +68,13 @@ class Context:
 
     def root(self, state_dir: Path = DEFAULT_STATE_DIR) -> Any:
         """The composition root over this context's engine and tables, as the local stack wires it:
-        the CLI answers through the same services the HTTP routes and the console use."""
+        the CLI answers through the same services the HTTP routes and the console use. With no
+        local endpoint (nothing given, none in the environment) it is the AWS root of the stack the
+        table prefix names, with the adapters a deployed function gets."""
+        from processors.adapters.aws import resolve_endpoint
+
+        if resolve_endpoint(self.endpoint_url) is None:
+            return self.aws_root()
         from processors.local.stack import LocalStack
 
         return LocalStack(self.local_endpoint(), self.view_tables(), state_dir).root
@@ -77,21 +82,22 @@ class Context:
     def aws_root(self) -> Any:
         """The composition root of the deployed stack whose tables carry this context's prefix
         (``--table-prefix <stack>-``), built as Lambda builds it, with the caller's AWS credentials."""
-        from processors.local.tables import local_tables
+        from processors.operations.template import function_log_groups
         from processors.wiring.aws import aws_root
 
-        from processors.operations.template import function_log_groups
-
-        tables = local_tables(self.table_prefix, versions={})  # the deployed versions, or VIEW_VERSIONS_PARAMETER's
         stack = self.table_prefix.removesuffix("-")  # the template names every table "${AWS::StackName}-<name>"
-        return aws_root({**os.environ, **tables.to_env()}, log_groups=lambda: function_log_groups(stack))
+        return aws_root(self.aws_environment(), log_groups=lambda: function_log_groups(stack))
 
-    def read_root(self, state_dir: Path = DEFAULT_STATE_DIR) -> Any:
-        """The root a read command answers from: the local stack's when an engine endpoint is known
-        (--endpoint-url, AWS_ENDPOINT_URL_DYNAMODB), else the deployed stack's on AWS."""
-        from processors.adapters.aws import resolve_endpoint
+    def aws_environment(self) -> dict[str, str]:
+        """A deployed function's environment for the stack ``--table-prefix`` names (``dynafold-prod-``:
+        stack ``dynafold-prod``, tables ``dynafold-prod-<table>``, its view-versions parameter), under
+        what the shell sets (``VIEW_VERSIONS_PARAMETER``, ``DYNAFOLD_REBUILD_STATE_MACHINE``,
+        ``STREAM_FAILURE_QUEUE_URL``, ``POWERTOOLS_METRICS_NAMESPACE``: the stack's outputs)."""
 
-        return self.root(state_dir) if resolve_endpoint(self.endpoint_url) else self.aws_root()
+        stack = self.table_prefix.rstrip("-")
+        derived = {**local_tables(self.table_prefix, versions={}).to_env(),
+                   "VIEW_VERSIONS_PARAMETER": f"/{stack}/view-versions", "DYNAFOLD_STACK_NAME": stack}
+        return {**derived, **os.environ}
 
 
 Handler = Callable[[Context, argparse.Namespace], int]

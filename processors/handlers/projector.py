@@ -63,7 +63,7 @@ def project_records(records: list[dict[str, Any]],
         keys = raw["dynamodb"].get("Keys", {})
         stream = keys.get("stream", {}).get("S", "?")
         try:
-            entries.append(Entry(sequence, stream, decode_record(raw)))
+            entries.append(Entry(sequence, stream, decode_record(raw), inserted=raw.get("eventName") == "INSERT"))
         except Exception as error:  # noqa: BLE001 - poison: reported, never blocks other streams
             entries.append(Entry(sequence, stream, None, f"{type(error).__name__}: {error}"))
     outcome = project(entries)

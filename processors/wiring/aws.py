@@ -61,9 +61,20 @@ def aws_adapters(env: Mapping[str, str] = os.environ,
 
         return cloudwatch_function_logs(log_groups)
 
+    def health() -> Any:
+        from processors.adapters.aws import cloudwatch_client, stepfunctions_client
+        from processors.adapters.cloudwatch import CloudWatchAlarms, CloudWatchMetrics, MappingPositions
+        from processors.adapters.rebuild_executions import STATE_MACHINE_ENV, StepFunctionsRebuilds
+        from processors.services.status import HealthSources, StatusSettings
+
+        client = cache(cloudwatch_client)  # one client, built on the first status asked for
+        stack = StatusSettings.from_env(env).stack  # every alarm of the stack is named <stack>-...
+        return HealthSources(CloudWatchMetrics(client), CloudWatchAlarms(client, f"{stack}-"), MappingPositions(),
+                             StepFunctionsRebuilds(stepfunctions_client, env.get(STATE_MACHINE_ENV)))
+
     return Adapters(dynamodb=dynamodb_client, tables=Tables.from_env(env), delivery_queue=delivery_queue,
                     dead_letters=dead_letters, mailer=mailer, order_source=order_source, secrets=secrets,
-                    streams=streams, view_versions=view_versions, function_logs=function_logs)
+                    streams=streams, view_versions=view_versions, function_logs=function_logs, health=health)
 
 
 def aws_root(env: Mapping[str, str] = os.environ, log_groups: Callable[[], Mapping[str, str]] | None = None) -> Root:

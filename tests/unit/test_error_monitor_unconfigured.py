@@ -28,7 +28,7 @@ SCHEDULED = {"id": "schedule", "source": "aws.events", "detail-type": "Scheduled
 
 NAMES = TableNames.with_prefix("dynafold-")
 ENV = {
-    "EVENTS_TABLE": NAMES.events, "IDEMPOTENCY_TABLE": NAMES.idempotency,
+    "EVENTS_TABLE": NAMES.events, "IDEMPOTENCY_TABLE": NAMES.idempotency, "CHECKPOINTS_TABLE": NAMES.checkpoints,
     "VIEW_TABLES": json.dumps({"inventory": NAMES["inventory-v1"], "inventory-returns": NAMES["inventory-returns-v1"],
                                "pending-errors": NAMES["pending-errors-v1"],
                                "delivery-status": NAMES["delivery-status-v1"], "alerts": NAMES["alerts-v1"]}),

@@ -107,7 +107,8 @@ def test_replay_writes_what_live_processing_writes_for_the_whole_history_in_one_
                                           view.fold(key, events), events[-1].version)
     assert sorted(written, key=repr) == sorted(((f, to_item(r)) for s in replayed for f, r in s.rows), key=repr)
     order_rows = [r for f, r in replayed[0].rows]
-    assert [r["error_hash"] for r in order_rows] == ["#", "h1"] and all(r["stream_version"] == 2 for r in order_rows)
+    assert [r["error_hash"] for r in order_rows] == ["#", "@order", "h1"]
+    assert all(r["stream_version"] == 2 for r in order_rows)
     assert [f for f, _ in replayed[1].rows] == ["inventory", "inventory-returns"]
 
 

@@ -139,8 +139,8 @@ def test_ttl_where_rows_are_meant_to_expire():
 
 
 def test_tables_still_load_for_the_local_stack():
-    assert set(table_definitions()) == {"events", "idempotency", "inventory-v1", "inventory-returns-v1",
-                                        "pending-errors-v1", "delivery-status-v1", "alerts-v1"}
+    assert set(table_definitions()) == {"events", "idempotency", "checkpoints", "inventory-v1",
+                                        "inventory-returns-v1", "pending-errors-v1", "delivery-status-v1", "alerts-v1"}
 
 
 # --- IAM ---------------------------------------------------------------------------------------
@@ -154,7 +154,7 @@ def guard_policy_name() -> str:
 
 def test_guard_policy_denies_every_mutation_of_the_event_table_and_its_indexes():
     document = props(MANAGED_POLICIES[guard_policy_name()])["PolicyDocument"]
-    [deny] = [s for s in statements(document) if s["Effect"] == "Deny"]
+    [deny] = [s for s in statements(document) if s["Effect"] == "Deny" and "EventsTable" in refs(s["Resource"])]
     assert not EVENT_MUTATIONS - set(deny["Action"]), f"not denied: {sorted(EVENT_MUTATIONS - set(deny['Action']))}"
     resources = as_list(deny["Resource"])
     # The table, and under it its indexes, stream, backups, exports and imports.
@@ -164,10 +164,29 @@ def test_guard_policy_denies_every_mutation_of_the_event_table_and_its_indexes()
     assert "Condition" not in deny and "NotResource" not in deny and "NotAction" not in deny
 
 
+def test_checkpoints_are_sealed_insert_only_for_every_role():
+    """A checkpoint, once written, is never changed or removed by the stack (events/checkpoints.py):
+    every mutation is denied, PutItem too (it overwrites); PartiQL INSERT (fails on an existing key)
+    is the one write left, and only the projector, which seals, holds it."""
+    checkpoints = TABLES["CheckpointsTable"]
+    assert props(checkpoints)["DeletionProtectionEnabled"] is True
+    assert (checkpoints["DeletionPolicy"], checkpoints["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert "TimeToLiveSpecification" not in props(checkpoints)
+    document = props(MANAGED_POLICIES[guard_policy_name()])["PolicyDocument"]
+    [deny] = [s for s in statements(document) if s["Effect"] == "Deny" and "CheckpointsTable" in refs(s["Resource"])]
+    assert set(deny["Action"]) == (EVENT_MUTATIONS - {"dynamodb:PartiQLInsert"}) | {"dynamodb:PutItem"}
+    assert {Tag("GetAtt", "CheckpointsTable.Arn"), Tag("Sub", "${CheckpointsTable.Arn}/*")} <= set(deny["Resource"])
+    writers = {f for f in FUNCTIONS if actions_on(function_grants(f), "CheckpointsTable") & DYNAMODB_TABLE_ACTIONS}
+    assert writers == {"ProjectorFunction"}
+    assert actions_on(function_grants("ProjectorFunction"), "CheckpointsTable") == {"dynamodb:PartiQLInsert"}
+    assert environment(FUNCTIONS["ProjectorFunction"]).get("CHECKPOINTS_TABLE", GLOBAL_FUNCTION["Environment"][
+        "Variables"]["CHECKPOINTS_TABLE"]) == Tag("Ref", "CheckpointsTable")
+
+
 def test_guard_policy_leaves_the_append_and_the_stream_pollers_alone():
     """An explicit Deny beats every Allow: denying one of these would break appends or the mappings."""
     document = props(MANAGED_POLICIES[guard_policy_name()])["PolicyDocument"]
-    denied = {a for s in statements(document) if s["Effect"] == "Deny" for a in as_list(s["Action"])}
+    denied = actions_on(statements(document), "EventsTable", "Deny")
     needed = {"dynamodb:PutItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:BatchGetItem",
               "dynamodb:Query", "dynamodb:DescribeTable", "dynamodb:DescribeStream", "dynamodb:GetRecords",
               "dynamodb:GetShardIterator", "dynamodb:ListStreams"}
@@ -549,7 +568,7 @@ def test_the_stream_failure_queue_has_a_consumer_that_reads_the_stream_and_appen
     assert {a for s in stream_reads for a in as_list(s["Action"])} == {
         "dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"}
     # Least privilege: the log and its guards (append), nothing of the views, no queue sends.
-    touched = {name for s in grants for name in refs(as_list(s["Resource"]))}
+    touched = {name for s in grants if s["Effect"] == "Allow" for name in refs(as_list(s["Resource"]))}
     assert touched <= {"EventsTable", "IdempotencyTable"}, touched
     assert not [p for p in function["Policies"] if not isinstance(p, Tag) and "Statement" not in p]
 
