@@ -9,7 +9,8 @@ The naive projector is given every advantage but batching: it reads nothing (eac
 is kept in memory, as if every load were free) and writes each event's change with one request,
 conditional on the version before it, as ``ViewStore.save`` writes it (a row's conditional put, or
 a multi-row change's transaction). Both project the same history, delivered in the same order, into
-databases of their own on the one engine, in alternating rounds.
+databases of their own on the one engine, in alternating rounds. The live projector also seals each
+stream's checkpoint (issue 21 §1), a duty the naive one has not: it is measured apart, as a third.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def _entries(store: EventStore, interleave: bool, rng: random.Random) -> list[En
                 ordered.append(head)
     else:  # bursts: each stream's events arrive together
         ordered = [e for s in streams for e in s]
-    return [Entry(str(10**20 + i), e.stream, e) for i, e in enumerate(ordered)]
+    return [Entry(str(10**20 + i), e.stream, e, inserted=True) for i, e in enumerate(ordered)]  # appends: INSERTs
 
 
 _WRITE_CALLS = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchExecuteStatement",
@@ -168,9 +169,11 @@ class Projection:
         return sum(self.calls[name] for name in calls) / events
 
 
-def _batch_projection(bench: Bench, store: EventStore) -> Projection:
+def _batch_projection(bench: Bench, store: EventStore, *, sealing: bool = False) -> Projection:
+    """The batch projector; ``sealing`` as the live one is built, also sealing streams' checkpoints."""
     tables = local_tables("bench-", versions={})
-    projector = BatchProjector(ViewStore(bench.client, tables.views), store.read_stream, VIEWS)
+    projector = BatchProjector(ViewStore(bench.client, tables.views), store.read_stream, VIEWS,
+                               seal=store.seal if sealing else None)
 
     def project(entries: list[Entry]) -> int:
         written = 0
@@ -229,10 +232,12 @@ def _history(endpoint_url: str, events: int, per_stream: int) -> tuple[Bench, Ev
 
 def run(endpoint_url: str, events: int = 10_000, rounds: int = 10) -> dict[str, float]:
     ours, our_store, appended = _history(endpoint_url, events, per_stream=4)
+    live, live_store, _ = _history(endpoint_url, events, per_stream=4)
     theirs, their_store, _ = _history(endpoint_url, events, per_stream=4)
     batch, naive = _batch_projection(ours, our_store), _naive_projection(theirs)
-    _alternating([batch, naive], [_entries(store, interleave=True, rng=random.Random(11))  # noqa: S311 - a workload
-                                  for store in (our_store, their_store)], rounds)
+    sealing = _batch_projection(live, live_store, sealing=True)
+    _alternating([batch, sealing, naive], [_entries(store, interleave=True, rng=random.Random(11))  # noqa: S311
+                                           for store in (our_store, live_store, their_store)], rounds)
     cpu = _cpu_us_per_event(ours, our_store)
 
     bursty, bursty_store, burst_events = _history(endpoint_url, events // 4, per_stream=10)
@@ -244,6 +249,7 @@ def run(endpoint_url: str, events: int = 10_000, rounds: int = 10) -> dict[str, 
     result = {
         "events": appended, "projector_events_per_s": appended / batch.seconds,
         "naive_events_per_s": appended / naive.seconds, "throughput_ratio": naive.seconds / batch.seconds,
+        "sealing_events_per_s": appended / sealing.seconds, "sealing_ratio": naive.seconds / sealing.seconds,
         "query_calls_per_event": batch.per_event({"Query"}, appended),
         "read_requests_per_event": batch.per_event(_READ_CALLS, appended),
         "writes_per_event_mixed": batch.written / appended,
@@ -257,6 +263,8 @@ def run(endpoint_url: str, events: int = 10_000, rounds: int = 10) -> dict[str, 
         ("batch projector", f"{result['projector_events_per_s']:.0f} events/s"),
         ("naive projector (a write per event, no reads)", f"{result['naive_events_per_s']:.0f} events/s"),
         ("batch / naive", f"{result['throughput_ratio']:.2f}x   (goal >= 1.5x)"),
+        ("batch projector sealing checkpoints too, as the live one does",
+         f"{result['sealing_events_per_s']:.0f} events/s = {result['sealing_ratio']:.2f}x naive"),
         ("Query calls per event", f"{result['query_calls_per_event']:.3f}   (goal <= 0.05)"),
         ("read requests per event (Get, BatchGet, Query, ExecuteStatement)",
          f"{result['read_requests_per_event']:.3f}"),

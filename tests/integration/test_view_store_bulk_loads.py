@@ -10,7 +10,7 @@ import pytest
 from events.envelope import NewEvent
 from events.memory import InMemoryEventLog
 from processors.local.tables import local_tables
-from projections.pending_errors.fold import PendingErrorsProjection
+from projections.pending_errors.fold import ORDER_ROW, PendingErrorsProjection
 from projections.ports import PENDING_TOKEN_ATTR, PENDING_VERSION_ATTR, PendingSave, StaleView
 from projections.view import HEAD_SORT_KEY, ROW_KEYS_ATTR
 from projections.view_store import ViewStore
@@ -56,7 +56,7 @@ def test_a_head_lists_its_rows_and_they_load_by_key(setup: tuple[Any, ViewStore,
     client, rows, table = setup
     _saved(rows, "o1", ("a", "b"), ("b", "c"))
     head = client.get_item(TableName=table, Key=_head_key("o1"), ConsistentRead=True)["Item"]
-    assert head[ROW_KEYS_ATTR] == {"L": [{"S": "b"}, {"S": "c"}]}
+    assert head[ROW_KEYS_ATTR] == {"L": [{"S": ORDER_ROW}, {"S": "b"}, {"S": "c"}]}
     calls = Calls(client)
     assert rows.load_many({VIEW: ["o1"]})[(VIEW.name, "o1")] == rows.load(VIEW, "o1")
     assert calls.names[:2] == ["BatchGetItem", "BatchGetItem"]  # the head, then the rows it lists
@@ -69,7 +69,7 @@ def test_a_head_written_before_heads_listed_rows_is_queried(setup: tuple[Any, Vi
                        ExpressionAttributeNames={"#r": ROW_KEYS_ATTR})
     calls = Calls(client)
     loaded = rows.load_many({VIEW: ["o1"]})[(VIEW.name, "o1")]
-    assert "Query" in calls.names and sorted(k for k in loaded.rows if k) == ["a", "b"]
+    assert "Query" in calls.names and sorted(k for k in loaded.rows if k) == [ORDER_ROW, "a", "b"]
     assert loaded == rows.load(VIEW, "o1")
 
 
@@ -78,7 +78,7 @@ def test_a_listed_row_gone_behind_the_projector_loads_as_a_query_would(setup: tu
     _saved(rows, "o1", ("a", "b"))
     client.delete_item(TableName=table, Key={"order_id": {"S": "o1"}, "error_hash": {"S": "a"}})
     loaded = rows.load_many({VIEW: ["o1"]})[(VIEW.name, "o1")]
-    assert loaded == rows.load(VIEW, "o1") and sorted(k for k in loaded.rows if k) == ["b"]
+    assert loaded == rows.load(VIEW, "o1") and sorted(k for k in loaded.rows if k) == [ORDER_ROW, "b"]
 
 
 def test_a_change_begun_after_the_head_was_read_refuses_the_save(setup: tuple[Any, ViewStore, str]) -> None:
@@ -107,7 +107,7 @@ def test_a_change_begun_after_the_head_was_read_refuses_the_save(setup: tuple[An
 def test_a_head_whose_list_would_be_too_long_lists_nothing_and_is_queried(
         setup: tuple[Any, ViewStore, str], monkeypatch: pytest.MonkeyPatch) -> None:
     client, rows, table = setup
-    monkeypatch.setattr("projections.view.ROW_KEYS_MAX_BYTES", 3)  # "a" and "b" fit, "a", "b" and "cd" do not
+    monkeypatch.setattr("projections.view.ROW_KEYS_MAX_BYTES", 9)  # "@order", "a" and "b" fit; with "cd" not
     _saved(rows, "short", ("a", "b"))
     _saved(rows, "long", ("a", "b", "cd"))
     heads = {order: client.get_item(TableName=table, Key=_head_key(order), ConsistentRead=True)["Item"]
@@ -117,4 +117,4 @@ def test_a_head_whose_list_would_be_too_long_lists_nothing_and_is_queried(
     loaded = rows.load_many({VIEW: ["short", "long"]})
     assert calls.names.count("Query") == 1
     assert loaded == {(VIEW.name, order): rows.load(VIEW, order) for order in ("short", "long")}
-    assert sorted(k for k in loaded[(VIEW.name, "long")].rows if k) == ["a", "b", "cd"]
+    assert sorted(k for k in loaded[(VIEW.name, "long")].rows if k) == [ORDER_ROW, "a", "b", "cd"]
