@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from projections.alerts.fold import SEVERITIES, UNREAD, Alert
+from projections.alerts.fold import SEVERITIES, UNREAD, UNREAD_INDEX, Alert
 from projections.unit import (
     Answer, Arg, Command, Filter, InvalidQuery, Reader, Route, Section, choice, flag, key_query, rows, s,
 )
@@ -41,9 +41,13 @@ class AlertQueries:
             if severity is not None:
                 where.equals("severity", s(severity))
         elif unread:
-            partitions = [key_query("unread", UNREAD, index="by-unread")]
             if severity is not None:
                 where.equals("severity", s(severity))
+            # by-unread is sharded: every bucket, merged newest first.
+            request = where.apply(key_query("unread", UNREAD))
+            return _ordered([Alert.from_row(row) for row in UNREAD_INDEX.query(
+                lambda one: self._reader.query(FAMILY, one), UNREAD, request, newest_first=newest_first)],
+                newest_first)
         else:
             _unread_filter(where, unread)
             severities = [severity] if severity is not None else list(SEVERITIES)
@@ -53,13 +57,17 @@ class AlertQueries:
             request["ScanIndexForward"] = not newest_first
             where.apply(request)
             found.extend(Alert.from_row(row) for row in self._reader.query(FAMILY, request))
-        found.sort(key=lambda a: (a.time or "", a.alert_id), reverse=newest_first)
-        return found
+        return _ordered(found, newest_first)
+
+
+def _ordered(found: list[Alert], newest_first: bool) -> list[Alert]:
+    """By time, then alert id (alerts raised in the same microsecond come back in one order)."""
+    return sorted(found, key=lambda a: (a.time or "", a.alert_id), reverse=newest_first)
 
 
 def _unread_filter(where: Filter, unread: bool | None) -> None:
     if unread is True:
-        where.equals("unread", s(UNREAD))
+        where.present("unread")  # "UNREAD#<bucket>" (or a legacy "UNREAD"): present only while unread
     elif unread is False:
         where.missing("unread")
 

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from projections.delivery_status.fold import STATUSES, DeliveryStatus
+from projections.delivery_status.fold import SENDER_INDEX, STATUS_INDEX, STATUSES, DeliveryStatus
 from projections.unit import (
     Answer, Arg, Command, Filter, InvalidQuery, NotFound, Reader, Route, Section, choice, key_query, moment, rows, s,
     time_bound,
@@ -35,27 +35,31 @@ class DeliveryQueries:
 
     def by_status(self, status: str, due_before: str | datetime | None = None, *,
                   sender_id: str | None = None) -> list[DeliveryStatus]:
-        """Deliveries in ``status``, by due time; ``due_before`` keeps those due strictly before it."""
-        request = key_query("status", check_status(status), index="by-status")
+        """Deliveries in ``status``, by due time; ``due_before`` keeps those due strictly before it
+        (every bucket of by-status, merged)."""
+        request = key_query("status_shard", check_status(status))
         if due_before is not None:
             request["KeyConditionExpression"] += " AND #d < :d"
             request["ExpressionAttributeNames"]["#d"] = "due_at"
             request["ExpressionAttributeValues"][":d"] = s(time_bound(due_before, "due before"))
         if sender_id is not None:
             Filter().equals("sender_id", s(sender_id)).apply(request)
-        return [DeliveryStatus.from_row(row) for row in self._reader.query(FAMILY, request)]
+        return [DeliveryStatus.from_row(row) for row in STATUS_INDEX.query(
+            lambda one: self._reader.query(FAMILY, one), status, request)]
 
     def by_sender(self, sender_id: str, *, status: str | None = None,
                   due_before: str | datetime | None = None) -> list[DeliveryStatus]:
-        """A sender's deliveries, least recently updated first; optionally one status / due before."""
-        request = key_query("sender_id", sender_id, index="by-sender")
+        """A sender's deliveries, least recently updated first; optionally one status / due before
+        (every bucket of by-sender, merged)."""
+        request = key_query("sender_shard", sender_id)
         where = Filter()
         if status is not None:
             where.equals("status", s(check_status(status)))
         if due_before is not None:
             where.less_than("due_at", s(time_bound(due_before, "due before")))
         where.apply(request)
-        return [DeliveryStatus.from_row(row) for row in self._reader.query(FAMILY, request)]
+        return [DeliveryStatus.from_row(row) for row in SENDER_INDEX.query(
+            lambda one: self._reader.query(FAMILY, one), sender_id, request)]
 
 
 # ----------------------------------------------------------------------------- how the shell asks

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from projections.pending_errors.fold import PENDING, PendingError
+from projections.pending_errors.fold import PENDING, PENDING_INDEX, PendingError, is_pending
 from projections.unit import (
     Answer, Arg, Command, InvalidQuery, Reader, Route, Section, key_query, parse_duration, rows, s, time_bound,
 )
@@ -25,22 +25,25 @@ class PendingErrorQueries:
         # The head row shares the partition; a key attribute cannot be filtered server-side.
         found = self._reader.query(FAMILY, key_query("order_id", order_id))
         return [PendingError.from_row(row) for row in found
-                if row.get("error_hash") != HEAD_SORT_KEY and row.get("pending") == PENDING]
+                if row.get("error_hash") != HEAD_SORT_KEY and is_pending(row)]
 
     def detected_before(self, cutoff: str | datetime) -> list[PendingError]:
-        """The error monitor's question: pending errors first detected before ``cutoff``, oldest first."""
+        """The error monitor's question: pending errors first detected before ``cutoff``, oldest first
+        (every bucket of by-first-detected, merged)."""
         request = {
-            "IndexName": "by-first-detected",
-            "KeyConditionExpression": "#p = :p AND #t < :t",
+            "KeyConditionExpression": "#p = :k AND #t < :t",
             "ExpressionAttributeNames": {"#p": "pending", "#t": "first_detected"},
-            "ExpressionAttributeValues": {":p": s(PENDING), ":t": s(time_bound(cutoff, "cutoff"))},
+            "ExpressionAttributeValues": {":t": s(time_bound(cutoff, "cutoff"))},
         }
-        return [PendingError.from_row(row) for row in self._reader.query(FAMILY, request)]
+        return self._pending(request)
 
     def all(self) -> list[PendingError]:
         """Every pending error, oldest first (the sparse by-first-detected index, no scan)."""
-        return [PendingError.from_row(row)
-                for row in self._reader.query(FAMILY, key_query("pending", PENDING, index="by-first-detected"))]
+        return self._pending(key_query("pending", PENDING))
+
+    def _pending(self, request: Mapping[str, Any]) -> list[PendingError]:
+        return [PendingError.from_row(row) for row in PENDING_INDEX.query(
+            lambda one: self._reader.query(FAMILY, one), PENDING, request)]
 
 
 # ----------------------------------------------------------------------------- how the shell asks
