@@ -89,7 +89,7 @@ deliveries = st.fixed_dictionaries({
     "duplicate_rate": st.sampled_from([0.0, 0.2, 0.5]),
     "batch_size": st.integers(1, 12),
     "failure_rate": st.sampled_from([0.0, 0.15, 0.3]),
-    # Lambda's ParallelizationFactor (template.yaml StreamParallelizationFactor): above 1 only each
+    # Lambda's ParallelizationFactor (template.yaml ProjectorParallelizationFactor): above 1 only each
     # item's order is kept, and every event is its own item (tests/property/lanes.py).
     "parallelization_factor": st.sampled_from([1, 2, 3, 10]),
 })

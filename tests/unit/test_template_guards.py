@@ -36,6 +36,8 @@ RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
 PARAMETERS: dict[str, Any] = TEMPLATE["Parameters"]
 GLOBAL_FUNCTION = TEMPLATE["Globals"]["Function"]
 STREAM_READERS = ("ProjectorFunction", "ReactorFunction")
+PARALLELIZATION = {"ProjectorFunction": "ProjectorParallelizationFactor",
+                   "ReactorFunction": "ReactorParallelizationFactor"}
 
 
 def of_type(kind: str) -> dict[str, dict[str, Any]]:
@@ -88,8 +90,8 @@ def test_stream_mapping_guards(function):
     [mapping] = stream_events(FUNCTIONS[function])
     assert mapping["StartingPosition"] == "TRIM_HORIZON"
     # Above 1 Lambda keeps only each item's order: the projector and the reactor rely on no more
-    # (tests/property/ run them at a factor above 1); one setting for both readers.
-    assert mapping["ParallelizationFactor"] == Tag("Ref", "StreamParallelizationFactor")
+    # (tests/property/ run them at a factor above 1); each reader's own setting.
+    assert mapping["ParallelizationFactor"] == Tag("Ref", PARALLELIZATION[function])
     assert mapping["BisectBatchOnFunctionError"] is True
     retries = mapping["MaximumRetryAttempts"]
     assert isinstance(retries, int) and 0 <= retries <= 10, "retries must be bounded, never -1"
@@ -114,12 +116,13 @@ def test_local_runner_batches_like_the_deployed_mapping(function):
             settings.parallelization_factor) == (
         mapping["BatchSize"], mapping["MaximumBatchingWindowInSeconds"], mapping["MaximumRetryAttempts"],
         True, "TRIM_HORIZON", mapping["MaximumRecordAgeInSeconds"], True,
-        PARAMETERS["StreamParallelizationFactor"]["Default"])
+        PARAMETERS[PARALLELIZATION[function]]["Default"])
 
 
-def test_the_parallelization_factor_takes_what_lambda_takes():
+@pytest.mark.parametrize("function", STREAM_READERS)
+def test_the_parallelization_factor_takes_what_lambda_takes(function):
     """ParallelizationFactor: 1 (default) to 10 (https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html)."""
-    factor = PARAMETERS["StreamParallelizationFactor"]
+    factor = PARAMETERS[PARALLELIZATION[function]]
     assert (factor["Type"], factor["MinValue"], factor["MaxValue"]) == ("Number", 1, 10)
     assert 1 <= factor["Default"] <= 10
 
