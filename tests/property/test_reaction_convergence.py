@@ -1,11 +1,16 @@
-"""The reactor is correct at ParallelizationFactor above 1: delivered as Lambda may then deliver (each
-item's order kept and nothing more, records duplicated, views behind or ahead of the log), its effects
-are the ones reacting to the log once, in order, produces: the same alerts, storefront broadcasts and
-delivery messages, each appended once.
+"""The reactor under the deliveries Lambda may make: what holds at any ParallelizationFactor, and the
+one thing that needs factor 1, why the reactor's stays at 1 (template.yaml ReactorFunction).
 
-It holds because a reaction is decided from the log, not from delivery order: the state right before
-and after the event is its stream folded up to that version (processors/services/state_reader.py),
-and every effect is appended under an idempotency key derived from its cause.
+At any factor (each item's order kept and nothing more, records duplicated, views behind or ahead of
+the log) its effects are the ones reacting to the log once, in order, produces: the same alerts,
+storefront broadcasts and delivery messages, each appended once. That holds because a reaction is
+decided from the log, not from delivery order (the stream's state right before and after the event,
+processors/services/state_reader.py), and every effect is appended under a key derived from its cause.
+
+What does not hold above 1 is the order of the broadcasts on a SKU's stream: they are appended in the
+order the events are reacted to, and the last one must carry the SKU's latest count (the inventory
+view's ``last_broadcast``, what the storefront was last sent). At factor 1 a shard's records come in
+order and it does; above 1 a stream's events may be reacted to in any order, and it may not.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from projections.batch import BatchProjector, Entry
 from projections.memory import InMemoryViewRows
 from projections.reactor.settings import AlertSettings
 from projections.registry import VIEWS
-from tests.property.lanes import deliver_in_lanes
+from tests.property.lanes import Handle, deliver_in_lanes
 
 T0 = datetime(2025, 11, 11, 10, tzinfo=timezone.utc)
 STOREFRONT = "https://shop.example/stock"
@@ -72,6 +77,16 @@ def reactor(log: InMemoryEventLog, views: InMemoryViewRows) -> Reactor:
     return Reactor(log, views, AlertSettings(low_stock_threshold=5), storefront_url=STOREFRONT)
 
 
+def reacting(one: Reactor) -> Handle:
+    """A batch handed to the reactor, record by record (a reaction never fails here)."""
+    def react(batch: list[Entry]) -> set[str]:
+        for entry in batch:
+            assert entry.event is not None
+            one.react(entry.event)
+        return set()
+    return react
+
+
 @settings(max_examples=60, deadline=None)
 @given(history=steps, delivery=deliveries)
 def test_effects_equal_reacting_once_in_order_under_any_parallel_delivery(history, delivery):
@@ -92,13 +107,45 @@ def test_effects_equal_reacting_once_in_order_under_any_parallel_delivery(histor
     rng = random.Random(delivery["seed"])
     delivered = [e for e in entries for _ in range(2 if rng.random() < delivery["duplicate_rate"] else 1)]
     delivered = [Entry(str(2000 + i), e.stream, e.event) for i, e in enumerate(delivered)]
-    parallel = reactor(log, views)
-
-    def react(batch: list[Entry]) -> set[str]:
-        for entry in batch:
-            assert entry.event is not None
-            parallel.react(entry.event)
-        return set()
-
-    deliver_in_lanes(delivered, delivery["batch_size"], delivery["parallelization_factor"], react)
+    deliver_in_lanes(delivered, delivery["batch_size"], delivery["parallelization_factor"],
+                     reacting(reactor(log, views)))
     assert effects(log, ids) == expected
+
+
+def last_broadcasts(log: InMemoryEventLog) -> dict[str, int]:
+    """SKU stream -> the count its last storefront broadcast carried."""
+    last: dict[str, int] = {}
+    for item in sorted(log.scan_items(segments=1), key=lambda i: (i["stream"]["S"], int(i["version"]["N"]))):
+        recorded = from_item(item)
+        if recorded.type.endswith("stock_broadcast.v1"):
+            last[recorded.stream] = recorded.data.count
+    return last
+
+
+def available(log: InMemoryEventLog, stream: str) -> int:
+    from projections.inventory import InventoryProjection
+
+    return InventoryProjection.fold(stream.split(":", 1)[1], log.read_stream(stream)).available
+
+
+@settings(max_examples=60, deadline=None)
+@given(history=steps, seed=st.integers(0, 2**16), batch_size=st.integers(1, 10))
+def test_at_factor_one_the_last_broadcast_carries_the_latest_count(history, seed, batch_size):
+    log, views = logged(history), InMemoryViewRows(view_keys())
+    originals = sorted((from_item(item) for item in log.scan_items(segments=1)), key=lambda e: e.time)
+    rng = random.Random(seed)
+    delivered = [Entry(str(1000 + i), e.stream, e) for i, e in enumerate(
+        e for e in originals for _ in range(2 if rng.random() < 0.3 else 1))]
+    deliver_in_lanes(delivered, batch_size, 1, reacting(reactor(log, views)))
+    for stream, count in last_broadcasts(log).items():
+        assert count == available(log, stream), stream
+
+
+def test_above_one_a_stale_broadcast_can_come_last():
+    """v3 reacted to before v2, as Lambda may deliver them above factor 1 (each event its own item)."""
+    log = logged([("A", "count", 10), ("A", "adjust", 2), ("A", "adjust", 3)])
+    v1, v2, v3 = sorted((from_item(item) for item in log.scan_items(segments=1)), key=lambda e: e.version)
+    parallel = reactor(log, InMemoryViewRows(view_keys()))
+    for recorded in (v1, v3, v2):
+        parallel.react(recorded)
+    assert available(log, "sku:A") == 5 and last_broadcasts(log) == {"sku:A": 8}  # the storefront left at 8

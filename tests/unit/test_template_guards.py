@@ -36,8 +36,7 @@ RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
 PARAMETERS: dict[str, Any] = TEMPLATE["Parameters"]
 GLOBAL_FUNCTION = TEMPLATE["Globals"]["Function"]
 STREAM_READERS = ("ProjectorFunction", "ReactorFunction")
-PARALLELIZATION = {"ProjectorFunction": "ProjectorParallelizationFactor",
-                   "ReactorFunction": "ReactorParallelizationFactor"}
+PARALLELIZATION = {"ProjectorFunction": Tag("Ref", "ProjectorParallelizationFactor"), "ReactorFunction": 1}
 
 
 def of_type(kind: str) -> dict[str, dict[str, Any]]:
@@ -89,9 +88,9 @@ def test_exactly_two_functions_read_the_event_stream():
 def test_stream_mapping_guards(function):
     [mapping] = stream_events(FUNCTIONS[function])
     assert mapping["StartingPosition"] == "TRIM_HORIZON"
-    # Above 1 Lambda keeps only each item's order: the projector and the reactor rely on no more
-    # (tests/property/ run them at a factor above 1); each reader's own setting.
-    assert mapping["ParallelizationFactor"] == Tag("Ref", PARALLELIZATION[function])
+    # Above 1 Lambda keeps only each item's order: the projector relies on no more (tests/property/
+    # run it at factors above 1); the reactor's last storefront broadcast does, so it stays at 1.
+    assert mapping["ParallelizationFactor"] == PARALLELIZATION[function]
     assert mapping["BisectBatchOnFunctionError"] is True
     retries = mapping["MaximumRetryAttempts"]
     assert isinstance(retries, int) and 0 <= retries <= 10, "retries must be bounded, never -1"
@@ -116,13 +115,12 @@ def test_local_runner_batches_like_the_deployed_mapping(function):
             settings.parallelization_factor) == (
         mapping["BatchSize"], mapping["MaximumBatchingWindowInSeconds"], mapping["MaximumRetryAttempts"],
         True, "TRIM_HORIZON", mapping["MaximumRecordAgeInSeconds"], True,
-        PARAMETERS[PARALLELIZATION[function]]["Default"])
+        PARAMETERS["ProjectorParallelizationFactor"]["Default"] if function == "ProjectorFunction" else 1)
 
 
-@pytest.mark.parametrize("function", STREAM_READERS)
-def test_the_parallelization_factor_takes_what_lambda_takes(function):
+def test_the_projectors_parallelization_factor_takes_what_lambda_takes():
     """ParallelizationFactor: 1 (default) to 10 (https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html)."""
-    factor = PARAMETERS[PARALLELIZATION[function]]
+    factor = PARAMETERS["ProjectorParallelizationFactor"]
     assert (factor["Type"], factor["MinValue"], factor["MaxValue"]) == ("Number", 1, 10)
     assert 1 <= factor["Default"] <= 10
 
