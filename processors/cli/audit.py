@@ -2,7 +2,8 @@
 
 Audits read the event table and never change it; `audit import` appends into another store,
 idempotently (one key per event id), keeping ids, data and times byte for byte. Search and
-trace are served by the table's indexes (by-type-time, by-correlation), never by a scan.
+trace are served by the table's indexes (by-type-shard-time, a kept by-type-time, by-correlation),
+never by a scan.
 Exit 0 ok, 1 a broken chain / undecodable event found, 2 bad input (nothing changed).
 """
 
@@ -246,7 +247,7 @@ def register(sub: Any, command: AddCommand, common: argparse.ArgumentParser) -> 
     p = command("stream", cmd_stream, "every event of a stream in order, with what it changed", audits)
     p.add_argument("stream")
 
-    p = command("search", cmd_search, "events of one type in a time range (by-type-time index), paginated", audits)
+    p = command("search", cmd_search, "events of one type in a time range (the type index), paginated", audits)
     p.add_argument("--type", required=True, type=_event_type, help="stored event type, e.g. dynafold.alerts.raised.v1")
     p.add_argument("--from", dest="start", type=moment, default=EARLIEST, metavar="TIME")
     p.add_argument("--to", dest="end", type=moment, default=LATEST, metavar="TIME")
