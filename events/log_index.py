@@ -1,15 +1,18 @@
-"""Audit reads over the event table's indexes: events of a type in a time range, events of one request.
+"""Audit reads over the event table's indexes: events of a type in a time range, events of one
+request, one event by its id.
 
-Every index (``by-type-shard-time``, ``by-correlation``, and ``by-type-time`` where a stack keeps it,
-in template.yaml) projects keys only, so a page of index entries is followed by one BatchGetItem for
-the full items. Never a table scan. Pages continue from an opaque token, so a caller can stop and
-come back.
+Every index (``by-type-shard-time``, ``by-correlation``, ``by-id``, and ``by-type-time`` where a
+stack keeps it, in template.yaml) projects keys only, so a page of index entries is followed by one
+BatchGetItem for the full items. Never a table scan. Pages continue from an opaque token, so a
+caller can stop and come back.
 
 A type is searched in every bucket of ``by-type-shard-time`` (events/items.py ``TYPE_INDEX``) and, on
 a table that still has it, in the unsharded ``by-type-time``, the only index of the events appended
 before the sharded one existed; an event found in both is returned once. The sources are merged in
 time order a page at a time: an entry is returned only when no source still holding unread entries
-could have an earlier one, and the token records where each source stands.
+could have an earlier one, and the token records where each source stands. ``by-correlation`` and
+``by-id`` are not sharded: a request's correlation id and an event's id are written by a handful of
+events each, never near one key value's write limit.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 from events.errors import DynafoldError
 from events.items import TYPE_INDEX, Item
 
-BY_TYPE_TIME, BY_CORRELATION = "by-type-time", "by-correlation"
+BY_TYPE_TIME, BY_CORRELATION, BY_ID = "by-type-time", "by-correlation", "by-id"
 _BATCH_GET_LIMIT = 100
 _DONE = "done"  # a source's cursor once it has nothing left
 
@@ -105,6 +108,11 @@ class EventIndex:
     def by_correlation(self, correlation_id: str, *, limit: int = 100, token: str | None = None) -> Page:
         """Every event one request caused (its correlation id), across streams, oldest first."""
         return self._page(BY_CORRELATION, "correlation_id", correlation_id, None, limit, token)
+
+    def by_id(self, event_id: str) -> list[Item]:
+        """The event with this id (ids are unique; an import that kept another log's ids could store
+        one twice, in two streams: then both)."""
+        return list(self.all_pages(lambda token: self._page(BY_ID, "id", event_id, None, 100, token)))
 
     def all_pages(self, fetch: Any) -> Iterator[Item]:
         """Follow the tokens: ``fetch(token) -> Page`` until the last page."""

@@ -114,7 +114,7 @@ def cmd_outbox(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
     from processors.local.demo import run_demo
 
-    return run_demo(ctx)
+    return run_demo(ctx, Path(args.state_dir) if args.state_dir else None)
 
 
 def register(sub: Any, command: AddCommand, common: argparse.ArgumentParser) -> None:
@@ -141,4 +141,7 @@ def register(sub: Any, command: AddCommand, common: argparse.ArgumentParser) -> 
     tables_sub = tables.add_subparsers(dest="tables_command", required=True, parser_class=Parser)
     command("create", cmd_tables_create, "create the template's tables on the endpoint", tables_sub)
 
-    command("demo", cmd_demo, "start a local engine, send sample traffic through the consumers, print the views")
+    demo = command("demo", cmd_demo, "start a local engine, send sample traffic through the consumers, print the views")
+    demo.add_argument("--state-dir", default=None,
+                      help="keep the demo stack's checkpoints, queues, outbox and logs here, for `dynafold status "
+                           "--state-dir` (default: a temporary folder; logs in .dynafold/logs)")

@@ -27,7 +27,9 @@ from processors.operations.tables import create_tables
 GRACE_PASSED = timedelta(minutes=31)
 
 
-def run_demo(ctx: Any) -> int:
+def run_demo(ctx: Any, state_dir: Path | None = None) -> int:
+    """The demo; ``state_dir`` keeps its stack's state (checkpoints, queues, outbox, logs) for
+    `dynafold status --state-dir` to read afterwards, else a temporary folder does (logs in .dynafold/logs)."""
     from processors.local import services as local_services
     from processors.local import stack as local_stack
     from processors.api.deps import ApiSettings
@@ -62,9 +64,10 @@ def run_demo(ctx: Any) -> int:
         created = create_tables(ctx.client(), names, warn=say)
         say(f"tables from template.yaml: {len(names.names)} ({len(created)} created)")
 
-        state_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dynafold-demo-")))
-        logs = stack.enter_context(lambda_logs(Path(".dynafold") / "logs",
-                                               (*local_stack.LOGGER_NAMES, *local_services.LOGGER_NAMES)))
+        logs_dir = state_dir / "logs" if state_dir is not None else Path(".dynafold") / "logs"
+        if state_dir is None:
+            state_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dynafold-demo-")))
+        logs = stack.enter_context(lambda_logs(logs_dir, (*local_stack.LOGGER_NAMES, *local_services.LOGGER_NAMES)))
         secrets = Secrets.of(shopify=random_secrets.token_urlsafe(24), inflow=random_secrets.token_urlsafe(24),
                              signing=new_secret(os.urandom(32)), admin_api_key=random_secrets.token_urlsafe(24),
                              shopify_admin_token=random_secrets.token_urlsafe(24))

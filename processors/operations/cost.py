@@ -65,7 +65,7 @@ class EventClass:
     family: str  # the view family whose row it writes
     row: str  # "insert" or "update"
     index_effects: Mapping[str, str]  # GSI of that family -> INDEX_EFFECTS key
-    idempotency_key: bool = True  # appended with a guard item, in one transaction
+    idempotency_key: bool = True  # appended with a guard item, written just before the event
     via_http: bool = False  # arrived as its own HTTP API request (ingest)
     reactor_reads: float = 0.0  # read units the reactor spends on it
     sqs_sends: float = 0.0  # SendMessage: delivery jobs and delayed retries
@@ -85,6 +85,7 @@ class Assumptions:
     mix: tuple[EventClass, ...]
     load: Mapping[str, FunctionLoad]  # function logical id -> load
     event_kb: float = 1.0  # stored event with its index entries
+    checkpoint_kb: float = 0.25  # a sealed checkpoint, ~150 bytes + DynamoDB's 100 per item; at most one per event
     log_bytes_per_invocation: int = 1500  # Powertools lines + EMF + Lambda's START/END/REPORT
     access_log_bytes: int = 600  # the HTTP API's JSON access line
     cold_starts_per_function_per_day: float = 24.0
@@ -208,9 +209,12 @@ def write_units(event: EventClass, shape: Shape) -> dict[str, float]:
         if effect == "same" and not known[index]:
             units = 0  # KEYS_ONLY/INCLUDE: an unchanged key leaves the entry alone
         index_units += units
-    # A transaction costs two units per item (the event and its idempotency guard).
-    append = 4.0 if event.idempotency_key else 1.0
-    return {"append": append, "event indexes": float(shape.event_indexes), "view row": 1.0,
+    # A keyed append is two single-item conditional writes, its guard then its event, one unit each
+    # under 1 KB (a transaction of both would cost two per item); without a key, the event alone.
+    # The projector seals each stream it sees in a batch: at most one checkpoint per event (the view
+    # row is counted the same way, without the coalescing a busy stream gets).
+    append = 2.0 if event.idempotency_key else 1.0
+    return {"append": append, "event indexes": float(shape.event_indexes), "checkpoint": 1.0, "view row": 1.0,
             "view indexes": index_units}
 
 
@@ -270,7 +274,7 @@ def estimate(shape: Shape, assumptions: Assumptions) -> Estimate:
     log_gb = (invocations * assumptions.log_bytes_per_invocation + http * assumptions.access_log_bytes) * million / 1e9
     result.per_million_busy.append(Line("CloudWatch Logs", f"{log_gb:.2f} GB", log_gb * PRICES["logs_ingest_gb"].usd))
 
-    gb = assumptions.event_kb * million / 1024 / 1024
+    gb = (assumptions.event_kb + assumptions.checkpoint_kb) * million / 1024 / 1024
     result.storage_per_million_month = gb * (PRICES["dynamodb_storage_gb"].usd + PRICES["dynamodb_pitr_gb"].usd)
 
     daily = [shape.memory_mb[name] for name in sorted(shape.triggered)] or list(shape.memory_mb.values())
@@ -303,8 +307,10 @@ def _mean(values: Any) -> float:
 # The seeds' traffic, webhook-fed, in steady state: every kind of event the log holds, derived
 # ones included (the reactor's broadcasts and alerts, the worker's delivery outcomes).
 DEFAULT_MIX = (
-    EventClass("InFlow order validated", 0.20, "pending-errors", "update", {"by-first-detected": "same"},
-               via_http=True),
+    # by-order-number: an order's first validation inserts its order row's entry (keys only), later
+    # ones leave it; counted as an insert every time, the worst case of one validation per order.
+    EventClass("InFlow order validated", 0.20, "pending-errors", "update",
+               {"by-first-detected": "same", "by-order-number": "insert"}, via_http=True),
     EventClass("Shopify stock change", 0.30, "inventory", "update", {}, via_http=True, reactor_reads=2.0),
     EventClass("stock broadcast (reactor)", 0.10, "inventory", "update", {}, sqs_sends=1.0),
     EventClass("message received (POST /messages)", 0.10, "delivery-status", "insert",
@@ -354,7 +360,7 @@ def markdown(result: Estimate, rates: tuple[float, ...] = (1.0, 10.0)) -> str:
                     f"| ${result.trickle_lambda.usd:.2f} |")
     rows.append(f"| **total, busy** (at a trickle) | | **${result.per_million():.2f}** "
                 f"(${result.per_million(trickle=True):.2f}) |")
-    rows.append(f"| storage, each month the events are kept | event + index entries, PITR | "
+    rows.append(f"| storage, each month the events are kept | event + index entries + checkpoint, PITR | "
                 f"${result.storage_per_million_month:.2f} |")
     rows += ["", "| fixed, per month | what | cost |", "|---|---|---|"]
     rows += [f"| {line.item} | {line.units} | ${line.usd:.2f} |" for line in result.fixed_monthly]

@@ -10,10 +10,13 @@ does), and an index throttled for writes throttles its table's writes
 template.yaml this finds the key value that takes the most at R events/s of the cost model's traffic
 mix (processors/operations/cost.py ``DEFAULT_MIX``), from what each kind of event writes where:
 
-- its item under its stream in the event table (2 write units in a transaction, 1 in a single put:
-  the transaction's "2 units per item per KB"), its entry under its type in ``by-type-shard-time``
-  and under its request in ``by-correlation`` (1 unit each, key-only entries under 1 KB); the
-  idempotency guard under its own key, written once;
+- its item under its stream in the event table (1 write unit: one conditional put, events/appending.py;
+  an append of several events is a transaction at 2 units per item, which the mix, like the cost
+  model, does not count), its entry under its type in ``by-type-shard-time``, under its request in
+  ``by-correlation`` and under its own id in ``by-id`` (1 unit each, key-only entries under 1 KB);
+  the idempotency guard under its own key, written once (1 unit: a single put before the event);
+  the stream's sealed checkpoint under its stream in the checkpoint table (at most one per event,
+  events/checkpoints.py);
 - its view row under its own key (1 unit) and the row's index entries under the values ``TRAFFIC``
   names (a moved entry costs its old value a delete and its new value a put, ``cost.INDEX_EFFECTS``);
 - reads: the stream head and the view row it loads (strongly consistent), the reactor's reads, and
@@ -46,7 +49,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from processors.operations.cost import DEFAULT_ASSUMPTIONS, Assumptions, EventClass, read_units, write_units
+from processors.operations.cost import DEFAULT_ASSUMPTIONS, Assumptions, read_units
 from processors.operations.measured import BATCH_TIMES
 from processors.operations.template import Tag, load_template, resolve_conditions
 
@@ -54,10 +57,13 @@ WRITE_UNITS_PER_KEY = 1_000  # per second, per partition key value (see the modu
 READ_UNITS_PER_KEY = 3_000
 QUERY_PAGE_READ_UNITS = 1024 / 4 / 2  # one 1 MB Query page, eventually consistent: 128 units
 ENTITY = "<busiest one>"  # a key with many values: its busiest value
-ONCE = "<each once>"  # a key each write takes a new value of (idempotency keys)
+ONCE = "<each once>"  # a key each write takes a new value of (idempotency keys, event ids)
 STREAM_READERS = ("ProjectorFunction", "ReactorFunction")
+EVENT_ITEM_UNITS = 1.0  # one event, one conditional PutItem of 1 KB (cost.write_units' "append")
+GUARD_UNITS = 1.0  # an idempotency guard: one conditional PutItem, before its event
+CHECKPOINT_UNITS = 1.0  # a sealed checkpoint (cost.Assumptions.checkpoint_kb: under 1 KB)
 _TYPE_KEYS = {"type", "type_shard"}  # event-table index keys holding the event type
-_EVENT_KEYS = {"stream"}  # the event table's own key: the stream
+_UNIQUE_KEYS = {"id"}  # event-table index keys each event has its own value of (by-id)
 
 
 @dataclass(frozen=True)
@@ -222,27 +228,18 @@ def _stream_settings(template: Mapping[str, Any], function: str) -> tuple[int, i
 # ----------------------------------------------------------------------------- the analysis
 
 
-def _event_item_units(event: EventClass, shape: Any) -> float:
-    """What the event's item costs its stream's partition: 2 units in a transaction (an append that
-    costs more than one unit is one: with the guard or other items), 1 in a single put."""
-    return 2.0 if write_units(event, shape)["append"] > 1 else 1.0
-
-
 def analyse(rate: float, template: Mapping[str, Any] | None = None,
             assumptions: Assumptions = DEFAULT_ASSUMPTIONS, traffic: Mapping[str, Traffic] | None = None,
             measured: Mapping[str, float] | None = None, hot_entity_share: float = 0.01,
             buckets: Mapping[tuple[str, str], int] | None = None) -> LivePath:
     """The live path at ``rate`` events/s. ``measured``: function -> ms per batch, instead of the
     recorded figures (the benchmark's own); ``buckets``: instead of the code's declarations."""
-    from processors.operations.cost import shape_from_template
-
     template = template if template is not None else load_template()
     traffic = traffic if traffic is not None else TRAFFIC
     buckets = buckets if buckets is not None else sharded_buckets()
     missing = [event.name for event in assumptions.mix if event.name not in traffic]
     if missing:
         raise ValueError(f"no key traffic for {missing}: add them to partitions.TRAFFIC")
-    shape = shape_from_template(template)
     indexes = _indexes(template)
     writes: dict[tuple[str, str | None], dict[str, float]] = {}
     reads: dict[tuple[str, str | None], dict[str, float]] = {}
@@ -262,16 +259,21 @@ def analyse(rate: float, template: Mapping[str, Any] | None = None,
         for index in indexes:
             if index.family == "events":
                 if index.name is None:
-                    charge(writes, index, ENTITY, entity * _event_item_units(event, shape))
+                    charge(writes, index, ENTITY, entity * EVENT_ITEM_UNITS)
                     charge(reads, index, ENTITY, entity * read_units(event)["stream head"])
                 elif index.key in _TYPE_KEYS:
                     for event_type, share in model.types.items():
                         charge(writes, index, event_type, per_second * share)
+                elif index.key in _UNIQUE_KEYS:
+                    charge(writes, index, ONCE, 1.0)
                 else:
                     charge(writes, index, ENTITY, entity)
             elif index.family == "idempotency":
                 if event.idempotency_key:
-                    charge(writes, index, ONCE, 2.0)  # one transactional put of each key, ever
+                    charge(writes, index, ONCE, GUARD_UNITS)  # one put of each key, ever
+            elif index.family == "checkpoints":
+                if index.name is None:  # the projector seals the stream it saw: its busiest one
+                    charge(writes, index, ENTITY, entity * CHECKPOINT_UNITS)
             elif index.family == event.family:
                 if index.name is None:
                     charge(writes, index, ENTITY, entity)
@@ -289,7 +291,7 @@ def analyse(rate: float, template: Mapping[str, Any] | None = None,
 
     loads = [_hottest(index, writes.get((index.family, index.name), {}),
                       reads.get((index.family, index.name), {}), buckets) for index in indexes]
-    events_writes = sum(rate * e.share * _event_item_units(e, shape) for e in assumptions.mix)
+    events_writes = sum(rate * e.share * EVENT_ITEM_UNITS for e in assumptions.mix)
     events_reads = sum(rate * e.share * read_units(e)["stream head"] for e in assumptions.mix)
     shards = max(1, math.ceil(events_writes / WRITE_UNITS_PER_KEY + events_reads / READ_UNITS_PER_KEY))
     consumers = []

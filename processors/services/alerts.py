@@ -8,7 +8,7 @@ idempotency key, and a second raise of the same id changes nothing.
 from __future__ import annotations
 
 from events.alerts import AlertRaised
-from events.envelope import NewEvent, RecordedEvent
+from events.envelope import Cause, NewEvent
 from events.errors import IdempotencyKeyReused, VersionConflict
 from events.ports import EventLog
 from events.store import NO_STREAM
@@ -17,10 +17,11 @@ from processors.telemetry.emf import count_by
 ALERT_RAISED = "dynafold.alerts.raised.v1"
 
 
-def append_alert(store: EventLog, alert: AlertRaised, service: str, cause: RecordedEvent | None = None) -> bool:
+def append_alert(store: EventLog, alert: AlertRaised, service: str, cause: Cause | None = None) -> bool:
     """Append the alert once; True when this call raised it, False when it already was.
 
-    ``service`` is the raising function (the event's source and the metric's service dimension)."""
+    ``service`` is the raising function (the event's source and the metric's service dimension);
+    ``cause`` the event that called for it (its causation and correlation)."""
     new = NewEvent(ALERT_RAISED, alert, source=f"urn:dynafold:{service}",
                    correlation_id=cause.correlation_id if cause else None,
                    causation_id=cause.id if cause else None)

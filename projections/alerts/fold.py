@@ -13,14 +13,16 @@ that was never raised is ignored (there is no row to mark).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import get_args
 
-from events.alerts import AlertRaised, AlertRead
+from events.alerts import AlertRaised, AlertRead, AlertType
 from events.envelope import RecordedEvent, format_time
 from events.sharding import ShardedKey
 from projections.view import View, ViewRow, single_row_view
 
 UNREAD = "UNREAD"
 SEVERITIES = ("info", "warning", "critical")
+ALERT_TYPES: tuple[str, ...] = get_args(AlertType)
 # Bucket from the alert id. legacy: rows a deployed table got before the key was sharded hold the
 # bare "UNREAD" until the family is rebuilt (or the alert is read), and the questions read it too.
 UNREAD_INDEX = ShardedKey("by-unread", "unread", "time", buckets=4, legacy=True)

@@ -34,7 +34,7 @@ def faulty_stack(local_dynamo: Any, state_dir: Path, plan: FaultPlan, monkeypatc
     armed, plan.armed = plan.armed, False  # building the stack is not under test
     try:
         stack = LocalStack(local_dynamo.endpoint_url, local_tables("test-", versions={}), state_dir,
-                           access_key=local_dynamo.access_key, logs=CrashBoundary(), **kwargs)  # type: ignore[arg-type]
+                           access_key=local_dynamo.access_key, logs=CrashBoundary(state_dir / "logs"), **kwargs)  # type: ignore[arg-type]
     finally:
         plan.armed = armed
     stack.clean_client = real  # for the test's own reads: never faulted
@@ -50,7 +50,7 @@ def log_by_stream(store: EventStore) -> dict[str, list[RecordedEvent]]:
 
 def assert_log_intact(store: EventStore, by_stream: dict[str, list[RecordedEvent]]) -> None:
     """No event lost or duplicated: every stream's versions run 1..n with an intact chain up to its
-    recorded head, and no derived event was appended twice for one cause."""
+    sealed checkpoint, and no derived event was appended twice for one cause."""
     for stream in by_stream:
         report = store.verify_stream(stream)
         assert report.ok, f"{stream}: {report.broken}"

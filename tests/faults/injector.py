@@ -29,6 +29,7 @@ import random
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError, ReadTimeoutError
@@ -221,7 +222,11 @@ def faulty_method(plan: FaultPlan, name: str, method: Callable[..., Any],
 class CrashBoundary:
     """The Lambda runtime, seen from a handler: an injected ``Crash`` ends the invocation with an
     error (the event source mapping retries), as a dead process would. Plugged in where the local
-    stack routes handlers (its ``logs`` seam)."""
+    stack routes handlers (its ``logs`` seam), with the directory the stack keeps the functions' logs
+    and platform metrics in, as the log router it stands in for has."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
 
     def route(self, function_name: str, handler: Callable[[dict[str, Any], Any], Any]) -> Callable[..., Any]:
         def invoke(event: dict[str, Any], context: Any) -> Any:

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from events.store import EventStore
 from processors.adapters.outbound import TargetPolicy
 from processors.adapters.secrets import Secrets
 from processors.services.delivery_worker import DeliverySettings
@@ -112,7 +113,7 @@ def test_every_request_retried_through_faults_lands_once(local_dynamo, tmp_path:
         assert status in (200, 202) and tries == 1
         assert event_ids(again) == event_ids(body), (event["rawPath"], plan.injected)
     stack.drain()
-    store = stack.root.store.__class__(stack.clean_client, stack.tables.events, stack.tables.idempotency)
+    store = EventStore.over(stack.clean_client, stack.tables)
     by_stream = log_by_stream(store)
     # exactly once: one validation per order, one message_received per message, one order per SKU line
     assert len(by_stream["order:o1"]) >= 1 and by_stream["order:o1"][0].type.endswith("validated.v1")

@@ -1,6 +1,7 @@
 """The audit search over the sharded type index (by-type-shard-time) on DynamoDB Local: every event of a
 type, once, oldest first, whatever the page size; and on a table that keeps the unsharded by-type-time
-(LegacyTypeIndex=true) the events appended before the sharded index existed are found too."""
+(LegacyTypeIndex=true) the events appended before the sharded index existed are found too, and on
+one that has only by-type-time (LegacyTypeIndex=only) every event is."""
 
 from __future__ import annotations
 
@@ -36,11 +37,12 @@ def every_page(index: EventIndex, limit: int) -> list[tuple[str, str, str]]:
         token = page.next_token
 
 
-def events_table(client, name: str, *, legacy: bool) -> str:
-    """An event table as template.yaml defines it, with or without the kept by-type-time."""
+def events_table(client, name: str, *, legacy: str) -> str:
+    """An event table as template.yaml defines it with LegacyTypeIndex=``legacy`` ("true": the kept
+    by-type-time beside by-type-shard-time, "only": by-type-time alone)."""
     template = load_template()
     props = resolve_conditions(template, template["Resources"]["EventsTable"]["Properties"],
-                               {"LegacyTypeIndex": "true" if legacy else "false"})
+                               {"LegacyTypeIndex": legacy})
     client.create_table(**TableDefinition("EventsTable", "events", props).create_table_kwargs(name))
     client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
     return name
@@ -65,8 +67,8 @@ def test_every_event_of_a_type_once_oldest_first_whatever_the_page_size(local_dy
 @pytest.mark.parametrize("limit", [1, 2, 5, 50])
 def test_a_table_keeping_by_type_time_finds_the_events_appended_before_the_sharded_index(local_dynamo, limit):
     client = local_dynamo.client
-    table = events_table(client, "legacy-events", legacy=True)
-    store = EventStore(client, table, local_dynamo.names.idempotency)
+    table = events_table(client, "legacy-events", legacy="true")
+    store = EventStore(client, table, local_dynamo.names.idempotency, local_dynamo.names.checkpoints)
     for n in range(10):
         store.append(f"sku:L{n % 4}", [adjust(f"L{n % 4}", n)])
     # what the release before by-type-shard-time wrote: the same items without type_shard
@@ -83,9 +85,10 @@ def test_a_table_keeping_by_type_time_finds_the_events_appended_before_the_shard
 
 def test_a_table_created_before_the_sharded_index_is_searched_by_its_by_type_time(local_dynamo):
     client = local_dynamo.client
-    table = events_table(client, "old-events", legacy=True)
-    client.update_table(TableName=table, GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": TYPE_INDEX.index}}])
-    store = EventStore(client, table, local_dynamo.names.idempotency)
+    table = events_table(client, "old-events", legacy="only")  # the first step of an old stack's upgrade
+    indexes = {g["IndexName"] for g in client.describe_table(TableName=table)["Table"]["GlobalSecondaryIndexes"]}
+    assert TYPE_INDEX.index not in indexes and "by-type-time" in indexes
+    store = EventStore(client, table, local_dynamo.names.idempotency, local_dynamo.names.checkpoints)
     for n in range(5):
         store.append(f"sku:O{n}", [adjust(f"O{n}", n)])
     assert len(every_page(EventIndex(client, table), 2)) == 5
@@ -96,6 +99,6 @@ def test_a_token_for_another_set_of_indexes_is_refused(local_dynamo):
     for n in range(3):
         store.append(f"sku:T{n}", [adjust(f"T{n}", n)])
     page = EventIndex(local_dynamo.client, local_dynamo.names.events).by_type(TYPE, EARLIEST, LATEST, limit=1)
-    legacy = EventIndex(local_dynamo.client, events_table(local_dynamo.client, "with-legacy", legacy=True))
+    legacy = EventIndex(local_dynamo.client, events_table(local_dynamo.client, "with-legacy", legacy="true"))
     with pytest.raises(InvalidPageToken, match="another set"):
         legacy.by_type(TYPE, EARLIEST, LATEST, limit=1, token=page.next_token)

@@ -151,8 +151,8 @@ def test_ttl_where_rows_are_meant_to_expire():
 
 
 def test_tables_still_load_for_the_local_stack():
-    assert set(table_definitions()) == {"events", "idempotency", "inventory-v1", "inventory-returns-v1",
-                                        "pending-errors-v1", "delivery-status-v2", "alerts-v1"}
+    assert set(table_definitions()) == {"events", "idempotency", "checkpoints", "inventory-v1",
+                                        "inventory-returns-v1", "pending-errors-v1", "delivery-status-v2", "alerts-v1"}
 
 
 def sharded_keys() -> list[tuple[str, Any]]:
@@ -175,23 +175,48 @@ def test_every_sharded_key_is_its_index_partition_key(base, key):
     assert (schema["HASH"], schema.get("RANGE")) == (key.attribute, key.sort_attribute)
 
 
-def test_the_legacy_type_index_is_only_kept_on_request():
-    """A stack created before by-type-shard-time keeps by-type-time (and its `type` key) with
-    LegacyTypeIndex=true; a new stack has only the sharded index."""
+def event_table_keys(legacy: str) -> tuple[list[str], list[str]]:
+    """The event table's indexes and key attributes with LegacyTypeIndex=``legacy``."""
     from processors.operations.template import resolve_conditions
 
-    events = props(TABLES["EventsTable"])
+    resolved = resolve_conditions(TEMPLATE, props(TABLES["EventsTable"]), {"LegacyTypeIndex": legacy})
+    return ([g["IndexName"] for g in resolved["GlobalSecondaryIndexes"]],
+            [a["AttributeName"] for a in resolved["AttributeDefinitions"]])
 
-    def indexes(keep: str) -> tuple[list[str], list[str]]:
-        resolved = resolve_conditions(TEMPLATE, events, {"LegacyTypeIndex": keep})
-        return ([g["IndexName"] for g in resolved["GlobalSecondaryIndexes"]],
-                [a["AttributeName"] for a in resolved["AttributeDefinitions"]])
 
+def test_the_legacy_type_index_is_only_kept_on_request():
+    """A stack created before by-type-shard-time keeps by-type-time (and its `type` key) with
+    LegacyTypeIndex=true (or "only", before by-type-shard-time is added); a new stack has only the
+    sharded index."""
     assert PARAMETERS["LegacyTypeIndex"]["Default"] == "false"
-    assert indexes("false") == (["by-type-shard-time", "by-correlation"],
-                                ["stream", "version", "type_shard", "time", "correlation_id"])
-    assert indexes("true") == (["by-type-shard-time", "by-type-time", "by-correlation"],
-                               ["stream", "version", "type_shard", "type", "time", "correlation_id"])
+    assert event_table_keys("false") == (["by-type-shard-time", "by-correlation", "by-id"],
+                                         ["stream", "version", "type_shard", "time", "correlation_id", "id"])
+    assert event_table_keys("true") == (["by-type-shard-time", "by-type-time", "by-correlation", "by-id"],
+                                        ["stream", "version", "type_shard", "type", "time", "correlation_id", "id"])
+    assert event_table_keys("only") == (["by-type-time", "by-correlation", "by-id"],
+                                        ["stream", "version", "type", "time", "correlation_id", "id"])
+
+
+# The event table's indexes as each earlier release deployed it, and the LegacyTypeIndex values the
+# README's upgrade takes it through, in order.
+UPGRADES = {
+    "before by-id and by-type-shard-time": (["by-type-time", "by-correlation"], ["only", "true", "false"]),
+    "with by-id, before by-type-shard-time": (["by-type-time", "by-correlation", "by-id"], ["true", "false"]),
+}
+
+
+@pytest.mark.parametrize("release", UPGRADES)
+def test_every_upgrade_deploy_adds_or_deletes_one_event_table_index(release):
+    """CloudFormation changes one of a table's global secondary indexes per deploy (UpdateTable creates
+    or deletes one index per call,
+    https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateTable.html), so each
+    step of the README's upgrade may change one index, and the last is the default."""
+    deployed, steps = UPGRADES[release]
+    for value in steps:
+        indexes, _ = event_table_keys(value)
+        assert len(set(indexes) ^ set(deployed)) == 1, (release, value, deployed, indexes)
+        deployed = indexes
+    assert steps[-1] == PARAMETERS["LegacyTypeIndex"]["Default"]
 
 
 # --- IAM ---------------------------------------------------------------------------------------
@@ -205,7 +230,7 @@ def guard_policy_name() -> str:
 
 def test_guard_policy_denies_every_mutation_of_the_event_table_and_its_indexes():
     document = props(MANAGED_POLICIES[guard_policy_name()])["PolicyDocument"]
-    [deny] = [s for s in statements(document) if s["Effect"] == "Deny"]
+    [deny] = [s for s in statements(document) if s["Effect"] == "Deny" and "EventsTable" in refs(s["Resource"])]
     assert not EVENT_MUTATIONS - set(deny["Action"]), f"not denied: {sorted(EVENT_MUTATIONS - set(deny['Action']))}"
     resources = as_list(deny["Resource"])
     # The table, and under it its indexes, stream, backups, exports and imports.
@@ -215,10 +240,29 @@ def test_guard_policy_denies_every_mutation_of_the_event_table_and_its_indexes()
     assert "Condition" not in deny and "NotResource" not in deny and "NotAction" not in deny
 
 
+def test_checkpoints_are_sealed_insert_only_for_every_role():
+    """A checkpoint, once written, is never changed or removed by the stack (events/checkpoints.py):
+    every mutation is denied, PutItem too (it overwrites); PartiQL INSERT (fails on an existing key)
+    is the one write left, and only the projector, which seals, holds it."""
+    checkpoints = TABLES["CheckpointsTable"]
+    assert props(checkpoints)["DeletionProtectionEnabled"] is True
+    assert (checkpoints["DeletionPolicy"], checkpoints["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert "TimeToLiveSpecification" not in props(checkpoints)
+    document = props(MANAGED_POLICIES[guard_policy_name()])["PolicyDocument"]
+    [deny] = [s for s in statements(document) if s["Effect"] == "Deny" and "CheckpointsTable" in refs(s["Resource"])]
+    assert set(deny["Action"]) == (EVENT_MUTATIONS - {"dynamodb:PartiQLInsert"}) | {"dynamodb:PutItem"}
+    assert {Tag("GetAtt", "CheckpointsTable.Arn"), Tag("Sub", "${CheckpointsTable.Arn}/*")} <= set(deny["Resource"])
+    writers = {f for f in FUNCTIONS if actions_on(function_grants(f), "CheckpointsTable") & DYNAMODB_TABLE_ACTIONS}
+    assert writers == {"ProjectorFunction"}
+    assert actions_on(function_grants("ProjectorFunction"), "CheckpointsTable") == {"dynamodb:PartiQLInsert"}
+    assert environment(FUNCTIONS["ProjectorFunction"]).get("CHECKPOINTS_TABLE", GLOBAL_FUNCTION["Environment"][
+        "Variables"]["CHECKPOINTS_TABLE"]) == Tag("Ref", "CheckpointsTable")
+
+
 def test_guard_policy_leaves_the_append_and_the_stream_pollers_alone():
     """An explicit Deny beats every Allow: denying one of these would break appends or the mappings."""
     document = props(MANAGED_POLICIES[guard_policy_name()])["PolicyDocument"]
-    denied = {a for s in statements(document) if s["Effect"] == "Deny" for a in as_list(s["Action"])}
+    denied = actions_on(statements(document), "EventsTable", "Deny")
     needed = {"dynamodb:PutItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:BatchGetItem",
               "dynamodb:Query", "dynamodb:DescribeTable", "dynamodb:DescribeStream", "dynamodb:GetRecords",
               "dynamodb:GetShardIterator", "dynamodb:ListStreams"}
@@ -600,7 +644,7 @@ def test_the_stream_failure_queue_has_a_consumer_that_reads_the_stream_and_appen
     assert {a for s in stream_reads for a in as_list(s["Action"])} == {
         "dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"}
     # Least privilege: the log and its guards (append), nothing of the views, no queue sends.
-    touched = {name for s in grants for name in refs(as_list(s["Resource"]))}
+    touched = {name for s in grants if s["Effect"] == "Allow" for name in refs(as_list(s["Resource"]))}
     assert touched <= {"EventsTable", "IdempotencyTable"}, touched
     assert not [p for p in function["Policies"] if not isinstance(p, Tag) and "Statement" not in p]
 
