@@ -113,6 +113,27 @@ def test_ses_failing_before_sending_never_sends_twice(local_dynamo, tmp_path, mo
         f"Order {o['order_number']}": 1 for o in ORDERS}
 
 
+def test_a_record_whose_event_was_not_written_does_not_make_every_later_run_send_again(
+        local_dynamo, tmp_path, monkeypatch):
+    """The `errors notified` record's guard is written, its event is not (a timeout before the put):
+    the next run after the lease sends again (the at-least-once window) and its record, with another
+    message_ref, lands under that attempt's key. Under one key per notification it was refused as a
+    reused key on every later run, each having sent the email again."""
+    failed = [0]
+
+    def notified_event_put_times_out(index, method, params):
+        item = params.get("Item") or {}
+        if failed[0] or method != "put_item" or not item.get("type", {}).get("S", "").endswith("errors_notified.v1"):
+            return None
+        failed[0] += 1
+        return Fault("timeout")
+    plan = FaultPlan(notified_event_put_times_out)
+    run(local_dynamo, tmp_path, monkeypatch, plan)
+    assert failed[0] == 1
+    sent = Counter(e["subject"].split(":")[0] for e in read_outbox(tmp_path / "outbox.jsonl"))
+    assert sorted(sent.values()) == [1, 1, 2]  # the order whose record failed: once more, no storm
+
+
 @pytest.mark.long
 @pytest.mark.parametrize("seed", range(100, 115))
 def test_each_due_order_is_emailed_within_the_window_many_seeds(local_dynamo, tmp_path, monkeypatch, seed):
