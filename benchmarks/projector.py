@@ -8,6 +8,8 @@ writes per event <= 1.0 mixed and <= 0.2 when rows get 5+ events per batch; deco
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import random
 import statistics
 import subprocess
@@ -23,9 +25,14 @@ from projections.batch import BatchProjector, Entry
 from projections.registry import VIEWS, view_for_stream
 from projections.view import stream_key
 from projections.view_store import ViewStore
+from processors.local.stream_runner import settings_from_template
 from processors.local.tables import local_tables
+from processors.services.reactor import Reactor
+from projections.reactor.settings import AlertSettings
 
-BATCH = 100  # the template's BatchSize for the projector
+BATCH = settings_from_template("ProjectorFunction").batch_size  # the template's BatchSize (100)
+REACTOR_BATCH = settings_from_template("ReactorFunction").batch_size  # 25
+STOREFRONT = "https://storefront.example/stock"  # broadcasts on: each count change appends two events
 
 
 def _sku(sku: str, i: int) -> NewEvent:
@@ -120,6 +127,21 @@ def _project(bench: Bench, store: EventStore, entries: list[Entry]) -> tuple[flo
     return time.perf_counter() - started, writes, len(requests)
 
 
+def _react(bench: Bench, store: EventStore, entries: list[Entry]) -> float:
+    """Seconds the reactor takes over the entries in the template's batches, views caught up (the
+    projector ran first), storefront broadcasts on; delivery jobs are not sent (no queue here)."""
+    tables = local_tables("bench-", versions={})
+    reactor = Reactor(store, ViewStore(bench.client, tables.views), AlertSettings(), storefront_url=STOREFRONT)
+    flushed = io.StringIO()  # Powertools flushes its metrics (EMF lines) to stdout, as on Lambda: kept off the report
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(flushed):
+        for first in range(0, len(entries), REACTOR_BATCH):
+            for entry in entries[first:first + REACTOR_BATCH]:
+                if entry.event is not None:
+                    reactor.react(entry.event)
+    return time.perf_counter() - started
+
+
 def _raw_puts_per_s(bench: Bench, count: int = 400) -> float:
     bench.client.create_table(
         TableName="bench-raw", BillingMode="PAY_PER_REQUEST",
@@ -162,7 +184,9 @@ def run(endpoint_url: str, events: int = 10_000) -> dict[str, float]:
     mixed_store = EventStore.over(mixed.client, mixed.names)
     appended = build_history(mixed_store, events, per_stream=4)
     raw = _raw_puts_per_s(mixed)
-    seconds, writes, requests = _project(mixed, mixed_store, _entries(mixed_store, interleave=True, rng=rng))
+    mixed_entries = _entries(mixed_store, interleave=True, rng=rng)
+    seconds, writes, requests = _project(mixed, mixed_store, mixed_entries)
+    react_seconds = _react(mixed, mixed_store, mixed_entries)
     cpu = _cpu_us_per_event(mixed, mixed_store)
 
     bursty = fresh(endpoint_url)
@@ -179,6 +203,10 @@ def run(endpoint_url: str, events: int = 10_000) -> dict[str, float]:
         "write_requests_per_event_mixed": requests / appended,
         "write_requests_per_event_bursty": burst_requests / burst_events,
         "import_ratio": projector_import / baseline,
+        # What `dynafold cost --rate R` weighs against the events a stream shard carries
+        # (processors/operations/measured.py records them with the date).
+        "projector_ms_per_batch": seconds * 1e3 / (appended / BATCH),
+        "reactor_ms_per_batch": react_seconds * 1e3 / (appended / REACTOR_BATCH),
     }
     report(f"projector ({appended} mixed events; {burst_events} in bursts of 10 per stream)", [
         ("projector", f"{result['projector_events_per_s']:.0f} events/s"),
@@ -191,8 +219,26 @@ def run(endpoint_url: str, events: int = 10_000) -> dict[str, float]:
         ("decode + validate + fold", f"{cpu:.1f} us CPU/event   (goal <= 50)"),
         ("cold import projector / baseline", f"{projector_import * 1e3:.0f} ms / {baseline * 1e3:.0f} ms = "
                                              f"{result['import_ratio']:.2f}x   (goal <= 1.3x)"),
+        (f"projector, one batch of {BATCH}", f"{result['projector_ms_per_batch']:.0f} ms"),
+        (f"reactor, one batch of {REACTOR_BATCH}", f"{result['reactor_ms_per_batch']:.0f} ms"),
+        *_per_shard(result),
     ])
     return result
+
+
+def _per_shard(result: dict[str, float]) -> list[tuple[str, str]]:
+    """The measured batch times against the events a shard carries at 10,000 events/s, as ratios."""
+    from processors.operations.partitions import live_path_at
+
+    rows = []
+    path = live_path_at(10_000, measured={"ProjectorFunction": result["projector_ms_per_batch"],
+                                          "ReactorFunction": result["reactor_ms_per_batch"]})
+    for consumer in path.consumers:
+        rows.append((f"{consumer.function} per shard at 10,000 events/s",
+                     f"{consumer.capacity:.0f} / {path.events_per_shard:.0f} events/s = "
+                     f"{consumer.capacity / path.events_per_shard:.2f}x at ParallelizationFactor {consumer.factor} "
+                     f"(needs {consumer.factor_needed})"))
+    return rows
 
 
 def main() -> None:

@@ -47,10 +47,11 @@ ExpectedVersion = int | Literal["no_stream", "any"]
 MAX_TRANSACTION_ITEMS = 100
 MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
 # Key attributes of the event table and its indexes (template.yaml: the table's stream/version,
-# by-type-time's type/time, by-correlation's correlation_id/time, by-id's id) and DynamoDB's limits on their values
+# by-type-shard-time's type_shard/time (and a kept by-type-time's type), by-correlation's
+# correlation_id/time, by-id's id) and DynamoDB's limits on their values
 # (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Constraints.html#limits-partition-sort-keys):
 # checked here, so every log refuses what DynamoDB would, before anything is written.
-KEY_LIMITS = {"stream": 2048, "type": 2048, "correlation_id": 2048, "id": 2048, "time": 1024}
+KEY_LIMITS = {"stream": 2048, "type": 2048, "type_shard": 2048, "correlation_id": 2048, "id": 2048, "time": 1024}
 # Idempotency-table key of a stream's head as releases before sealed checkpoints recorded it (still
 # read by audits, see events.checkpoints); refused as a caller's key.
 HEAD_KEY_PREFIX = "#head:"

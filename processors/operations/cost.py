@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from processors.operations.template import resolve_conditions
+
 PRICES_CHECKED = "2025-11"
 
 
@@ -120,7 +122,7 @@ def shape_from_template(template: Mapping[str, Any]) -> Shape:
         if resource.get("Type") != "AWS::DynamoDB::Table":
             continue
         tables += 1
-        props = resource["Properties"]
+        props = resolve_conditions(template, resource["Properties"])  # a deploy with the defaults
         family = _family(props["TableName"])
         gsis = props.get("GlobalSecondaryIndexes", [])
         if props.get("StreamSpecification"):

@@ -42,7 +42,7 @@ def tiny_assumptions(event: EventClass) -> Assumptions:
 
 def test_the_template_shape():
     shape = shape_from_template(load_template())
-    assert shape.event_indexes == 3  # by-type-time, by-correlation, by-id (KEYS_ONLY)
+    assert shape.event_indexes == 3  # by-type-shard-time, by-correlation, by-id (KEYS_ONLY)
     assert shape.indexes["delivery-status"] == {"by-message": True, "by-status": True, "by-sender": True}
     assert shape.indexes["inventory"] == {}
     assert {shape.memory_mb[name] for name in shape.triggered} == {512} and all(shape.arm64.values())
