@@ -5,6 +5,8 @@ Each test runs on the in-memory log, on EventStore over moto and (integration) o
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import pytest
 
 from dataclasses import replace
@@ -292,8 +294,11 @@ def test_a_seal_is_insert_only_and_the_highest_checkpoint_speaks(harness: Harnes
 
 
 def test_the_same_events_are_stored_with_the_same_hashes_everywhere(log: EventLog) -> None:
-    """Pinned digests: the chain is the same on every log (a log moved between engines verifies)."""
-    log.append("sku:A", [buffer(value=1, id="e1"), buffer(value=2, id="e2", causation_id="e1")], NO_STREAM)
+    """Pinned digests: the chain is the same on every log (a log moved between engines verifies).
+    The events carry their own time: the time is hashed, and the logs' clock is the run's start."""
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    log.append("sku:A", [buffer(value=1, id="e1", time=at), buffer(value=2, id="e2", causation_id="e1", time=at)],
+               NO_STREAM)
     items = list(log.read_items("sku:A"))
     assert [i["hash"]["S"] for i in items] == [
         "677897dcff11f1c5205e2fee02e95e3501100cb041cdac08d76fb0d9034f6150",
