@@ -36,6 +36,7 @@ from events.errors import (
     TooManyEvents,
 )
 from events.items import MAX_ITEM_BYTES, Item, chained_item, item_size
+from events.stream_catalogue import catalogue_key
 
 NO_STREAM: Literal["no_stream"] = "no_stream"
 ANY: Literal["any"] = "any"
@@ -236,11 +237,21 @@ def original(key: str, digest: str, guard: Item) -> AppendResult:
     return guard_result(guard)
 
 
-def head_item(stream: str, version: int, digest: str) -> Item:
+def head_item(stream: str, version: int, digest: str, time: str) -> Item:
     """A stream's recorded head, kept in the idempotency table: the event table stays append-only
-    (and its change stream, which the projector and reactor read, carries only events). No TTL."""
+    (and its change stream, which the projector and reactor read, carries only events). No TTL.
+
+    It also enters the stream in the stream catalogue (``events.stream_catalogue``): its category,
+    sharded, and the time of its last event are the keys of the table's ``by-category`` index."""
     return {"key": {"S": HEAD_KEY_PREFIX + stream}, "stream": {"S": stream},
-            "head_version": {"N": str(version)}, "head_hash": {"S": digest}}
+            "head_version": {"N": str(version)}, "head_hash": {"S": digest},
+            "catalogue": {"S": catalogue_key(stream)}, "head_time": {"S": time}}
+
+
+def head_of(result: AppendResult, items: Sequence[Item]) -> Item:
+    """The head item after appending ``items`` (the linked items of ``result``)."""
+    last = items[-1]
+    return head_item(result.stream, result.last_version, last["hash"]["S"], last["time"]["S"])
 
 
 def recorded_head(item: Item) -> RecordedHead:

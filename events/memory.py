@@ -28,7 +28,7 @@ from events.appending import (
     guard_item,
     guard_result,
     guard_results,
-    head_item,
+    head_of,
     link,
     linked_result,
     original,
@@ -40,7 +40,10 @@ from events.appending import (
 from events.chain import RecordedHead
 from events.envelope import GENESIS_HASH, PlannedAppend, StoredEvent
 from events.errors import StreamContended, VersionConflict
+from events import catalogue, stream_catalogue
 from events.items import Item
+from events.sharding import Key, MergedPage, merge_page
+from events.stream_catalogue import StreamEntry
 from events.ports import DerivedReads, ScanPage
 
 
@@ -120,7 +123,7 @@ class InMemoryEventLog(DerivedReads):
         events = self.items.setdefault(stream, {})
         for item in items:
             events[int(item["version"]["N"])] = item
-        self.heads[stream] = head_item(stream, result.last_version, items[-1]["hash"]["S"])
+        self.heads[stream] = head_of(result, items)
 
     def _version(self, stream: str) -> int:
         return max(self.items.get(stream, {}), default=0)
@@ -183,6 +186,25 @@ class InMemoryEventLog(DerivedReads):
     def recorded_heads(self, segments: int = 4) -> dict[str, RecordedHead]:
         with self._lock:
             return {stream: recorded_head(head) for stream, head in self.heads.items()}
+
+    def list_streams(self, category: str, limit: int = 50, token: str | None = None) -> MergedPage[StreamEntry]:
+        """As DynamoDB's by-category index answers: each bucket's heads newest first, merged."""
+        catalogue.check_category(category)
+        with self._lock:
+            heads = list(self.heads.values())
+
+        def fetch(key: str, start: Key | None, count: int) -> tuple[list[Item], Key | None]:
+            ordered = sorted((h for h in heads if h[stream_catalogue.CATALOGUE_ATTR]["S"] == key),
+                             key=stream_catalogue.index_order, reverse=True)
+            if start is not None:
+                after = stream_catalogue.index_order(start)
+                ordered = [h for h in ordered if stream_catalogue.index_order(h) < after]
+            page = ordered[:count]
+            return page, (stream_catalogue.position(page[-1]) if len(ordered) > count else None)
+
+        merged = merge_page(fetch, stream_catalogue.category_keys(category), limit, token,
+                            order=stream_catalogue.order, position=stream_catalogue.position)
+        return MergedPage([stream_catalogue.entry(item) for item in merged.items], merged.next_token)
 
 
 def _segment(stream: str, total: int) -> int:

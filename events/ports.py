@@ -20,6 +20,8 @@ from events.chain import ChainReport, RecordedHead, verify_items, verify_log
 from events.envelope import NewEvent, PlannedAppend, RecordedEvent, StoredEvent
 from events.errors import InvalidExpectedVersion
 from events.items import Item, from_item
+from events.sharding import MergedPage
+from events.stream_catalogue import StreamEntry
 
 ScanPage = tuple[int, list[Item] | None]  # (segment, page); (segment, None) when the segment is done
 
@@ -89,6 +91,11 @@ class EventLog(Protocol):
         ...
 
     def recorded_head(self, stream: str) -> RecordedHead | None: ...
+
+    def list_streams(self, category: str, limit: int = 50, token: str | None = None) -> MergedPage[StreamEntry]:
+        """The category's streams, most recently appended first, a page at a time (the stream
+        catalogue: an index query per bucket, never a scan); ``token`` is the last page's."""
+        ...
 
     def recorded_heads(self, segments: int = 4) -> dict[str, RecordedHead]: ...
 

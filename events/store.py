@@ -11,6 +11,7 @@ import threading
 import time as _time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
@@ -31,7 +32,7 @@ from events.appending import (
     guard_item,
     guard_result,
     guard_results,
-    head_item,
+    head_of,
     link,
     linked_result,
     original,
@@ -41,7 +42,10 @@ from events.appending import (
     request_hash,
     streams_request_hash,
 )
+from events import catalogue, stream_catalogue
 from events.chain import RecordedHead
+from events.sharding import MergedPage, merge_page
+from events.stream_catalogue import StreamEntry
 from events.envelope import GENESIS_HASH, PlannedAppend, StoredEvent
 from events.errors import InvalidAppend, StreamContended, VersionConflict
 from events.items import Item
@@ -106,6 +110,7 @@ class EventStore(DerivedReads):
         self._contention_timeout = contention_timeout.total_seconds()
         self._hashes: OrderedDict[tuple[str, int], str] = OrderedDict()
         self._hashes_lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
 
     # ----------------------------------------------------------------- append
 
@@ -172,7 +177,7 @@ class EventStore(DerivedReads):
             "ExpressionAttributeNames": {"#v": "version"},
         }
         transact = [{"Put": {"TableName": self.events_table, "Item": item, **condition}} for item in items]
-        transact.append(self._head_put(result, items[-1]["hash"]["S"]))
+        transact.append(self._head_put(result, items))
         if key is not None:
             transact.append({"Put": {
                 "TableName": self.idempotency_table,
@@ -201,11 +206,11 @@ class EventStore(DerivedReads):
                 return "retry"  # a concurrent writer on the same items, or throttling
             raise
 
-    def _head_put(self, result: AppendResult, digest: str) -> dict[str, Any]:
+    def _head_put(self, result: AppendResult, items: list[Item]) -> dict[str, Any]:
         """The transaction item that moves a stream's recorded head to the end of ``result``."""
         return {"Put": {
             "TableName": self.idempotency_table,
-            "Item": head_item(result.stream, result.last_version, digest),
+            "Item": head_of(result, items),
             # Heads only move forward; a head behind the log (events appended without one) is no conflict.
             "ConditionExpression": "attribute_not_exists(#k) OR #hv < :first",
             "ExpressionAttributeNames": {"#k": "key", "#hv": "head_version"},
@@ -243,7 +248,7 @@ class EventStore(DerivedReads):
                 result = linked_result(stream, events, base_version)
                 results.append(result)
                 transact.extend({"Put": {"TableName": self.events_table, "Item": item, **condition}} for item in items)
-                transact.append(self._head_put(result, items[-1]["hash"]["S"]))
+                transact.append(self._head_put(result, items))
                 heads.append((stream, result.last_version, items[-1]["hash"]["S"]))
             guard = guard_item(idempotency_key, digest, results, self._clock(), self._idempotency_ttl, multi=True)
             transact.append({"Put": {
@@ -394,6 +399,33 @@ class EventStore(DerivedReads):
             TableName=self.idempotency_table, Key={"key": {"S": HEAD_KEY_PREFIX + stream}}, ConsistentRead=True
         ).get("Item")
         return None if item is None else recorded_head(item)
+
+    def list_streams(self, category: str, limit: int = 50, token: str | None = None) -> MergedPage[StreamEntry]:
+        """The category's streams, most recently appended first: a Query per catalogue bucket of the
+        idempotency table's by-category index, asked at once and merged (never a scan)."""
+        catalogue.check_category(category)
+
+        def fetch(key: str, start: dict[str, Any] | None, count: int) -> tuple[list[Item], dict[str, Any] | None]:
+            request: dict[str, Any] = {
+                "TableName": self.idempotency_table, "IndexName": stream_catalogue.INDEX,
+                "KeyConditionExpression": "#c = :c", "ExpressionAttributeNames": {"#c": stream_catalogue.CATALOGUE_ATTR},
+                "ExpressionAttributeValues": {":c": {"S": key}}, "ScanIndexForward": False, "Limit": count,
+            }
+            if start:
+                request["ExclusiveStartKey"] = start
+            page = self._client.query(**request)
+            return page["Items"], page.get("LastEvaluatedKey")
+
+        merged = merge_page(fetch, stream_catalogue.category_keys(category), limit, token,
+                            order=stream_catalogue.order, position=stream_catalogue.position, run=self._fan_out().map)
+        return MergedPage([stream_catalogue.entry(item) for item in merged.items], merged.next_token)
+
+    def _fan_out(self) -> ThreadPoolExecutor:
+        """Threads for the catalogue's per-bucket queries (the client is thread-safe), made once."""
+        with self._hashes_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="catalogue")
+            return self._pool
 
     def recorded_heads(self, segments: int = 4) -> dict[str, RecordedHead]:
         """Every stream's recorded head, by a parallel scan of the idempotency table."""

@@ -298,3 +298,42 @@ def test_a_stream_cut_short_takes_no_appends_over_its_lost_tail(harness: Harness
     with pytest.raises(StreamContended):
         harness.log.append("sku:A", [buffer()], ANY)
     assert harness.count() == 2
+
+
+# ------------------------------------------------------------------ the stream catalogue
+
+def test_list_streams_pages_through_a_category_newest_first_once_each(log: EventLog) -> None:
+    for n in range(23):
+        log.append(f"sku:S{n:02d}", [buffer(f"S{n:02d}", n)])
+    log.append("alert:a-1", [NewEvent("dynafold.alerts.raised.v1", {
+        "alert_id": "a-1", "alert_type": "stock_low", "severity": "warning", "subject": "sku:S01", "message": "low"})])
+    seen: list[str] = []
+    token = None
+    pages = 0
+    while True:
+        page = log.list_streams("sku", limit=5, token=token)
+        pages += 1
+        assert len(page.items) <= 5
+        seen.extend(entry.stream for entry in page.items)
+        token = page.next_token
+        if token is None:
+            break
+    assert sorted(seen) == [f"sku:S{n:02d}" for n in range(23)]  # every stream once, no other category
+    assert pages >= 5
+    first = log.list_streams("sku", limit=100).items
+    assert [e.last_time for e in first] == sorted((e.last_time for e in first), reverse=True)
+    assert {e.version for e in first} == {1}
+
+
+def test_list_streams_shows_the_head_after_later_appends(log: EventLog) -> None:
+    log.append("sku:A", [buffer("A", 1)])
+    log.append("sku:A", [buffer("A", 2), buffer("A", 3)])
+    [entry] = log.list_streams("sku").items
+    assert (entry.stream, entry.version) == ("sku:A", 3)
+
+
+def test_list_streams_refuses_an_unknown_category_and_a_forged_token(log: EventLog) -> None:
+    with pytest.raises(InvalidStreamId):
+        log.list_streams("nope")
+    with pytest.raises(DynafoldError):
+        log.list_streams("sku", token="bm90IGEgdG9rZW4=")
