@@ -11,7 +11,7 @@ export SAM_CLI_TELEMETRY := 0
 .PHONY: print-python run test test-fast bench lint lock static sam-build clean engine asl-validator
 
 run: $(VENV)/.installed
-	$(BIN)/dynafold demo
+	$(BIN)/dynafold demo --serve
 
 test: $(VENV)/.installed $(SAM_VENV)/.installed engine asl-validator static
 	$(BIN)/python -m pytest -q

@@ -51,13 +51,14 @@ class EventIndex:
         self.events_table = events_table
 
     def by_type(self, event_type: str, start: str, end: str, *, limit: int = 100,
-                token: str | None = None) -> Page:
+                token: str | None = None, newest_first: bool = False) -> Page:
         """Events of one stored type with ``start <= time <= end`` (stored time strings), oldest first."""
-        return self._page(BY_TYPE_TIME, "type", event_type, (start, end), limit, token)
+        return self._page(BY_TYPE_TIME, "type", event_type, (start, end), limit, token, newest_first)
 
-    def by_correlation(self, correlation_id: str, *, limit: int = 100, token: str | None = None) -> Page:
+    def by_correlation(self, correlation_id: str, *, limit: int = 100, token: str | None = None,
+                       newest_first: bool = False) -> Page:
         """Every event one request caused (its correlation id), across streams, oldest first."""
-        return self._page(BY_CORRELATION, "correlation_id", correlation_id, None, limit, token)
+        return self._page(BY_CORRELATION, "correlation_id", correlation_id, None, limit, token, newest_first)
 
     def all_pages(self, fetch: Any) -> Iterator[Item]:
         """Follow the tokens: ``fetch(token) -> Page`` until the last page."""
@@ -70,7 +71,7 @@ class EventIndex:
             token = page.next_token
 
     def _page(self, index: str, attr: str, value: str, times: tuple[str, str] | None, limit: int,
-              token: str | None) -> Page:
+              token: str | None, newest_first: bool = False) -> Page:
         condition = "#k = :k"
         names = {"#k": attr}
         values: dict[str, Any] = {":k": {"S": value}}
@@ -81,6 +82,7 @@ class EventIndex:
         kwargs: dict[str, Any] = {
             "TableName": self.events_table, "IndexName": index, "KeyConditionExpression": condition,
             "ExpressionAttributeNames": names, "ExpressionAttributeValues": values, "Limit": limit,
+            "ScanIndexForward": not newest_first,
         }
         if token:
             kwargs["ExclusiveStartKey"] = decode_token(token)

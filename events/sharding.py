@@ -88,7 +88,7 @@ def merge_page(fetch: Fetch[T], keys: Sequence[str], limit: int, token: str | No
     candidates.sort(key=lambda c: (c[0], -c[1]), reverse=True)  # ties: keep each bucket's own order
     shown = candidates[:limit]
     taken: dict[str, int] = {}
-    for _, n, key, item in shown:
+    for _, n, key, _item in shown:
         taken[key] = max(taken.get(key, -1), n)
     for key, (items, last) in answers.items():
         used = taken.get(key, -1) + 1

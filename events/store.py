@@ -408,7 +408,8 @@ class EventStore(DerivedReads):
         def fetch(key: str, start: dict[str, Any] | None, count: int) -> tuple[list[Item], dict[str, Any] | None]:
             request: dict[str, Any] = {
                 "TableName": self.idempotency_table, "IndexName": stream_catalogue.INDEX,
-                "KeyConditionExpression": "#c = :c", "ExpressionAttributeNames": {"#c": stream_catalogue.CATALOGUE_ATTR},
+                "KeyConditionExpression": "#c = :c",
+                "ExpressionAttributeNames": {"#c": stream_catalogue.CATALOGUE_ATTR},
                 "ExpressionAttributeValues": {":c": {"S": key}}, "ScanIndexForward": False, "Limit": count,
             }
             if start:

@@ -52,7 +52,7 @@ def entry(item: Item) -> StreamEntry:
 
 def order(item: Item) -> str:
     """What the merge orders by: the index's sort key (ties keep each bucket's own order)."""
-    return item[TIME_ATTR]["S"]
+    return str(item[TIME_ATTR]["S"])
 
 
 def index_order(item: Item) -> tuple[str, str]:

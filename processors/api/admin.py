@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from events.alerts import AlertRead
 from events.envelope import NewEvent, PlannedAppend
-from events.errors import DynafoldError, VersionConflict
+from events.errors import DynafoldError, NotFound, VersionConflict
 from events.inventory import BufferSet, PhysicalCountSet
 from processors.api.appends import append_planned
 from processors.api.deps import ApiDeps
 from processors.api.http import ApiError, HttpRequest, HttpResponse, parse_json
+from processors.services.alerts import read_plan
 from processors.services.shopify_items import MAX_IMPORT_ROWS, ItemRow, checked_row, set_items
-from projections.alerts import AlertsProjection
 
 SOURCE = "urn:dynafold:admin"
 
@@ -67,16 +66,15 @@ def mark_alert_read(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
     """Appends `alert read` once; marking a read alert again changes nothing and says so."""
     alert_id = request.path_params["alert_id"]
     body = parse_json(ReadBody, request.json()) if request.body else ReadBody()
-    stream = f"alert:{alert_id}"
-    events = deps.store.read_stream(stream)
-    if not events:
-        raise ApiError(404, f"no alert {alert_id!r}")
-    if AlertsProjection.fold(alert_id, events).read:
-        return HttpResponse(200, {"stream": stream, "version": events[-1].version, "already_read": True})
-    plan = PlannedAppend(stream, (_event(request, "dynafold.alerts.read.v1",
-                                         AlertRead(alert_id=alert_id, read_by=body.read_by)),))
     try:
-        answer = append_planned(deps.store, plan, events[-1].version)
+        plan, version = read_plan(deps.store, alert_id, read_by=body.read_by, source=SOURCE,
+                                  correlation_id=request.request_id or None)
+    except NotFound:
+        raise ApiError(404, f"no alert {alert_id!r}") from None
+    if plan is None:
+        return HttpResponse(200, {"stream": f"alert:{alert_id}", "version": version, "already_read": True})
+    try:
+        answer = append_planned(deps.store, plan, version)
     except VersionConflict:
         raise ApiError(409, f"alert {alert_id!r} changed while it was being marked read; retry") from None
     return HttpResponse(200, {**answer, "already_read": False})

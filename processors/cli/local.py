@@ -53,13 +53,15 @@ def cmd_up(ctx: Context, args: argparse.Namespace) -> int:
         stack = local_stack.LocalStack(engine.endpoint_url, ctx.view_tables(), run_dir, logs=logs, delivery=delivery,
                                        storefront_url=os.environ.get("DYNAFOLD_STOREFRONT_URL") or None)
         api = local_services.LocalApi(stack, secrets, logs=logs)
+        console = local_services.LocalConsole(stack, secrets, logs=logs)
         monitor = local_services.LocalMonitor(stack, state_dir / "outbox.jsonl", logs=logs)
-        with api.serve(args.api_port) as server:
+        with api.serve(args.api_port) as server, console.serve(args.console_port) as console_server:
             threads = stack.run_forever(stop)
             threads.append(monitor.run_every(args.monitor_interval, stop))
             where = "in memory" if args.in_memory else f"data in {engine.data_dir}"
             print(f"DynamoDB Local on {engine.endpoint_url} ({where}); {len(created)} tables created")
             print(f"HTTP API on {server.url} (secrets and the X-Api-Key in {secrets_path})")
+            print(f"console on {console_server.url}/console/ (sign in with the admin_api_key in {secrets_path})")
             print(f"projector, reactor, delivery worker and error monitor (every {args.monitor_interval:g}s) are "
                   f"running; function logs in {logs.directory}, emails in {monitor.outbox}")
             print(f"  export AWS_ENDPOINT_URL_DYNAMODB={engine.endpoint_url}   # then use dynafold in another shell")
@@ -110,9 +112,25 @@ def cmd_outbox(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
-    from processors.local.demo import run_demo
+    from processors.local.demo import DemoServing, run_demo
+    from processors.local.services import local_secrets
 
-    return run_demo(ctx)
+    if not args.serve:
+        return run_demo(ctx)
+    secrets, secrets_path = local_secrets(Path(args.state_dir))
+
+    def serve(demo: DemoServing) -> None:
+        print(f"console on {demo.console_url} (sign in with the admin_api_key in {secrets_path}); "
+              "Ctrl-C stops it", flush=True)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+
+    return run_demo(ctx, serve, admin_api_key=secrets.get("admin_api_key"))
 
 
 def register(sub: Any, command: AddCommand, common: argparse.ArgumentParser) -> None:
@@ -123,6 +141,7 @@ def register(sub: Any, command: AddCommand, common: argparse.ArgumentParser) -> 
     up.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR),
                     help="checkpoints, failure records, logs, outbox and local secrets (default .dynafold)")
     up.add_argument("--api-port", type=int, default=0, help="HTTP API port on 127.0.0.1 (default: a free one)")
+    up.add_argument("--console-port", type=int, default=0, help="console port on 127.0.0.1 (default: a free one)")
     up.add_argument("--monitor-interval", type=float, default=300.0,
                     help="seconds between error-monitor runs (default 300, as the schedule on AWS)")
 
@@ -139,4 +158,8 @@ def register(sub: Any, command: AddCommand, common: argparse.ArgumentParser) -> 
     tables_sub = tables.add_subparsers(dest="tables_command", required=True, parser_class=Parser)
     command("create", cmd_tables_create, "create the template's tables on the endpoint", tables_sub)
 
-    command("demo", cmd_demo, "start a local engine, send sample traffic through the consumers, print the views")
+    demo = command("demo", cmd_demo, "start a local engine, send sample traffic through the consumers, print the views")
+    demo.add_argument("--serve", action="store_true",
+                      help="then serve the console on the demo's data until Ctrl-C (what `make run` does)")
+    demo.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR),
+                      help="with --serve: where the admin key to sign in with is kept (default .dynafold)")

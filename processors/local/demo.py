@@ -16,7 +16,8 @@ import ipaddress
 import os
 import secrets as random_secrets
 import tempfile
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,18 @@ from processors.operations.tables import create_tables
 GRACE_PASSED = timedelta(minutes=31)
 
 
-def run_demo(ctx: Any) -> int:
+@dataclass(frozen=True)
+class DemoServing:
+    """The demo's stack once its story is told: what ``serve`` gets while the console runs on it."""
+
+    console_url: str
+    api: Any  # an ApiClient signing for the demo's HTTP API
+    stack: Any  # the LocalStack (its store, views, drain)
+
+
+def run_demo(ctx: Any, serve: Callable[[DemoServing], None] | None = None, admin_api_key: str | None = None) -> int:
+    """The demo; with ``serve``, the console is started on the demo's data at the end and
+    ``serve`` is called with it (the stack stays up until ``serve`` returns)."""
     from processors.local import services as local_services
     from processors.local import stack as local_stack
     from processors.api.deps import ApiSettings
@@ -66,7 +78,8 @@ def run_demo(ctx: Any) -> int:
         logs = stack.enter_context(lambda_logs(Path(".dynafold") / "logs",
                                                (*local_stack.LOGGER_NAMES, *local_services.LOGGER_NAMES)))
         secrets = Secrets.of(shopify=random_secrets.token_urlsafe(24), inflow=random_secrets.token_urlsafe(24),
-                             signing=new_secret(os.urandom(32)), admin_api_key=random_secrets.token_urlsafe(24),
+                             signing=new_secret(os.urandom(32)),
+                             admin_api_key=admin_api_key or random_secrets.token_urlsafe(24),
                              shopify_admin_token=random_secrets.token_urlsafe(24))
         loopback = TargetPolicy(allow_http=True, allow_networks=(ipaddress.ip_network("127.0.0.1/32"),))
         clock = FastForwardClock()
@@ -121,6 +134,9 @@ def run_demo(ctx: Any) -> int:
             "chains_ok": not broken,
         }
         emit(summary, as_json=ctx.as_json, human=_human(summary, broken))
+        if serve is not None:
+            console = stack.enter_context(local_services.LocalConsole(local, secrets, logs=logs).serve())
+            serve(DemoServing(f"{console.url}/console/", api, local))
         return 0 if not broken else 1
 
 

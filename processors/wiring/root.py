@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # the collaborators' types; imported where built so each func
     from processors.adapters.order_sources import OrderSource
     from processors.adapters.secrets import Secrets
     from processors.api.deps import ApiDeps, ApiSettings
+    from processors.console.deps import ConsoleDeps
     from processors.services.delivery_worker import DeliverySettings, DeliveryWorker
     from processors.services.error_monitor import ErrorMonitor, MonitorSettings
     from processors.services.reactor import Reactor
@@ -47,7 +48,7 @@ if TYPE_CHECKING:  # the collaborators' types; imported where built so each func
 
 Handler = Callable[[dict[str, Any], Any], Any]
 FUNCTIONS = ("projector", "reactor", "ingest", "error-monitor", "delivery-worker", "stream-failures",
-             "rebuild-segment", "rebuild-compare")
+             "rebuild-segment", "rebuild-compare", "console")
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,16 @@ class Root:
                        resolve=self.adapters.resolve, clock=self.adapters.clock.now)
 
     @cached_property
+    def console_deps(self) -> ConsoleDeps:
+        """The console's reads go through the services the CLI and the read routes use."""
+        from events.log_index import EventIndex
+        from processors.console.deps import ConsoleDeps
+
+        return ConsoleDeps(self.store, EventIndex(self.client, self.adapters.tables.events), self.queries,
+                           self.adapters.tables.views, self.secrets, grace_period=self.settings.monitor.grace,
+                           clock=self.adapters.clock.now)
+
+    @cached_property
     def rebuild_segment_worker(self) -> SegmentWorker:
         from processors.services.rebuild_segment import SegmentWorker
 
@@ -263,4 +274,8 @@ class Root:
             from processors.handlers import rebuild_compare
 
             return rebuild_compare.make_handler(self.rebuild_compare_step)
+        if function == "console":
+            from processors.console.app import make_handler as make_console_handler
+
+            return make_console_handler(self.console_deps)
         raise ValueError(f"unknown function {function!r}; expected one of {', '.join(FUNCTIONS)}")

@@ -1,0 +1,47 @@
+"""Event: its data and envelope, its hash and whether the chain verifies to it, the events it
+came from and led to within its correlation, and the correlation drawn as a graph."""
+
+from __future__ import annotations
+
+import json
+
+from events import catalogue
+from events.chain import verify_items
+from events.errors import NotFound
+from events.items import from_item
+from processors.console.context import Context
+from processors.console.graph import layout
+from processors.console.web import Page, PageError
+
+CORRELATION_LIMIT = 100  # events of one request drawn; a larger correlation says it is cut
+
+
+def page(ctx: Context) -> Page:
+    stream = f"{ctx.params['category']}:{ctx.params['key']}"
+    catalogue.stream_category(stream)
+    text = ctx.params["version"]
+    if not text.isascii() or not text.isdigit() or not 0 < int(text) < 10**12:
+        raise PageError(400, f"version {text[:20]!r} is not a positive whole number")
+    version = int(text)
+    store = ctx.deps.store
+    items = list(store.read_items(stream, 1, version))
+    if len(items) < version or int(items[-1]["version"]["N"]) != version:
+        raise NotFound(f"event {stream} v{version}")
+    item = items[-1]
+    event = from_item(item)
+    chain = verify_items(stream, items)
+    head = store.recorded_head(stream)
+    replaced = head is not None and head.version == version and head.hash != event.hash
+    correlation = ctx.deps.index.by_correlation(event.correlation_id, limit=CORRELATION_LIMIT)
+    group = [from_item(other) for other in correlation.items]
+    if all(other.id != event.id for other in group):
+        group.append(event)
+    parents = [other for other in group if other.id == event.causation_id]
+    children = [other for other in group if other.causation_id == event.id and other.id != event.id]
+    return ctx.page("event.html", section="streams", title=f"{stream} v{version}", event=event,
+                    stream=stream, category=ctx.params["category"], key=ctx.params["key"],
+                    data=json.loads(item["data"]["S"]), stored_type=item["type"]["S"],
+                    verified=chain.ok and chain.events == version and not replaced,
+                    chain=chain, replaced=replaced, parents=parents, children=children,
+                    parent_outside=bool(event.causation_id) and not parents,
+                    graph=layout(group, event.id), correlation_cut=correlation.next_token is not None)
