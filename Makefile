@@ -72,7 +72,7 @@ clean:
 # are built once, into the layer, for the Lambda runtime (python3.13, arm64); a function ships only
 # the three packages, so any new <Name>Function builds through the pattern rule with no edit here.
 # What runs on Lambda: never the local runtime, the operator tools or the CLI.
-LAMBDA_PACKAGES := functions handlers services api adapters telemetry wiring
+LAMBDA_PACKAGES := functions handlers services api console adapters telemetry wiring
 
 # Bytecode that stays valid in SAM's zip. SAM dates every zip entry 1980-01-01, so a timestamp .pyc
 # (pip's and compileall's default) no longer matches its source on Lambda and every module is

@@ -208,8 +208,11 @@ def write_units(event: EventClass, shape: Shape) -> dict[str, float]:
         index_units += units
     # A transaction costs two units per item (the event and its idempotency guard).
     append = 4.0 if event.idempotency_key else 1.0
-    return {"append": append, "event indexes": float(shape.event_indexes), "view row": 1.0,
-            "view indexes": index_units}
+    # The stream catalogue (events/stream_catalogue.py): the head item's by-category entry moves to
+    # the new head time on every append (its sort key changes: a delete and a put).
+    catalogue = float(INDEX_EFFECTS["move"]) if shape.indexes.get("idempotency") else 0.0
+    return {"append": append, "event indexes": float(shape.event_indexes), "stream catalogue": catalogue,
+            "view row": 1.0, "view indexes": index_units}
 
 
 def read_units(event: EventClass) -> dict[str, float]:
