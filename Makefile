@@ -8,12 +8,12 @@ BIN := $(VENV)/bin
 export DYNAFOLD_SAM_VENV := $(abspath $(SAM_VENV))
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: print-python run test test-fast bench lint lock static sam-build clean engine asl-validator
+.PHONY: print-python run test test-fast bench lint lock static sam-build clean engine asl-validator browser
 
 run: $(VENV)/.installed
 	$(BIN)/dynafold demo --serve
 
-test: $(VENV)/.installed $(SAM_VENV)/.installed engine asl-validator static
+test: $(VENV)/.installed $(SAM_VENV)/.installed engine asl-validator browser static
 	$(BIN)/python -m pytest -q
 
 # Unit tests only: no engine, no SAM tooling (the contract and property tests on the in-memory ports and moto).
@@ -44,6 +44,14 @@ engine: $(VENV)/.installed
 # install into ~/.cache/dynafold, like DynamoDB Local).
 asl-validator: $(VENV)/.installed
 	$(BIN)/python -c "from processors.operations.asl import ensure_asl_validator; print(ensure_asl_validator())"
+
+# The console's browser tests (tests/browser): Debian's chromium and its driver, installed once with
+# apt-get (root on a fresh machine; quiet, and nothing to do when they are there), and axe-core from
+# npm into ~/.cache/dynafold (pinned, integrity-checked: processors/operations/npm_assets.py).
+browser: $(VENV)/.installed
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null; }
+	@$(BIN)/python -c "from processors.operations.npm_assets import AXE_CORE, cached_package; cached_package(AXE_CORE)"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
