@@ -14,15 +14,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from events.errors import DynafoldError, NotFound, VersionConflict
-from processors.api.http import ApiError, HttpRequest
+from typing import TYPE_CHECKING
+
 from processors.console import session as sessions
 from processors.console.context import HOME, NAV, Context
-from processors.console.deps import ConsoleDeps
 from processors.console.render import render
 from processors.console.telemetry import logger
 from processors.console.web import STATIC_PREFIX, Page, PageError, form, static_file
-from projections.unit import NotFound as RowNotFound
+
+if TYPE_CHECKING:  # built by the composition root; its modules (boto3, the views) load on the first page
+    from processors.api.http import HttpRequest
+    from processors.console.deps import ConsoleDeps
 
 PageHandler = Callable[[Context], Page]
 
@@ -90,6 +92,10 @@ def _cookie_header(event: Mapping[str, Any], request: HttpRequest) -> str:
 
 def dispatch(event: Mapping[str, Any], deps: ConsoleDeps) -> tuple[str, Page]:
     """(route template, page) for one API Gateway event; never raises."""
+    from events.errors import DynafoldError, NotFound, VersionConflict
+    from processors.api.http import ApiError, HttpRequest
+    from projections.unit import NotFound as RowNotFound
+
     template = "-"
     ctx: Context | None = None
     try:

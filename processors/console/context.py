@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from processors.api.http import HttpRequest
 from processors.console import session as sessions
-from processors.console.deps import ConsoleDeps
 from processors.console.render import render
 from processors.console.web import Page
+
+if TYPE_CHECKING:  # the deps and the request type load with the first page, not at cold start
+    from processors.api.http import HttpRequest
+    from processors.console.deps import ConsoleDeps
 
 HOME = "/console/health"
 NAV = (("health", "Health", "/console/health"), ("streams", "Streams", "/console/streams"),
