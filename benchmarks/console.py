@@ -149,9 +149,10 @@ def large_log(endpoint_url: str, events: int = LARGE_LOG) -> dict[str, float]:
         return fetch
 
     category, _, rest = long_stream.partition(":")
+    third = deps.store.list_streams("sku", 50, deps.store.list_streams("sku", 50).next_token).next_token
     return {
-        f"streams/sku ({len(heads):,} streams)": p50_ms(get("/console/streams/sku")),
-        "streams/sku, a later page": p50_ms(get("/console/streams/sku?limit=50")),
+        f"streams/sku (of {len(heads):,} streams)": p50_ms(get("/console/streams/sku")),
+        "streams/sku, the third page": p50_ms(get("/console/streams/sku?" + urllib.parse.urlencode({"next": third}))),
         f"a {int(items[-1]['version']['N'])}-event stream, newest page": p50_ms(
             get(f"/console/streams/{category}/{urllib.parse.quote(rest, safe='')}")),
         "search by type": p50_ms(get("/console/search?type=dynafold.inventory.stock_adjusted.v2")),
