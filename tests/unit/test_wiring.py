@@ -27,7 +27,8 @@ ADAPTER_PAIRS = {
     ("LogOrderSource", "LogOrderSource"),
 }
 OWN = ("events.", "projections.", "processors.")
-COLLABORATORS = ("store", "views", "queries", "projector", "reactor", "delivery_worker", "error_monitor", "api_deps")
+COLLABORATORS = ("store", "views", "queries", "projector", "reactor", "delivery_worker", "error_monitor", "api_deps",
+                 "console_deps")
 
 ENV = {
     "EVENTS_TABLE": "dynafold-events", "IDEMPOTENCY_TABLE": "dynafold-idempotency",
