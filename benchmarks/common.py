@@ -56,6 +56,31 @@ def interleaved_medians(operations: list[Callable[[int], None]], runs: list[int]
     return [statistics.median(s) for s in samples]
 
 
+@dataclass(frozen=True)
+class Paired:
+    """Medians of a baseline and a measured operation timed in adjacent pairs, and the median of
+    the pairs' ratios (measured / baseline): on a machine whose load drifts, each pair sees the
+    same load, so the ratio is steadier than the ratio of the medians."""
+
+    baseline: float
+    measured: float
+    ratio: float
+
+
+def paired(baseline: Callable[[int], None], measured: Callable[[int], None], runs: int) -> Paired:
+    """Time ``runs`` pairs, the baseline first in even pairs and second in odd ones."""
+    base: list[float] = []
+    ours: list[float] = []
+    for i in range(runs):
+        order = [(baseline, base), (measured, ours)]
+        for operation, samples in order if i % 2 == 0 else reversed(order):
+            started = time.perf_counter()
+            operation(i)
+            samples.append(time.perf_counter() - started)
+    ratios = [m / b for b, m in zip(base, ours, strict=True)]
+    return Paired(statistics.median(base), statistics.median(ours), statistics.median(ratios))
+
+
 def report(title: str, rows: list[tuple[str, str]]) -> None:
     print(f"\n== {title}")
     width = max(len(name) for name, _ in rows)

@@ -159,14 +159,14 @@ def _import_seconds(statement: str, runs: int = 5) -> float:
 def run(endpoint_url: str, events: int = 10_000) -> dict[str, float]:
     rng = random.Random(11)  # noqa: S311 - a reproducible workload, not a secret
     mixed = fresh(endpoint_url)
-    mixed_store = EventStore(mixed.client, mixed.names.events, mixed.names.idempotency)
+    mixed_store = EventStore.over(mixed.client, mixed.names)
     appended = build_history(mixed_store, events, per_stream=4)
     raw = _raw_puts_per_s(mixed)
     seconds, writes, requests = _project(mixed, mixed_store, _entries(mixed_store, interleave=True, rng=rng))
     cpu = _cpu_us_per_event(mixed, mixed_store)
 
     bursty = fresh(endpoint_url)
-    bursty_store = EventStore(bursty.client, bursty.names.events, bursty.names.idempotency)
+    bursty_store = EventStore.over(bursty.client, bursty.names)
     burst_events = build_history(bursty_store, events // 4, per_stream=10)
     _, burst_writes, burst_requests = _project(bursty, bursty_store, _entries(bursty_store, interleave=False, rng=rng))
 

@@ -142,7 +142,7 @@ def _raw_batch_write_per_s(bench: Bench, rows: list[tuple[str, dict]], threads: 
 
 def run(endpoint_url: str, events: int = EVENTS) -> dict[str, float]:
     bench = fresh(endpoint_url)
-    store = EventStore(bench.client, bench.names.events, bench.names.idempotency)
+    store = EventStore.over(bench.client, bench.names)
     items = history_items(events, PER_STREAM)
     load_rate = _load(bench, bench.names.events, items)
 

@@ -17,6 +17,7 @@ AlertType = Literal[
     "record_failed",
     "unmapped_item",
     "sync_drift",
+    "uncounted_sku",  # Shopify lists a SKU never counted here: nothing is pushed for it
     "notification_unconfigured",  # an order-error notice given as an alert: no email settings
 ]
 Severity = Literal["info", "warning", "critical"]

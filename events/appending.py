@@ -11,13 +11,13 @@ import hashlib
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
 from events import catalogue
-from events.chain import RecordedHead
 from events.envelope import (
+    GENESIS_HASH,
     NewEvent,
     PlannedAppend,
     StoredEvent,
@@ -35,8 +35,8 @@ from events.errors import (
     InvalidStreamId,
     TooManyEvents,
 )
-from events.items import MAX_ITEM_BYTES, Item, chained_item, item_size
-from events.stream_catalogue import catalogue_key
+from events.items import MAX_ITEM_BYTES, Item, chained_item, item_size, utf8_length
+from events.stream_catalogue import CATALOGUE_ATTR, catalogue_key
 
 NO_STREAM: Literal["no_stream"] = "no_stream"
 ANY: Literal["any"] = "any"
@@ -48,11 +48,13 @@ ExpectedVersion = int | Literal["no_stream", "any"]
 MAX_TRANSACTION_ITEMS = 100
 MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
 # Key attributes of the event table and its indexes (template.yaml: the table's stream/version,
-# by-type-time's type/time, by-correlation's correlation_id/time) and DynamoDB's limits on their values
+# by-type-time's type/time, by-correlation's correlation_id/time, by-id's id) and DynamoDB's limits on their values
 # (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Constraints.html#limits-partition-sort-keys):
 # checked here, so every log refuses what DynamoDB would, before anything is written.
-KEY_LIMITS = {"stream": 2048, "type": 2048, "correlation_id": 2048, "time": 1024}
-HEAD_KEY_PREFIX = "#head:"  # idempotency-table key of a stream's recorded head; refused as a caller's key
+KEY_LIMITS = {"stream": 2048, "type": 2048, "correlation_id": 2048, "id": 2048, "time": 1024}
+# Idempotency-table key of a stream's head as releases before sealed checkpoints recorded it (still
+# read by audits, see events.checkpoints); refused as a caller's key.
+HEAD_KEY_PREFIX = "#head:"
 IDEMPOTENCY_TTL = timedelta(days=30)
 
 
@@ -93,8 +95,9 @@ def check_expected(expected: ExpectedVersion) -> int | Literal["any"]:
 
 
 def check_count(events: Sequence[object], key: str | None) -> None:
-    """One append is one transaction: its events, the stream's head and the guard, if any."""
-    limit = MAX_TRANSACTION_ITEMS - 1 - (1 if key is not None else 0)
+    """One append is at most one transaction of its events (an idempotency guard is written before
+    it, on its own)."""
+    limit = MAX_TRANSACTION_ITEMS
     if not events:
         raise TooManyEvents("nothing to append: give at least one event")
     if len(events) > limit:
@@ -109,6 +112,7 @@ def prepare(stream: str, events: Sequence[NewEvent], key: str | None, now: datet
     """New events as they will be stored: validated, in the stream's category, with ids and times."""
     category = catalogue.stream_category(stream)
     check_count(events, key)
+    now_text = format_time(now)
     prepared = []
     for event in events:
         spec = catalogue.resolve(event.type)
@@ -121,7 +125,7 @@ def prepare(stream: str, events: Sequence[NewEvent], key: str | None, now: datet
             data_text=data_json(data),
             id=event_id,
             source=event.source,
-            time_text=format_time(event.time or now),
+            time_text=now_text if event.time is None else format_time(event.time),
             correlation_id=event.correlation_id or event_id,
             causation_id=event.causation_id,
         ))
@@ -143,34 +147,48 @@ def check_stored(stream: str, event: StoredEvent) -> None:
 
 
 def check_plans(plans: Sequence[PlannedAppend], key: str) -> None:
-    """A multi-stream append: each stream once, and everything (events, a head per stream, the
-    guard) in one transaction."""
+    """A multi-stream append: each stream once, and every stream's events in one transaction."""
     streams = [plan.stream for plan in plans]
     if len(set(streams)) != len(streams):
         raise InvalidStreamId("append_streams takes each stream once; merge its events into one plan")
-    total = sum(len(plan.events) for plan in plans) + len(plans) + 1
+    total = sum(len(plan.events) for plan in plans)
     if not plans or total > MAX_TRANSACTION_ITEMS:
-        raise TooManyEvents(f"{total} items (events, one head per stream and the guard) in one append; "
-                            f"the limit is {MAX_TRANSACTION_ITEMS} (one transaction)")
+        raise TooManyEvents(f"{total} events in one append; the limit is {MAX_TRANSACTION_ITEMS} "
+                            "(one transaction)")
     check_count([event for plan in plans for event in plan.events][:1], key)
 
 
+def check_appendable(plans: Sequence[PlannedAppend], key: str, now: datetime) -> None:
+    """Refuse, before anything is written, what ``append_streams(plans, key)`` would refuse for its
+    input (not for the log's state): the transaction's size, each stream id and category, each
+    event's type and data, key sizes and item sizes. For a decision appended in several parts, so
+    that a bad part refuses the whole decision rather than leaving the parts before it written."""
+    check_plans(plans, key)
+    for plan in plans:
+        link(plan.stream, prepare(plan.stream, plan.events, None, now), 0, GENESIS_HASH)
+
+
 def link(stream: str, prepared: Sequence[StoredEvent], base: int, prev_hash: str) -> list[Item]:
-    """The items of ``prepared`` at versions ``base + 1...``, each chained to the one before."""
+    """The items of ``prepared`` at versions ``base + 1...``, each chained to the one before; a
+    stream's first also enters it in the stream catalogue (``events.stream_catalogue``)."""
     items = []
+    total = 0
     for offset, event in enumerate(prepared, start=1):
         item = chained_item(stream, base + offset, event, prev_hash)
+        if base + offset == 1:
+            item[CATALOGUE_ATTR] = {"S": catalogue_key(stream)}
         for name, limit in KEY_LIMITS.items():
-            length = len(item[name]["S"].encode("utf-8"))
+            length = utf8_length(item[name]["S"])
             if length > limit:
                 raise InvalidAppend(stream, f"{name} is {length} bytes; a key value may have at most {limit}")
         size = item_size(item)
         if size > MAX_ITEM_BYTES:
             raise EventTooLarge(stream, size, MAX_ITEM_BYTES)
         items.append(item)
+        total += size
         prev_hash = item["hash"]["S"]
-    if len(items) > 1 and sum(map(item_size, items)) > MAX_TRANSACTION_BYTES:
-        raise EventTooLarge(stream, sum(map(item_size, items)), MAX_TRANSACTION_BYTES)
+    if len(items) > 1 and total > MAX_TRANSACTION_BYTES:
+        raise EventTooLarge(stream, total, MAX_TRANSACTION_BYTES)
     return items
 
 
@@ -190,12 +208,82 @@ def streams_request_hash(prepared: Sequence[tuple[str, Sequence[StoredEvent]]]) 
                           .encode("ascii")).hexdigest()
 
 
-def guard_item(key: str, digest: str, results: Sequence[AppendResult], now: datetime, ttl: timedelta,
-               *, multi: bool = False) -> Item:
-    """The idempotency guard of an append (of ``results[0]``; of all ``results`` for a
-    ``multi``-stream one): what the key wrote, and which request it was, until it expires."""
-    first = results[0]
-    guard: Item = {
+# ----------------------------------------------------------------------------- idempotency guards
+#
+# A keyed append writes its guard first, on its own, then its events: two conditional writes, one
+# write unit each for a small event, where one transaction of both costs two units per item. The
+# guard says what the key will append: per stream the versions, and the ids and times the append
+# generated. Whoever finds the guard (the writer itself after a conflict, a retry after a crash
+# between the two writes, a concurrent caller with the same key) settles it the same way, by
+# looking at the log where the plan's first event belongs (``plan_state``):
+#   realized - the event with the planned id is there: the key's answer, nothing more written;
+#   pending  - every planned version is free: write the planned events (the planned ids and times,
+#              so whoever writes them writes the same events, and a conditional put lets one win);
+#   lost     - another event holds a planned version: the plan can never be written (the log is
+#              immutable), so it moves to the stream's head (same ids and times), conditionally on
+#              the guard still holding the lost plan, so only one caller re-plans.
+# At most one plan of a key is ever realized: a plan is only replaced once it is lost, and a lost
+# plan stays lost. A transaction writes all of a plan's events or none, so its first event tells.
+
+
+@dataclass(frozen=True, slots=True)
+class GuardPlan:
+    """What a key promises to append to one stream: the versions, the events' ids and times."""
+
+    stream: str
+    first_version: int
+    last_version: int
+    event_ids: tuple[str, ...]
+    times: tuple[str, ...]
+
+    def result(self, deduplicated: bool) -> AppendResult:
+        return AppendResult(self.stream, self.first_version, self.last_version, self.event_ids, deduplicated)
+
+
+PlanState = Literal["realized", "pending", "lost"]
+
+
+def plan_at(stream: str, prepared: Sequence[StoredEvent], base: int) -> GuardPlan:
+    """The plan of appending ``prepared`` after version ``base``."""
+    return GuardPlan(stream, base + 1, base + len(prepared), tuple(p.id for p in prepared),
+                     tuple(p.time_text for p in prepared))
+
+
+def adopt(prepared: Sequence[StoredEvent], plan: GuardPlan) -> list[StoredEvent]:
+    """The request's events with the ids and times its key's plan promised (a correlation id that
+    defaulted to the event's own id follows it)."""
+    if len(prepared) != len(plan.event_ids):
+        raise ValueError(f"{plan.stream}: {len(prepared)} events for a plan of {len(plan.event_ids)}")
+    return [replace(event, id=event_id, time_text=time_text,
+                    correlation_id=event_id if event.correlation_id == event.id else event.correlation_id)
+            for event, event_id, time_text in zip(prepared, plan.event_ids, plan.times, strict=True)]
+
+
+def plan_state(plans: Sequence[GuardPlan], firsts: Sequence[Item | None]) -> PlanState:
+    """Where a key's plans stand, given the stored item at each plan's first version (None: free)."""
+    found = [(plan, item) for plan, item in zip(plans, firsts, strict=True) if item is not None]
+    if any(item["id"]["S"] == plan.event_ids[0] for plan, item in found):
+        return "realized"
+    return "lost" if found else "pending"
+
+
+def moved(lost: Sequence[GuardPlan], fresh: Sequence[GuardPlan]) -> list[GuardPlan]:
+    """A lost plan again at new versions (``fresh``), its events keeping the ids and times the key
+    promised first (none of them was ever written: a plan is written whole or not at all)."""
+    return [replace(new, event_ids=old.event_ids, times=old.times) for old, new in zip(lost, fresh, strict=True)]
+
+
+def replan_refused(plans: Sequence[GuardPlan], expected: int | Literal["any"]) -> bool:
+    """A lost plan is re-planned at the head, unless the request named the version the plan was
+    made after: then that version is stale, a version conflict like any other."""
+    return expected != ANY and plans[0].first_version == expected + 1
+
+
+def guard_item(key: str, digest: str, plans: Sequence[GuardPlan], now: datetime, ttl: timedelta) -> Item:
+    """The idempotency guard of a keyed append (of one stream, or of several: ``append_streams``):
+    which request it was, what it appends stream by stream, until it expires."""
+    first = plans[0]
+    return {
         "key": {"S": key},
         "stream": {"S": first.stream},
         "first_version": {"N": str(first.first_version)},
@@ -204,11 +292,20 @@ def guard_item(key: str, digest: str, results: Sequence[AppendResult], now: date
         "request_hash": {"S": digest},
         "created_at": {"S": format_time(now)},
         "expires_at": {"N": str(int((now + ttl).timestamp()))},
+        "appends": {"S": canonical_json([[p.stream, p.first_version, p.last_version, list(p.event_ids),
+                                          list(p.times)] for p in plans])},
     }
-    if multi:
-        guard["appends"] = {"S": canonical_json([[r.stream, r.first_version, r.last_version, list(r.event_ids)]
-                                                 for r in results])}
-    return guard
+
+
+def guard_plans(guard: Item) -> list[GuardPlan] | None:
+    """A guard's plans; None for a guard written in one transaction with its events (by releases
+    before the two-write append), which is realized by construction."""
+    if "appends" not in guard:
+        return None
+    entries = json.loads(guard["appends"]["S"])
+    if any(len(entry) < 5 for entry in entries):
+        return None
+    return [GuardPlan(stream, first, last, tuple(ids), tuple(times)) for stream, first, last, ids, times in entries]
 
 
 def guard_result(guard: Item) -> AppendResult:
@@ -226,8 +323,8 @@ def guard_results(guard: Item) -> list[AppendResult]:
     """Everything the guard's key appended, stream by stream."""
     if "appends" not in guard:
         return [guard_result(guard)]
-    return [AppendResult(stream, first, last, tuple(ids), deduplicated=True)
-            for stream, first, last, ids in json.loads(guard["appends"]["S"])]
+    return [AppendResult(entry[0], entry[1], entry[2], tuple(entry[3]), deduplicated=True)
+            for entry in json.loads(guard["appends"]["S"])]
 
 
 def original(key: str, digest: str, guard: Item) -> AppendResult:
@@ -235,24 +332,3 @@ def original(key: str, digest: str, guard: Item) -> AppendResult:
     if guard["request_hash"]["S"] != digest:
         raise IdempotencyKeyReused(key)
     return guard_result(guard)
-
-
-def head_item(stream: str, version: int, digest: str, time: str) -> Item:
-    """A stream's recorded head, kept in the idempotency table: the event table stays append-only
-    (and its change stream, which the projector and reactor read, carries only events). No TTL.
-
-    It also enters the stream in the stream catalogue (``events.stream_catalogue``): its category,
-    sharded, and the time of its last event are the keys of the table's ``by-category`` index."""
-    return {"key": {"S": HEAD_KEY_PREFIX + stream}, "stream": {"S": stream},
-            "head_version": {"N": str(version)}, "head_hash": {"S": digest},
-            "catalogue": {"S": catalogue_key(stream)}, "head_time": {"S": time}}
-
-
-def head_of(result: AppendResult, items: Sequence[Item]) -> Item:
-    """The head item after appending ``items`` (the linked items of ``result``)."""
-    last = items[-1]
-    return head_item(result.stream, result.last_version, last["hash"]["S"], last["time"]["S"])
-
-
-def recorded_head(item: Item) -> RecordedHead:
-    return RecordedHead(int(item["head_version"]["N"]), item["head_hash"]["S"])

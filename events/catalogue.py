@@ -21,7 +21,8 @@ from events.schema_base import first_problem
 
 TYPE_PREFIX = "dynafold."
 _TYPE_RE = re.compile(r"^dynafold\.(?P<name>[a-z_]+\.[a-z_]+)\.v(?P<version>[1-9][0-9]*)$")
-_STREAM_RE = re.compile(r"^(?P<category>[a-z]+):(?P<key>[^\x00-\x1f]{1,512})$")
+MAX_STREAM_KEY_CHARS = 512  # the key after "<category>:"; DynamoDB's byte limits are checked on append
+_STREAM_RE = re.compile(rf"^(?P<category>[a-z]+):(?P<key>[^\x00-\x1f]{{1,{MAX_STREAM_KEY_CHARS}}})$")
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -60,6 +61,9 @@ _CATALOGUE: tuple[EventType, ...] = (
               "The target acknowledged the message with a 2xx."),
     EventType("delivery.dead_lettered", 1, deliveries.DeadLettered, "delivery",
               "Delivery gave up (MAX_RETRIES_EXCEEDED or a permanent failure)."),
+    EventType("delivery.redrive_requested", 1, deliveries.RedriveRequested, "delivery",
+              "An operator redrove a dead-lettered delivery (a fresh retry budget) or asked a scheduled retry "
+              "to run now."),
     EventType("delivery.target_disabled", 1, deliveries.TargetDisabled, "target",
               "A webhook target answered 410 Gone: later deliveries to it dead-letter without a request."),
     EventType("delivery.target_enabled", 1, deliveries.TargetEnabled, "target",
@@ -80,6 +84,12 @@ _CATALOGUE: tuple[EventType, ...] = (
               "Shopify's available at a location is set to our count (inventorySetQuantities, compare-and-set)."),
     EventType("inventory.shopify_push_settled", 1, inventory.ShopifyPushSettled, "sku",
               "A push to Shopify was applied (with the quantity Shopify now holds), found applied, or failed."),
+    EventType("inventory.shopify_item_linked", 1, inventory.ShopifyItemLinked, "sku",
+              "A Shopify inventory item was mapped to the SKU: one more listing of its stock pool."),
+    EventType("inventory.shopify_item_unlinked", 1, inventory.ShopifyItemUnlinked, "sku",
+              "A Shopify inventory item no longer names the SKU: it is no longer pushed."),
+    EventType("inventory.shopify_count_adopted", 1, inventory.ShopifyCountAdopted, "sku",
+              "A SKU never counted here took Shopify's level as its initial physical count (onboarding)."),
     EventType("shopify.item_mapped", 1, shopify_items.ItemMapped, "shopifyitem",
               "A Shopify inventory item (and variant) is known to be this SKU."),
     EventType("shopify.item_unmapped", 1, shopify_items.ItemUnmapped, "shopifyitem",

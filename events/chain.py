@@ -1,13 +1,17 @@
 """Hash-chain verification of one stream's stored items. Pure.
 
 A chain alone proves every link, but not that the last links are still there: a log cut short
-is an intact, shorter chain. So every append also records the stream's head (version and hash,
-kept apart from the event table, see ``EventStore``), and verification checks the chain reaches it.
+is an intact, shorter chain. So verification also checks the chain against *witnesses*: records
+kept apart from the event table, written after the fact and off the append path, that a stream
+reached a version (and, where they know it, with which hash). They are the sealed checkpoints
+the projector writes from the table's change stream (``events.checkpoints``), the heads earlier
+releases recorded with every append, and the versions the view rows record as applied. Why that
+is enough to catch a truncated tail is argued in ``events.checkpoints``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from events.envelope import GENESIS_HASH
@@ -25,11 +29,13 @@ class BrokenLink:
 
 
 @dataclass(frozen=True, slots=True)
-class RecordedHead:
-    """The head an append recorded for its stream: the last version written and its hash."""
+class Witness:
+    """A record, kept apart from the event table, that a stream reached ``version`` (with ``hash``,
+    when the witness knows it). ``source`` names it in a report ("sealed checkpoint", ...)."""
 
     version: int
-    hash: str
+    hash: str | None
+    source: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,12 +50,18 @@ class ChainReport:
         return self.broken is None
 
 
-def verify_items(stream: str, items: Iterable[Item], head: RecordedHead | None = None) -> ChainReport:
-    """Check versions run 1..n without gaps and every link hashes to the next, and (given the
-    recorded ``head``) that the chain reaches it and passes through its hash; name the first break.
+def verify_items(stream: str, items: Iterable[Item], witnesses: Iterable[Witness] = ()) -> ChainReport:
+    """Check versions run 1..n without gaps and every link hashes to the next, and that the chain
+    reaches every witness and passes through its hash; name the first break.
 
-    A head older than the log is fine (it was read first, or events were written without one);
-    a head beyond the log means events were removed from its end."""
+    A witness older than the log is fine (the stream moved on since); a witness beyond the log
+    means events were removed from its end; a witness's hash that differs from the stored event's
+    means the event at that version was replaced."""
+    known = [w for w in witnesses if w.version > 0]
+    hashes: dict[int, list[Witness]] = {}
+    for witness in known:
+        if witness.hash is not None:
+            hashes.setdefault(witness.version, []).append(witness)
     expected_version = 1
     prev_hash = GENESIS_HASH
     count = 0
@@ -71,18 +83,19 @@ def verify_items(stream: str, items: Iterable[Item], head: RecordedHead | None =
             return ChainReport(
                 stream, count, prev_hash, BrokenLink(stream, version, "content does not match its hash (altered)")
             )
-        if head is not None and version == head.version and item["hash"]["S"] != head.hash:
-            return ChainReport(
-                stream, count, prev_hash,
-                BrokenLink(stream, version, "hash differs from the head recorded when it was appended (replaced)"),
-            )
+        for witness in hashes.get(version, ()):
+            if item["hash"]["S"] != witness.hash:
+                return ChainReport(stream, count, prev_hash, BrokenLink(
+                    stream, version, f"hash differs from the one the {witness.source} recorded (replaced)"))
         prev_hash = item["hash"]["S"]
         expected_version += 1
         count += 1
-    if head is not None and head.version > count:
+    furthest = max(known, key=lambda w: w.version, default=None)
+    if furthest is not None and furthest.version > count:
         return ChainReport(stream, count, prev_hash, BrokenLink(
             stream, count + 1,
-            f"truncated: the log ends at version {count} but appends reached version {head.version}"))
+            f"truncated: the log ends at version {count} but the {furthest.source} recorded version "
+            f"{furthest.version}"))
     return ChainReport(stream, count, prev_hash, None)
 
 
@@ -101,13 +114,23 @@ def group_by_stream(items: Iterable[Item]) -> Iterator[tuple[str, list[Item]]]:
         yield stream, group  # type: ignore[misc]
 
 
-def verify_log(items: Iterable[Item], heads: Mapping[str, RecordedHead] | None = None) -> Iterator[ChainReport]:
+def verify_log(items: Iterable[Item],
+               witnesses: Mapping[str, Sequence[Witness]] | None = None) -> Iterator[ChainReport]:
     """A report per stream of a whole-log read (items of each stream contiguous, in version order),
-    checked against the recorded ``heads``; a stream with a head and no events left is reported too."""
-    heads = heads or {}
+    checked against its ``witnesses``; a stream with witnesses and no events left is reported too."""
+    witnesses = witnesses or {}
     seen: set[str] = set()
     for stream, group in group_by_stream(items):
         seen.add(stream)
-        yield verify_items(stream, group, heads.get(stream))
-    for stream in sorted(heads.keys() - seen):
-        yield verify_items(stream, [], heads[stream])
+        yield verify_items(stream, group, witnesses.get(stream, ()))
+    for stream in sorted(witnesses.keys() - seen):
+        yield verify_items(stream, [], witnesses[stream])
+
+
+def merge_witnesses(*sources: Mapping[str, Sequence[Witness]]) -> dict[str, list[Witness]]:
+    """Every source's witnesses of each stream, together."""
+    merged: dict[str, list[Witness]] = {}
+    for source in sources:
+        for stream, found in source.items():
+            merged.setdefault(stream, []).extend(found)
+    return merged

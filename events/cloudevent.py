@@ -6,12 +6,18 @@ writes it again unchanged. The line carries the event as the log stored it: the 
 stored time; ``subject`` is the stream and ``streamversion`` (our own extension attribute) the
 version in that stream. Not CloudEvents' ``sequence`` extension: that orders the events of one
 ``source``, and a source writes to many streams. Lines exported before carry ``sequence`` and
-still import. Importing a line gives back the stored form byte for byte (``StoredEvent``).
+still parse. Importing a line gives back the stored form byte for byte (``StoredEvent``).
+
+Each line also carries its link of the stream's hash chain, ``hash`` and ``prevhash`` (extension
+attributes too: CloudEvents names are lower-case a-z/0-9), so an export proves itself: the hash
+recomputes from the line and its predecessor's hash (``events.export_chain``). Lines exported
+before the chain was carried have neither and cannot be verified.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from cloudevents.core.exceptions import BaseCloudEventException
@@ -20,11 +26,12 @@ from cloudevents.core.v1.event import CloudEvent
 
 from events.envelope import DATA_CONTENT_TYPE, StoredEvent, canonical_json, format_sequence, format_time, parse_time
 from events.errors import DynafoldError
-from events.items import Item
+from events.items import Item, chained_item
 
 _FORMAT = JSONFormat()
 STREAM_VERSION = "streamversion"  # CloudEvents naming: lower-case a-z/0-9, at most 20 characters
 _LEGACY_STREAM_VERSION = "sequence"  # what exports used before
+HASH, PREV_HASH = "hash", "prevhash"  # the event's chain link: its hash and its predecessor's
 
 
 class NotExportable(DynafoldError):
@@ -55,6 +62,8 @@ def to_line(item: Item) -> str:
         "datacontenttype": DATA_CONTENT_TYPE,
         STREAM_VERSION: format_sequence(version),
         "correlationid": item["correlation_id"]["S"],
+        HASH: item["hash"]["S"],
+        PREV_HASH: item["prev_hash"]["S"],
     }
     if "causation_id" in item:
         attributes["causationid"] = item["causation_id"]["S"]
@@ -71,8 +80,27 @@ def read_line(line: str) -> CloudEvent:
     return event
 
 
-def from_line(line: str) -> tuple[str, int, StoredEvent]:
-    """(stream, version in the source log, the stored form) of one exported line."""
+@dataclass(frozen=True, slots=True)
+class ExportedEvent:
+    """One exported line: where the event was in the source log, its stored form, and the chain
+    link the line claims (``None`` on lines exported before exports carried it)."""
+
+    stream: str
+    version: int
+    stored: StoredEvent
+    hash: str | None
+    prev_hash: str | None
+
+    def recomputed_hash(self) -> str | None:
+        """The hash this line's content gives after its claimed predecessor's hash: equal to
+        ``hash`` unless the line was altered."""
+        if self.prev_hash is None:
+            return None
+        return str(chained_item(self.stream, self.version, self.stored, self.prev_hash)["hash"]["S"])
+
+
+def from_line(line: str) -> ExportedEvent:
+    """An exported line: the stream and version in the source log, the stored form, the chain link."""
     event = read_line(line)
     stream, time, data = event.get_subject(), event.get_time(), event.get_data()
     if not stream:
@@ -96,4 +124,13 @@ def from_line(line: str) -> tuple[str, int, StoredEvent]:
         correlation_id=str(event.get_extension("correlationid") or event.get_id()),
         causation_id=event.get_extension("causationid"),
     )
-    return stream, int(sequence), stored
+    return ExportedEvent(stream, int(sequence), stored, _text(event, HASH), _text(event, PREV_HASH))
+
+
+def _text(event: CloudEvent, name: str) -> str | None:
+    value = event.get_extension(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidCloudEvent(f"event {event.get_id()}: {name} must be a string")
+    return value

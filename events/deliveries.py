@@ -49,6 +49,25 @@ class DeadLettered(EventData):
     reason: str
 
 
+RedriveKind = Literal["redrive", "retry_now"]
+
+
+class RedriveRequested(EventData):
+    """An operator asked for attempt ``attempt`` now (``dynafold deliveries redrive``, or the admin route).
+
+    ``redrive``: the delivery had been dead-lettered; it gets a fresh retry budget counted from
+    ``attempt``. ``retry_now``: a retry was scheduled; it is brought forward, and the budget is
+    unchanged. Either way nothing is edited: the delivery-status view folds this event (a retry due
+    at its time), and the reactor enqueues the job for ``attempt``, as for any scheduled retry.
+    """
+
+    attempt: int = Field(ge=1, description="the attempt it makes due now (attempts made + 1)")
+    kind: RedriveKind
+    previous_status: str = Field(min_length=1, description="the delivery's status when it was asked")
+    dead_letter_reason: str | None = Field(default=None, description="why it had been dead-lettered")
+    requested_by: str | None = Field(default=None, max_length=200)
+    reason: str | None = Field(default=None, max_length=500)
+
 
 class TargetDisabled(EventData):
     """Deliveries to this URL stop: later messages dead-letter at once, without a request.

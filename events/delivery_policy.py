@@ -12,7 +12,11 @@ exhaustively:
 - ``decide_attempt`` / ``decide_refusal``: the events to append for one attempt. Attempt 1 is the
   first delivery, attempts 2.. are retries; the attempt after ``max_retries`` retries that still
   fails is dead-lettered with reason ``MAX_RETRIES_EXCEEDED``; a permanent failure at once, with a
-  reason naming it.
+  reason naming it. A redrive starts a new round at its attempt: retries (and the backoff's
+  doublings) count from there.
+- ``retry_outlook``: from where a delivery stands, how many retries are left and the window in
+  which it gives up if every one of them fails (jitter makes it a range: from "at once" to the
+  sum of the capped delays and request timeouts).
 - ``plan_job``: whether a queued job should attempt now, wait, or is stale.
 - ``target_stream`` / ``disabled_by``: the stream that records whether a target URL is disabled.
 """
@@ -49,6 +53,7 @@ SUCCEEDED = "dynafold.delivery.succeeded.v1"
 DEAD_LETTERED = "dynafold.delivery.dead_lettered.v1"
 TARGET_DISABLED = "dynafold.delivery.target_disabled.v1"
 TARGET_ENABLED = "dynafold.delivery.target_enabled.v1"
+REDRIVE_REQUESTED = "dynafold.delivery.redrive_requested.v1"
 
 RandomFraction = Callable[[], float]  # a draw in [0, 1), e.g. random.Random(seed).random
 TransportFailure = Literal["timeout", "connection"]
@@ -257,8 +262,14 @@ def permanent_reason(classification: Classification, outcome: HttpOutcome) -> st
 
 
 def decide_attempt(attempt: int, outcome: HttpOutcome, policy: RetryPolicy, now: datetime,
-                   random_fraction: RandomFraction) -> Decision:
-    """The events recording attempt ``attempt`` (made at ``now``) and what follows from it."""
+                   random_fraction: RandomFraction, round_start: int = 1) -> Decision:
+    """The events recording attempt ``attempt`` (made at ``now``) and what follows from it.
+
+    ``round_start`` is the attempt the current round began with: 1, or the attempt a redrive made
+    due (a redriven delivery gets ``max_retries`` retries again, with the backoff starting over)."""
+    if not 1 <= round_start <= attempt:
+        raise ValueError(f"attempt {attempt} is not in a round that started at attempt {round_start}")
+    in_round = attempt - round_start + 1  # 1 = the round's first attempt
     verdict = classify(outcome)
     attempted = DeliveryAttempted(
         attempt=attempt, success=verdict.success, category=verdict.category, retryable=verdict.retryable,
@@ -273,10 +284,10 @@ def decide_attempt(attempt: int, outcome: HttpOutcome, policy: RetryPolicy, now:
     if not verdict.retryable:
         dead = DeadLettered(attempts=attempt, reason=permanent_reason(verdict, outcome))
         return Decision((first, _event(DEAD_LETTERED, dead, now)), "dead_lettered", verdict)
-    if attempt > policy.max_retries:  # the first attempt plus max_retries retries all failed
+    if in_round > policy.max_retries:  # the round's first attempt plus max_retries retries all failed
         dead = DeadLettered(attempts=attempt, reason=MAX_RETRIES_EXCEEDED)
         return Decision((first, _event(DEAD_LETTERED, dead, now)), "dead_lettered", verdict)
-    wait = backoff(attempt, policy, random_fraction, parse_retry_after(outcome.retry_after, now))
+    wait = backoff(in_round, policy, random_fraction, parse_retry_after(outcome.retry_after, now))
     scheduled = RetryScheduled(attempt=attempt, next_retry_at=now + timedelta(seconds=wait.delay_seconds),
                                delay_seconds=wait.delay_seconds, exponential_delay=wait.exponential_delay,
                                jitter=wait.jitter)
@@ -292,6 +303,47 @@ def decide_refusal(attempt: int, reason: str, now: datetime) -> Decision:
                                   status_code=None, response_time_ms=0.0, error=reason)
     dead = DeadLettered(attempts=attempt, reason=reason)
     return Decision((_event(ATTEMPTED, attempted, now), _event(DEAD_LETTERED, dead, now)), "dead_lettered", verdict)
+
+
+# ----------------------------------------------------------------------------- outlook
+
+@dataclass(frozen=True)
+class RetryOutlook:
+    """What is left of a delivery's retries, from the attempt it waits for.
+
+    ``attempts_left`` counts the awaited attempt and every one after it; ``retries_left`` those of
+    them that are retries (all but a round's first attempt). The delivery gives up when the
+    round's last attempt fails, which is between ``give_up_earliest`` (every jittered delay zero,
+    every request failing at once) and ``give_up_latest`` (every delay at its capped exponential
+    step, every request running to its timeout). A target that sends ``Retry-After`` can stretch
+    each wait to the cap: ``give_up_latest_with_retry_after``. Queue latency comes on top."""
+
+    awaited_attempt: int
+    attempts_left: int
+    retries_left: int
+    last_attempt: int
+    give_up_earliest: datetime
+    give_up_latest: datetime
+    give_up_latest_with_retry_after: datetime
+
+
+def retry_outlook(policy: RetryPolicy, timeout_seconds: float, *, awaited_attempt: int, due_at: datetime,
+                  round_start: int = 1) -> RetryOutlook:
+    """The outlook of a delivery waiting to make ``awaited_attempt`` at ``due_at``."""
+    if not 1 <= round_start <= awaited_attempt:
+        raise ValueError(f"attempt {awaited_attempt} is not in a round that started at attempt {round_start}")
+    last = round_start + policy.max_retries
+    if awaited_attempt > last:
+        raise ValueError(f"attempt {awaited_attempt} is past the round's last attempt ({last})")
+    # Each remaining failure waits at most its capped exponential step (full jitter: at least 0).
+    waits = sum(exponential_delay(attempt - round_start + 1, policy) for attempt in range(awaited_attempt, last))
+    requests = last - awaited_attempt + 1
+    retries = requests - (1 if awaited_attempt == round_start else 0)
+    requesting = requests * timeout_seconds
+    return RetryOutlook(
+        awaited_attempt=awaited_attempt, attempts_left=requests, retries_left=retries, last_attempt=last,
+        give_up_earliest=due_at, give_up_latest=due_at + timedelta(seconds=waits + requesting),
+        give_up_latest_with_retry_after=due_at + timedelta(seconds=(requests - 1) * policy.cap_seconds + requesting))
 
 
 # ----------------------------------------------------------------------------- jobs

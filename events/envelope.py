@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from json.encoder import encode_basestring as _json_string  # a str as json.dumps(ensure_ascii=False) writes it
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
@@ -21,7 +22,14 @@ SEQUENCE_WIDTH = 20  # zero-padded so `sequence` sorts as a string
 
 
 def canonical_json(value: Any) -> str:
-    """The one JSON spelling used for stored data and hashes: sorted keys, no spaces, UTF-8."""
+    """The one JSON spelling used for stored data and hashes: sorted keys, no spaces, UTF-8.
+
+    CPython writes ASCII-only JSON about three times faster than with ``ensure_ascii=False``, and
+    the two spellings differ only where a character is written as a ``\\u`` escape; without one, the
+    ASCII text is the canonical text (a property test holds them equal)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    if "\\u" not in text:
+        return text
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -54,6 +62,26 @@ class NewEvent:
     time: datetime | None = None
     correlation_id: str | None = None
     causation_id: str | None = None
+
+
+class Cause(Protocol):
+    """What a derived event keeps of the event it follows from: that event's id (the derived
+    event's causation) and its correlation (the request both belong to), so a trace leads from a
+    request to everything it caused and back. A ``RecordedEvent`` is one; so is a ``CauseRef``."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def correlation_id(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CauseRef:
+    """A cause known by its id and correlation only (an event just appended, a stream record)."""
+
+    id: str
+    correlation_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,19 +166,23 @@ def link_hash(
     correlation_id: str,
     causation_id: str | None,
 ) -> str:
-    """hash = sha256(prev_hash || canonical bytes of the event): one link of a stream's chain."""
-    canonical = canonical_json(
-        {
-            "causationid": causation_id,
-            "correlationid": correlation_id,
-            "data": data_text,
-            "datacontenttype": DATA_CONTENT_TYPE,
-            "id": event_id,
-            "sequence": format_sequence(version),
-            "source": source,
-            "subject": stream,
-            "time": time_text,
-            "type": stored_type,
-        }
+    """hash = sha256(prev_hash || canonical bytes of the event): one link of a stream's chain.
+
+    The canonical bytes are ``canonical_json`` of the event's CloudEvents attributes, written out
+    here in its key order: the same text (a test holds them equal) in a quarter of the time, as
+    every append hashes each of its events."""
+    text = _json_string
+    canonical = (
+        '{"causationid":' + ("null" if causation_id is None else text(causation_id))
+        + ',"correlationid":' + text(correlation_id)
+        + ',"data":' + text(data_text)
+        + ',"datacontenttype":' + text(DATA_CONTENT_TYPE)
+        + ',"id":' + text(event_id)
+        + ',"sequence":' + text(format_sequence(version))
+        + ',"source":' + text(source)
+        + ',"subject":' + text(stream)
+        + ',"time":' + text(time_text)
+        + ',"type":' + text(stored_type)
+        + "}"
     )
     return hashlib.sha256(prev_hash.encode("ascii") + canonical.encode("utf-8")).hexdigest()

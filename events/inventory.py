@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from events.schema_base import EventData
+from events.shopify_items import MapSource, ShopifyId
 
 Disposition = Literal["SELLABLE", "DAMAGED", "UNSELLABLE", "DEFECTIVE", "MISSING"]
 
@@ -35,6 +36,9 @@ class StockAdjusted(EventData):
         "with it, so it is not drift and needs no push"))
     occurred_at: str | None = Field(default=None, max_length=64, description=(
         "Shopify's time of the change (the order's created_at, UTC), when Shopify made it"))
+    by_variant: dict[ShopifyId, int] = Field(default_factory=dict, max_length=10_000, description=(
+        "the change per Shopify variant (the order's lines), when Shopify made it: which of the SKU's "
+        "listings (items sharing the SKU) Shopify changed"))
 
 
 class BufferSet(EventData):
@@ -53,6 +57,8 @@ class ReturnRecorded(EventData):
         "legacy_restock): its level already went up by it"))
     occurred_at: str | None = Field(default=None, max_length=64, description=(
         "Shopify's time of the refund (its created_at, UTC), when it came from Shopify"))
+    variant_id: ShopifyId | None = Field(default=None, description=(
+        "the refunded line's Shopify variant: which of the SKU's listings Shopify restocked"))
 
 
 class StockBroadcast(EventData):
@@ -103,3 +109,47 @@ class ShopifyPushSettled(EventData):
     quantity: int | None = None
     attempts: int = Field(ge=0)
     detail: str = Field(default="", max_length=1000)
+
+
+class ShopifyItemLinked(EventData):
+    """A Shopify inventory item was mapped to this SKU: one more listing of the SKU's one stock pool
+    (Shopify does not enforce unique SKUs: several variants may carry it). Appended with the item's
+    ``item mapped``, so the SKU's row knows its listings and their variants."""
+
+    sku: str = Field(min_length=1)
+    inventory_item_id: ShopifyId
+    variant_id: ShopifyId | None = None
+    source: MapSource
+
+
+class ShopifyItemUnlinked(EventData):
+    """A Shopify inventory item no longer names this SKU (its SKU was blanked, changed, or the item
+    deleted): it is no longer pushed, and its later levels are kept as unmapped (or on its new SKU)."""
+
+    sku: str = Field(min_length=1)
+    inventory_item_id: ShopifyId
+    now_sku: str | None = Field(default=None, description="the SKU the item names now; None: none")
+    source: MapSource
+
+
+class AdoptedLevel(EventData):
+    """One level an adoption read: what Shopify last reported for an item at a counted location."""
+
+    inventory_item_id: ShopifyId
+    location_id: ShopifyId
+    available: int
+    updated_at: str = Field(min_length=1, max_length=64)
+
+
+class ShopifyCountAdopted(EventData):
+    """Onboarding: a SKU never counted here takes Shopify's level as its initial physical count
+    (``dynafold shopify adopt``), instead of our pushes setting Shopify to 0. ``levels`` are the
+    counted levels of the item the count was taken from (``from_item``), as Shopify last reported
+    them; ``other_items`` lists the SKU's other listings' levels, which agreed or were overruled."""
+
+    sku: str = Field(min_length=1)
+    physical: int = Field(ge=0)
+    from_item: ShopifyId
+    levels: tuple[AdoptedLevel, ...] = Field(min_length=1, max_length=1000)
+    other_items: tuple[AdoptedLevel, ...] = Field(default=(), max_length=10_000)
+    adopted_by: str = Field(min_length=1, max_length=200, description="who adopted: the CLI's user or the API request")

@@ -54,13 +54,18 @@ def chained_item(stream: str, version: int, event: StoredEvent, prev_hash: str) 
     return item
 
 
+def utf8_length(text: str) -> int:
+    """Bytes of ``text`` in UTF-8 (an ASCII string's length, without encoding it)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
+
+
 def item_size(item: Item) -> int:
     """DynamoDB's size rule for the attribute types this table uses (S and N)."""
     size = 0
     for name, value in item.items():
-        size += len(name.encode("utf-8"))
+        size += utf8_length(name)
         if "S" in value:
-            size += len(value["S"].encode("utf-8"))
+            size += utf8_length(value["S"])
         elif "N" in value:
             digits = value["N"].lstrip("-").replace(".", "")
             size += (len(digits) + 1) // 2 + 1

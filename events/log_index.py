@@ -1,8 +1,9 @@
-"""Audit reads over the event table's indexes: events of a type in a time range, events of one request.
+"""Audit reads over the event table's indexes: events of a type in a time range, events of one
+request, one event by its id.
 
-Both indexes (``by-type-time``, ``by-correlation`` in template.yaml) project keys only, so a page
-of index entries is followed by one BatchGetItem for the full items. Never a table scan. Pages
-continue from an opaque token, so a caller can stop and come back.
+The indexes (``by-type-time``, ``by-correlation``, ``by-id`` in template.yaml) project keys only,
+so a page of index entries is followed by one BatchGetItem for the full items. Never a table scan.
+Pages continue from an opaque token, so a caller can stop and come back.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from events.errors import DynafoldError
 from events.items import Item
 
-BY_TYPE_TIME, BY_CORRELATION = "by-type-time", "by-correlation"
+BY_TYPE_TIME, BY_CORRELATION, BY_ID = "by-type-time", "by-correlation", "by-id"
 _BATCH_GET_LIMIT = 100
 
 
@@ -59,6 +60,11 @@ class EventIndex:
                        newest_first: bool = False) -> Page:
         """Every event one request caused (its correlation id), across streams, oldest first."""
         return self._page(BY_CORRELATION, "correlation_id", correlation_id, None, limit, token, newest_first)
+
+    def by_id(self, event_id: str) -> list[Item]:
+        """The event with this id (ids are unique; an import that kept another log's ids could store
+        one twice, in two streams: then both)."""
+        return list(self.all_pages(lambda token: self._page(BY_ID, "id", event_id, None, 100, token)))
 
     def all_pages(self, fetch: Any) -> Iterator[Item]:
         """Follow the tokens: ``fetch(token) -> Page`` until the last page."""

@@ -4,19 +4,21 @@
 in a dict for unit tests. Both run the same contract tests (``tests/contract/``), so a test on the
 in-memory log says something about DynamoDB's.
 
-The reads every log derives from its primitive ones (``read_items``, ``scan_pages``, the recorded
-heads) are written once, in ``DerivedReads``, so the two logs decode, scan and verify alike.
+The reads every log derives from its primitive ones (``read_items``, ``scan_pages``, the sealed
+checkpoints and the heads earlier releases recorded) are written once, in ``DerivedReads``, so the
+two logs decode, scan and verify alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
 from events import catalogue
 from events.appending import ANY, AppendResult, ExpectedVersion, check_count, check_stored, prepare
-from events.chain import ChainReport, RecordedHead, verify_items, verify_log
+from events.chain import ChainReport, Witness, merge_witnesses, verify_items, verify_log
+from events.checkpoints import Checkpoint
 from events.envelope import NewEvent, PlannedAppend, RecordedEvent, StoredEvent
 from events.errors import InvalidExpectedVersion
 from events.items import Item, from_item
@@ -90,26 +92,42 @@ class EventLog(Protocol):
         """What an idempotency key appended, stream by stream; None if unknown."""
         ...
 
-    def recorded_head(self, stream: str) -> RecordedHead | None: ...
-
     def list_streams(self, category: str, limit: int = 50, token: str | None = None) -> MergedPage[StreamEntry]:
-        """The category's streams, most recently appended first, a page at a time (the stream
-        catalogue: an index query per bucket, never a scan); ``token`` is the last page's."""
+        """The category's streams, newest created first, a page at a time (the stream catalogue:
+        an index query per bucket, never a scan); ``token`` is the last page's."""
         ...
 
-    def recorded_heads(self, segments: int = 4) -> dict[str, RecordedHead]: ...
+    def seal(self, checkpoints: Sequence[Checkpoint]) -> dict[str, Exception]:
+        """Seal checkpoints (insert-only; one already there is success); the streams that failed."""
+        ...
 
-    def verify_stream(self, stream: str) -> ChainReport: ...
+    def sealed_checkpoint(self, stream: str) -> Checkpoint | None:
+        """The stream's highest sealed checkpoint."""
+        ...
 
-    def verify_log(self, segments: int = 4) -> Iterator[ChainReport]: ...
+    def sealed_checkpoints(self, segments: int = 4) -> dict[str, Checkpoint]: ...
+
+    def recorded_head(self, stream: str) -> Witness | None:
+        """The head releases before checkpoints recorded with every append (no longer written)."""
+        ...
+
+    def recorded_heads(self, segments: int = 4) -> dict[str, Witness]: ...
+
+    def verify_stream(self, stream: str, also: Sequence[Witness] = ()) -> ChainReport:
+        """The stream's chain, checked against its checkpoint, its old head and ``also``."""
+        ...
+
+    def verify_log(self, segments: int = 4,
+                   also: Mapping[str, Sequence[Witness]] | None = None) -> Iterator[ChainReport]:
+        ...
 
 
 class DerivedReads:
     """What every log derives from its primitives, written once: ``append`` and ``append_stored``
     (prepared and checked by ``events.appending``) from ``_append_prepared``; ``read_stream``,
-    ``scan_items``, ``read_all`` and the audits from ``read_items``, ``scan_pages`` and the
-    recorded heads. ``_saw_head`` lets a log remember a head it read (the DynamoDB store caches
-    head hashes)."""
+    ``scan_items``, ``read_all`` and the audits from ``read_items``, ``scan_pages``, the sealed
+    checkpoints and the heads earlier releases recorded. ``_saw_head`` lets a log remember a head
+    it read (the DynamoDB store caches head hashes)."""
 
     _clock: Callable[[], datetime]
 
@@ -158,10 +176,16 @@ class DerivedReads:
     ) -> Iterator[ScanPage]:
         raise NotImplementedError
 
-    def recorded_head(self, stream: str) -> RecordedHead | None:
+    def sealed_checkpoint(self, stream: str) -> Checkpoint | None:
         raise NotImplementedError
 
-    def recorded_heads(self, segments: int = 4) -> dict[str, RecordedHead]:
+    def sealed_checkpoints(self, segments: int = 4) -> dict[str, Checkpoint]:
+        raise NotImplementedError
+
+    def recorded_head(self, stream: str) -> Witness | None:
+        raise NotImplementedError
+
+    def recorded_heads(self, segments: int = 4) -> dict[str, Witness]:
         raise NotImplementedError
 
     def _saw_head(self, stream: str, version: int, digest: str) -> None:
@@ -188,14 +212,25 @@ class DerivedReads:
         for item in self.scan_items(segments):
             yield from_item(item)
 
-    def verify_stream(self, stream: str) -> ChainReport:
-        """The stream's chain, checked against its recorded head (read first: an append meanwhile
-        only makes the log longer than the head, never shorter)."""
-        head = self.recorded_head(stream)
-        return verify_items(stream, self.read_items(stream), head)
+    def witnesses(self, stream: str) -> list[Witness]:
+        """What the log's own records say ``stream`` reached: its highest sealed checkpoint and
+        the head an earlier release recorded."""
+        checkpoint, head = self.sealed_checkpoint(stream), self.recorded_head(stream)
+        return [w for w in (checkpoint.witness() if checkpoint else None, head) if w is not None]
 
-    def verify_log(self, segments: int = 4) -> Iterator[ChainReport]:
-        """A report per stream of the whole log, each checked against its recorded head; streams
-        with a head and no events left are reported as truncated."""
-        heads = self.recorded_heads(segments)
-        return verify_log(self.scan_items(segments), heads)
+    def all_witnesses(self, segments: int = 4) -> dict[str, list[Witness]]:
+        checkpoints = {s: [c.witness()] for s, c in self.sealed_checkpoints(segments).items()}
+        return merge_witnesses(checkpoints, {s: [h] for s, h in self.recorded_heads(segments).items()})
+
+    def verify_stream(self, stream: str, also: Sequence[Witness] = ()) -> ChainReport:
+        """The stream's chain, checked against its witnesses and ``also`` (read first: an append
+        meanwhile only makes the log longer than they say, never shorter)."""
+        witnesses = [*self.witnesses(stream), *also]
+        return verify_items(stream, self.read_items(stream), witnesses)
+
+    def verify_log(self, segments: int = 4,
+                   also: Mapping[str, Sequence[Witness]] | None = None) -> Iterator[ChainReport]:
+        """A report per stream of the whole log, each checked against its witnesses and ``also``;
+        streams with witnesses and no events left are reported as truncated."""
+        witnesses = merge_witnesses(self.all_witnesses(segments), also or {})
+        return verify_log(self.scan_items(segments), witnesses)

@@ -12,10 +12,18 @@ keep only the fields dynafold uses; a webhook is Shopify's document, not one of 
   it never changes our physical count, which is the truth. Negative (oversold) and null
   (untracked) levels are recorded as they are.
 - ``products/create|update``, ``inventory_items/create|update|delete``: teach the item -> SKU map.
+  A variant or inventory item with a blank (or no) SKU names none: the item is unmapped. Each
+  change is also told to the SKUs concerned (``shopify item linked``/``unlinked``): several items
+  may share a SKU, and each is a listing of its one stock pool.
 
 One webhook is one decision (``plan_parts``): everything it causes, across SKUs, is appended in
-one transaction guarded by the webhook's ``X-Shopify-Event-Id``, split into deterministic,
-individually idempotent parts only when it exceeds one transaction.
+one transaction guarded by one key, split into deterministic, individually idempotent parts only
+when it exceeds one transaction. The key is the effect's (``effect_key``): an order's effect is
+keyed by the order, a refund's by the refund, whatever delivery brought it (two subscriptions to a
+topic, a re-registered webhook, a replay); other topics by the webhook's ``X-Shopify-Event-Id``.
+
+Every SKU in a payload is checked by the one SKU rule (``events.skus``) while the body is parsed,
+so a webhook with one unusable SKU is refused whole, before anything is appended.
 """
 
 from __future__ import annotations
@@ -29,7 +37,15 @@ from datetime import datetime
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from events.envelope import NewEvent, PlannedAppend, format_time
-from events.inventory import Disposition, ReturnRecorded, ShopifyLevelReported, StockAdjusted
+from events.idempotency_keys import shopify_delivery_key, shopify_effect_key
+from events.inventory import (
+    Disposition,
+    ReturnRecorded,
+    ShopifyItemLinked,
+    ShopifyItemUnlinked,
+    ShopifyLevelReported,
+    StockAdjusted,
+)
 from events.shopify_items import (
     ItemMapped,
     ItemUnmapped,
@@ -38,12 +54,12 @@ from events.shopify_items import (
     UnmappedLevelReceived,
     item_stream,
 )
+from events.skus import OptionalSku
 
 SOURCE = "urn:dynafold:shopify"
 TOPICS = ("orders/create", "refunds/create", "inventory_levels/update", "products/create", "products/update",
           "inventory_items/create", "inventory_items/update", "inventory_items/delete")
 MAX_LINES = 10_000  # far beyond a real order; a larger webhook is split into parts, never refused
-Sku = str
 
 
 class _Payload(BaseModel):
@@ -51,19 +67,21 @@ class _Payload(BaseModel):
 
 
 class LineItem(_Payload):
-    sku: str | None = Field(default=None, max_length=512)
+    sku: OptionalSku = None
     quantity: int = Field(ge=0, le=1_000_000)
+    variant_id: ShopifyId | None = None
 
 
 class OrderCreated(_Payload):
-    id: int | str
+    id: ShopifyId
     name: str | None = None
     created_at: AwareDatetime | None = None
     line_items: tuple[LineItem, ...] = Field(default=(), max_length=MAX_LINES)
 
 
 class RefundedProduct(_Payload):
-    sku: str | None = Field(default=None, max_length=512)
+    sku: OptionalSku = None
+    variant_id: ShopifyId | None = None
 
 
 class RefundLineItem(_Payload):
@@ -74,8 +92,8 @@ class RefundLineItem(_Payload):
 
 
 class RefundCreated(_Payload):
-    id: int | str
-    order_id: int | str
+    id: ShopifyId
+    order_id: ShopifyId
     created_at: AwareDatetime | None = None
     refund_line_items: tuple[RefundLineItem, ...] = Field(default=(), max_length=MAX_LINES)
 
@@ -91,7 +109,7 @@ class InventoryLevelUpdated(_Payload):
 
 class Variant(_Payload):
     id: ShopifyId
-    sku: str | None = Field(default=None, max_length=512)
+    sku: OptionalSku = None
     inventory_item_id: ShopifyId | None = None
 
 
@@ -102,7 +120,7 @@ class Product(_Payload):
 
 class InventoryItem(_Payload):
     id: ShopifyId
-    sku: str | None = Field(default=None, max_length=512)
+    sku: OptionalSku = None
 
 
 class InventoryItemDeleted(_Payload):
@@ -131,17 +149,21 @@ def _time(moment: datetime | None) -> str | None:
 
 def order_created(order: OrderCreated, event_key: str) -> tuple[list[PlannedAppend], list[str]]:
     """Stock leaves per SKU. Returns the appends and the lines skipped (no SKU)."""
-    sold: dict[Sku, int] = defaultdict(int)
+    sold: dict[str, int] = defaultdict(int)
+    by_variant: dict[str, dict[str, int]] = defaultdict(dict)  # which listing of the SKU Shopify sold from
     skipped = []
     for index, line in enumerate(order.line_items):
         if line.sku:
             sold[line.sku] += line.quantity
+            if line.variant_id is not None and line.quantity:
+                variants = by_variant[line.sku]
+                variants[line.variant_id] = variants.get(line.variant_id, 0) - line.quantity
         else:
             skipped.append(f"line_items[{index}]: no sku")
     appends = [
         PlannedAppend(f"sku:{sku}", (_event("dynafold.inventory.stock_adjusted.v2", StockAdjusted(
             sku=sku, delta=-quantity, reason="order", tx_id=f"shopify-order-{order.id}", order_id=str(order.id),
-            applied_by_shopify=True, occurred_at=_time(order.created_at)),
+            applied_by_shopify=True, occurred_at=_time(order.created_at), by_variant=by_variant.get(sku, {})),
             event_key),))
         for sku, quantity in sorted(sold.items()) if quantity > 0
     ]
@@ -163,7 +185,7 @@ def shopify_restocked(line: RefundLineItem) -> bool:
 
 def refund_created(refund: RefundCreated, event_key: str) -> tuple[list[PlannedAppend], list[str]]:
     """A return per refunded line, grouped into one append per SKU."""
-    returns: dict[Sku, list[NewEvent]] = defaultdict(list)
+    returns: dict[str, list[NewEvent]] = defaultdict(list)
     skipped = []
     for index, line in enumerate(refund.refund_line_items):
         sku = line.line_item.sku
@@ -174,7 +196,7 @@ def refund_created(refund: RefundCreated, event_key: str) -> tuple[list[PlannedA
         returns[sku].append(_event("dynafold.inventory.return_recorded.v1", ReturnRecorded(
             sku=sku, quantity=line.quantity, disposition=disposition, order_id=str(refund.order_id),
             restocked=disposition == "SELLABLE", applied_by_shopify=shopify_restocked(line),
-            occurred_at=_time(refund.created_at)), event_key))
+            occurred_at=_time(refund.created_at), variant_id=line.line_item.variant_id), event_key))
     appends = [PlannedAppend(f"sku:{sku}", tuple(events)) for sku, events in sorted(returns.items())]
     return appends, skipped
 
@@ -207,45 +229,86 @@ def _same_second(updated_at: datetime, triggered_at: datetime) -> bool:
 
 def learned_items(payload: _Payload) -> tuple[list[tuple[str, str | None, str | None]], list[str]]:
     """(inventory item id, SKU or None, variant id) a products/inventory_items webhook teaches,
-    and what it could not use. A SKU of None means the item names no SKU (deleted, or blank)."""
+    and what it could not use. A SKU of None means the item names no SKU (deleted, or blank or
+    absent on the variant or item): it is unmapped (no change when it named none)."""
     if isinstance(payload, Product):
         found: list[tuple[str, str | None, str | None]] = []
         skipped: list[str] = []
         for index, variant in enumerate(payload.variants):
             if variant.inventory_item_id is None:
                 skipped.append(f"variants[{index}]: no inventory_item_id")
-            elif not variant.sku:
-                skipped.append(f"variants[{index}]: no sku")
             else:
-                found.append((variant.inventory_item_id, variant.sku, variant.id))
+                found.append((variant.inventory_item_id, variant.sku or None, variant.id))
         return found, skipped
     if isinstance(payload, InventoryItem):
-        return ([(payload.id, payload.sku, None)], []) if payload.sku else ([], ["inventory item has no sku"])
+        return [(payload.id, payload.sku or None, None)], []
     if isinstance(payload, InventoryItemDeleted):
         return [(payload.id, None, None)], []
     return [], []
 
 
 def mapping_change(item_id: str, sku: str | None, variant_id: str | None, source: MapSource,
-                   current: str | None, correlation_id: str) -> PlannedAppend | None:
-    """The append that makes the item name ``sku``; None when it already does (no noise per products/update)."""
-    if sku == current:
-        return None
+                   current: str | None, current_variant: str | None, correlation_id: str) -> list[PlannedAppend]:
+    """The appends that make the item name ``sku`` (None: none): its own stream's ``item mapped``
+    or ``item unmapped``, and on the SKUs' streams the listing it leaves and the one it joins.
+    Empty when it already does (no noise per products/update), unless it names a variant not yet known."""
+    variant = variant_id or current_variant
+    if sku == current and (sku is None or variant == current_variant):
+        return []
     if sku is None:
-        return PlannedAppend(item_stream(item_id), (_event("dynafold.shopify.item_unmapped.v1",
-                                                           ItemUnmapped(inventory_item_id=item_id, source=source),
-                                                           correlation_id),))
-    mapped = ItemMapped(inventory_item_id=item_id, sku=sku, variant_id=variant_id, source=source)
-    return PlannedAppend(item_stream(item_id), (_event("dynafold.shopify.item_mapped.v1", mapped, correlation_id),))
+        item_event = _event("dynafold.shopify.item_unmapped.v1", ItemUnmapped(inventory_item_id=item_id, source=source),
+                            correlation_id)
+    else:
+        item_event = _event("dynafold.shopify.item_mapped.v1",
+                            ItemMapped(inventory_item_id=item_id, sku=sku, variant_id=variant, source=source),
+                            correlation_id)
+    plans = [PlannedAppend(item_stream(item_id), (item_event,))]
+    if current is not None and current != sku:
+        left = ShopifyItemUnlinked(sku=current, inventory_item_id=item_id, now_sku=sku, source=source)
+        plans.append(PlannedAppend(f"sku:{current}", (_event("dynafold.inventory.shopify_item_unlinked.v1", left,
+                                                             correlation_id),)))
+    if sku is not None:
+        joined = ShopifyItemLinked(sku=sku, inventory_item_id=item_id, variant_id=variant, source=source)
+        plans.append(PlannedAppend(f"sku:{sku}", (_event("dynafold.inventory.shopify_item_linked.v1", joined,
+                                                         correlation_id),)))
+    return plans
+
+
+def merged(plans: Sequence[PlannedAppend]) -> list[PlannedAppend]:
+    """One plan per stream (their events in order): several items of one SKU in one webhook."""
+    events: dict[str, list[NewEvent]] = {}
+    for plan in plans:
+        events.setdefault(plan.stream, []).extend(plan.events)
+    return [PlannedAppend(stream, tuple(stream_events)) for stream, stream_events in events.items()]
+
+
+def effect_key(topic: str, payload: _Payload, event_key: str) -> str:
+    """The key guarding what a webhook causes: an order's stock changes are keyed by the order and a
+    refund's returns by the refund, so the same order or refund delivered under other event ids
+    (two subscriptions to one topic, a re-registered webhook, a replay) has its effect once. The
+    other topics are keyed by the event (``event_key``, X-Shopify-Event-Id): a level is Shopify's
+    state at a time and a mapping is idempotent by the item's current SKU."""
+    if isinstance(payload, OrderCreated):
+        return shopify_effect_key(topic, "order", payload.id)
+    if isinstance(payload, RefundCreated):
+        return shopify_effect_key(topic, "refund", payload.id)
+    return shopify_delivery_key(topic, event_key)
 
 
 def plan_parts(plans: Sequence[PlannedAppend], key: str, capacity: int) -> list[tuple[str, list[PlannedAppend]]]:
-    """One webhook's appends as transactions of at most ``capacity`` items, each with its own key.
+    """One webhook's appends as transactions, each with its own key.
 
-    A stream's share of a transaction costs its events plus its recorded head (one item; see
-    ``events.store``). Deterministic (streams sorted, events kept in order, greedy packing), so a
-    retried webhook plans the same parts under the same keys and only the parts not yet written
-    are appended. One part keeps the webhook's key as it is."""
+    Deterministic (streams sorted, events kept in order, greedy packing) and independent of the
+    delivery (an event's correlation id is not part of what its key guards), so a retried webhook,
+    or the same order delivered under another event id, plans the same parts under the same keys
+    and only the parts not yet written are appended: a crash between parts is completed, once, by
+    whichever delivery comes next. One part keeps the webhook's key as it is.
+
+    The packing is the one earlier releases used, when each stream's share of a transaction also
+    cost its recorded head (one item per stream, ``capacity`` items in all): a transaction now holds
+    only events, so a part could take more, but a webhook half-appended by an earlier release and
+    retried after an upgrade must find its parts under the same keys, or it would append some lines
+    twice. (A part of at most ``capacity`` items is still one valid transaction.)"""
     chunks: list[PlannedAppend] = []
     for plan in sorted(plans, key=lambda p: p.stream):
         events = list(plan.events)
@@ -254,7 +317,7 @@ def plan_parts(plans: Sequence[PlannedAppend], key: str, capacity: int) -> list[
     parts: list[list[PlannedAppend]] = []
     size = capacity
     for chunk in chunks:
-        weight = len(chunk.events) + 1  # its events and the stream's head
+        weight = len(chunk.events) + 1  # its events and, as earlier releases counted, the stream's head
         if size + weight > capacity:
             parts.append([])
             size = 0

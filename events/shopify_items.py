@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from events.envelope import RecordedEvent
 from events.schema_base import EventData
@@ -39,13 +39,18 @@ def shopify_id(value: Any) -> str:
     return str(int(text))
 
 
-ShopifyId = Annotated[str, BeforeValidator(shopify_id)]
-Sku = Annotated[str, Field(min_length=1, max_length=512, pattern=r"^[^\x00-\x1f]+$")]
+ShopifyId = Annotated[str, BeforeValidator(shopify_id), WithJsonSchema(
+    {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string"}],
+     "description": 'a Shopify id: 808950810, "808950810" or "gid://shopify/InventoryItem/808950810"'},
+    mode="validation")]
+# As recorded: looser than the rule new SKUs are checked by where they enter (events.skus), so
+# that item mapped events written before it still decode.
+RecordedSku = Annotated[str, Field(min_length=1, max_length=512, pattern=r"^[^\x00-\x1f]+$")]
 
 
 class ItemMapped(EventData):
     inventory_item_id: ShopifyId
-    sku: Sku
+    sku: RecordedSku
     variant_id: ShopifyId | None = None
     source: MapSource
 

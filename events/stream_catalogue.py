@@ -1,18 +1,25 @@
-"""The stream catalogue: which streams a category has, most recently appended first, without a scan.
+"""The stream catalogue: which streams a category has, newest first, without a scan. Pure.
 
-Every append moves its stream's recorded head (``events.appending.head_item``, in the idempotency
-table, in the append's own transaction); the head carries ``catalogue`` = the stream's category
-sharded over ``BUCKETS`` (``events.sharding``) and ``head_time`` = its last event's time. The
-table's ``by-category`` index (template.yaml) is keyed on those two, so "the sku streams, newest
-first" is one Query per bucket, merged (``events.sharding.merge_page``). Pure: the store runs the
-queries.
+A stream's first event (version 1) carries one more attribute than the others: ``catalogue`` =
+the stream's category with a bucket suffix (``sku#07``), written by ``events.appending.link`` in
+the same put as the event (not in its hash: it is derived from the stream id). The event table's
+``by-category`` index (template.yaml) is keyed on it and on the event's ``time``; every later event
+lacks the attribute, so the index is sparse: one entry per stream, written once, when the stream
+is created. "The sku streams, newest first" is then one Query per bucket, merged
+(``events.sharding.merge_page``); the store runs the queries.
 
-Why sharded: every append of every SKU writes the index entry of its head (the sort key moves:
-an old entry deleted, a new one put), and a partition takes 1,000 write units a second; one
-``sku`` key would throttle appends at a few hundred SKU changes a second. 16 buckets take 16x.
+What it costs: one index write (a keys-only entry, 1 write unit) per *new stream*, nothing for an
+append to an existing one, and ~20 bytes on each stream's first item (``dynafold cost`` counts it
+by each event class's share of stream-creating events). Earlier designs that listed streams by
+their last append had to move an index entry on every append (a delete and a put: 2 units).
 
-Order: by the last append, so a stream appended to while someone pages moves to the top (it is
-shown on the first page when the list is opened again, not twice on the way down).
+Why sharded: creating streams of one category fast (a burst of new orders or deliveries) writes
+the index under one key; a partition takes 1,000 write units a second, and when an index cannot
+keep up DynamoDB throttles writes to the *table*. 16 buckets take 16x.
+
+Order: by creation, so a stream appended to while someone pages keeps its place.
+Streams created before the index existed carry no ``catalogue`` and are not listed (their events
+are still found by type, time and correlation).
 """
 
 from __future__ import annotations
@@ -22,21 +29,21 @@ from dataclasses import dataclass
 from events.items import Item
 from events.sharding import Key, bucket, shards
 
-BUCKETS = 16  # changing it re-keys every head: the index is read over shards(category, BUCKETS)
+BUCKETS = 16  # changing it re-keys nothing already written wrongly: reads fan out over shards(category, BUCKETS)
 INDEX = "by-category"
-CATALOGUE_ATTR, TIME_ATTR = "catalogue", "head_time"
+CATALOGUE_ATTR, TIME_ATTR = "catalogue", "time"
 
 
 @dataclass(frozen=True)
 class StreamEntry:
-    """One stream as the catalogue lists it."""
+    """One stream as the catalogue lists it: its id and when its first event was appended."""
 
     stream: str
-    version: int  # its last event's version (= how many events it has)
-    last_time: str  # its last event's time, stored form
+    created: str  # its first event's time, stored form
 
 
 def catalogue_key(stream: str) -> str:
+    """The index key a stream's first event carries: ``<category>#<bucket>``."""
     category = stream.partition(":")[0]
     return f"{category}#{bucket(stream, BUCKETS):02d}"
 
@@ -46,8 +53,8 @@ def category_keys(category: str) -> list[str]:
 
 
 def entry(item: Item) -> StreamEntry:
-    """A head item (or its index projection) as a catalogue entry."""
-    return StreamEntry(item["stream"]["S"], int(item["head_version"]["N"]), item[TIME_ATTR]["S"])
+    """A first event's item (or its keys-only index projection) as a catalogue entry."""
+    return StreamEntry(item["stream"]["S"], item[TIME_ATTR]["S"])
 
 
 def order(item: Item) -> str:
@@ -57,9 +64,10 @@ def order(item: Item) -> str:
 
 def index_order(item: Item) -> tuple[str, str]:
     """A total order like the index's (time, then the table key): the in-memory log's index."""
-    return item[TIME_ATTR]["S"], item["key"]["S"]
+    return item[TIME_ATTR]["S"], item["stream"]["S"]
 
 
 def position(item: Item) -> Key:
     """The ExclusiveStartKey after ``item`` in the index: the table key and the index key."""
-    return {"key": item["key"], CATALOGUE_ATTR: item[CATALOGUE_ATTR], TIME_ATTR: item[TIME_ATTR]}
+    return {"stream": item["stream"], "version": item["version"], CATALOGUE_ATTR: item[CATALOGUE_ATTR],
+            TIME_ATTR: item[TIME_ATTR]}

@@ -5,6 +5,10 @@ redeliveries), fill a version gap by reading the missing events from the log, fo
 once, conditionally on the version read. Streams are independent and written in parallel.
 A stream that fails is reported from its first unapplied record, so nothing later of that
 stream is applied out of order.
+
+The live projector (the one reading the event table's stream) also seals, per stream of the
+batch, the highest version its records inserted (``events.checkpoints``): alongside the writes,
+off the append path; a stream whose seal fails is retried like one whose rows failed.
 """
 
 from __future__ import annotations
@@ -17,11 +21,13 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from events.checkpoints import Checkpoint, to_seal
 from events.envelope import RecordedEvent
 from projections.view import View, stream_key
 from projections.ports import PARTIQL_BATCH, Loaded, PendingSave, StaleView, ViewRows
 
 ReadMissing = Callable[[str, int, int], list[RecordedEvent]]  # (stream, from, to) inclusive
+Seal = Callable[[Sequence[Checkpoint]], Mapping[str, Exception]]  # -> the streams whose seal failed
 _STALE_RETRIES = 3
 
 
@@ -33,6 +39,7 @@ class Entry:
     stream: str
     event: RecordedEvent | None
     error: str | None = None
+    inserted: bool = False  # an INSERT record of the table's stream: what an append wrote (only those are sealed)
 
 
 @dataclass
@@ -81,10 +88,12 @@ class BatchProjector:
         read_missing: ReadMissing,
         views: Sequence[View[Any]],
         *,
+        seal: Seal | None = None,
         max_workers: int = 8,
     ) -> None:
         self._store = store
         self._read_missing = read_missing
+        self._seal = seal  # only the projector of the table's stream seals (not a catch-up from the log)
         self._views: Mapping[str, View[Any]] = {view.category: view for view in views}
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="projector")
 
@@ -95,6 +104,7 @@ class BatchProjector:
         by_stream: dict[str, list[Entry]] = {}
         for entry in entries:
             by_stream.setdefault(entry.stream, []).append(entry)
+        sealed = self._pool.submit(self._sealed, entries) if self._seal is not None else None
         prefetched = self._prefetch(by_stream)
         work = [(stream, group, prefetched.get(stream)) for stream, group in by_stream.items()]
         folded = list(self._map(lambda item: self._fold_stream(*item), work))
@@ -114,7 +124,22 @@ class BatchProjector:
         outcomes: dict[str, int | Exception] = {}
         for part in self._map(lambda write: write(), chunks):
             outcomes.update(part)
-        return BatchOutcome([self._settle(f, outcomes.get(f.result.stream)) for f in folded])
+        results = [self._settle(f, outcomes.get(f.result.stream)) for f in folded]
+        for result in results:
+            refused = sealed.result().get(result.stream) if sealed is not None else None
+            if refused is not None and result.failed_from is None:
+                _failed(result, by_stream[result.stream][0], f"seal: {type(refused).__name__}: {refused}")
+        return BatchOutcome(results)
+
+    def _sealed(self, entries: Sequence[Entry]) -> Mapping[str, Exception]:
+        """Seal each stream's highest inserted version; the streams whose seal failed."""
+        checkpoints = to_seal(e.event for e in entries if e.event is not None and e.inserted)
+        if self._seal is None or not checkpoints:
+            return {}
+        try:
+            return self._seal(checkpoints)
+        except Exception as error:  # noqa: BLE001 - every stream of the batch is retried
+            return {c.stream: error for c in checkpoints}
 
     def _map(self, function: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
         return [function(item) for item in items] if len(items) <= 1 else list(self._pool.map(function, items))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 
@@ -49,3 +50,32 @@ class Explanation:
         for section in self.sections:
             lines += ["", f"{section.title}:", *(f"  {sentence}" for sentence in section.sentences)]
         return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- saying times
+
+def said_time(moment: datetime | str) -> str:
+    """A moment as a person reads it: ``2026-01-01 10:31:05 UTC`` (the log's times are UTC)."""
+    value = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def said_duration(span: timedelta) -> str:
+    """A length of time in its largest sensible units: ``45 s``, ``12 min``, ``2 h 5 min``, ``3 days``."""
+    seconds = abs(span.total_seconds())
+    if seconds < 120:
+        return f"{seconds:.3g} s" if seconds < 10 else f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{round(hours / 24)} days"
+
+
+def said_relative(moment: datetime | str, now: datetime) -> str:
+    """``in 12 min`` or ``12 min ago``, from ``now``."""
+    value = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    span = value - now
+    return f"in {said_duration(span)}" if span.total_seconds() >= 0 else f"{said_duration(span)} ago"

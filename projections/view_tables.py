@@ -17,7 +17,7 @@ from typing import Any
 from events.errors import DynafoldError
 from events.scan import parallel_scan
 from projections.rate_limit import RateLimiter
-from projections.view import Row
+from projections.view import STREAM_ATTR, VERSION_ATTR, Row
 from projections.view_store import to_item
 
 BATCH_WRITE_LIMIT = 25
@@ -136,6 +136,23 @@ def scan_items(client: Any, table: str, segments: int = 4,
     for _, page in parallel_scan(client, request, segments):
         if page:
             yield from page
+
+
+def applied_versions(client: Any, tables: Mapping[str, str], segments: int = 4) -> dict[str, tuple[int, str]]:
+    """Each stream's highest version a row of ``tables`` (family -> table) records as applied, with
+    the family that records it: the projection's witness of how far the log reached (every row is
+    folded from events of the log, so no row can be ahead of it). A table not there says nothing."""
+    applied: dict[str, tuple[int, str]] = {}
+    for family, table in tables.items():
+        try:
+            for item in scan_items(client, table, segments, (STREAM_ATTR, VERSION_ATTR)):
+                if STREAM_ATTR in item and VERSION_ATTR in item:
+                    stream, version = item[STREAM_ATTR]["S"], int(item[VERSION_ATTR]["N"])
+                    if version > applied.get(stream, (0, ""))[0]:
+                        applied[stream] = (version, family)
+        except client.exceptions.ResourceNotFoundException:
+            continue
+    return applied
 
 
 def table_stats(client: Any, table: str) -> Mapping[str, int]:

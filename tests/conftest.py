@@ -28,7 +28,7 @@ class LocalDynamo:
     names: TableNames
 
     def store(self, **kwargs: Any) -> EventStore:
-        return EventStore(self.client, self.names.events, self.names.idempotency, **kwargs)
+        return EventStore.over(self.client, self.names, **kwargs)
 
     def streams(self) -> Any:
         return streams_client(self.endpoint_url, access_key=self.access_key)

@@ -17,3 +17,9 @@ def payload(topic: str) -> dict[str, Any]:
 
 def raw(topic: str) -> bytes:
     return (FIXTURES / f"{topic.replace('/', '_')}.json").read_bytes()
+
+
+def named(stem: str) -> dict[str, Any]:
+    """A fixture that is not its topic's main sample, e.g. ``named("products_create_shared_sku")``."""
+    loaded: dict[str, Any] = json.loads((FIXTURES / f"{stem}.json").read_text())
+    return loaded

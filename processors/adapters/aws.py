@@ -39,6 +39,11 @@ def stepfunctions_client(endpoint_url: str | None = None) -> Any:
     return _client("stepfunctions", endpoint_url, None)
 
 
+def cloudwatch_client() -> Any:
+    """CloudWatch on AWS: metrics and alarms for `dynafold status` (boto3 honours AWS_ENDPOINT_URL_CLOUDWATCH)."""
+    return boto3.session.Session().client("cloudwatch", region_name=_region())
+
+
 def streams_client(endpoint_url: str | None = None, *, access_key: str | None = None) -> Any:
     return _client("dynamodbstreams", endpoint_url, access_key)
 
@@ -59,6 +64,12 @@ def _client(service: str, endpoint_url: str | None, access_key: str | None, **op
 def sqs_client() -> Any:
     """For the delivery queues on AWS (boto3 honours AWS_ENDPOINT_URL_SQS by itself)."""
     return boto3.session.Session().client("sqs", region_name=_region())
+
+
+def logs_client() -> Any:
+    """CloudWatch Logs on AWS, for `dynafold logs --on-aws` (boto3 honours AWS_ENDPOINT_URL_LOGS itself;
+    not the DynamoDB endpoint, which is the local engine's)."""
+    return boto3.session.Session().client("logs", region_name=_region())
 
 
 def error_code(error: BaseException) -> str | None:

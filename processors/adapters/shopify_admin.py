@@ -19,7 +19,6 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from events.errors import DynafoldError
 from events.shopify_admin import (
@@ -33,10 +32,10 @@ from events.shopify_admin import (
     read_set_answer,
     set_request,
 )
+from processors.adapters.shopify_shop import AdminOrigin, InvalidShopifyEndpoint, admin_origin_from_env, parse_origin
 
 # (url, body, headers, timeout) -> (HTTP status, parsed JSON body or None, Retry-After header)
 Post = Callable[[str, bytes, Mapping[str, str], float], tuple[int, Any, str | None]]
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class ShopifyUnavailable(DynafoldError):
@@ -45,42 +44,50 @@ class ShopifyUnavailable(DynafoldError):
 
 @dataclass(frozen=True)
 class ShopifyAdminSettings:
-    """``base_url``: https://<shop>.myshopify.com (or the local stand-in on loopback)."""
+    """``base_url``: https://<shop>.myshopify.com, or the local stand-in on loopback http; anything
+    else is refused here (processors/adapters/shopify_shop.py), and requests go to ``origin`` only."""
 
     base_url: str
     api_version: str = DEFAULT_API_VERSION
     timeout_seconds: float = 10.0
     max_wait_seconds: float = 20.0  # throttle waits within one call, summed
     max_tries: int = 5
+    origin: AdminOrigin = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.api_version not in SUPPORTED_VERSIONS:
+            raise ValueError(f"DYNAFOLD_SHOPIFY_API_VERSION {self.api_version!r} is not one this code implements "
+                             f"({', '.join(SUPPORTED_VERSIONS)}); see events/shopify_admin.py")
+        object.__setattr__(self, "origin", parse_origin(self.base_url))
 
     @property
     def endpoint(self) -> str:
-        return f"{self.base_url.rstrip('/')}/admin/api/{self.api_version}/graphql.json"
+        """Built from the checked origin and a supported version: nothing of the configured text but its host."""
+        return f"{self.origin.url}/admin/api/{self.api_version}/graphql.json"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "ShopifyAdminSettings | None":
-        """DYNAFOLD_SHOPIFY_SHOP (``<shop>.myshopify.com``) or DYNAFOLD_SHOPIFY_ADMIN_URL (a base URL;
-        plain http only on loopback, for the local stand-in); DYNAFOLD_SHOPIFY_API_VERSION."""
-        shop = env.get("DYNAFOLD_SHOPIFY_SHOP", "").strip()
-        url = env.get("DYNAFOLD_SHOPIFY_ADMIN_URL", "").strip() or (f"https://{shop}" if shop else "")
-        if not url:
+        """DYNAFOLD_SHOPIFY_SHOP (``<shop>.myshopify.com``) or DYNAFOLD_SHOPIFY_ADMIN_URL (a loopback http
+        stand-in); DYNAFOLD_SHOPIFY_API_VERSION. A bad value raises one line naming it."""
+        origin = admin_origin_from_env(env)
+        if origin is None:
             return None
-        parts = urlsplit(url)
-        if parts.scheme != "https" and not (parts.scheme == "http" and parts.hostname in _LOOPBACK):
-            raise ValueError(f"the Shopify Admin URL must be https (plain http only on loopback), not {url!r}")
-        if shop and not shop.endswith(".myshopify.com"):
-            raise ValueError(f"DYNAFOLD_SHOPIFY_SHOP must be <shop>.myshopify.com, not {shop!r}")
-        version = env.get("DYNAFOLD_SHOPIFY_API_VERSION", "").strip() or DEFAULT_API_VERSION
-        if version not in SUPPORTED_VERSIONS:
-            raise ValueError(f"DYNAFOLD_SHOPIFY_API_VERSION {version!r} is not one this code implements "
-                             f"({', '.join(SUPPORTED_VERSIONS)}); see events/shopify_admin.py")
-        return cls(url, version)
+        return cls(origin.url, env.get("DYNAFOLD_SHOPIFY_API_VERSION", "").strip() or DEFAULT_API_VERSION)
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """urllib would follow a 301/302/303 with every header but the body's, the access token included,
+    to wherever Location points. A redirect is answered as what it is (HTTP 3xx, refused) instead."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
 
 
 def post_json(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> tuple[int, Any, str | None]:
-    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")  # noqa: S310 - https only, checked at settings
+    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")  # noqa: S310 - the checked origin only
+    opener = urllib.request.build_opener(_NoRedirects)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - the configured https shop URL
+        with opener.open(request, timeout=timeout) as response:
             return response.status, _json(response.read()), response.headers.get("Retry-After")
     except urllib.error.HTTPError as error:
         return error.code, _json(error.read()), error.headers.get("Retry-After")
@@ -114,9 +121,12 @@ class ShopifyAdminClient:
         body = json.dumps(request).encode("utf-8")
         headers = {"Content-Type": "application/json", "Accept": "application/json",
                    "X-Shopify-Access-Token": self.token}
+        endpoint = self.settings.endpoint
+        if not self.settings.origin.admits(endpoint):  # the token goes to the checked host or nowhere
+            raise InvalidShopifyEndpoint(f"refusing to send the Shopify access token to {endpoint!r}")
         waited = 0.0
         for attempt in range(self.settings.max_tries):
-            posted = self.post(self.settings.endpoint, body, headers, self.settings.timeout_seconds)
+            posted = self.post(endpoint, body, headers, self.settings.timeout_seconds)
             status, parsed, retry_after = posted
             answer = read(status, parsed, retry_after, datetime.now(timezone.utc))
             if not isinstance(answer, Throttled):

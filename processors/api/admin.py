@@ -1,17 +1,25 @@
-"""Admin routes (API key): mark an alert read, set a SKU's physical count or buffer."""
+"""Admin routes (API key): mark alerts read (one, or by filter), set a SKU's physical count or buffer, map
+Shopify items, adopt Shopify's levels as first counts."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from events.envelope import NewEvent, PlannedAppend
-from events.errors import DynafoldError, NotFound, VersionConflict
+from events.errors import DynafoldError
 from events.inventory import BufferSet, PhysicalCountSet
-from processors.api.appends import append_planned
+from events.skus import Sku, sku_problem
+from processors.api.appends import append_planned, count_appended
 from processors.api.deps import ApiDeps
 from processors.api.http import ApiError, HttpRequest, HttpResponse, parse_json
-from processors.services.alerts import read_plan
+from processors.api.telemetry import logger
+from processors.services.adoption import MAX_SKUS
 from processors.services.shopify_items import MAX_IMPORT_ROWS, ItemRow, checked_row, set_items
+
+if TYPE_CHECKING:  # imported by the alert routes that use them: every other request's cold start skips them
+    from processors.services.alert_reads import AlertReads, ReadOutcome
 
 SOURCE = "urn:dynafold:admin"
 
@@ -44,8 +52,17 @@ def _event(request: HttpRequest, event_type: str, data: BaseModel) -> NewEvent:
     return NewEvent(event_type, data, source=SOURCE, correlation_id=request.request_id or None)
 
 
-def set_count(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
+def _sku(request: HttpRequest) -> str:
+    """The path's SKU, refused here if it could never be a stream key (the one SKU rule)."""
     sku = request.path_params["sku"]
+    problem = sku_problem(sku)
+    if problem is not None:
+        raise ApiError(400, f"path parameter 'sku': SKU {problem}", field="sku")
+    return sku
+
+
+def set_count(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
+    sku = _sku(request)
     body = request.parse(CountBody)
     plan = PlannedAppend(f"sku:{sku}", (_event(request, "dynafold.inventory.physical_count_set.v1",
                                                 PhysicalCountSet(sku=sku, physical=body.physical, source="admin")),),
@@ -54,7 +71,7 @@ def set_count(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
 
 
 def set_buffer(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
-    sku = request.path_params["sku"]
+    sku = _sku(request)
     body = request.parse(BufferBody)
     plan = PlannedAppend(f"sku:{sku}", (_event(request, "dynafold.inventory.buffer_set.v1",
                                                 BufferSet(sku=sku, buffer=body.buffer)),),
@@ -62,26 +79,53 @@ def set_buffer(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
     return HttpResponse(200, append_planned(deps.store, plan))
 
 
+def _alert_reads(deps: ApiDeps) -> AlertReads:
+    from processors.services.alert_reads import AlertReads
+
+    return AlertReads(deps.store, deps.queries.alerts)  # as the composition root builds it for the CLI
+
+
+def _reported(outcome: ReadOutcome, request: HttpRequest) -> ReadOutcome:
+    from processors.services.alert_reads import ALERT_READ
+
+    count_appended(ALERT_READ for _ in outcome.newly_read if not outcome.dry_run)
+    logger.info("alerts marked read", extra={"alerts": [m.alert_id for m in outcome.newly_read],
+                                             "dry_run": outcome.dry_run, "request_id": request.request_id})
+    return outcome
+
+
 def mark_alert_read(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
     """Appends `alert read` once; marking a read alert again changes nothing and says so."""
-    alert_id = request.path_params["alert_id"]
     body = parse_json(ReadBody, request.json()) if request.body else ReadBody()
-    try:
-        plan, version = read_plan(deps.store, alert_id, read_by=body.read_by, source=SOURCE,
-                                  correlation_id=request.request_id or None)
-    except NotFound:
-        raise ApiError(404, f"no alert {alert_id!r}") from None
-    if plan is None:
-        return HttpResponse(200, {"stream": f"alert:{alert_id}", "version": version, "already_read": True})
-    try:
-        answer = append_planned(deps.store, plan, version)
-    except VersionConflict:
-        raise ApiError(409, f"alert {alert_id!r} changed while it was being marked read; retry") from None
-    return HttpResponse(200, {**answer, "already_read": False})
+    outcome = _alert_reads(deps).mark([request.path_params["alert_id"]], read_by=body.read_by, source=SOURCE,
+                                      correlation_id=request.request_id or None)
+    [marked] = _reported(outcome, request).marked
+    return HttpResponse(200, marked.to_dict())
+
+
+class ReadMatchingBody(_Body):
+    type: str | None = Field(default=None, max_length=100, description="only alerts of this type")
+    sku: str | None = Field(default=None, min_length=1, max_length=512, description="only this SKU's alerts")
+    severity: str | None = Field(default=None, max_length=20, description="info, warning or critical")
+    before: str | None = Field(default=None, max_length=64,
+                               description="only alerts raised before this ISO 8601 time")
+    read_by: str | None = Field(default=None, max_length=200)
+    dry_run: bool = Field(default=False, description="answer what would be marked; append nothing")
+
+
+def mark_alerts_read(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
+    """Marks every unread alert matching all the given filters (at least one); already read ones are untouched."""
+    from processors.services.alert_reads import AlertFilter
+
+    body = request.parse(ReadMatchingBody)
+    where = AlertFilter.of(body.type, body.sku, body.severity, body.before)
+    outcome = _alert_reads(deps).mark_matching(where, read_by=body.read_by, source=SOURCE,
+                                               correlation_id=request.request_id or None, dry_run=body.dry_run)
+    return HttpResponse(200, _reported(outcome, request).to_dict())
 
 
 class ItemBody(_Body):
-    sku: str = Field(min_length=1, max_length=512)
+    sku: Sku
     variant_id: int | str | None = None
 
 
@@ -113,3 +157,30 @@ def _item_row(raw: dict[str, object], where: str) -> ItemRow:
         return checked_row(raw, where)
     except DynafoldError as error:
         raise ApiError(400, str(error)) from None
+
+
+class AdoptBody(_Body):
+    """``skus`` to adopt (all or none), or ``all`` the uncounted SKUs Shopify lists."""
+
+    skus: list[Sku] | None = Field(default=None, min_length=1, max_length=MAX_SKUS)
+    all: bool = False
+    from_items: list[str] = Field(default_factory=list, max_length=MAX_SKUS,
+                                  description="the item to take the count from, for SKUs whose items disagree")
+    dry_run: bool = False
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> "AdoptBody":
+        if (self.skus is None) == (not self.all):
+            raise ValueError("give either skus or all: true")
+        return self
+
+
+def adopt_shopify_levels(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
+    """Record Shopify's level as the first physical count of SKUs never counted here (issue 18 §1)."""
+    body = request.parse(AdoptBody)
+    if deps.adoption is None:
+        raise ApiError(503, "adoption is not wired in this deployment")
+    from_items = [_item_row({"inventory_item_id": item, "sku": "-"}, "from_items")[0] for item in body.from_items]
+    report = deps.adoption().adopt(body.skus, f"admin API (request {request.request_id or '-'})", from_items,
+                                 dry_run=body.dry_run)
+    return HttpResponse(200, report.to_dict())

@@ -33,7 +33,7 @@ from events.errors import (
     VersionConflict,
 )
 from events.order_rules import Order
-from processors.api import admin, messages, reads, webhooks
+from processors.api import admin, health, messages, reads, support, traces, webhooks
 from processors.api.auth import require_api_key, verify_inflow, verify_shopify
 from processors.api.deps import ApiDeps
 from processors.api.http import ApiError, HttpRequest, HttpResponse, check_key_bytes
@@ -123,6 +123,10 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/alerts/{alert_id}/read", admin.mark_alert_read, require_api_key, "Mark an alert read",
           body=(admin.ReadBody,), body_required=False, ok={200: "marked read, or already read"},
           errors={404: "no such alert", 409: "the alert changed meanwhile; retry"}),
+    Route("POST", "/alerts/read", admin.mark_alerts_read, require_api_key,
+          "Mark every unread alert matching the filters read (type, sku, severity, before; at least one)",
+          body=(admin.ReadMatchingBody,), ok={200: "what was marked (or, with dry_run, would be)"},
+          errors={409: "an alert changed meanwhile; retry (nothing is marked twice)"}),
     Route("PUT", "/inventory/{sku}/count", admin.set_count, require_api_key, "Set a SKU's physical count",
           body=(admin.CountBody,), headers=(_IDEMPOTENCY,), ok=_APPENDED, errors={409: "Idempotency-Key reused"}),
     Route("PUT", "/inventory/{sku}/buffer", admin.set_buffer, require_api_key, "Set a SKU's buffer",
@@ -132,7 +136,29 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/shopify/items", admin.import_shopify_items, require_api_key,
           "Map many Shopify inventory items to SKUs at once, all checked first", body=(admin.ItemsBody,),
           ok=_APPENDED),
-    Route("GET", "/orders/{order_id}/errors", reads.order_errors, require_api_key, "An order's pending errors"),
+    Route("POST", "/shopify/adopt", admin.adopt_shopify_levels, require_api_key,
+          "Onboarding: record Shopify's level as the first physical count of SKUs never counted here "
+          "(named SKUs all or none; `all`: every uncounted SKU Shopify lists, refusals reported)",
+          body=(admin.AdoptBody,), ok={200: "adopted (or, with dry_run, what would be)"},
+          errors={404: "no such SKU", 409: "a SKU changed while it was being adopted; run again"}),
+    Route("POST", "/messages/{message_id}/redrive", support.redrive_message, require_api_key,
+          "Redrive a dead-lettered delivery (a fresh retry budget), or run its scheduled retry now",
+          body=(support.RedriveBody,), body_required=False,
+          ok={200: "redriven, already waiting for its attempt, or (dry_run) what would happen"},
+          errors={404: "no such message or delivery",
+                  409: "not redriven: delivered, or its target is disabled (the reason says how to enable it)"}),
+    Route("POST", "/dead-letters/redrive", support.redrive_dead_letters, require_api_key,
+          "Redrive every dead-lettered delivery (optionally since a time); each one's outcome listed",
+          body=(support.DeadLettersBody,), body_required=False),
+    Route("GET", "/orders/{order_id}/errors", reads.order_errors, require_api_key,
+          "An order's pending errors, by order id or InFlow order number", errors={404: "no such order"}),
+    Route("GET", "/orders/{order}/explanation", support.order_explanation, require_api_key,
+          "Why an order was held: each error's detection, grace period and fix, the notification, what is pending",
+          errors={404: "no order with this id or InFlow order number"}),
+    Route("GET", "/messages/{message_id}/explanation", support.delivery_explanation, require_api_key,
+          "Whether a webhook was delivered, when the next retry is, the retries left and when it gives up",
+          query=(Param("sender_id", "the sender, when several used this message id"),),
+          errors={404: "no such message or delivery"}),
     Route("GET", "/pending-errors", reads.pending_errors, require_api_key,
           "Pending order errors, or those older than a duration",
           query=(Param("older_than", "a duration such as 30m, 2h or 7d"),)),
@@ -143,9 +169,22 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/inventory/{sku}", reads.inventory_item, require_api_key, "One SKU's stock",
           errors={404: "no such SKU"}),
     Route("GET", "/inventory/{sku}/returns", reads.inventory_returns, require_api_key, "A SKU's returns"),
+    Route("GET", "/inventory/{sku}/explanation", support.sku_explanation, require_api_key,
+          "Why Shopify shows what it shows for a SKU, in sentences: our count, each item's levels as Shopify last "
+          "reported them, the last push and its outcome, echoes, drift (as `dynafold explain sku`)",
+          errors={404: "no such SKU"}),
     Route("GET", "/alerts", reads.alerts, require_api_key, "Alerts, newest first",
           query=(Param("unread", "true or false", {"type": "boolean"}),
                  Param("severity", "only this severity"), Param("sku", "only this SKU's alerts"))),
+    Route("GET", "/trace/{id}", traces.trace, require_api_key,
+          "What an event caused and what caused it (an event id), or what one request caused (a correlation id): "
+          "the events in time order, each with its cause and depth",
+          errors={404: "no event and no request with that id"}),
+    Route("GET", "/status", health.status, require_api_key,
+          "Is everything caught up and healthy? Readers' lag (and its series), failures and dead letters, "
+          "alarms in ALARM, view versions, rebuilds in progress",
+          query=(Param("window", "how far back to look, 5m..24h (default 1h)"),
+                 Param("lag_threshold", "a reader further behind needs attention (default 60s)"))),
     Route("GET", "/openapi.json", _openapi, public, "This API's OpenAPI 3 document"),
 )
 _COMPILED = [(route, route.pattern) for route in ROUTES]

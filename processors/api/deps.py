@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from events.order_rules import Rule, rule_set
 from events.shopify_items import shopify_id
@@ -17,6 +18,11 @@ from processors.adapters.secrets import Secrets
 from projections.queries import ViewQueries
 from projections.ports import ViewRows
 from projections.view_store import ViewStore
+
+if TYPE_CHECKING:  # built where used: a webhook's cold start never loads these services
+    from processors.services.adoption import ShopifyAdoption
+    from processors.services.event_trace import EventTrace
+    from processors.services.support import Support
 
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
 
@@ -50,9 +56,33 @@ class ApiDeps:
     settings: ApiSettings = field(default_factory=ApiSettings)
     resolve: Resolver = system_resolver
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
+    event_trace: Callable[[], EventTrace] | None = None  # the trace read service (GET /trace/{id})
+    # Built by the composition root on first use (a request that never asks never builds it).
+    status: Callable[[], Any] | None = None  # processors.services.status.StatusService
+    adoption: Callable[[], ShopifyAdoption] | None = None  # onboarding (POST /shopify/adopt)
+    # The support answers and the redrive (the root always wires them).
+    support: Callable[[], Support] | None = None
 
     @classmethod
     def connect(cls, client: Any, tables: Any, secrets: Secrets, settings: ApiSettings, **kwargs: Any) -> "ApiDeps":
-        """Deps over one DynamoDB client and a ``processors.wiring.config.Tables``."""
-        return cls(EventStore(client, tables.events, tables.idempotency), ViewStore(client, tables.views),
-                   ViewQueries(client, tables.views), secrets, settings, **kwargs)
+        """Deps over one DynamoDB client and a ``processors.wiring.config.Tables``, with the support
+        answers under the default grace period and retry policy."""
+        store, queries = EventStore.over(client, tables), ViewQueries(client, tables.views)
+
+        @functools.cache
+        def support() -> Support:
+            from processors.services.delivery_worker import DeliverySettings
+            from processors.services.error_monitor import MonitorSettings
+            from processors.services.support import Support
+
+            delivery = DeliverySettings()
+            return Support.build(store, queries, kwargs.get("clock") or (lambda: datetime.now(timezone.utc)),
+                                 grace=MonitorSettings().grace, retry=delivery.retry,
+                                 timeout_seconds=delivery.timeout_seconds, shopify=None)
+
+        from processors.services.adoption import ShopifyAdoption
+        from processors.services.event_trace import event_trace
+
+        built: dict[str, Any] = {"event_trace": lambda: event_trace(client, tables.events),
+                                 "adoption": lambda: ShopifyAdoption(store, queries), "support": support}
+        return cls(store, ViewStore(client, tables.views), queries, secrets, settings, **{**built, **kwargs})

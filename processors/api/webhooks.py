@@ -1,7 +1,8 @@
 """Inbound webhooks: InFlow orders (seed 000) and Shopify inventory topics (seed 004).
 
-Each verifies an HMAC over the raw body first, then validates, then appends with the sender's
-delivery id as idempotency key, so a retried webhook appends nothing and gets the original answer.
+Each verifies an HMAC over the raw body first, then validates, then appends under an idempotency
+key (the sender's delivery id; for a Shopify order or refund, the order or refund itself), so a
+retried webhook appends nothing and gets the original answer.
 """
 
 from __future__ import annotations
@@ -11,15 +12,18 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from pydantic import ValidationError
+
 from events import shopify
 from events.envelope import NewEvent, PlannedAppend, RecordedEvent
+from events.idempotency_keys import shopify_delivery_key
 from events.order_rules import Order, inflow_validation, validate_order
 from events.orders import OrderValidated
 from events.shopify_items import MapSource
-from events.errors import VersionConflict
+from events.errors import IdempotencyKeyReused, VersionConflict
+from events.schema_base import first_problem
 from events.store import ANY, MAX_TRANSACTION_ITEMS, NO_STREAM
-from processors.api.appends import answer, append_atomically, append_planned
-from processors.api.http import check_key_bytes
+from processors.api.appends import answer, append_atomically, append_planned, check_parts
 from processors.api.deps import ApiDeps
 from processors.api.http import ApiError, HttpRequest, HttpResponse, parse_json
 from processors.api.telemetry import logger, metrics
@@ -65,13 +69,17 @@ def inflow_order(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
 
 
 def shopify_webhook(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
-    """One Shopify webhook = one decision, appended atomically and keyed by its X-Shopify-Event-Id.
+    """One Shopify webhook = one decision, appended atomically under the key of its effect.
 
     Shopify's headers: https://shopify.dev/docs/apps/build/webhooks/subscribe/https -- the event id
     is the same for every delivery of one event (also across subscriptions), the webhook id differs
-    per delivery, so the event id is the idempotency key (the webhook id when it is absent).
+    per delivery. An order's effect is keyed by the order and a refund's by the refund
+    (``events.shopify.effect_key``): the same order under other delivery ids (a second
+    subscription, a re-registered webhook, a replay) appends nothing and gets the original answer.
+    Other topics are keyed by the event id (the webhook id when it is absent); a redelivery of an
+    event is answered from its key before anything is decided again, for every topic.
     A webhook we do not act on is answered 200 (a 4xx makes Shopify retry and, in the end, drop
-    the subscription); a malformed one is a 400 and appends nothing.
+    the subscription); a malformed one, or one naming an unusable SKU, is a 400 and appends nothing.
     """
     topic = request.header("x-shopify-topic") or ""
     event_key = request.header("x-shopify-event-id") or request.header("x-shopify-webhook-id")
@@ -83,25 +91,50 @@ def shopify_webhook(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
         metrics.add_metric(name="ShopifyTopicsIgnored", unit=MetricUnit.Count, value=1)
         return HttpResponse(200, {"topic": topic, "appended": [], "ignored": f"topic {topic!r} is not used"})
     payload = parse_json(shopify.PAYLOADS[topic], request.json())
-    key = f"shopify:{topic}:{event_key}"
-    earlier = deps.store.recorded_streams(key)
-    if earlier is not None:  # a redelivery: the original answer, nothing decided again
-        metrics.add_metric(name="AppendsDeduplicated", unit=MetricUnit.Count, value=1)
-        return HttpResponse(200, {"topic": topic, "event_key": event_key, "deduplicated": True,
-                                  "appended": [answer(result) for result in earlier], "skipped": []})
-    plans, skipped, unmapped = _decide(topic, payload, event_key, request, deps)
+    delivery = shopify_delivery_key(topic, event_key)
+    key = shopify.effect_key(topic, payload, event_key)
+    # The event's own key first: it also answers deliveries recorded before effects had keys of their own.
+    for known in dict.fromkeys((delivery, key)):
+        earlier = deps.store.recorded_streams(known)
+        if earlier is not None:  # a redelivery: the original answer, nothing decided again
+            metrics.add_metric(name="AppendsDeduplicated", unit=MetricUnit.Count, value=1)
+            return HttpResponse(200, {"topic": topic, "event_key": event_key, "deduplicated": True,
+                                      "appended": [answer(result) for result in earlier], "skipped": []})
+    try:
+        plans, skipped, unmapped = _decide(topic, payload, event_key, request, deps)
+    except ValidationError as error:  # the payload models should have refused it; never a 500 either way
+        name, reason = first_problem(error)
+        raise ApiError(400, f"body: field {name!r}: {reason}", field=name) from None
     if skipped:
         metrics.add_metric(name="ShopifyLinesSkipped", unit=MetricUnit.Count, value=len(skipped))
         logger.warning("shopify lines skipped", extra={"topic": topic, "event_key": event_key, "skipped": skipped})
     if unmapped:
         metrics.add_metric(name="ShopifyUnmappedItemUpdates", unit=MetricUnit.Count, value=len(unmapped))
-    for plan in plans:  # every part is checked before the first is appended: all or nothing
-        check_key_bytes("stream id", plan.stream)
+    parts = shopify.plan_parts(plans, key, MAX_TRANSACTION_ITEMS - 1)
+    check_parts(parts, deps.clock())  # every part is checked before the first is appended: all or nothing
     appended = []
-    for part_key, part in shopify.plan_parts(plans, key, MAX_TRANSACTION_ITEMS - 1):
-        appended.extend(append_atomically(deps.store, part, part_key))
-    return HttpResponse(200, {"topic": topic, "event_key": event_key, "deduplicated": False, "appended": appended,
-                              "skipped": skipped, "unmapped_items": unmapped})
+    for part_key, part in parts:
+        appended.extend(_append_part(deps, part, part_key, effect=key != delivery))
+    return HttpResponse(200, {"topic": topic, "event_key": event_key,
+                              "deduplicated": bool(appended) and all(a["deduplicated"] for a in appended),
+                              "appended": appended, "skipped": skipped, "unmapped_items": unmapped})
+
+
+def _append_part(deps: ApiDeps, part: list[PlannedAppend], key: str, *, effect: bool) -> list[dict[str, Any]]:
+    """One part of a webhook's decision. Under an order's or refund's key, what its first delivery
+    appended stands even if a later delivery of it reads differently (Shopify's test notification
+    repeats one sample order; subscriptions may differ in API version): a 409 would only make
+    Shopify retry it, and in the end drop the subscription."""
+    try:
+        return append_atomically(deps.store, part, key)
+    except IdempotencyKeyReused:
+        if not effect:
+            raise
+        recorded = deps.store.recorded_streams(key) or []
+        metrics.add_metric(name="ShopifyEffectsDiffered", unit=MetricUnit.Count, value=1)
+        logger.warning("shopify order or refund delivered again with other lines; its first effect stands",
+                       extra={"key": key, "streams": [plan.stream for plan in part]})
+        return [answer(result) for result in recorded]
 
 
 def _triggered_at(request: HttpRequest) -> datetime | None:

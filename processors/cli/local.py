@@ -37,7 +37,9 @@ def cmd_up(ctx: Context, args: argparse.Namespace) -> int:
     from processors.local.lambda_logs import lambda_logs
     from processors.local.engine import LocalEngine
     from processors.operations.tables import create_tables
+    from processors.wiring.root import check_startup_settings
 
+    check_startup_settings(os.environ)  # before the engine starts: a bad setting is one line, exit 2
     state_dir = Path(args.state_dir).resolve()
     engine = LocalEngine(port=args.port, in_memory=args.in_memory,
                          data_dir=None if args.in_memory else Path(args.data_dir).resolve())
@@ -115,9 +117,10 @@ def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
     from processors.local.demo import DemoServing, run_demo
     from processors.local.services import local_secrets
 
+    state_dir = Path(args.state_dir) if args.state_dir else None
     if not args.serve:
-        return run_demo(ctx)
-    secrets, secrets_path = local_secrets(Path(args.state_dir))
+        return run_demo(ctx, state_dir)
+    secrets, secrets_path = local_secrets(state_dir or DEFAULT_STATE_DIR)
 
     def serve(demo: DemoServing) -> None:
         print(f"console on {demo.console_url} (sign in with the admin_api_key in {secrets_path}); "
@@ -130,7 +133,7 @@ def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             pass
 
-    return run_demo(ctx, serve, admin_api_key=secrets.get("admin_api_key"))
+    return run_demo(ctx, state_dir, serve, admin_api_key=secrets.get("admin_api_key"))
 
 
 def register(sub: Any, command: AddCommand, common: argparse.ArgumentParser) -> None:
@@ -161,5 +164,7 @@ def register(sub: Any, command: AddCommand, common: argparse.ArgumentParser) -> 
     demo = command("demo", cmd_demo, "start a local engine, send sample traffic through the consumers, print the views")
     demo.add_argument("--serve", action="store_true",
                       help="then serve the console on the demo's data until Ctrl-C (what `make run` does)")
-    demo.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR),
-                      help="with --serve: where the admin key to sign in with is kept (default .dynafold)")
+    demo.add_argument("--state-dir", default=None,
+                      help="keep the demo stack's checkpoints, queues, outbox and logs here, for `dynafold status "
+                           "--state-dir` (default: a temporary folder; logs in .dynafold/logs); with --serve, "
+                           "the admin key to sign in with is kept here too (default .dynafold)")

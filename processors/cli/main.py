@@ -14,7 +14,21 @@ from collections.abc import Sequence
 from typing import Any
 
 from events.errors import DynafoldError, NotFound, VersionConflict
-from processors.cli import audit, cost, local, log, query, rebuild, shopify, targets
+from processors.cli import (
+    alerts,
+    audit,
+    cost,
+    deliveries,
+    explain,
+    function_logs,
+    local,
+    log,
+    query,
+    rebuild,
+    shopify,
+    status,
+    targets,
+)
 from processors.cli.context import (
     EXIT_BAD_INPUT,
     EXIT_CONFLICT,
@@ -28,7 +42,8 @@ from processors.cli.context import (
 from processors.local.engine import EngineUnavailable
 
 # In the order `dynafold --help` lists them.
-COMMAND_MODULES = (local, log, query, targets, shopify, rebuild, audit, cost)
+COMMAND_MODULES = (local, log, function_logs, status, query, explain, deliveries, alerts, targets, shopify, rebuild,
+                   audit, cost)
 
 
 def build_parser() -> argparse.ArgumentParser:

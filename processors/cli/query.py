@@ -3,8 +3,9 @@
 Every subcommand is a view's ``Command`` (``projections/<view>/queries.py``), taken from the
 registry; `query all` prints every view's report sections.
 
-A lookup that finds nothing prints ``(none)`` (``[]``/``null`` with --json) and exits 0; a bad
-argument prints one line and exits 2.
+A lookup that finds nothing prints ``(none)`` (``[]``/``null`` with --json) and exits 0, with a
+line saying why when the view knows (an order with nothing pending); a lookup of something that
+does not exist exits 4; a bad argument prints one line and exits 2.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def _handler(unit: ViewUnit, command: Command) -> Callable[["Context", argparse.
                      else [row.to_dict() for row in found])
         cells = command.cells or (lambda row: row.to_dict())
         human = table([cells(row) for row in found], command.columns, max_width=60)
-        if answer.footer and found:
+        if answer.footer:  # e.g. an order that exists with nothing pending: not an unknown order
             human += f"\n{answer.footer}"
         emit(data, as_json=ctx.as_json, human=human)
         return 0
@@ -73,13 +74,20 @@ def register(sub: Any, command: AddCommand, common: argparse.ArgumentParser) -> 
     command("all", cmd_all, "every view at a glance (what `dynafold demo` ends with)", questions)
     for unit in UNITS:
         for question in unit.commands:
-            p = command(question.name, _handler(unit, question), question.help, questions)
-            groups: dict[str, Any] = {}
-            for arg in question.args:
-                options = dict(arg.options)
-                if "type" in options:
-                    options["type"] = argument_type(options["type"])
-                if arg.group is not None and arg.group not in groups:
-                    groups[arg.group] = p.add_mutually_exclusive_group()
-                target = p if arg.group is None else groups[arg.group]
-                target.add_argument(*arg.flags, **options)
+            add_question(command, unit, question, questions)
+
+
+def add_question(command: AddCommand, unit: ViewUnit, question: Command, parent: Any,
+                 name: str | None = None) -> argparse.ArgumentParser:
+    """One view question as a subcommand of ``parent`` (`query <name>`, or an alias elsewhere)."""
+    p = command(name or question.name, _handler(unit, question), question.help, parent)
+    groups: dict[str, Any] = {}
+    for arg in question.args:
+        options = dict(arg.options)
+        if "type" in options:
+            options["type"] = argument_type(options["type"])
+        if arg.group is not None and arg.group not in groups:
+            groups[arg.group] = p.add_mutually_exclusive_group()
+        target = p if arg.group is None else groups[arg.group]
+        target.add_argument(*arg.flags, **options)
+    return p

@@ -113,7 +113,8 @@ def cmd_rebuild_status(ctx: "Context", args: argparse.Namespace) -> int:
 
 def cmd_rebuild_on_aws(ctx: "Context", args: argparse.Namespace, rebuilder: Any) -> int:
     from processors.operations.rebuild import table_rule, template_base
-    from processors.operations.rebuild_aws import STATE_MACHINE_ENV, AwsOptions, execution_input, start
+    from processors.adapters.rebuild_executions import STATE_MACHINE_ENV
+    from processors.operations.rebuild_aws import AwsOptions, execution_input, start
     from processors.operations.tables import create_copy
     from projections.view_tables import table_stats
 

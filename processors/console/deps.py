@@ -5,23 +5,45 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from events.log_index import EventIndex
 from events.ports import EventLog
 from processors.adapters.secrets import Secrets
 from projections.queries import ViewQueries
 
+if TYPE_CHECKING:  # the services load with the first page that asks for one
+    from processors.services.adoption import ShopifyAdoption
+    from processors.services.alert_reads import AlertReads
+    from processors.services.event_trace import EventTrace
+    from processors.services.status import StatusService
+    from processors.services.support import Support
+    from processors.services.targets import Targets
+
 SESSION_HOURS = 8
 
 
 @dataclass(frozen=True)
+class ConsoleServices:
+    """The read services and actions the CLI and the routes use, each built when first asked for
+    (the composition root's own instances: the console answers as `dynafold explain` does)."""
+
+    support: Callable[[], Support]  # explain order / delivery / sku, and the redrive
+    status: Callable[[], StatusService]  # readers' lag, failures, alarms, versions, rebuilds
+    alert_reads: Callable[[], AlertReads]  # mark alerts read, by id or by filter
+    event_trace: Callable[[], EventTrace]  # an event's causes and effects
+    adoption: Callable[[], ShopifyAdoption]  # Shopify's level as an uncounted SKU's first count
+    targets: Callable[[], Targets]  # enable a target disabled after 410 Gone
+
+
+@dataclass(frozen=True)
 class ConsoleDeps:
-    store: EventLog  # streams, the catalogue, chains, and the actions' appends
+    store: EventLog  # streams, the catalogue, chains
     index: EventIndex  # search by type and time, by correlation id
     queries: ViewQueries  # every view's questions (the CLI's and the read routes')
-    views: Mapping[str, str]  # family -> active table (the Health page's view versions)
+    views: Mapping[str, str]  # family -> active table
     secrets: Secrets  # the admin API key signs sessions in
+    services: ConsoleServices
     grace_period: timedelta = timedelta(minutes=30)  # order errors older than this are overdue (the monitor's)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
     session_hours: int = SESSION_HOURS

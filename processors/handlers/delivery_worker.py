@@ -71,7 +71,8 @@ def make_handler(worker: DeliveryWorker) -> Handler:
         job = None
         try:
             job = DeliveryJob.from_body(record.body)
-            logger.set_correlation_id(job.cause_event_id)
+            logger.set_correlation_id(job.correlation_id or job.cause_event_id)  # the message's request
+            logger.append_keys(cause_event_id=job.cause_event_id)
             result = worker.run(job)
         except Exception as error:
             # Reported as a batch item failure: SQS retries it, then moves it to the job DLQ.

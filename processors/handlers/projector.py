@@ -63,7 +63,7 @@ def project_records(records: list[dict[str, Any]],
         keys = raw["dynamodb"].get("Keys", {})
         stream = keys.get("stream", {}).get("S", "?")
         try:
-            entries.append(Entry(sequence, stream, decode_record(raw)))
+            entries.append(Entry(sequence, stream, decode_record(raw), inserted=raw.get("eventName") == "INSERT"))
         except Exception as error:  # noqa: BLE001 - poison: reported, never blocks other streams
             entries.append(Entry(sequence, stream, None, f"{type(error).__name__}: {error}"))
     outcome = project(entries)
@@ -99,11 +99,12 @@ def make_handler(projector: BatchProjector) -> Handler:
         outcome, response = project_records(event.get("Records", []), projector.project)
         live = [e for s in outcome.streams for e in s.live]
         if live:
-            logger.set_correlation_id(live[0].id)
+            logger.set_correlation_id(live[0].correlation_id)
         emit_metrics(outcome, datetime.now(timezone.utc))
         logger.info("batch projected", extra={
             "records": len(event.get("Records", [])),
             "event_ids": [e.id for e in live][:50],
+            "correlation_ids": sorted({e.correlation_id for e in live})[:50],  # the requests the batch served
             "failed": outcome.failed_sequence_numbers,
         })
         return response

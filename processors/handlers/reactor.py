@@ -20,7 +20,8 @@ def make_handler(reactor: Reactor) -> Handler:
 
     def record_handler(record: DynamoDBRecord) -> None:
         event = from_item(record.raw_event["dynamodb"]["NewImage"])
-        logger.append_keys(correlation_id=event.id)
+        # The request the event belongs to: `dynafold logs --correlation` follows it across functions.
+        logger.append_keys(correlation_id=event.correlation_id, event_id=event.id)
         for alert in reactor.react(event):
             logger.info("alert raised", extra={"alert_type": alert.alert_type, "severity": alert.severity,
                                                "alert_id": alert.alert_id})

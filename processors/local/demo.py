@@ -37,9 +37,12 @@ class DemoServing:
     stack: Any  # the LocalStack (its store, views, drain)
 
 
-def run_demo(ctx: Any, serve: Callable[[DemoServing], None] | None = None, admin_api_key: str | None = None) -> int:
-    """The demo; with ``serve``, the console is started on the demo's data at the end and
-    ``serve`` is called with it (the stack stays up until ``serve`` returns)."""
+def run_demo(ctx: Any, state_dir: Path | None = None, serve: Callable[[DemoServing], None] | None = None,
+             admin_api_key: str | None = None) -> int:
+    """The demo; ``state_dir`` keeps its stack's state (checkpoints, queues, outbox, logs) for
+    `dynafold status --state-dir` to read afterwards, else a temporary folder does (logs in .dynafold/logs).
+    With ``serve``, the console is started on the demo's data at the end and ``serve`` is called
+    with it (the stack stays up until ``serve`` returns)."""
     from processors.local import services as local_services
     from processors.local import stack as local_stack
     from processors.api.deps import ApiSettings
@@ -74,9 +77,10 @@ def run_demo(ctx: Any, serve: Callable[[DemoServing], None] | None = None, admin
         created = create_tables(ctx.client(), names, warn=say)
         say(f"tables from template.yaml: {len(names.names)} ({len(created)} created)")
 
-        state_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dynafold-demo-")))
-        logs = stack.enter_context(lambda_logs(Path(".dynafold") / "logs",
-                                               (*local_stack.LOGGER_NAMES, *local_services.LOGGER_NAMES)))
+        logs_dir = state_dir / "logs" if state_dir is not None else Path(".dynafold") / "logs"
+        if state_dir is None:
+            state_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dynafold-demo-")))
+        logs = stack.enter_context(lambda_logs(logs_dir, (*local_stack.LOGGER_NAMES, *local_services.LOGGER_NAMES)))
         secrets = Secrets.of(shopify=random_secrets.token_urlsafe(24), inflow=random_secrets.token_urlsafe(24),
                              signing=new_secret(os.urandom(32)),
                              admin_api_key=admin_api_key or random_secrets.token_urlsafe(24),

@@ -93,6 +93,11 @@ class LocalSqsQueue:
                 self._save(kept)
             return len(kept) != len(messages)
 
+    def waiting(self) -> list[LocalMessage]:
+        """Every message not yet deleted, visible or not (what SQS counts in the oldest message's age)."""
+        with self._lock:
+            return self._load()
+
     def next_visible_at(self) -> datetime | None:
         with self._lock:
             times = [parse_time(m.visible_at) for m in self._load()]

@@ -18,10 +18,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
+from events.envelope import parse_time
 from processors.handlers import projector
 from processors.services import delivery_worker, reactor, stream_failures
 from processors.adapters.aws import dynamodb_client, streams_client
+from processors.local.function_logs import local_function_logs
 from processors.local.outbox import OutboxMailer
 from processors.adapters.order_sources import order_source_from_env
 from processors.adapters.secrets import Secrets
@@ -33,6 +36,12 @@ from processors.adapters.view_versions import LocalVersions
 from processors.adapters.delivery_queue import SQS_MAX_BATCH
 from processors.local.queues import LocalDeadLetters, LocalSqsQueue
 from processors.local.lambda_logs import LambdaLogRouter
+from processors.local.emf_metrics import EmfMetrics
+from processors.local.platform_metrics import PLATFORM_DIR, PlatformMetrics
+from processors.local.reader_positions import CheckpointPositions
+from processors.local.rebuilds import LocalRebuilds
+from processors.local.template_alarms import TemplateAlarms
+from processors.services.status import HealthSources, StatusSettings
 from processors.adapters.outbound import Resolver, system_resolver
 from processors.local.stream_runner import (
     Handler,
@@ -45,6 +54,9 @@ from projections.reactor.settings import AlertSettings
 from projections.reactor.settings import ShopifySyncSettings
 
 CONSUMERS = {"projector": "ProjectorFunction", "reactor": "ReactorFunction"}
+# The local stack's name: its functions are dynafold-<service>, its alarms dynafold-<alarm>.
+LOCAL_STACK_NAME = "dynafold"
+QUEUE_AGE_REPORT_SECONDS = 60.0  # SQS reports a queue's metrics once a minute
 # The SQS-fed functions: handler name -> the template's function (its Timeout) and its local queue.
 QUEUE_CONSUMERS = {"delivery-worker": "DeliveryWorkerFunction", "stream-failures": "StreamFailuresFunction"}
 # The Powertools loggers of the functions the stack runs (they exist once their modules are imported).
@@ -81,6 +93,10 @@ class LocalStack:
             queue_name="dynafold-stream-failures")
         streams = streams_client(self.endpoint_url, access_key=self.access_key)
         self.dead_letters = LocalDeadLetters(self.state_dir / "delivery-dlq.jsonl")
+        # The functions' logs (their EMF metrics) and what the stand-ins report as AWS would.
+        self.logs_dir = self.logs.directory if self.logs is not None else self.state_dir / "logs"
+        self.platform_metrics = PlatformMetrics(self.logs.directory / PLATFORM_DIR) if self.logs is not None else None
+        self._queue_age_reported = float("-inf")
         secrets = self.secrets = self.secrets or Secrets(os.environ)  # typed: not None from here on
         adapters = Adapters(
             dynamodb=lambda: self.client, tables=self.tables,
@@ -88,7 +104,8 @@ class LocalStack:
             mailer=lambda: OutboxMailer(self.state_dir / "outbox.jsonl"),
             order_source=lambda secrets: order_source_from_env(os.environ, secrets),
             secrets=lambda: secrets, streams=lambda: streams, clock=self.clock, resolve=self.resolve,
-            view_versions=self._view_versions,
+            view_versions=self._view_versions, health=lambda: self._health(streams),
+            function_logs=lambda: local_function_logs(self.logs.directory if self.logs else self.state_dir / "logs"),
             random_fraction=self.random_fraction)
         # The very root Lambda uses; only the adapters above and these settings are the stack's own.
         self.root = Root(adapters, self._settings)
@@ -106,6 +123,8 @@ class LocalStack:
                 checkpoint_dir=self.state_dir / "checkpoints", name=name,
                 failure_destination=self.stream_failure_queue,  # both mappings' DestinationConfig.OnFailure
                 timeout_seconds=timeout_from_template(logical_id),  # past it, a batch fails as on Lambda
+                function_name=f"{LOCAL_STACK_NAME}-{name}", platform_metrics=self.platform_metrics,
+                clock=self.clock.now,
             )
             for name, logical_id in CONSUMERS.items()
         }
@@ -116,7 +135,20 @@ class LocalStack:
                        delivery=self.delivery or settings.delivery,
                        storefront_url=self.storefront_url,
                        shopify_sync=self.shopify_sync or settings.shopify_sync,
-                       shopify_admin=self.shopify_admin or settings.shopify_admin)
+                       shopify_admin=self.shopify_admin or settings.shopify_admin,
+                       status=replace(settings.status or StatusSettings(), stack=LOCAL_STACK_NAME,
+                                      failure_queue=self.stream_failure_queue.queue_name))
+
+    def _health(self, streams: Any) -> HealthSources:
+        """What `dynafold status` reads locally: the functions' EMF lines and the stand-ins' platform
+        lines, the template's alarms over them, the runners' checkpoints, the rebuilds' progress files."""
+        metrics = EmfMetrics(self.logs_dir)
+        namespace = (self.root.settings.status or StatusSettings()).namespace
+        alarms = TemplateAlarms(metrics, stack=LOCAL_STACK_NAME, namespace=namespace,
+                                queues={"StreamFailureQueue": self.stream_failure_queue.queue_name})
+        positions = CheckpointPositions(streams, self.client, self.tables.events, self.state_dir / "checkpoints",
+                                        self.stream_failure_queue, readers=tuple(CONSUMERS))
+        return HealthSources(metrics, alarms, positions, LocalRebuilds(self.state_dir / "rebuilds"))
 
     def _view_versions(self) -> LocalVersions:
         """Where a rebuild's switch writes: the very file these tables follow (as on AWS, where the
@@ -156,7 +188,25 @@ class LocalStack:
         """Hand the on-failure records the runners sent to the stream-failures handler, which raises
         one `record_failed` alert per failed batch (a redelivered record raises nothing twice).
         Returns how many records were handed over."""
+        self._report_queue_age()
         return self._feed("stream-failures", self.stream_failure_queue)
+
+    def _report_queue_age(self) -> None:
+        """SQS's metrics of the stream failure queue, once a minute: the age of its oldest message
+        (the failure consumer's lag, as `dynafold status` reads it on AWS) and its visible messages
+        (what the stream-failures-queued alarm watches)."""
+        if self.platform_metrics is None or time.monotonic() - self._queue_age_reported < QUEUE_AGE_REPORT_SECONDS:
+            return
+        self._queue_age_reported = time.monotonic()
+        now, queue = self.clock.now(), self.stream_failure_queue
+        waiting = queue.waiting()
+        sent = [parse_time(message.sent_at) for message in waiting]
+        age = (now - min(sent)).total_seconds() if sent else 0.0
+        visible = sum(1 for message in waiting if parse_time(message.visible_at) <= now)
+        self.platform_metrics.put("AWS/SQS", "ApproximateAgeOfOldestMessage", "Seconds", max(0.0, age),
+                                  {"QueueName": queue.queue_name})
+        self.platform_metrics.put("AWS/SQS", "ApproximateNumberOfMessagesVisible", "Count", visible,
+                                  {"QueueName": queue.queue_name})
 
     def _feed(self, name: str, queue: LocalSqsQueue) -> int:
         """Lambda's SQS event source mapping, locally: batches of up to 10 due messages, each batch

@@ -25,12 +25,19 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Protocol
 
+from events.envelope import parse_time
 from processors.local.files import append_line, read_json_lines, write_atomically
 from processors.operations.template import Tag, load_template
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any], Any], "dict[str, Any] | None"]
+
+
+class PlatformMetricsSink(Protocol):
+    """Where a stand-in reports what the AWS service would report of it (processors/local/platform_metrics.py)."""
+
+    def put(self, namespace: str, name: str, unit: str, value: float, dimensions: Mapping[str, str]) -> None: ...
 
 
 class FailureQueue(Protocol):
@@ -356,6 +363,8 @@ class StreamRunner:
         timeout_seconds: float = 60.0,
         iterator_refresh_seconds: float = ITERATOR_REFRESH_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,
+        platform_metrics: "PlatformMetricsSink | None" = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ) -> None:
         if not _NAME_RE.match(name):
             raise ValueError(f"consumer name {name!r} must match {_NAME_RE.pattern}")
@@ -373,6 +382,8 @@ class StreamRunner:
         self._timeout_seconds = timeout_seconds
         self._monotonic = monotonic
         self._iterator_refresh_seconds = iterator_refresh_seconds
+        self._platform_metrics = platform_metrics  # where IteratorAge goes, as Lambda reports it to CloudWatch
+        self._clock = clock  # the clock the records' times are on (a fast-forwarded one in the demo)
         self._region = getattr(getattr(dynamodb, "meta", None), "region_name", None) or "us-east-1"
         self._stream_arn: str | None = None
         self._checkpoints: Checkpoints | None = None
@@ -638,6 +649,7 @@ class StreamRunner:
         "During invocation ... returns an error"). Locally it cannot be stopped midway, so its
         answer is ignored once it is late; its writes stay, as a timed-out Lambda's do.
         """
+        self._report_iterator_age(batch)
         started = self._monotonic()
         context = LambdaContext.local(self.function_name, self._timeout_seconds, region=self._region,
                                       monotonic=self._monotonic)
@@ -652,6 +664,25 @@ class StreamRunner:
                            self.name, elapsed, len(batch), self._timeout_seconds)
             return _Outcome(0, f"Task timed out after {self._timeout_seconds:.2f} seconds", function_error=True)
         return self._read_response(batch, response)
+
+    def _report_iterator_age(self, batch: list[dict[str, Any]]) -> None:
+        """Lambda's IteratorAge of this invocation: "the age of the last record in the batch when
+        Lambda received it" (milliseconds, per function), what the iterator-age alarms watch.
+
+        DynamoDB Local rounds ApproximateCreationDateTime down to the minute (AWS: to the second), which
+        would make every age up to a minute too old; an event item's own time (milliseconds, stamped
+        as it was appended) is used where the record has one."""
+        if self._platform_metrics is None:
+            return
+        image = batch[-1]["dynamodb"].get("NewImage") or {}
+        created = batch[-1]["dynamodb"].get("ApproximateCreationDateTime")
+        written = (parse_time(image["time"]["S"]).timestamp() if "S" in (image.get("time") or {})
+                   else created if isinstance(created, int | float) else None)
+        if written is None:
+            return
+        self._platform_metrics.put("AWS/Lambda", "IteratorAge", "Milliseconds",
+                                   max(0.0, (self._clock().timestamp() - written) * 1000.0),
+                                   {"FunctionName": self.function_name})
 
     def _read_response(self, batch: list[dict[str, Any]], response: Any) -> _Outcome:
         """Partial batch response: records before the lowest failed sequence number are done.

@@ -45,7 +45,8 @@ def local_tables(prefix: str, versions: Mapping[str, str] | None = None,
     else:
         views = {family: local_table_name(prefix, f"{family}-{versions.get(family, version)}")
                  for family, version in deployed.items()}
-    return Tables(local_table_name(prefix, "events"), local_table_name(prefix, "idempotency"), views)
+    return Tables(local_table_name(prefix, "events"), local_table_name(prefix, "idempotency"),
+                  local_table_name(prefix, "checkpoints"), views)
 
 
 def active_versions(path: Path = LOCAL_SETTINGS) -> dict[str, str]:

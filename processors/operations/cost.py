@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from events.stream_catalogue import INDEX as STREAM_CATALOGUE_INDEX
+
 PRICES_CHECKED = "2025-11"
 
 
@@ -63,11 +65,12 @@ class EventClass:
     family: str  # the view family whose row it writes
     row: str  # "insert" or "update"
     index_effects: Mapping[str, str]  # GSI of that family -> INDEX_EFFECTS key
-    idempotency_key: bool = True  # appended with a guard item, in one transaction
+    idempotency_key: bool = True  # appended with a guard item, written just before the event
     via_http: bool = False  # arrived as its own HTTP API request (ingest)
     reactor_reads: float = 0.0  # read units the reactor spends on it
     sqs_sends: float = 0.0  # SendMessage: delivery jobs and delayed retries
     jobs_run: float = 0.0  # delivery jobs the worker runs for it (each: one receive share, one delete)
+    new_stream: float = 0.0  # how often it is its stream's first event (enters the stream catalogue)
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,7 @@ class Assumptions:
     mix: tuple[EventClass, ...]
     load: Mapping[str, FunctionLoad]  # function logical id -> load
     event_kb: float = 1.0  # stored event with its index entries
+    checkpoint_kb: float = 0.25  # a sealed checkpoint, ~150 bytes + DynamoDB's 100 per item; at most one per event
     log_bytes_per_invocation: int = 1500  # Powertools lines + EMF + Lambda's START/END/REPORT
     access_log_bytes: int = 600  # the HTTP API's JSON access line
     cold_starts_per_function_per_day: float = 24.0
@@ -98,7 +102,7 @@ class Shape:
     """What the template says: indexes per table family, and each function's memory and batch size."""
 
     indexes: Mapping[str, Mapping[str, bool]]  # family -> GSI name -> projects ALL attributes
-    event_indexes: int
+    event_indexes: int  # the event table's indexes every event writes
     memory_mb: Mapping[str, int]
     arm64: Mapping[str, bool]
     batch_size: Mapping[str, int]
@@ -107,6 +111,9 @@ class Shape:
     # Functions fed by an event source (traffic, schedule, queue): they cold-start every day. The
     # rest (the rebuild's, started by its state machine) run only during a rebuild.
     triggered: frozenset[str] = frozenset()
+    # The event table's sparse stream catalogue index (events/stream_catalogue.py): only a stream's
+    # first event has its key, so it is written per new stream, not per event.
+    stream_catalogue: bool = False
 
 
 def shape_from_template(template: Mapping[str, Any]) -> Shape:
@@ -114,6 +121,7 @@ def shape_from_template(template: Mapping[str, Any]) -> Shape:
     function_globals = template.get("Globals", {}).get("Function", {})
     indexes: dict[str, dict[str, bool]] = {}
     event_indexes = 0
+    stream_catalogue = False
     tables = 0
     for resource in resources.values():
         if resource.get("Type") != "AWS::DynamoDB::Table":
@@ -123,7 +131,8 @@ def shape_from_template(template: Mapping[str, Any]) -> Shape:
         family = _family(props["TableName"])
         gsis = props.get("GlobalSecondaryIndexes", [])
         if props.get("StreamSpecification"):
-            event_indexes = len(gsis)
+            stream_catalogue = any(g["IndexName"] == STREAM_CATALOGUE_INDEX for g in gsis)
+            event_indexes = len(gsis) - stream_catalogue
         indexes[family] = {g["IndexName"]: g["Projection"]["ProjectionType"] == "ALL" for g in gsis}
     memory, arm64, batch = {}, {}, {}
     triggered = set()
@@ -141,7 +150,7 @@ def shape_from_template(template: Mapping[str, Any]) -> Shape:
     # CloudWatch charges per alarm *metric*: a metric math alarm is billed for each metric it reads.
     alarms = sum(max(1, sum(1 for m in r["Properties"].get("Metrics", ()) if "MetricStat" in m))
                  for r in resources.values() if r.get("Type") == "AWS::CloudWatch::Alarm")
-    return Shape(indexes, event_indexes, memory, arm64, batch, tables, alarms, frozenset(triggered))
+    return Shape(indexes, event_indexes, memory, arm64, batch, tables, alarms, frozenset(triggered), stream_catalogue)
 
 
 def _family(table_name: Any) -> str:
@@ -206,13 +215,15 @@ def write_units(event: EventClass, shape: Shape) -> dict[str, float]:
         if effect == "same" and not known[index]:
             units = 0  # KEYS_ONLY/INCLUDE: an unchanged key leaves the entry alone
         index_units += units
-    # A transaction costs two units per item (the event and its idempotency guard).
-    append = 4.0 if event.idempotency_key else 1.0
-    # The stream catalogue (events/stream_catalogue.py): the head item's by-category entry moves to
-    # the new head time on every append (its sort key changes: a delete and a put).
-    catalogue = float(INDEX_EFFECTS["move"]) if shape.indexes.get("idempotency") else 0.0
+    # A keyed append is two single-item conditional writes, its guard then its event, one unit each
+    # under 1 KB (a transaction of both would cost two per item); without a key, the event alone.
+    # The projector seals each stream it sees in a batch: at most one checkpoint per event (the view
+    # row is counted the same way, without the coalescing a busy stream gets).
+    append = 2.0 if event.idempotency_key else 1.0
+    # A stream's first event also writes its keys-only entry in the stream catalogue: one unit per new stream.
+    catalogue = event.new_stream if shape.stream_catalogue else 0.0
     return {"append": append, "event indexes": float(shape.event_indexes), "stream catalogue": catalogue,
-            "view row": 1.0, "view indexes": index_units}
+            "checkpoint": 1.0, "view row": 1.0, "view indexes": index_units}
 
 
 def read_units(event: EventClass) -> dict[str, float]:
@@ -271,7 +282,7 @@ def estimate(shape: Shape, assumptions: Assumptions) -> Estimate:
     log_gb = (invocations * assumptions.log_bytes_per_invocation + http * assumptions.access_log_bytes) * million / 1e9
     result.per_million_busy.append(Line("CloudWatch Logs", f"{log_gb:.2f} GB", log_gb * PRICES["logs_ingest_gb"].usd))
 
-    gb = assumptions.event_kb * million / 1024 / 1024
+    gb = (assumptions.event_kb + assumptions.checkpoint_kb) * million / 1024 / 1024
     result.storage_per_million_month = gb * (PRICES["dynamodb_storage_gb"].usd + PRICES["dynamodb_pitr_gb"].usd)
 
     daily = [shape.memory_mb[name] for name in sorted(shape.triggered)] or list(shape.memory_mb.values())
@@ -304,18 +315,22 @@ def _mean(values: Any) -> float:
 # The seeds' traffic, webhook-fed, in steady state: every kind of event the log holds, derived
 # ones included (the reactor's broadcasts and alerts, the worker's delivery outcomes).
 DEFAULT_MIX = (
-    EventClass("InFlow order validated", 0.20, "pending-errors", "update", {"by-first-detected": "same"},
-               via_http=True),
+    # by-order-number: an order's first validation inserts its order row's entry (keys only), later
+    # ones leave it; counted as an insert every time, the worst case of one validation per order
+    # (so is the order stream's creation: its first event enters the stream catalogue).
+    EventClass("InFlow order validated", 0.20, "pending-errors", "update",
+               {"by-first-detected": "same", "by-order-number": "insert"}, via_http=True, new_stream=1.0),
     EventClass("Shopify stock change", 0.30, "inventory", "update", {}, via_http=True, reactor_reads=2.0),
     EventClass("stock broadcast (reactor)", 0.10, "inventory", "update", {}, sqs_sends=1.0),
     EventClass("message received (POST /messages)", 0.10, "delivery-status", "insert",
-               {"by-message": "insert", "by-status": "insert", "by-sender": "insert"}, via_http=True, sqs_sends=1.0),
+               {"by-message": "insert", "by-status": "insert", "by-sender": "insert"}, via_http=True, sqs_sends=1.0,
+               new_stream=1.0),
     # attempted + succeeded / retry scheduled: two events per job; a retry moves by-status
     # (status, due_at) and by-sender (updated_at): two index entries, two writes each.
     EventClass("delivery attempt outcome (worker)", 0.25, "delivery-status", "update",
                {"by-message": "same", "by-status": "move", "by-sender": "move"}, jobs_run=0.5, sqs_sends=0.1),
     EventClass("alert raised (reactor)", 0.05, "alerts", "insert",
-               {"by-unread": "insert", "by-severity": "insert", "by-sku": "insert"}),
+               {"by-unread": "insert", "by-severity": "insert", "by-sku": "insert"}, new_stream=1.0),
 )
 
 DEFAULT_LOAD = {
@@ -355,7 +370,7 @@ def markdown(result: Estimate, rates: tuple[float, ...] = (1.0, 10.0)) -> str:
                     f"| ${result.trickle_lambda.usd:.2f} |")
     rows.append(f"| **total, busy** (at a trickle) | | **${result.per_million():.2f}** "
                 f"(${result.per_million(trickle=True):.2f}) |")
-    rows.append(f"| storage, each month the events are kept | event + index entries, PITR | "
+    rows.append(f"| storage, each month the events are kept | event + index entries + checkpoint, PITR | "
                 f"${result.storage_per_million_month:.2f} |")
     rows += ["", "| fixed, per month | what | cost |", "|---|---|---|"]
     rows += [f"| {line.item} | {line.units} | ${line.usd:.2f} |" for line in result.fixed_monthly]

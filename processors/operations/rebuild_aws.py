@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from events.errors import DynafoldError
+from processors.adapters.rebuild_executions import PHASES, map_run_counts
 from processors.operations.progress import Progress
 from processors.services.rebuild_compare import MAX_AWS_SEGMENTS
 from projections.rebuild.comparison import TableRule
 from projections.rebuild.plan import SWITCH_WAIT_SECONDS
 
-STATE_MACHINE_ENV = "DYNAFOLD_REBUILD_STATE_MACHINE"
 # ExecutionStatus values of an execution that has not ended: a redriven execution keeps its ARN and
 # goes PENDING_REDRIVE -> RUNNING, so following (and `rebuild status`) goes on through a redrive.
 # https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html
@@ -83,29 +83,6 @@ def last_started(state_dir: Path, prefix: str) -> dict[str, Any]:
     if not path.exists():
         raise DynafoldError("no rebuild was started on AWS from here (see `dynafold rebuild VIEW --on-aws`)")
     return dict(json.loads(path.read_text()))
-
-
-# What each of an execution's map runs does, in the order they start (statemachine/rebuild.asl.json).
-PHASES = ("filling", "comparing", "carrying over after the switch")
-
-
-def map_run_counts(sfn: Any, execution_arn: str) -> list[tuple[int, int]]:
-    """(items succeeded, items in all) of each of the execution's map runs, in the order they
-    started: the fill, the comparison, the carry-over after a switch. ListMapRuns promises no order
-    and pages with nextToken."""
-    runs: list[dict[str, Any]] = []
-    request = {"executionArn": execution_arn}
-    while True:
-        page = sfn.list_map_runs(**request)
-        runs.extend(page.get("mapRuns", []))
-        if not page.get("nextToken"):
-            break
-        request = {"executionArn": execution_arn, "nextToken": page["nextToken"]}
-    counts = []
-    for run in sorted(runs, key=lambda run: run["startDate"]):
-        items = sfn.describe_map_run(mapRunArn=run["mapRunArn"])["itemCounts"]
-        counts.append((int(items.get("succeeded", 0)), int(items.get("total", 0))))
-    return counts
 
 
 def follow(sfn: Any, execution_arn: str, total_events: int, bar: Progress, *, poll: float = 5.0,

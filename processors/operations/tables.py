@@ -37,6 +37,10 @@ class TableNames:
     def idempotency(self) -> str:
         return self.names["idempotency"]
 
+    @property
+    def checkpoints(self) -> str:
+        return self.names["checkpoints"]
+
 
 Warn = Callable[[str], None]
 _logger = logging.getLogger("dynafold.tables")

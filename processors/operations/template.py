@@ -138,3 +138,25 @@ def local_table_name(prefix: str, base_name: str) -> str:
     if not _NAME_RE.match(name):
         raise ValueError(f"invalid table name {name!r} (from prefix {prefix!r})")
     return name
+
+
+def lambda_functions(template: dict[str, Any] | None = None) -> tuple[str, ...]:
+    """Every AWS::Serverless::Function by the name after "${AWS::StackName}-" in its FunctionName
+    (projector, reactor, ingest, ...), in template order."""
+    template = template or load_template()
+    names = []
+    for logical_id, resource in template["Resources"].items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        name = resource["Properties"].get("FunctionName")
+        if not (isinstance(name, Tag) and name.name == "Sub" and isinstance(name.value, str)
+                and name.value.startswith(_STACK_PREFIX)):
+            raise ValueError(f'{logical_id}: FunctionName must be !Sub "${{AWS::StackName}}-<name>"')
+        names.append(name.value[len(_STACK_PREFIX):])
+    return tuple(names)
+
+
+def function_log_groups(stack_name: str, template: dict[str, Any] | None = None) -> dict[str, str]:
+    """function -> its log group in the deployed stack: Lambda's /aws/lambda/<function name>, the
+    name the template's log groups are declared with."""
+    return {name: f"/aws/lambda/{stack_name}-{name}" for name in lambda_functions(template)}

@@ -7,21 +7,21 @@ idempotency key, and a second raise of the same id changes nothing.
 
 from __future__ import annotations
 
-from events.alerts import AlertRaised, AlertRead
-from events.envelope import NewEvent, PlannedAppend, RecordedEvent
-from events.errors import IdempotencyKeyReused, NotFound, VersionConflict
+from events.alerts import AlertRaised
+from events.envelope import Cause, NewEvent
+from events.errors import IdempotencyKeyReused, VersionConflict
 from events.ports import EventLog
 from events.store import NO_STREAM
 from processors.telemetry.emf import count_by
 
 ALERT_RAISED = "dynafold.alerts.raised.v1"
-ALERT_READ = "dynafold.alerts.read.v1"
 
 
-def append_alert(store: EventLog, alert: AlertRaised, service: str, cause: RecordedEvent | None = None) -> bool:
+def append_alert(store: EventLog, alert: AlertRaised, service: str, cause: Cause | None = None) -> bool:
     """Append the alert once; True when this call raised it, False when it already was.
 
-    ``service`` is the raising function (the event's source and the metric's service dimension)."""
+    ``service`` is the raising function (the event's source and the metric's service dimension);
+    ``cause`` the event that called for it (its causation and correlation)."""
     new = NewEvent(ALERT_RAISED, alert, source=f"urn:dynafold:{service}",
                    correlation_id=cause.correlation_id if cause else None,
                    causation_id=cause.id if cause else None)
@@ -37,21 +37,3 @@ def append_alert(store: EventLog, alert: AlertRaised, service: str, cause: Recor
         return False
     count_by("AlertsRaised", service, {"severity": alert.severity})
     return True
-
-
-def read_plan(store: EventLog, alert_id: str, *, read_by: str | None, source: str,
-              correlation_id: str | None) -> tuple[PlannedAppend | None, int]:
-    """What marks an alert read: (the append, the version it is conditional on), or (None, version)
-    when it is read already (marking it again changes nothing). NotFound when it was never raised.
-    Shared by the admin route and the console, which each append it their own way."""
-    from projections.alerts import AlertsProjection
-
-    stream = f"alert:{alert_id}"
-    events = store.read_stream(stream)
-    if not events:
-        raise NotFound(f"alert {alert_id!r}")
-    if AlertsProjection.fold(alert_id, events).read:
-        return None, events[-1].version
-    event = NewEvent(ALERT_READ, AlertRead(alert_id=alert_id, read_by=read_by), source=source,
-                     correlation_id=correlation_id)
-    return PlannedAppend(stream, (event,)), events[-1].version

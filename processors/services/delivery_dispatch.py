@@ -2,6 +2,7 @@
 
 - ``message received`` -> a job for attempt 1;
 - ``retry scheduled`` -> a job for the next attempt, delayed until ``next_retry_at``;
+- ``redrive requested`` -> a job for the attempt it made due, at once;
 - ``dead-lettered`` -> the message goes to the dead-letter queue;
 - an attempt answered 410 Gone -> ``target disabled`` in the target's stream.
 
@@ -13,7 +14,9 @@ before every attempt, and the target event is appended under the cause event's i
 from __future__ import annotations
 
 
-from events.deliveries import DeadLettered, DeliveryAttempted, MessageReceived, RetryScheduled, TargetDisabled
+from events.deliveries import (
+    DeadLettered, DeliveryAttempted, MessageReceived, RedriveRequested, RetryScheduled, TargetDisabled,
+)
 from events.delivery_policy import TARGET_DISABLED, disables_target, target_stream
 from events.envelope import NewEvent, RecordedEvent
 from events.ports import EventLog
@@ -41,6 +44,8 @@ class DeliveryDispatch:
         elif isinstance(data, RetryScheduled):
             delay = (data.next_retry_at - self._clock.now()).total_seconds()
             self._enqueue(event, attempt=data.attempt + 1, delay_seconds=max(0.0, delay))
+        elif isinstance(data, RedriveRequested):
+            self._enqueue(event, attempt=data.attempt, delay_seconds=0.0)
         elif isinstance(data, DeadLettered):
             received, _ = self._message(event.stream)
             self._dead_letters.send(dead_letter_message(received, event))

@@ -135,11 +135,12 @@ class DeliveryWorker:
         if isinstance(step, Defer):
             self.queue.send(job, step.seconds)
             return JobResult("deferred", f"{step.seconds:.3f}s early")
-        decision, http = self._attempt(job.attempt, events[0])
+        decision, http = self._attempt(job.attempt, events[0], state.round_start)
         result = self._record(job, events[0], events[-1].version, decision, http)
         return replace(result, target_host=urlsplit(events[0].data.target_url).hostname)
 
-    def _attempt(self, attempt: int, received: RecordedEvent) -> tuple[Decision, HttpOutcome | None]:
+    def _attempt(self, attempt: int, received: RecordedEvent,
+                 round_start: int) -> tuple[Decision, HttpOutcome | None]:
         message = received.data
         if not isinstance(message, MessageReceived):  # the job fails; SQS retries, then dead-letters it
             raise ValueError(f"{received.stream}: starts with {received.type}, not a received message")
@@ -161,20 +162,22 @@ class DeliveryWorker:
                            extra={"attempt": attempt, "error": f"{type(error).__name__}: {error}"[:500]})
             http = HttpOutcome(None, round((time.perf_counter() - started) * 1000.0, 3),
                                error=_bounded(f"{type(error).__name__}: {error}"), failure="connection")
-        return self._decide(attempt, http), http
+        return self._decide(attempt, http, round_start), http
 
-    def _decide(self, attempt: int, http: HttpOutcome) -> Decision:
+    def _decide(self, attempt: int, http: HttpOutcome, round_start: int) -> Decision:
         """What attempt ``attempt`` amounts to. Past the request, nothing may fail the job (a failed job
         is retried by the queue and repeats the request): if the decision itself fails on something the
         target sent, it is made again without the target's hints (issue 12 defect 3)."""
         try:
-            return decide_attempt(attempt, http, self.settings.retry, self.clock.now(), self.random_fraction)
+            return decide_attempt(attempt, http, self.settings.retry, self.clock.now(), self.random_fraction,
+                                  round_start)
         except Exception as error:  # noqa: BLE001 - see above
             logger.warning("the target's answer could not be read in full; deciding without its hints",
                            extra={"attempt": attempt, "error": f"{type(error).__name__}: {error}"[:500]})
         plain = replace(http, retry_after=None, error=_bounded(http.error or "") or None,
                         response_time_ms=max(0.0, http.response_time_ms))
-        return decide_attempt(attempt, plain, self.settings.retry, self.clock.now(), self.random_fraction)
+        return decide_attempt(attempt, plain, self.settings.retry, self.clock.now(), self.random_fraction,
+                              round_start)
 
     def _record(self, job: DeliveryJob, received: RecordedEvent, version: int, decision: Decision,
                 http: HttpOutcome | None) -> JobResult:

@@ -8,6 +8,8 @@ records are read back with GetShardIterator(AT_SEQUENCE_NUMBER) and GetRecords w
 still holds them (24 h), and their keys, the event table's (stream, version), say which event
 streams and versions failed. Once they are trimmed, the alert names the sequence range instead.
 The alert id derives from the batch, so a redelivered failure message raises nothing twice.
+Its cause is the batch's first event still in the stream (its causation and correlation), so a
+trace of that request shows the failure.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from aws_lambda_powertools import Metrics
 
 from events.alerts import AlertRaised
+from events.envelope import Cause, CauseRef
 from events.errors import DynafoldError
 from processors.adapters.aws import error_code
 from processors.telemetry.logs import make_logger
@@ -76,6 +79,7 @@ class FailedRecords:
     streams: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     types: tuple[str, ...] = ()
     gone: str | None = None  # why none (or not all) could be read
+    cause: CauseRef | None = None  # the first failed event (its id and correlation), if read back
 
 
 def parse_failure_record(body: str) -> FailedBatch:
@@ -111,6 +115,16 @@ def identify(records: list[Mapping[str, Any]]) -> tuple[dict[str, tuple[int, ...
         if event_type:
             types.add(event_type)
     return {stream: tuple(sorted(v)) for stream, v in sorted(versions.items())}, tuple(sorted(types))
+
+
+def first_cause(records: list[Mapping[str, Any]]) -> CauseRef | None:
+    """The first record's event as a cause: its id and correlation from the NewImage."""
+    for record in records:
+        image = record.get("dynamodb", {}).get("NewImage", {})
+        event_id, correlation = image.get("id", {}).get("S"), image.get("correlation_id", {}).get("S")
+        if event_id and correlation:
+            return CauseRef(event_id, correlation)
+    return None
 
 
 def _ranges(versions: tuple[int, ...]) -> str:
@@ -149,7 +163,7 @@ def record_failed_alert(batch: FailedBatch, records: FailedRecords) -> AlertRais
 class StreamFailures:
     """Reads back a failed batch's records and raises its alert (``raise_alert`` appends it once)."""
 
-    def __init__(self, streams: Any, raise_alert: Callable[[AlertRaised], bool]) -> None:
+    def __init__(self, streams: Any, raise_alert: Callable[[AlertRaised, Cause | None], bool]) -> None:
         self._streams = streams
         self._raise_alert = raise_alert
 
@@ -157,7 +171,7 @@ class StreamFailures:
         """The alert, what was found, and whether this call raised it (False: raised before)."""
         records = self.fetch(batch)
         alert = record_failed_alert(batch, records)
-        return alert, records, self._raise_alert(alert)
+        return alert, records, self._raise_alert(alert, records.cause)
 
     def fetch(self, batch: FailedBatch) -> FailedRecords:
         """The batch's records, from its first sequence number to its last (a batch is a contiguous
@@ -193,4 +207,4 @@ class StreamFailures:
     @staticmethod
     def _identified(found: list[Mapping[str, Any]], batch: FailedBatch, gone: str | None) -> FailedRecords:
         streams, types = identify(found[:batch.batch_size])
-        return FailedRecords(len(found), streams, types, gone)
+        return FailedRecords(len(found), streams, types, gone, first_cause(found[:batch.batch_size]))

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
-from processors.wiring.root import Adapters, Root, Settings
+from processors.wiring.root import Adapters, Root, Settings, check_startup_settings
 
 
-def aws_adapters(env: Mapping[str, str] = os.environ) -> Adapters:
-    """DynamoDB and its stream and tables, the SQS job and dead-letter queues, SES and InFlow's API, SSM secrets."""
+def aws_adapters(env: Mapping[str, str] = os.environ,
+                 log_groups: Callable[[], Mapping[str, str]] | None = None) -> Adapters:
+    """DynamoDB and its stream and tables, the SQS job and dead-letter queues, SES and InFlow's API, SSM secrets,
+    and CloudWatch Logs over ``log_groups`` (function -> log group; the operator's CLI names them)."""
     from processors.adapters.aws import dynamodb_client
     from processors.wiring.config import Tables
 
@@ -54,14 +56,30 @@ def aws_adapters(env: Mapping[str, str] = os.environ) -> Adapters:
         # The parameter every function reads its active versions from (template.yaml Globals).
         return SsmVersions(env[PARAMETER_ENV])
 
+    def function_logs() -> Any:
+        from processors.adapters.function_logs import cloudwatch_function_logs
+
+        return cloudwatch_function_logs(log_groups)
+
+    def health() -> Any:
+        from processors.adapters.aws import cloudwatch_client, stepfunctions_client
+        from processors.adapters.cloudwatch import CloudWatchAlarms, CloudWatchMetrics, MappingPositions
+        from processors.adapters.rebuild_executions import STATE_MACHINE_ENV, StepFunctionsRebuilds
+        from processors.services.status import HealthSources, StatusSettings
+
+        client = cache(cloudwatch_client)  # one client, built on the first status asked for
+        stack = StatusSettings.from_env(env).stack  # every alarm of the stack is named <stack>-...
+        return HealthSources(CloudWatchMetrics(client), CloudWatchAlarms(client, f"{stack}-"), MappingPositions(),
+                             StepFunctionsRebuilds(stepfunctions_client, env.get(STATE_MACHINE_ENV)))
+
     return Adapters(dynamodb=dynamodb_client, tables=Tables.from_env(env), delivery_queue=delivery_queue,
                     dead_letters=dead_letters, mailer=mailer, order_source=order_source, secrets=secrets,
-                    streams=streams, view_versions=view_versions)
+                    streams=streams, view_versions=view_versions, function_logs=function_logs, health=health)
 
 
-def aws_root(env: Mapping[str, str] = os.environ) -> Root:
+def aws_root(env: Mapping[str, str] = os.environ, log_groups: Callable[[], Mapping[str, str]] | None = None) -> Root:
     root: Root
-    root = Root(aws_adapters(env), lambda: Settings.from_env(env, root.secrets))
+    root = Root(aws_adapters(env, log_groups), lambda: Settings.from_env(env, root.secrets))
     return root
 
 
@@ -69,3 +87,8 @@ def aws_root(env: Mapping[str, str] = os.environ) -> Root:
 def lambda_handler(function: str) -> Any:
     """One handler per function per container, built on the first invocation."""
     return aws_root().handler(function)
+
+
+# At import, i.e. in Lambda's Init phase: a function configured to send the Shopify token elsewhere
+# never starts (the Init error carries the one-line reason), rather than failing at its first record.
+check_startup_settings(os.environ)

@@ -26,6 +26,7 @@ from processors.wiring.config import Tables
 if TYPE_CHECKING:  # the collaborators' types; imported where built so each function loads only its own
     from events.ports import EventLog
     from processors.adapters.dead_letters import DeadLetterSink
+    from processors.adapters.function_logs import FunctionLogs
     from processors.adapters.delivery_queue import DeliveryQueue
     from processors.adapters.mailers import MailUnconfigured, Mailer
     from processors.adapters.order_sources import OrderSource
@@ -33,6 +34,8 @@ if TYPE_CHECKING:  # the collaborators' types; imported where built so each func
     from processors.api.deps import ApiDeps, ApiSettings
     from processors.console.deps import ConsoleDeps
     from processors.services.delivery_worker import DeliverySettings, DeliveryWorker
+    from processors.services.adoption import ShopifyAdoption
+    from processors.services.event_trace import EventTrace
     from processors.services.error_monitor import ErrorMonitor, MonitorSettings
     from processors.services.reactor import Reactor
     from processors.adapters.shopify_admin import ShopifyAdminClient, ShopifyAdminSettings
@@ -40,6 +43,10 @@ if TYPE_CHECKING:  # the collaborators' types; imported where built so each func
     from processors.services.rebuild_segment import SegmentWorker
     from processors.services.shopify_push import ShopifyPusher
     from processors.services.stream_failures import StreamFailures
+    from processors.services.alert_reads import AlertReads
+    from processors.services.status import HealthSources, StatusService, StatusSettings
+    from processors.services.support import Support
+    from processors.services.targets import Targets
     from projections.reactor.settings import AlertSettings
     from projections.batch import BatchProjector
     from projections.ports import ViewRows
@@ -65,6 +72,8 @@ class Adapters:
     secrets: Callable[[], Secrets]
     streams: Callable[[], Any]  # the DynamoDB Streams client (the failure consumer reads failed batches back)
     view_versions: Callable[[], VersionsWriter]  # where a rebuild's switch writes the active versions
+    function_logs: Callable[[], FunctionLogs]  # the functions' logs (`dynafold logs`): CloudWatch or local files
+    health: Callable[[], HealthSources]  # what `dynafold status` reads: metrics, alarms, positions, rebuilds
     clock: Clock = SYSTEM_CLOCK
     resolve: Resolver = system_resolver
     random_fraction: Callable[[], float] = field(default_factory=lambda: random.SystemRandom().random)
@@ -81,6 +90,7 @@ class Settings:
     storefront_url: str | None = None
     shopify_sync: ShopifySyncSettings | None = None  # None: no pushes to Shopify
     shopify_admin: ShopifyAdminSettings | None = None  # where pushes go (None: planned, never sent)
+    status: StatusSettings | None = None  # which metrics are the readers' (None: the defaults)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ, secrets: Secrets | None = None) -> "Settings":
@@ -88,12 +98,22 @@ class Settings:
         from processors.services.delivery_worker import DeliverySettings
         from processors.services.error_monitor import MonitorSettings
         from processors.adapters.shopify_admin import ShopifyAdminSettings
+        from processors.services.status import StatusSettings
         from projections.reactor.settings import ShopifySyncSettings
 
         return cls(alert_settings_from_env(env), DeliverySettings.from_env(env, secrets),
                    MonitorSettings.from_env(env), ApiSettings.from_env(env),
                    env.get("DYNAFOLD_STOREFRONT_URL") or None, ShopifySyncSettings.from_env(env),
-                   ShopifyAdminSettings.from_env(env))
+                   ShopifyAdminSettings.from_env(env), StatusSettings.from_env(env))
+
+
+def check_startup_settings(env: Mapping[str, str] = os.environ) -> None:
+    """Refuse to start on a setting whose mistake would leak something, before any record is handled:
+    where the Shopify Admin API token goes. Lambda calls this at init (wiring/aws.py, so a bad value
+    fails the function's Init phase with one line), the local stack before it starts anything."""
+    from processors.adapters.shopify_shop import admin_origin_from_env
+
+    admin_origin_from_env(env)
 
 
 def alert_settings_from_env(env: Mapping[str, str] = os.environ) -> AlertSettings:
@@ -128,9 +148,8 @@ class Root:
     def store(self) -> EventLog:
         from events.store import EventStore
 
-        tables = self.adapters.tables
         # One clock for everything appended, so a fast-forwarded local run stays in causal order.
-        return EventStore(self.client, tables.events, tables.idempotency, clock=self.adapters.clock.now)
+        return EventStore.over(self.client, self.adapters.tables, clock=self.adapters.clock.now)
 
     @cached_property
     def views(self) -> ViewRows:
@@ -149,7 +168,8 @@ class Root:
         from projections.batch import BatchProjector
         from projections.registry import VIEWS
 
-        return BatchProjector(self.views, self.store.read_stream, VIEWS)
+        # The live projector reads the event table's stream: it seals each stream's checkpoint.
+        return BatchProjector(self.views, self.store.read_stream, VIEWS, seal=self.store.seal)
 
     @cached_property
     def reactor(self) -> Reactor:
@@ -207,23 +227,86 @@ class Root:
         from processors.services.alerts import append_alert
         from processors.services.stream_failures import SERVICE, StreamFailures
 
-        return StreamFailures(self.adapters.streams(), lambda alert: append_alert(self.store, alert, SERVICE))
+        return StreamFailures(self.adapters.streams(),
+                              lambda alert, cause: append_alert(self.store, alert, SERVICE, cause))
+
+    @cached_property
+    def shopify_adoption(self) -> ShopifyAdoption:
+        """Onboarding: Shopify's level as the first count of SKUs never counted here (CLI and admin route)."""
+        from processors.services.adoption import ShopifyAdoption
+
+        return ShopifyAdoption(self.store, self.queries)
+
+    @cached_property
+    def support(self) -> Support:
+        """The support questions' answers and the redrive: what `dynafold explain` and the routes ask."""
+        from processors.services.support import Support
+
+        delivery = self.settings.delivery
+        return Support.build(self.store, self.queries, self.adapters.clock.now, grace=self.settings.monitor.grace,
+                             retry=delivery.retry, timeout_seconds=delivery.timeout_seconds,
+                             shopify=self.settings.shopify_sync)
 
     @cached_property
     def api_deps(self) -> ApiDeps:
         from processors.api.deps import ApiDeps
 
         return ApiDeps(self.store, self.views, self.queries, self.secrets, self.settings.api,
-                       resolve=self.adapters.resolve, clock=self.adapters.clock.now)
+                       resolve=self.adapters.resolve, clock=self.adapters.clock.now,
+                       event_trace=lambda: self.event_trace, status=lambda: self.status,
+                       adoption=lambda: self.shopify_adoption, support=lambda: self.support)
+
+    @cached_property
+    def function_logs(self) -> FunctionLogs:
+        """Where the functions' log lines are read (`dynafold logs`)."""
+        return self.adapters.function_logs()
+
+    @cached_property
+    def event_trace(self) -> EventTrace:
+        """What an event caused and what caused it, or what a request caused (the audit trace)."""
+        from processors.services.event_trace import event_trace
+
+        return event_trace(self.client, self.adapters.tables.events)
+
+    @cached_property
+    def status(self) -> StatusService:
+        """Is everything caught up and healthy? (`dynafold status`, `GET /status`, the console's Health)"""
+        from processors.services.status import StatusService, StatusSettings
+
+        views = self.adapters.tables.views
+        source = getattr(views, "source", None)  # where a switch is recorded (SSM, views.json)
+        # Metrics are stamped with the wall clock wherever the functions run (EMF), so the status
+        # looks at the last hour of the wall clock even when a local run fast-forwards its own.
+        return StatusService(self.adapters.health(), self.queries, views,
+                             str(source) if source is not None else "the deployed tables",
+                             self.settings.status or StatusSettings())
+
+    @cached_property
+    def alert_reads(self) -> AlertReads:
+        """Marking alerts read (`POST /alerts/{id}/read`, `POST /alerts/read`, `dynafold alerts read`)."""
+        from processors.services.alert_reads import AlertReads
+
+        return AlertReads(self.store, self.queries.alerts)
+
+    @cached_property
+    def targets(self) -> Targets:
+        """Webhook targets disabled after 410 Gone, and enabling them again (`dynafold targets`, the console)."""
+        from processors.services.targets import Targets
+
+        return Targets(self.store)
 
     @cached_property
     def console_deps(self) -> ConsoleDeps:
-        """The console's reads go through the services the CLI and the read routes use."""
+        """The console reads and acts through the services the CLI and the routes use, each built
+        when a page first asks for it (the function's cold start builds none of them)."""
         from events.log_index import EventIndex
-        from processors.console.deps import ConsoleDeps
+        from processors.console.deps import ConsoleDeps, ConsoleServices
 
+        services = ConsoleServices(support=lambda: self.support, status=lambda: self.status,
+                                   alert_reads=lambda: self.alert_reads, event_trace=lambda: self.event_trace,
+                                   adoption=lambda: self.shopify_adoption, targets=lambda: self.targets)
         return ConsoleDeps(self.store, EventIndex(self.client, self.adapters.tables.events), self.queries,
-                           self.adapters.tables.views, self.secrets, grace_period=self.settings.monitor.grace,
+                           self.adapters.tables.views, self.secrets, services, grace_period=self.settings.monitor.grace,
                            clock=self.adapters.clock.now)
 
     @cached_property

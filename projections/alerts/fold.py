@@ -12,13 +12,15 @@ that was never raised is ignored (there is no row to mark).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import get_args
 
-from events.alerts import AlertRaised, AlertRead
+from events.alerts import AlertRaised, AlertRead, AlertType
 from events.envelope import RecordedEvent, format_time
 from projections.view import View, ViewRow, single_row_view
 
 UNREAD = "UNREAD"
 SEVERITIES = ("info", "warning", "critical")
+ALERT_TYPES: tuple[str, ...] = get_args(AlertType)
 
 
 @dataclass(frozen=True, kw_only=True)

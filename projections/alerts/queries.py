@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from projections.alerts.fold import SEVERITIES, UNREAD, Alert
+from events.envelope import format_time, parse_time
+from projections.alerts.fold import ALERT_TYPES, SEVERITIES, UNREAD, Alert
 from projections.unit import (
-    Answer, Arg, Command, Filter, InvalidQuery, Reader, Route, Section, choice, flag, key_query, rows, s,
+    Answer, Arg, Command, Filter, InvalidQuery, Reader, Route, Section, choice, flag, key_query, rows, s, time_bound,
 )
 
 FAMILY = "alerts"
+
+
+def check_alert_type(alert_type: str) -> str:
+    if alert_type not in ALERT_TYPES:
+        raise InvalidQuery(f"unknown alert type {alert_type!r} (one of {', '.join(ALERT_TYPES)})")
+    return alert_type
 
 
 def check_severity(severity: str) -> str:
@@ -25,16 +32,23 @@ class AlertQueries:
         self._reader = reader
 
     def find(self, unread: bool | None = None, severity: str | None = None, sku: str | None = None,
-             *, newest_first: bool = True) -> list[Alert]:
-        """Alerts matching every given filter, newest first.
+             *, alert_type: str | None = None, since: str | datetime | None = None,
+             before: str | datetime | None = None, newest_first: bool = True) -> list[Alert]:
+        """Alerts matching every given filter, newest first; ``since`` (inclusive) and ``before``
+        (exclusive) bound when they were raised.
 
         Index: by-sku when a SKU is given (the narrowest), else by-unread for unread alerts (sparse),
-        else by-severity; the other filters become a FilterExpression. With no severity and no SKU
-        and not asking for unread ones, the three severities are queried and merged (no scan).
+        else by-severity; every index is sorted by time, so the time bounds are key conditions, and
+        the other filters become a FilterExpression. With no severity and no SKU and not asking for
+        unread ones, the three severities are queried and merged (no scan).
         """
         if severity is not None:
             check_severity(severity)
+        if alert_type is not None:
+            check_alert_type(alert_type)
         where = Filter()
+        if alert_type is not None:
+            where.equals("alert_type", s(alert_type))
         if sku is not None:
             partitions = [key_query("sku", sku, index="by-sku")]
             _unread_filter(where, unread)
@@ -49,12 +63,36 @@ class AlertQueries:
             severities = [severity] if severity is not None else list(SEVERITIES)
             partitions = [key_query("severity", one, index="by-severity") for one in severities]
         found: list[Alert] = []
+        low = None if since is None else time_bound(since, "since")
+        high = None if before is None else time_bound(before, "before")
+        if low is not None and high is not None and low >= high:
+            return []  # an empty range (DynamoDB refuses a BETWEEN whose bounds are reversed)
         for request in partitions:
             request["ScanIndexForward"] = not newest_first
+            _time_range(request, low, high)
             where.apply(request)
             found.extend(Alert.from_row(row) for row in self._reader.query(FAMILY, request))
         found.sort(key=lambda a: (a.time or "", a.alert_id), reverse=newest_first)
         return found
+
+
+def _time_range(request: dict[str, Any], since: str | None, before: str | None) -> None:
+    """Bound the index's sort key (``time``, when the alert was raised) in the key condition: a key
+    attribute cannot be filtered, so an exclusive ``before`` with a ``since`` is BETWEEN since and the
+    microsecond before it (times are stored to the microsecond)."""
+    if since is None and before is None:
+        return
+    request["ExpressionAttributeNames"]["#t"] = "time"
+    values = request["ExpressionAttributeValues"]
+    if since is not None and before is not None:
+        request["KeyConditionExpression"] += " AND #t BETWEEN :since AND :last"
+        values[":since"], values[":last"] = s(since), s(format_time(parse_time(before) - timedelta(microseconds=1)))
+    elif since is not None:
+        request["KeyConditionExpression"] += " AND #t >= :since"
+        values[":since"] = s(since)
+    else:
+        request["KeyConditionExpression"] += " AND #t < :before"
+        values[":before"] = s(str(before))
 
 
 def _unread_filter(where: Filter, unread: bool | None) -> None:

@@ -4,7 +4,10 @@ Status: ``PENDING`` when the message is received; ``FAILED`` after a failed atte
 ``RETRY_SCHEDULED`` with ``next_retry_at`` when a retry is scheduled (and a ``retry_history`` entry
 built from the failed attempt's result and the backoff: delay, exponential part, jitter);
 ``SUCCESS`` with ``delivered_at`` once delivered; ``MAX_RETRIES_EXCEEDED`` (or ``FAILED`` for any
-other reason) when dead-lettered.
+other reason) when dead-lettered. A redrive (``redrive requested``) is a retry due at once:
+``RETRY_SCHEDULED`` with ``next_retry_at`` its time and ``redriven_at``; a redrive of a dead
+letter clears ``dead_letter_reason`` and starts a new round at its attempt (``round_start``: the
+retries and the backoff count from there), a retry brought forward keeps its round.
 
 Decisions:
 - A successful ``DeliveryAttempted`` already sets ``SUCCESS`` and ``delivered_at`` (seed 002:
@@ -25,7 +28,9 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import overload
 
-from events.deliveries import DeadLettered, DeliveryAttempted, DeliverySucceeded, MessageReceived, RetryScheduled
+from events.deliveries import (
+    DeadLettered, DeliveryAttempted, DeliverySucceeded, MessageReceived, RedriveRequested, RetryScheduled,
+)
 from events.envelope import RecordedEvent, format_time
 from projections.view import View, ViewRow, single_row_view
 
@@ -90,6 +95,8 @@ class DeliveryStatus(ViewRow):
     delivered_at: str | None = None
     last_attempt_at: str | None = None
     dead_letter_reason: str | None = None
+    round_start: int = 1  # the attempt the current round of retries began with (a redrive's)
+    redriven_at: str | None = None
     created_at: str | None = None
     updated_at: str | None = None
 
@@ -146,6 +153,9 @@ def apply(state: DeliveryStatus, event: RecordedEvent) -> DeliveryStatus:
         status = MAX_RETRIES_EXCEEDED if data.reason == MAX_RETRIES_EXCEEDED else FAILED
         return replace(state, status=status, attempts=max(state.attempts, data.attempts), next_retry_at=None,
                        dead_letter_reason=data.reason, updated_at=at)
+    if isinstance(data, RedriveRequested):
+        return replace(state, status=RETRY_SCHEDULED, next_retry_at=at, dead_letter_reason=None, redriven_at=at,
+                       round_start=data.attempt if data.kind == "redrive" else state.round_start, updated_at=at)
     return state
 
 

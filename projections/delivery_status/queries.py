@@ -33,17 +33,30 @@ class DeliveryQueries:
                  for row in self._reader.query(FAMILY, key_query("message_id", message_id, index="by-message"))]
         return sorted(found, key=lambda d: (d.sender_id or "", d.delivery_id))
 
-    def by_status(self, status: str, due_before: str | datetime | None = None, *,
+    def by_status(self, status: str, due_before: str | datetime | None = None, *, since: str | datetime | None = None,
                   sender_id: str | None = None) -> list[DeliveryStatus]:
-        """Deliveries in ``status``, by due time; ``due_before`` keeps those due strictly before it."""
+        """Deliveries in ``status``, by due time (the next retry, else the last change); ``due_before``
+        keeps those due strictly before it, ``since`` those due at or after it."""
         request = key_query("status", check_status(status), index="by-status")
-        if due_before is not None:
-            request["KeyConditionExpression"] += " AND #d < :d"
+        if due_before is not None or since is not None:
             request["ExpressionAttributeNames"]["#d"] = "due_at"
+        if due_before is not None and since is not None:
+            request["KeyConditionExpression"] += " AND #d BETWEEN :s AND :d"
+        elif due_before is not None:
+            request["KeyConditionExpression"] += " AND #d < :d"
+        elif since is not None:
+            request["KeyConditionExpression"] += " AND #d >= :s"
+        if since is not None:
+            request["ExpressionAttributeValues"][":s"] = s(time_bound(since, "since"))
+        if due_before is not None:
             request["ExpressionAttributeValues"][":d"] = s(time_bound(due_before, "due before"))
         if sender_id is not None:
             Filter().equals("sender_id", s(sender_id)).apply(request)
-        return [DeliveryStatus.from_row(row) for row in self._reader.query(FAMILY, request)]
+        found = [DeliveryStatus.from_row(row) for row in self._reader.query(FAMILY, request)]
+        if due_before is not None and since is not None:  # BETWEEN includes its upper end
+            bound = time_bound(due_before, "due before")
+            found = [d for d in found if (d.due_at or "") < bound]
+        return found
 
     def by_sender(self, sender_id: str, *, status: str | None = None,
                   due_before: str | datetime | None = None) -> list[DeliveryStatus]:

@@ -61,7 +61,15 @@ class InventoryQueries:
 def _cells(row: InventoryItem) -> dict[str, Any]:
     broadcast = row.last_broadcast
     return {**row.to_dict(), "broadcast": None if broadcast is None else broadcast.count,
-            "broadcast_at": None if broadcast is None else broadcast.time}
+            "broadcast_at": None if broadcast is None else broadcast.time, "shopify": _shopify(row)}
+
+
+def _shopify(row: InventoryItem) -> str | None:
+    """Each Shopify item and what it shows (what it should show, when that differs)."""
+    shown = [f"{item.inventory_item_id}={'-' if item.available is None else item.available}"
+             + (f" (should {item.expected})" if item.expected is not None and item.expected != item.available else "")
+             for item in row.shopify_items]
+    return ", ".join(shown) or None
 
 
 def _cmd_inventory(q: InventoryQueries, args: Mapping[str, Any], now: datetime) -> Answer:
@@ -101,7 +109,7 @@ def _report_returns(q: InventoryQueries) -> list[dict[str, Any]]:
     return [ret.to_dict() for row in sorted(q.all(), key=lambda row: row.sku) for ret in q.returns_of(row.sku)]
 
 
-_COLUMNS = ("sku", "physical", "buffer", "available", "broadcast", "broadcast_at", "updated_at")
+_COLUMNS = ("sku", "physical", "buffer", "available", "uncounted", "shopify", "broadcast", "broadcast_at", "updated_at")
 COMMANDS = (
     Command("inventory", "stock of one SKU, or of every SKU", _cmd_inventory, _COLUMNS, cells=_cells, args=(
         Arg(("sku",), {"nargs": "?", "default": None}),

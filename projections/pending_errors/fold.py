@@ -15,8 +15,12 @@ table's TTL: first_detected + 7 days, in epoch seconds. A notified error's row c
 (it is not pending, so it stays out of the index, and it lives exactly as long as the error is
 still reported: a TTL would forget it and the next validation would reopen it).
 
-An order without pending or notified errors has no rows, and its state is the initial one: the order number
-is only kept alongside errors, so ``load(rows(state)) == state`` always holds.
+Every validated order also has its *order row* (sort key ``@order``): its number and when it was
+first validated. It outlives its errors (no TTL, never deleted), so "why wasn't SO-000777 sent?"
+finds the order by its number after the email went out or the errors were fixed: the order row
+alone carries ``indexed_number``, the key of the sparse ``by-order-number`` index (an empty number
+is not indexed: DynamoDB refuses an empty index key). A never-validated order has no rows, and its
+state is the initial one; ``load(rows(state)) == state`` always holds.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from projections.view import Row, View, ViewRow
 
 PENDING = "PENDING"
 TTL = timedelta(days=7)
+ORDER_ROW = "@order"  # the order row's sort key: error hashes are hex, the head row is "#"
+INDEXED_NUMBER = "indexed_number"  # the by-order-number index's key, on the order row only
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,19 +75,18 @@ class PendingErrorsState:
     order_number: str = ""
     errors: Mapping[str, PendingError] = field(default_factory=dict)  # error_hash -> error, sorted
     notified: Mapping[str, str] = field(default_factory=dict)  # error_hash -> when emailed; still reported, sorted
+    first_validated: str = ""  # when the order was first validated; "" = never (no order row)
 
 
 def initial(order_id: str) -> PendingErrorsState:
     return PendingErrorsState(order_id=order_id)
 
 
-def _state(order_id: str, order_number: str, errors: Mapping[str, PendingError],
-           notified: Mapping[str, str]) -> PendingErrorsState:
-    """The one canonical state for these errors: sorted by hash; no errors = the initial state."""
-    if not errors and not notified:
-        return initial(order_id)
-    return PendingErrorsState(order_id, order_number, {h: errors[h] for h in sorted(errors)},
-                              {h: notified[h] for h in sorted(notified)})
+def _state(state: PendingErrorsState, order_number: str, errors: Mapping[str, PendingError],
+           notified: Mapping[str, str], first_validated: str) -> PendingErrorsState:
+    """The one canonical state for these errors: sorted by hash."""
+    return PendingErrorsState(state.order_id, order_number, {h: errors[h] for h in sorted(errors)},
+                              {h: notified[h] for h in sorted(notified)}, first_validated)
 
 
 def _plain(value: Any) -> Any:
@@ -121,11 +126,14 @@ def apply(state: PendingErrorsState, event: RecordedEvent) -> PendingErrorsState
                 first_detected=at if seen is None else seen.first_detected,
                 last_seen=at,
             )
-        return _state(state.order_id, data.order_number, current, notified)
+        return _state(state, data.order_number, current, notified, state.first_validated or at)
     if isinstance(data, OrderErrorsNotified):
         sent = set(data.error_hashes) & set(state.errors)
+        if not sent:
+            return state
         remaining = {h: e for h, e in state.errors.items() if h not in sent}
-        return _state(state.order_id, state.order_number, remaining, {**state.notified, **{h: at for h in sent}})
+        return _state(state, state.order_number, remaining, {**state.notified, **{h: at for h in sent}},
+                      state.first_validated)
     return state
 
 
@@ -134,26 +142,35 @@ def expires_at(first_detected: str) -> int:
     return calendar.timegm(moment.utctimetuple())
 
 
+def order_row(state: PendingErrorsState) -> Row:
+    """The order row's attributes: its number (indexed when there is one) and first validation."""
+    row: Row = {"order_number": state.order_number, "first_validated": state.first_validated}
+    return row | ({INDEXED_NUMBER: state.order_number} if state.order_number else {})
+
+
 def rows(state: PendingErrorsState) -> Mapping[str | None, Row]:
+    order: dict[str | None, Row] = {ORDER_ROW: order_row(state)} if state.first_validated else {}
     notified: dict[str | None, Row] = {error_hash: {"order_number": state.order_number, "notified_at": at}
                                        for error_hash, at in state.notified.items()}
-    return notified | {error_hash: error.attributes("order_id", "error_hash")
-                       for error_hash, error in state.errors.items()}
+    return order | notified | {error_hash: error.attributes("order_id", "error_hash")
+                               for error_hash, error in state.errors.items()}
 
 
 def load(order_id: str, stored: Mapping[str | None, Row]) -> PendingErrorsState:
-    notified = {str(error_hash): row["notified_at"] for error_hash, row in stored.items()
-                if error_hash is not None and "notified_at" in row}
+    order = stored.get(ORDER_ROW)
+    hashes = {str(h): row for h, row in stored.items() if h is not None and h != ORDER_ROW}
+    notified = {error_hash: row["notified_at"] for error_hash, row in hashes.items() if "notified_at" in row}
     errors = {
-        str(error_hash): PendingError.from_row({
-            **row, "order_id": order_id, "error_hash": str(error_hash),
+        error_hash: PendingError.from_row({
+            **row, "order_id": order_id, "error_hash": error_hash,
             "order_number": row.get("order_number") or "", "details": _plain(row.get("details") or {}),
         })
-        for error_hash, row in stored.items() if error_hash is not None and "notified_at" not in row
+        for error_hash, row in hashes.items() if "notified_at" not in row
     }
-    first = min((h for h in stored if h is not None), default=None)
-    order_number = "" if first is None else stored[first].get("order_number") or ""
-    return _state(order_id, order_number, errors, notified)
+    # Rows written before order rows existed: the number is on every error row.
+    first = order if order is not None else hashes[min(hashes)] if hashes else {}
+    return _state(initial(order_id), first.get("order_number") or "", errors, notified,
+                  (order or {}).get("first_validated") or "")
 
 
 def measures(before: PendingErrorsState, after: PendingErrorsState) -> dict[str, int]:

@@ -83,7 +83,7 @@ def demo() -> Iterator[Demo]:
 
     def main() -> None:
         try:
-            run_demo(Context(None, "dynafold-", True), serve, admin_api_key=key)
+            run_demo(Context(None, "dynafold-", True), None, serve, admin_api_key=key)
         except BaseException as error:  # noqa: BLE001 - handed to the test thread, which raises it
             ready.put(error)
 

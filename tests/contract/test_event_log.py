@@ -7,6 +7,20 @@ from __future__ import annotations
 
 import pytest
 
+from dataclasses import replace
+
+from events.appending import (
+    HEAD_KEY_PREFIX,
+    IDEMPOTENCY_TTL,
+    GuardPlan,
+    guard_item,
+    plan_at,
+    prepare,
+    request_hash,
+    streams_request_hash,
+)
+from events.chain import Witness
+from events.checkpoints import Checkpoint, to_seal
 from events.envelope import NewEvent, PlannedAppend, StoredEvent
 from events.errors import (
     DynafoldError,
@@ -15,14 +29,13 @@ from events.errors import (
     InvalidEventData,
     InvalidExpectedVersion,
     InvalidStreamId,
-    StreamContended,
     TooManyEvents,
     UnknownEventType,
     VersionConflict,
 )
 from events.ports import EventLog
-from events.store import ANY, NO_STREAM
-from tests.contract.conftest import FIXED, Harness
+from events.store import ANY, NO_STREAM, AppendResult
+from tests.contract.conftest import FIXED, Harness, sealing
 
 
 def buffer(sku: str = "A", value: int = 1, **kw: object) -> NewEvent:
@@ -96,8 +109,10 @@ def test_conflicts_carry_the_actual_version_and_any_appends_at_the_head(log: Eve
         ("sku:A", [buffer()], "latest", InvalidExpectedVersion),
         ("sku:A", [buffer()], True, InvalidExpectedVersion),
         ("sku:A", [], ANY, TooManyEvents),
-        ("sku:A", [buffer()] * 100, ANY, TooManyEvents),  # 99 events and the head fill a transaction
+        ("sku:A", [buffer()] * 101, ANY, TooManyEvents),  # 100 events fill a transaction
         ("sku:A", [buffer(id="x" * 5000), buffer()], NO_STREAM, DynafoldError),  # a key (correlation id) too long
+        # The by-id index's key: an event id past 2048 bytes (its correlation short).
+        ("sku:A", [buffer(), buffer(id="x" * 2049, correlation_id="c")], NO_STREAM, DynafoldError),
     ],
 )
 def test_bad_input_is_a_typed_error_and_writes_nothing(
@@ -187,10 +202,11 @@ def test_a_bad_stream_anywhere_appends_nothing(harness: Harness) -> None:
 
 
 def test_one_transaction_is_the_limit_of_several_streams(harness: Harness) -> None:
-    with pytest.raises(TooManyEvents):
-        harness.log.append_streams([sold(f"S{n}") for n in range(50)], "k")  # 50 events, 50 heads, the guard
-    assert len(harness.log.append_streams([sold(f"S{n}") for n in range(49)], "k")) == 49
-    assert harness.count() == 49
+    with pytest.raises(TooManyEvents):  # 101 events: the guard is written on its own, the events together
+        harness.log.append_streams([sold(f"S{n}") for n in range(100)] + [
+            PlannedAppend("sku:S0x", sold("S0x").events)], "k")
+    assert len(harness.log.append_streams([sold(f"S{n}") for n in range(100)], "k")) == 100
+    assert harness.count() == 100
 
 
 # ------------------------------------------------------------------ scans
@@ -244,15 +260,35 @@ def test_scan_pages_split_the_log_into_segments_of_whole_contiguous_streams(log:
 
 # ------------------------------------------------------------------ audit
 
-def test_an_intact_log_verifies(log: EventLog) -> None:
+def seal_heads(log: EventLog) -> dict[str, Checkpoint]:
+    """What the projector seals after reading the whole log from the table's stream."""
+    sealed = to_seal(log.read_all())
+    assert log.seal(sealed) == {}
+    return {c.stream: c for c in sealed}
+
+
+def test_an_intact_log_verifies_against_its_sealed_checkpoints(harness: Harness) -> None:
+    log = sealing(harness)
     sizes = _history(log)
+    sealed = seal_heads(log)
     reports = list(log.verify_log(segments=2))
     assert sorted(r.stream for r in reports) == sorted(sizes) and all(r.ok for r in reports)
     assert {r.stream: r.events for r in reports} == sizes
-    head = log.recorded_head("sku:S0")
-    assert head is not None and head.version == sizes["sku:S0"]
-    assert head.hash == log.read_stream("sku:S0")[-1].hash
-    assert log.recorded_heads() == {s: log.recorded_head(s) for s in sizes}
+    checkpoint = log.sealed_checkpoint("sku:S0")
+    assert checkpoint == sealed["sku:S0"] and checkpoint.version == sizes["sku:S0"]
+    assert checkpoint.hash == log.read_stream("sku:S0")[-1].hash
+    assert log.sealed_checkpoints() == sealed and log.sealed_checkpoint("sku:none") is None
+    assert log.recorded_heads() == {}  # appends record no head any more
+
+
+def test_a_seal_is_insert_only_and_the_highest_checkpoint_speaks(harness: Harness) -> None:
+    log = sealing(harness)
+    log.append("sku:A", [buffer(value=1), buffer(value=2)], NO_STREAM)
+    first, second = log.read_stream("sku:A")
+    assert log.seal([Checkpoint("sku:A", 1, first.hash, first.id)]) == {}
+    assert log.seal([Checkpoint("sku:A", 1, "f" * 64, "forged"), Checkpoint("sku:A", 2, second.hash, second.id)]) == {}
+    assert log.sealed_checkpoint("sku:A") == Checkpoint("sku:A", 2, second.hash, second.id)
+    assert log.verify_stream("sku:A").ok  # the forged re-seal of version 1 changed nothing
 
 
 def test_the_same_events_are_stored_with_the_same_hashes_everywhere(log: EventLog) -> None:
@@ -278,10 +314,12 @@ def test_verify_finds_a_gap_and_a_truncated_tail(harness: Harness) -> None:
     harness.log.append("sku:A", [buffer(value=n) for n in range(1, 5)], NO_STREAM)
     harness.log.append("sku:B", [buffer(sku="B")], NO_STREAM)
     harness.log.append("sku:C", [buffer(sku="C")], NO_STREAM)
+    seal_heads(sealing(harness))
     harness.delete_raw("sku:A", 4)
     harness.delete_raw("sku:B", 1)
     report = harness.log.verify_stream("sku:A")
     assert report.broken is not None and report.broken.version == 4 and "truncated" in report.broken.problem
+    assert "sealed checkpoint recorded version 4" in report.broken.problem
     broken = {r.stream: r.broken for r in harness.log.verify_log()}
     assert broken["sku:C"] is None
     assert broken["sku:A"] is not None and broken["sku:B"] is not None and "truncated" in broken["sku:B"].problem
@@ -290,14 +328,121 @@ def test_verify_finds_a_gap_and_a_truncated_tail(harness: Harness) -> None:
     assert report.broken is not None and report.broken.version == 2 and "missing" in report.broken.problem
 
 
-def test_a_stream_cut_short_takes_no_appends_over_its_lost_tail(harness: Harness) -> None:
+def test_a_tail_cut_and_appended_over_is_reported_as_replaced(harness: Harness) -> None:
+    """Appends no longer read a head, so they land on a lost tail; the seal of what was there
+    before says the event at that version was replaced."""
     harness.log.append("sku:A", [buffer(value=n) for n in range(1, 4)], NO_STREAM)
+    seal_heads(sealing(harness))
     harness.delete_raw("sku:A", 3)
-    with pytest.raises(VersionConflict):
-        harness.log.append("sku:A", [buffer()], 2)
-    with pytest.raises(StreamContended):
-        harness.log.append("sku:A", [buffer()], ANY)
+    assert harness.log.append("sku:A", [buffer(value=9)], 2).first_version == 3
+    report = harness.log.verify_stream("sku:A")
+    assert report.broken is not None and report.broken.version == 3 and "replaced" in report.broken.problem
+    assert [r.broken.version for r in harness.log.verify_log() if r.broken] == [3]
+
+
+def test_a_head_an_earlier_release_recorded_still_witnesses_the_tail(harness: Harness) -> None:
+    harness.log.append("sku:A", [buffer(value=n) for n in range(1, 4)], NO_STREAM)
+    last = harness.log.read_stream("sku:A")[-1]
+    harness.put_head_raw({"key": {"S": HEAD_KEY_PREFIX + "sku:A"}, "stream": {"S": "sku:A"},
+                          "head_version": {"N": "3"}, "head_hash": {"S": last.hash}})
+    assert harness.log.verify_stream("sku:A").ok
+    harness.delete_raw("sku:A", 3)
+    report = harness.log.verify_stream("sku:A")
+    assert report.broken is not None and "truncated" in report.broken.problem and "earlier release" in report.broken.problem
+    assert [r.stream for r in harness.log.verify_log() if r.broken] == ["sku:A"]
+
+
+def test_witnesses_from_outside_the_log_are_checked_too(log: EventLog) -> None:
+    log.append("sku:A", [buffer(value=n) for n in range(1, 3)], NO_STREAM)
+    assert log.verify_stream("sku:A", [Witness(2, None, "inventory view")]).ok
+    report = log.verify_stream("sku:A", [Witness(3, None, "inventory view")])
+    assert report.broken is not None and "inventory view recorded version 3" in report.broken.problem
+    broken = {r.stream: r.broken for r in log.verify_log(also={"sku:GONE": [Witness(1, None, "inventory view")]})}
+    assert broken["sku:A"] is None and broken["sku:GONE"] is not None
+
+
+# ------------------------------------------------------------------ a keyed append's two writes
+
+def crashed_guard(log: EventLog, key: str, stream: str, events: list[NewEvent], base: int) -> GuardPlan:
+    """The guard a writer leaves when it stops between its two writes: the key's plan, no events."""
+    prepared = prepare(stream, events, key, FIXED)
+    plan = plan_at(stream, prepared, base)
+    return plan, guard_item(key, request_hash(stream, prepared), [plan], FIXED, IDEMPOTENCY_TTL)
+
+
+def test_a_retry_finishes_a_plan_its_writer_left_half_done_with_the_planned_ids(harness: Harness) -> None:
+    log = harness.log
+    log.append("sku:A", [buffer(value=1)], NO_STREAM)
+    plan, guard = crashed_guard(log, "wh-1", "sku:A", [buffer(value=7)], base=1)
+    harness.put_guard_raw(guard)
+    assert log.recorded("wh-1") is None and log.recorded_streams("wh-1") is None  # nothing written yet
+    retry = log.append("sku:A", [buffer(value=7)], ANY, idempotency_key="wh-1")
+    assert (retry.versions, retry.event_ids, retry.deduplicated) == ((2,), plan.event_ids, False)
+    again = log.append("sku:A", [buffer(value=7)], ANY, idempotency_key="wh-1")
+    assert again.deduplicated and again.event_ids == plan.event_ids and harness.count() == 2
+    stored = log.read_stream("sku:A")[-1]
+    assert (stored.id, stored.correlation_id) == (plan.event_ids[0], plan.event_ids[0])
+    assert log.recorded("wh-1") == again and log.verify_stream("sku:A").ok
+
+
+def test_a_plan_whose_version_another_writer_took_is_planned_again_once(harness: Harness) -> None:
+    log = harness.log
+    plan, guard = crashed_guard(log, "wh-1", "sku:A", [buffer(value=7)], base=0)
+    harness.put_guard_raw(guard)
+    log.append("sku:A", [buffer(value=1)], NO_STREAM)  # took version 1, the plan's version
+    retry = log.append("sku:A", [buffer(value=7)], ANY, idempotency_key="wh-1")
+    assert (retry.versions, retry.event_ids, retry.deduplicated) == ((2,), plan.event_ids, False)
+    assert log.append("sku:A", [buffer(value=7)], ANY, idempotency_key="wh-1") == replace(retry, deduplicated=True)
+    assert [e.data.buffer for e in log.read_stream("sku:A")] == [1, 7] and harness.count() == 2
+    with pytest.raises(IdempotencyKeyReused):
+        log.append("sku:A", [buffer(value=8)], ANY, idempotency_key="wh-1")
+
+
+def test_a_lost_plan_at_the_version_the_request_names_is_a_version_conflict(harness: Harness) -> None:
+    log = harness.log
+    _, guard = crashed_guard(log, "wh-1", "sku:A", [buffer(value=7)], base=0)
+    harness.put_guard_raw(guard)
+    log.append("sku:A", [buffer(value=1)], NO_STREAM)
+    with pytest.raises(VersionConflict) as caught:
+        log.append("sku:A", [buffer(value=7)], NO_STREAM, idempotency_key="wh-1")
+    assert caught.value.actual == 1 and harness.count() == 1 and log.recorded("wh-1") is None
+    assert log.append("sku:A", [buffer(value=7)], 1, idempotency_key="wh-1").versions == (2,)  # re-decided
     assert harness.count() == 2
+
+
+def test_a_multi_stream_plan_left_half_done_is_finished_or_planned_again(harness: Harness) -> None:
+    log = harness.log
+    prepared = [(p.stream, prepare(p.stream, p.events, None, FIXED)) for p in (sold("A"), sold("B"))]
+    plans = [plan_at(stream, events, 0) for stream, events in prepared]
+    harness.put_guard_raw(guard_item("k", streams_request_hash(prepared), plans, FIXED, IDEMPOTENCY_TTL))
+    log.append("sku:B", [sold("B", -3).events[0]])  # takes the plan's version of sku:B
+    results = log.append_streams([sold("A"), sold("B")], "k")
+    assert [(r.stream, r.first_version, r.deduplicated) for r in results] == [("sku:A", 1, False), ("sku:B", 2, False)]
+    assert [r.event_ids for r in results] == [p.event_ids for p in plans]
+    assert log.append_streams([sold("A"), sold("B")], "k") == [replace(r, deduplicated=True) for r in results]
+    assert harness.count() == 3
+
+
+def test_a_guard_an_earlier_release_wrote_with_its_events_answers_as_before(harness: Harness) -> None:
+    """Guards written in one transaction with their events (no plan with ids and times) are
+    written by construction: a repeat gets their answer without a look at the log."""
+    log = harness.log
+    first = log.append("sku:A", [buffer(value=7)], NO_STREAM)
+    digest = request_hash("sku:A", prepare("sku:A", [buffer(value=7)], "old-1", FIXED))
+    guard = guard_item("old-1", digest, [plan_at("sku:A", [], 0)], FIXED, IDEMPOTENCY_TTL)
+    del guard["appends"]  # the single-stream guard of earlier releases
+    guard.update({"first_version": {"N": "1"}, "last_version": {"N": "1"},
+                  "event_ids": {"L": [{"S": first.event_ids[0]}]}})
+    harness.put_guard_raw(guard)
+    repeat = log.append("sku:A", [buffer(value=7)], ANY, idempotency_key="old-1")
+    assert (repeat.versions, repeat.event_ids, repeat.deduplicated) == ((1,), first.event_ids, True)
+    assert log.recorded("old-1") == repeat and harness.count() == 1
+    prepared = [(p.stream, prepare(p.stream, p.events, None, FIXED)) for p in (sold("B"),)]
+    multi = guard_item("old-2", streams_request_hash(prepared), [plan_at("sku:B", [], 0)], FIXED, IDEMPOTENCY_TTL)
+    multi["appends"] = {"S": '[["sku:B", 4, 4, ["e-4"]]]'}  # earlier releases: no times
+    harness.put_guard_raw(multi)
+    assert log.append_streams([sold("B")], "old-2") == [AppendResult("sku:B", 4, 4, ("e-4",), True)]
+    assert harness.count() == 1
 
 
 # ------------------------------------------------------------------ the stream catalogue
@@ -305,6 +450,7 @@ def test_a_stream_cut_short_takes_no_appends_over_its_lost_tail(harness: Harness
 def test_list_streams_pages_through_a_category_newest_first_once_each(log: EventLog) -> None:
     for n in range(23):
         log.append(f"sku:S{n:02d}", [buffer(f"S{n:02d}", n)])
+        log.append(f"sku:S{n:02d}", [buffer(f"S{n:02d}", n + 1)])  # a later append adds no entry
     log.append("alert:a-1", [NewEvent("dynafold.alerts.raised.v1", {
         "alert_id": "a-1", "alert_type": "stock_low", "severity": "warning", "subject": "sku:S01", "message": "low"})])
     seen: list[str] = []
@@ -321,15 +467,18 @@ def test_list_streams_pages_through_a_category_newest_first_once_each(log: Event
     assert sorted(seen) == [f"sku:S{n:02d}" for n in range(23)]  # every stream once, no other category
     assert pages >= 5
     first = log.list_streams("sku", limit=100).items
-    assert [e.last_time for e in first] == sorted((e.last_time for e in first), reverse=True)
-    assert {e.version for e in first} == {1}
+    assert [e.created for e in first] == sorted((e.created for e in first), reverse=True)
 
 
-def test_list_streams_shows_the_head_after_later_appends(log: EventLog) -> None:
-    log.append("sku:A", [buffer("A", 1)])
-    log.append("sku:A", [buffer("A", 2), buffer("A", 3)])
+def test_only_a_streams_first_event_carries_the_catalogue_key(log: EventLog) -> None:
+    log.append("sku:A", [buffer("A", 1), buffer("A", 2)])
+    log.append("sku:A", [buffer("A", 3)])
+    items = list(log.read_items("sku:A"))
+    assert [("catalogue" in item) for item in items] == [True, False, False]
+    assert items[0]["catalogue"]["S"].startswith("sku#")
     [entry] = log.list_streams("sku").items
-    assert (entry.stream, entry.version) == ("sku:A", 3)
+    assert (entry.stream, entry.created) == ("sku:A", items[0]["time"]["S"])
+    assert all(report.ok for report in log.verify_log())  # the key is no part of the hashed event
 
 
 def test_list_streams_refuses_an_unknown_category_and_a_forged_token(log: EventLog) -> None:

@@ -79,14 +79,14 @@ def test_a_saved_single_row_loads_back_as_the_state_it_was_folded_from(rows_harn
 def test_a_multi_row_view_writes_what_changed_and_removes_rows_gone(rows_harness: RowsHarness) -> None:
     rows = rows_harness.rows
     events = recorded("order:o1", validated("o1", "h1", "h2"))
-    assert save(rows, pending(PendingErrorsProjection, "order:o1", events, rows)) == 3  # the head and two rows
+    assert save(rows, pending(PendingErrorsProjection, "order:o1", events, rows)) == 4  # head, order row, two rows
     events = recorded("order:o1", validated("o1", "h1", "h2"), validated("o1", "h2", "h3"))
     written = save(rows, pending(PendingErrorsProjection, "order:o1", events, rows))
-    assert written == 3  # the head, h3 new, h1 gone (h2 unchanged: not rewritten)
+    assert written == 3  # the head, h3 new, h1 gone (h2 and the order row unchanged: not rewritten)
     loaded = rows.load(PendingErrorsProjection, "o1")
-    assert loaded.version == 2 and sorted(k for k in loaded.rows if k) == ["h2", "h3"]
+    assert loaded.version == 2 and sorted(k for k in loaded.rows if k) == ["@order", "h2", "h3"]
     assert loaded.state == PendingErrorsProjection.fold("o1", events)
-    assert sorted(r["error_hash"] for r in rows_harness.stored("pending-errors")) == ["#", "h2", "h3"]
+    assert sorted(r["error_hash"] for r in rows_harness.stored("pending-errors")) == ["#", "@order", "h2", "h3"]
 
 
 @pytest.mark.parametrize("view, stream, make", [
@@ -120,7 +120,7 @@ def test_grouped_saves_settle_each_stream_on_its_own(rows_harness: RowsHarness) 
     with_extra = pending(InventoryProjection, "sku:A", a, rows)
     outcome = rows.save_grouped([stale, fresh, with_extra])
     assert isinstance(outcome["order:o1"], StaleView)
-    assert (outcome["order:o2"], outcome["sku:A"]) == (2, 2)
+    assert (outcome["order:o2"], outcome["sku:A"]) == (3, 2)  # o2: its head, order row and error
     assert rows.load(PendingErrorsProjection, "o1").version == 2 and rows.load(PendingErrorsProjection, "o2").version == 1
     assert InventoryProjection.rows(rows.load(InventoryProjection, "A").state) == InventoryProjection.rows(
         InventoryProjection.fold("A", a))

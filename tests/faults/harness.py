@@ -50,7 +50,7 @@ def log_by_stream(store: EventStore) -> dict[str, list[RecordedEvent]]:
 
 def assert_log_intact(store: EventStore, by_stream: dict[str, list[RecordedEvent]]) -> None:
     """No event lost or duplicated: every stream's versions run 1..n with an intact chain up to its
-    recorded head, and no derived event was appended twice for one cause."""
+    sealed checkpoint, and no derived event was appended twice for one cause."""
     for stream in by_stream:
         report = store.verify_stream(stream)
         assert report.ok, f"{stream}: {report.broken}"

@@ -81,7 +81,7 @@ def run(local_dynamo, tmp_path, monkeypatch, plan: FaultPlan) -> None:
         assert stack.drain(wait_for_deliveries=True) == 0
         received = Counter(r.path for r in receiver.received())
 
-    store = EventStore(stack.clean_client, stack.tables.events, stack.tables.idempotency)
+    store = EventStore.over(stack.clean_client, stack.tables)
     by_stream = log_by_stream(store)
     assert_log_intact(store, by_stream)
     assert_views_equal_clean_fold(stack.clean_client, stack, by_stream)

@@ -80,7 +80,7 @@ def run(local_dynamo, tmp_path, monkeypatch, plan: FaultPlan) -> None:
         emails = sent[f"Order {order['order_number']}"]
         assert 1 <= emails <= 1 + duplicating, (order["order_id"], emails, plan.injected)
     assert sum(sent.values()) <= len(ORDERS) + duplicating, (sent, plan.injected)
-    store = EventStore(stack.clean_client, stack.tables.events, stack.tables.idempotency)
+    store = EventStore.over(stack.clean_client, stack.tables)
     by_stream = log_by_stream(store)
     assert_log_intact(store, by_stream)
     assert_views_equal_clean_fold(stack.clean_client, stack, by_stream)

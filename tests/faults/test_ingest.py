@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from events.store import EventStore
 from processors.adapters.outbound import TargetPolicy
 from processors.adapters.secrets import Secrets
 from processors.services.delivery_worker import DeliverySettings
@@ -54,12 +55,14 @@ def inflow_order(order_id: str, bad: bool) -> dict[str, Any]:
                    {"x-inflow-signature": signature, "x-inflow-delivery-id": f"d-{order_id}"})
 
 
-def shopify_order() -> dict[str, Any]:
+def shopify_order(delivery: str = "1") -> dict[str, Any]:
+    """Shopify's real order; another ``delivery`` is the same order under other ids (a second
+    subscription, a replay), which must not change the count again."""
     body = json.dumps(payload("orders/create")).encode()
     signature = base64.b64encode(hmac.new(SHOPIFY.encode(), body, hashlib.sha256).digest()).decode()
     return request("POST", "/webhooks/shopify", body, {
         "x-shopify-hmac-sha256": signature, "x-shopify-topic": "orders/create",
-        "x-shopify-webhook-id": "wh-1", "x-shopify-event-id": "ev-1"})
+        "x-shopify-webhook-id": f"wh-{delivery}", "x-shopify-event-id": f"ev-{delivery}"})
 
 
 def message(message_id: str) -> dict[str, Any]:
@@ -97,7 +100,7 @@ def test_every_request_retried_through_faults_lands_once(local_dynamo, tmp_path:
                          delivery=DeliverySettings(targets=LOOPBACK, timeout_seconds=0.5))
     handler = LocalApi(stack, SECRETS, ApiSettings(targets=LOOPBACK)).handler
     requests = [inflow_order("o1", bad=True), inflow_order("o2", bad=False), shopify_order(),
-                message("m1"), message("m2")]
+                message("m1"), message("m2"), shopify_order("2")]
     first = []
     for event in requests:
         status, body, _ = send_until_answered(handler, event)
@@ -110,7 +113,7 @@ def test_every_request_retried_through_faults_lands_once(local_dynamo, tmp_path:
         assert status in (200, 202) and tries == 1
         assert event_ids(again) == event_ids(body), (event["rawPath"], plan.injected)
     stack.drain()
-    store = stack.root.store.__class__(stack.clean_client, stack.tables.events, stack.tables.idempotency)
+    store = EventStore.over(stack.clean_client, stack.tables)
     by_stream = log_by_stream(store)
     # exactly once: one validation per order, one message_received per message, one order per SKU line
     assert len(by_stream["order:o1"]) >= 1 and by_stream["order:o1"][0].type.endswith("validated.v1")
@@ -120,5 +123,6 @@ def test_every_request_retried_through_faults_lands_once(local_dynamo, tmp_path:
     assert len({e.id for e in decided}) == len(decided)
     assert sum(len(event_ids(body)) for body in first[2:3]) == len(
         [e for e in decided if e.type.endswith("stock_adjusted.v2")])
+    assert event_ids(first[5]) == event_ids(first[2])  # the order again, under other ids: its first effect
     assert_log_intact(store, by_stream)
     assert_views_equal_clean_fold(stack.clean_client, stack, by_stream)

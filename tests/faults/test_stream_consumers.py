@@ -53,7 +53,7 @@ def append_history(stack, small: bool = False) -> None:
 
 
 def assert_converged(stack, expected_alerts) -> None:
-    store = EventStore(stack.clean_client, stack.tables.events, stack.tables.idempotency)
+    store = EventStore.over(stack.clean_client, stack.tables)
     by_stream = log_by_stream(store)
     assert_log_intact(store, by_stream)
     assert_views_equal_clean_fold(stack.clean_client, stack, by_stream)

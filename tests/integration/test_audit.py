@@ -4,6 +4,7 @@ search and trace, CloudEvents export -> import byte for byte, history check, one
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -11,6 +12,8 @@ from cloudevents.core.formats.json import JSONFormat
 
 from events.envelope import NewEvent
 from processors.cli.main import main
+from processors.local.stack import LocalStack
+from processors.local.tables import local_tables
 from tests.integration.sample_history import sample_history
 from processors.operations.tables import TableNames, create_tables
 
@@ -27,6 +30,19 @@ def cli(local_dynamo, monkeypatch, capsys, tmp_path):
         code = main([*argv, "--endpoint-url", local_dynamo.endpoint_url, "--table-prefix", prefix])
         out, err = capsys.readouterr()
         return code, out, err
+
+    return run
+
+
+@pytest.fixture
+def project(local_dynamo, tmp_path, capsys):
+    """Run the local stack's projector (the composition root's, as Lambda's) over the event table's
+    stream until it is caught up: it folds the views and seals each stream's checkpoint."""
+    def run():
+        stack = LocalStack(local_dynamo.endpoint_url, local_tables("test-", versions={}), tmp_path / "stack",
+                           access_key=local_dynamo.access_key)
+        stack.runners["projector"].drain()
+        capsys.readouterr()  # the handler's log lines, not the CLI's answer
 
     return run
 
@@ -52,10 +68,11 @@ def adjust(sku, delta, minutes):
     ("delete last", 4, "truncated"),
     ("delete tail", 3, "truncated"),
 ])
-def test_verify_names_the_stream_and_version_of_tampering(cli, local_dynamo, tamper, version, problem):
+def test_verify_names_the_stream_and_version_of_tampering(cli, local_dynamo, project, tamper, version, problem):
     store = local_dynamo.store()
     store.append("sku:OK", [adjust("OK", 1, 0), adjust("OK", 2, 1)])
     store.append("sku:T", [adjust("T", i, i) for i in range(1, 5)])
+    project()
     table, client = local_dynamo.names.events, local_dynamo.client
     items = {int(i["version"]["N"]): i for i in store.read_items("sku:T")}
     if tamper == "change data":
@@ -78,10 +95,11 @@ def test_verify_names_the_stream_and_version_of_tampering(cli, local_dynamo, tam
     assert cli("audit", "verify", "sku:OK")[0] == 0
 
 
-def test_verify_all_finds_a_stream_whose_every_event_was_deleted(cli, local_dynamo):
+def test_verify_all_finds_a_stream_whose_every_event_was_deleted(cli, local_dynamo, project):
     store = local_dynamo.store()
     store.append("sku:OK", [adjust("OK", 1, 0)])
     store.append("sku:GONE", [adjust("GONE", 1, 0), adjust("GONE", 2, 1)])
+    project()
     for version in (1, 2):
         local_dynamo.client.delete_item(TableName=local_dynamo.names.events,
                                         Key={"stream": {"S": "sku:GONE"}, "version": {"N": str(version)}})
@@ -92,11 +110,49 @@ def test_verify_all_finds_a_stream_whose_every_event_was_deleted(cli, local_dyna
     assert code == 1 and "first broken link: sku:GONE v1" in out and "1 of 2 streams" in out
 
 
+def delete(local_dynamo, table, stream, *versions):
+    for version in versions:
+        local_dynamo.client.delete_item(TableName=table, Key={"stream": {"S": stream}, "version": {"N": str(version)}})
+
+
+def test_a_tail_cut_before_the_projector_read_it_is_sealed_from_the_stream_and_caught(cli, local_dynamo, project):
+    """No append writes a head any more: the seal comes from the stream record of the append, so
+    removing the event from the table before the projector gets to it changes nothing."""
+    store = local_dynamo.store()
+    store.append("sku:T", [adjust("T", i, i) for i in range(1, 5)])
+    assert local_dynamo.client.scan(TableName=local_dynamo.names.idempotency)["Items"] == []  # no head, no guard
+    delete(local_dynamo, local_dynamo.names.events, "sku:T", 4)
+    project()
+    code, out, _ = cli("audit", "verify", "sku:T", "--json")
+    [broken] = json.loads(out)["broken"]
+    assert code == 1 and broken["version"] == 4 and "sealed checkpoint recorded version 4" in broken["problem"]
+
+
+def test_the_view_rows_witness_streams_older_than_their_checkpoints(cli, local_dynamo, project):
+    """A stream projected before checkpoints were sealed (here: its checkpoints removed behind the
+    stack's back) is still checked against the version its view rows record as applied."""
+    store = local_dynamo.store()
+    store.append("sku:OLD", [adjust("OLD", i, i) for i in range(1, 4)])
+    store.append("sku:OK", [adjust("OK", 1, 0)])
+    project()
+    for version in (1, 2, 3):
+        delete(local_dynamo, local_dynamo.names.checkpoints, "sku:OLD", version)
+    delete(local_dynamo, local_dynamo.names.events, "sku:OLD", 3)
+    code, out, _ = cli("audit", "verify", "sku:OLD", "--json")
+    [broken] = json.loads(out)["broken"]
+    assert code == 1 and broken["version"] == 3 and "inventory view recorded version 3" in broken["problem"]
+    code, out, _ = cli("audit", "verify", "--all")
+    assert code == 1 and "first broken link: sku:OLD v3" in out and "1 of 2 streams" in out
+
+
 def test_search_and_trace_are_served_by_the_indexes_without_a_scan(cli, local_dynamo, monkeypatch):
     sample(local_dynamo.store())
     from processors.cli import main as cli_module
 
+    from processors.local import stack as local_stack
+
     monkeypatch.setattr(cli_module.Context, "client", lambda self: NoScan(local_dynamo.client))
+    monkeypatch.setattr(local_stack, "dynamodb_client", lambda *a, **k: NoScan(local_dynamo.client))  # the root's
     code, out, _ = cli("audit", "search", "--type", "dynafold.orders.validated.v1",
                        "--from", "2025-11-11T10:01:00Z", "--to", "2025-11-11T11:00:00Z", "--json")
     assert code == 0, _
@@ -112,10 +168,12 @@ def test_search_and_trace_are_served_by_the_indexes_without_a_scan(cli, local_dy
     assert json.loads(out)["events"][0]["id"] != first["events"][0]["id"]
 
     code, out, _ = cli("audit", "trace", "req-msg-1", "--json")
-    traced = json.loads(out)
+    traced = json.loads(out)["facts"]["events"]
     assert code == 0 and [e["type"].split(".")[2] for e in traced] == [
         "message_received", "attempted", "retry_scheduled", "attempted", "succeeded"]
-    assert {e["subject"] for e in traced} == {"delivery:user123:msg-0001"}
+    assert {e["stream"] for e in traced} == {"delivery:user123:msg-0001"}
+    code, out, _ = cli("audit", "trace", traced[1]["id"], "--json")  # an event id: found by the by-id index
+    assert code == 0 and json.loads(out)["facts"]["matched"] == "event"
 
 
 class NoScan:
@@ -183,7 +241,106 @@ def test_export_then_import_round_trips_ids_data_and_times_byte_for_byte(cli, lo
     code, out, _ = cli("read", "sku:OLD", "--json", prefix="other-")
     # the v1 event upcast on read to today's version, its newer fields at their defaults
     assert json.loads(out)[0]["data"] == {"sku": "OLD", "delta": -3, "reason": "unspecified", "order_id": None,
-                                          "tx_id": None, "applied_by_shopify": False, "occurred_at": None}
+                                          "tx_id": None, "applied_by_shopify": False, "occurred_at": None,
+                                          "by_variant": {}}
+
+
+def _export(cli, name="log.jsonl"):
+    code, _, err = cli("audit", "export", "-o", name)
+    assert code == 0, err
+    return re.search(r"heads digest ([0-9a-f]{64})", err).group(1)
+
+
+def _edit(path, stream, version, change, rehash=False):
+    """Change one exported event's data; with ``rehash``, recompute its stream's chain from it to
+    the stream's end, as a forger who knows the (unkeyed) hash would."""
+    from events.cloudevent import from_line, to_line
+    from events.items import chained_item
+
+    lines = path.read_text().splitlines()
+    forged_hash = None
+    for number, line in enumerate(lines):
+        event = json.loads(line)
+        if event["subject"] != stream or int(event["streamversion"]) < version:
+            continue
+        if int(event["streamversion"]) == version:
+            event["data"].update(change)
+        if rehash:
+            parsed = from_line(json.dumps(event))
+            prev = parsed.prev_hash if forged_hash is None else forged_hash
+            item = chained_item(stream, parsed.version, parsed.stored, prev)
+            forged_hash = item["hash"]["S"]
+            lines[number] = to_line(item)
+        else:
+            lines[number] = json.dumps(event)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_an_edited_export_is_refused_by_verify_and_by_import_wherever_it_goes(cli, local_dynamo, tmp_path):
+    """Issue 19 §C: an edited export imported into a fresh prefix, `audit verify` said OK, and into
+    the original store it was "already present". The export now carries its chain."""
+    sample(local_dynamo.store())
+    digest = _export(cli)
+    code, out, _ = cli("audit", "verify", "--file", "log.jsonl", "--heads-digest", digest)
+    assert code == 0 and "OK: 14 events of 5 streams" in out and "Not proved" not in out
+    _edit(tmp_path / "log.jsonl", "sku:PROD-001", 3, {"delta": -1})
+
+    code, out, _ = cli("audit", "verify", "--file", "log.jsonl", "--json")
+    [broken] = json.loads(out)["broken"]
+    assert code == 1 and (broken["stream"], broken["version"]) == ("sku:PROD-001", 3)
+    assert "altered" in broken["problem"]
+
+    other = TableNames.with_prefix("other-")
+    create_tables(local_dynamo.client, other)
+    for prefix, names in (("other-", other), ("test-", local_dynamo.names)):
+        before = counts(local_dynamo.client, names)
+        code, out, err = cli("audit", "import", "log.jsonl", prefix=prefix)
+        assert code == 1 and "nothing imported" in err and "sku:PROD-001 v3: content does not match" in err
+        assert counts(local_dynamo.client, names) == before
+
+
+def test_a_forged_chain_recomputed_to_its_end_is_refused_against_the_store_and_the_stated_heads(
+        cli, local_dynamo, tmp_path):
+    """The hash is unkeyed: an edit re-hashed to the stream's end is an intact chain. The file
+    alone cannot tell (and verify says so); the original store and the stated heads digest can."""
+    sample(local_dynamo.store())
+    digest = _export(cli)
+    _edit(tmp_path / "log.jsonl", "sku:PROD-001", 3, {"delta": -1}, rehash=True)
+
+    code, out, _ = cli("audit", "verify", "--file", "log.jsonl")
+    assert code == 0 and "Not proved: that nothing was cut from a stream's end" in out
+    code, out, _ = cli("audit", "verify", "--file", "log.jsonl", "--heads-digest", digest)
+    assert code == 1 and f"is not the stated {digest}" in out
+
+    before = counts(local_dynamo.client, local_dynamo.names)
+    code, _, err = cli("audit", "import", "log.jsonl")
+    assert code == 1 and "(sku:PROD-001 v3) differs from the stored one with that id: data" in err
+    assert counts(local_dynamo.client, local_dynamo.names) == before
+
+    other = TableNames.with_prefix("other-")
+    create_tables(local_dynamo.client, other)
+    code, _, err = cli("audit", "import", "log.jsonl", "--heads-digest", digest, prefix="other-")
+    assert code == 1 and "is not the stated" in err
+    assert sum(counts(local_dynamo.client, other).values()) == 0
+
+
+def test_a_line_left_out_of_an_export_is_refused_unless_the_export_was_filtered(cli, local_dynamo, tmp_path):
+    sample(local_dynamo.store())
+    _export(cli)
+    path = tmp_path / "log.jsonl"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(line for line in lines
+                              if (json.loads(line)["subject"], int(json.loads(line)["streamversion"])) != ("sku:PROD-001", 2))
+                    + "\n")
+    assert len(path.read_text().splitlines()) == len(lines) - 1
+    code, out, _ = cli("audit", "verify", "--file", "log.jsonl")
+    assert code == 1 and "sku:PROD-001 v3: version 2 not in the file" in out
+    code, _, _ = cli("audit", "verify", "--file", "log.jsonl", "--partial")
+    assert code == 0
+    code, _, _ = cli("audit", "export", "--type", "dynafold.inventory.stock_adjusted.v2", "-o", "adjusted.jsonl")
+    assert code == 0 and cli("audit", "verify", "--file", "adjusted.jsonl")[0] == 1
+    code, out, _ = cli("audit", "verify", "--file", "adjusted.jsonl", "--partial", "--json")
+    assert code == 0 and json.loads(out)["gaps"] and json.loads(out)["does_not_prove"]
 
 
 def test_check_history_reports_events_that_no_longer_decode(cli, local_dynamo):
@@ -215,6 +372,10 @@ def test_check_history_reports_events_that_no_longer_decode(cli, local_dynamo):
     (["audit", "export", "--from", "2026-01-02T00:00:00Z", "--to", "2026-01-01T00:00:00Z"], "after"),
     (["audit", "import", "missing.jsonl"], "no such file"),
     (["audit", "import", "bad.jsonl"], "bad.jsonl:2"),
+    (["audit", "import", "bad.jsonl", "--heads-digest", "DIGEST"], "--heads-digest"),
+    (["audit", "verify", "--file", "bad.jsonl", "sku:A"], "one of them"),
+    (["audit", "verify", "sku:A", "--partial"], "go with --file"),
+    (["audit", "trace", ""], "give an event id or a correlation id"),
     (["check-history", "--segments", "x"], "segments"),
 ])
 def test_bad_input_is_one_line_exit_2_and_changes_nothing(cli, local_dynamo, tmp_path, argv, fragment):

@@ -52,6 +52,9 @@ def test_append_then_read_as_json(cli):
     (["query", "pending-errors", "--older-than", "999999999d"], 2, "too long"),
     (["query", "pending-errors", "--older-than", "9" * 5000 + "s"], 2, "too long"),
     (["query", "pending-errors", "--older-than", "\u0661\u0662m"], 2, "invalid duration"),
+    # Issue 18 §4: one SKU rule at every entry; this SKU's stream key (sku: + 2,048 bytes) can never be written.
+    (["shopify", "map", "5", "\U0001d11e" * 512], 2, "2048 bytes"),
+    (["shopify", "map", "5", "A\x85B"], 2, "control character (U+0085)"),
 ])
 def test_bad_input_is_one_line_and_changes_nothing(cli, local_dynamo, argv, code, fragment):
     got, _out, err = cli(*argv)

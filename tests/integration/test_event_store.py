@@ -69,7 +69,7 @@ def test_concurrent_histories_stay_gap_free_and_chained(local_dynamo, plan):
     def writer(step):
         name, size = step
         stream = f"sku:{prefix}-{name}"
-        result = EventStore(local_dynamo.client, local_dynamo.names.events, local_dynamo.names.idempotency).append(
+        result = EventStore.over(local_dynamo.client, local_dynamo.names).append(
             stream, [adjust(f"{prefix}-{name}", 1)] * size, ANY)
         with lock:
             written[stream] += len(result.event_ids)
@@ -116,7 +116,7 @@ def test_any_appends_never_give_up_under_contention(local_dynamo):
     barrier = threading.Barrier(writers)
 
     def writer(i):
-        store = EventStore(local_dynamo.new_client(), local_dynamo.names.events, local_dynamo.names.idempotency,
+        store = EventStore.over(local_dynamo.new_client(), local_dynamo.names,
                            contention_timeout=timedelta(minutes=3))
         barrier.wait()
         results = []

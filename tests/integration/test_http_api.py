@@ -21,7 +21,7 @@ from processors.local.stack import LocalStack
 from processors.adapters.outbound import system_resolver
 from processors.adapters.secrets import Secrets
 from processors.local.tables import local_tables
-from tests.shopify_fixtures import payload
+from tests.shopify_fixtures import named, payload
 
 SHOPIFY, OLD_SHOPIFY, INFLOW, ADMIN = "shpss_current", "shpss_previous", "inflow-shared", "admin-key-1"
 SECRETS = Secrets.of(shopify=SHOPIFY, shopify_previous=OLD_SHOPIFY, inflow=INFLOW, admin_api_key=ADMIN)
@@ -141,11 +141,35 @@ def test_one_event_under_two_webhook_ids_decrements_once(api):
     assert api.events() == 3  # three SKUs, once each
 
 
+def test_one_order_under_two_event_ids_decrements_once(api):
+    """Issue 18 §3: two subscriptions to orders/create, a re-registered webhook or a replay deliver
+    one order under other event ids; its effect is keyed by the order."""
+    order = payload("orders/create")
+    first = api.shopify("orders/create", order, "wh-a", event_id="ev-a")[1]
+    status, second = api.shopify("orders/create", order, "wh-b", event_id="ev-b")
+    assert status == 200 and second["deduplicated"]
+    assert [a["event_ids"] for a in second["appended"]] == [a["event_ids"] for a in first["appended"]]
+    assert [e.data.delta for e in api.local_dynamo.store().read_stream("sku:IPOD2008RED")] == [-1]
+    assert api.events() == 3
+
+
+def test_signed_but_unusable_skus_are_400_and_append_nothing(roomy_api):
+    """Issue 18 §4: this inventory item was a 500 (its ItemMapped raised), and the item route took a
+    SKU whose stream key could never be written (512 x U+1D11E = 2,048 bytes)."""
+    api = roomy_api
+    status, reply = api.shopify("inventory_items/create", {**payload("inventory_items/create"), "sku": "A\nB"},
+                                "wh-i", event_id="ev-i")
+    assert status == 400 and reply["field"] == "sku" and "control character" in reply["error"]
+    status, reply = api.admin("PUT", "/shopify/items/808950810", {"sku": "\U0001d11e" * 512})
+    assert status == 400 and "2048 bytes" in reply["error"]
+    assert api.events() == 0
+
+
 def test_a_webhook_rejected_on_its_third_line_appends_nothing(api):
     order = {"id": 7, "line_items": [{"sku": "A", "quantity": 1}, {"sku": "B", "quantity": 1},
                                      {"sku": "C\u0001", "quantity": 1}]}
     status, reply = api.shopify("orders/create", order, "wh-bad", event_id="ev-bad")
-    assert status == 400 and "stream" in reply["error"]
+    assert status == 400 and reply["field"] == "line_items.2.sku" and "control character" in reply["error"]
     assert api.events() == 0
 
 
@@ -171,7 +195,8 @@ def test_level_updates_find_their_sku_through_the_item_map_learned_from_products
 
     reply = api.shopify("products/create", payload("products/create"), "wh-p", event_id="ev-p")[1]
     assert sorted(a["stream"] for a in reply["appended"]) == [
-        "shopifyitem:39072856", "shopifyitem:457924702", "shopifyitem:49148385", "shopifyitem:808950810"]
+        "shopifyitem:39072856", "shopifyitem:457924702", "shopifyitem:49148385", "shopifyitem:808950810",
+        "sku:IPOD2008BLACK", "sku:IPOD2008GREEN", "sku:IPOD2008PINK", "sku:IPOD2008RED"]
     assert api.shopify("products/update", payload("products/update"), "wh-p2", event_id="ev-p2")[1]["appended"] == []
 
     status, mapped = api.shopify("inventory_levels/update", {**level, "available": -2}, "wh-l3", event_id="ev-l3",
@@ -180,13 +205,45 @@ def test_level_updates_find_their_sku_through_the_item_map_learned_from_products
     LocalStack(local_dynamo.endpoint_url, local_tables("test-", versions={}), tmp_path,
                access_key=local_dynamo.access_key).drain()
     row = api.admin("GET", "/inventory/IPOD2008PINK")[1]
-    assert row["shopify_levels"] == [{"location_id": "487838322", "available": -2,
-                                      "updated_at": "2023-01-03T17:21:36.000000Z", "counted": True, "ours": False}]
+    [item] = row["shopify_items"]
+    assert item["levels"] == [{"location_id": "487838322", "available": -2,
+                               "updated_at": "2023-01-03T17:21:36.000000Z", "counted": True, "ours": False}]
     assert row["physical"] == 0  # a level never changes our count: the count is the truth
     alerts = [a for a in api.admin("GET", "/alerts")[1]["alerts"] if a["alert_type"] == "unmapped_item"]
     assert len(alerts) == 1  # one per item, not one per webhook
     # ... and the later updates of the item find it raised: no reactor record failed over it
     assert [a for a in api.admin("GET", "/alerts")[1]["alerts"] if a["alert_type"] == "record_failed"] == []
+
+
+def test_two_variants_sharing_a_sku_are_two_listings_and_a_blank_sku_unmaps(api, local_dynamo, tmp_path):
+    """Issue 18 §2 on Shopify's own products/create sample (shopify-api-php Product202301Test test_25:
+    two variants, SKU "123"): both items are listings of SKU 123, each with its own level; the
+    same items given a blank SKU (products/update) are unmapped, and their later levels kept as such."""
+    created = named("products_create_shared_sku")
+    assert api.shopify("products/create", created, "wh-sp", event_id="ev-sp")[0] == 200
+    for item, available in (("1070325021", 9), ("1070325022", 7)):
+        level = {**payload("inventory_levels/update"), "inventory_item_id": item, "available": available}
+        assert api.shopify("inventory_levels/update", level, f"wh-{item}", event_id=f"ev-{item}")[0] == 200
+    stack = LocalStack(local_dynamo.endpoint_url, local_tables("test-", versions={}), tmp_path,
+                       access_key=local_dynamo.access_key)
+    stack.drain()
+    row = api.admin("GET", "/inventory/123")[1]
+    assert [(i["inventory_item_id"], i["variant_id"], i["levels"][0]["available"]) for i in row["shopify_items"]] == [
+        ("1070325021", "1070325021", 9), ("1070325022", "1070325022", 7)]
+    assert row["uncounted"] is True  # listed in Shopify, never counted here: nothing pushed
+    [uncounted] = [a for a in api.admin("GET", "/alerts")[1]["alerts"] if a["alert_type"] == "uncounted_sku"]
+    assert uncounted["sku"] == "123"
+
+    blanked = {**created, "variants": [{**variant, "sku": ""} for variant in created["variants"]]}
+    assert api.shopify("products/update", blanked, "wh-sp2", event_id="ev-sp2")[0] == 200
+    store = local_dynamo.store()
+    assert store.read_stream("shopifyitem:1070325021")[-1].type == "dynafold.shopify.item_unmapped.v1"
+    level = {**payload("inventory_levels/update"), "inventory_item_id": 1070325021, "available": 3}
+    assert api.shopify("inventory_levels/update", level, "wh-l9", event_id="ev-l9")[1]["unmapped_items"] == [
+        "1070325021"]
+    stack.drain()
+    row = api.admin("GET", "/inventory/123")[1]
+    assert row["shopify_items"] == [] and row["unlisted_items"] == ["1070325021", "1070325022"]
 
 
 def test_inventory_items_webhooks_and_operators_set_the_map(api):

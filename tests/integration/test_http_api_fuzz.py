@@ -17,12 +17,14 @@ import hmac
 import json
 import os
 import urllib.parse
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from processors.local.stack import LocalStack
 from processors.local.tables import local_tables
 from processors.api.app import ROUTES, Route, make_handler, public
 from processors.api.auth import require_api_key, verify_inflow, verify_shopify
@@ -45,10 +47,11 @@ VALID: dict[str, list[dict[str, Any]]] = {  # bodies that pass, to mutate one fi
     "/messages": [{"sender_id": "s1", "message_id": "m1", "target_url": "https://hooks.example.com/x",
                    "payload": {"event": "order.paid"}}],
     "/alerts/{alert_id}/read": [{"read_by": "ops"}],
+    "/alerts/read": [{"severity": "warning", "before": "2030-01-01T00:00:00Z"}, {"type": "stock_low", "dry_run": True}],
     "/inventory/{sku}/count": [{"physical": 1}],
     "/inventory/{sku}/buffer": [{"buffer": 1}],
 }
-QUERY_NAMES = ["limit", "next", "older_than", "unread", "severity", "sku", "x"]
+QUERY_NAMES = ["limit", "next", "older_than", "unread", "severity", "sku", "window", "lag_threshold", "x"]
 HEADER_NAMES = ["x-shopify-topic", "x-shopify-webhook-id", "x-inflow-delivery-id", "idempotency-key",
                 "content-type", "x-api-key", "x-shopify-hmac-sha256", "x-inflow-signature", "x-other"]
 CONTENT_TYPES = ["application/json", "application/json; charset=utf-8", "text/plain", "", "application/JSON",
@@ -117,9 +120,12 @@ def requests(draw: st.DrawFn, route: Route) -> dict[str, Any]:
             "body": base64.b64encode(body).decode("ascii"), "isBase64Encoded": True}
 
 
-def _fuzz(local_dynamo: Any, route: Route, examples: int) -> None:
-    deps = ApiDeps.connect(local_dynamo.client, local_tables("test-", versions={}), SECRETS,
-                           ApiSettings(max_body_bytes=4096), resolve=lambda host, port: ["93.184.215.14"])
+def _fuzz(local_dynamo: Any, route: Route, examples: int, state_dir: Path) -> None:
+    tables = local_tables("test-", versions={})
+    # GET /status reads through the service the composition root builds (here the local stack's, empty).
+    stack = LocalStack(local_dynamo.endpoint_url, tables, state_dir, access_key=local_dynamo.access_key)
+    deps = ApiDeps.connect(local_dynamo.client, tables, SECRETS, ApiSettings(max_body_bytes=4096),
+                           resolve=lambda host, port: ["93.184.215.14"], status=lambda: stack.root.status)
     handler = make_handler(deps)
     context = LambdaContext.local("dynafold-ingest", 30, "fuzz")
 
@@ -144,16 +150,16 @@ def _fuzz(local_dynamo: Any, route: Route, examples: int) -> None:
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=[f"{r.method} {r.template}" for r in ROUTES])
-def test_no_route_answers_5xx_and_rejections_append_nothing(local_dynamo, route):
-    _fuzz(local_dynamo, route, EXAMPLES)
+def test_no_route_answers_5xx_and_rejections_append_nothing(local_dynamo, route, tmp_path):
+    _fuzz(local_dynamo, route, EXAMPLES, tmp_path)
 
 
 @pytest.mark.long
 @pytest.mark.parametrize("route", ROUTES, ids=[f"{r.method} {r.template}" for r in ROUTES])
-def test_no_route_answers_5xx_long(local_dynamo, route, request):
+def test_no_route_answers_5xx_long(local_dynamo, route, request, tmp_path):
     if "long" not in (request.config.option.markexpr or ""):
         pytest.skip("1000 examples a route: run with -m long")
-    _fuzz(local_dynamo, route, 1000)
+    _fuzz(local_dynamo, route, 1000, tmp_path)
 
 
 def test_every_route_is_fuzzed_with_its_auth():

@@ -41,10 +41,12 @@ def test_sample_traffic_builds_all_four_views(stack):
     [damaged] = scan(stack, "inventory-returns")
     assert (damaged["sku"], damaged["disposition"], damaged["restocked"]) == ("PROD-001", "DAMAGED", False)
 
-    rows = [r for r in scan(stack, "pending-errors") if r["error_hash"] != "#"]
+    rows = [r for r in scan(stack, "pending-errors") if r["error_hash"] not in ("#", "@order")]
     pending = [r for r in rows if r.get("pending") == "PENDING"]  # emailed errors still reported stay, not pending
     assert all("notified_at" in r and "expires_at" not in r for r in rows if r not in pending)
     assert [(r["order_id"][:8], r["rule"]) for r in pending] == [("6ce880f5", "discount_on_tuk_item")]
+    orders = {r["indexed_number"]: r["order_id"][:8] for r in scan(stack, "pending-errors") if r["error_hash"] == "@order"}
+    assert orders == {"SO-000019": "6ce880f5", "SO-000020": "0b7d2a61"}  # both orders, emailed or fixed
 
     [delivery] = scan(stack, "delivery-status")
     assert (delivery["status"], delivery["attempts"], len(delivery["retry_history"])) == ("SUCCESS", 2, 1)

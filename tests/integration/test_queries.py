@@ -72,6 +72,12 @@ PENDING_ERRORS = [
     pending_error("O1", "bbb", ago(minutes=10), 3),
     {"order_id": "O2", "error_hash": "#", "stream_id": "order:O2", "stream_version": 1},
     pending_error("O2", "ccc", ago(days=1), 1),
+    # O3: emailed and still reported; nothing pending, but the order is known (its order row)
+    {"order_id": "O3", "error_hash": "#", "stream_id": "order:O3", "stream_version": 2},
+    {"order_id": "O3", "error_hash": "@order", "order_number": "SO-3", "indexed_number": "SO-3",
+     "first_validated": ago(hours=3), "stream_id": "order:O3", "stream_version": 1},
+    {"order_id": "O3", "error_hash": "ddd", "order_number": "SO-3", "notified_at": ago(hours=2),
+     "stream_id": "order:O3", "stream_version": 2},
 ]
 
 
@@ -274,6 +280,16 @@ def test_returns_in_time_order(q):
     ({"sku": "P1", "unread": False}, []),
     ({"sku": "P2", "unread": False, "severity": "critical"}, ["a2"]),
     ({"sku": "NOPE"}, []),
+    # When they were raised (issue 19: status's window, mark-read's --before): since inclusive, before exclusive.
+    ({"since": t(2)}, ["a4", "a3", "a2"]),
+    ({"before": t(3)}, ["a2", "a1"]),
+    ({"since": t(2), "before": t(4)}, ["a3", "a2"]),
+    ({"since": t(3), "before": t(3)}, []),  # empty, not refused
+    ({"unread": True, "before": t(3)}, ["a1"]),
+    ({"unread": True, "since": t(1), "before": t(3), "severity": "critical"}, ["a1"]),
+    ({"sku": "P1", "since": t(2)}, ["a3"]),
+    ({"alert_type": "stock_low", "severity": "critical", "since": t(2)}, ["a2"]),
+    ({"alert_type": "sync_drift"}, []),
 ])
 def test_alerts_combine_filters(q, filters, expected):
     rows = q.alerts.find(**filters)
@@ -289,6 +305,10 @@ def test_alert_rows_are_typed(q):
     assert ids(q.alerts.find(newest_first=False), "alert_id") == ["a1", "a2", "a3", "a4"]
     with pytest.raises(InvalidQuery, match="unknown alert severity"):
         q.alerts.find(severity="loud")
+    with pytest.raises(InvalidQuery, match="unknown alert type"):
+        q.alerts.find(alert_type="stock_high")
+    with pytest.raises(InvalidQuery, match="before: expected an ISO 8601 time"):
+        q.alerts.find(before="soon")
 
 
 def test_queries_follow_pagination(local_dynamo, views):
@@ -342,8 +362,17 @@ def test_cli_pending_errors(cli):
     lines = out.strip().splitlines()
     assert code == 0 and lines[0].split()[:3] == ["ORDER_ID", "ORDER_NUMBER", "RULE"] and len(lines) == 3
     assert "aaa is wrong" in out and "bbb is wrong" in out
-    code, out, _ = cli("pending-errors", "--order", "nope")
-    assert (code, out.strip()) == (0, "(none)")
+
+
+def test_cli_pending_errors_of_an_order_with_nothing_pending_says_so_and_an_unknown_order_is_not_found(cli):
+    # Issue 19: both printed "(none)" and exited 0, so an emailed order looked like an unknown one.
+    assert cli_json(cli, "pending-errors", "--order", "SO-3") == []
+    code, out, _ = cli("pending-errors", "--order", "SO-3")
+    assert code == 0 and out.splitlines()[0] == "(none)"
+    assert "order SO-3 (O3): nothing pending; 1 error(s) emailed at" in out and "still reported" in out
+    code, out, err = cli("pending-errors", "--order", "nope")
+    assert (code, out) == (4, "") and err.strip() == (
+        "dynafold: not found: order 'nope' (no order has this id or InFlow order number)")
 
 
 def test_cli_delivery(cli):

@@ -65,4 +65,4 @@ def test_the_storefront_and_dynafold_back_to_back_do_not_loop(local_dynamo, tmp_
     counts = [push.json()["available"] for push in shopify.received("/inventory")]
     assert counts == [10]  # one push for the one real change, none for its echo
     types = [e.type.split(".")[2] for e in stack.store.read_stream("sku:SKU-1")]
-    assert types == ["physical_count_set", "stock_broadcast", "shopify_level"]
+    assert types == ["shopify_item_linked", "physical_count_set", "stock_broadcast", "shopify_level"]

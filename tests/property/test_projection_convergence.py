@@ -153,7 +153,7 @@ def test_views_equal_a_straight_fold_under_any_delivery_on_dynamodb_local(dynamo
                              ExpressionAttributeValues={":s": {"S": sku}}, ConsistentRead=True)["Items"]
         return [row_from_item(item) for item in items]
 
-    _converges(EventStore(client, tables.events, tables.idempotency), ViewStore(client, tables.views),
+    _converges(EventStore.over(client, tables), ViewStore(client, tables.views),
                history, delivery, returns_of)
 
 

@@ -6,6 +6,8 @@ its own changes -- orders (it sells), refunds (restocking or not) and a merchant
 each followed by the ``inventory_levels/update`` Shopify sends, timed in Shopify's order. We get
 every webhook, shuffled. Whatever the order: the same row, physical = N + our deltas (levels never
 count), and the same final decision: no drift without a manual edit, exactly the edit's drift with one.
+The whole loop also plays a SKU that two Shopify items share (issue 18 §2): every item ends showing
+our count.
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ change = st.one_of(
 )
 
 
-def level(available: int, at: datetime, location: str = HERE) -> ShopifyLevelReported:
-    return ShopifyLevelReported(sku="P", inventory_item_id=ITEM, location_id=location, available=available,
+def level(available: int, at: datetime, location: str = HERE, item: str = ITEM) -> ShopifyLevelReported:
+    return ShopifyLevelReported(sku="P", inventory_item_id=item, location_id=location, available=available,
                                 updated_at=format_time(at), counted=True)
 
 
@@ -89,8 +91,9 @@ def test_the_view_and_the_decision_converge_under_any_webhook_order(start, chang
 
     assert state.to_row() == straight.to_row()
     assert state.physical == start + ours  # Shopify's levels never count into the truth
-    assert state.shopify_available == state.level_at(HERE).available + 7
-    assert state.shopify_expected == start + sum(
+    [item] = state.shopify_items
+    assert item.available == item.level_at(HERE).available + 7
+    assert item.expected == start + sum(
         (w.delta if isinstance(w, StockAdjusted) else w.quantity if w.applied_by_shopify else 0)
         for w in webhooks if isinstance(w, (StockAdjusted, ReturnRecorded)))
     here = [event for event in events if isinstance(event.data, ShopifyLevelReported)
@@ -100,36 +103,47 @@ def test_the_view_and_the_decision_converge_under_any_webhook_order(start, chang
     if not drift:
         assert decision.drift is None
     else:  # corrected; an alert unless Shopify's last level is the value we pushed (then it reads as our echo)
-        assert decision.push is not None and (decision.drift == drift or decision.echo)
-    if decision.push is not None:  # the correction makes Shopify show our count over the counted locations
-        here_now = state.level_at(HERE)
-        assert decision.push.total == max(state.available, 7)
-        assert here_now is not None and decision.push.compare_quantity == here_now.available
+        assert decision.pushes and (decision.drift == drift or decision.echo)
+    for push in decision.pushes:  # the correction makes Shopify show our count over the counted locations
+        here_now = item.level_at(HERE)
+        assert push.total == max(state.available, 7)
+        assert here_now is not None and push.compare_quantity == here_now.available
 
 
 # ----------------------------------------------------------------------------- the whole loop
+
+SECOND_ITEM = "808950811"  # another variant of the same product with the same SKU (issue 18 §2)
 
 
 class Loop:
     """Our fold + sync rule + push effect against a model of Shopify, with webhooks in flight.
 
-    Shopify holds one level (the push location). Its changes -- sales, restocking refunds, manual
+    Shopify lists the SKU once or twice (two variants sharing it: each item is its own listing of
+    our one stock pool) and holds one level per item at the push location (and maybe another
+    counted location). Its changes -- sales and restocking refunds on one of the items, manual
     edits, and our compare-and-set pushes -- each queue a level webhook (and a sale or refund its
-    own webhook); the test delivers them in any order it likes. Our pushes run as the effect does:
-    set with compareQuantity; on a mismatch read the level: done if it is ours, else set over it."""
+    own webhook, naming the variant); the test delivers them in any order it likes. Our pushes run
+    as the effect does: set with compareQuantity; on a mismatch read the level: done if it is ours,
+    else set over it."""
 
-    def __init__(self, start: int, elsewhere: int = 0) -> None:
+    def __init__(self, start: int, elsewhere: int = 0, items: tuple[str, ...] = (ITEM,)) -> None:
+        from events.inventory import ShopifyItemLinked
+
         self.now = T0
-        self.shopify = start
+        self.items = items
+        self.shopify = {item: start for item in items}
         self.events: list[RecordedEvent] = []
         self.state = InventoryProjection.initial("P")
         self.in_flight: list[BaseModel] = []
         self.drifts = 0
         self.alerts: dict[str, bool] = {}  # sync_drift alert id -> read
+        for item in items:
+            self.append(ShopifyItemLinked(sku="P", inventory_item_id=item, variant_id=item, source="products"))
         self.append(PhysicalCountSet(sku="P", physical=start, source="count"))
-        if elsewhere:  # another counted location, holding what it holds (no sales there)
-            self.append(level(elsewhere, self.tick(), ELSEWHERE))
-        self.append(level(start, self.tick()))  # Shopify's first level here
+        for item in items:
+            if elsewhere:  # another counted location, holding what it holds (no sales there)
+                self.append(level(elsewhere, self.tick(), ELSEWHERE, item))
+            self.append(level(start, self.tick(), HERE, item))  # Shopify's first level here
 
     def tick(self) -> datetime:
         self.now += timedelta(seconds=1)
@@ -163,39 +177,41 @@ class Loop:
     def unread_drift_alerts(self) -> int:
         return sum(not read for read in self.alerts.values())
 
-    def shopify_changes(self, available: int) -> None:
-        self.shopify = available
-        self.in_flight.append(level(available, self.tick()))
+    def shopify_changes(self, item: str, available: int) -> None:
+        self.shopify[item] = available
+        self.in_flight.append(level(available, self.tick(), HERE, item))
 
     def execute(self, push: ShopifyPushPlanned) -> None:
         from events.inventory import ShopifyPushSettled
 
-        quantity, compare = push.quantity, push.compare_quantity
+        item, quantity, compare = push.inventory_item_id, push.quantity, push.compare_quantity
         for attempt in range(1, 4):
-            if compare == self.shopify:
-                self.shopify_changes(quantity)
+            if compare == self.shopify[item]:
+                self.shopify_changes(item, quantity)
                 self.append(ShopifyPushSettled(sku="P", push_id=push.push_id, outcome="applied", quantity=quantity,
                                                attempts=attempt))
                 return
-            if self.shopify == quantity:
+            if self.shopify[item] == quantity:
                 self.append(ShopifyPushSettled(sku="P", push_id=push.push_id, outcome="already_applied",
                                                quantity=quantity, attempts=attempt))
                 return
-            compare = self.shopify  # read the level, set our count over it
+            compare = self.shopify[item]  # read the level, set our count over it
         self.append(ShopifyPushSettled(sku="P", push_id=push.push_id, outcome="failed", attempts=3))
 
     def act(self, action: tuple) -> None:
         kind = action[0]
+        item = self.items[action[2] % len(self.items)] if len(action) > 2 else self.items[0]
         if kind == "sale":
-            self.shopify_changes(self.shopify - action[1])
+            self.shopify_changes(item, self.shopify[item] - action[1])
             self.in_flight.append(StockAdjusted(sku="P", delta=-action[1], reason="order", applied_by_shopify=True,
-                                                occurred_at=format_time(self.now)))
+                                                occurred_at=format_time(self.now), by_variant={item: -action[1]}))
         elif kind == "refund":
-            self.shopify_changes(self.shopify + action[1])
+            self.shopify_changes(item, self.shopify[item] + action[1])
             self.in_flight.append(ReturnRecorded(sku="P", quantity=action[1], disposition="SELLABLE", restocked=True,
-                                                 applied_by_shopify=True, occurred_at=format_time(self.now)))
+                                                 applied_by_shopify=True, occurred_at=format_time(self.now),
+                                                 variant_id=item))
         elif kind == "edit":
-            self.shopify_changes(action[1])
+            self.shopify_changes(item, action[1])
         elif kind == "count":
             self.append(PhysicalCountSet(sku="P", physical=action[1], source="count"))
         elif kind == "deliver" and self.in_flight:
@@ -209,10 +225,11 @@ class Loop:
         raise AssertionError("dynafold and Shopify keep talking")
 
 
+on_item = st.integers(0, 1)
 action = st.one_of(
-    st.tuples(st.just("sale"), st.integers(1, 3)),
-    st.tuples(st.just("refund"), st.integers(1, 2)),
-    st.tuples(st.just("edit"), st.integers(0, 40)),
+    st.tuples(st.just("sale"), st.integers(1, 3), on_item),
+    st.tuples(st.just("refund"), st.integers(1, 2), on_item),
+    st.tuples(st.just("edit"), st.integers(0, 40), on_item),
     st.tuples(st.just("count"), st.integers(0, 40)),
     st.tuples(st.just("deliver"), st.integers(0, 20)),
     st.tuples(st.just("deliver"), st.integers(0, 20)),
@@ -221,10 +238,10 @@ action = st.one_of(
 
 @settings(max_examples=150, deadline=None)
 @given(start=st.integers(5, 30), actions=st.lists(action, max_size=14), pick=st.lists(st.integers(0, 20), max_size=6),
-       elsewhere=st.sampled_from([0, 0, 6, 45]))
+       elsewhere=st.sampled_from([0, 0, 6, 45]), items=st.sampled_from([(ITEM,), (ITEM, SECOND_ITEM)]))
 def test_whatever_the_webhook_order_shopify_ends_showing_our_count_counted_once(start, actions, pick,
-                                                                               elsewhere) -> None:
-    loop = Loop(start, elsewhere)
+                                                                               elsewhere, items) -> None:
+    loop = Loop(start, elsewhere, items)
     for step in actions:
         loop.act(step)
     loop.quiesce(pick)
@@ -240,7 +257,10 @@ def test_whatever_the_webhook_order_shopify_ends_showing_our_count_counted_once(
     # closed when the sale's webhook came: the unread alerts do not depend on the webhook order.
     if not any(step[0] == "edit" for step in actions):
         assert loop.unread_drift_alerts == 0
-    # Shopify shows our count over the counted locations (here: what the other location does not hold)
-    assert loop.shopify == max(0, loop.state.available - elsewhere), (loop.shopify, loop.state)
-    assert loop.state.shopify_available == loop.shopify + elsewhere
-    assert loop.state.shopify_expected in (None, loop.shopify + elsewhere)  # None: nothing needed a push
+    # Every item shows our count over the counted locations (here: what the other location does not hold)
+    for item in items:
+        listed = loop.state.item(item)
+        assert listed is not None
+        assert loop.shopify[item] == max(0, loop.state.available - elsewhere), (item, loop.shopify, loop.state)
+        assert listed.available == loop.shopify[item] + elsewhere
+        assert listed.expected in (None, loop.shopify[item] + elsewhere)  # None: nothing needed a push

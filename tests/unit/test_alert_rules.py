@@ -82,15 +82,15 @@ def test_each_rule_declares_what_it_reacts_to():
     from projections.reactor.rules import REACTOR_RULES
 
     assert [rule.name for rule in REACTOR_RULES] == [
-        "stock_broadcast", "shopify_sync", "return_damaged", "stock_low", "unmapped_item", "sync_failed",
-        "delivery_dead_lettered",
+        "stock_broadcast", "shopify_sync", "return_damaged", "stock_low", "unmapped_item", "uncounted_sku",
+        "sync_failed", "delivery_dead_lettered",
         "order_errors_notified"]
     assert all(rule.event_types or rule.view is not None for rule in REACTOR_RULES)
     reacting = lambda event: [rule.name for rule in REACTOR_RULES if rule.reacts_to(event)]  # noqa: E731
     assert reacting(recorded("sku:A", StockAdjusted(sku="A", delta=-1, reason="order"))) == [
-        "stock_broadcast", "shopify_sync", "stock_low"]
+        "stock_broadcast", "shopify_sync", "stock_low", "uncounted_sku"]
     assert reacting(recorded("sku:A", ReturnRecorded(sku="A", quantity=1, disposition="DAMAGED", restocked=False))) == [
-        "stock_broadcast", "shopify_sync", "return_damaged", "stock_low"]
+        "stock_broadcast", "shopify_sync", "return_damaged", "stock_low", "uncounted_sku"]
     assert reacting(recorded("delivery:u:m", DeadLettered(attempts=4, reason="X"))) == ["delivery_dead_lettered"]
     assert reacting(recorded("order:o", OrderErrorsNotified(order_id="o", error_hashes=("h",)))) == [
         "order_errors_notified"]
@@ -142,3 +142,36 @@ def test_a_rule_given_an_event_it_does_not_react_to_fails_loudly():
     assert Reaction(event, SETTINGS).data_as(StockAdjusted) is event.data
     with pytest.raises(TypeError, match="ReturnRecorded given StockAdjusted"):
         Reaction(event, SETTINGS).data_as(ReturnRecorded)
+
+
+# ----------------------------------------------------------------------------- uncounted SKUs (issue 18 §1)
+
+def _listed(physical=0, counted=False):
+    from projections.inventory.fold import ListedItem, LocationLevel
+
+    level = LocationLevel("487838322", 50, "2026-02-06T11:00:00.000000Z", True)
+    return InventoryItem(sku="A", physical=physical, counted=counted, updated_at="2026-02-06T11:00:00.000000Z",
+                         shopify_items=(ListedItem("808950810", levels=(level,)),))
+
+
+def test_a_sku_shopify_lists_but_never_counted_here_raises_one_uncounted_sku_alert_and_no_stock_low():
+    from events.inventory import ShopifyLevelReported
+    from projections.reactor.rules.alerts import RULES
+    from projections.reactor.reaction import Append, Reaction
+
+    level = recorded("sku:A", ShopifyLevelReported(sku="A", inventory_item_id="808950810", location_id="487838322",
+                                                   available=50, updated_at="2026-02-06T11:00:00.000000Z",
+                                                   counted=True))
+    [alert] = alerts_for(level, SETTINGS, before=InventoryItem(sku="A"), after=_listed())
+    assert (alert.alert_type, alert.alert_id, alert.sku) == ("uncounted_sku", alert_id("uncounted_sku", "A"), "A")
+    assert "808950810 shows 50" in alert.message and "shopify adopt --sku A" in alert.message
+    assert alerts_for(level, SETTINGS, before=_listed(), after=_listed()) == []  # once per SKU
+    from projections.inventory import ListedItem
+
+    mapped_only = InventoryItem(sku="A", updated_at="x", shopify_items=(ListedItem("808950810"),))
+    assert alerts_for(level, SETTINGS, before=InventoryItem(sku="A"), after=mapped_only) == []  # nothing reported yet
+    counted = recorded("sku:A", StockAdjusted(sku="A", delta=0))
+    [rule] = [rule for rule in RULES if rule.name == "uncounted_sku"]
+    [read] = rule.plan(Reaction(counted, SETTINGS, before=_listed(), after=_listed(50, counted=True)))
+    assert isinstance(read, Append) and read.plan.stream == f"alert:{alert.alert_id}"
+    assert read.plan.events[0].data.read_by.startswith("dynafold: counted here")

@@ -42,7 +42,8 @@ def tiny_assumptions(event: EventClass) -> Assumptions:
 
 def test_the_template_shape():
     shape = shape_from_template(load_template())
-    assert shape.event_indexes == 2  # by-type-time, by-correlation (KEYS_ONLY)
+    assert shape.event_indexes == 3  # by-type-time, by-correlation, by-id (KEYS_ONLY)
+    assert shape.stream_catalogue  # by-category: sparse, written per new stream, not counted above
     assert shape.indexes["delivery-status"] == {"by-message": True, "by-status": True, "by-sender": True}
     assert shape.indexes["inventory"] == {}
     assert {shape.memory_mb[name] for name in shape.triggered} == {512} and all(shape.arm64.values())
@@ -56,11 +57,20 @@ def test_the_template_shape():
 def test_a_delivery_retry_moves_two_index_entries_at_two_writes_each():
     shape = shape_from_template(load_template())
     [retry] = [e for e in DEFAULT_MIX if e.name.startswith("delivery attempt")]
-    # append: event + guard in one transaction = 2 items x 2; two KEYS_ONLY event indexes; the row;
-    # by-message updated in place (1), by-status and by-sender moved (2 + 2); the stream's head moves
-    # in the catalogue's by-category index (its sort key is the head's time: 2).
-    assert write_units(retry, shape) == {"append": 4, "event indexes": 2, "stream catalogue": 2, "view row": 1,
-                                         "view indexes": 5}
+    # append: the guard, then the event, one put each; three KEYS_ONLY event indexes; the checkpoint the
+    # projector seals; the row; by-message updated in place (1), by-status and by-sender moved (2 + 2);
+    # nothing in the stream catalogue (the delivery's stream exists).
+    assert write_units(retry, shape) == {"append": 2, "event indexes": 3, "stream catalogue": 0, "checkpoint": 1,
+                                         "view row": 1, "view indexes": 5}
+
+
+def test_a_stream_enters_the_catalogue_once_at_one_write():
+    shape = shape_from_template(load_template())
+    [received] = [e for e in DEFAULT_MIX if e.name.startswith("message received")]
+    assert write_units(received, shape)["stream catalogue"] == 1  # a keys-only entry for the new delivery stream
+    # the mix's share of stream-creating events: orders validated, messages received, alerts raised
+    total = sum(e.share * write_units(e, shape)["stream catalogue"] for e in DEFAULT_MIX)
+    assert math.isclose(total, 0.20 + 0.10 + 0.05)
 
 
 def test_an_unchanged_key_costs_nothing_in_a_keys_only_index_and_one_write_in_an_all_index():
@@ -84,8 +94,8 @@ def test_one_class_by_hand():
                        reactor_reads=2, sqs_sends=1, jobs_run=1)
     result = estimate(tiny_shape({"i": True}, event_indexes=1), tiny_assumptions(event))
     lines = {line.item: line.usd for line in result.per_million_busy}
-    # writes: append 1 + event index 1 + row 1 + move 2 = 5 per event
-    assert math.isclose(lines["DynamoDB writes"], 5 * 0.625)
+    # writes: append 1 + event index 1 + checkpoint 1 + row 1 + move 2 = 6 per event
+    assert math.isclose(lines["DynamoDB writes"], 6 * 0.625)
     # reads: head 1 + row 1 + reactor 2 = 4 per event
     assert math.isclose(lines["DynamoDB reads"], 4 * 0.125)
     # 1 M records to each of projector, reactor, ingest, worker; batches of 10 -> 100,000 invocations
@@ -98,7 +108,7 @@ def test_one_class_by_hand():
     # logs: 400,000 invocations x 1,000 bytes = 0.4 GB
     assert math.isclose(lines["CloudWatch Logs"], 0.4 * 0.50)
     assert math.isclose(result.per_million(), sum(lines.values()))
-    assert math.isclose(result.storage_per_million_month, 1e6 / 1024 / 1024 * (0.25 + 0.20))
+    assert math.isclose(result.storage_per_million_month, 1.25e6 / 1024 / 1024 * (0.25 + 0.20))  # event + checkpoint
 
 
 def test_a_month_at_a_rate_adds_up():

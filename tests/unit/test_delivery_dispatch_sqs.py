@@ -29,6 +29,7 @@ def test_message_received_and_retry_scheduled_become_sqs_jobs(monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("EVENTS_TABLE", "events")
     monkeypatch.setenv("IDEMPOTENCY_TABLE", "idem")
+    monkeypatch.setenv("CHECKPOINTS_TABLE", "checkpoints")
     adapters = aws_adapters()  # the reactor's delivery rule over the adapters the composition root gives it on AWS
     dispatch = DeliveryDispatch(None, adapters.delivery_queue(), adapters.dead_letters(), adapters.clock)  # no reads
 
@@ -46,7 +47,7 @@ def test_message_received_and_retry_scheduled_become_sqs_jobs(monkeypatch):
 
 @mock_aws
 def test_the_worker_entry_point_reports_a_bad_message_as_a_batch_item_failure(monkeypatch):
-    for name, value in {"EVENTS_TABLE": "events", "IDEMPOTENCY_TABLE": "idem", "AWS_DEFAULT_REGION": "us-east-1",
+    for name, value in {"EVENTS_TABLE": "events", "IDEMPOTENCY_TABLE": "idem", "CHECKPOINTS_TABLE": "checkpoints", "AWS_DEFAULT_REGION": "us-east-1",
                         "DELIVERY_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/0/jobs"}.items():
         monkeypatch.setenv(name, value)
     lambda_handler.cache_clear()

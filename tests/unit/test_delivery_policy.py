@@ -27,6 +27,7 @@ from events.delivery_policy import (
     exponential_delay,
     parse_retry_after,
     plan_job,
+    retry_outlook,
     target_stream,
 )
 from events.envelope import RecordedEvent
@@ -101,6 +102,34 @@ def test_three_retries_then_max_retries_exceeded():
     dead = results[-1].events[-1].data
     assert dead == DeadLettered(attempts=4, reason=MAX_RETRIES_EXCEEDED)
     assert [d.backoff.exponential_delay for d in results[:3]] == [1.0, 2.0, 4.0]
+
+
+def test_a_redriven_round_gets_the_whole_retry_budget_and_backoff_again():
+    # Redriven at attempt 5 (after 4 failed): attempts 5..8 are the new round, as 1..4 were the first.
+    results = [decide_attempt(n, status(500), POLICY, NOW, lambda: 0.5, round_start=5) for n in (5, 6, 7, 8)]
+    assert [d.result for d in results] == ["retry_scheduled"] * 3 + ["dead_lettered"]
+    assert [d.backoff.exponential_delay for d in results[:3]] == [1.0, 2.0, 4.0]
+    assert results[-1].events[-1].data == DeadLettered(attempts=8, reason=MAX_RETRIES_EXCEEDED)
+    assert decide_attempt(5, status(500), POLICY, NOW, lambda: 0.5).result == "dead_lettered"  # no redrive: spent
+    with pytest.raises(ValueError, match="round"):
+        decide_attempt(4, status(500), POLICY, NOW, lambda: 0.5, round_start=5)
+
+
+def test_the_retry_outlook_counts_what_is_left_and_bounds_the_give_up_time():
+    # Attempt 1 failed, attempt 2 (retry 1 of 3) is due at NOW: the waits left before attempts 3 and 4
+    # are at most 2 s and 4 s, and each of the three requests may run its 10 s timeout.
+    outlook = retry_outlook(POLICY, 10.0, awaited_attempt=2, due_at=NOW)
+    assert (outlook.attempts_left, outlook.retries_left, outlook.last_attempt) == (3, 3, 4)
+    assert outlook.give_up_earliest == NOW
+    assert outlook.give_up_latest == NOW + timedelta(seconds=2 + 4 + 3 * 10)
+    assert outlook.give_up_latest_with_retry_after == NOW + timedelta(seconds=2 * 60 + 3 * 10)  # waits at the cap
+    first = retry_outlook(POLICY, 10.0, awaited_attempt=1, due_at=NOW)  # the first attempt is not a retry
+    assert (first.attempts_left, first.retries_left, first.give_up_latest) == (
+        4, 3, NOW + timedelta(seconds=1 + 2 + 4 + 40))
+    last = retry_outlook(POLICY, 10.0, awaited_attempt=8, due_at=NOW, round_start=5)  # a redrive's last retry
+    assert (last.attempts_left, last.retries_left, last.give_up_latest) == (1, 1, NOW + timedelta(seconds=10))
+    with pytest.raises(ValueError, match="past the round"):
+        retry_outlook(POLICY, 10.0, awaited_attempt=5, due_at=NOW)
 
 
 def test_max_retries_is_configurable_down_to_none():

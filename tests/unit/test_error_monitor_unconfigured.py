@@ -28,7 +28,7 @@ SCHEDULED = {"id": "schedule", "source": "aws.events", "detail-type": "Scheduled
 
 NAMES = TableNames.with_prefix("dynafold-")
 ENV = {
-    "EVENTS_TABLE": NAMES.events, "IDEMPOTENCY_TABLE": NAMES.idempotency,
+    "EVENTS_TABLE": NAMES.events, "IDEMPOTENCY_TABLE": NAMES.idempotency, "CHECKPOINTS_TABLE": NAMES.checkpoints,
     "VIEW_TABLES": json.dumps({"inventory": NAMES["inventory-v1"], "inventory-returns": NAMES["inventory-returns-v1"],
                                "pending-errors": NAMES["pending-errors-v1"],
                                "delivery-status": NAMES["delivery-status-v1"], "alerts": NAMES["alerts-v1"]}),
@@ -102,6 +102,18 @@ def test_the_monitor_handler_builds_and_runs_without_email_settings(root, monito
     assert "SO-1" in alert.data.message and "NotificationEmail" in alert.data.message
     [why] = [r for r in monitor_log.records if "not emailed" in r.getMessage()]
     assert "NotificationEmail" in why.getMessage() and why.levelno == logging.WARNING  # the log says why
+
+
+def test_the_alert_given_instead_and_the_record_of_it_trace_back_to_the_order_validation(root):
+    """Issue 19 §A5: the monitor appended with fresh correlations and no causation, so its notice
+    could not be traced back to the InFlow request."""
+    expired_errors(root)
+    root.handler("error-monitor")(SCHEDULED, context())
+    validated, claimed, notified = root.store.read_stream("order:o-1")
+    [alert] = alerts(root)
+    assert claimed.causation_id == validated.id and notified.causation_id == claimed.id
+    assert alert.causation_id == claimed.id
+    assert {claimed.correlation_id, notified.correlation_id, alert.correlation_id} == {validated.correlation_id}
 
 
 def test_a_second_run_repeats_nothing(root):

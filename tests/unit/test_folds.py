@@ -23,13 +23,19 @@ from pydantic import BaseModel
 
 from events import catalogue
 from events.alerts import AlertRaised, AlertRead
-from events.deliveries import DeadLettered, DeliveryAttempted, DeliverySucceeded, MessageReceived, RetryScheduled
+from events.deliveries import (
+    DeadLettered, DeliveryAttempted, DeliverySucceeded, MessageReceived, RedriveRequested, RetryScheduled,
+)
 from events.envelope import RecordedEvent, format_sequence, format_time
 from events.inventory import (
     BufferSet,
     PhysicalCountSet,
     ReturnRecorded,
+    ShopifyItemLinked,
+    ShopifyItemUnlinked,
     ShopifyLevelReported,
+    ShopifyPushPlanned,
+    ShopifyPushSettled,
     StockAdjusted,
     StockBroadcast,
 )
@@ -122,7 +128,8 @@ def test_pending_error_added_refreshed_resolved_and_notified():
     ])
 
     added = rows_of(view, "order-1", events[:1])
-    assert added == {"h-disc": {
+    order_row = {"order_number": "SO-000019", "indexed_number": "SO-000019", "first_validated": t()}
+    assert added == {"@order": order_row, "h-disc": {
         "order_number": "SO-000019", "rule": "Discount Validation", "severity": "error",
         "message": "TUK item has 10% discount", "details": {"discount": 10, "line": 2, "sku": "TUK-1"},
         "first_detected": "2025-11-11T10:00:00.000000Z", "last_seen": "2025-11-11T10:00:00.000000Z",
@@ -131,7 +138,7 @@ def test_pending_error_added_refreshed_resolved_and_notified():
     assert added["h-disc"]["expires_at"] == int(datetime(2025, 11, 18, 10, tzinfo=timezone.utc).timestamp())
 
     refreshed = rows_of(view, "order-1", events[:2])
-    assert set(refreshed) == {"h-disc", "h-fee"}
+    assert set(refreshed) == {"@order", "h-disc", "h-fee"} and refreshed["@order"] == order_row
     assert refreshed["h-disc"]["first_detected"] == t()
     assert refreshed["h-disc"]["last_seen"] == t(timedelta(minutes=25))
     assert refreshed["h-disc"]["message"] == "TUK item has 15% discount"
@@ -140,13 +147,13 @@ def test_pending_error_added_refreshed_resolved_and_notified():
     assert refreshed["h-fee"]["severity"] == "warning"
 
     resolved = rows_of(view, "order-1", events[:3])
-    assert set(resolved) == {"h-fee"}  # no longer reported: auto-cleared
+    assert set(resolved) == {"@order", "h-fee"}  # no longer reported: auto-cleared
     assert resolved["h-fee"]["first_detected"] == t(timedelta(minutes=25))
 
     notified = view.fold("order-1", events)
     assert notified.errors == {}  # no longer pending; remembered as emailed while still reported
-    assert dict(view.rows(notified)) == {"h-fee": {"order_number": "SO-000019",
-                                                   "notified_at": t(timedelta(minutes=31))}}
+    assert dict(view.rows(notified)) == {"@order": order_row, "h-fee": {"order_number": "SO-000019",
+                                                                        "notified_at": t(timedelta(minutes=31))}}
 
 
 def test_pending_errors_of_a_clean_order_and_unknown_notifications_change_nothing():
@@ -155,7 +162,11 @@ def test_pending_errors_of_a_clean_order_and_unknown_notifications_change_nothin
         (timedelta(), OrderValidated(order_id="o2", order_number="SO-2")),
         (timedelta(minutes=1), OrderErrorsNotified(order_id="o2", error_hashes=("nope",))),
     ])
-    assert view.fold("o2", events) == view.initial("o2")
+    clean = view.fold("o2", events)  # no errors, but the order is known: its order row finds it by number
+    assert (clean.errors, clean.notified, clean.order_number, clean.first_validated) == ({}, {}, "SO-2", t())
+    assert dict(view.rows(clean)) == {"@order": {"order_number": "SO-2", "indexed_number": "SO-2",
+                                                 "first_validated": t()}}
+    assert view.load("o2", view.rows(clean)) == clean
     one = history("order:order-1", [(timedelta(), _validated(_discount()))])
     state = view.fold("order-1", one)
     unknown = recorded("order:order-1", 2, OrderErrorsNotified(order_id="order-1", error_hashes=("nope",)),
@@ -176,7 +187,7 @@ def test_a_notified_error_still_reported_stays_notified_and_is_not_pending_again
     state = view.fold("order-1", events[:3])
     assert state.errors == {} and set(state.notified) == {"h-disc"}
     rows = rows_of(view, "order-1", events[:3])
-    assert set(rows) == {"h-disc"} and "pending" not in rows["h-disc"] and "expires_at" not in rows["h-disc"]
+    assert set(rows) == {"@order", "h-disc"} and "pending" not in rows["h-disc"] and "expires_at" not in rows["h-disc"]
     assert view.load("order-1", rows) == state
     later = view.fold("order-1", events)
     assert set(later.errors) == {"h-fee"} and set(later.notified) == {"h-disc"}
@@ -191,7 +202,8 @@ def test_error_fixed_after_notification_and_reintroduced_starts_a_new_grace_peri
         (timedelta(hours=1), _validated()),
         (timedelta(hours=2), _validated(_discount())),
     ])
-    assert view.fold("order-1", events[:3]) == view.initial("order-1")  # fixed: nothing to remember
+    fixed = view.fold("order-1", events[:3])  # fixed: nothing to remember but the order itself
+    assert (fixed.errors, fixed.notified, fixed.order_number) == ({}, {}, "SO-000019")
     rows = rows_of(view, "order-1", events)
     assert rows["h-disc"]["first_detected"] == t(timedelta(hours=2)) and rows["h-disc"]["pending"] == "PENDING"
 
@@ -268,8 +280,27 @@ def test_delivery_500_retry_503_retry_200():
         "last_result": {"success": True, "category": "SUCCESS", "status_code": 200, "response_time_ms": 80,
                         "error": None, "time": t(6 * s)},
         "delivered_at": t(6 * s), "last_attempt_at": t(6 * s), "dead_letter_reason": None,
-        "created_at": t(), "updated_at": t(7 * s),
+        "round_start": 1, "redriven_at": None, "created_at": t(), "updated_at": t(7 * s),
     })
+
+
+def test_a_redrive_is_a_retry_due_at_once_and_a_dead_letters_redrive_starts_a_new_round():
+    view, key, s = DeliveryStatusProjection, "s1:m1", timedelta(seconds=1)
+    failed = DeliveryAttempted(attempt=4, success=False, category="SERVER_ERROR", retryable=True, status_code=503,
+                               response_time_ms=5)
+    events = history("delivery:s1:m1", [
+        (timedelta(), RECEIVED), (s, failed), (s, DeadLettered(attempts=4, reason="MAX_RETRIES_EXCEEDED")),
+        (10 * s, RedriveRequested(attempt=5, kind="redrive", previous_status="MAX_RETRIES_EXCEEDED",
+                                  dead_letter_reason="MAX_RETRIES_EXCEEDED", requested_by="ops")),
+    ])
+    redriven = view.fold(key, events)
+    assert (redriven.status, redriven.next_retry_at, redriven.due_at, redriven.redriven_at) == (
+        "RETRY_SCHEDULED", t(10 * s), t(10 * s), t(10 * s))
+    assert (redriven.dead_letter_reason, redriven.round_start, redriven.attempts) == (None, 5, 4)
+    assert reload(view, key, redriven) == redriven
+    now = RedriveRequested(attempt=6, kind="retry_now", previous_status="RETRY_SCHEDULED")
+    sooner = view.apply(redriven, recorded("delivery:s1:m1", 5, now, T0 + 20 * s))
+    assert (sooner.next_retry_at, sooner.round_start) == (t(20 * s), 5)  # brought forward, same budget
 
 
 def test_delivery_succeeded_without_a_recorded_successful_attempt():
@@ -373,9 +404,7 @@ def test_inventory_count_adjust_buffer_return_broadcast():
     assert dict(view.rows(state)) == {None: {
         "physical": 50, "buffer": 5, "available": 45,
         "last_broadcast": {"count": 45, "tx_id": "tx-1", "time": t(5 * m)},
-        "updated_at": t(5 * m), "shopify_available": None, "shopify_levels": [],
-        "shopify_item_id": None, "shopify_applied": 0, "last_push": None, "shopify_expected": None,
-        "open_drifts": [],
+        "updated_at": t(5 * m), "counted": True, "uncounted": False, "shopify_items": [], "unlisted_items": [],
     }}
     assert view.extras(state) == (
         Extra(RETURNS_TABLE, {"sku": "PROD-001", "returned_at": f"{t(3 * m)}#{format_sequence(4)}",
@@ -406,9 +435,66 @@ def test_shopify_levels_are_kept_per_location_newest_first_and_never_change_the_
         (5 * m, level("4", 50, "2024-01-01T00:00:01.000000Z", counted=False)),
     ])
     state = view.fold("P", events)
-    assert (state.physical, state.shopify_available) == (10, 3)
-    assert reload(view, "P", state).shopify_levels == state.shopify_levels
-    assert view.fold("P", [events[0], *reversed(events[1:])]).shopify_levels == state.shopify_levels
+    [item] = state.shopify_items
+    assert (state.physical, item.inventory_item_id, item.available) == (10, "9", 3)
+    assert reload(view, "P", state).shopify_items == state.shopify_items
+    assert view.fold("P", [events[0], *reversed(events[1:])]).shopify_items == state.shopify_items
+
+
+SHARED_SKU = ("1070325021", "1070325022")  # Shopify's own sample: two variants with SKU "123"
+
+
+def shared_level(item: str, available: int, at: str = "2024-01-02T14:00:00.000000Z") -> ShopifyLevelReported:
+    return ShopifyLevelReported(sku="123", inventory_item_id=item, location_id="487838322", available=available,
+                                updated_at=at, counted=True)
+
+
+def test_items_sharing_a_sku_keep_their_own_levels():
+    """Issue 18 §2: the second item's level replaced the first one's (Shopify showed 7 for the SKU,
+    the item id was the last one's), so drift was judged against the wrong item."""
+    first, second = SHARED_SKU
+    events = history("sku:123", [(timedelta(), PhysicalCountSet(sku="123", physical=10)),
+                                 (timedelta(minutes=1), shared_level(first, 9)),
+                                 (timedelta(minutes=2), shared_level(second, 7))])
+    state = InventoryProjection.fold("123", events)
+    assert [(item.inventory_item_id, item.available) for item in state.shopify_items] == [(first, 9), (second, 7)]
+    shown = state.to_dict()["shopify_items"]
+    assert [(row["inventory_item_id"], row["levels"][0]["available"], row["shopify_available"]) for row in shown] == [
+        (first, 9, 9), (second, 7, 7)]
+    assert reload(InventoryProjection, "123", state).shopify_items == state.shopify_items
+
+
+def test_a_sale_is_counted_once_and_moves_only_the_listing_shopify_sold_from():
+    from events.inventory import ShopifyItemLinked, ShopifyItemUnlinked
+
+    first, second = SHARED_SKU
+    sale = StockAdjusted(sku="123", delta=-2, reason="order", applied_by_shopify=True, by_variant={second: -2})
+    events = history("sku:123", [
+        (timedelta(), ShopifyItemLinked(sku="123", inventory_item_id=first, variant_id=first, source="products")),
+        (timedelta(seconds=1), ShopifyItemLinked(sku="123", inventory_item_id=second, variant_id=second,
+                                                 source="products")),
+        (timedelta(minutes=1), PhysicalCountSet(sku="123", physical=10)),
+        (timedelta(minutes=2), sale)])
+    state = InventoryProjection.fold("123", events)
+    assert state.physical == 8 and [item.applied for item in state.shopify_items] == [0, -2]
+    # unmapped: no longer a listing, and a level planned before that comes too late to bring it back
+    gone = InventoryProjection.fold("123", [
+        *events, recorded("sku:123", 5, ShopifyItemUnlinked(sku="123", inventory_item_id=second, source="products"),
+                          T0 + timedelta(minutes=3)),
+        recorded("sku:123", 6, shared_level(second, 3), T0 + timedelta(minutes=4))])
+    assert [item.inventory_item_id for item in gone.shopify_items] == [first] and gone.unlisted_items == (second,)
+
+
+def test_a_sku_is_uncounted_until_counted_or_adopted():
+    from events.inventory import AdoptedLevel, ShopifyCountAdopted
+
+    levels = history("sku:123", [(timedelta(), shared_level(SHARED_SKU[0], 50))])
+    assert InventoryProjection.fold("123", levels).to_row()["uncounted"] is True
+    adopted = ShopifyCountAdopted(sku="123", physical=50, from_item=SHARED_SKU[0], adopted_by="cli:ops", levels=(
+        AdoptedLevel(inventory_item_id=SHARED_SKU[0], location_id="487838322", available=50,
+                     updated_at="2024-01-02T14:00:00.000000Z"),))
+    state = InventoryProjection.fold("123", [*levels, recorded("sku:123", 2, adopted, T0)])
+    assert (state.physical, state.counted, state.to_row()["uncounted"]) == (50, True, False)
 
 
 def test_inventory_available_never_negative_and_legacy_adjustments_fold():
@@ -500,6 +586,9 @@ delivery_events = st.one_of(
     st.builds(DeliverySucceeded, attempt=ATTEMPT, status_code=st.integers(200, 299), response_time_ms=MONEY),
     st.builds(DeadLettered, attempts=st.integers(0, 4),
               reason=st.sampled_from(["MAX_RETRIES_EXCEEDED", "CLIENT_ERROR", "REFUSED"])),
+    st.builds(RedriveRequested, attempt=st.integers(1, 5), kind=st.sampled_from(["redrive", "retry_now"]),
+              previous_status=st.sampled_from(["MAX_RETRIES_EXCEEDED", "RETRY_SCHEDULED"]),
+              dead_letter_reason=st.none() | st.just("MAX_RETRIES_EXCEEDED"), requested_by=st.none() | st.just("ops")),
 )
 alert_events = st.one_of(
     st.builds(AlertRaised, alert_id=st.just("a1"),
@@ -513,12 +602,28 @@ inventory_events = st.one_of(
               source=st.sampled_from(["admin", "shopify", "count"])),
     st.builds(StockAdjusted, sku=st.just("A"), delta=st.integers(-10, 10),
               reason=st.sampled_from(["order", "restock", "correction", "unspecified"]),
-              tx_id=st.none() | st.just("tx"), order_id=st.none() | st.just("#1")),
+              tx_id=st.none() | st.just("tx"), order_id=st.none() | st.just("#1"), applied_by_shopify=st.booleans(),
+              by_variant=st.sampled_from([{}, {"11": -1}])),
     st.builds(BufferSet, sku=st.just("A"), buffer=st.integers(0, 10)),
     st.builds(ReturnRecorded, sku=st.just("A"), quantity=st.integers(1, 5),
               disposition=st.sampled_from(["SELLABLE", "DAMAGED", "UNSELLABLE", "DEFECTIVE", "MISSING"]),
               order_id=st.none() | st.just("#1"), restocked=st.booleans()),
     st.builds(StockBroadcast, sku=st.just("A"), count=st.integers(0, 100), tx_id=st.sampled_from(["tx-1", "tx-2"])),
+    st.builds(ShopifyLevelReported, sku=st.just("A"), inventory_item_id=st.sampled_from(["1", "2"]),
+              location_id=st.sampled_from(["7", "8"]), available=st.none() | st.integers(-3, 50),
+              updated_at=st.sampled_from(["2025-01-01T00:00:01.000000Z", "2025-01-01T00:00:02.000000Z"]),
+              counted=st.booleans()),
+    st.builds(ShopifyPushPlanned, sku=st.just("A"), push_id=st.sampled_from(["p1", "p2"]),
+              inventory_item_id=st.sampled_from(["1", "2"]), location_id=st.just("7"), quantity=st.integers(0, 50),
+              compare_quantity=st.none() | st.integers(0, 50), total=st.integers(0, 60),
+              drift=st.none() | st.integers(-5, 5), drift_at=st.none() | st.just("2025-01-01T00:00:01.000000Z")),
+    st.builds(ShopifyPushSettled, sku=st.just("A"), push_id=st.sampled_from(["p1", "p2"]),
+              outcome=st.sampled_from(["applied", "already_applied", "failed"]),
+              quantity=st.none() | st.integers(0, 50), attempts=st.integers(1, 3)),
+    st.builds(ShopifyItemLinked, sku=st.just("A"), inventory_item_id=st.sampled_from(["1", "2"]),
+              variant_id=st.none() | st.just("11"), source=st.just("products")),
+    st.builds(ShopifyItemUnlinked, sku=st.just("A"), inventory_item_id=st.sampled_from(["1", "2"]),
+              source=st.just("products")),
 )
 PROPERTY_VIEWS = {
     "pending-errors": ("order:o1", order_events),

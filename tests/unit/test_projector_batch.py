@@ -57,7 +57,7 @@ def test_building_the_projector_leaves_out_the_reactors_rules():
     (its import and the first invocation's build by the composition root)."""
     script = ("import sys, json, processors.functions.projector\n"
               "from processors.wiring.aws import aws_root\n"
-              "aws_root({'EVENTS_TABLE': 'e', 'IDEMPOTENCY_TABLE': 'i', 'AWS_DEFAULT_REGION': 'us-east-1'}).projector\n"
+              "aws_root({'EVENTS_TABLE': 'e', 'IDEMPOTENCY_TABLE': 'i', 'CHECKPOINTS_TABLE': 'c', 'AWS_DEFAULT_REGION': 'us-east-1'}).projector\n"
               "print(json.dumps(sorted(m for m in sys.modules if m.startswith('projections.reactor'))))")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
                           env={**os.environ, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"})

@@ -117,10 +117,10 @@ def test_a_merchant_edit_in_the_second_of_our_push_is_not_hidden_by_it():
              (settled_at, ShopifyPushSettled(sku="P", push_id="push-0", outcome="applied", quantity=10, attempts=1)),
              (4 * m, level(30, 3 * m))]  # Shopify's time of the edit: the same second, without its fraction
     found, events = effects(steps)
-    assert InventoryProjection.fold("P", events).shopify_available == 30
+    assert InventoryProjection.fold("P", events).item("808950810").available == 30
     assert [type(effect) for effect in found] == [Append, RaiseAlert]
     older = [*steps[:-1], (4 * m, level(30, 2 * m + timedelta(seconds=59)))]  # reported before our set: stale
-    assert InventoryProjection.fold("P", history("sku:P", older)).shopify_available == 10
+    assert InventoryProjection.fold("P", history("sku:P", older)).item("808950810").available == 10
 
 
 def test_when_other_locations_hold_more_than_we_have_one_push_sets_ours_to_zero_and_it_ends_there():
@@ -167,4 +167,83 @@ def test_a_drift_alert_is_closed_when_the_sale_that_explains_it_arrives_late():
     # a sale from before the push the drift was measured against explains nothing
     old_sale = StockAdjusted(sku="P", delta=-1, reason="order", applied_by_shopify=True,
                              occurred_at=format_time(T0 + 1 * m))
-    assert InventoryProjection.apply(state, recorded("sku:P", 7, old_sale, T0 + 7 * m)).open_drifts == state.open_drifts
+    after_old_sale = InventoryProjection.apply(state, recorded("sku:P", 7, old_sale, T0 + 7 * m))
+    assert after_old_sale.item("808950810").open_drifts == state.item("808950810").open_drifts
+
+
+
+# ----------------------------------------------------------------------------- issue 18 §1-2
+
+def test_a_sku_never_counted_here_is_never_pushed():
+    """Issue 18 §1: a level (Shopify shows 50) for a mapped SKU with no count here planned
+    quantity 0, compare 50 -- no alert: turning pushes on zeroed every SKU not yet stock-taken."""
+    assert effects([(0 * m, level(50, 0 * m))])[0] == []
+    assert effects([(0 * m, level(50, 0 * m)), (1 * m, BufferSet(sku="P", buffer=2))])[0] == []
+    sale = StockAdjusted(sku="P", delta=-1, reason="order", applied_by_shopify=True)
+    assert effects([(0 * m, level(50, 0 * m)), (1 * m, sale)])[0] == []
+    counted, _ = effects([(0 * m, level(50, 0 * m)), (1 * m, PhysicalCountSet(sku="P", physical=48))])
+    assert [(e.plan.events[0].data.quantity, e.plan.events[0].data.compare_quantity) for e in counted] == [(48, 50)]
+
+
+FIRST, SECOND = "1070325021", "1070325022"  # Shopify's own sample: two variants with SKU "123"
+
+
+def shared(item: str, available: int, at: timedelta) -> ShopifyLevelReported:
+    return ShopifyLevelReported(sku="P", inventory_item_id=item, location_id=HERE, available=available,
+                                updated_at=format_time(T0 + at), counted=True)
+
+
+def linked(item: str):
+    from events.inventory import ShopifyItemLinked
+
+    return ShopifyItemLinked(sku="P", inventory_item_id=item, variant_id=item, source="products")
+
+
+def planned(effect) -> ShopifyPushPlanned:
+    return effect.plan.events[0].data
+
+
+def test_every_item_of_a_shared_sku_is_pushed_our_count_compare_and_set_on_its_own():
+    """Issue 18 §2: the SKU's levels were one item's (the last reported), so only that item was pushed."""
+    base = [(0 * m, linked(FIRST)), (0 * m, linked(SECOND)), (1 * m, shared(FIRST, 9, 1 * m)),
+            (2 * m, shared(SECOND, 7, 2 * m))]
+    found, events = effects([*base, (3 * m, PhysicalCountSet(sku="P", physical=10))])
+    pushes = [planned(e) for e in found]
+    assert [(p.inventory_item_id, p.quantity, p.compare_quantity, p.drift) for p in pushes] == [
+        (FIRST, 10, 9, None), (SECOND, 10, 7, None)]
+    assert len({p.push_id for p in pushes}) == 2
+    assert [e.plan.idempotency_key for e in found] == [push_key(push_id_for(events[-1].id, item))
+                                                      for item in (FIRST, SECOND)]
+
+
+def _both_pushed_to(count: int) -> list:
+    """Two items of SKU P, both set to ``count`` by our pushes and echoed back."""
+    from events.inventory import ShopifyPushSettled
+
+    steps = [(0 * m, linked(FIRST)), (0 * m, linked(SECOND)), (1 * m, shared(FIRST, 9, 1 * m)),
+             (1 * m, shared(SECOND, 7, 1 * m)), (2 * m, PhysicalCountSet(sku="P", physical=count))]
+    for index, (item, was) in enumerate(((FIRST, 9), (SECOND, 7))):
+        push = ShopifyPushPlanned(sku="P", push_id=f"push-{index}", inventory_item_id=item, location_id=HERE,
+                                  quantity=count, compare_quantity=was, total=count)
+        steps += [(3 * m, push), (3 * m, ShopifyPushSettled(sku="P", push_id=f"push-{index}", outcome="applied",
+                                                            quantity=count, attempts=1)),
+                  (4 * m, shared(item, count, 3 * m))]
+    return steps
+
+
+def test_a_sale_on_one_listing_is_no_drift_there_and_is_pushed_to_the_others():
+    sale = StockAdjusted(sku="P", delta=-2, reason="order", applied_by_shopify=True, by_variant={SECOND: -2},
+                         occurred_at=format_time(T0 + 20 * m))
+    steps = [*_both_pushed_to(10), (21 * m, sale)]
+    found, _ = effects(steps)
+    assert [(planned(e).inventory_item_id, planned(e).quantity, planned(e).compare_quantity) for e in found] == [
+        (FIRST, 8, 10)]  # the listing Shopify did not sell from; the other's own level update says 8
+    assert effects([*steps, (22 * m, shared(SECOND, 8, 20 * m))])[0] == []
+
+
+def test_drift_is_judged_per_item():
+    found, _ = effects([*_both_pushed_to(10), (60 * m, shared(SECOND, 25, 60 * m))])
+    append, alert = found
+    assert (planned(append).inventory_item_id, planned(append).quantity, planned(append).drift) == (SECOND, 10, 15)
+    assert alert.alert.alert_type == "sync_drift" and f"item {SECOND} shows 25" in alert.alert.message
+    assert effects([*_both_pushed_to(10), (60 * m, shared(FIRST, 10, 60 * m))])[0] == []  # the other item: as it should be

@@ -10,6 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from events.alerts import AlertRaised
+from events.envelope import Cause, CauseRef
 from processors.handlers import stream_failures as function
 from processors.local.stream_runner import LambdaContext
 from processors.services.stream_failures import (
@@ -45,7 +46,8 @@ DOCUMENTED = {
 def stream_record(sequence: int, stream: str, version: int, event_type: str = "dynafold.inventory.stock_adjusted.v2"):
     return {"eventID": str(sequence), "eventName": "INSERT", "dynamodb": {
         "Keys": {"stream": {"S": stream}, "version": {"N": str(version)}},
-        "NewImage": {"stream": {"S": stream}, "version": {"N": str(version)}, "type": {"S": event_type}},
+        "NewImage": {"stream": {"S": stream}, "version": {"N": str(version)}, "type": {"S": event_type},
+                     "id": {"S": f"{stream}-{version}"}, "correlation_id": {"S": f"request-of-{stream}"}},
         "SequenceNumber": str(sequence), "SizeBytes": 10, "StreamViewType": "NEW_IMAGE"}}
 
 
@@ -71,10 +73,12 @@ class Streams:
 class Alerts:
     def __init__(self) -> None:
         self.raised: dict[str, AlertRaised] = {}
+        self.causes: dict[str, Cause | None] = {}
 
-    def __call__(self, alert: AlertRaised) -> bool:
+    def __call__(self, alert: AlertRaised, cause: Cause | None) -> bool:
         new = alert.alert_id not in self.raised
         self.raised.setdefault(alert.alert_id, alert)
+        self.causes.setdefault(alert.alert_id, cause)
         return new
 
 
@@ -102,6 +106,8 @@ def test_reads_the_batch_back_and_names_its_streams_versions_and_why():
     alert, found, raised = StreamFailures(streams, alerts).handle(parse_failure_record(json.dumps(DOCUMENTED)))
     assert raised and streams.calls == [("AT_SEQUENCE_NUMBER", "800000000003126276362")]
     assert dict(found.streams) == {"order:9": (1,), "sku:A": (3, 4)} and found.gone is None
+    # Issue 19 §A5: the alert keeps its cause, the batch's first failed event, and that request.
+    assert alerts.causes[alert.alert_id] == CauseRef("sku:A-3", "request-of-sku:A")
     assert (alert.alert_type, alert.severity, alert.subject) == ("record_failed", "critical", "consumer:myfunction")
     for part in ("myfunction", "3 record(s)", "shardId-00000001573689847184-864758bb",
                  "800000000003126276362..800000000003126276364", "RetryAttemptsExhausted after 1 invocation(s)",

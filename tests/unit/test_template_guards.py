@@ -139,8 +139,8 @@ def test_ttl_where_rows_are_meant_to_expire():
 
 
 def test_tables_still_load_for_the_local_stack():
-    assert set(table_definitions()) == {"events", "idempotency", "inventory-v1", "inventory-returns-v1",
-                                        "pending-errors-v1", "delivery-status-v1", "alerts-v1"}
+    assert set(table_definitions()) == {"events", "idempotency", "checkpoints", "inventory-v1",
+                                        "inventory-returns-v1", "pending-errors-v1", "delivery-status-v1", "alerts-v1"}
 
 
 # --- IAM ---------------------------------------------------------------------------------------
@@ -154,7 +154,7 @@ def guard_policy_name() -> str:
 
 def test_guard_policy_denies_every_mutation_of_the_event_table_and_its_indexes():
     document = props(MANAGED_POLICIES[guard_policy_name()])["PolicyDocument"]
-    [deny] = [s for s in statements(document) if s["Effect"] == "Deny"]
+    [deny] = [s for s in statements(document) if s["Effect"] == "Deny" and "EventsTable" in refs(s["Resource"])]
     assert not EVENT_MUTATIONS - set(deny["Action"]), f"not denied: {sorted(EVENT_MUTATIONS - set(deny['Action']))}"
     resources = as_list(deny["Resource"])
     # The table, and under it its indexes, stream, backups, exports and imports.
@@ -164,10 +164,29 @@ def test_guard_policy_denies_every_mutation_of_the_event_table_and_its_indexes()
     assert "Condition" not in deny and "NotResource" not in deny and "NotAction" not in deny
 
 
+def test_checkpoints_are_sealed_insert_only_for_every_role():
+    """A checkpoint, once written, is never changed or removed by the stack (events/checkpoints.py):
+    every mutation is denied, PutItem too (it overwrites); PartiQL INSERT (fails on an existing key)
+    is the one write left, and only the projector, which seals, holds it."""
+    checkpoints = TABLES["CheckpointsTable"]
+    assert props(checkpoints)["DeletionProtectionEnabled"] is True
+    assert (checkpoints["DeletionPolicy"], checkpoints["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert "TimeToLiveSpecification" not in props(checkpoints)
+    document = props(MANAGED_POLICIES[guard_policy_name()])["PolicyDocument"]
+    [deny] = [s for s in statements(document) if s["Effect"] == "Deny" and "CheckpointsTable" in refs(s["Resource"])]
+    assert set(deny["Action"]) == (EVENT_MUTATIONS - {"dynamodb:PartiQLInsert"}) | {"dynamodb:PutItem"}
+    assert {Tag("GetAtt", "CheckpointsTable.Arn"), Tag("Sub", "${CheckpointsTable.Arn}/*")} <= set(deny["Resource"])
+    writers = {f for f in FUNCTIONS if actions_on(function_grants(f), "CheckpointsTable") & DYNAMODB_TABLE_ACTIONS}
+    assert writers == {"ProjectorFunction"}
+    assert actions_on(function_grants("ProjectorFunction"), "CheckpointsTable") == {"dynamodb:PartiQLInsert"}
+    assert environment(FUNCTIONS["ProjectorFunction"]).get("CHECKPOINTS_TABLE", GLOBAL_FUNCTION["Environment"][
+        "Variables"]["CHECKPOINTS_TABLE"]) == Tag("Ref", "CheckpointsTable")
+
+
 def test_guard_policy_leaves_the_append_and_the_stream_pollers_alone():
     """An explicit Deny beats every Allow: denying one of these would break appends or the mappings."""
     document = props(MANAGED_POLICIES[guard_policy_name()])["PolicyDocument"]
-    denied = {a for s in statements(document) if s["Effect"] == "Deny" for a in as_list(s["Action"])}
+    denied = actions_on(statements(document), "EventsTable", "Deny")
     needed = {"dynamodb:PutItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:BatchGetItem",
               "dynamodb:Query", "dynamodb:DescribeTable", "dynamodb:DescribeStream", "dynamodb:GetRecords",
               "dynamodb:GetShardIterator", "dynamodb:ListStreams"}
@@ -240,6 +259,65 @@ def test_view_write_permissions_cover_every_version_of_every_family():
     # A family's pattern must not reach into another family (inventory-v* vs inventory-returns-v1).
     assert [p for p in patterns if fnmatch.fnmatchcase("stack-inventory-returns-v1", p)] == \
         ["stack-inventory-returns-v*"]
+
+
+# Step Functions' ARN formats, from the Service Authorization Reference's resource types
+# (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsstepfunctions.html):
+# an execution, and a "labelled execution", the child workflow execution a Distributed Map's Map Run
+# starts, whose state-machine part carries the Map Run's label after a "/".
+EXECUTION_ARN = "arn:{partition}:states:{region}:{account}:execution:{machine}:{execution}"
+LABELLED_EXECUTION_ARN = "arn:{partition}:states:{region}:{account}:execution:{machine}/{label}:{execution}"
+PSEUDO_PARAMETERS = {"AWS::Partition": "aws", "AWS::Region": "eu-west-1", "AWS::AccountId": "123456789012",
+                     "AWS::StackName": "dynafold-prod"}
+
+
+def with_pseudo_parameters(value: Any) -> str:
+    """A !Sub over pseudo parameters only (what the state machine's names and ARNs use), as deployed."""
+    text = value.value if isinstance(value, Tag) and value.name == "Sub" else value
+    assert isinstance(text, str), value
+    return re.sub(r"\$\{([^}]+)\}", lambda m: PSEUDO_PARAMETERS[m.group(1)], text)
+
+
+def rebuild_machine_allows(action: str, arn: str) -> bool:
+    found = [s for policy in props(RESOURCES["RebuildStateMachine"])["Policies"]
+             if isinstance(policy, dict) and "Statement" in policy for s in statements(policy)]
+    return any(s["Effect"] == "Allow" and action in as_list(s["Action"])
+               and any(fnmatch.fnmatchcase(arn, with_pseudo_parameters(r)) for r in as_list(s["Resource"]))
+               for s in found)
+
+
+def distributed_maps(states: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for name, state in states.items():
+        processor = state.get("ItemProcessor") or {}
+        if (processor.get("ProcessorConfig") or {}).get("Mode") == "DISTRIBUTED":
+            found[name] = state
+        found |= distributed_maps(processor.get("States") or {})
+    return found
+
+
+def test_the_rebuild_may_describe_and_stop_its_distributed_map_children():
+    """Each Distributed Map runs its items as child executions named execution:<machine>/<label>:<id>;
+    a grant on execution:<machine>:* (the parent's form) does not reach them (issue 18 §6)."""
+    machine = with_pseudo_parameters(props(RESOURCES["RebuildStateMachine"])["Name"])
+    definition = json.loads((ROOT / props(RESOURCES["RebuildStateMachine"])["DefinitionUri"]).read_text())
+    maps = distributed_maps(definition["States"])
+    assert set(maps) == {"FillSegments", "CompareSegments", "CatchUpSegments"}
+    arn = {"partition": "aws", "region": "eu-west-1", "account": "123456789012"}
+    for name, state in maps.items():
+        # The Map's Label, or one Step Functions generates when it has none (any label, then).
+        for label in [state["Label"]] if "Label" in state else [name, "f3c1a2b9"]:
+            child = LABELLED_EXECUTION_ARN.format(**arn, machine=machine, label=label,
+                                                  execution="0b6e1f1c-3c5a-4a39-9d7e-0f0c6f3a2b11")
+            for action in ("states:DescribeExecution", "states:StopExecution"):
+                assert rebuild_machine_allows(action, child), (action, child)
+    parent = EXECUTION_ARN.format(**arn, machine=machine, execution="rebuild-1")
+    assert rebuild_machine_allows("states:DescribeExecution", parent)
+    # ... and no other state machine's executions, labelled or not.
+    for other in (EXECUTION_ARN.format(**arn, machine=f"{machine}-other", execution="x"),
+                  LABELLED_EXECUTION_ARN.format(**arn, machine=f"{machine}-other", label="m", execution="x"),
+                  LABELLED_EXECUTION_ARN.format(**arn, machine="dynafold-dev-rebuild", label="m", execution="x")):
+        assert not rebuild_machine_allows("states:StopExecution", other), other
 
 
 # --- logs, alarms, dashboard, saved queries ----------------------------------------------------------
@@ -490,7 +568,7 @@ def test_the_stream_failure_queue_has_a_consumer_that_reads_the_stream_and_appen
     assert {a for s in stream_reads for a in as_list(s["Action"])} == {
         "dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"}
     # Least privilege: the log and its guards (append), nothing of the views, no queue sends.
-    touched = {name for s in grants for name in refs(as_list(s["Resource"]))}
+    touched = {name for s in grants if s["Effect"] == "Allow" for name in refs(as_list(s["Resource"]))}
     assert touched <= {"EventsTable", "IdempotencyTable"}, touched
     assert not [p for p in function["Policies"] if not isinstance(p, Tag) and "Statement" not in p]
 
@@ -537,6 +615,14 @@ def test_secret_environment_variables_only_name_parameters(function):
     for variable, value in environment(FUNCTIONS[function]).items():
         if SECRET_NAME.search(variable):
             assert variable.endswith("_PARAM") and refs(value) <= set(secret_parameters()), variable
+
+
+def test_the_shop_parameter_takes_what_the_functions_accept_at_init():
+    """CloudFormation refuses a bad ShopifyShop before deploying; the functions refuse the same values
+    at init (issue 18 §5): one grammar, Shopify's shop domain, in both places."""
+    from processors.adapters.shopify_shop import SHOP_DOMAIN
+
+    assert PARAMETERS["ShopifyShop"]["AllowedPattern"] == f"^$|^{SHOP_DOMAIN.pattern}$"
 
 
 # --- samconfig.toml ------------------------------------------------------------------------------

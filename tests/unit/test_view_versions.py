@@ -12,7 +12,7 @@ from moto import mock_aws
 from processors.wiring.config import Tables
 from processors.adapters.view_versions import ActiveViewTables, LocalVersions, SsmVersions, with_version
 
-ENV = {"EVENTS_TABLE": "s-events", "IDEMPOTENCY_TABLE": "s-idempotency",
+ENV = {"EVENTS_TABLE": "s-events", "IDEMPOTENCY_TABLE": "s-idempotency", "CHECKPOINTS_TABLE": "s-checkpoints",
        "VIEW_TABLES": json.dumps({"inventory": "s-inventory-v1", "alerts": "s-alerts-v1"})}
 
 

@@ -25,19 +25,27 @@ ADAPTER_PAIRS = {
     ("SqsDeadLetters", "LocalDeadLetters"),
     ("SesMailer", "OutboxMailer"),
     ("LogOrderSource", "LogOrderSource"),
+    # `dynafold status` (processors/services/status.py): CloudWatch, Step Functions, or the local stack's files.
+    ("CloudWatchMetrics", "EmfMetrics"),
+    ("CloudWatchAlarms", "TemplateAlarms"),
+    ("MappingPositions", "CheckpointPositions"),
+    ("StepFunctionsRebuilds", "LocalRebuilds"),
 }
 OWN = ("events.", "projections.", "processors.")
 COLLABORATORS = ("store", "views", "queries", "projector", "reactor", "delivery_worker", "error_monitor", "api_deps",
-                 "console_deps")
+                 "event_trace", "status", "alert_reads", "shopify_adoption", "support", "console_deps")
 
 ENV = {
     "EVENTS_TABLE": "dynafold-events", "IDEMPOTENCY_TABLE": "dynafold-idempotency",
+    "CHECKPOINTS_TABLE": "dynafold-checkpoints",
     "VIEW_TABLES": '{"inventory": "dynafold-inventory-v1", "pending-errors": "dynafold-pending-errors-v1", '
                    '"delivery-status": "dynafold-delivery-status-v1", "alerts": "dynafold-alerts-v1"}',
     "AWS_DEFAULT_REGION": "us-east-1", "DELIVERY_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/jobs",
     "DELIVERY_DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/dead",
     "DYNAFOLD_NOTIFY_EMAIL": "ops@example.com", "DYNAFOLD_SENDER_EMAIL": "dynafold@example.com",
     "DYNAFOLD_LOW_STOCK_THRESHOLD": "7", "DYNAFOLD_MAX_RETRIES": "4",
+    # The local stack's own names for what a stack is called and its failure queue (dynafold-stream-failures).
+    "DYNAFOLD_STACK_NAME": "dynafold", "STREAM_FAILURE_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/dynafold-stream-failures",
 }
 
 

@@ -7,6 +7,7 @@ import json
 
 from events import catalogue
 from events.chain import verify_items
+from events.checkpoints import Checkpoint
 from events.errors import NotFound
 from events.items import from_item
 from processors.console.context import Context
@@ -29,9 +30,12 @@ def page(ctx: Context) -> Page:
         raise NotFound(f"event {stream} v{version}")
     item = items[-1]
     event = from_item(item)
-    chain = verify_items(stream, items)
-    head = store.recorded_head(stream)
-    replaced = head is not None and head.version == version and head.hash != event.hash
+    # The witnesses kept apart from the log (its sealed checkpoint, a head an earlier release
+    # recorded) that reach no further than this event: the chain up to it must pass through them.
+    witnesses = [w.witness() if isinstance(w, Checkpoint) else w
+                 for w in (store.sealed_checkpoint(stream), store.recorded_head(stream)) if w is not None]
+    chain = verify_items(stream, items, [w for w in witnesses if w.version <= version])
+    replaced = any(w.version == version and w.hash not in (None, event.hash) for w in witnesses)
     correlation = ctx.deps.index.by_correlation(event.correlation_id, limit=CORRELATION_LIMIT)
     group = [from_item(other) for other in correlation.items]
     if all(other.id != event.id for other in group):

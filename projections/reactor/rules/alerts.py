@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import uuid
 
-from events.alerts import AlertRaised, AlertType, Severity
+from events.alerts import AlertRaised, AlertRead, AlertType, Severity
 from events.deliveries import DeadLettered
-from events.envelope import RecordedEvent
+from events.envelope import NewEvent, PlannedAppend, RecordedEvent
 from events.inventory import ReturnRecorded, ShopifyPushSettled
 from events.orders import OrderErrorsNotified
 from events.shopify_items import UnmappedLevelReceived
 from projections.inventory import InventoryItem, InventoryProjection
-from projections.reactor.reaction import RaiseAlert, Reaction, Rule
+from projections.reactor.reaction import Append, Effect, RaiseAlert, Reaction, Rule
 from projections.reactor.settings import AlertSettings
 
+_SOURCE = "urn:dynafold:reactor"
 _ALERT_NAMESPACE = uuid.UUID("5b0c3c2e-9f5e-4d0e-9a57-2f1d6f0c8a11")
 
 
@@ -54,11 +55,24 @@ def _return_damaged(reaction: Reaction) -> list[RaiseAlert]:
 def _stock_low(reaction: Reaction) -> list[RaiseAlert]:
     """stock_low fires when available crosses down to the threshold, not on every event below it."""
     before, after = reaction.before, reaction.after
+    if _listed_uncounted(after):
+        return []  # its 0 is no count: uncounted_sku says so
     limit = reaction.settings.threshold(after.sku)
-    if after.available <= limit < before.available or (after.available <= limit and before.updated_at is None):
+    first = before.updated_at is None or _listed_uncounted(before)
+    if after.available <= limit < before.available or (after.available <= limit and first):
         return [RaiseAlert(_alert("stock_low", "critical" if after.available == 0 else "warning", reaction.event,
                                   f"{after.sku}: {after.available} available (threshold {limit})", sku=after.sku))]
     return []
+
+
+def _listed_uncounted(state: InventoryItem) -> bool:
+    """Shopify lists it, and it was never counted here: its 0 is no count."""
+    return state.uncounted and bool(state.shopify_items)
+
+
+def _reported_uncounted(state: InventoryItem) -> bool:
+    """Shopify reported a level of it, and it was never counted here."""
+    return state.uncounted and any(item.levels for item in state.shopify_items)
 
 
 def _delivery_dead_lettered(reaction: Reaction) -> list[RaiseAlert]:
@@ -87,6 +101,28 @@ def _unmapped_item(reaction: Reaction) -> list[RaiseAlert]:
                  "but not compared; map it (PUT /shopify/items/{id} or `dynafold shopify map`)")))]
 
 
+def _uncounted_sku(reaction: Reaction) -> list[Effect]:
+    """One alert per SKU, when Shopify first reports a level of a SKU never counted here (its id
+    derives from the SKU); marked read, with the reason, once the SKU is counted or adopted."""
+    before, after, event = reaction.before, reaction.after, reaction.event
+    raised = alert_id("uncounted_sku", after.sku)
+    if _reported_uncounted(after) and not _reported_uncounted(before):
+        items = ", ".join(f"{item.inventory_item_id} shows {item.available if item.available is not None else '?'}"
+                          for item in after.shopify_items)
+        return [RaiseAlert(AlertRaised(
+            alert_id=raised, alert_type="uncounted_sku", severity="warning", subject=event.stream, sku=after.sku,
+            cause_event_id=event.id,
+            message=(f"{after.sku}: Shopify lists it (item {items}) but it was never counted here: nothing is "
+                     f"pushed for it until it is counted (PUT /inventory/{{sku}}/count) or Shopify's level is "
+                     f"adopted (`dynafold shopify adopt --sku {after.sku}`)")[:1000]))]
+    if _reported_uncounted(before) and after.counted:
+        read = AlertRead(alert_id=raised, read_by=f"dynafold: counted here by {event.id} ({event.type})")
+        new = NewEvent("dynafold.alerts.read.v1", read, source=_SOURCE, correlation_id=event.correlation_id,
+                       causation_id=event.id)
+        return [Append(PlannedAppend(f"alert:{raised}", (new,), f"uncounted-closed:{raised}"), "UncountedSkusCounted")]
+    return []
+
+
 def _push_failed(reaction: Reaction) -> list[RaiseAlert]:
     event, data = reaction.event, reaction.data_as(ShopifyPushSettled)
     if data.outcome != "failed":
@@ -100,6 +136,7 @@ RULES: tuple[Rule, ...] = (
     Rule("return_damaged", _return_damaged, event_types=(ReturnRecorded,)),
     Rule("stock_low", _stock_low, view=InventoryProjection),
     Rule("unmapped_item", _unmapped_item, event_types=(UnmappedLevelReceived,)),
+    Rule("uncounted_sku", _uncounted_sku, view=InventoryProjection),
     Rule("sync_failed", _push_failed, event_types=(ShopifyPushSettled,)),
     Rule("delivery_dead_lettered", _delivery_dead_lettered, event_types=(DeadLettered,)),
     Rule("order_errors_notified", _order_errors_notified, event_types=(OrderErrorsNotified,)),
