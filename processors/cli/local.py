@@ -127,6 +127,7 @@ def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
               "Ctrl-C stops it", flush=True)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        demo.stack.run_forever(stop)  # the consumers go on, so the console's actions take effect
         try:
             while not stop.wait(0.5):
                 pass

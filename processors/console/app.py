@@ -42,14 +42,27 @@ class Route:
 
 
 def _routes() -> tuple[Route, ...]:
-    from processors.console.pages import actions, event, health, signin, streams, views
+    from processors.console.pages import actions, alerts, event, find, health, signin, streams, support, views
 
     return (
         Route("GET", "/console", lambda ctx: Page.redirect(HOME)),
+        Route("GET", "/console/", lambda ctx: Page.redirect(HOME)),
         Route("GET", "/console/login", signin.form_page, signed_in=False),
         Route("POST", "/console/login", signin.sign_in, signed_in=False),
         Route("POST", "/console/logout", signin.sign_out),
         Route("GET", "/console/health", health.page),
+        Route("GET", "/console/find", find.find),
+        Route("GET", "/console/alerts", alerts.page),
+        Route("POST", "/console/alerts/read", actions.mark_alerts_read),
+        Route("POST", "/console/alerts/{alert_id}/read", actions.mark_alert_read),
+        Route("GET", "/console/orders/{ref}", support.order),
+        Route("GET", "/console/deliveries/{ref}", support.delivery),
+        Route("POST", "/console/deliveries/{ref}/redrive", actions.redrive),
+        Route("POST", "/console/targets/enable", actions.enable_target),
+        Route("GET", "/console/skus/{sku}", support.sku),
+        Route("POST", "/console/skus/{sku}/adopt", actions.adopt),
+        Route("GET", "/console/trace/{ref}", find.trace),
+        Route("GET", "/console/events/{event_id}", find.event),
         Route("GET", "/console/streams", streams.categories),
         Route("GET", "/console/streams/{category}", streams.category),
         Route("GET", "/console/streams/{category}/{key}", streams.stream),
@@ -58,7 +71,6 @@ def _routes() -> tuple[Route, ...]:
         Route("GET", "/console/views", views.registry),
         Route("GET", "/console/views/{name}", views.rows),
         Route("GET", "/console/views/{name}/rows/{key}", views.row),
-        Route("POST", "/console/alerts/{alert_id}/read", actions.mark_alert_read),
     )
 
 

@@ -41,6 +41,26 @@ def event_href(stream: str, version: int) -> str:
     return href("streams", category, key, version)
 
 
+# A stream's category -> the console page that answers support's question about it.
+_SUPPORT_PAGES = {"sku": "skus", "order": "orders", "delivery": "deliveries"}
+
+
+def subject_href(subject: str | None) -> str:
+    """The page about a stream id (an alert's subject, an explanation's): a SKU, order or delivery
+    page, else the stream's own page; "" for text that names no stream of a known category."""
+    from events.catalogue import CATEGORIES
+
+    category, colon, key = (subject or "").partition(":")
+    if not colon or not key or category not in CATEGORIES:
+        return ""
+    return href(_SUPPORT_PAGES[category], key) if category in _SUPPORT_PAGES else stream_href(subject or "")
+
+
+def event_id_href(event_id: str) -> str:
+    """An event by its id (the console finds its stream and version)."""
+    return href("events", event_id)
+
+
 def pretty(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
 
@@ -51,7 +71,8 @@ def environment() -> Environment:
 
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True)
-    env.globals.update(href=href, stream_href=stream_href, event_href=event_href)
+    env.globals.update(href=href, stream_href=stream_href, event_href=event_href, subject_href=subject_href,
+                       event_id_href=event_id_href)
     env.filters["pretty"] = pretty
     return env
 

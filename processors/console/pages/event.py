@@ -1,5 +1,7 @@
-"""Event: its data and envelope, its hash and whether the chain verifies to it, the events it
-came from and led to within its correlation, and the correlation drawn as a graph."""
+"""Event: its data and envelope, its hash and whether the chain verifies to it, and its trace: the
+events that caused it, up to the request it came from (whatever their correlation), what it caused,
+and the rest of its request, listed and drawn as a graph (the event trace service, as `dynafold
+audit trace` and `GET /trace/{id}` answer)."""
 
 from __future__ import annotations
 
@@ -13,8 +15,7 @@ from events.items import from_item
 from processors.console.context import Context
 from processors.console.graph import layout
 from processors.console.web import Page, PageError
-
-CORRELATION_LIMIT = 100  # events of one request drawn; a larger correlation says it is cut
+from projections.causation import ASKED, CAUSE, EFFECT, SAME_REQUEST
 
 
 def page(ctx: Context) -> Page:
@@ -36,16 +37,14 @@ def page(ctx: Context) -> Page:
                  for w in (store.sealed_checkpoint(stream), store.recorded_head(stream)) if w is not None]
     chain = verify_items(stream, items, [w for w in witnesses if w.version <= version])
     replaced = any(w.version == version and w.hash not in (None, event.hash) for w in witnesses)
-    correlation = ctx.deps.index.by_correlation(event.correlation_id, limit=CORRELATION_LIMIT)
-    group = [from_item(other) for other in correlation.items]
-    if all(other.id != event.id for other in group):
-        group.append(event)
-    parents = [other for other in group if other.id == event.causation_id]
-    children = [other for other in group if other.causation_id == event.id and other.id != event.id]
+    trace = ctx.deps.services.event_trace()(event.id)
+    nodes = trace.facts["events"]
+    related = {relation: [n for n in nodes if n["relation"] == relation]
+               for relation in (CAUSE, ASKED, EFFECT, SAME_REQUEST)}
     return ctx.page("event.html", section="streams", title=f"{stream} v{version}", event=event,
                     stream=stream, category=ctx.params["category"], key=ctx.params["key"],
                     data=json.loads(item["data"]["S"]), stored_type=item["type"]["S"],
                     verified=chain.ok and chain.events == version and not replaced,
-                    chain=chain, replaced=replaced, parents=parents, children=children,
-                    parent_outside=bool(event.causation_id) and not parents,
-                    graph=layout(group, event.id), correlation_cut=correlation.next_token is not None)
+                    chain=chain, replaced=replaced, trace=trace, related=related,
+                    cause_missing=bool(event.causation_id) and not related[CAUSE],
+                    graph=layout(nodes), trace_cut=trace.facts["truncated"])

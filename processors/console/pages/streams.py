@@ -60,15 +60,24 @@ def _version(text: str | None, head: int) -> int:
 
 
 def search(ctx: Context) -> Page:
-    """By correlation id (every event one request caused, newest first), or by type within a time
-    range (the by-type-time index, newest first); one page at a time."""
+    """By order number (or id) or by SKU (that stream's events), by correlation id (every event one
+    request caused), or by type within a time range (the by-type-time index); newest first, one
+    page at a time."""
     form = _search_form(ctx)
     query = ctx.query
     limit = page_limit(query, SEARCH_PAGE, 500)
     token = query.get("next") or None
     if token:
         decode_token(token)  # a forged token is a 400, before any query
+    order, sku = query.get("order", "").strip(), query.get("sku", "").strip()
     correlation, event_type = query.get("correlation", "").strip(), query.get("type", "").strip()
+    about = ""
+    if order or sku:
+        about, events = _order_events(ctx, order) if order else (f"sku:{sku}", ctx.deps.store.read_stream(f"sku:{sku}"))
+        if not events:
+            raise NotFound(f"SKU {sku!r}")
+        return ctx.page("search.html", section="streams", title="Search", events=list(reversed(events))[:limit],
+                        next_token=None, params={}, about=about, total=len(events), **form)
     if correlation:
         page = ctx.deps.index.by_correlation(correlation, limit=limit, token=token, newest_first=True)
     elif event_type:
@@ -78,12 +87,19 @@ def search(ctx: Context) -> Page:
         end = time_bound(query["to"], "to") if query.get("to") else time_bound(ctx.now + timedelta(minutes=1))
         page = ctx.deps.index.by_type(event_type, start, end, limit=limit, token=token, newest_first=True)
     else:
-        raise InvalidQuery("search needs an event type (and optionally a time range) or a correlation id")
+        raise InvalidQuery("search needs an order number, a SKU, a correlation id, or an event type "
+                           "(and optionally a time range)")
     events = [from_item(item) for item in page.items]
     return ctx.page("search.html", section="streams", title="Search", events=events, next_token=page.next_token,
-                    params={k: v for k, v in query.items() if k != "next"}, **form)
+                    params={k: v for k, v in query.items() if k != "next"}, about=about, total=None, **form)
+
+
+def _order_events(ctx: Context, ref: str) -> tuple[str, list[Any]]:
+    """An order by its InFlow number or its id (the order explainer's lookup: the by-order-number index)."""
+    order_id, events = ctx.deps.services.support().orders.history(ref)
+    return f"order:{order_id}", events
 
 
 def _search_form(ctx: Context) -> dict[str, Any]:
     return {"types": catalogue.stored_types(), "chosen": {name: ctx.query.get(name, "") for name in
-                                                          ("type", "from", "to", "correlation")}}
+                                                          ("type", "from", "to", "correlation", "order", "sku")}}
