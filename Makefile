@@ -97,11 +97,22 @@ build-DependenciesLayer:
 		--platform manylinux2014_aarch64 --implementation cp --python-version 3.13 --only-binary=:all:
 	$(COMPILE) -s "$(ARTIFACTS_DIR)/python" -p /opt/python "$(ARTIFACTS_DIR)/python"
 
-build-%Function:
+define copy-function-code
 	mkdir -p "$(ARTIFACTS_DIR)/processors"
 	cp -r events projections "$(ARTIFACTS_DIR)/"
 	cp -r processors/__init__.py $(addprefix processors/,$(LAMBDA_PACKAGES)) "$(ARTIFACTS_DIR)/processors/"
 	find "$(ARTIFACTS_DIR)" -name __pycache__ -type d -prune -exec rm -rf {} +
+endef
+
+build-%Function:
+	$(copy-function-code)
+	$(COMPILE) -s "$(ARTIFACTS_DIR)" -p /var/task "$(ARTIFACTS_DIR)"
+
+# The console's templates are compiled to Python modules for its artifact (processors/console/render.py
+# loads them when they are there), by the runtime's Jinja2 from the locked dependencies.
+build-ConsoleFunction: $(VENV)/.installed
+	$(copy-function-code)
+	$(BIN)/python -m processors.console.render "$(ARTIFACTS_DIR)/processors/console/compiled"
 	$(COMPILE) -s "$(ARTIFACTS_DIR)" -p /var/task "$(ARTIFACTS_DIR)"
 
 print-python:

@@ -8,6 +8,7 @@ a 400 page, and nothing internal ever reaches the page (500s are logged with the
 
 from __future__ import annotations
 
+import importlib
 import re
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -33,45 +34,49 @@ PageHandler = Callable[[Context], Page]
 class Route:
     method: str
     template: str
-    handler: PageHandler
+    page: str  # "<module under processors.console.pages>.<function>": imported when first asked for
     signed_in: bool = True  # False: sign-in itself
 
     @property
     def pattern(self) -> re.Pattern[str]:
         return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.template) + "$")
 
+    def handler(self, ctx: Context) -> Page:
+        """The page's function, its module imported on the first request it serves (a cold
+        container's sign-in page loads none of the pages that read the log or the views)."""
+        module, _, function = self.page.rpartition(".")
+        found: PageHandler = getattr(importlib.import_module(f"processors.console.pages.{module}"), function)
+        return found(ctx)
 
-def _routes() -> tuple[Route, ...]:
-    from processors.console.pages import actions, alerts, event, find, health, signin, streams, support, views
 
-    return (
-        Route("GET", "/console", lambda ctx: Page.redirect(HOME)),
-        Route("GET", "/console/", lambda ctx: Page.redirect(HOME)),
-        Route("GET", "/console/login", signin.form_page, signed_in=False),
-        Route("POST", "/console/login", signin.sign_in, signed_in=False),
-        Route("POST", "/console/logout", signin.sign_out),
-        Route("GET", "/console/health", health.page),
-        Route("GET", "/console/find", find.find),
-        Route("GET", "/console/alerts", alerts.page),
-        Route("POST", "/console/alerts/read", actions.mark_alerts_read),
-        Route("POST", "/console/alerts/{alert_id}/read", actions.mark_alert_read),
-        Route("GET", "/console/orders/{ref}", support.order),
-        Route("GET", "/console/deliveries/{ref}", support.delivery),
-        Route("POST", "/console/deliveries/{ref}/redrive", actions.redrive),
-        Route("POST", "/console/targets/enable", actions.enable_target),
-        Route("GET", "/console/skus/{sku}", support.sku),
-        Route("POST", "/console/skus/{sku}/adopt", actions.adopt),
-        Route("GET", "/console/trace/{ref}", find.trace),
-        Route("GET", "/console/events/{event_id}", find.event),
-        Route("GET", "/console/streams", streams.categories),
-        Route("GET", "/console/streams/{category}", streams.category),
-        Route("GET", "/console/streams/{category}/{key}", streams.stream),
-        Route("GET", "/console/streams/{category}/{key}/{version}", event.page),
-        Route("GET", "/console/search", streams.search),
-        Route("GET", "/console/views", views.registry),
-        Route("GET", "/console/views/{name}", views.rows),
-        Route("GET", "/console/views/{name}/rows/{key}", views.row),
-    )
+ROUTES = (
+    Route("GET", "/console", "signin.home"),
+    Route("GET", "/console/", "signin.home"),
+    Route("GET", "/console/login", "signin.form_page", signed_in=False),
+    Route("POST", "/console/login", "signin.sign_in", signed_in=False),
+    Route("POST", "/console/logout", "signin.sign_out"),
+    Route("GET", "/console/health", "health.page"),
+    Route("GET", "/console/find", "find.find"),
+    Route("GET", "/console/alerts", "alerts.page"),
+    Route("POST", "/console/alerts/read", "actions.mark_alerts_read"),
+    Route("POST", "/console/alerts/{alert_id}/read", "actions.mark_alert_read"),
+    Route("GET", "/console/orders/{ref}", "support.order"),
+    Route("GET", "/console/deliveries/{ref}", "support.delivery"),
+    Route("POST", "/console/deliveries/{ref}/redrive", "actions.redrive"),
+    Route("POST", "/console/targets/enable", "actions.enable_target"),
+    Route("GET", "/console/skus/{sku}", "support.sku"),
+    Route("POST", "/console/skus/{sku}/adopt", "actions.adopt"),
+    Route("GET", "/console/trace/{ref}", "find.trace"),
+    Route("GET", "/console/events/{event_id}", "find.event"),
+    Route("GET", "/console/streams", "streams.categories"),
+    Route("GET", "/console/streams/{category}", "streams.category"),
+    Route("GET", "/console/streams/{category}/{key}", "streams.stream"),
+    Route("GET", "/console/streams/{category}/{key}/{version}", "event.page"),
+    Route("GET", "/console/search", "streams.search"),
+    Route("GET", "/console/views", "views.registry"),
+    Route("GET", "/console/views/{name}", "views.rows"),
+    Route("GET", "/console/views/{name}/rows/{key}", "views.row"),
+)
 
 
 _COMPILED: list[tuple[Route, re.Pattern[str]]] = []
@@ -79,7 +84,7 @@ _COMPILED: list[tuple[Route, re.Pattern[str]]] = []
 
 def match(method: str, path: str) -> tuple[Route, dict[str, str]]:
     if not _COMPILED:
-        _COMPILED.extend((route, route.pattern) for route in _routes())
+        _COMPILED.extend((route, route.pattern) for route in ROUTES)
     allowed = []
     for route, pattern in _COMPILED:
         found = pattern.match(path)
@@ -106,7 +111,6 @@ def dispatch(event: Mapping[str, Any], deps: ConsoleDeps) -> tuple[str, Page]:
     """(route template, page) for one API Gateway event; never raises."""
     from events.errors import DynafoldError, NotFound, VersionConflict
     from processors.api.http import ApiError, HttpRequest
-    from projections.unit import NotFound as RowNotFound
 
     template = "-"
     ctx: Context | None = None
@@ -137,11 +141,13 @@ def dispatch(event: Mapping[str, Any], deps: ConsoleDeps) -> tuple[str, Page]:
         return template, _error_page(ctx, error.status, error.reason)
     except ApiError as error:  # the request itself is malformed (e.g. a body that is not base64)
         return template, _error_page(ctx, error.status if error.status < 500 else 400, error.reason)
-    except (NotFound, RowNotFound) as error:
-        return template, _error_page(ctx, 404, str(error))
-    except VersionConflict as error:
-        return template, _error_page(ctx, 409, f"{error}; reload and try again")
     except DynafoldError as error:
+        from projections.unit import NotFound as RowNotFound  # loaded when a page failed, not before
+
+        if isinstance(error, (NotFound, RowNotFound)):
+            return template, _error_page(ctx, 404, str(error))
+        if isinstance(error, VersionConflict):
+            return template, _error_page(ctx, 409, f"{error}; reload and try again")
         return template, _error_page(ctx, 400, str(error))
     except Exception:  # noqa: BLE001 - logged with its trace; the page says nothing internal
         logger.exception("page failed", extra={"route": template})

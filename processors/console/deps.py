@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from events.log_index import EventIndex
-from events.ports import EventLog
-from processors.adapters.secrets import Secrets
-from projections.queries import ViewQueries
-
-if TYPE_CHECKING:  # the services load with the first page that asks for one
+if TYPE_CHECKING:  # the reads and the services load with the first page that asks for them
+    from events.log_index import EventIndex
+    from events.ports import EventLog
+    from processors.adapters.secrets import Secrets
+    from projections.queries import ViewQueries
     from processors.services.adoption import ShopifyAdoption
     from processors.services.alert_reads import AlertReads
     from processors.services.event_trace import EventTrace
@@ -37,16 +37,48 @@ class ConsoleServices:
 
 
 @dataclass(frozen=True)
-class ConsoleDeps:
+class ConsoleReads:
+    """What the pages read, built on the first page that reads (sign-in and the static files read
+    nothing: a cold container answers them without loading the log's or the views' modules)."""
+
     store: EventLog  # streams, the catalogue, chains
-    index: EventIndex  # search by type and time, by correlation id
+    index: EventIndex  # search by type and time, by correlation id, an event by id
     queries: ViewQueries  # every view's questions (the CLI's and the read routes')
     views: Mapping[str, str]  # family -> active table
+    grace_period: timedelta = timedelta(minutes=30)  # order errors older than this are overdue (the monitor's)
+
+
+@dataclass(frozen=True)
+class ConsoleDeps:
+    connect: Callable[[], ConsoleReads]
     secrets: Secrets  # the admin API key signs sessions in
     services: ConsoleServices
-    grace_period: timedelta = timedelta(minutes=30)  # order errors older than this are overdue (the monitor's)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
     session_hours: int = SESSION_HOURS
+
+    @cached_property
+    def reads(self) -> ConsoleReads:
+        return self.connect()
+
+    @property
+    def store(self) -> EventLog:
+        return self.reads.store
+
+    @property
+    def index(self) -> EventIndex:
+        return self.reads.index
+
+    @property
+    def queries(self) -> ViewQueries:
+        return self.reads.queries
+
+    @property
+    def views(self) -> Mapping[str, str]:
+        return self.reads.views
+
+    @property
+    def grace_period(self) -> timedelta:
+        return self.reads.grace_period
 
     @property
     def reader(self) -> Any:

@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # the collaborators' types; imported where built so each func
     from processors.adapters.order_sources import OrderSource
     from processors.adapters.secrets import Secrets
     from processors.api.deps import ApiDeps, ApiSettings
-    from processors.console.deps import ConsoleDeps
+    from processors.console.deps import ConsoleDeps, ConsoleReads
     from processors.services.delivery_worker import DeliverySettings, DeliveryWorker
     from processors.services.adoption import ShopifyAdoption
     from processors.services.event_trace import EventTrace
@@ -298,16 +298,20 @@ class Root:
     @cached_property
     def console_deps(self) -> ConsoleDeps:
         """The console reads and acts through the services the CLI and the routes use, each built
-        when a page first asks for it (the function's cold start builds none of them)."""
-        from events.log_index import EventIndex
+        when a page first asks for it (sign-in, the first page of a cold container, builds none)."""
         from processors.console.deps import ConsoleDeps, ConsoleServices
 
         services = ConsoleServices(support=lambda: self.support, status=lambda: self.status,
                                    alert_reads=lambda: self.alert_reads, event_trace=lambda: self.event_trace,
                                    adoption=lambda: self.shopify_adoption, targets=lambda: self.targets)
-        return ConsoleDeps(self.store, EventIndex(self.client, self.adapters.tables.events), self.queries,
-                           self.adapters.tables.views, self.secrets, services, grace_period=self.settings.monitor.grace,
-                           clock=self.adapters.clock.now)
+        return ConsoleDeps(self._console_reads, self.secrets, services, clock=self.adapters.clock.now)
+
+    def _console_reads(self) -> ConsoleReads:
+        from events.log_index import EventIndex
+        from processors.console.deps import ConsoleReads
+
+        return ConsoleReads(self.store, EventIndex(self.client, self.adapters.tables.events), self.queries,
+                            self.adapters.tables.views, grace_period=self.settings.monitor.grace)
 
     @cached_property
     def rebuild_segment_worker(self) -> SegmentWorker:

@@ -13,6 +13,10 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
+def home(ctx: Context) -> Page:
+    return Page.redirect(HOME)
+
+
 def form_page(ctx: Context) -> Page:
     if ctx.session is not None:
         return Page.redirect(_safe_next(ctx.query.get("next")))
