@@ -45,7 +45,9 @@ class ConsoleReads:
     index: EventIndex  # search by type and time, by correlation id, an event by id
     queries: ViewQueries  # every view's questions (the CLI's and the read routes')
     views: Mapping[str, str]  # family -> active table
-    grace_period: timedelta = timedelta(minutes=30)  # order errors older than this are overdue (the monitor's)
+    # Order errors older than this are overdue (the monitor's): asked for by the Health page only,
+    # so the other pages never load the functions' settings.
+    grace_period: Callable[[], timedelta] = lambda: timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ class ConsoleDeps:
 
     @property
     def grace_period(self) -> timedelta:
-        return self.reads.grace_period
+        return self.reads.grace_period()
 
     @property
     def reader(self) -> Any:

@@ -311,7 +311,7 @@ class Root:
         from processors.console.deps import ConsoleReads
 
         return ConsoleReads(self.store, EventIndex(self.client, self.adapters.tables.events), self.queries,
-                            self.adapters.tables.views, grace_period=self.settings.monitor.grace)
+                            self.adapters.tables.views, grace_period=lambda: self.settings.monitor.grace)
 
     @cached_property
     def rebuild_segment_worker(self) -> SegmentWorker:
