@@ -99,7 +99,7 @@ def session_cookie(url: str, key: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def demo(dynamodb_local: LocalEngine) -> Iterator[Demo]:
+def demo(dynamodb_local: LocalEngine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     if not Path(CHROMIUM).is_file():
         pytest.fail(f"{CHROMIUM} is missing: `make browser` installs Debian's chromium")
     ready: queue.Queue[Any] = queue.Queue()
@@ -118,7 +118,9 @@ def demo(dynamodb_local: LocalEngine) -> Iterator[Demo]:
 
     def main() -> None:
         try:
-            run_demo(Context(dynamodb_local.endpoint_url, prefix, True), None, serve, admin_api_key=key)
+            # Its own state folder: the Health page's metrics and positions are this run's alone.
+            run_demo(Context(dynamodb_local.endpoint_url, prefix, True), tmp_path_factory.mktemp("console-demo"),
+                     serve, admin_api_key=key)
         except BaseException as error:  # noqa: BLE001 - handed to the test thread, which raises it
             ready.put(error)
 
