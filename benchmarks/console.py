@@ -165,10 +165,11 @@ def demo_pages(endpoint_url: str) -> dict[str, float]:
         for page in PAGES:
             timings[page] = p50_ms(partial(_read, opener, demo.console_url + page))
 
-    with open(os.devnull, "w") as quiet:
+    with open(os.devnull, "w") as quiet, tempfile.TemporaryDirectory(prefix="console-demo-") as state:
         stdout, sys.stdout = sys.stdout, quiet
         try:
-            run_demo(Context(endpoint_url, DEMO_PREFIX, True), None, serve, admin_api_key=key)
+            run_demo(Context(endpoint_url, DEMO_PREFIX, True, state_dir=Path(state), state_dir_given=True),
+                     serve=serve, admin_api_key=key)
         finally:
             sys.stdout = stdout
     return timings

@@ -14,14 +14,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import heapq
+import os
 import sys
+import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from events import catalogue
-from events.errors import DynafoldError
-from processors.cli.context import EXIT_FAILED, AddCommand, Context, moment
+from events.errors import DynafoldError, NotFound
+from processors.cli.context import EXIT_FAILED, AddCommand, Context, Interrupted, existing_stream, moment
 
 
 EARLIEST, LATEST = "0001-01-01T00:00:00.000000Z", "9999-12-31T23:59:59.999999Z"
@@ -81,7 +83,7 @@ def cmd_stream(ctx: "Context", args: argparse.Namespace) -> int:
     from projections.audit_trail import trail
     from projections.registry import view_for_stream
 
-    events = ctx.store().read_stream(args.stream)
+    events = existing_stream(ctx.store().read_stream(args.stream), args.stream)
     changed = trail(view_for_stream(args.stream), events)
     rows = [{**row, "changed": "; ".join(changes)}
             for row, (_, changes) in zip(_audit_rows(events), changed, strict=True)]
@@ -129,6 +131,8 @@ def cmd_verify(ctx: "Context", args: argparse.Namespace) -> int:
     if args.stream is not None:
         catalogue.stream_category(args.stream)
         reports = [store.verify_stream(args.stream, _applied_by_view(ctx, args.stream))]
+        if not reports[0].events and reports[0].broken is None:  # nothing to verify is not "intact"
+            raise NotFound(f"stream {args.stream!r} (it has no events)")
     else:
         reports = _verify_all(ctx, store, args.segments)
     broken = [r.broken for r in reports if r.broken is not None]
@@ -205,23 +209,45 @@ def cmd_export(ctx: "Context", args: argparse.Namespace) -> int:
     if args.output and Path(args.output).exists() and not args.overwrite:
         raise DynafoldError(f"{args.output} exists: choose another file or pass --overwrite")
     types = [args.type] if args.type else catalogue.stored_types()
-    out: TextIO = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115 - closed below
-    count = 0
     heads: dict[str, tuple[int, str]] = {}
-    try:
+
+    def lines() -> Iterator[str]:
         for item in _exported_items(ctx, types, args.start, args.end):
-            out.write(to_line(item) + "\n")
-            count += 1
             stream, version = item["stream"]["S"], int(item["version"]["N"])
             if version > heads.get(stream, (0, ""))[0]:
                 heads[stream] = (version, item["hash"]["S"])
-    finally:
-        if args.output:
-            out.close()
+            yield to_line(item)
+
+    count = 0
+    if not args.output:
+        for line in lines():
+            sys.stdout.write(line + "\n")
+            count += 1
+    else:
+        # Into a temporary file beside the target, renamed over it only once every event is written:
+        # a failed export (the stack down, Ctrl-C) leaves no file behind to block the retry.
+        target = Path(args.output)
+        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                for line in lines():
+                    out.write(line + "\n")
+                    count += 1
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
     # The digest is the export's stated head: kept apart from the file, it is what later proves no
     # stream's tail was cut and no chain recomputed (`audit verify --file F --heads-digest D`).
+    digest = heads_digest(heads)
+    if ctx.as_json and args.output:  # stdout is free for the one JSON document
+        from processors.cli.output import emit
+
+        emit({"exported": count, "streams": len(heads), "output": args.output, "heads_digest": digest},
+             as_json=True, human="")
+        return 0
     print(f"exported {count} events of {len(heads)} streams" + (f" to {args.output}" if args.output else "")
-          + f"; heads digest {heads_digest(heads)} (keep it apart from the file: "
+          + f"; heads digest {digest} (keep it apart from the file: "
           "`audit verify --file FILE --heads-digest DIGEST` checks it)", file=sys.stderr)
     return 0
 
@@ -321,14 +347,19 @@ def cmd_import(ctx: "Context", args: argparse.Namespace) -> int:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_FAILED
     imported = already = 0
-    for stream, events in by_stream.items():
-        for event in sorted(events, key=lambda e: e.version):  # the source log's order
-            if event.stored.id in present[stream]:
-                already += 1
-                continue
-            result = store.append_stored(stream, [event.stored], idempotency_key=f"import:{event.stored.id}")
-            already += result.deduplicated
-            imported += not result.deduplicated
+    total = sum(len(events) for events in by_stream.values())
+    try:
+        for stream, events in by_stream.items():
+            for event in sorted(events, key=lambda e: e.version):  # the source log's order
+                if event.stored.id in present[stream]:
+                    already += 1
+                    continue
+                result = store.append_stored(stream, [event.stored], idempotency_key=f"import:{event.stored.id}")
+                already += result.deduplicated
+                imported += not result.deduplicated
+    except KeyboardInterrupt:  # each event is appended once: the same command skips what is in
+        raise Interrupted(f"event {imported + already:,} of {total:,} from {args.file} ({imported:,} imported "
+                          "so far)") from None
     emit({"imported": imported, "already_present": already, "streams": len(by_stream)}, as_json=ctx.as_json,
          human=f"imported {imported} events into {len(by_stream)} streams ({already} already present)")
     return 0

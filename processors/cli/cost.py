@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 from typing import Any
+from events.errors import DynafoldError
 from processors.cli.context import AddCommand, Context
 
 
@@ -34,8 +35,20 @@ def cmd_cost(ctx: Context, args: argparse.Namespace) -> int:
     )
     from processors.operations.template import TEMPLATE_PATH, load_template
 
-    template = load_template(Path(args.template) if args.template else TEMPLATE_PATH)
-    result = estimate(shape_from_template(template), DEFAULT_ASSUMPTIONS)
+    import yaml
+
+    path = Path(args.template) if args.template else TEMPLATE_PATH
+    if not path.is_file():
+        raise DynafoldError(f"--template {args.template}: no such file")
+    try:
+        template = load_template(path)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise DynafoldError(f"--template {args.template}: cannot read it: {str(error).splitlines()[0]}") from None
+    try:  # the model needs dynafold's tables and functions: another template lacks them
+        result = estimate(shape_from_template(template), DEFAULT_ASSUMPTIONS)
+    except (KeyError, TypeError, AttributeError, ValueError) as error:
+        raise DynafoldError(f"--template {args.template}: not a dynafold SAM template (missing or malformed: "
+                            f"{error})") from None
     rate = args.rate if args.rate is not None else 1.0
     if args.markdown:  # the README's table: its two rates unless one is asked for
         human = markdown(result) if args.rate is None else markdown(result, (rate,))

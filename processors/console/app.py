@@ -142,9 +142,7 @@ def dispatch(event: Mapping[str, Any], deps: ConsoleDeps) -> tuple[str, Page]:
     except ApiError as error:  # the request itself is malformed (e.g. a body that is not base64)
         return template, _error_page(ctx, error.status if error.status < 500 else 400, error.reason)
     except DynafoldError as error:
-        from projections.unit import NotFound as RowNotFound  # loaded when a page failed, not before
-
-        if isinstance(error, (NotFound, RowNotFound)):
+        if isinstance(error, NotFound):
             return template, _error_page(ctx, 404, str(error))
         if isinstance(error, VersionConflict):
             return template, _error_page(ctx, 409, f"{error}; reload and try again")

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from processors.local.engine import PortInUse
 from processors.local.stream_runner import LambdaContext
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -126,7 +127,11 @@ class LocalApiServer:
     """Serves ``handler`` on 127.0.0.1:<port> (0 = a free port), a thread a connection, in a background thread."""
 
     def __init__(self, handler: Handler, port: int = 0, function_name: str = "dynafold-ingest") -> None:
-        self._server = _Server(("127.0.0.1", port), _request_handler(handler, function_name))
+        try:
+            self._server = _Server(("127.0.0.1", port), _request_handler(handler, function_name))
+        except OSError as error:  # EADDRINUSE, EACCES (a privileged port): one line, not a traceback
+            raise PortInUse(f"the HTTP API cannot listen on 127.0.0.1:{port}: {error.strerror} "
+                            "(choose another --api-port, or none)") from None
         self._thread = threading.Thread(target=self._server.serve_forever, name="local-api", daemon=True)
 
     @property

@@ -78,6 +78,18 @@ def start(sfn: Any, state_machine: str, payload: Mapping[str, Any], state_dir: P
     return arn
 
 
+def execution_running(sfn: Any, execution_arn: str) -> bool:
+    """Whether the execution still runs (a rebuild lock it holds is then held)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return sfn.describe_execution(executionArn=execution_arn)["status"] in IN_PROGRESS
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+            return False
+        raise
+
+
 def last_started(state_dir: Path, prefix: str) -> dict[str, Any]:
     path = state_file(state_dir, prefix)
     if not path.exists():

@@ -10,7 +10,7 @@ from typing import Any
 
 from projections.delivery_status.fold import STATUSES, DeliveryStatus
 from projections.unit import (
-    Answer, Arg, Command, Filter, InvalidQuery, NotFound, Reader, Route, Section, choice, key_query, moment, rows, s,
+    Answer, Arg, Command, Filter, InvalidQuery, Reader, Route, Section, choice, found, key_query, moment, rows, s,
     time_bound,
 )
 
@@ -32,6 +32,10 @@ class DeliveryQueries:
         found = [DeliveryStatus.from_row(row)
                  for row in self._reader.query(FAMILY, key_query("message_id", message_id, index="by-message"))]
         return sorted(found, key=lambda d: (d.sender_id or "", d.delivery_id))
+
+    def message(self, message_id: str) -> list[DeliveryStatus]:
+        """A message asked for by id: its deliveries, or NotFound (a 404, exit 4) when there is none."""
+        return found(self.by_message(message_id), f"message {message_id!r} (no delivery of it)")
 
     def by_status(self, status: str, due_before: str | datetime | None = None, *, since: str | datetime | None = None,
                   sender_id: str | None = None) -> list[DeliveryStatus]:
@@ -77,29 +81,28 @@ def _compact(value: Any) -> str:
     return json.dumps(value, default=str, separators=(",", ":"))
 
 
-def _cmd_delivery(q: DeliveryQueries, args: Mapping[str, Any], now: datetime) -> Answer:
-    found = q.by_message(args["message_id"])
-    history = "\n".join(
-        f"{d.delivery_id} attempt history:\n" + "\n".join(f"  {_compact(asdict(h))}" for h in d.retry_history)
-        for d in found if d.retry_history
-    )
-    return Answer(found, footer=history)
-
-
-def _cmd_deliveries(q: DeliveryQueries, args: Mapping[str, Any], now: datetime) -> Answer:
+def _cmd_delivery_status(q: DeliveryQueries, args: Mapping[str, Any], now: datetime) -> Answer:
+    """One message's deliveries (MESSAGE_ID), or deliveries by status and/or sender."""
+    filters = args["status"] is not None or args["sender"] is not None or args["due_before"] is not None
+    if args["message_id"] is not None:
+        if filters:
+            raise InvalidQuery("query delivery-status: give a MESSAGE_ID or --status/--sender, not both")
+        deliveries = q.message(args["message_id"])
+        history = "\n".join(
+            f"{d.delivery_id} attempt history:\n" + "\n".join(f"  {_compact(asdict(h))}" for h in d.retry_history)
+            for d in deliveries if d.retry_history
+        )
+        return Answer(deliveries, footer=history)
     if args["status"] is not None:
         return Answer(q.by_status(args["status"], args["due_before"], sender_id=args["sender"]))
     if args["sender"] is not None:
         return Answer(q.by_sender(args["sender"], due_before=args["due_before"]))
-    raise InvalidQuery("query deliveries: give --status and/or --sender")
+    raise InvalidQuery("query delivery-status: give a MESSAGE_ID, or --status and/or --sender")
 
 
 def _get_message(q: DeliveryQueries, path: Mapping[str, str], params: Mapping[str, str], now: datetime) -> Any:
     message_id = path["message_id"]
-    deliveries = rows(q.by_message(message_id))
-    if not deliveries:
-        raise NotFound(f"no message {message_id!r}")
-    return {"message_id": message_id, "deliveries": deliveries}
+    return {"message_id": message_id, "deliveries": rows(q.message(message_id))}
 
 
 def _all_deliveries(q: DeliveryQueries) -> list[dict[str, Any]]:
@@ -109,17 +112,17 @@ def _all_deliveries(q: DeliveryQueries) -> list[dict[str, Any]]:
 
 
 COMMANDS = (
-    Command("delivery", "what happened to a message: its delivery per sender", _cmd_delivery,
-            ("delivery_id", "status", "attempts", "target_url", "next_retry_at", "delivered_at", "last_result",
-             "updated_at"), args=(Arg(("message_id",)),)),
-    Command("deliveries", "deliveries by status and/or sender", _cmd_deliveries,
-            ("delivery_id", "status", "attempts", "due_at", "next_retry_at", "target_url", "updated_at"), args=(
+    Command(FAMILY, "what happened to a message (MESSAGE_ID: its delivery per sender), or deliveries by "
+                    "status and/or sender", _cmd_delivery_status,
+            ("delivery_id", "status", "attempts", "target_url", "due_at", "next_retry_at", "delivered_at",
+             "last_result", "updated_at"), args=(
+                Arg(("message_id",), {"nargs": "?", "default": None, "metavar": "MESSAGE_ID"}),
                 Arg(("--status",), {"type": choice(STATUSES, "status", lambda v: v.upper().replace("-", "_")),
                                     "default": None, "help": " | ".join(STATUSES)}),
                 Arg(("--due-before",), {"type": moment, "default": None, "metavar": "TIME",
                                         "help": "only deliveries due before TIME (ISO 8601 or `now`)"}),
                 Arg(("--sender",), {"metavar": "SENDER_ID", "default": None}),
-            )),
+            ), aliases=("delivery", "deliveries")),
 )
 ROUTES = (Route("/messages/{message_id}", _get_message),)
 REPORT = (

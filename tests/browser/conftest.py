@@ -119,8 +119,8 @@ def demo(dynamodb_local: LocalEngine, tmp_path_factory: pytest.TempPathFactory) 
     def main() -> None:
         try:
             # Its own state folder: the Health page's metrics and positions are this run's alone.
-            run_demo(Context(dynamodb_local.endpoint_url, prefix, True), tmp_path_factory.mktemp("console-demo"),
-                     serve, admin_api_key=key)
+            run_demo(Context(dynamodb_local.endpoint_url, prefix, True, state_dir=tmp_path_factory.mktemp("demo"),
+                             state_dir_given=True), serve=serve, admin_api_key=key)
         except BaseException as error:  # noqa: BLE001 - handed to the test thread, which raises it
             ready.put(error)
 

@@ -34,7 +34,7 @@ def faulty_stack(local_dynamo: Any, state_dir: Path, plan: FaultPlan, monkeypatc
     armed, plan.armed = plan.armed, False  # building the stack is not under test
     try:
         stack = LocalStack(local_dynamo.endpoint_url, local_tables("test-", versions={}), state_dir,
-                           access_key=local_dynamo.access_key, logs=CrashBoundary(), **kwargs)  # type: ignore[arg-type]
+                           access_key=local_dynamo.access_key, logs=CrashBoundary(state_dir / "logs"), **kwargs)  # type: ignore[arg-type]
     finally:
         plan.armed = armed
     stack.clean_client = real  # for the test's own reads: never faulted

@@ -25,6 +25,8 @@ retries: harsher than reality, never gentler.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import random
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -221,7 +223,11 @@ def faulty_method(plan: FaultPlan, name: str, method: Callable[..., Any],
 class CrashBoundary:
     """The Lambda runtime, seen from a handler: an injected ``Crash`` ends the invocation with an
     error (the event source mapping retries), as a dead process would. Plugged in where the local
-    stack routes handlers (its ``logs`` seam)."""
+    stack routes handlers (its ``logs`` seam, a ``LambdaLogRouter``: where the functions' log lines
+    would go, ``directory``, is where the stack reads its metrics back from)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
 
     def route(self, function_name: str, handler: Callable[[dict[str, Any], Any], Any]) -> Callable[..., Any]:
         def invoke(event: dict[str, Any], context: Any) -> Any:

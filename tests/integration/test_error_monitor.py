@@ -40,7 +40,7 @@ class Harness:
     def monitor(self, minutes: float, mailer=None, orders=None, client=None) -> ErrorMonitor:
         client = client or self.local_dynamo.client
         return ErrorMonitor(self.local_dynamo.store() if client is self.local_dynamo.client else
-                            type(self.stack.store)(client, self.tables.events, self.tables.idempotency),
+                            type(self.stack.store).over(client, self.tables),
                             ViewQueries(client, self.tables.views), orders or LogOrderSource(),
                             mailer or OutboxMailer(self.outbox), MonitorSettings(),
                             clock=lambda: T0 + timedelta(minutes=minutes))

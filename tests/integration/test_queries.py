@@ -21,6 +21,8 @@ from projections.inventory import InventoryItem, InventoryReturn
 from projections.pending_errors import PendingError
 from projections.pending_errors.fold import expires_at
 from projections.queries import ViewQueries
+from events.errors import NotFound
+from projections.registry import UNITS
 from projections.unit import InvalidQuery
 from projections.view_store import to_item
 from processors.local.tables import local_tables
@@ -376,16 +378,33 @@ def test_cli_pending_errors_of_an_order_with_nothing_pending_says_so_and_an_unkn
 
 
 def test_cli_delivery(cli):
-    rows = cli_json(cli, "delivery", "m1")
+    rows = cli_json(cli, "delivery-status", "m1")
     assert [r["delivery_id"] for r in rows] == ["s1:m1", "s2:m1"] and rows[0]["attempts"] == 1
-    code, out, _ = cli("delivery", "m1")
+    assert cli_json(cli, "delivery", "m1") == rows  # the older spelling, an alias
+    code, out, _ = cli("delivery-status", "m1")
     assert code == 0 and "RETRY_SCHEDULED" in out and "SUCCESS" in out and "s1:m1 attempt history:" in out
-    code, out, _ = cli("delivery", "nope")
-    assert (code, out.strip()) == (0, "(none)")
-    assert cli_json(cli, "delivery", "nope") == []
+
+
+@pytest.mark.parametrize("argv, template, path", [
+    (["delivery-status", "nope"], "/messages/{message_id}", {"message_id": "nope"}),
+    (["delivery", "nope", "--json"], "/messages/{message_id}", {"message_id": "nope"}),
+    (["inventory", "NOPE"], "/inventory/{sku}", {"sku": "NOPE"}),
+    (["inventory", "NOPE", "--json"], "/inventory/{sku}", {"sku": "NOPE"}),
+])
+def test_cli_a_lookup_of_something_missing_is_not_found_exit_4_like_its_route(cli, local_dynamo, views, argv,
+                                                                             template, path):
+    """Issue 19: `query inventory NOPE` and `query delivery nope` printed (none) and exited 0, while
+    their routes answered 404. Both now raise the view's one NotFound."""
+    code, out, err = cli(*argv)
+    [(unit, route)] = [(unit, route) for unit in UNITS for route in unit.routes if route.template == template]
+    with pytest.raises(NotFound) as answered:
+        route.answer(ViewQueries(local_dynamo.client, views).of(unit), path, {}, NOW)
+    assert (code, out, err) == (4, "", f"dynafold: {answered.value}\n")
+    assert "not found: " in err
 
 
 def test_cli_deliveries(cli):
+    assert cli_json(cli, "delivery-status", "--sender", "s1") == cli_json(cli, "deliveries", "--sender", "s1")
     assert [r["delivery_id"] for r in cli_json(cli, "deliveries", "--status", "RETRY_SCHEDULED")] == [
         "s2:m3", "s1:m1", "s1:m2"]
     assert [r["delivery_id"] for r in cli_json(cli, "deliveries", "--status", "retry_scheduled",
@@ -403,9 +422,6 @@ def test_cli_deliveries(cli):
 def test_cli_inventory(cli):
     one = cli_json(cli, "inventory", "P3")
     assert one["sku"] == "P3" and one["available"] == 28 and one["last_broadcast"]["tx_id"] == "tx-3"
-    assert cli_json(cli, "inventory", "NOPE") is None
-    code, out, _ = cli("inventory", "NOPE")
-    assert (code, out.strip()) == (0, "(none)")
     assert [r["sku"] for r in cli_json(cli, "inventory", "--page-size", "2")] == SKUS  # every page
     code, out, _ = cli("inventory", "--page-size", "2")
     lines = out.strip().splitlines()
@@ -443,7 +459,8 @@ def test_cli_alerts(cli):
     (["alerts", "--unread", "--read"], "not allowed with"),
     (["inventory", "--page-size", "0"], "--page-size"),
     (["returns"], "required"),
-    (["delivery"], "required"),
+    (["delivery"], "give a MESSAGE_ID"),
+    (["delivery-status", "m1", "--status", "SUCCESS"], "not both"),
     (["bogus"], "invalid choice"),
     ([], "required"),
 ])

@@ -73,7 +73,7 @@ def test_status_after_the_demo_names_the_dead_letter_and_its_alarm_and_finds_eve
 def test_get_status_answers_what_the_cli_answers(cli, demo, monkeypatch, capsys):
     monkeypatch.setenv("DYNAFOLD_ADMIN_API_KEY", "status-key")
     _, out, _ = cli("status", "--json")
-    root = Context(demo.endpoint_url, "dynafold-", as_json=True).root(demo.state_dir)
+    root = Context(demo.endpoint_url, "dynafold-", as_json=True, state_dir=demo.state_dir).root()
     event = {"version": "2.0", "routeKey": "$default", "rawPath": "/status", "rawQueryString": "",
              "headers": {"x-api-key": "status-key"}, "body": "",
              "requestContext": {"http": {"method": "GET", "path": "/status"}, "requestId": "status-1"}}
@@ -91,7 +91,7 @@ def test_a_reader_behind_is_said_with_what_waits_and_needs_attention(cli, demo, 
     stack = LocalStack(demo.endpoint_url, local_tables("dynafold-", versions={}), demo.state_dir,
                        access_key=demo.access_key)
     # Three events the readers have not seen, the newest two minutes after the last one they applied.
-    store = EventStore(stack.client, stack.tables.events, stack.tables.idempotency, clock=lambda: later)
+    store = EventStore.over(stack.client, stack.tables, clock=lambda: later)
     for physical in (7, 6, 5):
         store.append("sku:STATUS-1", [NewEvent("dynafold.inventory.physical_count_set.v1",
                                                {"sku": "STATUS-1", "physical": physical})], ANY)

@@ -261,7 +261,7 @@ def test_a_worker_process_writes_with_the_rebuilds_writer_threads(monkeypatch):
     made: list[int] = []
 
     class Worker:
-        def __init__(self, client, events_table, *, writers=4):
+        def __init__(self, client, events_table, *, writers=4, clock=None):
             made.append(writers)
 
         def run(self, task):

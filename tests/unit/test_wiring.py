@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from processors.local.stack import LocalStack
+from processors.adapters.view_versions import LocalVersions
 from processors.local.tables import local_tables
 from processors.wiring.aws import aws_root
 from processors.wiring.root import FUNCTIONS, Root
@@ -102,7 +103,7 @@ def test_an_unknown_function_is_refused_by_name(both):
 def test_a_switch_written_through_the_root_is_read_by_the_tables_it_switches(tmp_path):
     """On AWS the functions read, and the compare step writes, one SSM parameter; locally the
     switch must land in the very file the stack's tables follow, wherever that is."""
-    tables = local_tables("dynafold-", settings=tmp_path / "elsewhere" / "views.json")
+    tables = local_tables("dynafold-", settings=LocalVersions(tmp_path / "elsewhere" / "views.json"))
     stack = LocalStack("http://127.0.0.1:9", tables, tmp_path / "state")
     assert tables.views["inventory"] == "dynafold-inventory-v1"
     stack.root.adapters.view_versions().write({"inventory": "v2"})
