@@ -36,6 +36,7 @@ from events.errors import (
     TooManyEvents,
 )
 from events.items import MAX_ITEM_BYTES, Item, chained_item, item_size, utf8_length
+from events.stream_catalogue import CATALOGUE_ATTR, catalogue_key
 
 NO_STREAM: Literal["no_stream"] = "no_stream"
 ANY: Literal["any"] = "any"
@@ -169,11 +170,14 @@ def check_appendable(plans: Sequence[PlannedAppend], key: str, now: datetime) ->
 
 
 def link(stream: str, prepared: Sequence[StoredEvent], base: int, prev_hash: str) -> list[Item]:
-    """The items of ``prepared`` at versions ``base + 1...``, each chained to the one before."""
+    """The items of ``prepared`` at versions ``base + 1...``, each chained to the one before; a
+    stream's first also enters it in the stream catalogue (``events.stream_catalogue``)."""
     items = []
     total = 0
     for offset, event in enumerate(prepared, start=1):
         item = chained_item(stream, base + offset, event, prev_hash)
+        if base + offset == 1:
+            item[CATALOGUE_ATTR] = {"S": catalogue_key(stream)}
         for name, limit in KEY_LIMITS.items():
             length = utf8_length(item[name]["S"])
             if length > limit:

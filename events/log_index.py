@@ -64,8 +64,9 @@ class EventIndex:
         self._index_names: set[str] | None = None
 
     def by_type(self, event_type: str, start: str, end: str, *, limit: int = 100,
-                token: str | None = None) -> Page:
-        """Events of one stored type with ``start <= time <= end`` (stored time strings), oldest first."""
+                token: str | None = None, newest_first: bool = False) -> Page:
+        """Events of one stored type with ``start <= time <= end`` (stored time strings), oldest first
+        (or newest first: the console's lists)."""
         indexes = self._indexes()
         sources = [(TYPE_INDEX.index, TYPE_INDEX.attribute, value) for value in TYPE_INDEX.values(event_type)
                    if TYPE_INDEX.index in indexes]  # a table created before it has only by-type-time
@@ -80,18 +81,20 @@ class EventIndex:
             cursor = state.cursors[number]
             if cursor == _DONE:
                 continue
-            page = self._client.query(**self._request(index, attr, value, (start, end), limit, cursor))
+            page = self._client.query(**self._request(index, attr, value, (start, end), limit, cursor,
+                                                      newest_first))
             pages[number], more[number] = page["Items"], page.get("LastEvaluatedKey")
-        # Unread entries of a source with more pages are no earlier than its last entry read (one
-        # that read nothing yet bounds nothing returned now: its cursor still moves on).
-        bound = min((pages[n][-1]["time"]["S"] if pages[n] else "" for n, last in more.items() if last),
-                    default=None)
+        # Unread entries of a source with more pages are no earlier (newest first: no later) than its
+        # last entry read (one that read nothing yet bounds nothing returned now: its cursor moves on).
+        lasts = [pages[n][-1]["time"]["S"] if pages[n] else ("\uffff" if newest_first else "")
+                 for n, last in more.items() if last]
+        bound = (max if newest_first else min)(lasts, default=None)
         merged = heapq.merge(*([(entry["time"]["S"], n, entry) for entry in pages[n]] for n in sorted(pages)),
-                             key=lambda triple: triple[0])
+                             key=lambda triple: triple[0], reverse=newest_first)
         consumed = dict.fromkeys(pages, 0)
         keys: list[dict[str, Any]] = []
         for time, number, entry in merged:
-            if len(keys) >= limit or (bound is not None and time > bound):
+            if len(keys) >= limit or (bound is not None and (time < bound if newest_first else time > bound)):
                 break
             consumed[number] += 1
             if state.seen(time, entry):
@@ -105,9 +108,10 @@ class EventIndex:
         done = all(cursor == _DONE for cursor in state.cursors)
         return Page(self.get_items(keys), None if done else state.encode())
 
-    def by_correlation(self, correlation_id: str, *, limit: int = 100, token: str | None = None) -> Page:
+    def by_correlation(self, correlation_id: str, *, limit: int = 100, token: str | None = None,
+                       newest_first: bool = False) -> Page:
         """Every event one request caused (its correlation id), across streams, oldest first."""
-        return self._page(BY_CORRELATION, "correlation_id", correlation_id, None, limit, token)
+        return self._page(BY_CORRELATION, "correlation_id", correlation_id, None, limit, token, newest_first)
 
     def by_id(self, event_id: str) -> list[Item]:
         """The event with this id (ids are unique; an import that kept another log's ids could store
@@ -132,15 +136,15 @@ class EventIndex:
         return self._index_names
 
     def _page(self, index: str, attr: str, value: str, times: tuple[str, str] | None, limit: int,
-              token: str | None) -> Page:
+              token: str | None, newest_first: bool = False) -> Page:
         page = self._client.query(**self._request(index, attr, value, times, limit,
-                                                  decode_token(token) if token else None))
+                                                  decode_token(token) if token else None, newest_first))
         keys = [{"stream": k["stream"], "version": k["version"]} for k in page["Items"]]
         last = page.get("LastEvaluatedKey")
         return Page(self.get_items(keys), encode_token(last) if last else None)
 
     def _request(self, index: str, attr: str, value: str, times: tuple[str, str] | None, limit: int,
-                 start_key: dict[str, Any] | None) -> dict[str, Any]:
+                 start_key: dict[str, Any] | None, newest_first: bool = False) -> dict[str, Any]:
         condition = "#k = :k"
         names = {"#k": attr}
         values: dict[str, Any] = {":k": {"S": value}}
@@ -151,6 +155,7 @@ class EventIndex:
         kwargs: dict[str, Any] = {
             "TableName": self.events_table, "IndexName": index, "KeyConditionExpression": condition,
             "ExpressionAttributeNames": names, "ExpressionAttributeValues": values, "Limit": limit,
+            "ScanIndexForward": not newest_first,
         }
         if start_key:
             kwargs["ExclusiveStartKey"] = start_key

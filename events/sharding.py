@@ -23,16 +23,25 @@ The bucket count is a setting of the declaration. Raising it is safe for readers
 under the old count sits in a bucket below it, and every bucket below the new count is read);
 lowering it hides the items in the dropped buckets, so a view table is rebuilt after it, and the
 event table's count (its items are immutable) only ever grows.
+
+A question asked one page at a time (the console's lists, newest first) uses ``merge_page``: each
+bucket is asked for a page after its own cursor, the answers are merged, and the token remembers
+where each bucket stands, so nothing is skipped or shown twice.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import heapq
+import json
 import zlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+from events.errors import DynafoldError
 
 SEPARATOR = "#"
 _KEY_JOIN = "\x1f"  # between the parts of a composite primary key: never inside a key part we write
@@ -110,3 +119,85 @@ def bare_value(stored: str) -> str:
     """``RETRY_SCHEDULED#3`` -> ``RETRY_SCHEDULED``; a legacy bare value is returned as it is."""
     head, separator, bucket = stored.rpartition(SEPARATOR)
     return head if separator and bucket.isdigit() else stored
+
+
+# ----------------------------------------------------------------------------- paged fan-out
+
+T = TypeVar("T")
+Key = dict[str, Any]  # a DynamoDB key in attribute-value form: {"name": {"S": "..."}}
+Fetch = Callable[[str, Key | None, int], tuple[list[T], Key | None]]  # (items, LastEvaluatedKey)
+_DONE = "done"
+_MAX_KEY_ATTRIBUTES = 4  # table key (1-2) + index key (1-2)
+
+
+class InvalidShardToken(DynafoldError, ValueError):
+    """A continuation token that this fan-out did not write (forged, damaged or for other buckets)."""
+
+
+@dataclass(frozen=True)
+class MergedPage(Generic[T]):
+    items: list[T]
+    next_token: str | None  # None: every bucket is exhausted
+
+
+def merge_page(fetch: Fetch[T], keys: Sequence[str], limit: int, token: str | None, *,
+               order: Callable[[T], Any], position: Callable[[T], Key],
+               run: Callable[[Callable[[str], tuple[list[T], Key | None]], Iterable[str]],
+                             Iterable[tuple[list[T], Key | None]]] = map) -> MergedPage[T]:
+    """The next ``limit`` items over every bucket, greatest ``order`` first.
+
+    Each unfinished bucket is asked for up to ``limit`` items after its cursor; the candidates are
+    merged and the first ``limit`` shown. A bucket's cursor moves only past the items shown (which
+    are a prefix of what it returned, since each bucket answers in descending order), so what was
+    fetched and not shown is fetched again for the next page: nothing is skipped or shown twice in
+    an index that does not change meanwhile. ``run`` is how the buckets are asked (``map``, or an
+    executor's map to ask them at once).
+    """
+    cursors = _decode(token, keys)
+    pending = [key for key in keys if cursors[key] != _DONE]
+
+    def ask(key: str) -> tuple[list[T], Key | None]:
+        start = cursors[key]
+        return fetch(key, start if isinstance(start, dict) else None, limit)
+
+    answers = dict(zip(pending, run(ask, pending), strict=True))
+    candidates = [(order(item), n, key, item) for key, (items, _) in answers.items() for n, item in enumerate(items)]
+    candidates.sort(key=lambda c: (c[0], -c[1]), reverse=True)  # ties: keep each bucket's own order
+    shown = candidates[:limit]
+    taken: dict[str, int] = {}
+    for _, n, key, _item in shown:
+        taken[key] = max(taken.get(key, -1), n)
+    for key, (items, last) in answers.items():
+        used = taken.get(key, -1) + 1
+        if used == len(items) and last is None:
+            cursors[key] = _DONE  # this bucket has nothing left
+        elif used:
+            cursors[key] = position(items[used - 1])
+    finished = all(value == _DONE for value in cursors.values())
+    return MergedPage([item for *_, item in shown], None if finished else _encode(cursors, keys))
+
+
+def _encode(cursors: Mapping[str, Key | str | None], keys: Sequence[str]) -> str:
+    text = json.dumps([cursors[key] for key in keys], sort_keys=True, separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def _decode(token: str | None, keys: Sequence[str]) -> dict[str, Key | str | None]:
+    if not token:
+        return dict.fromkeys(keys)
+    try:
+        values = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))
+    except (binascii.Error, ValueError, UnicodeError, RecursionError):
+        values = None
+    if not isinstance(values, list) or len(values) != len(keys) or not all(map(_valid_cursor, values)):
+        raise InvalidShardToken(f"invalid continuation token {token[:80]!r}")
+    return dict(zip(keys, values, strict=True))
+
+
+def _valid_cursor(value: Any) -> bool:
+    if value is None or value == _DONE:
+        return True
+    return (isinstance(value, dict) and 0 < len(value) <= _MAX_KEY_ATTRIBUTES
+            and all(isinstance(v, dict) and len(v) == 1 and next(iter(v)) in ("S", "N")
+                    and isinstance(next(iter(v.values())), str) and len(next(iter(v.values()))) <= 2048
+                    for v in value.values()))

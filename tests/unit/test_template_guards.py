@@ -175,11 +175,13 @@ def test_every_sharded_key_is_its_index_partition_key(base, key):
     assert (schema["HASH"], schema.get("RANGE")) == (key.attribute, key.sort_attribute)
 
 
-def event_table_keys(legacy: str) -> tuple[list[str], list[str]]:
-    """The event table's indexes and key attributes with LegacyTypeIndex=``legacy``."""
+def event_table_keys(legacy: str, catalogue: str = "false") -> tuple[list[str], list[str]]:
+    """The event table's indexes and key attributes with LegacyTypeIndex=``legacy`` and
+    StreamCatalogueIndex=``catalogue``."""
     from processors.operations.template import resolve_conditions
 
-    resolved = resolve_conditions(TEMPLATE, props(TABLES["EventsTable"]), {"LegacyTypeIndex": legacy})
+    resolved = resolve_conditions(TEMPLATE, props(TABLES["EventsTable"]),
+                                  {"LegacyTypeIndex": legacy, "StreamCatalogueIndex": catalogue})
     return ([g["IndexName"] for g in resolved["GlobalSecondaryIndexes"]],
             [a["AttributeName"] for a in resolved["AttributeDefinitions"]])
 
@@ -197,11 +199,23 @@ def test_the_legacy_type_index_is_only_kept_on_request():
                                         ["stream", "version", "type", "time", "correlation_id", "id"])
 
 
-# The event table's indexes as each earlier release deployed it, and the LegacyTypeIndex values the
-# README's upgrade takes it through, in order.
+def test_the_stream_catalogue_index_is_kept_unless_an_upgrade_step_leaves_it_out():
+    assert PARAMETERS["StreamCatalogueIndex"]["Default"] == "true"
+    assert event_table_keys("false", "true") == (
+        ["by-type-shard-time", "by-correlation", "by-id", "by-category"],
+        ["stream", "version", "type_shard", "time", "correlation_id", "id", "catalogue"])
+
+
+# The event table's indexes as each earlier release deployed it, and the (LegacyTypeIndex,
+# StreamCatalogueIndex) values the README's upgrade takes it through, in order.
 UPGRADES = {
-    "before by-id and by-type-shard-time": (["by-type-time", "by-correlation"], ["only", "true", "false"]),
-    "with by-id, before by-type-shard-time": (["by-type-time", "by-correlation", "by-id"], ["true", "false"]),
+    "before by-id and by-type-shard-time": (["by-type-time", "by-correlation"],
+                                            [("only", "false"), ("true", "false"), ("false", "false"),
+                                             ("false", "true")]),
+    "with by-id, before by-type-shard-time": (["by-type-time", "by-correlation", "by-id"],
+                                              [("true", "false"), ("false", "false"), ("false", "true")]),
+    "with by-type-shard-time, before by-category": (["by-type-shard-time", "by-correlation", "by-id"],
+                                                    [("false", "true")]),
 }
 
 
@@ -212,11 +226,11 @@ def test_every_upgrade_deploy_adds_or_deletes_one_event_table_index(release):
     https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateTable.html), so each
     step of the README's upgrade may change one index, and the last is the default."""
     deployed, steps = UPGRADES[release]
-    for value in steps:
-        indexes, _ = event_table_keys(value)
-        assert len(set(indexes) ^ set(deployed)) == 1, (release, value, deployed, indexes)
+    for legacy, catalogue in steps:
+        indexes, _ = event_table_keys(legacy, catalogue)
+        assert len(set(indexes) ^ set(deployed)) == 1, (release, legacy, catalogue, deployed, indexes)
         deployed = indexes
-    assert steps[-1] == PARAMETERS["LegacyTypeIndex"]["Default"]
+    assert steps[-1] == (PARAMETERS["LegacyTypeIndex"]["Default"], PARAMETERS["StreamCatalogueIndex"]["Default"])
 
 
 # --- IAM ---------------------------------------------------------------------------------------
@@ -252,9 +266,13 @@ def test_checkpoints_are_sealed_insert_only_for_every_role():
     [deny] = [s for s in statements(document) if s["Effect"] == "Deny" and "CheckpointsTable" in refs(s["Resource"])]
     assert set(deny["Action"]) == (EVENT_MUTATIONS - {"dynamodb:PartiQLInsert"}) | {"dynamodb:PutItem"}
     assert {Tag("GetAtt", "CheckpointsTable.Arn"), Tag("Sub", "${CheckpointsTable.Arn}/*")} <= set(deny["Resource"])
-    writers = {f for f in FUNCTIONS if actions_on(function_grants(f), "CheckpointsTable") & DYNAMODB_TABLE_ACTIONS}
+    granted = {f: actions_on(function_grants(f), "CheckpointsTable") & DYNAMODB_TABLE_ACTIONS for f in FUNCTIONS}
+    writers = {f for f, actions in granted.items() if actions & (EVENT_MUTATIONS | {"dynamodb:PutItem"})}
     assert writers == {"ProjectorFunction"}
-    assert actions_on(function_grants("ProjectorFunction"), "CheckpointsTable") == {"dynamodb:PartiQLInsert"}
+    assert granted["ProjectorFunction"] == {"dynamodb:PartiQLInsert"}
+    # The console reads a stream's highest checkpoint (the Event page's chain check), nothing more.
+    assert {f: actions for f, actions in granted.items() if actions and f != "ProjectorFunction"} == {
+        "ConsoleFunction": {"dynamodb:Query"}}
     assert environment(FUNCTIONS["ProjectorFunction"]).get("CHECKPOINTS_TABLE", GLOBAL_FUNCTION["Environment"][
         "Variables"]["CHECKPOINTS_TABLE"]) == Tag("Ref", "CheckpointsTable")
 

@@ -34,7 +34,7 @@ ADAPTER_PAIRS = {
 }
 OWN = ("events.", "projections.", "processors.")
 COLLABORATORS = ("store", "views", "queries", "projector", "reactor", "delivery_worker", "error_monitor", "api_deps",
-                 "event_trace", "status", "alert_reads", "shopify_adoption", "support")
+                 "event_trace", "status", "alert_reads", "shopify_adoption", "support", "console_deps")
 
 ENV = {
     "EVENTS_TABLE": "dynafold-events", "IDEMPOTENCY_TABLE": "dynafold-idempotency",
