@@ -16,6 +16,8 @@ stream's checkpoint (issue 21 §1), a duty the naive one has not: it is measured
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import random
 import statistics
 import subprocess
@@ -36,9 +38,14 @@ from projections.registry import VIEWS, view_for_stream
 from projections.view import stream_key
 from projections.ports import Loaded, without_none
 from projections.view_store import ViewStore
+from processors.local.stream_runner import settings_from_template
 from processors.local.tables import local_tables
+from processors.services.reactor import Reactor
+from projections.reactor.settings import AlertSettings
 
-BATCH = 100  # the template's BatchSize for the projector
+BATCH = settings_from_template("ProjectorFunction").batch_size  # the template's BatchSize (100)
+REACTOR_BATCH = settings_from_template("ReactorFunction").batch_size  # 25
+STOREFRONT = "https://storefront.example/stock"  # broadcasts on: each count change appends two events
 
 
 def _sku(sku: str, i: int) -> NewEvent:
@@ -201,6 +208,22 @@ def _alternating(systems: list[Projection], entries: list[list[Entry]], rounds: 
             systems[which].run(entries[which][index * size:(index + 1) * size])
 
 
+def _react(bench: Bench, store: EventStore, entries: list[Entry]) -> float:
+    """Seconds the reactor takes over the entries in the template's batches, views caught up (the
+    projector ran first), storefront broadcasts on; delivery jobs are not sent (no queue here)."""
+    tables = local_tables("bench-", versions={})
+    reactor = Reactor(store, ViewStore(bench.client, tables.views), AlertSettings(), storefront_url=STOREFRONT)
+    flushed = io.StringIO()  # Powertools flushes its metrics (EMF lines) to stdout, as on Lambda: kept off the report
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(flushed):
+        for first in range(0, len(entries), REACTOR_BATCH):
+            for entry in entries[first:first + REACTOR_BATCH]:
+                if entry.event is not None:
+                    reactor.react(entry.event)
+    return time.perf_counter() - started
+
+
+
 def _cpu_us_per_event(bench: Bench, store: EventStore) -> float:
     items = list(store.scan_items(segments=1))
     started = time.process_time()
@@ -238,6 +261,7 @@ def run(endpoint_url: str, events: int = 10_000, rounds: int = 10) -> dict[str, 
     sealing = _batch_projection(live, live_store, sealing=True)
     _alternating([batch, sealing, naive], [_entries(store, interleave=True, rng=random.Random(11))  # noqa: S311
                                            for store in (our_store, live_store, their_store)], rounds)
+    react_seconds = _react(ours, our_store, _entries(our_store, interleave=True, rng=random.Random(11)))  # noqa: S311
     cpu = _cpu_us_per_event(ours, our_store)
 
     bursty, bursty_store, burst_events = _history(endpoint_url, events // 4, per_stream=10)
@@ -258,6 +282,10 @@ def run(endpoint_url: str, events: int = 10_000, rounds: int = 10) -> dict[str, 
         "write_requests_per_event_naive": naive.per_event(_WRITE_CALLS, appended),
         "write_requests_per_event_bursty": burst.per_event(_WRITE_CALLS, burst_events),
         "import_ratio": projector_import / baseline,
+        # What `dynafold cost --rate R` weighs against the events a stream shard carries
+        # (processors/operations/measured.py records them with the date).
+        "projector_ms_per_batch": sealing.seconds * 1e3 / (appended / BATCH),  # as the live one runs
+        "reactor_ms_per_batch": react_seconds * 1e3 / (appended / REACTOR_BATCH),
     }
     report(f"projector ({appended} mixed events; {burst_events} in bursts of 10 per stream)", [
         ("batch projector", f"{result['projector_events_per_s']:.0f} events/s"),
@@ -276,8 +304,26 @@ def run(endpoint_url: str, events: int = 10_000, rounds: int = 10) -> dict[str, 
         ("decode + validate + fold", f"{cpu:.1f} us CPU/event   (goal <= 50)"),
         ("cold import projector / baseline", f"{projector_import * 1e3:.0f} ms / {baseline * 1e3:.0f} ms = "
                                              f"{result['import_ratio']:.2f}x   (goal <= 1.3x)"),
+        (f"projector, one batch of {BATCH}", f"{result['projector_ms_per_batch']:.0f} ms"),
+        (f"reactor, one batch of {REACTOR_BATCH}", f"{result['reactor_ms_per_batch']:.0f} ms"),
+        *_per_shard(result),
     ])
     return result
+
+
+def _per_shard(result: dict[str, float]) -> list[tuple[str, str]]:
+    """The measured batch times against the events a shard carries at 10,000 events/s, as ratios."""
+    from processors.operations.partitions import live_path_at
+
+    rows = []
+    path = live_path_at(10_000, measured={"ProjectorFunction": result["projector_ms_per_batch"],
+                                          "ReactorFunction": result["reactor_ms_per_batch"]})
+    for consumer in path.consumers:
+        rows.append((f"{consumer.function} per shard at 10,000 events/s",
+                     f"{consumer.capacity:.0f} / {path.events_per_shard:.0f} events/s = "
+                     f"{consumer.capacity / path.events_per_shard:.2f}x at ParallelizationFactor {consumer.factor} "
+                     f"(needs {consumer.factor_needed})"))
+    return rows
 
 
 def main() -> None:

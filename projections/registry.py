@@ -23,6 +23,12 @@ VIEWS: tuple[View[Any], ...] = tuple(unit.view for unit in UNITS)
 VIEWS_BY_NAME: Mapping[str, View[Any]] = {view.name: view for view in VIEWS}
 UNITS_BY_NAME: Mapping[str, ViewUnit] = {unit.name: unit for unit in UNITS}
 
+# Every name a view goes by: its own, its table families' (`dynafold views`), and its query
+# commands' with their aliases (`dynafold query delivery` asks the delivery-status view).
+VIEW_NAMES: Mapping[str, View[Any]] = {
+    name: unit.view for unit in UNITS
+    for name in (unit.name, *unit.view.families, *(n for c in unit.commands for n in (c.name, *c.aliases)))}
+
 _BY_CATEGORY: Mapping[str, View[Any]] = {view.category: view for view in VIEWS}
 
 

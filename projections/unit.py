@@ -22,19 +22,27 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from events.envelope import format_time
-from events.errors import DynafoldError
+from events.errors import DynafoldError, NotFound  # the one not-found: a route's 404, the CLI's exit 4
 from projections.view import Row, View, ViewRow
+
+
+T = TypeVar("T")
 
 
 class InvalidQuery(DynafoldError, ValueError):
     """A query argument is wrong (unknown status, unparseable time, bad continuation token)."""
 
 
-class NotFound(DynafoldError, LookupError):
-    """The question names something the view does not have (an HTTP 404)."""
+def found(answer: T | None, what: str) -> T:
+    """A question about one thing: its answer (a row, or the rows it has), or NotFound naming what
+    was asked for. The view's lookup calls this once, so the CLI (exit 4) and the routes (404)
+    answer a missing thing alike."""
+    if answer is None or (isinstance(answer, list) and not answer):
+        raise NotFound(what)
+    return answer
 
 
 # ----------------------------------------------------------------------------- reading
@@ -95,6 +103,9 @@ class Filter:
 
     def missing(self, attr: str) -> "Filter":
         return self._add("attribute_not_exists({name})", attr)
+
+    def present(self, attr: str) -> "Filter":
+        return self._add("attribute_exists({name})", attr)
 
     def apply(self, request: dict[str, Any]) -> dict[str, Any]:
         if self.parts:
@@ -249,7 +260,10 @@ class Answer:
 
 @dataclass(frozen=True)
 class Command:
-    """`dynafold query <name> ...`: ``run(queries, args, now)`` with the parsed arguments by dest."""
+    """`dynafold query <name> ...`: ``run(queries, args, now)`` with the parsed arguments by dest.
+
+    ``name`` is the view's name, or one of its table families' (the names `dynafold rebuild` and
+    `dynafold views` take); ``aliases`` are older spellings that keep working."""
 
     name: str
     help: str
@@ -257,6 +271,7 @@ class Command:
     columns: tuple[str, ...]
     args: tuple[Arg, ...] = ()
     cells: Callable[[Any], Mapping[str, Any]] | None = None  # a row's table cells (default: to_dict)
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from events.envelope import RecordedEvent
+from events.sharding import ShardedKey
 
 S = TypeVar("S")
 R = TypeVar("R", bound="ViewRow")
@@ -49,6 +50,10 @@ class ViewRow:
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False, metadata=NOT_STORED)
 
     derived: ClassVar[tuple[str, ...]] = ()
+    # The write-sharded index keys among the derived attributes (events/sharding.py): compared by
+    # their bare value when a rebuild is proven equal (the bucket is how a row is stored, not what
+    # it means), and each checked against template.yaml's index.
+    sharded: ClassVar[tuple[ShardedKey, ...]] = ()
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Self:

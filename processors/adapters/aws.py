@@ -18,11 +18,12 @@ def resolve_endpoint(endpoint_url: str | None) -> str | None:
     return endpoint_url or os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL")
 
 
-def _region() -> str:
+def default_region() -> str:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
 
 
-def dynamodb_client(endpoint_url: str | None = None, *, access_key: str | None = None, pool: int = 32) -> Any:
+def dynamodb_client(endpoint_url: str | None = None, *, access_key: str | None = None, region: str | None = None,
+                    pool: int = 32) -> Any:
     config = Config(
         retries={"mode": "standard", "max_attempts": 5},
         max_pool_connections=pool,
@@ -31,27 +32,30 @@ def dynamodb_client(endpoint_url: str | None = None, *, access_key: str | None =
         # walk costs ~0.3 ms per item (8 ms for a 25-event transaction), more than it protects.
         parameter_validation=False,
     )
-    return _client("dynamodb", endpoint_url, access_key, config=config)
+    return _client("dynamodb", endpoint_url, access_key, region, config=config)
 
 
 def stepfunctions_client(endpoint_url: str | None = None) -> Any:
     """Step Functions on AWS (the rebuild state machine); an endpoint only for tests or emulators."""
-    return _client("stepfunctions", endpoint_url, None)
+    return _client("stepfunctions", endpoint_url, None, None)
 
 
 def cloudwatch_client() -> Any:
     """CloudWatch on AWS: metrics and alarms for `dynafold status` (boto3 honours AWS_ENDPOINT_URL_CLOUDWATCH)."""
-    return boto3.session.Session().client("cloudwatch", region_name=_region())
+    return boto3.session.Session().client("cloudwatch", region_name=default_region())
 
 
-def streams_client(endpoint_url: str | None = None, *, access_key: str | None = None) -> Any:
-    return _client("dynamodbstreams", endpoint_url, access_key)
+def streams_client(endpoint_url: str | None = None, *, access_key: str | None = None,
+                   region: str | None = None) -> Any:
+    return _client("dynamodbstreams", endpoint_url, access_key, region)
 
 
-def _client(service: str, endpoint_url: str | None, access_key: str | None, **options: Any) -> Any:
-    """A client on AWS, or on a local endpoint with a dummy key (DynamoDB Local: one database per key)."""
+def _client(service: str, endpoint_url: str | None, access_key: str | None, region: str | None,
+            **options: Any) -> Any:
+    """A client on AWS, or on a local endpoint with a dummy key (DynamoDB Local: one database per
+    access key and region, so a local stack names both: see processors/local/stack_record.py)."""
     endpoint = resolve_endpoint(endpoint_url)
-    kwargs: dict[str, Any] = {"region_name": _region(), **options}
+    kwargs: dict[str, Any] = {"region_name": region or default_region(), **options}
     if endpoint:
         kwargs["endpoint_url"] = endpoint
         if access_key or not os.environ.get("AWS_ACCESS_KEY_ID"):
@@ -63,13 +67,13 @@ def _client(service: str, endpoint_url: str | None, access_key: str | None, **op
 
 def sqs_client() -> Any:
     """For the delivery queues on AWS (boto3 honours AWS_ENDPOINT_URL_SQS by itself)."""
-    return boto3.session.Session().client("sqs", region_name=_region())
+    return boto3.session.Session().client("sqs", region_name=default_region())
 
 
 def logs_client() -> Any:
     """CloudWatch Logs on AWS, for `dynafold logs --on-aws` (boto3 honours AWS_ENDPOINT_URL_LOGS itself;
     not the DynamoDB endpoint, which is the local engine's)."""
-    return boto3.session.Session().client("logs", region_name=_region())
+    return boto3.session.Session().client("logs", region_name=default_region())
 
 
 def error_code(error: BaseException) -> str | None:

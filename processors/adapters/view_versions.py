@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from events.errors import DynafoldError
+
 PARAMETER_ENV = "VIEW_VERSIONS_PARAMETER"
 _VERSION_SUFFIX = re.compile(r"-v[0-9]+$")
 
@@ -50,27 +52,71 @@ class ActiveViewTables(Mapping[str, str]):
         return len(self._deployed)
 
 
+class ForeignState(DynafoldError):
+    """A local state file describes another database than the one in use."""
+
+
 class LocalVersions:
-    """The local settings file; re-read only when it changes."""
+    """The local settings file; re-read only when it changes.
 
-    def __init__(self, path: Path) -> None:
+    Locally the file stands in for the stack's SSM parameter, and like the parameter it belongs to
+    one stack: with ``database`` (the identity of the database in use, see
+    processors/local/tables.py) it records the database its versions describe, and a file written
+    for another database (another engine, an in-memory run, another access key) is not followed:
+    its tables do not exist here. Without ``database`` the file is followed as it is (tests)."""
+
+    def __init__(self, path: Path, database: Callable[[], str | None] | None = None) -> None:
         self.path = path
-        self._cache: tuple[float, Versions] | None = None
+        self._database = database
+        self._identity: str | None = None
+        self._cache: tuple[float, str | None, Versions] | None = None
 
-    def read(self) -> Versions:
+    def _current_database(self) -> str | None:
+        if self._identity is None and self._database is not None:
+            self._identity = self._database()  # None while the database has no tables: asked again
+        return self._identity
+
+    def _load(self) -> tuple[str | None, Versions]:
+        """(the database the file describes, its versions); a missing file describes nothing."""
         try:
             mtime = self.path.stat().st_mtime
         except FileNotFoundError:
-            return {}
+            return None, {}
         if self._cache is None or self._cache[0] != mtime:
-            self._cache = (mtime, dict(json.loads(self.path.read_text())))
-        return dict(self._cache[1])
+            data = dict(json.loads(self.path.read_text()))
+            if isinstance(data.get("versions"), dict):
+                self._cache = (mtime, data.get("database"), dict(data["versions"]))
+            else:  # the flat form written before files named their database
+                self._cache = (mtime, None, data)
+        return self._cache[1], dict(self._cache[2])
+
+    def foreign(self) -> str | None:
+        """Why the file does not describe the database in use (None: it does, or there is no file)."""
+        if self._database is None or not self.path.exists():
+            return None
+        described, _ = self._load()
+        current = self._current_database()
+        if described is not None and described == current:
+            return None
+        return (f"{self.path} describes another database ({described or 'unnamed'}), not this one "
+                f"({current or 'no tables yet'})")
+
+    def read(self) -> Versions:
+        if self.foreign() is not None:
+            return {}  # another stack's switch: this database has the template's versions
+        return self._load()[1]
 
     def write(self, changes: Mapping[str, str]) -> Versions:
+        problem = self.foreign()
+        if problem is not None:
+            raise ForeignState(f"not switched: {problem}; use this stack's own state directory (--state-dir)")
         versions = {**self.read(), **changes}
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        document: dict[str, Any] = {"versions": versions}
+        if self._database is not None:
+            document["database"] = self._current_database()
         with tempfile.NamedTemporaryFile("w", dir=self.path.parent, delete=False, suffix=".tmp") as handle:
-            json.dump(versions, handle, indent=2, sort_keys=True)
+            json.dump(document, handle, indent=2, sort_keys=True)
         os.replace(handle.name, self.path)  # readers see the old file or the new one, never half
         self._cache = None
         return versions

@@ -13,7 +13,8 @@ from botocore.exceptions import ClientError
 from processors.api.deps import ApiDeps
 from processors.api.http import ApiError, HttpRequest, HttpResponse, check_key_bytes
 from projections.registry import UNITS
-from projections.unit import InvalidQuery, NotFound, Route, ViewUnit
+from events.errors import NotFound
+from projections.unit import InvalidQuery, Route, ViewUnit
 
 ReadHandler = Callable[[HttpRequest, ApiDeps], HttpResponse]
 

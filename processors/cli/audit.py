@@ -4,8 +4,9 @@ Audits read the event table and never change it; `audit import` appends into ano
 idempotently (one key per event id), keeping ids, data and times byte for byte, after checking
 the export's own hash chain and that no event it carries differs from one stored with its id.
 `audit verify --file` checks an export offline (see ``events.export_chain`` for what that proves).
-Search and trace are served by the table's indexes (by-type-time, by-correlation, by-id), never by a
-scan; trace answers through the composition root's read service, as `GET /trace/{id}` does.
+Search and trace are served by the table's indexes (by-type-shard-time, a kept by-type-time,
+by-correlation, by-id), never by a scan; trace answers through the composition root's read service,
+as `GET /trace/{id}` does.
 Exit 0 ok, 1 a broken chain / undecodable event / refused import, 2 bad input (nothing changed).
 """
 
@@ -14,14 +15,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import heapq
+import os
 import sys
+import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from events import catalogue
-from events.errors import DynafoldError
-from processors.cli.context import EXIT_FAILED, AddCommand, Context, moment
+from events.errors import DynafoldError, NotFound
+from processors.cli.context import EXIT_FAILED, AddCommand, Context, Interrupted, existing_stream, moment
 
 
 EARLIEST, LATEST = "0001-01-01T00:00:00.000000Z", "9999-12-31T23:59:59.999999Z"
@@ -81,7 +84,7 @@ def cmd_stream(ctx: "Context", args: argparse.Namespace) -> int:
     from projections.audit_trail import trail
     from projections.registry import view_for_stream
 
-    events = ctx.store().read_stream(args.stream)
+    events = existing_stream(ctx.store().read_stream(args.stream), args.stream)
     changed = trail(view_for_stream(args.stream), events)
     rows = [{**row, "changed": "; ".join(changes)}
             for row, (_, changes) in zip(_audit_rows(events), changed, strict=True)]
@@ -129,6 +132,8 @@ def cmd_verify(ctx: "Context", args: argparse.Namespace) -> int:
     if args.stream is not None:
         catalogue.stream_category(args.stream)
         reports = [store.verify_stream(args.stream, _applied_by_view(ctx, args.stream))]
+        if not reports[0].events and reports[0].broken is None:  # nothing to verify is not "intact"
+            raise NotFound(f"stream {args.stream!r} (it has no events)")
     else:
         reports = _verify_all(ctx, store, args.segments)
     broken = [r.broken for r in reports if r.broken is not None]
@@ -205,23 +210,45 @@ def cmd_export(ctx: "Context", args: argparse.Namespace) -> int:
     if args.output and Path(args.output).exists() and not args.overwrite:
         raise DynafoldError(f"{args.output} exists: choose another file or pass --overwrite")
     types = [args.type] if args.type else catalogue.stored_types()
-    out: TextIO = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115 - closed below
-    count = 0
     heads: dict[str, tuple[int, str]] = {}
-    try:
+
+    def lines() -> Iterator[str]:
         for item in _exported_items(ctx, types, args.start, args.end):
-            out.write(to_line(item) + "\n")
-            count += 1
             stream, version = item["stream"]["S"], int(item["version"]["N"])
             if version > heads.get(stream, (0, ""))[0]:
                 heads[stream] = (version, item["hash"]["S"])
-    finally:
-        if args.output:
-            out.close()
+            yield to_line(item)
+
+    count = 0
+    if not args.output:
+        for line in lines():
+            sys.stdout.write(line + "\n")
+            count += 1
+    else:
+        # Into a temporary file beside the target, renamed over it only once every event is written:
+        # a failed export (the stack down, Ctrl-C) leaves no file behind to block the retry.
+        target = Path(args.output)
+        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                for line in lines():
+                    out.write(line + "\n")
+                    count += 1
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
     # The digest is the export's stated head: kept apart from the file, it is what later proves no
     # stream's tail was cut and no chain recomputed (`audit verify --file F --heads-digest D`).
+    digest = heads_digest(heads)
+    if ctx.as_json and args.output:  # stdout is free for the one JSON document
+        from processors.cli.output import emit
+
+        emit({"exported": count, "streams": len(heads), "output": args.output, "heads_digest": digest},
+             as_json=True, human="")
+        return 0
     print(f"exported {count} events of {len(heads)} streams" + (f" to {args.output}" if args.output else "")
-          + f"; heads digest {heads_digest(heads)} (keep it apart from the file: "
+          + f"; heads digest {digest} (keep it apart from the file: "
           "`audit verify --file FILE --heads-digest DIGEST` checks it)", file=sys.stderr)
     return 0
 
@@ -321,14 +348,19 @@ def cmd_import(ctx: "Context", args: argparse.Namespace) -> int:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_FAILED
     imported = already = 0
-    for stream, events in by_stream.items():
-        for event in sorted(events, key=lambda e: e.version):  # the source log's order
-            if event.stored.id in present[stream]:
-                already += 1
-                continue
-            result = store.append_stored(stream, [event.stored], idempotency_key=f"import:{event.stored.id}")
-            already += result.deduplicated
-            imported += not result.deduplicated
+    total = sum(len(events) for events in by_stream.values())
+    try:
+        for stream, events in by_stream.items():
+            for event in sorted(events, key=lambda e: e.version):  # the source log's order
+                if event.stored.id in present[stream]:
+                    already += 1
+                    continue
+                result = store.append_stored(stream, [event.stored], idempotency_key=f"import:{event.stored.id}")
+                already += result.deduplicated
+                imported += not result.deduplicated
+    except KeyboardInterrupt:  # each event is appended once: the same command skips what is in
+        raise Interrupted(f"event {imported + already:,} of {total:,} from {args.file} ({imported:,} imported "
+                          "so far)") from None
     emit({"imported": imported, "already_present": already, "streams": len(by_stream)}, as_json=ctx.as_json,
          human=f"imported {imported} events into {len(by_stream)} streams ({already} already present)")
     return 0
@@ -392,7 +424,7 @@ def register(sub: Any, command: AddCommand, common: argparse.ArgumentParser) -> 
     p = command("stream", cmd_stream, "every event of a stream in order, with what it changed", audits)
     p.add_argument("stream")
 
-    p = command("search", cmd_search, "events of one type in a time range (by-type-time index), paginated", audits)
+    p = command("search", cmd_search, "events of one type in a time range (the type index), paginated", audits)
     p.add_argument("--type", required=True, type=_event_type, help="stored event type, e.g. dynafold.alerts.raised.v1")
     p.add_argument("--from", dest="start", type=moment, default=EARLIEST, metavar="TIME")
     p.add_argument("--to", dest="end", type=moment, default=LATEST, metavar="TIME")

@@ -14,11 +14,10 @@ import argparse
 import sys
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 from events.errors import DynafoldError
-from processors.cli.context import DEFAULT_STATE_DIR, EXIT_INTERRUPTED, EXIT_OK, AddCommand, Context, argument_type
+from processors.cli.context import EXIT_INTERRUPTED, EXIT_OK, AddCommand, Context, argument_type
 from projections import unit
 
 DEFAULT_SINCE = timedelta(minutes=10)  # as `sam logs`
@@ -58,7 +57,7 @@ def cmd_logs(ctx: Context, args: argparse.Namespace) -> int:
     else:  # the files need no engine: the local stack's own adapter over its state directory
         from processors.local.function_logs import local_function_logs
 
-        source = local_function_logs(Path(args.state_dir) / "logs")
+        source = local_function_logs(ctx.state_dir / "logs")
     since = args.since or datetime.now(timezone.utc) - DEFAULT_SINCE
     reader = source.reader(args.function or (), since, args.correlation)
     if not args.follow:
@@ -87,4 +86,3 @@ def register(sub: Any, command: AddCommand, common: argparse.ArgumentParser) -> 
                    help="from this time (ISO 8601) or this long ago (10m, 2h, 1d); default 10m")
     p.add_argument("--on-aws", action="store_true",
                    help="the deployed stack's CloudWatch log groups (--table-prefix <stack>-) instead of local files")
-    p.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR), help="the local stack's state (default .dynafold)")

@@ -10,7 +10,7 @@ from typing import Any
 from events import catalogue
 from events.envelope import NewEvent, RecordedEvent, format_time
 from events.errors import DynafoldError
-from processors.cli.context import EXIT_OK, AddCommand, Context
+from processors.cli.context import EXIT_OK, AddCommand, Context, existing_stream
 
 
 def _event_rows(events: Sequence[RecordedEvent]) -> list[dict[str, Any]]:
@@ -64,7 +64,10 @@ def cmd_append(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_read(ctx: Context, args: argparse.Namespace) -> int:
     if args.from_version < 1:
         raise DynafoldError(f"--from must be >= 1, got {args.from_version}")
-    _print_events(ctx, ctx.store().read_stream(args.stream, from_version=args.from_version))
+    events = ctx.store().read_stream(args.stream, from_version=args.from_version)
+    if args.from_version == 1:
+        existing_stream(events, args.stream)
+    _print_events(ctx, events)
     return EXIT_OK
 
 

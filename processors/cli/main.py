@@ -1,7 +1,9 @@
 """The `dynafold` command line: assembles the command modules' subcommands and runs one.
 
-Exit 0 on success, 1 on failure, 2 on bad input (one line saying what), 3 on a version conflict,
-4 when what was asked for does not exist (the HTTP API's 404).
+Exit 0 on success, 1 on failure, 2 on bad input (one line saying what), 3 on a conflict (a version
+conflict, or a rebuild of the same view already running), 4 when what was asked for does not exist
+(the HTTP API's 404), 130 when interrupted (Ctrl-C: one line saying where; the same command resumes).
+Stdout carries the answer alone (one JSON document with --json); logs and notes go to stderr.
 Each command group lives in its own module with a ``register`` function; they share
 ``processors.cli.context`` and never import this module.
 """
@@ -9,8 +11,10 @@ Each command group lives in its own module with a ``register`` function; they sh
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from events.errors import DynafoldError, NotFound, VersionConflict
@@ -30,16 +34,21 @@ from processors.cli import (
     targets,
 )
 from processors.cli.context import (
+    DEFAULT_STATE_DIR,
     EXIT_BAD_INPUT,
     EXIT_CONFLICT,
     EXIT_FAILED,
+    EXIT_INTERRUPTED,
     EXIT_NOT_FOUND,
     Context,
     Handler,
+    Interrupted,
     Parser,
     common_options,
 )
 from processors.local.engine import EngineUnavailable
+from processors.local.stack_record import StackRunning
+from processors.operations.rebuild_lock import RebuildBusy
 
 # In the order `dynafold --help` lists them.
 COMMAND_MODULES = (local, log, function_logs, status, query, explain, deliveries, alerts, targets, shopify, rebuild,
@@ -53,8 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
                     parents=[common])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    def command(name: str, handler: Handler, help_text: str, parent: Any = sub) -> argparse.ArgumentParser:
-        p = parent.add_parser(name, help=help_text, description=help_text, parents=[common])
+    def command(name: str, handler: Handler, help_text: str, parent: Any = sub,
+                aliases: Sequence[str] = ()) -> argparse.ArgumentParser:
+        p = parent.add_parser(name, help=help_text, description=help_text, parents=[common], aliases=list(aliases))
         p.set_defaults(handler=handler)
         return p
 
@@ -72,16 +82,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         endpoint_url=getattr(args, "endpoint_url", None),
         table_prefix=getattr(args, "table_prefix", None) or "dynafold-",
         as_json=getattr(args, "json", False),
+        state_dir=Path(getattr(args, "state_dir", None) or DEFAULT_STATE_DIR),
+        state_dir_given=getattr(args, "state_dir", None) is not None,
     )
     try:
-        return args.handler(ctx, args)
-    except VersionConflict as error:
+        with _logs_on_stderr():
+            return args.handler(ctx, args)
+    except Interrupted as error:  # Ctrl-C in a command that resumes: where it stopped
+        print(f"{_fresh_line()}dynafold: {error}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        print(f"{_fresh_line()}dynafold: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (VersionConflict, RebuildBusy) as error:
         print(f"dynafold: {error}", file=sys.stderr)
         return EXIT_CONFLICT
     except NotFound as error:
         print(f"dynafold: {error}", file=sys.stderr)
         return EXIT_NOT_FOUND
-    except EngineUnavailable as error:
+    except (EngineUnavailable, StackRunning) as error:
         print(f"dynafold: {error}", file=sys.stderr)
         return EXIT_FAILED
     except (DynafoldError, ValueError) as error:
@@ -96,6 +115,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OverflowError as error:  # a number or a time out of any usable range (e.g. --now near year 1)
         print(f"dynafold: a value is out of range: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+
+
+@contextlib.contextmanager
+def _logs_on_stderr() -> Iterator[None]:
+    """The functions' loggers write to stderr while a command runs (stdout is its answer)."""
+    from processors.telemetry.logs import LOG_OUTPUT
+
+    previous, LOG_OUTPUT.target = LOG_OUTPUT.target, sys.stderr
+    try:
+        yield
+    finally:
+        LOG_OUTPUT.target = previous
+
+
+def _fresh_line() -> str:
+    """A progress bar may have left the terminal's cursor mid-line."""
+    return "\n" if sys.stderr.isatty() else ""
 
 
 def _aws_errors() -> tuple[type[BaseException], ...]:

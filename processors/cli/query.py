@@ -1,21 +1,22 @@
 """`dynafold query ...`: the views' questions on the command line (tables by default, --json for scripts).
 
 Every subcommand is a view's ``Command`` (``projections/<view>/queries.py``), taken from the
-registry; `query all` prints every view's report sections.
+registry and named as the view or its table family is in `dynafold rebuild` and `dynafold views`
+(older spellings are aliases); `query all` prints every view's report sections.
 
-A lookup that finds nothing prints ``(none)`` (``[]``/``null`` with --json) and exits 0, with a
-line saying why when the view knows (an order with nothing pending); a lookup of something that
-does not exist exits 4; a bad argument prints one line and exits 2.
+A lookup of one thing that does not exist (a SKU, a message) prints one line and exits 4, as its
+route answers 404; a list that is empty prints ``(none)`` (``[]`` with --json) and exits 0, with a
+line saying why when the view knows (an order with nothing pending); a bad argument prints one line
+and exits 2.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from processors.local.tables import local_tables
 from projections.queries import ViewQueries
 from projections.registry import UNITS
 from projections.unit import Command, ViewUnit
@@ -25,8 +26,7 @@ from processors.cli.context import AddCommand, Context, argument_type
 
 
 def _queries(ctx: "Context") -> ViewQueries:
-
-    return ViewQueries(ctx.client(), local_tables(ctx.table_prefix).views)
+    return ViewQueries(ctx.client(), ctx.view_tables().views)
 
 
 def _handler(unit: ViewUnit, command: Command) -> Callable[["Context", argparse.Namespace], int]:
@@ -74,13 +74,14 @@ def register(sub: Any, command: AddCommand, common: argparse.ArgumentParser) -> 
     command("all", cmd_all, "every view at a glance (what `dynafold demo` ends with)", questions)
     for unit in UNITS:
         for question in unit.commands:
-            add_question(command, unit, question, questions)
+            add_question(command, unit, question, questions, aliases=question.aliases)
 
 
 def add_question(command: AddCommand, unit: ViewUnit, question: Command, parent: Any,
-                 name: str | None = None) -> argparse.ArgumentParser:
-    """One view question as a subcommand of ``parent`` (`query <name>`, or an alias elsewhere)."""
-    p = command(name or question.name, _handler(unit, question), question.help, parent)
+                 name: str | None = None, aliases: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """One view question as a subcommand of ``parent`` (`query <name>`, or under another name
+    elsewhere); ``aliases`` are its older spellings."""
+    p = command(name or question.name, _handler(unit, question), question.help, parent, aliases=aliases)
     groups: dict[str, Any] = {}
     for arg in question.args:
         options = dict(arg.options)

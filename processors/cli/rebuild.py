@@ -12,13 +12,13 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from events.errors import DynafoldError
-from processors.adapters.view_versions import PARAMETER_ENV, LocalVersions, SsmVersions
+from processors.adapters.view_versions import PARAMETER_ENV, SsmVersions
 from processors.local.tables import local_tables
-from processors.cli.context import DEFAULT_STATE_DIR, AddCommand, Context, positive_int
+from processors.cli.context import AddCommand, Context, Interrupted, positive_int
+from processors.operations.rebuild import version_of
 
 
 _SHOWN_DIFFERENCES = 20
@@ -34,6 +34,16 @@ def _positive_rate(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"expected seconds between 0 and 3600, got {text!r}")
+    return value
+
+
 def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
@@ -44,23 +54,31 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
-def _versions_config(args: argparse.Namespace) -> Any:
+def _versions_config(ctx: "Context", args: argparse.Namespace) -> Any:
+    """The SSM parameter on AWS; locally the stack's views.json, which must describe this database."""
     parameter = args.versions_parameter or os.environ.get(PARAMETER_ENV)
-    return SsmVersions(parameter) if parameter else LocalVersions(Path(args.state_dir) / "views.json")
+    if parameter:
+        return SsmVersions(parameter)
+    versions = ctx.versions()
+    problem = versions.foreign()
+    if problem is not None:
+        raise DynafoldError(f"{problem}: give this stack's own --state-dir (or remove the file if that stack is gone)")
+    return versions
 
 
 def _views(name: str) -> list[Any]:
-    from projections.registry import VIEWS, VIEWS_BY_NAME
+    """The views a name means: `all`, a view's name, or another name it goes by (a table family's,
+    a `dynafold query` command's)."""
+    from projections.registry import VIEW_NAMES, VIEWS, VIEWS_BY_NAME
 
     if name == "all":
         return list(VIEWS)
-    if name not in VIEWS_BY_NAME:
+    if name not in VIEW_NAMES:
         raise DynafoldError(f"unknown view {name!r} (one of {', '.join(VIEWS_BY_NAME)}, or all)")
-    return [VIEWS_BY_NAME[name]]
+    return [VIEW_NAMES[name]]
 
 
 def _live_tables(ctx: "Context", versions: Any) -> dict[str, str]:
-
     return dict(local_tables(ctx.table_prefix, versions=versions.read()).views)
 
 
@@ -70,7 +88,8 @@ def _sfn() -> Any:  # the Step Functions client; a test replaces it
     return stepfunctions_client()
 
 
-def _follow_on_aws(ctx: "Context", args: argparse.Namespace, execution_arn: str, total_events: int) -> int:
+def _follow_on_aws(ctx: "Context", args: argparse.Namespace, execution_arn: str, total_events: int,
+                   views: list[Any]) -> int:
     from processors.cli.output import emit
     from processors.operations.progress import Progress
     from processors.operations.rebuild_aws import follow
@@ -83,6 +102,7 @@ def _follow_on_aws(ctx: "Context", args: argparse.Namespace, execution_arn: str,
     except KeyboardInterrupt:
         say("\nstopped following; the execution keeps running on AWS. Reattach with `dynafold rebuild status`.")
         return 0
+    _lock(ctx, views, "dynafold rebuild status").release_execution(execution_arn)  # it ended: the views are free
     verdict = ended["output"] or {}
     payload = {"execution_arn": execution_arn, **ended}
     if ended["status"] != "SUCCEEDED":
@@ -107,14 +127,15 @@ def _follow_on_aws(ctx: "Context", args: argparse.Namespace, execution_arn: str,
 def cmd_rebuild_status(ctx: "Context", args: argparse.Namespace) -> int:
     from processors.operations.rebuild_aws import last_started
 
-    started = last_started(Path(args.state_dir), ctx.table_prefix)
-    return _follow_on_aws(ctx, args, started["execution_arn"], int(started["total_events"]))
+    started = last_started(ctx.run_dir, ctx.table_prefix)
+    views = [view for name in started.get("views", []) for view in _views(name)]
+    return _follow_on_aws(ctx, args, started["execution_arn"], int(started["total_events"]), views)
 
 
-def cmd_rebuild_on_aws(ctx: "Context", args: argparse.Namespace, rebuilder: Any) -> int:
+def cmd_rebuild_on_aws(ctx: "Context", args: argparse.Namespace, views: list[Any]) -> int:
     from processors.operations.rebuild import table_rule, template_base
     from processors.adapters.rebuild_executions import STATE_MACHINE_ENV
-    from processors.operations.rebuild_aws import AwsOptions, execution_input, start
+    from processors.operations.rebuild_aws import AwsOptions, execution_input, execution_running, start
     from processors.operations.tables import create_copy
     from projections.view_tables import table_stats
 
@@ -123,23 +144,36 @@ def cmd_rebuild_on_aws(ctx: "Context", args: argparse.Namespace, rebuilder: Any)
         raise DynafoldError(f"--on-aws needs --state-machine ARN or ${STATE_MACHINE_ENV} "
                             "(the stack output RebuildStateMachineArn)")
     options = AwsOptions(segments=args.segments or 64, max_concurrency=args.max_concurrency,
-                         max_write_rate=args.max_write_rate)
-    plan, _ = rebuilder.plan(restart=True)  # an execution is its own checkpoint: no local progress to resume
-    client = ctx.client()
-    warm = rebuilder.plan_scale(on_aws=True, workers=min(options.segments, options.max_concurrency)).warm_writes
-    for family, table in plan.targets.items():
-        # The copy gets the live table's (the stack's) tags, as a local rebuild's does.
-        if create_copy(client, template_base(family), table, tags_from=rebuilder.live_tables[family],
-                       warm_writes=warm, warn=_say(ctx)):
-            _say(ctx)(f"created {table}" + (f" (pre-warmed to {warm:,} writes/s)" if warm else ""))
-    payload = execution_input(plan.views, rebuilder.live_tables, plan.targets,
-                              {f: table_rule(f) for f in plan.targets}, options, switch=args.switch)
-    total = table_stats(client, ctx.store().events_table)["items"]
-    arn = start(_sfn(), state_machine, payload, Path(args.state_dir), ctx.table_prefix, total)
+                         max_write_rate=args.max_write_rate,
+                         **({} if args.settle_seconds is None else {"settle_seconds": args.settle_seconds}))
+    sfn = _sfn()
+    # The lock passes from this command to the execution it starts, which holds it while it runs:
+    # a second rebuild of these views is refused until then, naming the execution.
+    lock = _lock(ctx, views, f"dynafold rebuild {args.view} --on-aws",
+                 execution_running=lambda arn: execution_running(sfn, arn))
+    lock.acquire()
+    try:
+        rebuilder = _rebuilder(ctx, args, views)
+        plan, _ = rebuilder.plan(restart=True)  # an execution is its own checkpoint: no local progress to resume
+        client = ctx.client()
+        warm = rebuilder.plan_scale(on_aws=True, workers=min(options.segments, options.max_concurrency)).warm_writes
+        for family, table in plan.targets.items():
+            # The copy gets the live table's (the stack's) tags, as a local rebuild's does.
+            if create_copy(client, template_base(family), table, tags_from=rebuilder.live_tables[family],
+                           warm_writes=warm, warn=_say(ctx)):
+                _say(ctx)(f"created {table}" + (f" (pre-warmed to {warm:,} writes/s)" if warm else ""))
+        payload = execution_input(plan.views, rebuilder.live_tables, plan.targets,
+                                  {f: table_rule(f) for f in plan.targets}, options, switch=args.switch)
+        total = table_stats(client, ctx.store().events_table)["items"]
+        arn = start(sfn, state_machine, payload, ctx.run_dir, ctx.table_prefix, total)
+    except BaseException:
+        lock.release()
+        raise
+    lock.hand_to_execution(arn)
     if not ctx.as_json:
         print(f"started {arn}: {options.segments} segments, at most {options.max_concurrency} at once, "
               f"into {', '.join(plan.targets.values())}", flush=True)
-    return _follow_on_aws(ctx, args, arn, total)
+    return _follow_on_aws(ctx, args, arn, total, views)
 
 
 def _dry_run(ctx: "Context", args: argparse.Namespace, rebuilder: Any) -> int:
@@ -195,34 +229,57 @@ def format_seconds(seconds: float) -> str:
     return format_duration(seconds)
 
 
-def cmd_rebuild(ctx: "Context", args: argparse.Namespace) -> int:
-    from processors.cli.output import emit
+def _lock(ctx: "Context", views: list[Any], command: str, **options: Any) -> Any:
+    """The views' rebuild lock, in the stack's idempotency table (local and AWS alike)."""
+    from processors.operations.rebuild_lock import RebuildLock, local_holder
+
+    return RebuildLock(ctx.client(), ctx.tables().idempotency, [view.name for view in views],
+                       holder=local_holder(command), **options)
+
+
+def _rebuilder(ctx: "Context", args: argparse.Namespace, views: list[Any]) -> Any:
     from processors.operations.progress import Progress
     from processors.operations.rebuild import RebuildOptions, Rebuilder
 
-    from functools import partial
+    options = RebuildOptions(segments=max(args.segments or 4, args.workers), workers=args.workers,
+                             max_write_rate=args.max_write_rate, warm_writes=args.warm_writes,
+                             settle_seconds=60.0 if args.settle_seconds is None else args.settle_seconds)
+    versions = _versions_config(ctx, args)
+    return Rebuilder(ctx.client(), ctx.store(), prefix=ctx.table_prefix, views=views,
+                     live_tables=_live_tables(ctx, versions), versions=versions,
+                     state_dir=ctx.run_dir, options=options,
+                     progress=lambda total: Progress(total, tty=None if not ctx.as_json else False),
+                     client_factory=ctx.client_factory())
 
-    from processors.adapters.aws import dynamodb_client
 
+def cmd_rebuild(ctx: "Context", args: argparse.Namespace) -> int:
     if args.view == "status":
         return cmd_rebuild_status(ctx, args)
     views = _views(args.view)
-    options = RebuildOptions(segments=max(args.segments or 4, args.workers), workers=args.workers,
-                             max_write_rate=args.max_write_rate, warm_writes=args.warm_writes)
-    versions = _versions_config(args)
-    rebuilder = Rebuilder(ctx.client(), ctx.store(), prefix=ctx.table_prefix, views=views,
-                          live_tables=_live_tables(ctx, versions), versions=versions,
-                          state_dir=Path(args.state_dir), options=options,
-                          progress=lambda total: Progress(total, tty=None if not ctx.as_json else False),
-                          client_factory=partial(dynamodb_client, ctx.endpoint_url))
     if args.dry_run:
-        return _dry_run(ctx, args, rebuilder)
+        return _dry_run(ctx, args, _rebuilder(ctx, args, views))
     if args.on_aws:
-        return cmd_rebuild_on_aws(ctx, args, rebuilder)
-    plan, resumed = rebuilder.plan(restart=args.restart)
-    say = _say(ctx)
-    say(f"rebuilding {', '.join(plan.views)} from the event log into {', '.join(plan.targets.values())}")
-    result = rebuilder.run(plan, resumed=resumed, switch=args.switch, say=say)
+        return cmd_rebuild_on_aws(ctx, args, views)
+    command = f"dynafold rebuild {args.view}" + (" --switch" if args.switch else "")
+    # One rebuild per view at a time: the plan (which checkpoint to resume), the fill and the switch
+    # all happen under the lock, so two runs never resume one checkpoint or race to switch.
+    with _lock(ctx, views, command).held() as lock:
+        rebuilder = _rebuilder(ctx, args, views)
+        rebuilder.before_switch = lock.check
+        plan, resumed = rebuilder.plan(restart=args.restart)
+        say = _say(ctx)
+        say(f"rebuilding {', '.join(plan.views)} from the event log into {', '.join(plan.targets.values())}")
+        try:
+            result = rebuilder.run(plan, resumed=resumed, switch=args.switch, say=say)
+        except KeyboardInterrupt:
+            raise Interrupted(f"{rebuilder.phase} ({len(plan.done_segments)} of {plan.total_segments} segments "
+                              f"filled, {plan.events:,} events read)") from None
+    return _report(ctx, args, rebuilder, plan, resumed, result)
+
+
+def _report(ctx: "Context", args: argparse.Namespace, rebuilder: Any, plan: Any, resumed: bool, result: Any) -> int:
+    from processors.cli.output import emit
+
     comparison = result.comparison
     payload = {
         "views": plan.views, "targets": plan.targets, "resumed": resumed, "events": plan.events,
@@ -245,10 +302,21 @@ def cmd_rebuild(ctx: "Context", args: argparse.Namespace) -> int:
         if len(comparison.differences) > _SHOWN_DIFFERENCES:
             lines.append(f"  ... and {len(comparison.differences) - _SHOWN_DIFFERENCES:,} more (--json lists all)")
     if result.switched is not None:
+        old = {family: version_of(table) for family, table in rebuilder.live_tables.items()}
+        payload["left_behind"] = sorted(rebuilder.live_tables.values())
         lines.append(f"switched: {', '.join(f'{f} -> {v}' for f, v in sorted(result.switched.items()))} "
-                     f"({versions}); the old tables stay until `dynafold views drop`")
-    elif args.switch:
-        lines.append("not switched: the rebuilt views differ from the live ones")
+                     f"({rebuilder.versions_config})")
+        lines.append("the old tables stay (a way back: `dynafold views activate FAMILY VERSION`); drop them with "
+                     + "; ".join(f"`dynafold views drop {f} {v}`" for f, v in sorted(old.items())))
+    else:
+        # Nothing switched: the rebuilt tables are left beside the live ones until dropped.
+        first_family, first_table = sorted(plan.targets.items())[0]
+        payload["left_behind"] = sorted(plan.targets.values())
+        why = ("the rebuilt views differ from the live ones" if args.switch
+               else "no --switch: the live tables stay active")
+        lines.append(f"not switched ({why}); the rebuilt tables stay: {', '.join(sorted(plan.targets.values()))}")
+        lines.append(f"drop them with `dynafold views drop {first_family} {version_of(first_table)}` (it drops the "
+                     "rebuild's other tables and its progress with it), or rebuild with --switch")
     emit(payload, as_json=ctx.as_json, human="\n".join(lines))
     return 0 if comparison.equal else 1
 
@@ -257,7 +325,7 @@ def _family_tables(ctx: "Context", args: argparse.Namespace) -> tuple[Any, dict[
     from processors.local.tables import template_view_versions
     from processors.operations.tables import list_table_names
 
-    versions = _versions_config(args)
+    versions = _versions_config(ctx, args)
     active = {**template_view_versions(), **versions.read()}
     return versions, active, list_table_names(ctx.client())
 
@@ -295,11 +363,17 @@ def _family_version(ctx: "Context", args: argparse.Namespace) -> tuple[Any, dict
 
 
 def cmd_views_drop(ctx: "Context", args: argparse.Namespace) -> int:
-    from processors.cli.output import emit
-    from processors.operations.tables import drop_view_table
+    from projections.registry import VIEWS
 
+    # Not while a rebuild runs: it may be filling this version, or its siblings that go with it.
+    with _lock(ctx, list(VIEWS), f"dynafold views drop {args.family} {args.version}").held():
+        return _drop(ctx, args)
+
+
+def _drop(ctx: "Context", args: argparse.Namespace) -> int:
+    from processors.cli.output import emit
     from processors.operations.rebuild import rebuilds_filling
-    from processors.operations.tables import list_table_names
+    from processors.operations.tables import drop_view_table, list_table_names
 
     _, active, name = _family_version(ctx, args)
     if active[args.family] == args.version:
@@ -307,7 +381,7 @@ def cmd_views_drop(ctx: "Context", args: argparse.Namespace) -> int:
     # A rebuild that fills this table fills its siblings too (one version of each of its views'
     # families): they go with it, and so does its progress, so nothing resumes into missing tables.
     in_use = {f"{ctx.table_prefix}{family}-{version}" for family, version in active.items()}
-    progress_files = rebuilds_filling(Path(args.state_dir), name)
+    progress_files = rebuilds_filling(ctx.run_dir, name)
     siblings = {table for _, targets in progress_files for table in targets.values()} - in_use - {name}
     existing = set(list_table_names(ctx.client()))
     dropped = [name, *sorted(siblings & existing)]
@@ -324,15 +398,18 @@ def cmd_views_drop(ctx: "Context", args: argparse.Namespace) -> int:
 def cmd_views_activate(ctx: "Context", args: argparse.Namespace) -> int:
     from processors.cli.output import emit
 
-    versions, _, name = _family_version(ctx, args)
-    written = versions.write({args.family: args.version})
+    # Not while a rebuild of the family's view runs: its switch would race this one.
+    from projections.registry import VIEW_NAMES
+
+    family_view = [VIEW_NAMES[args.family]] if args.family in VIEW_NAMES else []  # an unknown one is said below
+    with _lock(ctx, family_view, f"dynafold views activate {args.family} {args.version}").held():
+        versions, _, name = _family_version(ctx, args)
+        written = versions.write({args.family: args.version})
     emit({"active": written}, as_json=ctx.as_json, human=f"{args.family} -> {args.version} ({name}) in {versions}")
     return 0
 
 
 def _settings(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR),
-                        help="local settings and rebuild progress (default .dynafold)")
     parser.add_argument("--versions-parameter", default=None, metavar="NAME",
                         help=f"SSM parameter holding the active versions on AWS (default ${PARAMETER_ENV}; "
                              "without it the local settings file)")
@@ -362,6 +439,9 @@ def register(sub: Any, command: AddCommand, common: argparse.ArgumentParser) -> 
                    help="estimate events, streams, rows, units and time; change nothing")
     p.add_argument("--switch", action="store_true", help="make the rebuilt tables active when they compare equal")
     p.add_argument("--restart", action="store_true", help="start afresh instead of resuming an interrupted rebuild")
+    p.add_argument("--settle-seconds", type=_non_negative_float, default=None, metavar="S",
+                   help="under live traffic, how long the comparison waits at most for the live projector to "
+                        "pass a stream the rebuild already has (default 60; --on-aws 120)")
     p.add_argument("--on-aws", action="store_true",
                    help="run on AWS: start the rebuild state machine (Distributed Map over the segments) and follow it")
     p.add_argument("--max-concurrency", type=positive_int, default=64,

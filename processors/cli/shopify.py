@@ -13,7 +13,7 @@ import getpass
 from pathlib import Path
 from typing import Any
 
-from events.errors import DynafoldError
+from events.errors import DynafoldError, NotFound
 from events.shopify_items import current_sku, current_variant, item_stream
 from processors.services.shopify_items import checked_row, parse_import, set_items
 from processors.cli.context import EXIT_FAILED, EXIT_OK, AddCommand, Context
@@ -52,6 +52,8 @@ def cmd_item(ctx: "Context", args: argparse.Namespace) -> int:
 
     row = checked_row({"inventory_item_id": args.inventory_item_id, "sku": "-"}, "arguments")
     events = ctx.store().read_stream(item_stream(row[0]))
+    if not events:
+        raise NotFound(f"inventory item {row[0]} (no webhook or mapping named it)")
     answer = {"inventory_item_id": row[0], "sku": current_sku(events), "variant_id": current_variant(events),
               "events": len(events)}
     emit(answer, as_json=ctx.as_json, human=f"{row[0]} -> {answer['sku'] or '(no SKU)'}")

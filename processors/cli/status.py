@@ -2,8 +2,8 @@
 
 Each reader's lag (the log head's time against the last event it applied), failures and dead
 letters in the window, alarms in ALARM, the active view versions, rebuilds in progress. Locally
-it reads the local stack under --state-dir; with no local endpoint, the AWS stack the table
-prefix names (CloudWatch, SSM, Step Functions, the tables).
+it reads the local stack of --state-dir (the one running from it, or on --endpoint-url); with no
+local endpoint, the AWS stack the table prefix names (CloudWatch, SSM, Step Functions, the tables).
 
 Exit 0 when healthy, 1 when something needs attention: a reader behind by more than
 --lag-threshold, an alarm in ALARM, anything failed or dead-lettered in the window.
@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import argparse
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-from processors.cli.context import DEFAULT_STATE_DIR, EXIT_FAILED, EXIT_OK, AddCommand, Context, argument_type
+from processors.cli.context import EXIT_FAILED, EXIT_OK, AddCommand, Context, argument_type
 from projections.health.status import DEFAULT_LAG_THRESHOLD_SECONDS
 from projections.unit import parse_duration
 
@@ -26,7 +25,7 @@ duration = argument_type(parse_duration)
 def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
     from processors.cli.output import emit
 
-    status = ctx.root(Path(args.state_dir)).status.status(
+    status = ctx.root().status.status(
         window=args.window, lag_threshold_seconds=args.lag_threshold.total_seconds())
     emit(status.to_dict(), as_json=ctx.as_json, human=status.text())
     return EXIT_OK if status.healthy else EXIT_FAILED
@@ -39,5 +38,3 @@ def register(sub: Any, command: AddCommand, common: argparse.ArgumentParser) -> 
     status.add_argument("--lag-threshold", type=duration, default=timedelta(seconds=DEFAULT_LAG_THRESHOLD_SECONDS),
                         metavar="DURATION", help="a reader further behind needs attention (default 60s, as the "
                                                  "iterator-age alarms)")
-    status.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR),
-                        help="the local stack's state: checkpoints, logs, rebuilds (default .dynafold)")

@@ -29,6 +29,10 @@ class EngineUnavailable(DynafoldError):
     """The engine cannot be fetched or started; the message says what is missing."""
 
 
+class PortInUse(EngineUnavailable):
+    """A port the local stack was told to use is taken by another process."""
+
+
 class _PortTaken(Exception):
     """Another process holds the port the engine was to use."""
 
@@ -87,6 +91,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def port_is_free(port: int) -> bool:
+    """Whether nothing listens on the port (on any IPv4 address). SO_REUSEADDR as servers set it:
+    connections of an earlier run still in TIME_WAIT do not make a port taken."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("0.0.0.0", port))  # noqa: S104 - a probe, closed at once; DynamoDB Local binds all addresses
+        except OSError:
+            return False
+        return True
+
+
 class LocalEngine:
     """One DynamoDB Local process on a loopback port. Persistent (data_dir) unless in_memory."""
 
@@ -119,16 +135,22 @@ class LocalEngine:
         engine = ensure_engine(self._cache)
         # A free port is only free until someone binds it: between free_port() and the JVM binding
         # it, another server (a test's, say) may take it. Then pick another, unless the user chose it.
+        # A port someone already listens on is never waited on: another DynamoDB Local there would
+        # answer the readiness check before this one failed to bind, and the stack would run on the
+        # other engine's data (an "in memory" stack writing into a persistent one).
         for attempt in range(1 if self._fixed_port else _PORT_ATTEMPTS):
             if attempt:
                 self.port = free_port()
+            if not port_is_free(self.port):
+                continue
             process = self._launch(java, engine)
             try:
                 self._wait_ready(process, timeout)
                 return self
             except _PortTaken:
                 self.stop()
-        raise EngineUnavailable(f"DynamoDB Local could not bind port {self.port}: it is in use")
+        raise PortInUse(f"DynamoDB Local could not bind port {self.port}: it is in use"
+                        + (" (choose another --port, or none)" if self._fixed_port else ""))
 
     def _launch(self, java: str, engine: Path) -> subprocess.Popen[bytes]:
         command = [

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from processors.local.engine import PortInUse
 from processors.local.stream_runner import LambdaContext
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -28,7 +29,10 @@ def api_gateway_event(method: str, target: str, headers: dict[str, str], body: b
     path, _, query = target.partition("?")
     params = urllib.parse.parse_qs(query, keep_blank_values=True)
     now = time.time()
-    return {
+    # Payload v2 moves the Cookie header into `cookies`, one entry per cookie.
+    cookie_header = headers.pop("cookie", "")
+    cookies = [part.strip() for part in cookie_header.replace(",", ";").split(";") if part.strip()]
+    event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": "$default",
         "rawPath": path,
@@ -47,6 +51,9 @@ def api_gateway_event(method: str, target: str, headers: dict[str, str], body: b
         "body": base64.b64encode(body).decode("ascii"),
         "isBase64Encoded": True,
     }
+    if cookies:
+        event["cookies"] = cookies
+    return event
 
 
 def _request_handler(handler: Handler, function_name: str) -> type[BaseHTTPRequestHandler]:
@@ -96,6 +103,8 @@ def _request_handler(handler: Handler, function_name: str) -> type[BaseHTTPReque
             for name, value in (response.get("headers") or {}).items():
                 if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
                     self.send_header(name, str(value))
+            for cookie in response.get("cookies") or ():  # payload v2: each becomes a Set-Cookie
+                self.send_header("set-cookie", str(cookie))
             self.send_header("content-length", str(len(payload)))
             self.end_headers()
             if self.command != "HEAD":  # a HEAD answer says how long the body is, without it
@@ -118,7 +127,11 @@ class LocalApiServer:
     """Serves ``handler`` on 127.0.0.1:<port> (0 = a free port), a thread a connection, in a background thread."""
 
     def __init__(self, handler: Handler, port: int = 0, function_name: str = "dynafold-ingest") -> None:
-        self._server = _Server(("127.0.0.1", port), _request_handler(handler, function_name))
+        try:
+            self._server = _Server(("127.0.0.1", port), _request_handler(handler, function_name))
+        except OSError as error:  # EADDRINUSE, EACCES (a privileged port): one line, not a traceback
+            raise PortInUse(f"the HTTP API cannot listen on 127.0.0.1:{port}: {error.strerror} "
+                            "(choose another --api-port, or none)") from None
         self._thread = threading.Thread(target=self._server.serve_forever, name="local-api", daemon=True)
 
     @property

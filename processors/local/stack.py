@@ -33,6 +33,8 @@ from processors.wiring.root import Adapters, Root, Settings
 from processors.adapters.clock import SYSTEM_CLOCK, Clock
 from processors.wiring.config import Tables
 from processors.adapters.view_versions import LocalVersions
+from processors.local.tables import VERSIONS_FILE
+from processors.operations.tables import database_identity
 from processors.adapters.delivery_queue import SQS_MAX_BATCH
 from processors.local.queues import LocalDeadLetters, LocalSqsQueue
 from processors.local.lambda_logs import LambdaLogRouter
@@ -71,9 +73,11 @@ class LocalStack:
     endpoint_url: str
     tables: Tables
     state_dir: Path
-    access_key: str | None = None
+    access_key: str | None = None  # with region: which of DynamoDB Local's databases (None: the environment's)
+    region: str | None = None
     alert_settings: AlertSettings | None = None  # default: from the environment, as on AWS
     logs: LambdaLogRouter | None = None  # where handlers' stdout goes (else the terminal)
+    log_files: Path | None = None  # where its functions' logs are read (default: the router's, else <state dir>/logs)
     storefront_url: str | None = None  # where stock broadcasts are delivered (none: no broadcasts)
     clock: Clock = SYSTEM_CLOCK  # delivery delays and webhook timestamps; tests fast-forward a ManualClock
     delivery: delivery_worker.DeliverySettings | None = None  # default: from the environment
@@ -84,17 +88,17 @@ class LocalStack:
     shopify_admin: ShopifyAdminSettings | None = None  # default: from the environment (the stand-in's URL)
 
     def __post_init__(self) -> None:
-        self.client = dynamodb_client(self.endpoint_url, access_key=self.access_key)
+        self.client = dynamodb_client(self.endpoint_url, access_key=self.access_key, region=self.region)
         self.delivery_queue = LocalSqsQueue(self.state_dir / "delivery-jobs.json", self.clock)
         # As the template's StreamFailureQueue: visibility 6x the consumer's timeout, 5 receives.
         self.stream_failure_queue = LocalSqsQueue(
             self.state_dir / "stream-failures.json", self.clock,
             visibility_timeout=6 * timeout_from_template("StreamFailuresFunction"),
             queue_name="dynafold-stream-failures")
-        streams = streams_client(self.endpoint_url, access_key=self.access_key)
+        streams = streams_client(self.endpoint_url, access_key=self.access_key, region=self.region)
         self.dead_letters = LocalDeadLetters(self.state_dir / "delivery-dlq.jsonl")
         # The functions' logs (their EMF metrics) and what the stand-ins report as AWS would.
-        self.logs_dir = self.logs.directory if self.logs is not None else self.state_dir / "logs"
+        self.logs_dir = self.logs.directory if self.logs is not None else self.log_files or self.state_dir / "logs"
         self.platform_metrics = PlatformMetrics(self.logs.directory / PLATFORM_DIR) if self.logs is not None else None
         self._queue_age_reported = float("-inf")
         secrets = self.secrets = self.secrets or Secrets(os.environ)  # typed: not None from here on
@@ -155,7 +159,9 @@ class LocalStack:
         functions read and the compare step writes one SSM parameter); tables pinned to versions
         follow no file, so a switch is recorded beside the stack's state."""
         source = getattr(self.tables.views, "source", None)
-        return source if isinstance(source, LocalVersions) else LocalVersions(self.state_dir / "views.json")
+        if isinstance(source, LocalVersions):
+            return source
+        return LocalVersions(self.state_dir / VERSIONS_FILE, lambda: database_identity(self.client, self.tables.events))
 
     def drain(self, timeout: float = 120.0, *, wait_for_deliveries: bool = False) -> int:
         """Run both consumers and the due delivery jobs until nothing is left (each feeds the others).

@@ -18,9 +18,12 @@ raises no alerts and dispatches no deliveries.
 from __future__ import annotations
 
 import json
+import math
+import signal
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 import multiprocessing
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from functools import lru_cache, partial
@@ -34,7 +37,7 @@ from events.errors import DynafoldError
 from events.store import EventStore
 from processors.operations.progress import Progress
 from processors.services.rebuild_segment import SegmentResult, SegmentTask, SegmentWorker
-from processors.operations.tables import create_copy, list_table_names
+from processors.operations.tables import create_copy, database_identity, list_table_names
 from processors.operations.template import local_table_name, table_definitions
 from processors.services.rebuild_compare import RebuildComparer, Settled
 from projections.rebuild.comparison import Comparison, TableRule
@@ -157,12 +160,13 @@ def template_base(family: str) -> str:
 
 
 def table_rule(family: str) -> TableRule:
-    from projections.registry import VIEWS
+    from projections.registry import UNITS
 
     definition = table_definitions()[template_base(family)]
     keys = {k["KeyType"]: k["AttributeName"] for k in definition.properties["KeySchema"]}
-    [category] = [view.category for view in VIEWS if family in view.families]
-    return TableRule(keys["HASH"], keys.get("RANGE"), definition.ttl_attribute, category)
+    [category] = [unit.view.category for unit in UNITS if family in unit.view.families]
+    sharded = tuple(key.attribute for unit in UNITS if unit.view.table == family for key in unit.row.sharded)
+    return TableRule(keys["HASH"], keys.get("RANGE"), definition.ttl_attribute, category, sharded)
 
 
 def rebuilds_filling(state_dir: Path, table: str) -> list[tuple[Path, dict[str, str]]]:
@@ -175,9 +179,41 @@ def rebuilds_filling(state_dir: Path, table: str) -> list[tuple[Path, dict[str, 
     return found
 
 
+_WORKER_PROCESS: dict[str, Any] = {"stop": None}  # its stop event, which the parent sets on Ctrl-C
+
+
+def _start_worker_process(stop: Any) -> None:
+    """A worker process leaves Ctrl-C to its parent (which stops every slice at its next stream,
+    records where each stopped, and says so in one line), and ends its slice when told to."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _WORKER_PROCESS["stop"] = stop
+
+
+def stoppable_clock(stop: Any) -> Callable[[], float]:
+    """A worker's clock that jumps past any deadline once ``stop`` is set: the slice then ends after
+    the stream it is folding, with its checkpoint, as if its time budget were spent."""
+    return lambda: math.inf if stop is not None and stop.is_set() else time.monotonic()
+
+
+@contextmanager
+def _workers_spawned_without_ctrl_c(spawning: bool) -> Iterator[None]:
+    """Worker processes start with Ctrl-C ignored (a disposition exec keeps, and Python then installs
+    no KeyboardInterrupt handler): one interrupted while still importing would print a traceback
+    and break the pool. The parent alone answers Ctrl-C; its workers spawn as slices are submitted."""
+    if not spawning or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @lru_cache(maxsize=4)
 def _process_worker(client_factory: Callable[[], Any], events_table: str, writers: int) -> SegmentWorker:
-    return SegmentWorker(client_factory(), events_table, writers=writers)
+    return SegmentWorker(client_factory(), events_table, writers=writers,
+                         clock=stoppable_clock(_WORKER_PROCESS["stop"]))
 
 
 def run_slice(client_factory: Callable[[], Any], events_table: str, writers: int,
@@ -204,6 +240,22 @@ class Rebuilder:
         self.options = options
         self._progress = progress or Progress
         self._lock = threading.Lock()
+        self._database: str | None = None
+        self.phase = "planning"  # where a run is, for an interruption's one line
+        self.before_switch: Callable[[], None] = lambda: None  # e.g. check the rebuild lock is still held
+
+    @property
+    def database(self) -> str | None:
+        """The database this rebuild reads and writes: its progress file is stamped with it, so an
+        unfinished rebuild of another database (another engine, an in-memory run) is never resumed."""
+        if self._database is None:
+            self._database = database_identity(self._client, self._store.events_table)
+        return self._database
+
+    @property
+    def versions_config(self) -> VersionsConfig:
+        """Where a switch is written (views.json locally, the SSM parameter on AWS)."""
+        return self._versions
 
     @property
     def live_tables(self) -> dict[str, str]:
@@ -224,8 +276,9 @@ class Rebuilder:
     def plan(self, *, restart: bool = False) -> tuple[RebuildProgress, bool]:
         """The rebuild to run: the unfinished one recorded earlier (resumed), or a new one."""
         if self.progress_path.exists() and not restart:
-            saved = RebuildProgress.from_json(json.loads(self.progress_path.read_text()))
-            if not saved.finished:
+            recorded = json.loads(self.progress_path.read_text())
+            saved = RebuildProgress.from_json(recorded)
+            if not saved.finished and recorded.get("database") == self.database:
                 return saved, True
         names = list_table_names(self._client)
         targets = {family: local_table_name(
@@ -269,6 +322,7 @@ class Rebuilder:
     def run(self, progress: RebuildProgress, *, resumed: bool = False, switch: bool = False,
             say: Callable[[str], None] = lambda line: None) -> RebuildResult:
         started = time.monotonic()
+        self.phase = "creating the new tables"
         warm = 0 if resumed else self.plan_scale().warm_writes  # a resumed run's tables exist already
         for family, table in progress.targets.items():
             # The copy gets the template's protection, the live table's (the stack's) tags and the
@@ -280,15 +334,23 @@ class Rebuilder:
         if resumed:
             say(f"resuming: {len(progress.done_segments)} of {progress.total_segments} segments already done")
         filling = time.monotonic()
+        self.phase = "the fill"
         self._fill(progress, guard=resumed)
         result = RebuildResult(progress, resumed, fill_seconds=time.monotonic() - filling)
+        self.phase = "the comparison (the fill is done)"
         settled = self.settle(progress)
         result.comparison, result.caught_up = settled.comparison, settled.caught_up
+        if switch and result.comparison.equal:
+            self.before_switch()
+            self.phase = "the switch"
+            result.switched = self._versions.write({family: version_of(t) for family, t in progress.targets.items()})
+            progress.finished = True
+            self._save(progress)
+            self.phase = "the carry-over after the switch"
+            result.caught_up += self.catch_up(progress)
         progress.finished = True
         self._save(progress)
-        if switch and result.comparison.equal:
-            result.switched = self._versions.write({family: version_of(t) for family, t in progress.targets.items()})
-            result.caught_up += self.catch_up(progress)
+        self.phase = "the end"
         result.seconds = time.monotonic() - started
         return result
 
@@ -308,33 +370,55 @@ class Rebuilder:
 
         pool: Executor
         run: Callable[[dict[str, Any]], dict[str, Any]]
+        stop: Any
         if options.workers > 1:
             if self._client_factory is None:
                 raise DynafoldError("--workers > 1 needs an endpoint the worker processes can connect to")
-            pool = ProcessPoolExecutor(max_workers=options.workers, mp_context=multiprocessing.get_context("spawn"))
+            spawn = multiprocessing.get_context("spawn")
+            stop = spawn.Event()
+            pool = ProcessPoolExecutor(max_workers=options.workers, mp_context=spawn,
+                                       initializer=_start_worker_process, initargs=(stop,))
             run = partial(run_slice, self._client_factory, self._store.events_table, options.writers_per_segment)
         else:
+            stop = threading.Event()
             pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rebuild-segment")
-            worker = SegmentWorker(self._client, self._store.events_table, writers=options.writers_per_segment)
+            worker = SegmentWorker(self._client, self._store.events_table, writers=options.writers_per_segment,
+                                   clock=stoppable_clock(stop))
             run = lambda payload: worker.run(SegmentTask.from_json(payload)).to_json()  # noqa: E731
+        running: dict[Future[dict[str, Any]], int] = {}
+
+        def record(future: Future[dict[str, Any]]) -> SegmentResult:
+            result = SegmentResult.from_json(future.result())
+            with self._lock:
+                progress.slice_done(result.segment, result.next_key, result.events, result.streams,
+                                    result.rows, result.failed)
+                self._save(progress)
+            bar.advance(result.events)
+            return result
+
         try:
-            running: dict[Future[dict[str, Any]], int] = {}
-            for segment in progress.pending_segments:
-                payload = task(segment, progress.checkpoints.get(segment), guard).to_json()
-                running[pool.submit(run, payload)] = segment
+            with _workers_spawned_without_ctrl_c(options.workers > 1):
+                for segment in progress.pending_segments:
+                    payload = task(segment, progress.checkpoints.get(segment), guard).to_json()
+                    running[pool.submit(run, payload)] = segment
             while running:
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
                     del running[future]
-                    result = SegmentResult.from_json(future.result())
-                    with self._lock:
-                        progress.slice_done(result.segment, result.next_key, result.events, result.streams,
-                                            result.rows, result.failed)
-                        self._save(progress)
-                    bar.advance(result.events)
+                    result = record(future)
                     if not result.done:  # the same guard: a resumed segment stays suspect to its end
                         payload = task(result.segment, result.next_key, guard).to_json()
                         running[pool.submit(run, payload)] = result.segment
+        except KeyboardInterrupt:
+            # Ctrl-C: every running slice ends after the stream it is on; what they did is recorded,
+            # so the same command resumes exactly there. A second Ctrl-C leaves at once.
+            stop.set()
+            for future in running:
+                future.cancel()
+            for future in running:
+                if not future.cancelled() and future.exception() is None:
+                    record(future)
+            raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         bar.finish()
@@ -370,5 +454,5 @@ class Rebuilder:
     def _save(self, progress: RebuildProgress) -> None:
         self.progress_path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.progress_path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(progress.to_json(), indent=2))
+        temporary.write_text(json.dumps({**progress.to_json(), "database": self.database}, indent=2))
         temporary.replace(self.progress_path)

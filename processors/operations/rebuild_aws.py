@@ -53,7 +53,7 @@ def execution_input(views: Sequence[str], live: Mapping[str, str], targets: Mapp
     return {
         "views": list(views), "live": {family: live[family] for family in targets}, "targets": dict(targets),
         "rules": {family: {"key_attr": r.key_attr, "sort_attr": r.sort_attr, "ttl_attr": r.ttl_attr,
-                           "category": r.category} for family, r in rules.items()},
+                           "category": r.category, "sharded": list(r.sharded)} for family, r in rules.items()},
         "segments": list(range(options.segments)), "total_segments": options.segments,
         "max_concurrency": options.max_concurrency, "budget_seconds": SLICE_SECONDS,
         "max_write_rate": options.max_write_rate / concurrent if options.max_write_rate else None,
@@ -76,6 +76,18 @@ def start(sfn: Any, state_machine: str, payload: Mapping[str, Any], state_dir: P
     path.write_text(json.dumps({"execution_arn": arn, "total_events": total_events, "views": payload["views"],
                                 "targets": payload["targets"]}, indent=2))
     return arn
+
+
+def execution_running(sfn: Any, execution_arn: str) -> bool:
+    """Whether the execution still runs (a rebuild lock it holds is then held)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return sfn.describe_execution(executionArn=execution_arn)["status"] in IN_PROGRESS
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+            return False
+        raise
 
 
 def last_started(state_dir: Path, prefix: str) -> dict[str, Any]:

@@ -42,6 +42,18 @@ class TableNames:
         return self.names["checkpoints"]
 
 
+def database_identity(client: Any, events_table: str) -> str | None:
+    """Which database this is: its events table's ARN and creation time (an engine restarted in
+    memory, another data directory, another access key or region: another identity). Local state
+    files are stamped with it, so they are followed only by the database they describe. None
+    while the table does not exist."""
+    try:
+        table = client.describe_table(TableName=events_table)["Table"]
+    except client.exceptions.ResourceNotFoundException:
+        return None
+    return f"{table['TableArn']}@{table['CreationDateTime'].isoformat()}"
+
+
 Warn = Callable[[str], None]
 _logger = logging.getLogger("dynafold.tables")
 # What DynamoDB Local answers for an API it does not implement (UpdateContinuousBackups, the tagging

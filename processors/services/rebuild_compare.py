@@ -353,7 +353,8 @@ class CompareStep:
         if switched and now != targets:
             raise ValueError(f"catch_up runs after the switch, but the active tables are {now}, not {targets}")
         views = list(views_named(event["views"]).values())
-        rules = {family: TableRule(**rule) for family, rule in event["rules"].items()}
+        rules = {family: TableRule(**{**rule, "sharded": tuple(rule.get("sharded", ()))})
+                 for family, rule in event["rules"].items()}
         return RebuildComparer(self._client, self._store, views, live, targets, rules,
                                segments=int(event["total_segments"]))
 

@@ -146,11 +146,19 @@ class SegmentWorker:
                 scan_from = page.get("LastEvaluatedKey")
                 if scan_from is not None:
                     next_page = reader.submit(self._scan, request, scan_from)
+                out_of_time = False
                 for item in page.get("Items", ()):
                     if open_stream and item["stream"]["S"] != open_stream[0]["stream"]["S"]:
                         self._finish(open_stream, views, task, writer, result)
                         open_stream = []
+                        # Out of time (or told to stop) between two streams: the next slice starts
+                        # after the one just finished (its last item is next_key), mid-page or not.
+                        if self._clock() >= deadline:
+                            out_of_time = True
+                            break
                     open_stream.append(item)
+                if out_of_time:
+                    break
                 if scan_from is None:  # the segment's end closes its last stream
                     if open_stream:
                         self._finish(open_stream, views, task, writer, result)

@@ -8,7 +8,10 @@ jsonpath-ng in the runtime); a log line has no fixed shape, so it is not used he
 
 from __future__ import annotations
 
-from typing import Any
+import io
+import logging
+import sys
+from typing import Any, TextIO
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
@@ -21,6 +24,28 @@ class MaskingFormatter(LambdaPowertoolsFormatter):
         return super().serialize(mask_pii(log))
 
 
+class LogOutput(io.TextIOBase):
+    """Where the loggers write: the process's stdout at the moment of writing (on Lambda, the log
+    group), unless ``target`` says otherwise: the CLI sends them to stderr, so that what a command
+    prints on stdout is its answer alone (one JSON document with --json)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.target: TextIO | None = None
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        return (self.target or sys.stdout).write(text)
+
+    def flush(self) -> None:
+        (self.target or sys.stdout).flush()
+
+
+LOG_OUTPUT = LogOutput()
+
+
 def make_logger(service: str, *, child: bool = False) -> Logger:
     """A Powertools Logger for `service` (the same name as its Metrics `service` dimension).
 
@@ -28,4 +53,5 @@ def make_logger(service: str, *, child: bool = False) -> Logger:
     module that runs inside another function (the delivery rule inside the reactor)."""
     if child:
         return Logger(service=service, child=True)
-    return Logger(service=service, logger_formatter=MaskingFormatter())
+    return Logger(service=service, logger_formatter=MaskingFormatter(),
+                  logger_handler=logging.StreamHandler(LOG_OUTPUT))

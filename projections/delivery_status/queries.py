@@ -8,9 +8,9 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from projections.delivery_status.fold import STATUSES, DeliveryStatus
+from projections.delivery_status.fold import SENDER_INDEX, STATUS_INDEX, STATUSES, DeliveryStatus
 from projections.unit import (
-    Answer, Arg, Command, Filter, InvalidQuery, NotFound, Reader, Route, Section, choice, key_query, moment, rows, s,
+    Answer, Arg, Command, Filter, InvalidQuery, Reader, Route, Section, choice, found, key_query, moment, rows, s,
     time_bound,
 )
 
@@ -33,11 +33,16 @@ class DeliveryQueries:
                  for row in self._reader.query(FAMILY, key_query("message_id", message_id, index="by-message"))]
         return sorted(found, key=lambda d: (d.sender_id or "", d.delivery_id))
 
+    def message(self, message_id: str) -> list[DeliveryStatus]:
+        """A message asked for by id: its deliveries, or NotFound (a 404, exit 4) when there is none."""
+        return found(self.by_message(message_id), f"message {message_id!r} (no delivery of it)")
+
     def by_status(self, status: str, due_before: str | datetime | None = None, *, since: str | datetime | None = None,
                   sender_id: str | None = None) -> list[DeliveryStatus]:
         """Deliveries in ``status``, by due time (the next retry, else the last change); ``due_before``
-        keeps those due strictly before it, ``since`` those due at or after it."""
-        request = key_query("status", check_status(status), index="by-status")
+        keeps those due strictly before it, ``since`` those due at or after it (every bucket of
+        by-status, merged)."""
+        request = key_query("status_shard", check_status(status))
         if due_before is not None or since is not None:
             request["ExpressionAttributeNames"]["#d"] = "due_at"
         if due_before is not None and since is not None:
@@ -52,7 +57,8 @@ class DeliveryQueries:
             request["ExpressionAttributeValues"][":d"] = s(time_bound(due_before, "due before"))
         if sender_id is not None:
             Filter().equals("sender_id", s(sender_id)).apply(request)
-        found = [DeliveryStatus.from_row(row) for row in self._reader.query(FAMILY, request)]
+        found = [DeliveryStatus.from_row(row) for row in STATUS_INDEX.query(
+            lambda one: self._reader.query(FAMILY, one), status, request)]
         if due_before is not None and since is not None:  # BETWEEN includes its upper end
             bound = time_bound(due_before, "due before")
             found = [d for d in found if (d.due_at or "") < bound]
@@ -60,15 +66,17 @@ class DeliveryQueries:
 
     def by_sender(self, sender_id: str, *, status: str | None = None,
                   due_before: str | datetime | None = None) -> list[DeliveryStatus]:
-        """A sender's deliveries, least recently updated first; optionally one status / due before."""
-        request = key_query("sender_id", sender_id, index="by-sender")
+        """A sender's deliveries, least recently updated first; optionally one status / due before
+        (every bucket of by-sender, merged)."""
+        request = key_query("sender_shard", sender_id)
         where = Filter()
         if status is not None:
             where.equals("status", s(check_status(status)))
         if due_before is not None:
             where.less_than("due_at", s(time_bound(due_before, "due before")))
         where.apply(request)
-        return [DeliveryStatus.from_row(row) for row in self._reader.query(FAMILY, request)]
+        return [DeliveryStatus.from_row(row) for row in SENDER_INDEX.query(
+            lambda one: self._reader.query(FAMILY, one), sender_id, request)]
 
 
 # ----------------------------------------------------------------------------- how the shell asks
@@ -77,29 +85,28 @@ def _compact(value: Any) -> str:
     return json.dumps(value, default=str, separators=(",", ":"))
 
 
-def _cmd_delivery(q: DeliveryQueries, args: Mapping[str, Any], now: datetime) -> Answer:
-    found = q.by_message(args["message_id"])
-    history = "\n".join(
-        f"{d.delivery_id} attempt history:\n" + "\n".join(f"  {_compact(asdict(h))}" for h in d.retry_history)
-        for d in found if d.retry_history
-    )
-    return Answer(found, footer=history)
-
-
-def _cmd_deliveries(q: DeliveryQueries, args: Mapping[str, Any], now: datetime) -> Answer:
+def _cmd_delivery_status(q: DeliveryQueries, args: Mapping[str, Any], now: datetime) -> Answer:
+    """One message's deliveries (MESSAGE_ID), or deliveries by status and/or sender."""
+    filters = args["status"] is not None or args["sender"] is not None or args["due_before"] is not None
+    if args["message_id"] is not None:
+        if filters:
+            raise InvalidQuery("query delivery-status: give a MESSAGE_ID or --status/--sender, not both")
+        deliveries = q.message(args["message_id"])
+        history = "\n".join(
+            f"{d.delivery_id} attempt history:\n" + "\n".join(f"  {_compact(asdict(h))}" for h in d.retry_history)
+            for d in deliveries if d.retry_history
+        )
+        return Answer(deliveries, footer=history)
     if args["status"] is not None:
         return Answer(q.by_status(args["status"], args["due_before"], sender_id=args["sender"]))
     if args["sender"] is not None:
         return Answer(q.by_sender(args["sender"], due_before=args["due_before"]))
-    raise InvalidQuery("query deliveries: give --status and/or --sender")
+    raise InvalidQuery("query delivery-status: give a MESSAGE_ID, or --status and/or --sender")
 
 
 def _get_message(q: DeliveryQueries, path: Mapping[str, str], params: Mapping[str, str], now: datetime) -> Any:
     message_id = path["message_id"]
-    deliveries = rows(q.by_message(message_id))
-    if not deliveries:
-        raise NotFound(f"no message {message_id!r}")
-    return {"message_id": message_id, "deliveries": deliveries}
+    return {"message_id": message_id, "deliveries": rows(q.message(message_id))}
 
 
 def _all_deliveries(q: DeliveryQueries) -> list[dict[str, Any]]:
@@ -109,17 +116,17 @@ def _all_deliveries(q: DeliveryQueries) -> list[dict[str, Any]]:
 
 
 COMMANDS = (
-    Command("delivery", "what happened to a message: its delivery per sender", _cmd_delivery,
-            ("delivery_id", "status", "attempts", "target_url", "next_retry_at", "delivered_at", "last_result",
-             "updated_at"), args=(Arg(("message_id",)),)),
-    Command("deliveries", "deliveries by status and/or sender", _cmd_deliveries,
-            ("delivery_id", "status", "attempts", "due_at", "next_retry_at", "target_url", "updated_at"), args=(
+    Command(FAMILY, "what happened to a message (MESSAGE_ID: its delivery per sender), or deliveries by "
+                    "status and/or sender", _cmd_delivery_status,
+            ("delivery_id", "status", "attempts", "target_url", "due_at", "next_retry_at", "delivered_at",
+             "last_result", "updated_at"), args=(
+                Arg(("message_id",), {"nargs": "?", "default": None, "metavar": "MESSAGE_ID"}),
                 Arg(("--status",), {"type": choice(STATUSES, "status", lambda v: v.upper().replace("-", "_")),
                                     "default": None, "help": " | ".join(STATUSES)}),
                 Arg(("--due-before",), {"type": moment, "default": None, "metavar": "TIME",
                                         "help": "only deliveries due before TIME (ISO 8601 or `now`)"}),
                 Arg(("--sender",), {"metavar": "SENDER_ID", "default": None}),
-            )),
+            ), aliases=("delivery", "deliveries")),
 )
 ROUTES = (Route("/messages/{message_id}", _get_message),)
 REPORT = (

@@ -8,7 +8,7 @@ from typing import Any
 
 from projections.inventory.fold import RETURNS_TABLE, InventoryItem, InventoryReturn
 from projections.unit import (
-    Answer, Arg, Command, InvalidQuery, NotFound, Reader, Route, Section, decode_token, encode_token, key_query,
+    Answer, Arg, Command, InvalidQuery, Reader, Route, Section, decode_token, encode_token, found, key_query,
     page_limit, positive_int, rows,
 )
 from projections.view import HEAD_SORT_KEY
@@ -23,6 +23,10 @@ class InventoryQueries:
     def item(self, sku: str) -> InventoryItem | None:
         row = self._reader.get(FAMILY, {"sku": sku})
         return None if row is None else InventoryItem.from_row(row)
+
+    def one(self, sku: str) -> InventoryItem:
+        """The SKU's row, asked for by name: NotFound (a 404, exit 4) when the view has none."""
+        return found(self.item(sku), f"SKU {sku!r} (no stock recorded for it)")
 
     def page(self, limit: int = 100, start_token: str | None = None) -> tuple[list[InventoryItem], str | None]:
         """One page of all SKUs (a bounded Scan, in no particular order) and the token for the next.
@@ -74,7 +78,7 @@ def _shopify(row: InventoryItem) -> str | None:
 
 def _cmd_inventory(q: InventoryQueries, args: Mapping[str, Any], now: datetime) -> Answer:
     if args["sku"] is not None:
-        return Answer(q.item(args["sku"]), single=True)
+        return Answer(q.one(args["sku"]), single=True)
     items = sorted(q.all(args["page_size"]), key=lambda r: r.sku)
     return Answer(items)
 
@@ -90,10 +94,7 @@ def _get_inventory(q: InventoryQueries, path: Mapping[str, str], params: Mapping
 
 
 def _get_item(q: InventoryQueries, path: Mapping[str, str], params: Mapping[str, str], now: datetime) -> Any:
-    item = q.item(path["sku"])
-    if item is None:
-        raise NotFound(f"no SKU {path['sku']!r}")
-    return item.to_dict()
+    return q.one(path["sku"]).to_dict()
 
 
 def _get_returns(q: InventoryQueries, path: Mapping[str, str], params: Mapping[str, str], now: datetime) -> Any:
@@ -115,8 +116,9 @@ COMMANDS = (
         Arg(("sku",), {"nargs": "?", "default": None}),
         Arg(("--page-size",), {"type": positive_int, "default": 100, "help": "SKUs per scan page (default 100)"}),
     )),
-    Command("returns", "a SKU's returns in time order", _cmd_returns,
-            ("time", "quantity", "disposition", "restocked", "order_id", "event_id"), args=(Arg(("sku",)),)),
+    Command(RETURNS_TABLE, "a SKU's returns in time order", _cmd_returns,
+            ("time", "quantity", "disposition", "restocked", "order_id", "event_id"), args=(Arg(("sku",)),),
+            aliases=("returns",)),
 )
 ROUTES = (
     Route("/inventory", _get_inventory),

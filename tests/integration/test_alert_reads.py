@@ -109,7 +109,7 @@ def test_mark_by_id_and_the_routes_share_the_service(cli, demo, project):
     code, text, _ = cli("alerts", "read", drift)
     assert code == 0 and text.splitlines() == ["marked 0 alert(s) read; 1 already read", f"  {drift}  already read"]
 
-    handler = Context(demo.endpoint_url, "dynafold-", as_json=True).root(demo.state_dir).handler("ingest")
+    handler = Context(demo.endpoint_url, "dynafold-", as_json=True, state_dir=demo.state_dir).root().handler("ingest")
 
     def post(path: str, body: dict | None) -> tuple[int, dict]:
         event = {"version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",

@@ -16,11 +16,15 @@ import pytest
 from events.envelope import format_time
 from processors.cli.main import main
 from projections.alerts import Alert
+from projections.alerts.fold import UNREAD_INDEX
 from projections.delivery_status import AttemptResult, DeliveryStatus, RetryEntry
+from projections.delivery_status.fold import SENDER_INDEX, STATUS_INDEX
 from projections.inventory import InventoryItem, InventoryReturn
 from projections.pending_errors import PendingError
-from projections.pending_errors.fold import expires_at
+from projections.pending_errors.fold import PENDING_INDEX, expires_at
 from projections.queries import ViewQueries
+from events.errors import NotFound
+from projections.registry import UNITS
 from projections.unit import InvalidQuery
 from projections.view_store import to_item
 from processors.local.tables import local_tables
@@ -57,11 +61,14 @@ RETURNS = [  # written out of order
 ]
 
 
-def pending_error(order_id: str, error_hash: str, detected: str, version: int) -> dict[str, Any]:
+def pending_error(order_id: str, error_hash: str, detected: str, version: int, *,
+                  legacy: bool = False) -> dict[str, Any]:
+    """A stored row; ``legacy``: as a table got it before by-first-detected was sharded ("PENDING")."""
     return {
         "order_id": order_id, "error_hash": error_hash, "order_number": f"#{order_id}", "rule": f"rule-{error_hash}",
         "severity": "error", "message": f"{error_hash} is wrong", "details": {"field": error_hash},
-        "first_detected": detected, "last_seen": detected, "pending": "PENDING", "expires_at": expires_at(detected),
+        "first_detected": detected, "last_seen": detected, "expires_at": expires_at(detected),
+        "pending": "PENDING" if legacy else PENDING_INDEX.value("PENDING", (order_id, error_hash)),
         "stream_id": f"order:{order_id}", "stream_version": version,
     }
 
@@ -69,7 +76,7 @@ def pending_error(order_id: str, error_hash: str, detected: str, version: int) -
 PENDING_ERRORS = [
     {"order_id": "O1", "error_hash": "#", "stream_id": "order:O1", "stream_version": 3},  # head row
     pending_error("O1", "aaa", ago(hours=2), 1),
-    pending_error("O1", "bbb", ago(minutes=10), 3),
+    pending_error("O1", "bbb", ago(minutes=10), 3, legacy=True),
     {"order_id": "O2", "error_hash": "#", "stream_id": "order:O2", "stream_version": 1},
     pending_error("O2", "ccc", ago(days=1), 1),
     # O3: emailed and still reported; nothing pending, but the order is known (its order row)
@@ -89,9 +96,11 @@ RETRY = {"attempt": 1, "time": t(2), "category": "SERVER_ERROR", "status_code": 
 
 
 def delivery(sender: str, message: str, status: str, due: str, updated: str, **extra: Any) -> dict[str, Any]:
+    delivery_id = f"{sender}:{message}"
     return {
-        "delivery_id": f"{sender}:{message}", "sender_id": sender, "message_id": message,
+        "delivery_id": delivery_id, "sender_id": sender, "message_id": message,
         "target_url": f"https://{sender}.example/hook", "status": status, "attempts": 1, "due_at": due,
+        "status_shard": STATUS_INDEX.value(status, (delivery_id,)), "sender_shard": SENDER_INDEX.value(sender, (delivery_id,)),
         "retry_history": [], "created_at": t(0), "updated_at": updated,
         "stream_id": f"delivery:{sender}:{message}", "stream_version": 2, **extra,
     }
@@ -115,8 +124,8 @@ def alert(alert_id: str, severity: str, time: str, *, read: bool, sku: str | Non
     }
     if read:
         row.update(read_at=t(59), read_by="ops")
-    else:
-        row["unread"] = "UNREAD"
+    else:  # a1 as a table got it before by-unread was sharded
+        row["unread"] = "UNREAD" if alert_id == "a1" else UNREAD_INDEX.value("UNREAD", (alert_id,))
     return row
 
 
@@ -175,7 +184,8 @@ def test_pending_errors_by_order_never_returns_the_head_row(q):
     assert all(isinstance(r, PendingError) for r in rows)
     assert ids(rows, "error_hash") == ["aaa", "bbb"]
     first = rows[0]
-    assert first.order_number == "#O1" and first.details == {"field": "aaa"} and first.pending == "PENDING"
+    assert first.order_number == "#O1" and first.details == {"field": "aaa"}
+    assert first.pending == PENDING_INDEX.value("PENDING", ("O1", "aaa"))
     assert first.stream_id == "order:O1" and first.stream_version == 1
     assert first.expires_at == first.to_dict()["expires_at"] == PENDING_ERRORS[1]["expires_at"]  # the stored TTL
     assert q.pending_errors.by_order("nope") == []
@@ -285,7 +295,8 @@ def test_returns_in_time_order(q):
     ({"before": t(3)}, ["a2", "a1"]),
     ({"since": t(2), "before": t(4)}, ["a3", "a2"]),
     ({"since": t(3), "before": t(3)}, []),  # empty, not refused
-    ({"unread": True, "before": t(3)}, ["a1"]),
+    ({"unread": True, "before": t(3)}, ["a1"]),  # a1 holds the legacy "UNREAD": bounded too
+    ({"unread": True, "since": t(2)}, ["a3"]),  # every bucket of by-unread, bounded
     ({"unread": True, "since": t(1), "before": t(3), "severity": "critical"}, ["a1"]),
     ({"sku": "P1", "since": t(2)}, ["a3"]),
     ({"alert_type": "stock_low", "severity": "critical", "since": t(2)}, ["a2"]),
@@ -376,16 +387,33 @@ def test_cli_pending_errors_of_an_order_with_nothing_pending_says_so_and_an_unkn
 
 
 def test_cli_delivery(cli):
-    rows = cli_json(cli, "delivery", "m1")
+    rows = cli_json(cli, "delivery-status", "m1")
     assert [r["delivery_id"] for r in rows] == ["s1:m1", "s2:m1"] and rows[0]["attempts"] == 1
-    code, out, _ = cli("delivery", "m1")
+    assert cli_json(cli, "delivery", "m1") == rows  # the older spelling, an alias
+    code, out, _ = cli("delivery-status", "m1")
     assert code == 0 and "RETRY_SCHEDULED" in out and "SUCCESS" in out and "s1:m1 attempt history:" in out
-    code, out, _ = cli("delivery", "nope")
-    assert (code, out.strip()) == (0, "(none)")
-    assert cli_json(cli, "delivery", "nope") == []
+
+
+@pytest.mark.parametrize("argv, template, path", [
+    (["delivery-status", "nope"], "/messages/{message_id}", {"message_id": "nope"}),
+    (["delivery", "nope", "--json"], "/messages/{message_id}", {"message_id": "nope"}),
+    (["inventory", "NOPE"], "/inventory/{sku}", {"sku": "NOPE"}),
+    (["inventory", "NOPE", "--json"], "/inventory/{sku}", {"sku": "NOPE"}),
+])
+def test_cli_a_lookup_of_something_missing_is_not_found_exit_4_like_its_route(cli, local_dynamo, views, argv,
+                                                                             template, path):
+    """Issue 19: `query inventory NOPE` and `query delivery nope` printed (none) and exited 0, while
+    their routes answered 404. Both now raise the view's one NotFound."""
+    code, out, err = cli(*argv)
+    [(unit, route)] = [(unit, route) for unit in UNITS for route in unit.routes if route.template == template]
+    with pytest.raises(NotFound) as answered:
+        route.answer(ViewQueries(local_dynamo.client, views).of(unit), path, {}, NOW)
+    assert (code, out, err) == (4, "", f"dynafold: {answered.value}\n")
+    assert "not found: " in err
 
 
 def test_cli_deliveries(cli):
+    assert cli_json(cli, "delivery-status", "--sender", "s1") == cli_json(cli, "deliveries", "--sender", "s1")
     assert [r["delivery_id"] for r in cli_json(cli, "deliveries", "--status", "RETRY_SCHEDULED")] == [
         "s2:m3", "s1:m1", "s1:m2"]
     assert [r["delivery_id"] for r in cli_json(cli, "deliveries", "--status", "retry_scheduled",
@@ -403,9 +431,6 @@ def test_cli_deliveries(cli):
 def test_cli_inventory(cli):
     one = cli_json(cli, "inventory", "P3")
     assert one["sku"] == "P3" and one["available"] == 28 and one["last_broadcast"]["tx_id"] == "tx-3"
-    assert cli_json(cli, "inventory", "NOPE") is None
-    code, out, _ = cli("inventory", "NOPE")
-    assert (code, out.strip()) == (0, "(none)")
     assert [r["sku"] for r in cli_json(cli, "inventory", "--page-size", "2")] == SKUS  # every page
     code, out, _ = cli("inventory", "--page-size", "2")
     lines = out.strip().splitlines()
@@ -443,7 +468,8 @@ def test_cli_alerts(cli):
     (["alerts", "--unread", "--read"], "not allowed with"),
     (["inventory", "--page-size", "0"], "--page-size"),
     (["returns"], "required"),
-    (["delivery"], "required"),
+    (["delivery"], "give a MESSAGE_ID"),
+    (["delivery-status", "m1", "--status", "SUCCESS"], "not both"),
     (["bogus"], "invalid choice"),
     ([], "required"),
 ])

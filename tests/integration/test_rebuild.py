@@ -33,7 +33,7 @@ class Interrupted(BaseException):
 
 
 def make_stack(endpoint, access_key, state_dir, batch_size=None):
-    tables = local_tables("test-", settings=state_dir / "views.json")
+    tables = local_tables("test-", settings=LocalVersions(state_dir / "views.json"))
     stack = LocalStack(endpoint, tables, state_dir, access_key=access_key)
     if batch_size:  # small batches: the history spans several invocations, so a crash lands mid-way
         runner = stack.runners["projector"]

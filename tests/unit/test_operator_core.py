@@ -130,6 +130,20 @@ def test_comparison_ignores_batching_stamps_and_expired_rows_but_nothing_else():
     assert [d.kind for d in missing.differences] == [MISSING, EXTRA] and len(missing.in_flight) == 2
 
 
+def test_a_sharded_key_is_compared_by_its_bare_value_and_the_families_rules_name_theirs():
+    """A live row a deployed table got before by-first-detected was sharded holds "PENDING"; its
+    rebuilt copy "PENDING#<bucket>": the same row. Any other difference still is one."""
+    from processors.operations.rebuild import table_rule
+
+    rule = table_rule("pending-errors")
+    assert rule.sharded == ("pending",) and table_rule("delivery-status").sharded == ("status_shard", "sender_shard")
+    row = {"order_id": "o1", "error_hash": "h1", "rule": "r", "pending": "PENDING#5", "stream_version": 1}
+    live = digest_rows([{**row, "pending": "PENDING"}], rule, now_epoch=0)
+    assert compare_family("pending-errors", live, digest_rows([row], rule, 0), Comparison()).equal
+    moved = digest_rows([{**row, "pending": "NOTIFIED#5"}], rule, 0)
+    assert not compare_family("pending-errors", live, moved, Comparison()).equal
+
+
 def test_rows_are_compared_only_where_both_sides_stand_at_one_version_of_their_stream():
     rule = TableRule("sku", category="sku")
     returns = TableRule("sku", "returned_at", category="sku")  # extras: owned by key, no stamp
@@ -263,7 +277,7 @@ def test_a_worker_process_writes_with_the_rebuilds_writer_threads(monkeypatch):
     made: list[int] = []
 
     class Worker:
-        def __init__(self, client, events_table, *, writers=4):
+        def __init__(self, client, events_table, *, writers=4, clock=None):
             made.append(writers)
 
         def run(self, task):

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from processors.local.stack import LocalStack
+from processors.adapters.view_versions import LocalVersions
 from processors.local.tables import local_tables
 from processors.wiring.aws import aws_root
 from processors.wiring.root import FUNCTIONS, Root
@@ -33,13 +34,13 @@ ADAPTER_PAIRS = {
 }
 OWN = ("events.", "projections.", "processors.")
 COLLABORATORS = ("store", "views", "queries", "projector", "reactor", "delivery_worker", "error_monitor", "api_deps",
-                 "event_trace", "status", "alert_reads", "shopify_adoption", "support")
+                 "event_trace", "status", "alert_reads", "shopify_adoption", "support", "console_deps")
 
 ENV = {
     "EVENTS_TABLE": "dynafold-events", "IDEMPOTENCY_TABLE": "dynafold-idempotency",
     "CHECKPOINTS_TABLE": "dynafold-checkpoints",
     "VIEW_TABLES": '{"inventory": "dynafold-inventory-v1", "pending-errors": "dynafold-pending-errors-v1", '
-                   '"delivery-status": "dynafold-delivery-status-v1", "alerts": "dynafold-alerts-v1"}',
+                   '"delivery-status": "dynafold-delivery-status-v2", "alerts": "dynafold-alerts-v1"}',
     "AWS_DEFAULT_REGION": "us-east-1", "DELIVERY_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/jobs",
     "DELIVERY_DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/dead",
     "DYNAFOLD_NOTIFY_EMAIL": "ops@example.com", "DYNAFOLD_SENDER_EMAIL": "dynafold@example.com",
@@ -102,7 +103,7 @@ def test_an_unknown_function_is_refused_by_name(both):
 def test_a_switch_written_through_the_root_is_read_by_the_tables_it_switches(tmp_path):
     """On AWS the functions read, and the compare step writes, one SSM parameter; locally the
     switch must land in the very file the stack's tables follow, wherever that is."""
-    tables = local_tables("dynafold-", settings=tmp_path / "elsewhere" / "views.json")
+    tables = local_tables("dynafold-", settings=LocalVersions(tmp_path / "elsewhere" / "views.json"))
     stack = LocalStack("http://127.0.0.1:9", tables, tmp_path / "state")
     assert tables.views["inventory"] == "dynafold-inventory-v1"
     stack.root.adapters.view_versions().write({"inventory": "v2"})
