@@ -8,12 +8,12 @@ BIN := $(VENV)/bin
 export DYNAFOLD_SAM_VENV := $(abspath $(SAM_VENV))
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: print-python run test test-fast bench lint lock static sam-build clean engine asl-validator
+.PHONY: print-python run test test-fast bench lint lock static sam-build clean engine asl-validator browser
 
 run: $(VENV)/.installed
-	$(BIN)/dynafold demo
+	$(BIN)/dynafold demo --serve
 
-test: $(VENV)/.installed $(SAM_VENV)/.installed engine asl-validator static
+test: $(VENV)/.installed $(SAM_VENV)/.installed engine asl-validator browser static
 	$(BIN)/python -m pytest -q
 
 # Unit tests only: no engine, no SAM tooling (the contract and property tests on the in-memory ports and moto).
@@ -45,6 +45,14 @@ engine: $(VENV)/.installed
 asl-validator: $(VENV)/.installed
 	$(BIN)/python -c "from processors.operations.asl import ensure_asl_validator; print(ensure_asl_validator())"
 
+# The console's browser tests (tests/browser): Debian's chromium and its driver, installed once with
+# apt-get (root on a fresh machine; quiet, and nothing to do when they are there), and axe-core from
+# npm into ~/.cache/dynafold (pinned, integrity-checked: processors/operations/npm_assets.py).
+browser: $(VENV)/.installed
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null; }
+	@$(BIN)/python -c "from processors.operations.npm_assets import AXE_CORE, cached_package; cached_package(AXE_CORE)"
+
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
@@ -72,7 +80,7 @@ clean:
 # are built once, into the layer, for the Lambda runtime (python3.13, arm64); a function ships only
 # the three packages, so any new <Name>Function builds through the pattern rule with no edit here.
 # What runs on Lambda: never the local runtime, the operator tools or the CLI.
-LAMBDA_PACKAGES := functions handlers services api adapters telemetry wiring
+LAMBDA_PACKAGES := functions handlers services api console adapters telemetry wiring
 
 # Bytecode that stays valid in SAM's zip. SAM dates every zip entry 1980-01-01, so a timestamp .pyc
 # (pip's and compileall's default) no longer matches its source on Lambda and every module is
@@ -89,11 +97,22 @@ build-DependenciesLayer:
 		--platform manylinux2014_aarch64 --implementation cp --python-version 3.13 --only-binary=:all:
 	$(COMPILE) -s "$(ARTIFACTS_DIR)/python" -p /opt/python "$(ARTIFACTS_DIR)/python"
 
-build-%Function:
+define copy-function-code
 	mkdir -p "$(ARTIFACTS_DIR)/processors"
 	cp -r events projections "$(ARTIFACTS_DIR)/"
 	cp -r processors/__init__.py $(addprefix processors/,$(LAMBDA_PACKAGES)) "$(ARTIFACTS_DIR)/processors/"
 	find "$(ARTIFACTS_DIR)" -name __pycache__ -type d -prune -exec rm -rf {} +
+endef
+
+build-%Function:
+	$(copy-function-code)
+	$(COMPILE) -s "$(ARTIFACTS_DIR)" -p /var/task "$(ARTIFACTS_DIR)"
+
+# The console's templates are compiled to Python modules for its artifact (processors/console/render.py
+# loads them when they are there), by the runtime's Jinja2 from the locked dependencies.
+build-ConsoleFunction: $(VENV)/.installed
+	$(copy-function-code)
+	$(BIN)/python -m processors.console.render "$(ARTIFACTS_DIR)/processors/console/compiled"
 	$(COMPILE) -s "$(ARTIFACTS_DIR)" -p /var/task "$(ARTIFACTS_DIR)"
 
 print-python:

@@ -36,6 +36,7 @@ from events.errors import (
     TooManyEvents,
 )
 from events.items import MAX_ITEM_BYTES, Item, chained_item, item_size, utf8_length
+from events.stream_catalogue import CATALOGUE_ATTR, catalogue_key
 
 NO_STREAM: Literal["no_stream"] = "no_stream"
 ANY: Literal["any"] = "any"
@@ -47,10 +48,11 @@ ExpectedVersion = int | Literal["no_stream", "any"]
 MAX_TRANSACTION_ITEMS = 100
 MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
 # Key attributes of the event table and its indexes (template.yaml: the table's stream/version,
-# by-type-time's type/time, by-correlation's correlation_id/time, by-id's id) and DynamoDB's limits on their values
+# by-type-shard-time's type_shard/time (and a kept by-type-time's type), by-correlation's
+# correlation_id/time, by-id's id) and DynamoDB's limits on their values
 # (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Constraints.html#limits-partition-sort-keys):
 # checked here, so every log refuses what DynamoDB would, before anything is written.
-KEY_LIMITS = {"stream": 2048, "type": 2048, "correlation_id": 2048, "id": 2048, "time": 1024}
+KEY_LIMITS = {"stream": 2048, "type": 2048, "type_shard": 2048, "correlation_id": 2048, "id": 2048, "time": 1024}
 # Idempotency-table key of a stream's head as releases before sealed checkpoints recorded it (still
 # read by audits, see events.checkpoints); refused as a caller's key.
 HEAD_KEY_PREFIX = "#head:"
@@ -168,11 +170,14 @@ def check_appendable(plans: Sequence[PlannedAppend], key: str, now: datetime) ->
 
 
 def link(stream: str, prepared: Sequence[StoredEvent], base: int, prev_hash: str) -> list[Item]:
-    """The items of ``prepared`` at versions ``base + 1...``, each chained to the one before."""
+    """The items of ``prepared`` at versions ``base + 1...``, each chained to the one before; a
+    stream's first also enters it in the stream catalogue (``events.stream_catalogue``)."""
     items = []
     total = 0
     for offset, event in enumerate(prepared, start=1):
         item = chained_item(stream, base + offset, event, prev_hash)
+        if base + offset == 1:
+            item[CATALOGUE_ATTR] = {"S": catalogue_key(stream)}
         for name, limit in KEY_LIMITS.items():
             length = utf8_length(item[name]["S"])
             if length > limit:

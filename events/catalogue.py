@@ -159,6 +159,13 @@ def resolve(event_type: str) -> EventType:
     return spec
 
 
+def check_category(category: str) -> str:
+    """``category`` if some event type lives in it; InvalidStreamId naming the known ones otherwise."""
+    if category not in CATEGORIES:
+        raise InvalidStreamId(f"unknown stream category {category[:80]!r} (one of {', '.join(sorted(CATEGORIES))})")
+    return category
+
+
 def stream_category(stream: str) -> str:
     match = _STREAM_RE.match(stream)
     if not match or match["category"] not in CATEGORIES:

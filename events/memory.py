@@ -43,12 +43,15 @@ from events.appending import (
     request_hash,
     streams_request_hash,
 )
+from events import catalogue, stream_catalogue
 from events.chain import Witness
 from events.checkpoints import Checkpoint, highest, legacy_head
 from events.envelope import GENESIS_HASH, PlannedAppend, StoredEvent
 from events.errors import VersionConflict
 from events.items import Item
 from events.ports import DerivedReads, ScanPage
+from events.sharding import Key, MergedPage, merge_page
+from events.stream_catalogue import StreamEntry
 
 
 def _utcnow() -> datetime:
@@ -203,6 +206,26 @@ class InMemoryEventLog(DerivedReads):
             for start in range(0, max(len(items), 1), size):
                 yield segment, items[start:start + size]
             yield segment, None
+
+    def list_streams(self, category: str, limit: int = 50, token: str | None = None) -> MergedPage[StreamEntry]:
+        """As DynamoDB's by-category index answers: each bucket's first events newest first, merged."""
+        catalogue.check_category(category)
+        attr = stream_catalogue.CATALOGUE_ATTR
+        with self._lock:
+            firsts = [events[1] for events in self.items.values() if 1 in events and attr in events[1]]
+
+        def fetch(key: str, start: Key | None, count: int) -> tuple[list[Item], Key | None]:
+            ordered = sorted((i for i in firsts if i[attr]["S"] == key), key=stream_catalogue.index_order,
+                             reverse=True)
+            if start is not None:
+                after = stream_catalogue.index_order(start)
+                ordered = [i for i in ordered if stream_catalogue.index_order(i) < after]
+            page = ordered[:count]
+            return page, (stream_catalogue.position(page[-1]) if len(ordered) > count else None)
+
+        merged = merge_page(fetch, stream_catalogue.category_keys(category), limit, token,
+                            order=stream_catalogue.order, position=stream_catalogue.position)
+        return MergedPage([stream_catalogue.entry(item) for item in merged.items], merged.next_token)
 
     # ----------------------------------------------------------------- checkpoints and audit
 

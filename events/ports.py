@@ -22,6 +22,8 @@ from events.checkpoints import Checkpoint
 from events.envelope import NewEvent, PlannedAppend, RecordedEvent, StoredEvent
 from events.errors import InvalidExpectedVersion
 from events.items import Item, from_item
+from events.sharding import MergedPage
+from events.stream_catalogue import StreamEntry
 
 ScanPage = tuple[int, list[Item] | None]  # (segment, page); (segment, None) when the segment is done
 
@@ -88,6 +90,11 @@ class EventLog(Protocol):
 
     def recorded_streams(self, key: str) -> list[AppendResult] | None:
         """What an idempotency key appended, stream by stream; None if unknown."""
+        ...
+
+    def list_streams(self, category: str, limit: int = 50, token: str | None = None) -> MergedPage[StreamEntry]:
+        """The category's streams, newest created first, a page at a time (the stream catalogue:
+        an index query per bucket, never a scan); ``token`` is the last page's."""
         ...
 
     def seal(self, checkpoints: Sequence[Checkpoint]) -> dict[str, Exception]:

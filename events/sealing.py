@@ -30,6 +30,8 @@ from events.items import Item
 from events.keyring import KeyRing
 from events.personal import ERASED, Sealed, associated_data, personal_fields
 from events.ports import EventLog, ScanPage
+from events.sharding import MergedPage
+from events.stream_catalogue import StreamEntry
 
 
 def _empty(value: Any) -> bool:
@@ -147,6 +149,9 @@ class PersonalDataLog:
 
     def recorded_streams(self, key: str) -> list[AppendResult] | None:
         return self.log.recorded_streams(key)
+
+    def list_streams(self, category: str, limit: int = 50, token: str | None = None) -> MergedPage[StreamEntry]:
+        return self.log.list_streams(category, limit, token)  # stream ids and times: never personal
 
     def seal(self, checkpoints: Sequence[Checkpoint]) -> dict[str, Exception]:
         return self.log.seal(checkpoints)  # the chain's checkpoints, not personal values

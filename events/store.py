@@ -11,11 +11,13 @@ import threading
 import time as _time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, Protocol
 
 from botocore.exceptions import ClientError
 
+from events import raw_items
 from events.appending import (
     ANY,
     HEAD_KEY_PREFIX,
@@ -46,6 +48,7 @@ from events.appending import (
     request_hash,
     streams_request_hash,
 )
+from events import catalogue, stream_catalogue
 from events.chain import Witness
 from events.checkpoints import Checkpoint, checkpoint_item, from_checkpoint_item, highest, legacy_head
 from events.envelope import GENESIS_HASH, PlannedAppend, StoredEvent
@@ -53,6 +56,8 @@ from events.errors import InvalidAppend, StreamContended, VersionConflict
 from events.items import Item
 from events.ports import DerivedReads, ScanPage
 from events.scan import parallel_scan
+from events.sharding import MergedPage, merge_page
+from events.stream_catalogue import StreamEntry
 
 # The pure parts of an append live in events.appending (shared with the in-memory log); they are
 # re-exported here for the callers that import them from the store.
@@ -133,6 +138,7 @@ class EventStore(DerivedReads):
         self._contention_timeout = contention_timeout.total_seconds()
         self._hashes: OrderedDict[tuple[str, int], str] = OrderedDict()
         self._hashes_lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
 
     @classmethod
     def over(cls, client: Any, tables: LogTables, **settings: Any) -> "EventStore":
@@ -416,7 +422,7 @@ class EventStore(DerivedReads):
             "ConsistentRead": True,
         }
         while True:
-            page = self._client.query(**kwargs)
+            page = raw_items.call(self._client, "query", **kwargs)  # botocore's parse was most of a read
             yield from page["Items"]
             if "LastEvaluatedKey" not in page:
                 return
@@ -449,6 +455,34 @@ class EventStore(DerivedReads):
             if page is not None:
                 _checked_contiguous(page, seen.setdefault(segment, set()), last, segment)
             yield segment, page
+
+    def list_streams(self, category: str, limit: int = 50, token: str | None = None) -> MergedPage[StreamEntry]:
+        """The category's streams, newest created first: a Query per bucket of the event table's
+        sparse by-category index (only first events carry its key), asked at once and merged."""
+        catalogue.check_category(category)
+
+        def fetch(key: str, start: dict[str, Any] | None, count: int) -> tuple[list[Item], dict[str, Any] | None]:
+            request: dict[str, Any] = {
+                "TableName": self.events_table, "IndexName": stream_catalogue.INDEX,
+                "KeyConditionExpression": "#c = :c",
+                "ExpressionAttributeNames": {"#c": stream_catalogue.CATALOGUE_ATTR},
+                "ExpressionAttributeValues": {":c": {"S": key}}, "ScanIndexForward": False, "Limit": count,
+            }
+            if start:
+                request["ExclusiveStartKey"] = start
+            page = self._client.query(**request)
+            return page["Items"], page.get("LastEvaluatedKey")
+
+        merged = merge_page(fetch, stream_catalogue.category_keys(category), limit, token,
+                            order=stream_catalogue.order, position=stream_catalogue.position, run=self._fan_out().map)
+        return MergedPage([stream_catalogue.entry(item) for item in merged.items], merged.next_token)
+
+    def _fan_out(self) -> ThreadPoolExecutor:
+        """Threads for the catalogue's per-bucket queries (the client is thread-safe), made once."""
+        with self._hashes_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="catalogue")
+            return self._pool
 
     # ----------------------------------------------------------------- checkpoints and audit
 

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from projections.ports import (
+    PENDING_VERSION_ATTR,
     Change,
     Loaded,
     PendingSave,
@@ -57,8 +58,8 @@ class InMemoryViewRows:
             return loaded_single(view, key, stored[0] if stored else None)
         return loaded_rows(view, key, stored)
 
-    def load_many(self, view: View[S], keys: list[str]) -> dict[str, Loaded[S]]:
-        return {key: self.load(view, key) for key in keys}
+    def load_many(self, wanted: Mapping[View[Any], Sequence[str]]) -> dict[tuple[str, str], Loaded[Any]]:
+        return {(view.name, key): self.load(view, key) for view, keys in wanted.items() for key in keys}
 
     def save(self, view: View[S], stream: str, key: str, loaded: Loaded[S], state: S, version: int) -> int:
         change = change_of(PendingSave(view, stream, key, loaded, state, version))
@@ -95,6 +96,8 @@ class InMemoryViewRows:
         """The guarded row must still be at the version read (absent, or at 0, when that was 0)."""
         stored = self.tables[change.guarded.family].get(self._key(change.guarded.family, change.guarded.row))
         stored_version = None if stored is None else stored.get(VERSION_ATTR)
+        if change.unmarked and stored is not None and PENDING_VERSION_ATTR in stored:
+            raise StaleView()  # (never here: an in-memory change never stops half way)
         if change.read_version == 0 and stored_version in (None, 0):
             return
         if stored_version != change.read_version:

@@ -12,9 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Generic, Protocol, TypeVar
 
-from projections.view import HEAD_SORT_KEY, STREAM_ATTR, VERSION_ATTR, Row, View, head_row, stored_row
+from projections.view import (
+    HEAD_SORT_KEY, ROW_KEYS_ATTR, STREAM_ATTR, VERSION_ATTR, Row, View, head_row, stored_row,
+)
 
 S = TypeVar("S")
 PARTIQL_BATCH = 25  # the most saves one ``save_batched`` request carries (BatchExecuteStatement's limit)
@@ -47,6 +50,11 @@ class Loaded(Generic[S]):
     def unfinished(self) -> bool:
         return self.head_version is not None and self.head_version != self.version
 
+    @property
+    def marked(self) -> bool:
+        """The head carried an unfinished change's mark (even one that began at version 0)."""
+        return self.head_version is not None
+
 
 @dataclass(frozen=True)
 class PendingSave(Generic[S]):
@@ -59,14 +67,21 @@ class PendingSave(Generic[S]):
     state: S
     version: int
 
+    @cached_property
+    def rows(self) -> Mapping[str | None, Row]:
+        """``view.rows(state)``, made once: deciding how to write a save and writing it both ask."""
+        return self.view.rows(self.state)
+
 
 class ViewRows(Protocol):
     """One stream's rows of a view: loaded together, written conditionally on the version read."""
 
     def load(self, view: View[S], key: str) -> Loaded[S]: ...
 
-    def load_many(self, view: View[S], keys: list[str]) -> dict[str, Loaded[S]]:
-        """Many streams' rows at once (single-row views in bulk)."""
+    def load_many(self, wanted: Mapping[View[Any], Sequence[str]]) -> dict[tuple[str, str], Loaded[Any]]:
+        """Many streams' rows of many views at once, by (view name, key): in bulk, single rows by
+        key, a multi-row stream's by the keys its head lists (so they may be read after its head:
+        see ``Change.unmarked``)."""
         ...
 
     def save(self, view: View[S], stream: str, key: str, loaded: Loaded[S], state: S, version: int) -> int:
@@ -83,7 +98,7 @@ class ViewRows(Protocol):
         ...
 
     def save_batched(self, saves: Sequence[PendingSave[Any]]) -> dict[str, int | Exception]:
-        """Up to ``PARTIQL_BATCH`` batchable saves: per stream as ``save_grouped``."""
+        """Batchable saves, ``PARTIQL_BATCH`` a request: per stream as ``save_grouped``."""
         ...
 
 
@@ -107,6 +122,15 @@ def loaded_single(view: View[S], key: str, row: Row | None) -> Loaded[S]:
     stored: dict[str | None, Row] = {} if row is None else {None: strip(view, row)}
     version = 0 if row is None else int(row[VERSION_ATTR])
     return Loaded(view.load(key, stored), version, stored)
+
+
+def listed_row_keys(head: Row) -> list[str] | None:
+    """The sort keys of a stream's rows, as its head lists them; None when the head cannot say:
+    an unfinished change's (its rows are in flux), or one written before heads listed rows."""
+    listed = head.get(ROW_KEYS_ATTR)
+    if PENDING_VERSION_ATTR in head or not isinstance(listed, list):
+        return None
+    return [str(sort_key) for sort_key in listed]
 
 
 def loaded_rows(view: View[S], key: str, rows: Iterable[Row]) -> Loaded[S]:
@@ -142,11 +166,16 @@ class Delete:
 @dataclass(frozen=True)
 class Change:
     """One stream's save: ``guarded`` (its head, or its single row) is written only if the stored
-    version is still ``read_version``; ``rest`` (its other rows, rows gone, extras) lands with it."""
+    version is still ``read_version``; ``rest`` (its other rows, rows gone, extras) lands with it.
+
+    ``unmarked``: the head must also carry no unfinished change's mark. A multi-row stream's rows
+    may be read after its head (``ViewRows.load_many``); a change that began in between marks the
+    head before it touches a row, so a save folded from such a read is refused and reloads."""
 
     guarded: Put
     read_version: int
     rest: tuple[Put | Delete, ...]
+    unmarked: bool = False
 
     def __len__(self) -> int:
         return 1 + len(self.rest)
@@ -155,7 +184,7 @@ class Change:
 def change_of(save: PendingSave[Any]) -> Change | None:
     """The writes of ``save``; None when there is nothing to show (a single-row view with no row)."""
     view, key, loaded = save.view, save.key, save.loaded
-    new_rows = view.rows(save.state)
+    new_rows = save.rows
     rest: list[Put | Delete] = []
     if view.sort_attr is None:
         row = new_rows.get(None)
@@ -163,21 +192,22 @@ def change_of(save: PendingSave[Any]) -> Change | None:
             return None
         guarded = Put(view.table, stored_row(view, key, None, row, save.stream, save.version))
     else:
-        guarded = Put(view.table, head_row(view, key, save.stream, save.version))
+        guarded = Put(view.table, head_row(view, key, save.stream, save.version, new_rows))
         for sort_key, row in new_rows.items():
             if loaded.rows.get(sort_key) != without_none(row):
                 rest.append(Put(view.table, stored_row(view, key, sort_key, row, save.stream, save.version)))
         for sort_key in loaded.rows.keys() - new_rows.keys():
             rest.append(Delete(view.table, {view.key_attr: key, view.sort_attr: sort_key}))
     rest.extend(Put(extra.table, extra.item) for extra in view.extras(save.state))
-    return Change(guarded, loaded.stored_version, tuple(rest))
+    return Change(guarded, loaded.stored_version, tuple(rest),
+                  unmarked=view.sort_attr is not None and not loaded.marked)
 
 
 def batchable(save: PendingSave[Any]) -> bool:
     """A single-row view's one conditional write, with nothing else that must land with it, whose
     attribute names are plain (a PartiQL statement spells them: no quoting games)."""
     view = save.view
-    if view.sort_attr is not None or None not in view.rows(save.state) or view.extras(save.state):
+    if view.sort_attr is not None or None not in save.rows or view.extras(save.state):
         return False
-    names = (*view.rows(save.state)[None], *save.loaded.rows.get(None, {}), view.key_attr)
+    names = (*save.rows[None], *save.loaded.rows.get(None, {}), view.key_attr)
     return all(_PLAIN_NAME.match(name) for name in names)

@@ -104,6 +104,9 @@ class Filter:
     def missing(self, attr: str) -> "Filter":
         return self._add("attribute_not_exists({name})", attr)
 
+    def present(self, attr: str) -> "Filter":
+        return self._add("attribute_exists({name})", attr)
+
     def apply(self, request: dict[str, Any]) -> dict[str, Any]:
         if self.parts:
             request["FilterExpression"] = " AND ".join(self.parts)

@@ -13,17 +13,20 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from events.envelope import RecordedEvent
+from events.sharding import ShardedKey
 
 S = TypeVar("S")
 R = TypeVar("R", bound="ViewRow")
 Row = dict[str, Any]
 HEAD_SORT_KEY = "#"  # the head row of multi-row views; queries never return it
 STREAM_ATTR, VERSION_ATTR = "stream_id", "stream_version"  # every row's owner and the version it reflects
+ROW_KEYS_ATTR = "row_keys"  # a multi-row head's list of its stream's other rows (their sort keys)
+ROW_KEYS_MAX_BYTES = 64 * 1024  # a longer list is not kept: the head stays far below DynamoDB's 400 KB item
 
 
 STAMP = {"stamp": True}  # field metadata: the owning stream's stamp, read from the table, never folded
@@ -47,6 +50,10 @@ class ViewRow:
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False, metadata=NOT_STORED)
 
     derived: ClassVar[tuple[str, ...]] = ()
+    # The write-sharded index keys among the derived attributes (events/sharding.py): compared by
+    # their bare value when a rebuild is proven equal (the bucket is how a row is stored, not what
+    # it means), and each checked against template.yaml's index.
+    sharded: ClassVar[tuple[ShardedKey, ...]] = ()
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Self:
@@ -215,9 +222,14 @@ def stored_row(view: View[Any], key: str, sort_key: str | None, row: Row, stream
     return {**keys, **row, STREAM_ATTR: stream, VERSION_ATTR: version}
 
 
-def head_row(view: View[Any], key: str, stream: str, version: int) -> Row:
-    """The head row of a multi-row view: the stream's applied version, whatever rows it has."""
-    return stored_row(view, key, HEAD_SORT_KEY, {}, stream, version)
+def head_row(view: View[Any], key: str, stream: str, version: int, sort_keys: Iterable[str | None] = ()) -> Row:
+    """The head row of a multi-row view: the stream's applied version, and the sort keys of its
+    other rows (``ROW_KEYS_ATTR``), written with them, so a projector fetches a batch's rows by key
+    (BatchGetItem, a request per 100 rows of many streams) instead of a Query per stream. A list
+    longer than ``ROW_KEYS_MAX_BYTES`` is left out, and that stream's rows are queried."""
+    listed = sorted(str(sort_key) for sort_key in sort_keys)
+    kept = {ROW_KEYS_ATTR: listed} if sum(len(k.encode("utf-8")) for k in listed) <= ROW_KEYS_MAX_BYTES else {}
+    return stored_row(view, key, HEAD_SORT_KEY, kept, stream, version)
 
 
 def full_rows(view: View[S], stream: str, version: int, state: S) -> list[tuple[str, Row]]:
@@ -229,7 +241,7 @@ def full_rows(view: View[S], stream: str, version: int, state: S) -> list[tuple[
         return []  # nothing to show yet (e.g. a read of an alert never raised): live writes nothing
     written: list[tuple[str, Row]] = []
     if view.sort_attr is not None:
-        written.append((view.table, head_row(view, key, stream, version)))
+        written.append((view.table, head_row(view, key, stream, version, new_rows)))
     written.extend((view.table, stored_row(view, key, sort_key, row, stream, version))
                    for sort_key, row in new_rows.items())
     written.extend((extra.table, extra.item) for extra in view.extras(state))

@@ -23,20 +23,23 @@ from typing import Any, TypeVar
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from events import raw_items
 from projections.ports import (
     PARTIQL_BATCH,
     PENDING_TOKEN_ATTR,
     PENDING_VERSION_ATTR,
+    Change,
     Loaded,
     PendingSave,
     Put,
     StaleView,
     batchable,
     change_of,
+    listed_row_keys,
     loaded_rows,
     loaded_single,
 )
-from projections.view import VERSION_ATTR, Row, View, stored_row
+from projections.view import HEAD_SORT_KEY, VERSION_ATTR, Row, View, stored_row
 
 # Loaded, PendingSave, StaleView and PARTIQL_BATCH are the port's (projections.ports); re-exported
 # for the callers that import them from here.
@@ -116,27 +119,62 @@ class ViewStore:
     def load(self, view: View[S], key: str) -> Loaded[S]:
         table = self._tables[view.table]
         if view.sort_attr is None:
-            item = self._client.get_item(
-                TableName=table, Key={view.key_attr: {"S": key}}, ConsistentRead=True
+            item = raw_items.call(
+                self._client, "get_item", TableName=table, Key={view.key_attr: {"S": key}}, ConsistentRead=True
             ).get("Item")
             return loaded_single(view, key, None if item is None else from_item(item))
         return loaded_rows(view, key, map(from_item, self._query_all(table, view.key_attr, key)))
 
-    def load_many(self, view: View[S], keys: list[str]) -> dict[str, Loaded[S]]:
-        """Load many single-row streams with BatchGetItem: one request per 100 keys, not one each."""
-        if view.sort_attr is not None:
-            return {key: self.load(view, key) for key in keys}
-        table = self._tables[view.table]
-        found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(keys), 100):
-            request = {table: {"Keys": [{view.key_attr: {"S": k}} for k in keys[start:start + 100]],
-                               "ConsistentRead": True}}
+    def load_many(self, wanted: Mapping[View[Any], Sequence[str]]) -> dict[tuple[str, str], Loaded[Any]]:
+        """Load many streams of many views with BatchGetItem (100 items a request, whatever their
+        tables), not a request (or a Query) each: single rows and multi-row heads first, then the
+        rows those heads list. A stream without a head has no rows (a change writes its head with
+        its first rows); one whose head cannot list them (unfinished, or written before heads
+        listed rows) is queried. Keyed by (view name, key)."""
+        firsts = [(view, key) for view, keys in wanted.items() for key in keys]
+        found = self._get_many([(view, key, None if view.sort_attr is None else HEAD_SORT_KEY)
+                                for view, key in firsts])
+        listed = {(view.name, key): listed_row_keys(found[(view.name, key, HEAD_SORT_KEY)])
+                  for view, key in firsts if view.sort_attr is not None and (view.name, key, HEAD_SORT_KEY) in found}
+        views = {view.name: view for view in wanted}
+        rows_of: dict[tuple[str, str], list[Row]] = {}
+        for (name, key, _), row in self._get_many([(views[name], key, sort_key) for (name, key), sort_keys
+                                                    in listed.items() for sort_key in sort_keys or ()]).items():
+            rows_of.setdefault((name, key), []).append(row)
+        loaded: dict[tuple[str, str], Loaded[Any]] = {}
+        for view, key in firsts:
+            at = (view.name, key)
+            if view.sort_attr is None:
+                loaded[at] = loaded_single(view, key, found.get((view.name, key, None)))
+            elif at in listed and listed[at] is None:
+                loaded[at] = self.load(view, key)
+            else:
+                head = found.get((view.name, key, HEAD_SORT_KEY))
+                loaded[at] = loaded_rows(view, key, [] if head is None else [head, *rows_of.get(at, [])])
+        return loaded
+
+    def _get_many(self, wanted: Sequence[tuple[View[Any], str, str | None]]) -> dict[tuple[str, str, str | None], Row]:
+        """The rows at (view, key, sort key) that exist, as plain rows by (view name, key, sort key):
+        consistent reads, 100 keys a request across tables, the unprocessed ones asked again."""
+        views = {self._tables[view.table]: view for view, _, _ in wanted}
+        found: dict[tuple[str, str, str | None], Row] = {}
+        for start in range(0, len(wanted), 100):
+            request: dict[str, Any] = {}
+            for view, key, sort_key in wanted[start:start + 100]:
+                item_key = {view.key_attr: {"S": key}}
+                if view.sort_attr is not None:
+                    item_key[view.sort_attr] = {"S": str(sort_key)}
+                table = request.setdefault(self._tables[view.table], {"Keys": [], "ConsistentRead": True})
+                table["Keys"].append(item_key)
             while request:
-                page = self._client.batch_get_item(RequestItems=request)
-                for item in page["Responses"].get(table, []):
-                    found[item[view.key_attr]["S"]] = item
+                page = raw_items.call(self._client, "batch_get_item", RequestItems=request)
+                for table_name, items in page["Responses"].items():
+                    view = views[table_name]
+                    for row in map(from_item, items):
+                        sort_key = None if view.sort_attr is None else row[view.sort_attr]
+                        found[(view.name, row[view.key_attr], sort_key)] = row
                 request = page.get("UnprocessedKeys") or {}
-        return {key: loaded_single(view, key, None if key not in found else from_item(found[key])) for key in keys}
+        return found
 
     def _query_all(self, table: str, key_attr: str, key: str) -> list[dict[str, Any]]:
         kwargs: dict[str, Any] = {
@@ -148,7 +186,7 @@ class ViewStore:
         }
         items = []
         while True:
-            page = self._client.query(**kwargs)
+            page = raw_items.call(self._client, "query", **kwargs)
             items.extend(page["Items"])
             if "LastEvaluatedKey" not in page:
                 return items
@@ -197,7 +235,7 @@ class ViewStore:
             return []
         writes: list[dict[str, Any]] = [{"Put": {"TableName": self._tables[change.guarded.family],
                                                  "Item": to_item(change.guarded.row),
-                                                 **self._guard(save.view, change.read_version)}}]
+                                                 **self._guard(save.view, change)}}]
         for write in change.rest:
             if isinstance(write, Put):
                 writes.append({"Put": {"TableName": self._tables[write.family], "Item": to_item(write.row)}})
@@ -283,7 +321,7 @@ class ViewStore:
 
     def _statement(self, save: PendingSave[Any]) -> dict[str, Any]:
         view, table = save.view, self._tables[save.view.table]
-        item = to_item(stored_row(view, save.key, None, view.rows(save.state)[None], save.stream, save.version))
+        item = to_item(stored_row(view, save.key, None, save.rows[None], save.stream, save.version))
         if save.loaded.version == 0:  # the row must not exist yet: INSERT refuses an existing key
             names = list(item)
             values = ", ".join(f"'{name}': ?" for name in names)
@@ -297,16 +335,20 @@ class ViewStore:
                 "Parameters": [*(item[n] for n in names), {"S": save.key}, {"N": str(save.loaded.version)}]}
 
     @staticmethod
-    def _guard(view: View[Any], read_version: int) -> dict[str, Any]:
-        if read_version == 0:  # no head yet, or one an unfinished first change left at version 0
-            return {"ConditionExpression": "attribute_not_exists(#k) OR #v = :v",
-                    "ExpressionAttributeNames": {"#k": view.key_attr, "#v": VERSION_ATTR},
-                    "ExpressionAttributeValues": {":v": {"N": "0"}}}
-        return {
-            "ConditionExpression": "#v = :v",
-            "ExpressionAttributeNames": {"#v": VERSION_ATTR},
-            "ExpressionAttributeValues": {":v": {"N": str(read_version)}},
-        }
+    def _guard(view: View[Any], change: Change) -> dict[str, Any]:
+        """The stored version is still the one read (and, see ``Change.unmarked``, no change has
+        begun since)."""
+        names = {"#v": VERSION_ATTR}
+        at_version = "#v = :v"
+        if change.unmarked:
+            names["#p"] = PENDING_VERSION_ATTR
+            at_version = "(#v = :v AND attribute_not_exists(#p))"
+        values = {":v": {"N": str(change.read_version)}}
+        if change.read_version == 0:  # no head yet, or one an unfinished first change left at version 0
+            return {"ConditionExpression": f"attribute_not_exists(#k) OR {at_version}",
+                    "ExpressionAttributeNames": {**names, "#k": view.key_attr}, "ExpressionAttributeValues": values}
+        return {"ConditionExpression": at_version, "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values}
 
     def _write(self, writes: list[dict[str, Any]]) -> None:
         """One request: a put, or a transaction of up to 100 items."""

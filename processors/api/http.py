@@ -13,13 +13,12 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+if TYPE_CHECKING:  # pydantic loads with the first body parsed: the console reads requests without it
+    from pydantic import BaseModel
 
-from events.schema_base import first_problem
-
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound="BaseModel")
 JSON_HEADERS = {"content-type": "application/json", "cache-control": "no-store"}
 
 
@@ -158,6 +157,10 @@ class HttpRequest:
 
 
 def parse_json(model: type[M], value: Any, where: str = "body") -> M:
+    from pydantic import ValidationError
+
+    from events.schema_base import first_problem
+
     if not isinstance(value, dict):
         raise ApiError(400, f"{where} must be a JSON object")
     try:

@@ -4,8 +4,9 @@ Audits read the event table and never change it; `audit import` appends into ano
 idempotently (one key per event id), keeping ids, data and times byte for byte, after checking
 the export's own hash chain and that no event it carries differs from one stored with its id.
 `audit verify --file` checks an export offline (see ``events.export_chain`` for what that proves).
-Search and trace are served by the table's indexes (by-type-time, by-correlation, by-id), never by a
-scan; trace answers through the composition root's read service, as `GET /trace/{id}` does.
+Search and trace are served by the table's indexes (by-type-shard-time, a kept by-type-time,
+by-correlation, by-id), never by a scan; trace answers through the composition root's read service,
+as `GET /trace/{id}` does.
 Exit 0 ok, 1 a broken chain / undecodable event / refused import, 2 bad input (nothing changed).
 """
 
@@ -425,7 +426,7 @@ def register(sub: Any, command: AddCommand, common: argparse.ArgumentParser) -> 
     p = command("stream", cmd_stream, "every event of a stream in order, with what it changed", audits)
     p.add_argument("stream")
 
-    p = command("search", cmd_search, "events of one type in a time range (by-type-time index), paginated", audits)
+    p = command("search", cmd_search, "events of one type in a time range (the type index), paginated", audits)
     p.add_argument("--type", required=True, type=_event_type, help="stored event type, e.g. dynafold.alerts.raised.v1")
     p.add_argument("--from", dest="start", type=moment, default=EARLIEST, metavar="TIME")
     p.add_argument("--to", dest="end", type=moment, default=LATEST, metavar="TIME")

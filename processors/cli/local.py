@@ -57,6 +57,9 @@ def cmd_up(ctx: Context, args: argparse.Namespace) -> int:
         elif api_port and not port_is_free(api_port):  # said before the engine starts, not after
             raise PortInUse(f"the HTTP API cannot listen on 127.0.0.1:{api_port}: it is in use "
                             "(choose another --api-port, or none)")
+        if args.console_port and not port_is_free(args.console_port):
+            raise PortInUse(f"the console cannot listen on 127.0.0.1:{args.console_port}: it is in use "
+                            "(choose another --console-port, or none)")
         run_dir = _fresh_dir(state_dir / "in-memory") if args.in_memory else state_dir
         data_dir = None if args.in_memory else Path(args.data_dir or state_dir / "data").resolve()
         engine = LocalEngine(port=port, in_memory=args.in_memory, data_dir=data_dir)
@@ -76,8 +79,9 @@ def cmd_up(ctx: Context, args: argparse.Namespace) -> int:
                                            logs=logs, delivery=delivery,
                                            storefront_url=os.environ.get("DYNAFOLD_STOREFRONT_URL") or None)
             api = local_services.LocalApi(stack, secrets, logs=logs)
+            console = local_services.LocalConsole(stack, secrets, logs=logs)
             monitor = local_services.LocalMonitor(stack, state_dir / "outbox.jsonl", logs=logs)
-            with api.serve(api_port) as server:
+            with api.serve(api_port) as server, console.serve(args.console_port) as console_server:
                 record = StackRecord(engine.endpoint_url, access_key, region, ctx.table_prefix, str(run_dir),
                                      args.in_memory, os.getpid(), server.url)
                 write_record(state_dir, record)
@@ -86,6 +90,7 @@ def cmd_up(ctx: Context, args: argparse.Namespace) -> int:
                 if ctx.as_json:
                     print(to_json({"endpoint_url": engine.endpoint_url, "api_url": server.url,
                                    "in_memory": args.in_memory, "data_dir": str(data_dir) if data_dir else None,
+                                   "console_url": f"{console_server.url}/console/",
                                    "state_dir": str(state_dir), "run_dir": str(run_dir), "tables_created": created,
                                    "secrets": str(secrets_path), "logs": str(logs.directory),
                                    "outbox": str(monitor.outbox)}), flush=True)
@@ -93,6 +98,8 @@ def cmd_up(ctx: Context, args: argparse.Namespace) -> int:
                     where = "in memory" if args.in_memory else f"data in {engine.data_dir}"
                     print(f"DynamoDB Local on {engine.endpoint_url} ({where}); {len(created)} tables created")
                     print(f"HTTP API on {server.url} (secrets and the X-Api-Key in {secrets_path})")
+                    print(f"console on {console_server.url}/console/ (sign in with the admin_api_key in "
+                          f"{secrets_path})")
                     print(f"projector, reactor, delivery worker and error monitor (every {args.monitor_interval:g}s) "
                           f"are running; function logs in {logs.directory}, emails in {monitor.outbox}")
                     print(f"other dynafold commands given --state-dir {state_dir} (the default here) talk to "
@@ -157,8 +164,14 @@ def cmd_outbox(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
     from processors.local.demo import run_demo
+    from processors.local.services import local_secrets
 
-    return run_demo(ctx, stay=args.stay)
+    if not (args.stay or args.serve):
+        return run_demo(ctx)
+    # The console's sign-in key: the one `dynafold up` gives, kept in the state directory.
+    secrets, secrets_path = local_secrets(ctx.state_dir)
+    return run_demo(ctx, stay=args.stay, console=True, admin_api_key=secrets.get("admin_api_key"),
+                    key_file=secrets_path)
 
 
 def register(sub: Any, command: AddCommand, common: argparse.ArgumentParser) -> None:
@@ -170,6 +183,7 @@ def register(sub: Any, command: AddCommand, common: argparse.ArgumentParser) -> 
     up.add_argument("--data-dir", default=None, help="where data persists (default <state dir>/data)")
     up.add_argument("--api-port", type=int, default=None,
                     help="HTTP API port on 127.0.0.1 (default: the last run's, when free; else a free one)")
+    up.add_argument("--console-port", type=int, default=0, help="console port on 127.0.0.1 (default: a free one)")
     up.add_argument("--monitor-interval", type=float, default=300.0,
                     help="seconds between error-monitor runs (default 300, as the schedule on AWS)")
 
@@ -188,4 +202,7 @@ def register(sub: Any, command: AddCommand, common: argparse.ArgumentParser) -> 
                                      "through the HTTP API and the consumers, then the views (what `make run` runs)")
     demo.add_argument("--stay", action="store_true",
                       help="keep the demo's stack running afterwards (until Ctrl-C), recorded in --state-dir like "
-                           "`dynafold up`, to try the operator tools on its data")
+                           "`dynafold up`, to try the operator tools and the console on its data")
+    demo.add_argument("--serve", action="store_true",
+                      help="then serve the console on the demo's data, its consumers running, until Ctrl-C (what "
+                           "`make run` does; unlike --stay it records nothing in --state-dir)")

@@ -9,56 +9,30 @@ from __future__ import annotations
 
 import argparse
 from typing import Any
-from urllib.parse import urlsplit
 
-from events.delivery_policy import TARGET_ENABLED, disabled_by, target_stream
-from events.deliveries import TargetEnabled
-from events.envelope import NewEvent
-from events.errors import DynafoldError
-from events.store import NO_STREAM
 from processors.cli.context import AddCommand, Context
-
 
 SOURCE = "urn:dynafold:cli"
 
 
-def _checked_url(url: str) -> str:
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise DynafoldError(f"not a webhook target URL: {url!r} (expected http(s)://host/path)")
-    return url.strip()
-
-
-def _status(ctx: "Context", url: str) -> dict[str, Any]:
-    stream = target_stream(url)
-    events = ctx.store().read_stream(stream)
-    disabled = disabled_by(events)
-    return {"target_url": url, "stream": stream, "version": events[-1].version if events else 0,
-            "disabled": disabled is not None, "reason": disabled.reason if disabled else None}
-
-
 def cmd_status(ctx: "Context", args: argparse.Namespace) -> int:
     from processors.cli.output import emit
+    from processors.services.targets import Targets
 
-    status = _status(ctx, _checked_url(args.url))
-    human = f"{status['target_url']}: " + (f"DISABLED ({status['reason']})" if status["disabled"] else "enabled")
-    emit(status, as_json=ctx.as_json, human=human)
+    status = Targets(ctx.store()).state(args.url)
+    human = f"{status.target_url}: " + (f"DISABLED ({status.reason})" if status.disabled else "enabled")
+    emit(status.to_dict(), as_json=ctx.as_json, human=human)
     return 0
 
 
 def cmd_enable(ctx: "Context", args: argparse.Namespace) -> int:
     from processors.cli.output import emit
+    from processors.services.targets import Targets
 
-    url = _checked_url(args.url)
-    status = _status(ctx, url)
-    if not status["disabled"]:
-        emit({**status, "appended": False}, as_json=ctx.as_json, human=f"{url}: not disabled; nothing to do")
-        return 0
-    event = NewEvent(TARGET_ENABLED, TargetEnabled(target_url=url, reason=args.reason, enabled_by=args.by),
-                     source=SOURCE)
-    result = ctx.store().append(status["stream"], [event], status["version"] or NO_STREAM)
-    emit({**status, "disabled": False, "reason": None, "appended": True, "version": result.last_version},
-         as_json=ctx.as_json, human=f"{url}: enabled again ({status['stream']} v{result.last_version})")
+    done = Targets(ctx.store()).enable(args.url, reason=args.reason, enabled_by=args.by, source=SOURCE)
+    human = (f"{done.target_url}: enabled again ({done.stream} v{done.version})" if done.appended
+             else f"{done.target_url}: not disabled; nothing to do")
+    emit(done.to_dict(), as_json=ctx.as_json, human=human)
     return 0
 
 

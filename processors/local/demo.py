@@ -19,7 +19,8 @@ import signal
 import sys
 import tempfile
 import threading
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -32,12 +33,26 @@ from processors.operations.tables import create_tables
 GRACE_PASSED = timedelta(minutes=31)
 
 
-def run_demo(ctx: Any, *, stay: bool = False) -> int:
+@dataclass(frozen=True)
+class DemoServing:
+    """The demo's stack once its story is told: what ``serve`` gets while the console runs on it."""
+
+    console_url: str
+    api: Any  # an ApiClient signing for the demo's HTTP API
+    stack: Any  # the LocalStack (its store, views, drain)
+
+
+def run_demo(ctx: Any, *, stay: bool = False, console: bool = False,
+             serve: Callable[[DemoServing], None] | None = None, admin_api_key: str | None = None,
+             key_file: Path | None = None) -> int:
     """The story. Its stack's state (checkpoints, queues, outbox, views.json, logs) is kept in
     --state-dir when one is given, for `dynafold status --state-dir` to read afterwards, else in a
     temporary folder (logs in .dynafold/logs). With ``stay`` the stack keeps running afterwards
     (until Ctrl-C), recorded in --state-dir as `up` records its own, so the operator tools can be
-    tried on its data."""
+    tried on its data, and the console is served on it; ``console`` serves the console with the
+    consumers running until Ctrl-C, recording nothing (`make run`). ``serve`` (tests, benchmarks)
+    is called with the console served and the consumers stopped, the stack up until it returns.
+    ``admin_api_key`` signs in to the console (``key_file`` says where it is kept)."""
     from processors.local import services as local_services
     from processors.local import stack as local_stack
     from processors.api.deps import ApiSettings
@@ -90,7 +105,8 @@ def run_demo(ctx: Any, *, stay: bool = False) -> int:
         logs = stack.enter_context(lambda_logs(ctx.state_dir / "logs",
                                                (*local_stack.LOGGER_NAMES, *local_services.LOGGER_NAMES)))
         secrets = Secrets.of(shopify=random_secrets.token_urlsafe(24), inflow=random_secrets.token_urlsafe(24),
-                             signing=new_secret(os.urandom(32)), admin_api_key=random_secrets.token_urlsafe(24),
+                             signing=new_secret(os.urandom(32)),
+                             admin_api_key=admin_api_key or random_secrets.token_urlsafe(24),
                              shopify_admin_token=random_secrets.token_urlsafe(24))
         loopback = TargetPolicy(allow_http=True, allow_networks=(ipaddress.ip_network("127.0.0.1/32"),))
         clock = FastForwardClock()
@@ -147,23 +163,34 @@ def run_demo(ctx: Any, *, stay: bool = False) -> int:
             "chains_ok": not broken,
         }
         emit(summary, as_json=ctx.as_json, human=_human(summary, broken))
+        if not (stay or console or serve):
+            return 0 if not broken else 1
+        served = stack.enter_context(local_services.LocalConsole(local, secrets, logs=logs).serve())
+        console_url = f"{served.url}/console/"
+        out = sys.stderr if ctx.as_json else sys.stdout
+        signing_in = f"console on {console_url} (sign in with the admin_api_key in {key_file})"
         if stay:
             connection = ctx.connection()
             write_record(ctx.state_dir.resolve(), StackRecord(
                 local.endpoint_url, connection.access_key, connection.region, ctx.table_prefix, str(state_dir),
                 in_memory=True, pid=os.getpid(), api_url=server.url, command="dynafold demo --stay"))
-            _stay(local, ctx.state_dir, (sys.stderr if ctx.as_json else sys.stdout))
+            _stay(local, out, f"the demo's stack keeps running (in memory; its record in "
+                              f"{ctx.state_dir / 'stack.json'}): try `dynafold rebuild all --switch`, `dynafold audit "
+                              f"verify --all` in another shell; {signing_in}; Ctrl-C stops it")
+        elif console:
+            _stay(local, out, f"{signing_in}; the demo's consumers keep running, so its actions take effect; "
+                              "Ctrl-C stops it")
+        elif serve is not None:
+            serve(DemoServing(console_url, api, local))
         return 0 if not broken else 1
 
 
-def _stay(local: Any, state_dir: Path, out: Any) -> None:
+def _stay(local: Any, out: Any, message: str) -> None:
     """Keep the demo's consumers running (on its fast-forwarded clock) until Ctrl-C or SIGTERM."""
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     threads = local.run_forever(stop)
-    print(f"the demo's stack keeps running (in memory; its record in {state_dir / 'stack.json'}): try "
-          "`dynafold rebuild all --switch`, `dynafold audit verify --all` in another shell; Ctrl-C stops it",
-          file=out, flush=True)
+    print(message, file=out, flush=True)
     try:
         while not stop.wait(0.5):
             pass

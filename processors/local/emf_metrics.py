@@ -12,6 +12,7 @@ A line that is not EMF, or is malformed, is not a metric (CloudWatch drops it to
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +22,7 @@ from processors.local.platform_metrics import PLATFORM_DIR, provided_locally
 from projections.health.metrics import MetricQuery, Sample, Series, series_of
 
 _EMF_PREFIX = '{"_aws"'
+_HEAD_BYTES = 256  # what tells a file appended to from one replaced
 
 
 def samples_of(line: str) -> list[Sample]:
@@ -50,19 +52,45 @@ def _values(member: Any) -> list[Any]:
 
 
 class EmfMetrics:
+    """The log files read as they grow: each call parses only the lines appended since the last
+    (the files are append-only; one whose first bytes changed, or that shrank, was replaced and is
+    read again from its start), so a page that asks for the status every few seconds does not
+    re-read the day's logs."""
+
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        # file -> (its first bytes, bytes parsed, their samples)
+        self._read: dict[Path, tuple[bytes, int, list[Sample]]] = {}
+        self._lock = threading.Lock()
 
     def files(self) -> list[Path]:
         return sorted(self.directory.glob("*.log")) + sorted((self.directory / PLATFORM_DIR).glob("*.log"))
 
     def samples(self, start: datetime, end: datetime) -> Iterator[Sample]:
-        for path in self.files():
-            with open(path, encoding="utf-8", errors="replace") as lines:
-                for line in lines:
-                    for sample in samples_of(line):
-                        if start <= sample.time < end:
-                            yield sample
+        with self._lock:
+            parsed = [self._caught_up(path) for path in self.files()]
+        for found in parsed:
+            yield from (sample for sample in found if start <= sample.time < end)
+
+    def _caught_up(self, path: Path) -> list[Sample]:
+        head, offset, found = self._read.get(path, (b"", 0, []))
+        try:
+            with open(path, "rb") as handle:
+                start = handle.read(_HEAD_BYTES)
+                if len(start) < len(head) or start[:len(head)] != head:  # replaced, not appended to
+                    offset, found = 0, []
+                handle.seek(offset)
+                chunk = handle.read()
+        except FileNotFoundError:
+            self._read.pop(path, None)
+            return []
+        complete = chunk[:chunk.rfind(b"\n") + 1]  # a line still being written waits for the next call
+        if complete:
+            found = found + [sample for line in complete.decode("utf-8", errors="replace").splitlines()
+                             for sample in samples_of(line)]
+            offset += len(complete)
+        self._read[path] = (start[:offset], offset, found)
+        return found
 
     def series(self, queries: Sequence[MetricQuery], start: datetime, end: datetime,
                period: int) -> dict[str, Series]:

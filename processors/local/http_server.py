@@ -29,7 +29,10 @@ def api_gateway_event(method: str, target: str, headers: dict[str, str], body: b
     path, _, query = target.partition("?")
     params = urllib.parse.parse_qs(query, keep_blank_values=True)
     now = time.time()
-    return {
+    # Payload v2 moves the Cookie header into `cookies`, one entry per cookie.
+    cookie_header = headers.pop("cookie", "")
+    cookies = [part.strip() for part in cookie_header.replace(",", ";").split(";") if part.strip()]
+    event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": "$default",
         "rawPath": path,
@@ -48,6 +51,9 @@ def api_gateway_event(method: str, target: str, headers: dict[str, str], body: b
         "body": base64.b64encode(body).decode("ascii"),
         "isBase64Encoded": True,
     }
+    if cookies:
+        event["cookies"] = cookies
+    return event
 
 
 def _request_handler(handler: Handler, function_name: str) -> type[BaseHTTPRequestHandler]:
@@ -97,6 +103,8 @@ def _request_handler(handler: Handler, function_name: str) -> type[BaseHTTPReque
             for name, value in (response.get("headers") or {}).items():
                 if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
                     self.send_header(name, str(value))
+            for cookie in response.get("cookies") or ():  # payload v2: each becomes a Set-Cookie
+                self.send_header("set-cookie", str(cookie))
             self.send_header("content-length", str(len(payload)))
             self.end_headers()
             if self.command != "HEAD":  # a HEAD answer says how long the body is, without it

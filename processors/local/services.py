@@ -31,7 +31,7 @@ from processors.adapters.secrets import ROLES, Secrets
 from processors.local.stream_runner import LambdaContext
 from processors.adapters.webhook_signing import new_secret
 
-LOGGER_NAMES = ("ingest", "error-monitor")
+LOGGER_NAMES = ("ingest", "error-monitor", "console")
 logger = logging.getLogger(__name__)
 _GENERATED = ("shopify", "inflow", "signing", "admin_api_key")
 
@@ -66,6 +66,22 @@ class LocalApi:
         base = stack.root.api_deps
         self.deps = replace(base, secrets=secrets, settings=settings or base.settings, **deps)
         handler = stack.root.per_invocation(make_api_handler(self.deps))  # as the root's "ingest" handler
+        self.handler = logs.route(self.function_name, handler) if logs else handler
+
+    def serve(self, port: int = 0) -> LocalApiServer:
+        return LocalApiServer(self.handler, port, self.function_name)
+
+
+class LocalConsole:
+    """The console function on its own loopback port, as ConsoleFunction is its own function on AWS."""
+
+    function_name = "dynafold-console"
+
+    def __init__(self, stack: Any, secrets: Secrets, logs: LambdaLogRouter | None = None) -> None:
+        from processors.console.app import make_handler as make_console_handler
+
+        self.deps = replace(stack.root.console_deps, secrets=secrets)
+        handler = make_console_handler(self.deps)
         self.handler = logs.route(self.function_name, handler) if logs else handler
 
     def serve(self, port: int = 0) -> LocalApiServer:

@@ -5,6 +5,19 @@ table in DynamoDB Local, so the runner reproduces what the handlers can observe 
 source mapping: the event shape, batch sizes, shard order (parents before children), partial
 batch responses, bisection on function errors, the retry quota and its on-failure record, and
 checkpoints that survive a restart. Clients are injected; this module never builds one.
+
+ParallelizationFactor F above 1 is Lambda's promise and no more: "When you increase the number of
+concurrent batches per shard, Lambda still ensures in-order processing at the item (partition and
+sort key) level" (https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html, "Polling and batching
+streams"). So a shard's records are dealt to F lanes by a hash of each record's item key (its
+``Keys``: partition and sort key), each lane batches, retries, bisects and discards on its own
+records in shard order, and the F batches of a round are invoked one after another, the first lane
+turning each round: a record may reach the handler before an earlier record of another item (of the
+same partition key too: every event is its own item), never before an earlier record of its own.
+The shard's checkpoint is the last record before which every record is done, so a lane that is
+still retrying holds it back and a restart delivers the other lanes' later records again, as a
+resumed mapping would. (Locally the batches of a round run one after another, not at once: the
+handler is one object here, where Lambda gives each concurrent batch its own execution environment.)
 """
 
 from __future__ import annotations
@@ -17,6 +30,7 @@ import re
 import threading
 import time
 import uuid
+import zlib
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -57,6 +71,8 @@ MINIMUM_RECORD_AGE, MAXIMUM_RECORD_AGE = 60, 604_800
 # Lambda's function timeout when the template gives none (Timeout: "The default is 3 seconds",
 # https://docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html).
 LAMBDA_DEFAULT_TIMEOUT_SECONDS = 3
+MAXIMUM_PARALLELIZATION_FACTOR = 10
+READ_AHEAD_BATCHES = 10  # records read past the checkpoint, in batches per lane, while a lane retries
 
 
 @dataclass(frozen=True)
@@ -67,8 +83,9 @@ class StreamSettings:
     (https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-params.html): BatchSize 100 (max
     10,000), MaximumBatchingWindowInSeconds 0, BisectBatchOnFunctionError false,
     MaximumRetryAttempts -1 (infinite; 0..10,000), MaximumRecordAgeInSeconds -1 (infinite; else
-    60..604,800). ``maximum_record_age_seconds=None`` is -1. With infinite retries a poison record
-    blocks its shard until the stream trims it (24 h), locally as on AWS: the template bounds both.
+    60..604,800), ParallelizationFactor 1 (max 10). ``maximum_record_age_seconds=None`` is -1. With
+    infinite retries a poison record blocks its shard (its lane, above factor 1) until the stream
+    trims it (24 h), locally as on AWS: the template bounds both.
     """
 
     batch_size: int = 100
@@ -78,8 +95,12 @@ class StreamSettings:
     starting_position: str = "TRIM_HORIZON"
     maximum_record_age_seconds: int | None = None
     report_batch_item_failures: bool = True
+    parallelization_factor: int = 1
 
     def __post_init__(self) -> None:
+        if not 1 <= self.parallelization_factor <= MAXIMUM_PARALLELIZATION_FACTOR:
+            raise ValueError(f"parallelization_factor must be 1..{MAXIMUM_PARALLELIZATION_FACTOR}, "
+                             f"not {self.parallelization_factor}")
         if not 1 <= self.batch_size <= 10_000:
             raise ValueError(f"batch_size must be 1..10000, not {self.batch_size}")
         if not 0 <= self.batching_window_seconds <= 300:
@@ -128,6 +149,7 @@ def settings_from_template(function_logical_id: str, template: dict[str, Any] | 
         starting_position=str(value("StartingPosition", "TRIM_HORIZON")),
         maximum_record_age_seconds=None if record_age == INFINITE else record_age,
         report_batch_item_failures="ReportBatchItemFailures" in (value("FunctionResponseTypes", []) or []),
+        parallelization_factor=int(value("ParallelizationFactor", 1)),
     )
 
 
@@ -211,6 +233,16 @@ def _epoch(moment: datetime) -> int | float:
 
 def sequence_number(record: Mapping[str, Any]) -> str:
     return record["dynamodb"]["SequenceNumber"]
+
+
+def lane_of(record: Mapping[str, Any], factor: int) -> int:
+    """Which of a shard's ``factor`` concurrent batch processors gets the record: a hash of its item
+    key (every key attribute, name and value), so one item's records keep their order and nothing
+    else is promised."""
+    if factor == 1:
+        return 0
+    keys = json.dumps(record["dynamodb"].get("Keys", {}), sort_keys=True, separators=(",", ":"))
+    return zlib.crc32(keys.encode("utf-8")) % factor
 
 
 @dataclass
@@ -317,6 +349,17 @@ class RunSummary:
 
 
 @dataclass
+class _Lane:
+    """One of a shard's concurrent batch processors (one per ParallelizationFactor): its records not
+    yet done, in shard order, and its own bisection and retry state."""
+
+    pending: deque[dict[str, Any]] = field(default_factory=deque)  # dealt to this lane, not yet done
+    splits: list[int] = field(default_factory=list)  # sizes of the next batches after bisection
+    failing: tuple[str, int] | None = None  # (sequence number, failed attempts) of the head record
+    last_failure: "_Outcome | None" = None  # the last failed invocation's answer (its responseContext)
+
+
+@dataclass
 class _Shard:
     """In-memory reading state of one shard; only `Checkpoints` is durable."""
 
@@ -327,9 +370,10 @@ class _Shard:
     iterator_at: float = 0.0
     read_to_end: bool = False  # GetRecords returned no NextShardIterator: a closed shard, all read
     pending: deque[dict[str, Any]] = field(default_factory=deque)  # fetched, not yet checkpointed
-    splits: list[int] = field(default_factory=list)  # sizes of the next batches after bisection
-    failing: tuple[str, int] | None = None  # (sequence number, failed attempts) of the head record
-    last_failure: "_Outcome | None" = None  # the last failed invocation's answer (its responseContext)
+    done: set[str] = field(default_factory=set)  # sequence numbers of pending records done (out of order)
+    lanes: list[_Lane] = field(default_factory=list)
+    rounds: int = 0  # batches rounds delivered: which lane goes first
+
 
 
 @dataclass(frozen=True)
@@ -498,7 +542,8 @@ class StreamRunner:
             if shard_id not in self._shards:
                 self._shards[shard_id] = _Shard(
                     shard_id, description.get("ParentShardId"),
-                    "EndingSequenceNumber" in description.get("SequenceNumberRange", {}))
+                    "EndingSequenceNumber" in description.get("SequenceNumberRange", {}),
+                    lanes=[_Lane() for _ in range(self.settings.parallelization_factor)])
         for shard_id in set(self._shards) - set(listed):
             del self._shards[shard_id]
         before = (len(checkpoints.positions), len(checkpoints.finished))
@@ -517,8 +562,11 @@ class StreamRunner:
 
     def _process_shard(self, shard: _Shard, summary: RunSummary) -> bool:
         """Deliver the shard's available records; True when it has just been finished."""
-        while batch := self._next_batch(shard, summary):
-            self._deliver(shard, batch, summary)
+        while batches := self._next_batches(shard, summary):
+            first = shard.rounds % len(batches)
+            shard.rounds += 1
+            for lane, batch in batches[first:] + batches[:first]:  # a round's concurrent batches
+                self._deliver(shard, lane, batch, summary)
         if shard.read_to_end and not shard.pending:
             checkpoints = self._require_checkpoints()
             checkpoints.finished.add(shard.shard_id)
@@ -528,23 +576,33 @@ class StreamRunner:
 
     # -- reading --------------------------------------------------------------------------------
 
-    def _next_batch(self, shard: _Shard, summary: RunSummary) -> list[dict[str, Any]]:
-        size = shard.splits[0] if shard.splits else self.settings.batch_size
-        while True:
-            self._fill(shard, size)
-            expired = self._expired_prefix(shard)
-            if not expired:
-                return list(islice(shard.pending, size))
-            self._discard(shard, expired, "RecordAgeExceeded")
-            summary.discarded_records += len(expired)
+    def _next_batches(self, shard: _Shard, summary: RunSummary) -> list[tuple[_Lane, list[dict[str, Any]]]]:
+        """The next batch of every lane that has records (records past their age discarded first)."""
+        self._fill(shard, self.settings.batch_size)
+        batches = []
+        for lane in shard.lanes:
+            expired = self._expired_prefix(lane)
+            if expired:
+                self._discard(shard, lane, expired, "RecordAgeExceeded")
+                summary.discarded_records += len(expired)
+            size = lane.splits[0] if lane.splits else self.settings.batch_size
+            if lane.pending:
+                batches.append((lane, list(islice(lane.pending, size))))
+        return batches
 
     def _fill(self, shard: _Shard, size: int) -> None:
-        while len(shard.pending) < size and not shard.read_to_end:
+        """Read on until every lane has a full batch: a lane that is retrying must not starve the
+        others (they go on past it), up to READ_AHEAD_BATCHES batches a lane held in memory."""
+        limit = size * len(shard.lanes) * READ_AHEAD_BATCHES
+        while (min(len(lane.pending) for lane in shard.lanes) < size and len(shard.pending) < limit
+               and not shard.read_to_end):
             response = self._get_records(shard)
             if response is None:
                 return
-            records = response.get("Records", [])
-            shard.pending.extend(to_lambda_record(r, self.stream_arn, self._region) for r in records)
+            records = [to_lambda_record(r, self.stream_arn, self._region) for r in response.get("Records", [])]
+            shard.pending.extend(records)
+            for record in records:
+                shard.lanes[lane_of(record, len(shard.lanes))].pending.append(record)
             shard.iterator = response.get("NextShardIterator")
             shard.read_to_end = shard.iterator is None
             if not records:  # caught up with the shard for now
@@ -558,8 +616,9 @@ class StreamRunner:
                 if shard.read_to_end:
                     return None
             try:
-                response = self._streams.get_records(ShardIterator=shard.iterator,
-                                                     Limit=min(GET_RECORDS_LIMIT, self.settings.batch_size))
+                response = self._streams.get_records(
+                    ShardIterator=shard.iterator,
+                    Limit=min(GET_RECORDS_LIMIT, self.settings.batch_size * self.settings.parallelization_factor))
             except Exception as error:
                 if _error_code(error) not in ("ExpiredIteratorException", "TrimmedDataAccessException"):
                     raise
@@ -605,14 +664,14 @@ class StreamRunner:
             kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=after)
         return self._streams.get_shard_iterator(**kwargs)["ShardIterator"]
 
-    def _expired_prefix(self, shard: _Shard) -> list[dict[str, Any]]:
-        """Records older than MaximumRecordAgeInSeconds at the head of the shard (ages only grow backwards)."""
+    def _expired_prefix(self, lane: _Lane) -> list[dict[str, Any]]:
+        """Records older than MaximumRecordAgeInSeconds at the head of the lane (ages only grow backwards)."""
         limit = self.settings.maximum_record_age_seconds
         if limit is None:
             return []
         oldest_allowed = time.time() - limit
         expired = []
-        for record in shard.pending:
+        for record in lane.pending:
             created = record["dynamodb"].get("ApproximateCreationDateTime")
             if not isinstance(created, int | float) or created >= oldest_allowed:
                 break
@@ -621,23 +680,23 @@ class StreamRunner:
 
     # -- delivering -----------------------------------------------------------------------------
 
-    def _deliver(self, shard: _Shard, batch: list[dict[str, Any]], summary: RunSummary) -> None:
+    def _deliver(self, shard: _Shard, lane: _Lane, batch: list[dict[str, Any]], summary: RunSummary) -> None:
         summary.batches += 1
         summary.records += len(batch)
         outcome = self._invoke(batch)
         if outcome.done:
-            self._commit(shard, batch[:outcome.done])
+            self._commit(shard, lane, batch[:outcome.done])
         if outcome.done == len(batch):
             return
         summary.failed_batches += 1
         failed = batch[outcome.done:]
         if outcome.function_error and self.settings.bisect_batch_on_function_error and len(failed) > 1:
             half = (len(failed) + 1) // 2  # splitting does not consume the retry quota
-            shard.splits[:1] = [half, len(failed) - half]
+            lane.splits[:1] = [half, len(failed) - half]
             return
-        attempts = self._note_failure(shard, sequence_number(failed[0]), outcome)
+        attempts = self._note_failure(shard, lane, sequence_number(failed[0]), outcome)
         if self.settings.retries_are_bounded and attempts > self.settings.maximum_retry_attempts:
-            self._discard(shard, failed, "RetryAttemptsExhausted")
+            self._discard(shard, lane, failed, "RetryAttemptsExhausted")
             summary.discarded_records += len(failed)
 
     def _invoke(self, batch: list[dict[str, Any]]) -> _Outcome:
@@ -702,33 +761,40 @@ class StreamRunner:
         lowest = min(known, key=int)
         return _Outcome(positions[lowest], f"batchItemFailures from {lowest}")
 
-    def _note_failure(self, shard: _Shard, head: str, outcome: _Outcome) -> int:
+    def _note_failure(self, shard: _Shard, lane: _Lane, head: str, outcome: _Outcome) -> int:
         """Failed attempts of the record the retry starts at; a new head starts a new count."""
-        attempts = shard.failing[1] + 1 if shard.failing and shard.failing[0] == head else 1
-        shard.failing = (head, attempts)
-        shard.last_failure = outcome
+        attempts = lane.failing[1] + 1 if lane.failing and lane.failing[0] == head else 1
+        lane.failing = (head, attempts)
+        lane.last_failure = outcome
         if not self.settings.retries_are_bounded and attempts % 10 == 0:
             logger.error("%s: record %s of shard %s failed %d times and retries are infinite: the shard "
                          "is blocked until the record ages out: %s", self.name, head, shard.shard_id, attempts,
                          outcome.error)
         return attempts
 
-    def _commit(self, shard: _Shard, records: list[dict[str, Any]]) -> None:
-        """Checkpoint past `records` (the head of the pending queue) and persist it."""
-        for _ in records:
-            shard.pending.popleft()
+    def _commit(self, shard: _Shard, lane: _Lane, records: list[dict[str, Any]]) -> None:
+        """Mark `records` (the head of the lane) done, and checkpoint the shard past every record
+        before which all are done (all of them at factor 1); persisted when it moves."""
+        for record in records:
+            lane.pending.popleft()
+            shard.done.add(sequence_number(record))
         remaining = len(records)
-        while remaining and shard.splits:
-            taken = min(remaining, shard.splits[0])
-            shard.splits[0] -= taken
+        while remaining and lane.splits:
+            taken = min(remaining, lane.splits[0])
+            lane.splits[0] -= taken
             remaining -= taken
-            if shard.splits[0] == 0:
-                shard.splits.pop(0)
-        checkpoints = self._require_checkpoints()
-        checkpoints.positions[shard.shard_id] = sequence_number(records[-1])
-        checkpoints.save()
+            if lane.splits[0] == 0:
+                lane.splits.pop(0)
+        position = None
+        while shard.pending and sequence_number(shard.pending[0]) in shard.done:
+            position = sequence_number(shard.pending.popleft())
+            shard.done.discard(position)
+        if position is not None:
+            checkpoints = self._require_checkpoints()
+            checkpoints.positions[shard.shard_id] = position
+            checkpoints.save()
 
-    def _discard(self, shard: _Shard, records: list[dict[str, Any]], condition: str) -> None:
+    def _discard(self, shard: _Shard, lane: _Lane, records: list[dict[str, Any]], condition: str) -> None:
         """Record the batch on the failure destination, then move the shard past it.
 
         Written before the checkpoint moves, so a crash in between repeats the record rather
@@ -738,16 +804,16 @@ class StreamRunner:
         never the records or the error, so the consumer must fetch them from the stream.
         """
         head = sequence_number(records[0])
-        invocations = shard.failing[1] if shard.failing and shard.failing[0] == head else 0
-        last = shard.last_failure if invocations else None
+        invocations = lane.failing[1] if lane.failing and lane.failing[0] == head else 0
+        last = lane.last_failure if invocations else None
         self._append_failure(on_failure_record(
             function_arn=self._function_arn, condition=condition, invocations=invocations, last_failure=last,
             shard_id=shard.shard_id, records=records, stream_arn=self.stream_arn))
         logger.error("%s: discarded %d record(s) %s..%s of shard %s: %s (%d invocation(s)%s)", self.name,
                      len(records), head, sequence_number(records[-1]), shard.shard_id, condition, invocations,
                      f", last: {last.error}" if last and last.error else "")
-        shard.failing, shard.last_failure = None, None
-        self._commit(shard, records)
+        lane.failing, lane.last_failure = None, None
+        self._commit(shard, lane, records)
 
     def _append_failure(self, line: dict[str, Any]) -> None:
         if isinstance(self.failure_destination, Path):

@@ -17,6 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from processors.operations.template import resolve_conditions
+from events.stream_catalogue import INDEX as STREAM_CATALOGUE_INDEX
+
 PRICES_CHECKED = "2025-11"
 
 
@@ -68,6 +71,7 @@ class EventClass:
     reactor_reads: float = 0.0  # read units the reactor spends on it
     sqs_sends: float = 0.0  # SendMessage: delivery jobs and delayed retries
     jobs_run: float = 0.0  # delivery jobs the worker runs for it (each: one receive share, one delete)
+    new_stream: float = 0.0  # how often it is its stream's first event (enters the stream catalogue)
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,7 @@ class Shape:
     """What the template says: indexes per table family, and each function's memory and batch size."""
 
     indexes: Mapping[str, Mapping[str, bool]]  # family -> GSI name -> projects ALL attributes
-    event_indexes: int
+    event_indexes: int  # the event table's indexes every event writes
     memory_mb: Mapping[str, int]
     arm64: Mapping[str, bool]
     batch_size: Mapping[str, int]
@@ -108,6 +112,9 @@ class Shape:
     # Functions fed by an event source (traffic, schedule, queue): they cold-start every day. The
     # rest (the rebuild's, started by its state machine) run only during a rebuild.
     triggered: frozenset[str] = frozenset()
+    # The event table's sparse stream catalogue index (events/stream_catalogue.py): only a stream's
+    # first event has its key, so it is written per new stream, not per event.
+    stream_catalogue: bool = False
 
 
 def shape_from_template(template: Mapping[str, Any]) -> Shape:
@@ -115,16 +122,18 @@ def shape_from_template(template: Mapping[str, Any]) -> Shape:
     function_globals = template.get("Globals", {}).get("Function", {})
     indexes: dict[str, dict[str, bool]] = {}
     event_indexes = 0
+    stream_catalogue = False
     tables = 0
     for resource in resources.values():
         if resource.get("Type") != "AWS::DynamoDB::Table":
             continue
         tables += 1
-        props = resource["Properties"]
+        props = resolve_conditions(template, resource["Properties"])  # a deploy with the defaults
         family = _family(props["TableName"])
         gsis = props.get("GlobalSecondaryIndexes", [])
         if props.get("StreamSpecification"):
-            event_indexes = len(gsis)
+            stream_catalogue = any(g["IndexName"] == STREAM_CATALOGUE_INDEX for g in gsis)
+            event_indexes = len(gsis) - stream_catalogue
         indexes[family] = {g["IndexName"]: g["Projection"]["ProjectionType"] == "ALL" for g in gsis}
     memory, arm64, batch = {}, {}, {}
     triggered = set()
@@ -142,7 +151,7 @@ def shape_from_template(template: Mapping[str, Any]) -> Shape:
     # CloudWatch charges per alarm *metric*: a metric math alarm is billed for each metric it reads.
     alarms = sum(max(1, sum(1 for m in r["Properties"].get("Metrics", ()) if "MetricStat" in m))
                  for r in resources.values() if r.get("Type") == "AWS::CloudWatch::Alarm")
-    return Shape(indexes, event_indexes, memory, arm64, batch, tables, alarms, frozenset(triggered))
+    return Shape(indexes, event_indexes, memory, arm64, batch, tables, alarms, frozenset(triggered), stream_catalogue)
 
 
 def _family(table_name: Any) -> str:
@@ -212,8 +221,10 @@ def write_units(event: EventClass, shape: Shape) -> dict[str, float]:
     # The projector seals each stream it sees in a batch: at most one checkpoint per event (the view
     # row is counted the same way, without the coalescing a busy stream gets).
     append = 2.0 if event.idempotency_key else 1.0
-    return {"append": append, "event indexes": float(shape.event_indexes), "checkpoint": 1.0, "view row": 1.0,
-            "view indexes": index_units}
+    # A stream's first event also writes its keys-only entry in the stream catalogue: one unit per new stream.
+    catalogue = event.new_stream if shape.stream_catalogue else 0.0
+    return {"append": append, "event indexes": float(shape.event_indexes), "stream catalogue": catalogue,
+            "checkpoint": 1.0, "view row": 1.0, "view indexes": index_units}
 
 
 def read_units(event: EventClass) -> dict[str, float]:
@@ -306,19 +317,21 @@ def _mean(values: Any) -> float:
 # ones included (the reactor's broadcasts and alerts, the worker's delivery outcomes).
 DEFAULT_MIX = (
     # by-order-number: an order's first validation inserts its order row's entry (keys only), later
-    # ones leave it; counted as an insert every time, the worst case of one validation per order.
+    # ones leave it; counted as an insert every time, the worst case of one validation per order
+    # (so is the order stream's creation: its first event enters the stream catalogue).
     EventClass("InFlow order validated", 0.20, "pending-errors", "update",
-               {"by-first-detected": "same", "by-order-number": "insert"}, via_http=True),
+               {"by-first-detected": "same", "by-order-number": "insert"}, via_http=True, new_stream=1.0),
     EventClass("Shopify stock change", 0.30, "inventory", "update", {}, via_http=True, reactor_reads=2.0),
     EventClass("stock broadcast (reactor)", 0.10, "inventory", "update", {}, sqs_sends=1.0),
     EventClass("message received (POST /messages)", 0.10, "delivery-status", "insert",
-               {"by-message": "insert", "by-status": "insert", "by-sender": "insert"}, via_http=True, sqs_sends=1.0),
+               {"by-message": "insert", "by-status": "insert", "by-sender": "insert"}, via_http=True, sqs_sends=1.0,
+               new_stream=1.0),
     # attempted + succeeded / retry scheduled: two events per job; a retry moves by-status
     # (status, due_at) and by-sender (updated_at): two index entries, two writes each.
     EventClass("delivery attempt outcome (worker)", 0.25, "delivery-status", "update",
                {"by-message": "same", "by-status": "move", "by-sender": "move"}, jobs_run=0.5, sqs_sends=0.1),
     EventClass("alert raised (reactor)", 0.05, "alerts", "insert",
-               {"by-unread": "insert", "by-severity": "insert", "by-sku": "insert"}),
+               {"by-unread": "insert", "by-severity": "insert", "by-sku": "insert"}, new_stream=1.0),
 )
 
 DEFAULT_LOAD = {

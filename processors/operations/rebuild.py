@@ -161,12 +161,13 @@ def template_base(family: str) -> str:
 
 
 def table_rule(family: str) -> TableRule:
-    from projections.registry import VIEWS
+    from projections.registry import UNITS
 
     definition = table_definitions()[template_base(family)]
     keys = {k["KeyType"]: k["AttributeName"] for k in definition.properties["KeySchema"]}
-    [category] = [view.category for view in VIEWS if family in view.families]
-    return TableRule(keys["HASH"], keys.get("RANGE"), definition.ttl_attribute, category)
+    [category] = [unit.view.category for unit in UNITS if family in unit.view.families]
+    sharded = tuple(key.attribute for unit in UNITS if unit.view.table == family for key in unit.row.sharded)
+    return TableRule(keys["HASH"], keys.get("RANGE"), definition.ttl_attribute, category, sharded)
 
 
 def rebuilds_filling(state_dir: Path, table: str) -> list[tuple[Path, dict[str, str]]]:

@@ -53,7 +53,7 @@ def execution_input(views: Sequence[str], live: Mapping[str, str], targets: Mapp
     return {
         "views": list(views), "live": {family: live[family] for family in targets}, "targets": dict(targets),
         "rules": {family: {"key_attr": r.key_attr, "sort_attr": r.sort_attr, "ttl_attr": r.ttl_attr,
-                           "category": r.category} for family, r in rules.items()},
+                           "category": r.category, "sharded": list(r.sharded)} for family, r in rules.items()},
         "segments": list(range(options.segments)), "total_segments": options.segments,
         "max_concurrency": options.max_concurrency, "budget_seconds": SLICE_SECONDS,
         "max_write_rate": options.max_write_rate / concurrent if options.max_write_rate else None,

@@ -118,16 +118,70 @@ def _base_name(logical_id: str, table_name: Any) -> str:
 
 
 def table_definitions(template: dict[str, Any] | None = None) -> dict[str, TableDefinition]:
-    """Every AWS::DynamoDB::Table of the template by base name ("events", "idempotency", ...)."""
+    """Every AWS::DynamoDB::Table of the template by base name ("events", "idempotency", ...), its
+    conditional parts decided as a deploy with the parameters' defaults decides them."""
     template = template or load_template()
     tables = {}
     for logical_id, resource in template["Resources"].items():
         if resource.get("Type") != "AWS::DynamoDB::Table":
             continue
-        props = resource["Properties"]
+        props = resolve_conditions(template, resource["Properties"])
         base = _base_name(logical_id, props.get("TableName"))
         tables[base] = TableDefinition(logical_id, base, props)
     return tables
+
+
+_NO_VALUE = Tag("Ref", "AWS::NoValue")
+
+
+def resolve_conditions(template: Mapping[str, Any], value: Any,
+                       parameters: Mapping[str, Any] | None = None) -> Any:
+    """``value`` with every ``!If`` decided and every ``!Ref AWS::NoValue`` removed, as CloudFormation
+    does, the template's parameters taking their defaults (or ``parameters``). Only the condition
+    functions (Equals, Not, And, Or, Condition) are evaluated; other intrinsics are kept as Tags."""
+    given = dict(parameters or {})
+
+    def parameter(name: str) -> Any:
+        if name in given:
+            return given[name]
+        declared = (template.get("Parameters") or {}).get(name)
+        if declared is None or "Default" not in declared:
+            raise ValueError(f"!Ref {name}: no such parameter with a default to decide a condition")
+        return declared["Default"]
+
+    def operand(node: Any) -> Any:
+        if isinstance(node, Tag) and node.name == "Ref":
+            return str(parameter(node.value))
+        if isinstance(node, Tag):
+            return condition(node)
+        return str(node)
+
+    def condition(node: Any) -> bool:
+        if isinstance(node, Tag) and node.name == "Condition":
+            return condition((template.get("Conditions") or {})[node.value])
+        if isinstance(node, Tag) and node.name == "Equals":
+            left, right = node.value
+            return bool(operand(left) == operand(right))
+        if isinstance(node, Tag) and node.name == "Not":
+            return not condition(node.value[0])
+        if isinstance(node, Tag) and node.name in ("And", "Or"):
+            decided = [condition(part) for part in node.value]
+            return all(decided) if node.name == "And" else any(decided)
+        raise ValueError(f"cannot decide the condition {node!r}")
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, Tag) and node.name == "If":
+            name, when_true, when_false = node.value
+            decided = condition((template.get("Conditions") or {})[name])
+            return resolve(when_true if decided else when_false)
+        if isinstance(node, list):
+            return [item for item in (resolve(item) for item in node) if item != _NO_VALUE]
+        if isinstance(node, dict):
+            return {key: item for key, item in ((key, resolve(item)) for key, item in node.items())
+                    if item != _NO_VALUE}
+        return node
+
+    return resolve(value)
 
 
 _NAME_RE = re.compile(r"^[a-zA-Z0-9_.-]{3,255}$")

@@ -54,8 +54,9 @@ class ShopifyAdoption:
         return sorted(row.sku for row in inventory.all() if row.uncounted and row.shopify_items)
 
     def adopt(self, skus: Sequence[str] | None, adopted_by: str, from_items: Collection[str] = (),
-              dry_run: bool = False) -> AdoptionReport:
-        """Adopt the named ``skus`` (all or none), or with None every candidate that can be."""
+              dry_run: bool = False, source: str = SOURCE) -> AdoptionReport:
+        """Adopt the named ``skus`` (all or none), or with None every candidate that can be;
+        ``source`` is who appends (the admin route and the CLI, or the console)."""
         if skus is not None and not 0 < len(skus) <= MAX_SKUS:
             raise DynafoldError(f"name 1-{MAX_SKUS} SKUs (or adopt all)")
         named = skus is not None
@@ -72,7 +73,7 @@ class ShopifyAdoption:
             row = plan.row()
             if plan.event is not None and not dry_run:
                 try:
-                    result = self._store.append(f"sku:{plan.sku}", [NewEvent(ADOPTED_TYPE, plan.event, source=SOURCE)],
+                    result = self._store.append(f"sku:{plan.sku}", [NewEvent(ADOPTED_TYPE, plan.event, source=source)],
                                                 version)
                 except VersionConflict:
                     if named:

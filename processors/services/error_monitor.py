@@ -144,10 +144,14 @@ class ErrorMonitor:
                          ANY, key=f"notify-failed:{nid}:{attempt}", cause=claim)
             metrics.add_metric(name="EmailsFailed", unit=MetricUnit.Count, value=1)
             return "send_failed"
+        # Keyed by the attempt, as its claim is: each send is its own record. A record whose guard was
+        # written but not its event (a fault between the two writes) is never finished by a later
+        # send, whose message_ref differs: under one key per notification that key was taken for
+        # good and every later run sent the email again, refused as a reused key.
         self._append(stream, "dynafold.orders.errors_notified.v1",
                      OrderErrorsNotified(order_id=order_id, error_hashes=tuple(e.error_hash for e in errors),
                                          channel=self._mailer.channel, message_ref=message_ref, notification_id=nid),
-                     ANY, key=f"notified:{nid}", cause=claim)
+                     ANY, key=f"notified:{nid}:{attempt}", cause=claim)
         metrics.add_metric(name="EmailsSent", unit=MetricUnit.Count, value=1)
         metrics.add_metric(name="PendingErrorsNotified", unit=MetricUnit.Count, value=len(errors))
         logger.info("errors notified", extra={"order_id": order_id, "errors": len(errors), "message_ref": message_ref,

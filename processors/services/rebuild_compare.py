@@ -209,7 +209,7 @@ class RebuildComparer:
         if not entries:
             return 0
         projector = BatchProjector(ViewStore(self._client, self._targets), self._store.read_stream, self._views,
-                                   max_workers=4, reveal=reveal_of(self._store))
+                                   reveal=reveal_of(self._store))
         applied = 0
         for first in range(0, len(entries), _CATCH_UP_BATCH):
             outcome = projector.project(entries[first:first + _CATCH_UP_BATCH])
@@ -355,7 +355,8 @@ class CompareStep:
         if switched and now != targets:
             raise ValueError(f"catch_up runs after the switch, but the active tables are {now}, not {targets}")
         views = list(views_named(event["views"]).values())
-        rules = {family: TableRule(**rule) for family, rule in event["rules"].items()}
+        rules = {family: TableRule(**{**rule, "sharded": tuple(rule.get("sharded", ()))})
+                 for family, rule in event["rules"].items()}
         return RebuildComparer(self._client, self._store, views, live, targets, rules,
                                segments=int(event["total_segments"]))
 

@@ -174,15 +174,19 @@ class StreamFailures:
         return alert, records, self._raise_alert(alert, records.cause)
 
     def fetch(self, batch: FailedBatch) -> FailedRecords:
-        """The batch's records, from its first sequence number to its last (a batch is a contiguous
-        range of one shard), while the stream holds them."""
+        """The records from the batch's first sequence number to its last, while the stream holds them.
+
+        At ParallelizationFactor 1 that range is the batch. Above 1 the shard's records are dealt
+        to concurrent batches by item key, so the range also holds other batches' records: every
+        record of it is read and named, so a failed event is never left out (an alert may name more
+        events than failed, never fewer)."""
         found: list[Mapping[str, Any]] = []
         try:
             iterator = self._streams.get_shard_iterator(
                 StreamArn=batch.stream_arn, ShardId=batch.shard_id, ShardIteratorType="AT_SEQUENCE_NUMBER",
                 SequenceNumber=batch.start)["ShardIterator"]
             empty_pages, end = 0, int(batch.end)
-            while iterator and len(found) < batch.batch_size and empty_pages < MAX_EMPTY_PAGES:
+            while iterator and empty_pages < MAX_EMPTY_PAGES:
                 page = self._streams.get_records(ShardIterator=iterator, Limit=GET_RECORDS_LIMIT)
                 records = page.get("Records", [])
                 empty_pages = 0 if records else empty_pages + 1
@@ -206,5 +210,6 @@ class StreamFailures:
 
     @staticmethod
     def _identified(found: list[Mapping[str, Any]], batch: FailedBatch, gone: str | None) -> FailedRecords:
-        streams, types = identify(found[:batch.batch_size])
-        return FailedRecords(len(found), streams, types, gone, first_cause(found[:batch.batch_size]))
+        # The batch's first record opens the range (AT_SEQUENCE_NUMBER start): the alert's cause.
+        streams, types = identify(found)
+        return FailedRecords(len(found), streams, types, gone, first_cause(found))

@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # the collaborators' types; imported where built so each func
     from processors.adapters.order_sources import OrderSource
     from processors.adapters.secrets import Secrets
     from processors.api.deps import ApiDeps, ApiSettings
+    from processors.console.deps import ConsoleDeps, ConsoleReads
     from processors.services.delivery_worker import DeliverySettings, DeliveryWorker
     from processors.services.adoption import ShopifyAdoption
     from processors.services.event_trace import EventTrace
@@ -49,6 +50,7 @@ if TYPE_CHECKING:  # the collaborators' types; imported where built so each func
     from processors.services.alert_reads import AlertReads
     from processors.services.status import HealthSources, StatusService, StatusSettings
     from processors.services.support import Support
+    from processors.services.targets import Targets
     from projections.reactor.settings import AlertSettings
     from projections.batch import BatchProjector
     from projections.ports import ViewRows
@@ -57,7 +59,7 @@ if TYPE_CHECKING:  # the collaborators' types; imported where built so each func
 
 Handler = Callable[[dict[str, Any], Any], Any]
 FUNCTIONS = ("projector", "reactor", "ingest", "error-monitor", "delivery-worker", "stream-failures",
-             "rebuild-segment", "rebuild-compare")
+             "rebuild-segment", "rebuild-compare", "console")
 
 
 @dataclass(frozen=True)
@@ -334,6 +336,31 @@ class Root:
         return AlertReads(self.store, self.queries.alerts)
 
     @cached_property
+    def targets(self) -> Targets:
+        """Webhook targets disabled after 410 Gone, and enabling them again (`dynafold targets`, the console)."""
+        from processors.services.targets import Targets
+
+        return Targets(self.store)
+
+    @cached_property
+    def console_deps(self) -> ConsoleDeps:
+        """The console reads and acts through the services the CLI and the routes use, each built
+        when a page first asks for it (sign-in, the first page of a cold container, builds none)."""
+        from processors.console.deps import ConsoleDeps, ConsoleServices
+
+        services = ConsoleServices(support=lambda: self.support, status=lambda: self.status,
+                                   alert_reads=lambda: self.alert_reads, event_trace=lambda: self.event_trace,
+                                   adoption=lambda: self.shopify_adoption, targets=lambda: self.targets)
+        return ConsoleDeps(self._console_reads, self.secrets, services, clock=self.adapters.clock.now)
+
+    def _console_reads(self) -> ConsoleReads:
+        from events.log_index import EventIndex
+        from processors.console.deps import ConsoleReads
+
+        return ConsoleReads(self.store, EventIndex(self.client, self.adapters.tables.events), self.queries,
+                            self.adapters.tables.views, grace_period=lambda: self.settings.monitor.grace)
+
+    @cached_property
     def rebuild_segment_worker(self) -> SegmentWorker:
         from processors.services.rebuild_segment import SegmentWorker
 
@@ -395,4 +422,8 @@ class Root:
             from processors.handlers import rebuild_compare
 
             return rebuild_compare.make_handler(self.rebuild_compare_step)
+        if function == "console":
+            from processors.console.app import make_handler as make_console_handler
+
+            return make_console_handler(self.console_deps)
         raise ValueError(f"unknown function {function!r}; expected one of {', '.join(FUNCTIONS)}")

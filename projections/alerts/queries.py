@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from events.envelope import format_time, parse_time
-from projections.alerts.fold import ALERT_TYPES, SEVERITIES, UNREAD, Alert
+from projections.alerts.fold import ALERT_TYPES, SEVERITIES, UNREAD, UNREAD_INDEX, Alert
 from projections.unit import (
     Answer, Arg, Command, Filter, InvalidQuery, Reader, Route, Section, choice, flag, key_query, rows, s, time_bound,
 )
@@ -37,16 +37,18 @@ class AlertQueries:
         """Alerts matching every given filter, newest first; ``since`` (inclusive) and ``before``
         (exclusive) bound when they were raised.
 
-        Index: by-sku when a SKU is given (the narrowest), else by-unread for unread alerts (sparse),
-        else by-severity; every index is sorted by time, so the time bounds are key conditions, and
-        the other filters become a FilterExpression. With no severity and no SKU and not asking for
-        unread ones, the three severities are queried and merged (no scan).
+        Index: by-sku when a SKU is given (the narrowest), else by-unread for unread alerts (sparse,
+        and sharded: every bucket is asked), else by-severity; every index is sorted by time, so the
+        time bounds are key conditions, and the other filters become a FilterExpression. With no
+        severity and no SKU and not asking for unread ones, the three severities are queried and
+        merged (no scan).
         """
         if severity is not None:
             check_severity(severity)
         if alert_type is not None:
             check_alert_type(alert_type)
         where = Filter()
+        partitions: list[dict[str, Any]] | None
         if alert_type is not None:
             where.equals("alert_type", s(alert_type))
         if sku is not None:
@@ -55,25 +57,36 @@ class AlertQueries:
             if severity is not None:
                 where.equals("severity", s(severity))
         elif unread:
-            partitions = [key_query("unread", UNREAD, index="by-unread")]
+            partitions = None  # by-unread, sharded: asked below, every bucket
             if severity is not None:
                 where.equals("severity", s(severity))
         else:
             _unread_filter(where, unread)
             severities = [severity] if severity is not None else list(SEVERITIES)
             partitions = [key_query("severity", one, index="by-severity") for one in severities]
-        found: list[Alert] = []
         low = None if since is None else time_bound(since, "since")
         high = None if before is None else time_bound(before, "before")
         if low is not None and high is not None and low >= high:
             return []  # an empty range (DynamoDB refuses a BETWEEN whose bounds are reversed)
+        if partitions is None:
+            request = key_query("unread", UNREAD)
+            _time_range(request, low, high)
+            where.apply(request)
+            return _ordered([Alert.from_row(row) for row in UNREAD_INDEX.query(
+                lambda one: self._reader.query(FAMILY, one), UNREAD, request, newest_first=newest_first)],
+                newest_first)
+        found: list[Alert] = []
         for request in partitions:
             request["ScanIndexForward"] = not newest_first
             _time_range(request, low, high)
             where.apply(request)
             found.extend(Alert.from_row(row) for row in self._reader.query(FAMILY, request))
-        found.sort(key=lambda a: (a.time or "", a.alert_id), reverse=newest_first)
-        return found
+        return _ordered(found, newest_first)
+
+
+def _ordered(found: list[Alert], newest_first: bool) -> list[Alert]:
+    """By time, then alert id (alerts raised in the same microsecond come back in one order)."""
+    return sorted(found, key=lambda a: (a.time or "", a.alert_id), reverse=newest_first)
 
 
 def _time_range(request: dict[str, Any], since: str | None, before: str | None) -> None:
@@ -97,7 +110,7 @@ def _time_range(request: dict[str, Any], since: str | None, before: str | None) 
 
 def _unread_filter(where: Filter, unread: bool | None) -> None:
     if unread is True:
-        where.equals("unread", s(UNREAD))
+        where.present("unread")  # "UNREAD#<bucket>" (or a legacy "UNREAD"): present only while unread
     elif unread is False:
         where.missing("unread")
 

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from projections.delivery_status.fold import STATUSES, DeliveryStatus
+from projections.delivery_status.fold import SENDER_INDEX, STATUS_INDEX, STATUSES, DeliveryStatus
 from projections.unit import (
     Answer, Arg, Command, Filter, InvalidQuery, Reader, Route, Section, choice, found, key_query, moment, rows, s,
     time_bound,
@@ -40,8 +40,9 @@ class DeliveryQueries:
     def by_status(self, status: str, due_before: str | datetime | None = None, *, since: str | datetime | None = None,
                   sender_id: str | None = None) -> list[DeliveryStatus]:
         """Deliveries in ``status``, by due time (the next retry, else the last change); ``due_before``
-        keeps those due strictly before it, ``since`` those due at or after it."""
-        request = key_query("status", check_status(status), index="by-status")
+        keeps those due strictly before it, ``since`` those due at or after it (every bucket of
+        by-status, merged)."""
+        request = key_query("status_shard", check_status(status))
         if due_before is not None or since is not None:
             request["ExpressionAttributeNames"]["#d"] = "due_at"
         if due_before is not None and since is not None:
@@ -56,7 +57,8 @@ class DeliveryQueries:
             request["ExpressionAttributeValues"][":d"] = s(time_bound(due_before, "due before"))
         if sender_id is not None:
             Filter().equals("sender_id", s(sender_id)).apply(request)
-        found = [DeliveryStatus.from_row(row) for row in self._reader.query(FAMILY, request)]
+        found = [DeliveryStatus.from_row(row) for row in STATUS_INDEX.query(
+            lambda one: self._reader.query(FAMILY, one), status, request)]
         if due_before is not None and since is not None:  # BETWEEN includes its upper end
             bound = time_bound(due_before, "due before")
             found = [d for d in found if (d.due_at or "") < bound]
@@ -64,15 +66,17 @@ class DeliveryQueries:
 
     def by_sender(self, sender_id: str, *, status: str | None = None,
                   due_before: str | datetime | None = None) -> list[DeliveryStatus]:
-        """A sender's deliveries, least recently updated first; optionally one status / due before."""
-        request = key_query("sender_id", sender_id, index="by-sender")
+        """A sender's deliveries, least recently updated first; optionally one status / due before
+        (every bucket of by-sender, merged)."""
+        request = key_query("sender_shard", sender_id)
         where = Filter()
         if status is not None:
             where.equals("status", s(check_status(status)))
         if due_before is not None:
             where.less_than("due_at", s(time_bound(due_before, "due before")))
         where.apply(request)
-        return [DeliveryStatus.from_row(row) for row in self._reader.query(FAMILY, request)]
+        return [DeliveryStatus.from_row(row) for row in SENDER_INDEX.query(
+            lambda one: self._reader.query(FAMILY, one), sender_id, request)]
 
 
 # ----------------------------------------------------------------------------- how the shell asks

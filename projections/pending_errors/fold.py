@@ -9,8 +9,10 @@ edited), so it never gets a second grace period or a second email; once a valida
 reports it, it is forgotten, and if it comes back later it is a new error with its own grace
 period and its own email (issue 12 defect 2).
 
-Every row carries ``pending = "PENDING"`` (the partition key of the sparse ``by-first-detected``
-index, so "pending errors first detected before T" is a range query) and ``expires_at``, the
+Every row carries ``pending = "PENDING#<bucket>"`` (the partition key of the sparse
+``by-first-detected`` index, so "pending errors first detected before T" is a range query per
+bucket; sharded by ``PENDING_INDEX`` because every validation of an order with errors rewrites its
+rows, more writes than one key value takes at 10,000 events/s) and ``expires_at``, the
 table's TTL: first_detected + 7 days, in epoch seconds. A notified error's row carries neither
 (it is not pending, so it stays out of the index, and it lives exactly as long as the error is
 still reported: a TTL would forget it and the next validation would reopen it).
@@ -39,10 +41,14 @@ from typing import Any
 from events.envelope import RecordedEvent, format_time
 from events.orders import OrderErrorsNotified, OrderValidated
 from events.personal import ERASED, revealed
+from events.sharding import ShardedKey, bare_value
 from projections.view import Row, View, ViewRow
 
 PENDING = "PENDING"
 TTL = timedelta(days=7)
+# Bucket from the row's key (order_id, error_hash). legacy: rows a deployed table got before the key
+# was sharded hold the bare "PENDING" until the family is rebuilt (or the row is rewritten).
+PENDING_INDEX = ShardedKey("by-first-detected", "pending", "first_detected", buckets=8, legacy=True)
 ORDER_ROW = "@order"  # the order row's sort key: error hashes are hex, the head row is "#"
 INDEXED_NUMBER = "indexed_number"  # the by-order-number index's key, on the order row only
 
@@ -63,15 +69,22 @@ class PendingError(ViewRow):
     last_seen: str
 
     derived = ("pending", "expires_at")
+    sharded = (PENDING_INDEX,)
 
     @property
     def pending(self) -> str:
-        """The partition key of the sparse by-first-detected index."""
-        return PENDING
+        """The partition key of the sparse by-first-detected index: "PENDING#<bucket>"."""
+        return PENDING_INDEX.value(PENDING, (self.order_id, self.error_hash))
 
     @property
     def expires_at(self) -> int:
         return expires_at(self.first_detected)
+
+
+def is_pending(row: Row) -> bool:
+    """Whether a stored row is a pending error's (a notified error's row carries no ``pending``)."""
+    stored = row.get("pending")
+    return isinstance(stored, str) and bare_value(stored) == PENDING
 
 
 @dataclass(frozen=True, slots=True)

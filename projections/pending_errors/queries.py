@@ -8,7 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from events.errors import NotFound
-from projections.pending_errors.fold import INDEXED_NUMBER, ORDER_ROW, PENDING, PendingError
+from projections.pending_errors.fold import (
+    INDEXED_NUMBER, ORDER_ROW, PENDING, PENDING_INDEX, PendingError, is_pending,
+)
 from projections.unit import (
     Answer, Arg, Command, InvalidQuery, Reader, Route, Section, key_query, parse_duration, rows, s, time_bound,
 )
@@ -53,7 +55,7 @@ class PendingErrorQueries:
         """Everything the view keeps of one order: one Query of its partition."""
         found = list(self._reader.query(FAMILY, key_query("order_id", order_id)))
         order = next((row for row in found if row.get("error_hash") == ORDER_ROW), {})
-        pending = tuple(PendingError.from_row(row) for row in found if row.get("pending") == PENDING)
+        pending = tuple(PendingError.from_row(row) for row in found if is_pending(row))
         notified = {str(row["error_hash"]): str(row["notified_at"]) for row in found if "notified_at" in row}
         number = order.get("order_number") or next((str(row["order_number"]) for row in found
                                                     if row.get("order_number")), "")
@@ -85,19 +87,22 @@ class PendingErrorQueries:
         return self.order(ids[0])
 
     def detected_before(self, cutoff: str | datetime) -> list[PendingError]:
-        """The error monitor's question: pending errors first detected before ``cutoff``, oldest first."""
+        """The error monitor's question: pending errors first detected before ``cutoff``, oldest first
+        (every bucket of by-first-detected, merged)."""
         request = {
-            "IndexName": "by-first-detected",
-            "KeyConditionExpression": "#p = :p AND #t < :t",
+            "KeyConditionExpression": "#p = :k AND #t < :t",
             "ExpressionAttributeNames": {"#p": "pending", "#t": "first_detected"},
-            "ExpressionAttributeValues": {":p": s(PENDING), ":t": s(time_bound(cutoff, "cutoff"))},
+            "ExpressionAttributeValues": {":t": s(time_bound(cutoff, "cutoff"))},
         }
-        return [PendingError.from_row(row) for row in self._reader.query(FAMILY, request)]
+        return self._pending(request)
 
     def all(self) -> list[PendingError]:
         """Every pending error, oldest first (the sparse by-first-detected index, no scan)."""
-        return [PendingError.from_row(row)
-                for row in self._reader.query(FAMILY, key_query("pending", PENDING, index="by-first-detected"))]
+        return self._pending(key_query("pending", PENDING))
+
+    def _pending(self, request: Mapping[str, Any]) -> list[PendingError]:
+        return [PendingError.from_row(row) for row in PENDING_INDEX.query(
+            lambda one: self._reader.query(FAMILY, one), PENDING, request)]
 
 
 # ----------------------------------------------------------------------------- how the shell asks

@@ -20,7 +20,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from events.envelope import canonical_json
-from projections.view import HEAD_SORT_KEY, STREAM_ATTR, VERSION_ATTR, Row
+from events.sharding import bare_value
+from projections.view import HEAD_SORT_KEY, ROW_KEYS_ATTR, STREAM_ATTR, VERSION_ATTR, Row
 
 RowKey = tuple[str, ...]
 MISSING, EXTRA, DIFFERENT = "missing from rebuilt", "only in rebuilt", "different"
@@ -34,6 +35,9 @@ class TableRule:
     sort_attr: str | None = None
     ttl_attr: str | None = None
     category: str = ""  # the owning view's stream category: owns rows that carry no stream (extras)
+    # Write-sharded index attributes ("PENDING#3"): compared by their bare value, so a live row a
+    # deployed table got before the key was sharded ("PENDING") equals its rebuilt copy.
+    sharded: tuple[str, ...] = ()
 
     def owner(self, row: Row) -> str:
         """The stream that owns a row: its stamp, or for insert-only extras ``<category>:<key>``."""
@@ -46,9 +50,16 @@ class TableRule:
         return (str(row[self.key_attr]), str(row[self.sort_attr]))
 
     def compared(self, row: Row) -> Row:
-        if self.sort_attr is not None and row.get(self.sort_attr) != HEAD_SORT_KEY:
+        if self.sharded:
+            row = {name: bare_value(value) if name in self.sharded and isinstance(value, str) else value
+                   for name, value in row.items()}
+        if self.sort_attr is None:
+            return row
+        if row.get(self.sort_attr) != HEAD_SORT_KEY:
             return {name: value for name, value in row.items() if name != VERSION_ATTR}
-        return row
+        # A head's list of its rows is derived from the rows, which are compared themselves; a head
+        # written before heads listed their rows has none, and is no different for that.
+        return {name: value for name, value in row.items() if name != ROW_KEYS_ATTR}
 
     def expired(self, row: Row, now_epoch: int) -> bool:
         value = row.get(self.ttl_attr) if self.ttl_attr else None

@@ -5,6 +5,8 @@ Each test runs on the in-memory log, on EventStore over moto and (integration) o
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import pytest
 
 from dataclasses import replace
@@ -292,8 +294,11 @@ def test_a_seal_is_insert_only_and_the_highest_checkpoint_speaks(harness: Harnes
 
 
 def test_the_same_events_are_stored_with_the_same_hashes_everywhere(log: EventLog) -> None:
-    """Pinned digests: the chain is the same on every log (a log moved between engines verifies)."""
-    log.append("sku:A", [buffer(value=1, id="e1"), buffer(value=2, id="e2", causation_id="e1")], NO_STREAM)
+    """Pinned digests: the chain is the same on every log (a log moved between engines verifies).
+    The events carry their own time: the time is hashed, and the logs' clock is the run's start."""
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    log.append("sku:A", [buffer(value=1, id="e1", time=at), buffer(value=2, id="e2", causation_id="e1", time=at)],
+               NO_STREAM)
     items = list(log.read_items("sku:A"))
     assert [i["hash"]["S"] for i in items] == [
         "677897dcff11f1c5205e2fee02e95e3501100cb041cdac08d76fb0d9034f6150",
@@ -443,3 +448,46 @@ def test_a_guard_an_earlier_release_wrote_with_its_events_answers_as_before(harn
     harness.put_guard_raw(multi)
     assert log.append_streams([sold("B")], "old-2") == [AppendResult("sku:B", 4, 4, ("e-4",), True)]
     assert harness.count() == 1
+
+
+# ------------------------------------------------------------------ the stream catalogue
+
+def test_list_streams_pages_through_a_category_newest_first_once_each(log: EventLog) -> None:
+    for n in range(23):
+        log.append(f"sku:S{n:02d}", [buffer(f"S{n:02d}", n)])
+        log.append(f"sku:S{n:02d}", [buffer(f"S{n:02d}", n + 1)])  # a later append adds no entry
+    log.append("alert:a-1", [NewEvent("dynafold.alerts.raised.v1", {
+        "alert_id": "a-1", "alert_type": "stock_low", "severity": "warning", "subject": "sku:S01", "message": "low"})])
+    seen: list[str] = []
+    token = None
+    pages = 0
+    while True:
+        page = log.list_streams("sku", limit=5, token=token)
+        pages += 1
+        assert len(page.items) <= 5
+        seen.extend(entry.stream for entry in page.items)
+        token = page.next_token
+        if token is None:
+            break
+    assert sorted(seen) == [f"sku:S{n:02d}" for n in range(23)]  # every stream once, no other category
+    assert pages >= 5
+    first = log.list_streams("sku", limit=100).items
+    assert [e.created for e in first] == sorted((e.created for e in first), reverse=True)
+
+
+def test_only_a_streams_first_event_carries_the_catalogue_key(log: EventLog) -> None:
+    log.append("sku:A", [buffer("A", 1), buffer("A", 2)])
+    log.append("sku:A", [buffer("A", 3)])
+    items = list(log.read_items("sku:A"))
+    assert [("catalogue" in item) for item in items] == [True, False, False]
+    assert items[0]["catalogue"]["S"].startswith("sku#")
+    [entry] = log.list_streams("sku").items
+    assert (entry.stream, entry.created) == ("sku:A", items[0]["time"]["S"])
+    assert all(report.ok for report in log.verify_log())  # the key is no part of the hashed event
+
+
+def test_list_streams_refuses_an_unknown_category_and_a_forged_token(log: EventLog) -> None:
+    with pytest.raises(InvalidStreamId):
+        log.list_streams("nope")
+    with pytest.raises(DynafoldError):
+        log.list_streams("sku", token="bm90IGEgdG9rZW4=")

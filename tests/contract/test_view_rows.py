@@ -58,7 +58,9 @@ def test_nothing_stored_loads_as_the_initial_state_at_version_0(rows_harness: Ro
         loaded = rows_harness.rows.load(view, key)
         assert (loaded.version, dict(loaded.rows), loaded.unfinished) == (0, {}, False)
         assert loaded.state == view.initial(key)
-    assert rows_harness.rows.load_many(InventoryProjection, ["A", "B"])["B"].version == 0
+    loaded = rows_harness.rows.load_many({InventoryProjection: ["A", "B"], PendingErrorsProjection: ["o1"]})
+    assert loaded[(InventoryProjection.name, "B")].version == 0
+    assert loaded[(PendingErrorsProjection.name, "o1")] == rows_harness.rows.load(PendingErrorsProjection, "o1")
 
 
 def test_a_saved_single_row_loads_back_as_the_state_it_was_folded_from(rows_harness: RowsHarness) -> None:
@@ -70,7 +72,7 @@ def test_a_saved_single_row_loads_back_as_the_state_it_was_folded_from(rows_harn
     # (the state a load gives has no new returns: those are the extras of a fold since the load)
     assert (loaded.version, InventoryProjection.rows(loaded.state)) == (3, InventoryProjection.rows(
         InventoryProjection.fold("A", events)))
-    assert rows.load_many(InventoryProjection, ["A", "B"])["A"] == loaded
+    assert rows.load_many({InventoryProjection: ["A", "B"]})[(InventoryProjection.name, "A")] == loaded
     [stored] = rows_harness.stored("inventory")
     assert (stored["sku"], stored["physical"], stored["stream_id"], stored["stream_version"]) == ("A", 7, "sku:A", 3)
     assert [r["order_id"] for r in rows_harness.stored("inventory-returns")] == ["r1"]
@@ -87,6 +89,27 @@ def test_a_multi_row_view_writes_what_changed_and_removes_rows_gone(rows_harness
     assert loaded.version == 2 and sorted(k for k in loaded.rows if k) == ["@order", "h2", "h3"]
     assert loaded.state == PendingErrorsProjection.fold("o1", events)
     assert sorted(r["error_hash"] for r in rows_harness.stored("pending-errors")) == ["#", "@order", "h2", "h3"]
+
+
+def test_streams_of_many_views_load_together_as_each_loads_alone(rows_harness: RowsHarness) -> None:
+    rows = rows_harness.rows
+    histories = {
+        "order:o1": recorded("order:o1", validated("o1", "h1", "h2"), validated("o1", "h2", "h3")),
+        "order:o2": recorded("order:o2", validated("o2", "h9"), validated("o2")),  # its one error resolved
+        "order:o3": recorded("order:o3", validated("o3", "x")),
+        "sku:A": recorded("sku:A", count("A", 4)),
+    }
+    for stream, events in histories.items():  # one event at a time: rows come, change and go
+        view = InventoryProjection if stream.startswith("sku:") else PendingErrorsProjection
+        for version in range(1, len(events) + 1):
+            save(rows, pending(view, stream, events[:version], rows))
+    orders = ["o1", "o2", "o3", "o4"]  # o4: never written
+    loaded = rows.load_many({PendingErrorsProjection: orders, InventoryProjection: ["A", "B"]})
+    assert loaded == {**{(PendingErrorsProjection.name, o): rows.load(PendingErrorsProjection, o) for o in orders},
+                      **{(InventoryProjection.name, s): rows.load(InventoryProjection, s) for s in "AB"}}
+    assert sorted(k for k in loaded[(PendingErrorsProjection.name, "o1")].rows if k) == ["@order", "h2", "h3"]
+    assert list(loaded[(PendingErrorsProjection.name, "o2")].rows) == ["@order"]  # its one error resolved
+    assert loaded[(PendingErrorsProjection.name, "o3")].state == PendingErrorsProjection.fold("o3", histories["order:o3"])
 
 
 @pytest.mark.parametrize("view, stream, make", [

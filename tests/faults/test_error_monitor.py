@@ -15,8 +15,10 @@ import contextlib
 
 import os
 from collections import Counter
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,8 +89,7 @@ def run(local_dynamo, tmp_path, monkeypatch, plan: FaultPlan) -> None:
     for order in ORDERS:
         notified = [e for e in by_stream[f"order:{order['order_id']}"] if e.type.endswith("errors_notified.v1")]
         assert len(notified) == 1, order["order_id"]
-    assert [r for r in ViewQueries(stack.clean_client, stack.tables.views).pending_errors.all()
-            if r.pending == "PENDING"] == []
+    assert ViewQueries(stack.clean_client, stack.tables.views).pending_errors.all() == []  # every one emailed
 
 
 @pytest.mark.parametrize("seed", DEFAULT_SEEDS)
@@ -98,20 +99,42 @@ def test_each_due_order_is_emailed_within_the_at_least_once_window(local_dynamo,
     assert plan.injected, "the plan injected nothing: raise the rate"
 
 
-def test_ses_failing_before_sending_never_sends_twice(local_dynamo, tmp_path, monkeypatch):
-    """Sends that fail before the email leaves are retried by the next run: exactly one email each."""
+def failing_first(times: int, matches: Callable[[str, Mapping[str, Any]], bool],
+                  fault: Fault) -> tuple[FaultPlan, list[int]]:
+    """A plan giving ``fault`` to the first ``times`` calls ``matches(method, params)``, and its count."""
     failures = [0]
 
-    def ses_down_twice(index, method, params):
-        if method != "ses_send" or failures[0] >= 2:
+    def decide(index: int, method: str, params: Mapping[str, Any]) -> Fault | None:
+        if failures[0] >= times or not matches(method, params):
             return None
         failures[0] += 1
-        return Fault("Throttling")
-    plan = FaultPlan(ses_down_twice)
+        return fault
+    return FaultPlan(decide), failures
+
+
+def test_ses_failing_before_sending_never_sends_twice(local_dynamo, tmp_path, monkeypatch):
+    """Sends that fail before the email leaves are retried by the next run: exactly one email each."""
+    plan, failures = failing_first(2, lambda method, params: method == "ses_send", Fault("Throttling"))
     run(local_dynamo, tmp_path, monkeypatch, plan)
     assert failures[0] == 2
     assert Counter(e["subject"].split(":")[0] for e in read_outbox(tmp_path / "outbox.jsonl")) == {
         f"Order {o['order_number']}": 1 for o in ORDERS}
+
+
+def test_a_record_whose_event_was_not_written_does_not_make_every_later_run_send_again(
+        local_dynamo, tmp_path, monkeypatch):
+    """The `errors notified` record's guard is written, its event is not (a timeout before the put):
+    the next run after the lease sends again (the at-least-once window) and its record, with another
+    message_ref, lands under that attempt's key. Under one key per notification it was refused as a
+    reused key on every later run, each having sent the email again."""
+    def notified_event_put(method: str, params: Mapping[str, Any]) -> bool:
+        item_type = (params.get("Item") or {}).get("type", {}).get("S", "")
+        return method == "put_item" and item_type.endswith("errors_notified.v1")
+    plan, failed = failing_first(1, notified_event_put, Fault("timeout"))
+    run(local_dynamo, tmp_path, monkeypatch, plan)
+    assert failed[0] == 1
+    sent = Counter(e["subject"].split(":")[0] for e in read_outbox(tmp_path / "outbox.jsonl"))
+    assert sorted(sent.values()) == [1, 1, 2]  # the order whose record failed: once more, no storm
 
 
 @pytest.mark.long

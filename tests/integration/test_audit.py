@@ -205,9 +205,10 @@ def test_export_then_import_round_trips_ids_data_and_times_byte_for_byte(cli, lo
               "type": {"S": "dynafold.inventory.stock_adjusted.v1"}, "source": {"S": "urn:import"},
               "time": {"S": "2025-11-11T09:00:00.123456Z"}, "data": {"S": '{"quantity_change":-3,"sku":"OLD"}'},
               "correlation_id": {"S": "legacy-1"}, "prev_hash": {"S": "0" * 64}}
-    from events.items import recompute_hash
+    from events.items import recompute_hash, type_shard
 
     legacy["hash"] = {"S": recompute_hash({**legacy, "hash": {"S": ""}})}
+    legacy["type_shard"] = {"S": type_shard(legacy["type"]["S"], "sku:OLD", 1)}  # as every stored event has
     local_dynamo.client.put_item(TableName=local_dynamo.names.events, Item=legacy)
 
     code, _, err = cli("audit", "export", "--output", "log.jsonl")

@@ -13,7 +13,9 @@ from processors.handlers import projector as projector_module
 from processors.local.stack import LocalStack
 from tests.integration.sample_history import sample_history
 from processors.local.stream_runner import LambdaContext, StreamRunner, StreamSettings
+from projections.alerts.fold import UNREAD_INDEX
 from projections.batch import BatchProjector
+from projections.pending_errors.fold import is_pending
 from projections.registry import VIEWS
 from projections.view_store import ViewStore, from_item
 from processors.local.tables import local_tables
@@ -42,7 +44,7 @@ def test_sample_traffic_builds_all_four_views(stack):
     assert (damaged["sku"], damaged["disposition"], damaged["restocked"]) == ("PROD-001", "DAMAGED", False)
 
     rows = [r for r in scan(stack, "pending-errors") if r["error_hash"] not in ("#", "@order")]
-    pending = [r for r in rows if r.get("pending") == "PENDING"]  # emailed errors still reported stay, not pending
+    pending = [r for r in rows if is_pending(r)]  # emailed errors still reported stay, not pending
     assert all("notified_at" in r and "expires_at" not in r for r in rows if r not in pending)
     assert [(r["order_id"][:8], r["rule"]) for r in pending] == [("6ce880f5", "discount_on_tuk_item")]
     orders = {r["indexed_number"]: r["order_id"][:8] for r in scan(stack, "pending-errors") if r["error_hash"] == "@order"}
@@ -53,7 +55,7 @@ def test_sample_traffic_builds_all_four_views(stack):
 
     alerts = sorted((r["alert_type"], r.get("sku")) for r in scan(stack, "alerts"))
     assert alerts == [("order_errors_notified", None), ("return_damaged", "PROD-001"), ("stock_low", "PROD-002")]
-    assert all(r["unread"] == "UNREAD" for r in scan(stack, "alerts"))
+    assert all(r["unread"] == UNREAD_INDEX.value("UNREAD", (r["alert_id"],)) for r in scan(stack, "alerts"))
 
     # Draining again (a restart from the checkpoints) changes nothing and raises nothing new.
     assert stack.drain() == 0

@@ -16,10 +16,12 @@ import pytest
 from events.envelope import format_time
 from processors.cli.main import main
 from projections.alerts import Alert
+from projections.alerts.fold import UNREAD_INDEX
 from projections.delivery_status import AttemptResult, DeliveryStatus, RetryEntry
+from projections.delivery_status.fold import SENDER_INDEX, STATUS_INDEX
 from projections.inventory import InventoryItem, InventoryReturn
 from projections.pending_errors import PendingError
-from projections.pending_errors.fold import expires_at
+from projections.pending_errors.fold import PENDING_INDEX, expires_at
 from projections.queries import ViewQueries
 from events.errors import NotFound
 from projections.registry import UNITS
@@ -59,11 +61,14 @@ RETURNS = [  # written out of order
 ]
 
 
-def pending_error(order_id: str, error_hash: str, detected: str, version: int) -> dict[str, Any]:
+def pending_error(order_id: str, error_hash: str, detected: str, version: int, *,
+                  legacy: bool = False) -> dict[str, Any]:
+    """A stored row; ``legacy``: as a table got it before by-first-detected was sharded ("PENDING")."""
     return {
         "order_id": order_id, "error_hash": error_hash, "order_number": f"#{order_id}", "rule": f"rule-{error_hash}",
         "severity": "error", "message": f"{error_hash} is wrong", "details": {"field": error_hash},
-        "first_detected": detected, "last_seen": detected, "pending": "PENDING", "expires_at": expires_at(detected),
+        "first_detected": detected, "last_seen": detected, "expires_at": expires_at(detected),
+        "pending": "PENDING" if legacy else PENDING_INDEX.value("PENDING", (order_id, error_hash)),
         "stream_id": f"order:{order_id}", "stream_version": version,
     }
 
@@ -71,7 +76,7 @@ def pending_error(order_id: str, error_hash: str, detected: str, version: int) -
 PENDING_ERRORS = [
     {"order_id": "O1", "error_hash": "#", "stream_id": "order:O1", "stream_version": 3},  # head row
     pending_error("O1", "aaa", ago(hours=2), 1),
-    pending_error("O1", "bbb", ago(minutes=10), 3),
+    pending_error("O1", "bbb", ago(minutes=10), 3, legacy=True),
     {"order_id": "O2", "error_hash": "#", "stream_id": "order:O2", "stream_version": 1},
     pending_error("O2", "ccc", ago(days=1), 1),
     # O3: emailed and still reported; nothing pending, but the order is known (its order row)
@@ -91,9 +96,11 @@ RETRY = {"attempt": 1, "time": t(2), "category": "SERVER_ERROR", "status_code": 
 
 
 def delivery(sender: str, message: str, status: str, due: str, updated: str, **extra: Any) -> dict[str, Any]:
+    delivery_id = f"{sender}:{message}"
     return {
-        "delivery_id": f"{sender}:{message}", "sender_id": sender, "message_id": message,
+        "delivery_id": delivery_id, "sender_id": sender, "message_id": message,
         "target_url": f"https://{sender}.example/hook", "status": status, "attempts": 1, "due_at": due,
+        "status_shard": STATUS_INDEX.value(status, (delivery_id,)), "sender_shard": SENDER_INDEX.value(sender, (delivery_id,)),
         "retry_history": [], "created_at": t(0), "updated_at": updated,
         "stream_id": f"delivery:{sender}:{message}", "stream_version": 2, **extra,
     }
@@ -117,8 +124,8 @@ def alert(alert_id: str, severity: str, time: str, *, read: bool, sku: str | Non
     }
     if read:
         row.update(read_at=t(59), read_by="ops")
-    else:
-        row["unread"] = "UNREAD"
+    else:  # a1 as a table got it before by-unread was sharded
+        row["unread"] = "UNREAD" if alert_id == "a1" else UNREAD_INDEX.value("UNREAD", (alert_id,))
     return row
 
 
@@ -177,7 +184,8 @@ def test_pending_errors_by_order_never_returns_the_head_row(q):
     assert all(isinstance(r, PendingError) for r in rows)
     assert ids(rows, "error_hash") == ["aaa", "bbb"]
     first = rows[0]
-    assert first.order_number == "#O1" and first.details == {"field": "aaa"} and first.pending == "PENDING"
+    assert first.order_number == "#O1" and first.details == {"field": "aaa"}
+    assert first.pending == PENDING_INDEX.value("PENDING", ("O1", "aaa"))
     assert first.stream_id == "order:O1" and first.stream_version == 1
     assert first.expires_at == first.to_dict()["expires_at"] == PENDING_ERRORS[1]["expires_at"]  # the stored TTL
     assert q.pending_errors.by_order("nope") == []
@@ -287,7 +295,8 @@ def test_returns_in_time_order(q):
     ({"before": t(3)}, ["a2", "a1"]),
     ({"since": t(2), "before": t(4)}, ["a3", "a2"]),
     ({"since": t(3), "before": t(3)}, []),  # empty, not refused
-    ({"unread": True, "before": t(3)}, ["a1"]),
+    ({"unread": True, "before": t(3)}, ["a1"]),  # a1 holds the legacy "UNREAD": bounded too
+    ({"unread": True, "since": t(2)}, ["a3"]),  # every bucket of by-unread, bounded
     ({"unread": True, "since": t(1), "before": t(3), "severity": "critical"}, ["a1"]),
     ({"sku": "P1", "since": t(2)}, ["a3"]),
     ({"alert_type": "stock_low", "severity": "critical", "since": t(2)}, ["a2"]),

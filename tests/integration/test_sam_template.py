@@ -202,7 +202,7 @@ def test_build_ships_each_function_only_its_code_and_the_dependencies_once(built
         assert sorted(p.name for p in code.iterdir()) == ["events", "processors", "projections"], name
         # Only what runs on Lambda: no local runtime, no operator tools, no CLI, no demo.
         assert sorted(p.name for p in (code / "processors").iterdir() if p.name != "__pycache__") == [
-            "__init__.py", "adapters", "api", "functions", "handlers", "services", "telemetry", "wiring"], name
+            "__init__.py", "adapters", "api", "console", "functions", "handlers", "services", "telemetry", "wiring"], name
         assert shipped_bytecode_problems(code) == [], name
 
 

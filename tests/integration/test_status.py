@@ -58,7 +58,7 @@ def test_status_after_the_demo_names_the_dead_letter_and_its_alarm_and_finds_eve
     assert alarm["reason"] == ("1 of the last 1 5-minute period(s) [1] breached (greater than the threshold 0); "
                                "it alarms at 1")
     assert "dynafold-projector-errors: AWS/Lambda Errors is reported on AWS only" in status["alarms"]["not_evaluated"]
-    assert status["versions"] == {"alerts": "v1", "delivery-status": "v1", "inventory": "v1",
+    assert status["versions"] == {"alerts": "v1", "delivery-status": "v2", "inventory": "v1",
                                   "inventory-returns": "v1", "pending-errors": "v1"}
     assert status["rebuilds"] == []
 

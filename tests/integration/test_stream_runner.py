@@ -20,6 +20,7 @@ from events.store import NO_STREAM
 from processors.local.stream_runner import (
     StreamRunner,
     StreamSettings,
+    lane_of,
     read_failures,
     sequence_number,
     settings_from_template,
@@ -303,6 +304,15 @@ def test_settings_from_template_maps_the_event_source_mapping():
         batch_size=50, batching_window_seconds=1.0, maximum_retry_attempts=5,
         bisect_batch_on_function_error=True, starting_position="LATEST",
         maximum_record_age_seconds=3600, report_batch_item_failures=True)
+    factor = sam_template(ParallelizationFactor=Tag("Ref", "ProjectorBatchSize"))  # any parameter's default
+    factor["Parameters"]["ProjectorBatchSize"]["Default"] = 4
+    assert settings_from_template("ProjectorFunction", factor).parallelization_factor == 4
+
+
+@pytest.mark.parametrize("factor", [0, 11])
+def test_parallelization_factor_refuses_what_lambda_refuses(factor):
+    with pytest.raises(ValueError, match="parallelization_factor"):
+        StreamSettings(parallelization_factor=factor)
 
 
 def test_settings_from_template_defaults_and_refusals():
@@ -641,3 +651,108 @@ def test_function_error_record_has_the_documented_shape(tmp_path):
     assert_documented_record(line)
     assert line["responseContext"]["functionError"] == "Unhandled"
     assert line["requestContext"]["approximateInvokeCount"] == 1
+
+
+# --- ParallelizationFactor above 1: item order and nothing more ------------------------------------
+
+
+def item_record(sequence: int, stream: str, version: int) -> dict[str, Any]:
+    """A raw record of the item (stream, version), as the event table's stream carries it."""
+    record = raw_record(sequence, stream)
+    record["dynamodb"]["Keys"] = {"stream": {"S": stream}, "version": {"N": str(version)}}
+    return record
+
+
+def item_of(record: dict[str, Any]) -> tuple[str, str]:
+    keys = record["dynamodb"]["Keys"]
+    return keys["stream"]["S"], keys.get("version", {}).get("N", "")
+
+
+def test_concurrent_batches_keep_each_items_order_and_promise_nothing_more(tmp_path):
+    # Three streams; each item written twice (an item's second record must follow its first).
+    records, sequence = [], 0
+    for _ in range(2):
+        for version in range(1, 7):
+            for stream in ("s:a", "s:b", "s:c"):
+                sequence += 1
+                records.append(item_record(sequence, stream, version))
+    streams = ScriptedStreams([{"id": "s", "records": records}], page_size=1)
+    handler = Recorder()
+    scripted_runner(streams, handler, tmp_path, batch_size=3, parallelization_factor=3).drain()
+
+    delivered = [r for batch in handler.batches for r in batch]
+    assert sorted(sequence_number(r) for r in delivered) == sorted(sequence_number(r) for r in records)
+    assert all(len({lane_of(r, 3) for r in batch}) == 1 for batch in handler.batches)  # one lane each
+    by_item: dict[tuple[str, str], list[int]] = {}
+    for record in delivered:
+        by_item.setdefault(item_of(record), []).append(int(sequence_number(record)))
+    assert all(seen == sorted(seen) for seen in by_item.values())  # the promise: per item
+    order = [int(sequence_number(r)) for r in delivered]
+    assert order != sorted(order)  # and no more: other items' records overtake each other
+    versions = [int(item_of(r)[1]) for r in delivered if item_of(r)[0] == "s:a"][:6]
+    assert versions != sorted(versions)  # a stream's events too: each event is its own item
+    saved = json.loads((tmp_path / "projector-checkpoint.json").read_text())
+    assert saved["shards"]["s"] == sequence_number(records[-1])
+
+
+class Crash(BaseException):
+    """The runner's process dying mid-invocation (not an error the mapping would retry)."""
+
+
+def test_a_retrying_lane_holds_the_checkpoint_back_and_a_restart_redelivers_past_it(tmp_path):
+    records = [item_record(n, f"s:{n % 4}", n) for n in range(1, 25)]
+    poison = records[4]  # failing: its lane retries it while the other lanes move on
+    streams = ScriptedStreams([{"id": "s", "records": records}], page_size=24)
+    seen_checkpoints: list[str | None] = []
+    calls = {"poison": 0}
+
+    def decide(batch):
+        if sequence_number(poison) in {sequence_number(r) for r in batch}:
+            calls["poison"] += 1
+            saved = json.loads((tmp_path / "projector-checkpoint.json").read_text())
+            seen_checkpoints.append(saved["shards"].get("s"))
+            if calls["poison"] == 3:
+                raise Crash()
+            if calls["poison"] < 10:
+                return {"batchItemFailures": [{"itemIdentifier": sequence_number(poison)}]}
+        return {"batchItemFailures": []}
+
+    first = Recorder(decide)
+    with pytest.raises(Crash):
+        scripted_runner(streams, first, tmp_path, batch_size=2, parallelization_factor=2,
+                        maximum_retry_attempts=10).drain()
+    delivered_before = {sequence_number(r) for batch in first.batches[:-1] for r in batch
+                        if sequence_number(poison) not in {sequence_number(one) for one in batch}}
+    assert any(int(s) > int(sequence_number(poison)) for s in delivered_before)  # other lane moved on
+    assert all(c is None or int(c) < int(sequence_number(poison)) for c in seen_checkpoints)  # held back
+
+    calls["poison"] = 10  # the restarted mapping: the poison now succeeds
+    again = Recorder(decide)
+    scripted_runner(streams, again, tmp_path, batch_size=2, parallelization_factor=2).drain()
+    redelivered = {sequence_number(r) for batch in again.batches for r in batch}
+    assert sequence_number(poison) in redelivered
+    assert redelivered & delivered_before  # records past the checkpoint come again, as after a restart
+    seen_first = {sequence_number(r) for batch in first.batches for r in batch}
+    assert {sequence_number(r) for r in records} == redelivered | seen_first  # nothing skipped
+
+
+def test_a_lane_gives_up_on_its_poison_record_alone(tmp_path):
+    records = [item_record(n, f"s:{n % 3}", n) for n in range(1, 13)]
+    poison = records[3]
+    streams = ScriptedStreams([{"id": "s", "records": records}], page_size=12)
+
+    def decide(batch):
+        failed = [{"itemIdentifier": sequence_number(r)} for r in batch if sequence_number(r) == sequence_number(poison)]
+        return {"batchItemFailures": failed}
+
+    handler = Recorder(decide)
+    runner = scripted_runner(streams, handler, tmp_path, batch_size=2, parallelization_factor=3,
+                             maximum_retry_attempts=1)
+    summary = runner.drain()
+    delivered = {sequence_number(r) for batch in handler.batches for r in batch}
+    assert delivered == {sequence_number(r) for r in records}
+    (line,) = read_failures(runner.failure_destination)
+    info = line["DDBStreamBatchInfo"]
+    assert info["startSequenceNumber"] == sequence_number(poison) and summary.discarded_records == info["batchSize"]
+    saved = json.loads((tmp_path / "projector-checkpoint.json").read_text())
+    assert saved["shards"]["s"] == sequence_number(records[-1])

@@ -4,7 +4,8 @@ retries, every view equals a straight fold of the history.
 The history is appended to an event log (so gap filling reads real events), then delivered to
 the projector the way a misbehaving event source mapping could: per-stream order kept or broken,
 records duplicated, batches failing part-way and redelivered from the lowest failed sequence
-number. It runs on the in-memory ports (a unit test, many examples) and, fewer examples, on
+number, and up to ten concurrent batches per shard (ParallelizationFactor), each keeping only its
+items' order. It runs on the in-memory ports (a unit test, many examples) and, fewer examples, on
 DynamoDB Local (integration): the contract tests (tests/contract/) hold both to one behaviour.
 """
 
@@ -35,6 +36,7 @@ from projections.registry import VIEWS, view_for_stream
 from projections.view import Row, stream_key
 from projections.view_store import ViewStore
 from projections.view_store import from_item as row_from_item
+from tests.property.lanes import deliver_in_lanes
 
 # Recent: pending-error rows carry a 7-day TTL that DynamoDB Local enforces in the background.
 T0 = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1)
@@ -87,6 +89,9 @@ deliveries = st.fixed_dictionaries({
     "duplicate_rate": st.sampled_from([0.0, 0.2, 0.5]),
     "batch_size": st.integers(1, 12),
     "failure_rate": st.sampled_from([0.0, 0.15, 0.3]),
+    # Lambda's ParallelizationFactor (template.yaml ProjectorParallelizationFactor): above 1 only each
+    # item's order is kept, and every event is its own item (tests/property/lanes.py).
+    "parallelization_factor": st.sampled_from([1, 2, 3, 10]),
 })
 
 
@@ -116,19 +121,10 @@ def _append_history(store, history) -> None:
         store.append(f"delivery:{delivery}", events)
 
 
-def _deliver(projector: BatchProjector, entries: list[Entry], batch_size: int) -> None:
-    """Lambda-like: batches from a position; on failure, retry from the lowest failed sequence number."""
-    position = 0
-    for _ in range(len(entries) * 20 + 20):
-        if position >= len(entries):
-            return
-        batch = entries[position:position + batch_size]
-        failed = set(projector.project(batch).failed_sequence_numbers)
-        if not failed:
-            position += len(batch)
-        else:
-            position += min(i for i, e in enumerate(batch) if e.sequence_number in failed)
-    raise AssertionError("delivery did not converge")
+def _deliver(projector: BatchProjector, entries: list[Entry], batch_size: int, factor: int) -> None:
+    """Lambda-like: each lane's batches from a position; on failure, retry from the lowest failed record."""
+    deliver_in_lanes(entries, batch_size, factor,
+                     lambda batch: set(projector.project(batch).failed_sequence_numbers))
 
 
 @settings(max_examples=150, deadline=None)
@@ -185,8 +181,8 @@ def _converges(store: EventLog, rows: ViewRows, history, delivery, returns_of: C
             duplicated.append(entry)
     entries = [Entry(str(1000 + i), e.stream, e.event) for i, e in enumerate(duplicated)]
 
-    projector = BatchProjector(Flaky(rows, rng, delivery["failure_rate"]), store.read_stream, VIEWS, max_workers=4)
-    _deliver(projector, entries, delivery["batch_size"])
+    projector = BatchProjector(Flaky(rows, rng, delivery["failure_rate"]), store.read_stream, VIEWS)
+    _deliver(projector, entries, delivery["batch_size"], delivery["parallelization_factor"])
 
     for stream, events in by_stream.items():
         view = view_for_stream(stream)

@@ -42,7 +42,8 @@ def tiny_assumptions(event: EventClass) -> Assumptions:
 
 def test_the_template_shape():
     shape = shape_from_template(load_template())
-    assert shape.event_indexes == 3  # by-type-time, by-correlation, by-id (KEYS_ONLY)
+    assert shape.event_indexes == 3  # by-type-shard-time, by-correlation, by-id (KEYS_ONLY)
+    assert shape.stream_catalogue  # by-category: sparse, written per new stream, not counted above
     assert shape.indexes["delivery-status"] == {"by-message": True, "by-status": True, "by-sender": True}
     assert shape.indexes["inventory"] == {}
     assert {shape.memory_mb[name] for name in shape.triggered} == {512} and all(shape.arm64.values())
@@ -57,9 +58,19 @@ def test_a_delivery_retry_moves_two_index_entries_at_two_writes_each():
     shape = shape_from_template(load_template())
     [retry] = [e for e in DEFAULT_MIX if e.name.startswith("delivery attempt")]
     # append: the guard, then the event, one put each; three KEYS_ONLY event indexes; the checkpoint the
-    # projector seals; the row; by-message updated in place (1), by-status and by-sender moved (2 + 2).
-    assert write_units(retry, shape) == {"append": 2, "event indexes": 3, "checkpoint": 1, "view row": 1,
-                                         "view indexes": 5}
+    # projector seals; the row; by-message updated in place (1), by-status and by-sender moved (2 + 2);
+    # nothing in the stream catalogue (the delivery's stream exists).
+    assert write_units(retry, shape) == {"append": 2, "event indexes": 3, "stream catalogue": 0, "checkpoint": 1,
+                                         "view row": 1, "view indexes": 5}
+
+
+def test_a_stream_enters_the_catalogue_once_at_one_write():
+    shape = shape_from_template(load_template())
+    [received] = [e for e in DEFAULT_MIX if e.name.startswith("message received")]
+    assert write_units(received, shape)["stream catalogue"] == 1  # a keys-only entry for the new delivery stream
+    # the mix's share of stream-creating events: orders validated, messages received, alerts raised
+    total = sum(e.share * write_units(e, shape)["stream catalogue"] for e in DEFAULT_MIX)
+    assert math.isclose(total, 0.20 + 0.10 + 0.05)
 
 
 def test_an_unchanged_key_costs_nothing_in_a_keys_only_index_and_one_write_in_an_all_index():

@@ -32,7 +32,7 @@ ENV = {
     "KEYS_TABLE": NAMES["keys"],
     "VIEW_TABLES": json.dumps({"inventory": NAMES["inventory-v1"], "inventory-returns": NAMES["inventory-returns-v1"],
                                "pending-errors": NAMES["pending-errors-v1"],
-                               "delivery-status": NAMES["delivery-status-v1"], "alerts": NAMES["alerts-v1"]}),
+                               "delivery-status": NAMES["delivery-status-v2"], "alerts": NAMES["alerts-v1"]}),
     "AWS_DEFAULT_REGION": "us-east-1",
     # What the template gives every function when the two parameters keep their "" defaults.
     "DYNAFOLD_NOTIFY_EMAIL": "", "DYNAFOLD_SENDER_EMAIL": "",

@@ -41,9 +41,12 @@ from events.inventory import (
 )
 from events.orders import OrderError, OrderErrorsNotified, OrderValidated
 from projections.alerts import AlertsProjection
+from projections.alerts.fold import UNREAD_INDEX
 from projections.delivery_status import DeliveryStatusProjection
+from projections.delivery_status.fold import SENDER_INDEX, STATUS_INDEX
 from projections.inventory import RETURNS_TABLE, InventoryItem, InventoryProjection
 from projections.pending_errors import PendingErrorsProjection
+from projections.pending_errors.fold import PENDING_INDEX
 from projections.registry import VIEWS, VIEWS_BY_NAME, view_for_stream
 from projections.view import Extra, View
 from projections.view_store import from_item, to_item
@@ -133,7 +136,7 @@ def test_pending_error_added_refreshed_resolved_and_notified():
         "order_number": "SO-000019", "rule": "Discount Validation", "severity": "error",
         "message": "TUK item has 10% discount", "details": {"discount": 10, "line": 2, "sku": "TUK-1"},
         "first_detected": "2025-11-11T10:00:00.000000Z", "last_seen": "2025-11-11T10:00:00.000000Z",
-        "pending": "PENDING", "expires_at": _expires(T0),
+        "pending": PENDING_INDEX.value("PENDING", ("order-1", "h-disc")), "expires_at": _expires(T0),
     }}
     assert added["h-disc"]["expires_at"] == int(datetime(2025, 11, 18, 10, tzinfo=timezone.utc).timestamp())
 
@@ -205,7 +208,7 @@ def test_error_fixed_after_notification_and_reintroduced_starts_a_new_grace_peri
     fixed = view.fold("order-1", events[:3])  # fixed: nothing to remember but the order itself
     assert (fixed.errors, fixed.notified, fixed.order_number) == ({}, {}, "SO-000019")
     rows = rows_of(view, "order-1", events)
-    assert rows["h-disc"]["first_detected"] == t(timedelta(hours=2)) and rows["h-disc"]["pending"] == "PENDING"
+    assert rows["h-disc"]["first_detected"] == t(timedelta(hours=2)) and rows["h-disc"]["pending"].startswith("PENDING#")
 
 
 # ----------------------------------------------------------------------------- delivery status (seeds 001, 002)
@@ -281,7 +284,10 @@ def test_delivery_500_retry_503_retry_200():
                         "error": None, "time": t(6 * s)},
         "delivered_at": t(6 * s), "last_attempt_at": t(6 * s), "dead_letter_reason": None,
         "round_start": 1, "redriven_at": None, "created_at": t(), "updated_at": t(7 * s),
+        # by-status and by-sender keys: the delivery's one bucket, whatever its status
+        "status_shard": STATUS_INDEX.value("SUCCESS", (key,)), "sender_shard": SENDER_INDEX.value("s1", (key,)),
     })
+    assert rescheduled["status_shard"] == STATUS_INDEX.value("RETRY_SCHEDULED", (key,))
 
 
 def test_a_redrive_is_a_retry_due_at_once_and_a_dead_letters_redrive_starts_a_new_round():
@@ -365,7 +371,7 @@ def test_alert_raised_then_read():
     assert raised == {
         "alert_type": "return_damaged", "severity": "warning", "subject": "sku:PROD-001", "sku": "PROD-001",
         "message": "1 x PROD-001 returned damaged", "time": t(), "read": False, "read_at": None,
-        "read_by": None, "cause_event_id": "evt-9", "unread": "UNREAD",
+        "read_by": None, "cause_event_id": "evt-9", "unread": UNREAD_INDEX.value("UNREAD", ("a1",)),
     }
     read = rows_of(view, "a1", events)[None]
     assert read["read"] is True and read["unread"] is None

@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PROCESSORS = ROOT / "processors"
 # What `make build-<Name>Function` ships (see LAMBDA_PACKAGES in the Makefile).
-LAMBDA_PACKAGES = ("functions", "handlers", "services", "api", "adapters", "telemetry", "wiring")
+LAMBDA_PACKAGES = ("functions", "handlers", "services", "api", "console", "adapters", "telemetry", "wiring")
 NOT_ON_LAMBDA = ("processors.local", "processors.cli", "processors.operations")
 
 

@@ -134,3 +134,20 @@ def test_an_unfinished_rebuild_is_in_progress_and_a_finished_one_is_not(tmp_path
     assert run.phase.startswith("filling (running, or interrupted: the same command resumes it)")
     assert run.updated is not None and abs(run.updated.timestamp() - moved) < 1
     assert LocalRebuilds(tmp_path / "nowhere").in_progress() == []
+
+
+def test_the_local_metrics_read_only_what_was_appended_since_and_again_a_replaced_file(tmp_path):
+    dead = MetricQuery.of("dead", "dynafold", "DeliveriesDeadLettered", {"service": "delivery-worker"}, "Sum")
+    window = (NOW - timedelta(hours=1), NOW + timedelta(minutes=1))
+    write(tmp_path, "delivery-worker", WORKER_LINE % ms(NOW - timedelta(minutes=3)))
+    metrics = EmfMetrics(tmp_path)
+    assert metrics.series([dead], *window, 60)["dead"].total == 1.0
+    path = tmp_path / "dynafold-delivery-worker.log"
+    with path.open("a", encoding="utf-8") as out:  # one more line, and half of another still being written
+        out.write(WORKER_LINE % ms(NOW - timedelta(minutes=2)) + "\n" + (WORKER_LINE % ms(NOW))[:20])
+    assert metrics.series([dead], *window, 60)["dead"].total == 2.0
+    with path.open("a", encoding="utf-8") as out:
+        out.write((WORKER_LINE % ms(NOW))[20:] + "\n")
+    assert metrics.series([dead], *window, 60)["dead"].total == 3.0
+    path.write_text(WORKER_LINE % ms(NOW - timedelta(minutes=1)) + "\n", encoding="utf-8")  # replaced: shorter
+    assert metrics.series([dead], *window, 60)["dead"].total == 1.0

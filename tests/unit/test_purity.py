@@ -21,6 +21,7 @@ DYNAMODB_MODULES = frozenset({
     "events.store",  # append / read / hash chain
     "events.log_index",  # the log's index items
     "events.scan",  # parallel scans of the event table
+    "events.raw_items",  # DynamoDB reads decoded by json.loads instead of botocore's parser
     "projections.view_store",  # conditional writes of one stream's rows
     "projections.view_tables",  # bulk writes and scans of whole view tables (rebuilds)
     "projections.queries",  # ViewQueries: the views' questions read over DynamoDB

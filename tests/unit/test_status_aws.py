@@ -115,7 +115,7 @@ def test_status_on_aws_reads_cloudwatch_ssm_step_functions_and_the_tables(stack)
 
     assert [alarm.name for alarm in status.alarms.in_alarm] == [f"{STACK}-projector-iterator-age"]  # not another stack's
     assert status.alarms.in_alarm[0].reason.startswith("Threshold Crossed")
-    assert status.versions == {"alerts": "v1", "delivery-status": "v1", "inventory": "v2", "inventory-returns": "v1",
+    assert status.versions == {"alerts": "v1", "delivery-status": "v2", "inventory": "v2", "inventory-returns": "v1",
                                "pending-errors": "v1"}
     assert status.versions_source == f"SSM parameter /{STACK}/view-versions"
     [rebuild] = status.rebuilds

@@ -115,6 +115,19 @@ def test_reads_the_batch_back_and_names_its_streams_versions_and_why():
         assert part in alert.message, part
 
 
+def test_a_concurrent_batchs_range_is_read_to_its_end_so_no_failed_record_goes_unnamed():
+    """Above ParallelizationFactor 1 a batch is a lane's records: its range (first to last sequence
+    number) also holds other lanes'. A batch of 2 over 4 records: the failed last one is named."""
+    record = {**DOCUMENTED, "DDBStreamBatchInfo": {**DOCUMENTED["DDBStreamBatchInfo"], "batchSize": 2,
+                                                   "endSequenceNumber": "800000000003126276365"}}
+    records = [stream_record(800000000003126276362, "sku:A", 3), stream_record(800000000003126276363, "sku:B", 1),
+               stream_record(800000000003126276364, "sku:C", 7), stream_record(800000000003126276365, "sku:A", 4),
+               stream_record(800000000003126276366, "sku:Y", 1)]  # after it
+    alert, found, _ = StreamFailures(Streams(records), Alerts()).handle(parse_failure_record(json.dumps(record)))
+    assert dict(found.streams) == {"sku:A": (3, 4), "sku:B": (1,), "sku:C": (7,)} and found.gone is None
+    assert "sku:A v3-4" in alert.message
+
+
 def test_a_redelivered_failure_message_raises_nothing_twice():
     alerts = Alerts()
     service = StreamFailures(Streams([stream_record(800000000003126276362, "sku:A", 3)]), alerts)

@@ -36,6 +36,7 @@ RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
 PARAMETERS: dict[str, Any] = TEMPLATE["Parameters"]
 GLOBAL_FUNCTION = TEMPLATE["Globals"]["Function"]
 STREAM_READERS = ("ProjectorFunction", "ReactorFunction")
+PARALLELIZATION = {"ProjectorFunction": Tag("Ref", "ProjectorParallelizationFactor"), "ReactorFunction": 1}
 
 
 def of_type(kind: str) -> dict[str, dict[str, Any]]:
@@ -87,7 +88,9 @@ def test_exactly_two_functions_read_the_event_stream():
 def test_stream_mapping_guards(function):
     [mapping] = stream_events(FUNCTIONS[function])
     assert mapping["StartingPosition"] == "TRIM_HORIZON"
-    assert mapping["ParallelizationFactor"] == 1  # per-stream order needs one batch per shard at a time
+    # Above 1 Lambda keeps only each item's order: the projector relies on no more (tests/property/
+    # run it at factors above 1); the reactor's last storefront broadcast does, so it stays at 1.
+    assert mapping["ParallelizationFactor"] == PARALLELIZATION[function]
     assert mapping["BisectBatchOnFunctionError"] is True
     retries = mapping["MaximumRetryAttempts"]
     assert isinstance(retries, int) and 0 <= retries <= 10, "retries must be bounded, never -1"
@@ -108,9 +111,18 @@ def test_local_runner_batches_like_the_deployed_mapping(function):
     settings = settings_from_template(function)
     assert (settings.batch_size, settings.batching_window_seconds, settings.maximum_retry_attempts,
             settings.bisect_batch_on_function_error, settings.starting_position,
-            settings.maximum_record_age_seconds, settings.report_batch_item_failures) == (
+            settings.maximum_record_age_seconds, settings.report_batch_item_failures,
+            settings.parallelization_factor) == (
         mapping["BatchSize"], mapping["MaximumBatchingWindowInSeconds"], mapping["MaximumRetryAttempts"],
-        True, "TRIM_HORIZON", mapping["MaximumRecordAgeInSeconds"], True)
+        True, "TRIM_HORIZON", mapping["MaximumRecordAgeInSeconds"], True,
+        PARAMETERS["ProjectorParallelizationFactor"]["Default"] if function == "ProjectorFunction" else 1)
+
+
+def test_the_projectors_parallelization_factor_takes_what_lambda_takes():
+    """ParallelizationFactor: 1 (default) to 10 (https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html)."""
+    factor = PARAMETERS["ProjectorParallelizationFactor"]
+    assert (factor["Type"], factor["MinValue"], factor["MaxValue"]) == ("Number", 1, 10)
+    assert 1 <= factor["Default"] <= 10
 
 
 # --- tables -----------------------------------------------------------------------------------
@@ -162,12 +174,91 @@ def test_only_what_needs_a_subjects_key_may_use_it():
         "StreamFailuresFunction": set(),
         "RebuildSegmentFunction": {"PersonalDataRevealPolicy"},
         "RebuildCompareFunction": {"PersonalDataRevealPolicy"},
+        "ConsoleFunction": {"PersonalDataRevealPolicy"},
     }
 
 
 def test_tables_still_load_for_the_local_stack():
     assert set(table_definitions()) == {"events", "idempotency", "checkpoints", "keys", "inventory-v1",
-                                        "inventory-returns-v1", "pending-errors-v1", "delivery-status-v1", "alerts-v1"}
+                                        "inventory-returns-v1", "pending-errors-v1", "delivery-status-v2", "alerts-v1"}
+
+
+def sharded_keys() -> list[tuple[str, Any]]:
+    """(table base name, declaration) of every write-sharded index key the code declares."""
+    from events.items import TYPE_INDEX
+    from processors.operations.rebuild import template_base
+    from projections.registry import UNITS
+
+    return [("events", TYPE_INDEX), *((template_base(unit.view.table), key)
+                                      for unit in UNITS for key in unit.row.sharded)]
+
+
+@pytest.mark.parametrize("base, key", sharded_keys(), ids=lambda v: getattr(v, "index", v))
+def test_every_sharded_key_is_its_index_partition_key(base, key):
+    """What the rows store (``<value>#<bucket>``) is what the index is keyed by, and the order the
+    questions merge the buckets in is the index's sort key."""
+    [index] = [g for g in table_definitions()[base].properties["GlobalSecondaryIndexes"]
+               if g["IndexName"] == key.index]
+    schema = {k["KeyType"]: k["AttributeName"] for k in index["KeySchema"]}
+    assert (schema["HASH"], schema.get("RANGE")) == (key.attribute, key.sort_attribute)
+
+
+def event_table_keys(legacy: str, catalogue: str = "false") -> tuple[list[str], list[str]]:
+    """The event table's indexes and key attributes with LegacyTypeIndex=``legacy`` and
+    StreamCatalogueIndex=``catalogue``."""
+    from processors.operations.template import resolve_conditions
+
+    resolved = resolve_conditions(TEMPLATE, props(TABLES["EventsTable"]),
+                                  {"LegacyTypeIndex": legacy, "StreamCatalogueIndex": catalogue})
+    return ([g["IndexName"] for g in resolved["GlobalSecondaryIndexes"]],
+            [a["AttributeName"] for a in resolved["AttributeDefinitions"]])
+
+
+def test_the_legacy_type_index_is_only_kept_on_request():
+    """A stack created before by-type-shard-time keeps by-type-time (and its `type` key) with
+    LegacyTypeIndex=true (or "only", before by-type-shard-time is added); a new stack has only the
+    sharded index."""
+    assert PARAMETERS["LegacyTypeIndex"]["Default"] == "false"
+    assert event_table_keys("false") == (["by-type-shard-time", "by-correlation", "by-id"],
+                                         ["stream", "version", "type_shard", "time", "correlation_id", "id"])
+    assert event_table_keys("true") == (["by-type-shard-time", "by-type-time", "by-correlation", "by-id"],
+                                        ["stream", "version", "type_shard", "type", "time", "correlation_id", "id"])
+    assert event_table_keys("only") == (["by-type-time", "by-correlation", "by-id"],
+                                        ["stream", "version", "type", "time", "correlation_id", "id"])
+
+
+def test_the_stream_catalogue_index_is_kept_unless_an_upgrade_step_leaves_it_out():
+    assert PARAMETERS["StreamCatalogueIndex"]["Default"] == "true"
+    assert event_table_keys("false", "true") == (
+        ["by-type-shard-time", "by-correlation", "by-id", "by-category"],
+        ["stream", "version", "type_shard", "time", "correlation_id", "id", "catalogue"])
+
+
+# The event table's indexes as each earlier release deployed it, and the (LegacyTypeIndex,
+# StreamCatalogueIndex) values the README's upgrade takes it through, in order.
+UPGRADES = {
+    "before by-id and by-type-shard-time": (["by-type-time", "by-correlation"],
+                                            [("only", "false"), ("true", "false"), ("false", "false"),
+                                             ("false", "true")]),
+    "with by-id, before by-type-shard-time": (["by-type-time", "by-correlation", "by-id"],
+                                              [("true", "false"), ("false", "false"), ("false", "true")]),
+    "with by-type-shard-time, before by-category": (["by-type-shard-time", "by-correlation", "by-id"],
+                                                    [("false", "true")]),
+}
+
+
+@pytest.mark.parametrize("release", UPGRADES)
+def test_every_upgrade_deploy_adds_or_deletes_one_event_table_index(release):
+    """CloudFormation changes one of a table's global secondary indexes per deploy (UpdateTable creates
+    or deletes one index per call,
+    https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateTable.html), so each
+    step of the README's upgrade may change one index, and the last is the default."""
+    deployed, steps = UPGRADES[release]
+    for legacy, catalogue in steps:
+        indexes, _ = event_table_keys(legacy, catalogue)
+        assert len(set(indexes) ^ set(deployed)) == 1, (release, legacy, catalogue, deployed, indexes)
+        deployed = indexes
+    assert steps[-1] == (PARAMETERS["LegacyTypeIndex"]["Default"], PARAMETERS["StreamCatalogueIndex"]["Default"])
 
 
 # --- IAM ---------------------------------------------------------------------------------------
@@ -203,9 +294,13 @@ def test_checkpoints_are_sealed_insert_only_for_every_role():
     [deny] = [s for s in statements(document) if s["Effect"] == "Deny" and "CheckpointsTable" in refs(s["Resource"])]
     assert set(deny["Action"]) == (EVENT_MUTATIONS - {"dynamodb:PartiQLInsert"}) | {"dynamodb:PutItem"}
     assert {Tag("GetAtt", "CheckpointsTable.Arn"), Tag("Sub", "${CheckpointsTable.Arn}/*")} <= set(deny["Resource"])
-    writers = {f for f in FUNCTIONS if actions_on(function_grants(f), "CheckpointsTable") & DYNAMODB_TABLE_ACTIONS}
+    granted = {f: actions_on(function_grants(f), "CheckpointsTable") & DYNAMODB_TABLE_ACTIONS for f in FUNCTIONS}
+    writers = {f for f, actions in granted.items() if actions & (EVENT_MUTATIONS | {"dynamodb:PutItem"})}
     assert writers == {"ProjectorFunction"}
-    assert actions_on(function_grants("ProjectorFunction"), "CheckpointsTable") == {"dynamodb:PartiQLInsert"}
+    assert granted["ProjectorFunction"] == {"dynamodb:PartiQLInsert"}
+    # The console reads a stream's highest checkpoint (the Event page's chain check), nothing more.
+    assert {f: actions for f, actions in granted.items() if actions and f != "ProjectorFunction"} == {
+        "ConsoleFunction": {"dynamodb:Query"}}
     assert environment(FUNCTIONS["ProjectorFunction"]).get("CHECKPOINTS_TABLE", GLOBAL_FUNCTION["Environment"][
         "Variables"]["CHECKPOINTS_TABLE"]) == Tag("Ref", "CheckpointsTable")
 

@@ -35,13 +35,13 @@ ADAPTER_PAIRS = {
 OWN = ("events.", "projections.", "processors.")
 COLLABORATORS = ("store", "keyless_store", "personal_data", "views", "queries", "projector", "reactor",
                  "delivery_worker", "error_monitor", "api_deps", "event_trace", "status", "alert_reads",
-                 "shopify_adoption", "support")
+                 "shopify_adoption", "support", "console_deps")
 
 ENV = {
     "EVENTS_TABLE": "dynafold-events", "IDEMPOTENCY_TABLE": "dynafold-idempotency",
     "CHECKPOINTS_TABLE": "dynafold-checkpoints",
     "VIEW_TABLES": '{"inventory": "dynafold-inventory-v1", "pending-errors": "dynafold-pending-errors-v1", '
-                   '"delivery-status": "dynafold-delivery-status-v1", "alerts": "dynafold-alerts-v1"}',
+                   '"delivery-status": "dynafold-delivery-status-v2", "alerts": "dynafold-alerts-v1"}',
     "AWS_DEFAULT_REGION": "us-east-1", "DELIVERY_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/jobs",
     "DELIVERY_DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/dead",
     "DYNAFOLD_NOTIFY_EMAIL": "ops@example.com", "DYNAFOLD_SENDER_EMAIL": "dynafold@example.com",
