@@ -9,19 +9,18 @@ Why not Powertools' ``APIGatewayHttpResolver``: importing its event handler pack
 resolver, asyncio, all the event data classes) and building it over these routes with validation
 costs about 95 ms more CPU at cold start than this router (``python -m benchmarks.api_cold_import``;
 the budget was 15 ms). The route table carries what the resolver would have given (method, path,
-auth, body models, parameters), and ``processors.api.openapi`` generates the OpenAPI document from it.
+auth, body models, parameters), and ``processors.api.openapi`` generates the OpenAPI document from it
+(``python -m processors.api > openapi.json``).
 """
 
 from __future__ import annotations
 
-import re
 import urllib.parse
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel
 
 from events import shopify
 from events.errors import (
@@ -37,59 +36,13 @@ from processors.api import admin, health, messages, privacy, reads, support, tra
 from processors.api.auth import require_api_key, verify_inflow, verify_shopify
 from processors.api.deps import ApiDeps
 from processors.api.http import ApiError, HttpRequest, HttpResponse, check_key_bytes
+from processors.api.routing import MAX_PATH_PARAM_BYTES, Param, Route, public
 from processors.api.telemetry import logger, metrics
-from processors.adapters.secrets import Secrets
-
-# Path parameters become partition keys with a prefix ("sku:" + sku) or inside composite keys
-# (admin idempotency keys), so they get DynamoDB's sort-key budget, not the whole 2048 bytes.
-MAX_PATH_PARAM_BYTES = 1024
-
-RouteHandler = Callable[[HttpRequest, ApiDeps], HttpResponse]
-
-
-Auth = Callable[[HttpRequest, Secrets], None]  # raises ApiError (401/403, or 503 without its secret)
-
-
-def public(request: HttpRequest, secrets: Secrets) -> None:
-    """No credentials: only for what is no secret (the API's own description)."""
-
-
-@dataclass(frozen=True)
-class Param:
-    """A query parameter or request header a route reads (for the OpenAPI document)."""
-    name: str
-    description: str
-    schema: Mapping[str, Any] = field(default_factory=lambda: {"type": "string"})
-    required: bool = False
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    template: str
-    handler: RouteHandler
-    auth: Auth  # checked before the handler sees the body: a rejected caller is never parsed
-    summary: str = ""
-    body: tuple[type[BaseModel], ...] = ()  # JSON models the body may be (several: one per topic)
-    body_required: bool = True
-    query: tuple[Param, ...] = ()
-    headers: tuple[Param, ...] = ()
-    ok: Mapping[int, str] = field(default_factory=lambda: {200: "OK"})
-    errors: Mapping[int, str] = field(default_factory=dict)  # beyond what auth, body and path imply
-
-    @property
-    def pattern(self) -> re.Pattern[str]:
-        return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.template) + "$")
-
-    @property
-    def path_names(self) -> tuple[str, ...]:
-        return tuple(re.findall(r"\{(\w+)\}", self.template))
-
 
 def _openapi(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
     from processors.api.openapi import document  # only this route pays for building it
 
-    return HttpResponse(200, document())
+    return HttpResponse(200, document(ROUTES))
 
 
 _LIMIT = Param("limit", "page size, 1-1000 (default 100)", {"type": "integer", "minimum": 1, "maximum": 1000})

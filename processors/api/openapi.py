@@ -3,7 +3,7 @@
 Served at ``GET /openapi.json`` and committed as ``openapi.json`` at the repository root (a unit
 test keeps the two equal). Regenerate the committed copy with::
 
-    python -m processors.api.openapi > openapi.json
+    python -m processors.api > openapi.json
 
 Only the ``/openapi.json`` route imports this module, so the ingest function's cold start does
 not pay for it.
@@ -12,16 +12,15 @@ not pay for it.
 from __future__ import annotations
 
 import json
-import sys
-from functools import lru_cache
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from processors.api.app import MAX_PATH_PARAM_BYTES, ROUTES, Auth, Route, public
 from processors.api.auth import require_api_key, verify_inflow, verify_shopify
 from processors.api.deps import DEFAULT_MAX_BODY_BYTES
+from processors.api.routing import MAX_PATH_PARAM_BYTES, Auth, Route, public
 
 TITLE = "dynafold HTTP API"
 VERSION = "1"
@@ -80,16 +79,26 @@ def _camel(template: str) -> str:
     return "".join(w[:1].upper() + w[1:] for w in words)
 
 
-@lru_cache(maxsize=1)
-def document() -> dict[str, Any]:
-    models = list(dict.fromkeys(model for route in ROUTES for model in route.body))
+def document(routes: Sequence[Route]) -> dict[str, Any]:
+    """The document of ``routes`` (the app's route table), built once per table."""
+    key = id(routes)
+    if key not in _DOCUMENTS:
+        _DOCUMENTS[key] = (routes, _document(routes))  # the table is kept with it: its id stays its own
+    return _DOCUMENTS[key][1]
+
+
+_DOCUMENTS: dict[int, tuple[Sequence[Route], dict[str, Any]]] = {}
+
+
+def _document(routes: Sequence[Route]) -> dict[str, Any]:
+    models = list(dict.fromkeys(model for route in routes for model in route.body))
     refs_by_key, definitions = models_json_schema([(model, "validation") for model in models],
                                                   ref_template="#/components/schemas/{model}")
     refs = {model: refs_by_key[(model, "validation")] for model in models}
     paths: dict[str, dict[str, Any]] = {}
-    for route in ROUTES:
+    for route in routes:
         paths.setdefault(route.template, {})[route.method.lower()] = _operation(route, refs)
-    schemes = {name: scheme for name, scheme in (_SECURITY[r.auth] for r in ROUTES if r.auth is not public)}
+    schemes = {name: scheme for name, scheme in (_SECURITY[r.auth] for r in routes if r.auth is not public)}
     schemas = dict(sorted({**definitions.get("$defs", {}), "Error": {
         "type": "object", "required": ["error"], "additionalProperties": True,
         "properties": {"error": {"type": "string", "description": "what is wrong"},
@@ -108,14 +117,6 @@ def document() -> dict[str, Any]:
     }
 
 
-def render() -> str:
+def render(routes: Sequence[Route]) -> str:
     """The committed file's exact text."""
-    return json.dumps(document(), indent=2, sort_keys=False, ensure_ascii=False) + "\n"
-
-
-def main() -> None:
-    sys.stdout.write(render())
-
-
-if __name__ == "__main__":
-    main()
+    return json.dumps(document(routes), indent=2, sort_keys=False, ensure_ascii=False) + "\n"

@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 
 from processors.local.stack import LocalStack
 from processors.local.tables import local_tables
-from processors.api.app import ROUTES, Route, make_handler, public
+from processors.api.app import ROUTES, make_handler
+from processors.api.routing import Route, public
 from processors.api.auth import require_api_key, verify_inflow, verify_shopify
 from processors.api.deps import ApiDeps, ApiSettings
 from processors.local.stream_runner import LambdaContext

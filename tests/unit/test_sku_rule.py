@@ -16,7 +16,7 @@ from events.skus import MAX_SKU_BYTES, sku_problem
 from events.appending import check_count
 from processors.api import admin
 from processors.api.admin import ItemBody
-from processors.api.app import MAX_PATH_PARAM_BYTES
+from processors.api.routing import MAX_PATH_PARAM_BYTES
 from processors.api.http import HttpRequest, check_key_bytes
 from processors.operations.template import table_definitions
 from processors.services.shopify_items import checked_row, parse_import
