@@ -134,14 +134,18 @@ def test_bad_input_is_one_line_exit_2(tmp_path, monkeypatch, capsys, argv, fragm
 def test_follow_prints_new_lines_and_ends_cleanly_on_ctrl_c(tmp_path):
     logs = tmp_path / ".dynafold" / "logs"
     logs.mkdir(parents=True)
-    (logs / "dynafold-reactor.log").write_text(powertools("reactor", "first", NOW, "req-1") + "\n")
+    # The lines' time is the real now, not the module's: `logs` shows the last 10 minutes by default,
+    # and a suite can reach this test more than 10 minutes after importing the module (the follower
+    # then waited forever for a line it filters out).
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    (logs / "dynafold-reactor.log").write_text(powertools("reactor", "first", now, "req-1") + "\n")
     follower = subprocess.Popen([sys.executable, "-m", "processors.cli.main", "logs", "--follow"], cwd=tmp_path,
                                 env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
     try:
         assert '"first"' in follower.stdout.readline()  # waits for the process to be following
         with (logs / "dynafold-reactor.log").open("a") as handle:
-            handle.write(powertools("reactor", "second", NOW, "req-1") + "\n")
+            handle.write(powertools("reactor", "second", now, "req-1") + "\n")
         assert '"second"' in follower.stdout.readline()
         follower.send_signal(signal.SIGINT)
         out, err = follower.communicate(timeout=20)
