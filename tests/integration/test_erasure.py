@@ -48,6 +48,23 @@ def world(local_dynamo, tmp_path, monkeypatch):
         yield stack, ApiClient(server.url, SECRETS), state
 
 
+def console_page(stack: LocalStack, path: str) -> tuple[int, str]:
+    """A console page as an operator signed in with the admin key gets it (the root's ConsoleDeps)."""
+    from dataclasses import replace
+    from datetime import datetime, timezone
+
+    from processors.console.app import dispatch
+    from processors.console.session import COOKIE, new_cookie
+
+    deps = replace(stack.root.console_deps, secrets=SECRETS)
+    cookie = new_cookie("admin-test", datetime.now(timezone.utc), 1)
+    event = {"version": "2.0", "rawPath": path, "rawQueryString": "", "cookies": [f"{COOKIE}={cookie}"],
+             "headers": {"host": "127.0.0.1"}, "isBase64Encoded": False,
+             "requestContext": {"http": {"method": "GET", "path": path, "sourceIp": "127.0.0.1"}, "requestId": "r-1"}}
+    _, page = dispatch(event, deps)
+    return page.status, page.body.decode("utf-8")
+
+
 def cli(local_dynamo, *argv: str) -> tuple[int, str]:
     import contextlib
     import io
@@ -80,6 +97,8 @@ def test_forget_erases_everywhere_and_the_chain_and_rebuild_agree(world, local_d
     stack.drain()
     [row] = pending_rows(stack)
     assert row["remarks"] == REMARKS  # revealed for the operator while the customer is known
+    status, html = console_page(stack, "/console/streams/order/so-77/1")
+    assert status == 200 and "Maria Lopez" in html  # the console reveals it too, to the signed-in operator
     before = export_text(local_dynamo, tmp_path / "before.jsonl")
     assert not [p for p in PLAINTEXT if p in before]  # the log holds only sealed values
 
@@ -94,6 +113,12 @@ def test_forget_erases_everywhere_and_the_chain_and_rebuild_agree(world, local_d
     stack.drain()
 
     assert [r["remarks"] for r in pending_rows(stack)] == [ERASED]
+    for path, shows_the_value in (("/console/streams/order/so-77/1", True), ("/console/orders/SO-000077", False)):
+        status, html = console_page(stack, path)
+        assert status == 200 and not [p for p in PLAINTEXT if p in html], path
+        assert (ERASED in html) is shows_the_value, path  # where the value was shown, [erased] is now
+    status, html = console_page(stack, "/console/streams/delivery/acme:m-1/1")  # the sender's subject: kept
+    assert status == 200 and "ann.example@example.com" in html and ERASED not in html
     code, out = cli(local_dynamo, "audit", "verify", "--all")
     assert code == 0, out
     code, out = cli(local_dynamo, "read", "order:so-77", "--json")

@@ -12,6 +12,8 @@ from events.chain import verify_items
 from events.checkpoints import Checkpoint
 from events.errors import NotFound
 from events.items import from_item
+from events.personal import personal_fields
+from events.sealing import reveal_of
 from processors.console.context import Context
 from processors.console.graph import layout
 from processors.console.web import Page, PageError
@@ -31,6 +33,11 @@ def page(ctx: Context) -> Page:
         raise NotFound(f"event {stream} v{version}")
     item = items[-1]
     event = from_item(item)
+    # People see what the CLI's `read` shows: personal values revealed, or [erased] after a forget
+    # (the chain below is verified over the stored, sealed bytes).
+    reveal = reveal_of(store)
+    sealed = reveal is not None and bool(personal_fields(type(event.data)))
+    data = (reveal(event) if reveal is not None and sealed else event).data.model_dump(mode="json")
     # The witnesses kept apart from the log (its sealed checkpoint, a head an earlier release
     # recorded) that reach no further than this event: the chain up to it must pass through them.
     witnesses = [w.witness() if isinstance(w, Checkpoint) else w
@@ -43,7 +50,8 @@ def page(ctx: Context) -> Page:
                for relation in (CAUSE, ASKED, EFFECT, SAME_REQUEST)}
     return ctx.page("event.html", section="streams", title=f"{stream} v{version}", event=event,
                     stream=stream, category=ctx.params["category"], key=ctx.params["key"],
-                    data=json.loads(item["data"]["S"]), stored_type=item["type"]["S"],
+                    data=data if sealed else json.loads(item["data"]["S"]), sealed=sealed,
+                    stored_type=item["type"]["S"],
                     verified=chain.ok and chain.events == version and not replaced,
                     chain=chain, replaced=replaced, trace=trace, related=related,
                     cause_missing=bool(event.causation_id) and not related[CAUSE],
