@@ -192,14 +192,25 @@ class DeliveryWorker:
         try:
             self.store.append(job.stream, events, expected_version=version,
                                idempotency_key=f"{job.stream}:attempt-{job.attempt}")
-        except (VersionConflict, IdempotencyKeyReused):
+        except (VersionConflict, IdempotencyKeyReused) as error:
             # Someone appended since we read. If it was this attempt (another worker on a duplicate
-            # job), theirs stands; otherwise our reading is stale and the job is retried.
-            now_made = DeliveryStatusProjection.fold(stream_key(job.stream), self.store.read_stream(job.stream))
-            if now_made.attempts >= job.attempt:
-                return JobResult("raced", f"attempt {job.attempt} was recorded by another worker", decision, http)
-            raise
+            # job), theirs stands; otherwise our reading is stale and the job is retried. A reused
+            # attempt key means another worker claimed this attempt and is writing it (its guard
+            # goes in just before its events): give it a moment to land before deciding.
+            waits = _CLAIMED_WAITS if isinstance(error, IdempotencyKeyReused) else (0.0,)
+            for wait in waits:
+                time.sleep(wait)
+                now_made = DeliveryStatusProjection.fold(stream_key(job.stream), self.store.read_stream(job.stream))
+                if now_made.attempts >= job.attempt:
+                    return JobResult("raced", f"attempt {job.attempt} was recorded by another worker", decision,
+                                     http)
+            raise  # not recorded (the other worker may have died after its claim): SQS retries the job
         return JobResult(decision.result, decision.dead_letter_reason or "", decision, http)
+
+
+# How long a worker that lost the claim of an attempt looks for the winner's events: the winner's
+# guard and events are two consecutive writes, so they land within milliseconds unless it died.
+_CLAIMED_WAITS = (0.0, 0.05, 0.1, 0.2, 0.4, 0.8)
 
 
 def _bounded(text: str) -> str:
