@@ -318,6 +318,11 @@ JSON_RUNS: list[tuple[str, ...]] = [
     ("logs", "--since", "1h"),
     ("shopify", "adopt", "--all", "--dry-run"),
     ("status",),
+    ("append", "delivery:acme:m-1", "dynafold.delivery.message_received.v1", "--data",
+     '{"sender_id": "acme", "message_id": "m-1", "target_url": "https://hooks.example.com/x", '
+     '"payload": {"email": "ann@example.com"}, "data_subject": "C-42"}'),
+    ("personal-data", "sender:acme:C-42"),
+    ("forget", "sender:acme:C-42", "--reason", "erasure request", "--dry-run"),
 ]
 NOT_HERE = {  # commands whose --json is checked elsewhere, and why
     "up": "runs in the foreground: tests/integration/test_up.py parses its --json",
