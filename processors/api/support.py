@@ -24,7 +24,7 @@ _ID = r"^[A-Za-z0-9._~@+-]+$"  # a sender id, as POST /messages accepts it
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     dry_run: bool = Field(default=False, description="say what would happen; append nothing")
     requested_by: str | None = Field(default=None, max_length=200, description="who asked (kept in the event)")
