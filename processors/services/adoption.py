@@ -15,11 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from events.envelope import NewEvent
 from events.errors import DynafoldError, NotFound, VersionConflict
-from projections.inventory import InventoryProjection
-from projections.inventory.adoption import Adoption, plan_adoption
 
 if TYPE_CHECKING:  # the admin routes import MAX_SKUS at the ingest function's cold start; the root builds this
     from events.ports import EventLog
+    from projections.inventory.adoption import Adoption
     from projections.inventory.queries import InventoryQueries
     from projections.queries import ViewQueries
 
@@ -45,6 +44,9 @@ class ShopifyAdoption:
         self._queries = queries
 
     def _planned(self, sku: str, adopted_by: str, from_items: Collection[str]) -> tuple[Adoption, int]:
+        from projections.inventory import InventoryProjection
+        from projections.inventory.adoption import plan_adoption
+
         events = self._store.read_stream(f"sku:{sku}")
         if not events:
             raise NotFound(f"SKU {sku!r}")
