@@ -49,7 +49,7 @@ BUILD_ENV = {"EVENTS_TABLE": "events", "IDEMPOTENCY_TABLE": "idempotency", "CHEC
              "KEYS_TABLE": "keys", "VIEW_TABLES": json.dumps({f: f"{f}-v1" for f in (
                  "inventory", "inventory-returns", "pending-errors", "delivery-status", "alerts")}),
              "DELIVERY_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/jobs",
-             "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dead",
+             "DELIVERY_DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dead",
              "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
              "PATH": "/usr/bin:/bin"}
 
