@@ -38,6 +38,7 @@ NEVER_AT_IMPORT = {
     "urllib.request": "http.client, ssl and email: the InFlow client loads it with the first order it fetches",
     "projections.registry": "every view's fold and queries: the composition root or the first read loads it",
     "processors.api.openapi": "only GET /openapi.json builds the document",
+    "tempfile": "with shutil, lzma and bz2: only the local stack writes the active view versions to a file",
 }
 # What one function's import could easily pull in again, and must not.
 ALSO_NOT_AT_IMPORT = {
