@@ -10,18 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
 from processors.api.deps import ApiDeps
 from processors.api.http import ApiError, HttpRequest, HttpResponse, check_key_bytes
 from events.errors import NotFound
-from projections.unit import InvalidQuery, Route, ViewUnit
+
+if TYPE_CHECKING:
+    from projections.unit import Route, ViewUnit
 
 ReadHandler = Callable[[HttpRequest, ApiDeps], HttpResponse]
 
 
 def handler(unit: ViewUnit, route: Route) -> ReadHandler:
+    from projections.unit import InvalidQuery
+
     def read(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
         for name, value in request.query.items():  # a key DynamoDB would refuse is the caller's 400
             check_key_bytes(f"query parameter {name!r}", value)

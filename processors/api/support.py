@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from processors.api.deps import ApiDeps
 from processors.api.http import ApiError, HttpRequest, HttpResponse, parse_json
-from projections.unit import moment
 
 if TYPE_CHECKING:  # the services load with the first support request, not at every cold start
     from processors.services.support import Support
@@ -77,6 +76,8 @@ def redrive_message(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
 
 
 def redrive_dead_letters(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
+    from projections.unit import moment  # the views' query helpers: off the cold start of a webhook
+
     body = parse_json(DeadLettersBody, request.json()) if request.body else DeadLettersBody()
     since = None if body.since is None else moment(body.since)  # InvalidQuery: a 400 naming the time
     done = _support(deps).redrive.redrive_dead_letters(since, dry_run=body.dry_run, requested_by=body.requested_by,

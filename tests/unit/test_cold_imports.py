@@ -43,7 +43,8 @@ NEVER_AT_IMPORT = {
 # What one function's import could easily pull in again, and must not.
 ALSO_NOT_AT_IMPORT = {
     "ingest": {"projections.queries": "the views' reads: built by the composition root, used by the read routes",
-               "projections.inventory": "the adoption route folds a SKU's history; a webhook never does"},
+               "projections.inventory": "the adoption route folds a SKU's history; a webhook never does",
+               "projections.unit": "the views' query helpers: the read, status and redrive routes load them"},
     "error_monitor": {"http.client": "with urllib.request: most runs find nothing due and fetch no order",
                       "projections.reactor.rules": "the alert given instead of an email, only without a mailer",
                       "projections.queries": "the pending-errors query: built by the composition root"},
