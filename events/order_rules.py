@@ -29,7 +29,7 @@ def _alias(*names: str | AliasPath) -> Any:
 
 
 class OrderLine(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, defer_build=True)
 
     line_id: str | None = Field(default=None, validation_alias=_alias("line_id", "salesOrderLineId"))
     sku: str = Field(default="", validation_alias=_alias("sku", "productSku", AliasPath("product", "sku")))
@@ -47,7 +47,7 @@ class OrderLine(BaseModel):
 
 
 class Order(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, defer_build=True)
 
     order_id: str = Field(min_length=1, max_length=200, validation_alias=_alias("order_id", "salesOrderId", "id"))
     order_number: str = Field(default="", max_length=200, validation_alias=_alias("order_number", "orderNumber"))

@@ -68,7 +68,7 @@ MAX_LINES = 10_000  # far beyond a real order; a larger webhook is split into pa
 
 
 class _Payload(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 
 class LineItem(_Payload):

@@ -18,9 +18,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from functools import cache
 from typing import Any, TypeVar
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from events import raw_items
@@ -46,7 +46,6 @@ from projections.view import HEAD_SORT_KEY, VERSION_ATTR, Row, View, stored_row
 __all__ = ["PARTIQL_BATCH", "Loaded", "PendingSave", "StaleView", "ViewStore", "from_item", "to_attribute", "to_item"]
 
 S = TypeVar("S")
-_serializer, _deserializer = TypeSerializer(), TypeDeserializer()
 _STALE_CODES = {"ConditionalCheckFailed", "DuplicateItem"}
 MAX_TRANSACTION_ITEMS = 100
 
@@ -54,6 +53,16 @@ MAX_TRANSACTION_ITEMS = 100
 # Integers of up to 38 digits are exact in DynamoDB's number context, where boto3 writes them as
 # str(int); longer ones go to boto3, which refuses them (Inexact/Rounded).
 _EXACT_INT = 10**38
+
+
+@cache
+def _boto3_types() -> tuple[Any, Any]:
+    """boto3's (TypeSerializer, TypeDeserializer), imported on first use: ``boto3.dynamodb.types``
+    imports the whole boto3 package (~150 ms of a cold start), which a function that imports this
+    module only pays when it reads or writes rows, i.e. once its client exists anyway."""
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+    return TypeSerializer(), TypeDeserializer()
 
 
 def to_attribute(value: Any) -> dict[str, Any]:
@@ -73,7 +82,7 @@ def to_attribute(value: Any) -> dict[str, Any]:
         return {"L": [to_attribute(item) for item in value]}
     if value is None:
         return {"NULL": True}
-    attribute: dict[str, Any] = _serializer.serialize(_for_dynamodb(value))  # boto3 is untyped
+    attribute: dict[str, Any] = _boto3_types()[0].serialize(_for_dynamodb(value))  # boto3 is untyped
     return attribute
 
 
@@ -99,7 +108,8 @@ def _from_dynamodb(value: Any) -> Any:
 
 def from_item(item: Mapping[str, Any]) -> Row:
     """A plain row (ints, floats, str, lists, dicts) from a low-level item."""
-    return {name: _from_dynamodb(_deserializer.deserialize(value)) for name, value in item.items()}
+    deserialize = _boto3_types()[1].deserialize
+    return {name: _from_dynamodb(deserialize(value)) for name, value in item.items()}
 
 
 def to_item(row: Mapping[str, Any]) -> dict[str, Any]:

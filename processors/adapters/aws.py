@@ -1,12 +1,14 @@
-"""boto3 clients configured once: endpoint, region, retries, connection pool."""
+"""boto3 clients configured once: endpoint, region, retries, connection pool.
+
+boto3 is imported when the first client is built, not with this module: importing boto3 costs
+~150 ms of CPU, and the functions import this module (``error_code``) at their cold start while
+the composition root builds their clients on the first invocation (see benchmarks/cold_import.py).
+"""
 
 from __future__ import annotations
 
 import os
 from typing import Any
-
-import boto3
-from botocore.config import Config
 
 DEFAULT_REGION = "us-east-1"
 # DynamoDB Local accepts any credentials; it keeps one database per access key.
@@ -24,6 +26,8 @@ def default_region() -> str:
 
 def dynamodb_client(endpoint_url: str | None = None, *, access_key: str | None = None, region: str | None = None,
                     pool: int = 32) -> Any:
+    from botocore.config import Config
+
     config = Config(
         retries={"mode": "standard", "max_attempts": 5},
         max_pool_connections=pool,
@@ -42,7 +46,7 @@ def stepfunctions_client(endpoint_url: str | None = None) -> Any:
 
 def cloudwatch_client() -> Any:
     """CloudWatch on AWS: metrics and alarms for `dynafold status` (boto3 honours AWS_ENDPOINT_URL_CLOUDWATCH)."""
-    return boto3.session.Session().client("cloudwatch", region_name=default_region())
+    return _session().client("cloudwatch", region_name=default_region())
 
 
 def streams_client(endpoint_url: str | None = None, *, access_key: str | None = None,
@@ -61,24 +65,30 @@ def _client(service: str, endpoint_url: str | None, access_key: str | None, regi
         if access_key or not os.environ.get("AWS_ACCESS_KEY_ID"):
             kwargs["aws_access_key_id"] = access_key or LOCAL_ACCESS_KEY
             kwargs["aws_secret_access_key"] = "local"  # noqa: S105 - DynamoDB Local takes any credentials
-    # A session per client: the default session caches the first credentials it saw.
-    return boto3.session.Session().client(service, **kwargs)
+    return _session().client(service, **kwargs)
+
+
+def _session() -> Any:
+    """A new boto3 session (a session per client: the default session caches the first credentials it saw)."""
+    import boto3
+
+    return boto3.session.Session()
 
 
 def sqs_client() -> Any:
     """For the delivery queues on AWS (boto3 honours AWS_ENDPOINT_URL_SQS by itself)."""
-    return boto3.session.Session().client("sqs", region_name=default_region())
+    return _session().client("sqs", region_name=default_region())
 
 
 def kms_client() -> Any:
     """KMS on AWS: the subjects' data keys are generated and unwrapped by the stack's key."""
-    return boto3.session.Session().client("kms", region_name=default_region())
+    return _session().client("kms", region_name=default_region())
 
 
 def logs_client() -> Any:
     """CloudWatch Logs on AWS, for `dynafold logs --on-aws` (boto3 honours AWS_ENDPOINT_URL_LOGS itself;
     not the DynamoDB endpoint, which is the local engine's)."""
-    return boto3.session.Session().client("logs", region_name=default_region())
+    return _session().client("logs", region_name=default_region())
 
 
 def error_code(error: BaseException) -> str | None:

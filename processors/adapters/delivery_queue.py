@@ -29,7 +29,7 @@ class InvalidDeliveryJob(DynafoldError):
 class DeliveryJob(BaseModel):
     """Make attempt ``attempt`` of the delivery in ``stream`` (``delivery:<sender_id>:<message_id>``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     stream: str
     attempt: int = Field(ge=1)

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
@@ -48,6 +45,12 @@ class InflowApiOrderSource:
         self._timeout = timeout
 
     def latest(self, order_id: str, history: Sequence[RecordedEvent]) -> Order | None:
+        # urllib.request brings http.client, ssl and email (~20 ms): loaded by the first order the
+        # error monitor re-validates, not by every run's cold start (most runs find nothing due).
+        import urllib.error
+        import urllib.parse
+        import urllib.request
+
         key = self._secrets.get("inflow_api_key")
         if not key:
             raise RuntimeError("the InFlow API key is not configured (DYNAFOLD_INFLOW_API_KEY[_PARAM])")

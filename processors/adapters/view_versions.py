@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -115,6 +114,8 @@ class LocalVersions:
         document: dict[str, Any] = {"versions": versions}
         if self._database is not None:
             document["database"] = self._current_database()
+        import tempfile  # with shutil, lzma and bz2: only the local stack writes this file, never a function
+
         with tempfile.NamedTemporaryFile("w", dir=self.path.parent, delete=False, suffix=".tmp") as handle:
             json.dump(document, handle, indent=2, sort_keys=True)
         os.replace(handle.name, self.path)  # readers see the old file or the new one, never half

@@ -25,7 +25,7 @@ SOURCE = "urn:dynafold:admin"
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class CountBody(_Body):

@@ -11,15 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 from events.order_rules import Rule, rule_set
 from events.shopify_items import shopify_id
-from events.ports import EventLog
-from events.store import EventStore
 from processors.adapters.outbound import Resolver, TargetPolicy, system_resolver
 from processors.adapters.secrets import Secrets
-from projections.queries import ViewQueries
-from projections.ports import ViewRows
-from projections.view_store import ViewStore
 
-if TYPE_CHECKING:  # built where used: a webhook's cold start never loads these services
+if TYPE_CHECKING:  # built where used (the composition root): the cold import never loads these
+    from events.ports import EventLog
+    from projections.ports import ViewRows
+    from projections.queries import ViewQueries
     from processors.services.adoption import ShopifyAdoption
     from processors.services.event_trace import EventTrace
     from processors.services.personal_data import PersonalData
@@ -73,6 +71,10 @@ class ApiDeps:
     def connect(cls, client: Any, tables: Any, secrets: Secrets, settings: ApiSettings, **kwargs: Any) -> "ApiDeps":
         """Deps over one DynamoDB client and a ``processors.wiring.config.Tables``, with the support
         answers under the default grace period and retry policy."""
+        from events.store import EventStore
+        from projections.queries import ViewQueries
+        from projections.view_store import ViewStore
+
         store, queries = EventStore.over(client, tables), ViewQueries(client, tables.views)
 
         @functools.cache

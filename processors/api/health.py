@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from processors.api.deps import ApiDeps
 from processors.api.http import ApiError, HttpRequest, HttpResponse
-from projections.unit import parse_duration
 
 
 def status(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
     """Readers' lag (with its series over the window), failures and dead letters, alarms in ALARM,
     view versions, rebuilds; `healthy` false when something needs attention."""
+    from projections.unit import parse_duration  # the views' query helpers: off the cold start of a webhook
+
     if deps.status is None:
         raise ApiError(503, "status is not configured on this deployment")
     window = parse_duration(request.query.get("window") or "1h")

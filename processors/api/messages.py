@@ -26,7 +26,7 @@ _ID = r"^[A-Za-z0-9._~@+-]+$"  # no ':' (it separates sender and message in the 
 
 
 class MessageSubmission(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     sender_id: str = Field(min_length=1, max_length=128, pattern=_ID)
     message_id: str = Field(min_length=1, max_length=256, pattern=_ID)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # built by the composition root, loaded only when a privacy r
 
 
 class ForgetBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     reason: str = Field(min_length=1, max_length=500, description="the request this answers; never personal data")
     dry_run: bool = False

@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from processors.api.deps import ApiDeps
 from processors.api.http import ApiError, HttpRequest, HttpResponse, parse_json
-from projections.unit import moment
 
 if TYPE_CHECKING:  # the services load with the first support request, not at every cold start
     from processors.services.support import Support
@@ -24,7 +23,7 @@ _ID = r"^[A-Za-z0-9._~@+-]+$"  # a sender id, as POST /messages accepts it
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     dry_run: bool = Field(default=False, description="say what would happen; append nothing")
     requested_by: str | None = Field(default=None, max_length=200, description="who asked (kept in the event)")
@@ -77,6 +76,8 @@ def redrive_message(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
 
 
 def redrive_dead_letters(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
+    from projections.unit import moment  # the views' query helpers: off the cold start of a webhook
+
     body = parse_json(DeadLettersBody, request.json()) if request.body else DeadLettersBody()
     since = None if body.since is None else moment(body.since)  # InvalidQuery: a 400 naming the time
     done = _support(deps).redrive.redrive_dead_letters(since, dry_run=body.dry_run, requested_by=body.requested_by,

@@ -9,12 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from processors.adapters.delivery_queue import DeliveryJob
 from processors.services.delivery_worker import DeliveryWorker, JobResult, logger, metrics
-from processors.telemetry.lambda_batch import Handler, partial_batch_handler
+from processors.telemetry.lambda_batch import Handler, Record, partial_batch_handler, sqs_message_id
 
 
 def emit_metrics(result: JobResult) -> None:
@@ -54,23 +52,22 @@ class NotStarted(Exception):
 
 
 def make_handler(worker: DeliveryWorker) -> Handler:
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     budget_ms = worker.settings.job_budget_seconds * 1000
 
-    def record_handler(record: SQSRecord, lambda_context: Any = None) -> None:
+    def record_handler(record: Record, lambda_context: Any = None) -> None:
         # Jobs run one after another: one that cannot finish before the function's timeout is not
         # started, and is reported as a batch item failure, so SQS hands it out again after the
         # visibility timeout, instead of Lambda killing the invocation and the whole batch coming
         # back (and, after maxReceiveCount, landing in the DLQ without a dead-letter event).
         if lambda_context is not None and lambda_context.get_remaining_time_in_millis() < budget_ms:
             logger.warning("delivery job not started: too little time left", extra={
-                "message_id": record.message_id,
+                "message_id": record["messageId"],
                 "remaining_ms": lambda_context.get_remaining_time_in_millis(), "job_budget_ms": budget_ms})
             metrics.add_metric("DeliveryJobsPostponed", MetricUnit.Count, 1)
-            raise NotStarted(record.message_id)
+            raise NotStarted(record["messageId"])
         job = None
         try:
-            job = DeliveryJob.from_body(record.body)
+            job = DeliveryJob.from_body(record["body"])
             logger.set_correlation_id(job.correlation_id or job.cause_event_id)  # the message's request
             logger.append_keys(cause_event_id=job.cause_event_id)
             result = worker.run(job)
@@ -78,10 +75,10 @@ def make_handler(worker: DeliveryWorker) -> Handler:
             # Reported as a batch item failure: SQS retries it, then moves it to the job DLQ.
             # Messages of dynafold's errors never carry secrets or payloads.
             logger.error("delivery job failed", extra={
-                "message_id": record.message_id, "delivery_stream": job.stream if job else None,
+                "message_id": record["messageId"], "delivery_stream": job.stream if job else None,
                 "attempt": job.attempt if job else None, "error": f"{type(error).__name__}: {error}"})
             raise
         emit_metrics(result)
         _log(job, result)
 
-    return partial_batch_handler(processor, record_handler, logger, metrics, "DeliveryJobs")
+    return partial_batch_handler(sqs_message_id, record_handler, logger, metrics, "DeliveryJobs")

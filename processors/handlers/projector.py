@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from typing import Any, TypedDict
+from typing import Any
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -22,26 +22,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from events.envelope import RecordedEvent
 from processors.telemetry.emf import count_by
 from events.items import from_item
+from processors.telemetry.lambda_batch import BatchResponse, Handler
 from processors.telemetry.logs import make_logger
 from projections.batch import BatchOutcome, BatchProjector, Entry, lag_ms
 
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "dynafold")
 logger = make_logger("projector")
 metrics = Metrics(namespace=NAMESPACE, service="projector")
-
-
-class BatchItemFailure(TypedDict):
-    itemIdentifier: str  # the failed record's dynamodb.SequenceNumber
-
-
-class BatchResponse(TypedDict):
-    """Lambda's partial batch response for a stream (the mapping has ReportBatchItemFailures):
-    https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-batchfailurereporting.html"""
-
-    batchItemFailures: list[BatchItemFailure]
-
-
-Handler = Callable[[dict[str, Any], Any], BatchResponse]
 
 
 def decode_record(record: Mapping[str, Any]) -> RecordedEvent:

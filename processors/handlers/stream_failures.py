@@ -8,25 +8,20 @@ cannot be handled is a batch item failure: SQS retries it, then moves it to its 
 
 from __future__ import annotations
 
-
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from processors.services.stream_failures import StreamFailures, logger, metrics, parse_failure_record
-from processors.telemetry.lambda_batch import Handler, partial_batch_handler
+from processors.telemetry.lambda_batch import Handler, Record, partial_batch_handler, sqs_message_id
 
 
 def make_handler(service: StreamFailures) -> Handler:
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-
-    def record_handler(record: SQSRecord) -> None:
+    def record_handler(record: Record) -> None:
         try:
-            batch = parse_failure_record(record.body)
+            batch = parse_failure_record(record["body"])
             alert, found, raised = service.handle(batch)
         except Exception as error:
             logger.error("stream failure not handled", extra={
-                "message_id": record.message_id, "error": f"{type(error).__name__}: {error}"})
+                "message_id": record["messageId"], "error": f"{type(error).__name__}: {error}"})
             raise
         logger.append_keys(correlation_id=alert.alert_id)
         if raised:
@@ -41,4 +36,4 @@ def make_handler(service: StreamFailures) -> Handler:
             "event_streams": {stream: list(v) for stream, v in found.streams.items()},
             "alert_id": alert.alert_id, "alert_new": raised})
 
-    return partial_batch_handler(processor, record_handler, logger, metrics, "StreamFailureMessages")
+    return partial_batch_handler(sqs_message_id, record_handler, logger, metrics, "StreamFailureMessages")

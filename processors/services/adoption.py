@@ -11,15 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from events.envelope import NewEvent
 from events.errors import DynafoldError, NotFound, VersionConflict
-from events.ports import EventLog
-from projections.inventory import InventoryProjection
-from projections.inventory.adoption import Adoption, plan_adoption
-from projections.inventory.queries import InventoryQueries
-from projections.queries import ViewQueries
+
+if TYPE_CHECKING:  # the admin routes import MAX_SKUS at the ingest function's cold start; the root builds this
+    from events.ports import EventLog
+    from projections.inventory.adoption import Adoption
+    from projections.inventory.queries import InventoryQueries
+    from projections.queries import ViewQueries
 
 SOURCE = "urn:dynafold:admin"
 ADOPTED_TYPE = "dynafold.inventory.shopify_count_adopted.v1"
@@ -43,6 +44,9 @@ class ShopifyAdoption:
         self._queries = queries
 
     def _planned(self, sku: str, adopted_by: str, from_items: Collection[str]) -> tuple[Adoption, int]:
+        from projections.inventory import InventoryProjection
+        from projections.inventory.adoption import plan_adoption
+
         events = self._store.read_stream(f"sku:{sku}")
         if not events:
             raise NotFound(f"SKU {sku!r}")

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -31,9 +31,7 @@ from events.ports import EventLog
 from events.store import ANY
 from processors.telemetry.logs import make_logger
 from processors.adapters.mailers import MailUnconfigured, Mailer
-from processors.adapters.order_sources import OrderSource
 from processors.services.alerts import append_alert
-from projections.reactor.rules.alerts import notification_unconfigured_alert
 from projections.notification_rules import (
     claim_in_progress,
     email_text,
@@ -41,7 +39,10 @@ from projections.notification_rules import (
     fold_order,
     plan_notification,
 )
-from projections.queries import ViewQueries
+
+if TYPE_CHECKING:  # built by the composition root on the first invocation
+    from processors.adapters.order_sources import OrderSource
+    from projections.queries import ViewQueries
 
 SERVICE = "error-monitor"
 SOURCE = f"urn:dynafold:{SERVICE}"
@@ -162,6 +163,8 @@ class ErrorMonitor:
                        claim: Cause | None) -> str:
         """No email settings: the notice is a `notification_unconfigured` alert, recorded as given
         through the "alert" channel so the errors leave the pending view and no later run repeats it."""
+        from projections.reactor.rules.alerts import notification_unconfigured_alert  # only without a mailer
+
         alert = notification_unconfigured_alert(stream, nid, subject, reason)
         raised = append_alert(self._store, alert, SERVICE, claim)
         logger.warning("order errors given as an alert, not emailed: " + reason,

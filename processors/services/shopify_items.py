@@ -67,7 +67,7 @@ class _Row(BaseModel):
     """An operator's row: Shopify's ids and a SKU by the one SKU rule (stricter than the stored
     ``item mapped`` event, whose older entries must still decode)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
     inventory_item_id: ShopifyId
     sku: Sku
     variant_id: ShopifyId | None = None

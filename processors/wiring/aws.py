@@ -17,18 +17,24 @@ def aws_adapters(env: Mapping[str, str] = os.environ,
     from processors.adapters.aws import dynamodb_client
     from processors.wiring.config import Tables
 
-    def delivery_queue() -> Any:
+    @cache
+    def sqs() -> Any:
+        """One SQS client for the job queue and the dead-letter queue (the reactor sends to both):
+        each client built is another ~50 ms of the first invocation."""
         from processors.adapters.aws import sqs_client
+
+        return sqs_client()
+
+    def delivery_queue() -> Any:
         from processors.adapters.delivery_queue import QUEUE_URL_ENV, SqsDeliveryQueue, SqsQueue
 
-        return SqsDeliveryQueue(SqsQueue.from_env(sqs_client(), env, QUEUE_URL_ENV))
+        return SqsDeliveryQueue(SqsQueue.from_env(sqs(), env, QUEUE_URL_ENV))
 
     def dead_letters() -> Any:
-        from processors.adapters.aws import sqs_client
         from processors.adapters.dead_letters import DEAD_LETTER_QUEUE_URL_ENV, SqsDeadLetters
         from processors.adapters.delivery_queue import SqsQueue
 
-        return SqsDeadLetters(SqsQueue.from_env(sqs_client(), env, DEAD_LETTER_QUEUE_URL_ENV))
+        return SqsDeadLetters(SqsQueue.from_env(sqs(), env, DEAD_LETTER_QUEUE_URL_ENV))
 
     def mailer() -> Any:
         from processors.adapters.mailers import mailer_from_env
@@ -60,7 +66,7 @@ def aws_adapters(env: Mapping[str, str] = os.environ,
         from processors.adapters.aws import kms_client
         from processors.adapters.subject_keys import KEY_ID_ENV, KmsKeyWrapper
 
-        return KmsKeyWrapper(kms_client(), env.get(KEY_ID_ENV, ""))
+        return KmsKeyWrapper(kms_client, env.get(KEY_ID_ENV, ""))
 
     def function_logs() -> Any:
         from processors.adapters.function_logs import cloudwatch_function_logs

@@ -4,6 +4,11 @@ Run isolated (``python -I -S -B import_built.py FUNCTION_DIR LAYER_DIR HOST_SITE
 but the standard library, the function's artifact and the layer's ``python/`` are importable, in
 Lambda's order (``-B``: Lambda's /var/task and /opt are read-only, nothing recompiled is kept).
 HANDLER is ``module.attribute``, or ``modules:a,b,c`` to import bare modules (the benchmark's baseline).
+A fifth argument ``build:FUNCTION`` then builds that function's handler through the composition root
+(``processors.wiring.aws.lambda_handler``, what the first invocation does before touching a record;
+the tables and queues come from the environment) and reports its time apart (``build_cpu_seconds``);
+``build:client:SERVICE`` builds a plain ``boto3.client(SERVICE)`` instead (the baseline's).
+``layer_packages`` names the layer's top-level packages the import loaded (before any build).
 The report names every artifact or layer module whose bytecode was compiled from source during
 the import (``compiled``: shipped .pyc missing or stale) and the import's wall time. The artifacts are built for arm64: when this machine is not, a compiled extension
 cannot load, so for exactly those modules (and only when the artifact ships the arm64 build) the
@@ -66,6 +71,14 @@ def record_compilations(roots: list[Path]) -> list[str]:
     return compiled
 
 
+def build(what: str) -> None:
+    """What a first invocation builds before its first record: the function's handler, or a client."""
+    if what.startswith("client:"):
+        importlib.import_module("boto3").client(what.removeprefix("client:"))
+    else:
+        importlib.import_module("processors.wiring.aws").lambda_handler(what)
+
+
 def main() -> int:
     function_dir, layer_dir, host_site = (Path(a).resolve() for a in sys.argv[1:4])
     roots = [function_dir, layer_dir]
@@ -86,6 +99,14 @@ def main() -> int:
             report["callable"] = callable(getattr(importlib.import_module(module_name), attribute))
         report["import_seconds"] = time.perf_counter() - started
         report["import_cpu_seconds"] = time.process_time() - started_cpu
+        report["layer_packages"] = sorted({name.partition(".")[0] for name, module in list(sys.modules.items())
+                                           if getattr(module, "__file__", None)
+                                           and layer_dir in Path(module.__file__).resolve().parents})
+        if len(sys.argv) > 5:
+            started, started_cpu = time.perf_counter(), time.process_time()
+            build(sys.argv[5].removeprefix("build:"))
+            report["build_seconds"] = time.perf_counter() - started
+            report["build_cpu_seconds"] = time.process_time() - started_cpu
     except Exception as error:  # noqa: BLE001 - reported to the test
         report["error"] = f"{type(error).__name__}: {error}"
         print(json.dumps(report))

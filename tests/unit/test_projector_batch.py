@@ -43,15 +43,6 @@ def test_a_fully_applied_or_empty_batch_reports_no_failures():
     assert applied[1] == {"batchItemFailures": []}
 
 
-def test_importing_the_projector_leaves_out_powertools_batch_and_asyncio():
-    """They cost about a third of the projector's cold import and no invocation uses them."""
-    script = ("import sys, json, processors.functions.projector\n"
-              "print(json.dumps(sorted(m for m in sys.modules if m == 'asyncio'\n"
-              "    or m.startswith(('aws_lambda_powertools.utilities.batch', 'aws_lambda_powertools.utilities.data_classes')))))")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    assert json.loads(done.stdout) == []
-
-
 def test_building_the_projector_leaves_out_the_reactors_rules():
     """The projector folds and never reacts: the reactor's rule modules stay off its cold start
     (its import and the first invocation's build by the composition root)."""

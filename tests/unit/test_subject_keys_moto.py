@@ -26,7 +26,7 @@ def kms_keys(monkeypatch):
         create_tables(dynamodb, NAMES, only={"keys"})
         kms = boto3.client("kms", region_name="us-east-1")
         key_id = kms.create_key()["KeyMetadata"]["KeyId"]
-        yield DynamoDbSubjectKeys(dynamodb, NAMES["keys"], KmsKeyWrapper(kms, key_id)), dynamodb, kms
+        yield DynamoDbSubjectKeys(dynamodb, NAMES["keys"], KmsKeyWrapper(lambda: kms, key_id)), dynamodb, kms
 
 
 def test_a_key_is_generated_once_wrapped_and_unwrapped_by_kms(kms_keys):
