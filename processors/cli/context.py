@@ -141,12 +141,18 @@ class Context:
 
     def revealer_factory(self) -> Any:
         """How a command (or a rebuild's worker process) builds its ``Revealer``: over the keys
-        table, with the stand-in for KMS in the local stack's own state (its run directory)."""
-        from processors.adapters.subject_keys import KMS_STAND_IN, RevealerFactory
+        table, with the local stand-in for KMS (its key in --state-dir) or KMS itself."""
+        from processors.adapters.subject_keys import RevealerFactory
 
         local = self.connection().endpoint_url is not None
-        return RevealerFactory(self.client_factory(), self.tables()["keys"],
-                               self.run_dir / KMS_STAND_IN if local else None)
+        return RevealerFactory(self.client_factory(), self.tables()["keys"], self.kms_stand_in() if local else None)
+
+    def kms_stand_in(self) -> Path:
+        """The local stand-in for KMS's key: in --state-dir, beside the stacks run from there (a
+        demo's run directory is temporary; the key, like an account's KMS key, stays)."""
+        from processors.adapters.subject_keys import KMS_STAND_IN
+
+        return self.state_dir.resolve() / KMS_STAND_IN
 
     def local_endpoint(self) -> str:
         """The local stack's engine, which commands that run the stack's own code need."""
@@ -161,7 +167,8 @@ class Context:
 
         connection = self.connection()
         return LocalStack(self.local_endpoint(), self.view_tables(), self.run_dir, access_key=connection.access_key,
-                          region=connection.region, log_files=self.state_dir / "logs", **options)
+                          region=connection.region, log_files=self.state_dir / "logs",
+                          kms_stand_in=self.kms_stand_in(), **options)
 
     def root(self) -> Any:
         """The composition root over this context's engine and tables, as the local stack wires it:

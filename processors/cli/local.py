@@ -76,7 +76,7 @@ def cmd_up(ctx: Context, args: argparse.Namespace) -> int:
             secrets, secrets_path = local_services.local_secrets(state_dir)
             delivery = replace(DeliverySettings.from_env(os.environ), signing_secret=secrets.get("signing"))
             stack = local_stack.LocalStack(engine.endpoint_url, tables, run_dir, access_key=access_key, region=region,
-                                           logs=logs, delivery=delivery,
+                                           logs=logs, delivery=delivery, kms_stand_in=ctx.kms_stand_in(),
                                            storefront_url=os.environ.get("DYNAFOLD_STOREFRONT_URL") or None)
             api = local_services.LocalApi(stack, secrets, logs=logs)
             console = local_services.LocalConsole(stack, secrets, logs=logs)

@@ -123,7 +123,7 @@ def run_demo(ctx: Any, *, stay: bool = False, console: bool = False,
             access_key=connection.access_key, region=connection.region, logs=logs, storefront_url=targets["storefront"],
             clock=clock, delivery=replace(DeliverySettings(), targets=loopback, signing_secret=secrets.get("signing")),
             secrets=secrets, shopify_sync=ShopifySyncSettings(push_location=SHOPIFY_LOCATION),
-            shopify_admin=ShopifyAdminSettings(shop.url))
+            shopify_admin=ShopifyAdminSettings(shop.url), kms_stand_in=ctx.kms_stand_in())
         server = stack.enter_context(
             local_services.LocalApi(local, secrets, ApiSettings(targets=loopback), logs=logs).serve())
         api = ApiClient(server.url, secrets)

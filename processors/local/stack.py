@@ -87,6 +87,10 @@ class LocalStack:
     secrets: Secrets | None = None  # default: from the environment
     shopify_sync: ShopifySyncSettings | None = None  # default: from the environment
     shopify_admin: ShopifyAdminSettings | None = None  # default: from the environment (the stand-in's URL)
+    # The KMS stand-in's master key (default <state dir>/kms-stand-in.key). Like an account's KMS key
+    # it outlives any one stack: a demo keeps its run in a temporary directory but its key beside the
+    # operator's --state-dir, where the commands run afterwards find it.
+    kms_stand_in: Path | None = None
 
     def __post_init__(self) -> None:
         self.client = dynamodb_client(self.endpoint_url, access_key=self.access_key, region=self.region)
@@ -111,7 +115,7 @@ class LocalStack:
             secrets=lambda: secrets, streams=lambda: streams, clock=self.clock, resolve=self.resolve,
             view_versions=self._view_versions, health=lambda: self._health(streams),
             function_logs=lambda: local_function_logs(self.logs_dir),
-            key_wrapper=lambda: LocalKeyWrapper(self.state_dir / KMS_STAND_IN),
+            key_wrapper=lambda: LocalKeyWrapper(self.kms_stand_in or self.state_dir / KMS_STAND_IN),
             random_fraction=self.random_fraction)
         # The very root Lambda uses; only the adapters above and these settings are the stack's own.
         self.root = Root(adapters, self._settings)

@@ -42,26 +42,35 @@ TUK_ORDER_ID = "6ce880f5-47cd-4979-87ce-e5b5fa6af1f4"
 
 
 @pytest.fixture(scope="module")
-def demo(dynamodb_local, tmp_path_factory) -> LocalDynamo:
-    """One run of `dynafold demo` (what `make run` shows) into its own database."""
+def demo_run(dynamodb_local, tmp_path_factory) -> tuple[LocalDynamo, Path]:
+    """One run of `dynafold demo` (what `make run` shows) into its own database, and its state
+    directory (where the local stand-in for KMS keeps the key the personal values are sealed under)."""
     database = new_database(dynamodb_local.endpoint_url)
+    where = tmp_path_factory.mktemp("demo")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AWS_ACCESS_KEY_ID", database.access_key)
         patch.setenv("AWS_SECRET_ACCESS_KEY", "local")
-        patch.chdir(tmp_path_factory.mktemp("demo"))
+        patch.chdir(where)
         with contextlib.redirect_stdout(io.StringIO()):
             assert main(["demo", "--json", "--endpoint-url", database.endpoint_url, "--table-prefix", "test-"]) == 0
-    return database
+    return database, where / ".dynafold"
 
 
-def cli_on(database: LocalDynamo, monkeypatch: Any, capsys: Any, tmp_path: Path) -> Any:
+@pytest.fixture
+def demo(demo_run) -> LocalDynamo:
+    return demo_run[0]
+
+
+def cli_on(database: LocalDynamo, monkeypatch: Any, capsys: Any, tmp_path: Path, state_dir: Path) -> Any:
+    """The CLI an operator runs beside the stack: its database, and its state directory."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", database.access_key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
     monkeypatch.chdir(tmp_path)
 
     def run(*argv: str) -> tuple[int, str, str]:
         capsys.readouterr()  # drop what an in-process API server printed (its Lambda logs)
-        code = main([*argv, "--endpoint-url", database.endpoint_url, "--table-prefix", "test-"])
+        code = main([*argv, "--endpoint-url", database.endpoint_url, "--table-prefix", "test-",
+                     "--state-dir", str(state_dir)])
         out, err = capsys.readouterr()
         return code, out, err
 
@@ -69,8 +78,8 @@ def cli_on(database: LocalDynamo, monkeypatch: Any, capsys: Any, tmp_path: Path)
 
 
 @pytest.fixture
-def cli(demo, monkeypatch, capsys, tmp_path):
-    return cli_on(demo, monkeypatch, capsys, tmp_path)
+def cli(demo_run, monkeypatch, capsys, tmp_path):
+    return cli_on(demo_run[0], monkeypatch, capsys, tmp_path, demo_run[1])
 
 
 def serve(stack: LocalStack) -> Any:
@@ -79,8 +88,9 @@ def serve(stack: LocalStack) -> Any:
 
 
 @pytest.fixture
-def api(demo, tmp_path):
-    stack = LocalStack(demo.endpoint_url, local_tables("test-", versions={}), tmp_path, access_key=demo.access_key,
+def api(demo_run):
+    demo, state_dir = demo_run  # the API beside the demo's stack: its database and its keys
+    stack = LocalStack(demo.endpoint_url, local_tables("test-", versions={}), state_dir, access_key=demo.access_key,
                        secrets=Secrets.of(admin_api_key=ADMIN))
     with serve(stack) as server:
         yield ApiClient(server.url, Secrets.of(admin_api_key=ADMIN))
@@ -246,7 +256,7 @@ def test_a_redrive_to_a_disabled_target_is_refused_until_it_is_enabled(local_dyn
     stream = submit(stack, url, "m2")
     stack.drain(wait_for_deliveries=True)
     assert stack.store.read_stream(target_stream(url))  # the 410 disabled the target
-    cli = cli_on(local_dynamo, monkeypatch, capsys, tmp_path)
+    cli = cli_on(local_dynamo, monkeypatch, capsys, tmp_path, tmp_path)
     before = len(stack.store.read_stream(stream))
     code, out, err = cli("deliveries", "redrive", "shop-1:m2")
     assert (code, out) == (2, "") and err.strip() == (
@@ -288,7 +298,7 @@ def test_dead_letters_are_redriven_by_filter_with_a_dry_run_first(local_dynamo, 
     since = stack.clock.now().isoformat()  # m4 was dead-lettered before, m5 after
     late = submit(stack, receiver.url("/down"), "m5")
     stack.drain(wait_for_deliveries=True)
-    cli = cli_on(local_dynamo, monkeypatch, capsys, tmp_path)
+    cli = cli_on(local_dynamo, monkeypatch, capsys, tmp_path, tmp_path)
 
     dry = as_json(cli, "deliveries", "redrive", "--dead-letters", "--dry-run")
     assert [(d["delivery_id"], d["outcome"], d["appended"]) for d in dry["deliveries"]] == [
