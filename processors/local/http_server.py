@@ -132,7 +132,8 @@ class LocalApiServer:
         except OSError as error:  # EADDRINUSE, EACCES (a privileged port): one line, not a traceback
             raise PortInUse(f"the HTTP API cannot listen on 127.0.0.1:{port}: {error.strerror} "
                             "(choose another --api-port, or none)") from None
-        self._thread = threading.Thread(target=self._server.serve_forever, name="local-api", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="local-api", daemon=True)
 
     @property
     def url(self) -> str:
