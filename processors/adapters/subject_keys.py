@@ -111,9 +111,17 @@ class LocalKeyWrapper:
 
     def unwrap(self, subject: str, kid: str, wrapped: bytes) -> bytes:
         from events.cipher import open_sealed
+        from events.personal import UnreadableSealedValue
 
         self.calls += 1
-        return open_sealed(DataKey("local-master", self._key()), wrapped, _associated(subject, kid))
+        try:
+            return open_sealed(DataKey("local-master", self._key()), wrapped, _associated(subject, kid))
+        except UnreadableSealedValue:
+            # Almost always a command run beside another stack: say which key was tried and how to
+            # reach the right one, not that the data was altered.
+            raise UnreadableSealedValue(
+                f"the data key of {subject} was not wrapped by the local stand-in for KMS's key "
+                f"{self._path}: run with the --state-dir of the local stack that sealed it") from None
 
 
 def _associated(subject: str, kid: str) -> bytes:
