@@ -132,10 +132,12 @@ def _create(client: Any, definition: TableDefinition, name: str, tags: Sequence[
     (DynamoDB Local accepts WarmThroughput and ignores it: DescribeTable shows none)."""
     request = with_warm_throughput(definition.create_table_kwargs(name, tags), warm_writes)
     try:
-        client.create_table(**request)
+        created: Mapping[str, Any] | None = client.create_table(**request)["TableDescription"]
     except client.exceptions.ResourceInUseException:
         return False  # created concurrently: same definition, nothing to do
-    _wait_active(client, name)
+    if created is None or created.get("TableStatus") != "ACTIVE":  # DynamoDB: CREATING for a while
+        _wait_active(client, name)
+        created = None  # described again below, as it is now
     if definition.ttl_attribute:
         client.update_time_to_live(
             TableName=name,
@@ -146,7 +148,7 @@ def _create(client: Any, definition: TableDefinition, name: str, tags: Sequence[
         refused = _enable_pitr(client, name)
         if refused:
             missing.append(f"point-in-time recovery ({refused})")
-    missing += _not_applied(client, name, request)
+    missing += _not_applied(client, name, request, created)
     if definition.unresolved_tags:
         missing.append(f"tags {', '.join(definition.unresolved_tags)} (values only CloudFormation resolves)")
     if missing:
@@ -175,9 +177,11 @@ def _enable_pitr(client: Any, name: str) -> str | None:
     return None  # pragma: no cover - the loop returns or raises
 
 
-def _not_applied(client: Any, name: str, request: Mapping[str, Any]) -> list[str]:
-    """What CreateTable accepted but the table does not show (an engine that ignores a setting)."""
-    table = client.describe_table(TableName=name)["Table"]
+def _not_applied(client: Any, name: str, request: Mapping[str, Any],
+                 created: Mapping[str, Any] | None = None) -> list[str]:
+    """What CreateTable accepted but the table does not show (an engine that ignores a setting):
+    from ``created``, CreateTable's answer for a table ACTIVE at once (DynamoDB Local), else described."""
+    table = created if created is not None else client.describe_table(TableName=name)["Table"]
     missing = []
     sse = request.get("SSESpecification") or {}
     sse_status = (table.get("SSEDescription") or {}).get("Status")
