@@ -37,7 +37,6 @@ def page(ctx: Context) -> Page:
     # (the chain below is verified over the stored, sealed bytes).
     reveal = reveal_of(store)
     sealed = reveal is not None and bool(personal_fields(type(event.data)))
-    data = (reveal(event) if reveal is not None and sealed else event).data.model_dump(mode="json")
     # The witnesses kept apart from the log (its sealed checkpoint, a head an earlier release
     # recorded) that reach no further than this event: the chain up to it must pass through them.
     witnesses = [w.witness() if isinstance(w, Checkpoint) else w
@@ -50,7 +49,8 @@ def page(ctx: Context) -> Page:
                for relation in (CAUSE, ASKED, EFFECT, SAME_REQUEST)}
     return ctx.page("event.html", section="streams", title=f"{stream} v{version}", event=event,
                     stream=stream, category=ctx.params["category"], key=ctx.params["key"],
-                    data=data if sealed else json.loads(item["data"]["S"]), sealed=sealed,
+                    data=reveal(event).data.model_dump(mode="json") if reveal is not None and sealed
+                    else json.loads(item["data"]["S"]), sealed=sealed,
                     stored_type=item["type"]["S"],
                     verified=chain.ok and chain.events == version and not replaced,
                     chain=chain, replaced=replaced, trace=trace, related=related,
